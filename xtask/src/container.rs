@@ -1,0 +1,186 @@
+//! The container builder: runs the installer inside the Lambda build image
+//! with docker or podman, as the invoking user, with the requirements
+//! mounted read-only and the installer's cache mounted from the host.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::facts::Arch;
+
+/// Environment passed into the container so that private indexes and
+/// proxies work there as they do on the host.
+const PASSTHROUGH: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+/// Variables that may name a CA bundle (a TLS-inspecting proxy needs it).
+const CA_BUNDLE_VARIABLES: &[&str] = &["PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
+
+/// Where things are mounted inside the container.
+const REQUIREMENTS_DIR: &str = "/var/xtask/requirements";
+const OUT_DIR: &str = "/var/xtask/out";
+const CACHE_DIR: &str = "/var/xtask/cache";
+const CA_BUNDLE: &str = "/var/xtask/ca-bundle.pem";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    pub program: String,
+}
+
+impl Engine {
+    /// docker or podman, whichever answers first.
+    pub fn detect(sh: &Shell) -> Option<Engine> {
+        ["docker", "podman"].into_iter().find_map(|program| {
+            let answers = cmd!(sh, "{program} version")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_ok();
+            answers.then(|| Engine {
+                program: program.to_string(),
+            })
+        })
+    }
+
+    /// The image's content id, `None` when the image is not present locally.
+    pub fn image_id(&self, sh: &Shell, image: &str) -> Option<String> {
+        let program = &self.program;
+        let format = "{{.Id}}";
+        let output = cmd!(sh, "{program} image inspect --format {format} {image}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !id.is_empty()).then_some(id)
+    }
+
+    pub fn pull(&self, sh: &Shell, image: &str, arch: Arch) -> Result<()> {
+        let program = &self.program;
+        let platform = arch.container_platform();
+        let output = cmd!(sh, "{program} pull --platform {platform} {image}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !output.status.success() {
+            let message = String::from_utf8_lossy(&output.stderr);
+            bail!("{program} pull {image} failed: {}", message.trim());
+        }
+        Ok(())
+    }
+
+    /// `docker run` of `command` in `image`, with the layer's requirements
+    /// directory read-only, `out` writable and the pip cache mounted.
+    pub fn run_command<'a>(
+        &self,
+        sh: &'a Shell,
+        run: &ContainerRun,
+        command: &[String],
+    ) -> Result<xshell::Cmd<'a>> {
+        let program = &self.program;
+        let platform = run.arch.container_platform();
+        let user = current_user(sh)?;
+        let mut args: Vec<String> = vec!["run".into(), "--rm".into(), "--platform".into(), platform.into()];
+        args.extend(["--user".into(), user]);
+        if self.program == "podman" {
+            // Rootless podman maps the invoking user only with keep-id.
+            args.push("--userns=keep-id".into());
+        }
+        let mut mount = |host: &Path, inside: &str, read_only: bool| {
+            let suffix = if read_only { ":ro" } else { "" };
+            args.extend(["--volume".into(), format!("{}:{inside}{suffix}", host.display())]);
+        };
+        mount(&run.requirements_dir, REQUIREMENTS_DIR, true);
+        mount(&run.out_dir, OUT_DIR, false);
+        mount(&run.cache_dir, CACHE_DIR, false);
+        let ca_bundle = CA_BUNDLE_VARIABLES
+            .iter()
+            .filter_map(|name| std::env::var_os(name))
+            .map(PathBuf::from)
+            .find(|path| path.is_file());
+        if let Some(bundle) = &ca_bundle {
+            mount(bundle, CA_BUNDLE, true);
+        }
+        let mut env: Vec<(String, String)> = vec![
+            ("HOME".into(), "/tmp".into()),
+            ("PIP_CACHE_DIR".into(), format!("{CACHE_DIR}/pip")),
+            ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ];
+        if ca_bundle.is_some() {
+            env.extend(
+                CA_BUNDLE_VARIABLES
+                    .iter()
+                    .map(|name| (name.to_string(), CA_BUNDLE.to_string())),
+            );
+        }
+        for name in PASSTHROUGH {
+            if let Ok(value) = std::env::var(name) {
+                env.push((name.to_string(), value));
+            }
+        }
+        for (name, value) in env {
+            args.extend(["--env".into(), format!("{name}={value}")]);
+        }
+        args.push("--workdir".into());
+        args.push(REQUIREMENTS_DIR.into());
+        args.push(run.image.clone());
+        args.extend(command.iter().cloned());
+        Ok(cmd!(sh, "{program} {args...}"))
+    }
+}
+
+/// One container invocation's mounts.
+pub struct ContainerRun {
+    pub image: String,
+    pub arch: Arch,
+    pub requirements_dir: PathBuf,
+    pub out_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+/// The pip command that installs `requirements_file` (a name inside the
+/// mounted requirements directory) into the layer's `python/`.
+pub fn install_args(requirements_file: &str) -> Vec<String> {
+    [
+        "python3",
+        "-m",
+        "pip",
+        "install",
+        "--no-compile",
+        "--no-warn-script-location",
+        "--no-input",
+        "--target",
+        &format!("{OUT_DIR}/python"),
+        "-r",
+        &format!("{REQUIREMENTS_DIR}/{requirements_file}"),
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect()
+}
+
+/// The path of the layer's `python/` inside the container.
+pub fn python_dir() -> String {
+    format!("{OUT_DIR}/python")
+}
+
+/// `uid:gid` of the invoking user, so that output is not owned by root.
+fn current_user(sh: &Shell) -> Result<String> {
+    let uid = cmd!(sh, "id -u").quiet().read().context("running id -u")?;
+    let gid = cmd!(sh, "id -g").quiet().read().context("running id -g")?;
+    Ok(format!("{}:{}", uid.trim(), gid.trim()))
+}

@@ -1,0 +1,119 @@
+//! SHA-256 in the two spellings the manifest carries: hex for people and
+//! caches, base64 for Terraform's `filebase64sha256`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// An incremental hash of a sequence of labelled parts, so that `("a", "bc")`
+/// and `("ab", "c")` never collide.
+#[derive(Default)]
+pub struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    pub fn part(&mut self, label: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        for field in [label.as_bytes(), value] {
+            self.0.update((field.len() as u64).to_le_bytes());
+            self.0.update(field);
+        }
+        self
+    }
+
+    pub fn hex(&self) -> String {
+        hex(&self.0.clone().finalize())
+    }
+}
+
+pub struct FileDigest {
+    pub hex: String,
+    pub base64: String,
+}
+
+pub fn file_sha256(path: &Path) -> Result<FileDigest> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        hasher.update(&buffer[..read]);
+    }
+    let digest = hasher.finalize();
+    Ok(FileDigest {
+        hex: hex(&digest),
+        base64: base64(&digest),
+    })
+}
+
+pub fn bytes_sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Standard base64 with padding, as Terraform's `filebase64sha256` prints it.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let triple = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &byte)| acc | (byte as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(triple >> (18 - 6 * i) & 0x3f) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn sha256_of_abc() {
+        assert_eq!(
+            bytes_sha256(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn key_parts_are_delimited() {
+        let mut one = KeyHasher::default();
+        one.part("a", "bc");
+        let mut two = KeyHasher::default();
+        two.part("ab", "c");
+        assert_ne!(one.hex(), two.hex());
+    }
+}

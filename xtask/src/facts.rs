@@ -1,0 +1,224 @@
+//! AWS Lambda facts the code depends on, each in exactly one place, with its
+//! source. See ../shared/docs/lambda-facts.md for the reasoning behind them.
+
+/// Function code and all its layers, unzipped: "250 MB", i.e. 250 MiB.
+/// Source: AWS Lambda quotas ("Deployment package (.zip file archive) size").
+pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+
+/// A ZIP uploaded directly (API, SDK, Terraform `filename`): "50 MB" zipped.
+/// Larger packages must go through S3. Source: AWS Lambda quotas.
+pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
+
+/// Layers a function may attach. Source: AWS Lambda quotas.
+pub const MAX_LAYERS: usize = 5;
+
+/// Distributions the Python runtime already ships in `/var/lang/lib/python3.X/site-packages`
+/// and that are left out of layers unless the configuration says otherwise.
+/// Source: the Lambda Python runtime images (boto3 and its own dependencies).
+pub const RUNTIME_PROVIDED: &[&str] = &["boto3", "botocore", "s3transfer", "jmespath"];
+
+/// Where Lambda extracts the layers; `python/` inside a layer lands at `/opt/python`.
+pub const LAYER_MOUNT: &str = "/opt";
+
+/// The cold-start goal of the team: import time per handler, milliseconds.
+pub const DEFAULT_IMPORT_BUDGET_MS: u64 = 3_000;
+
+/// A supported Python runtime: its interpreter version and the glibc of the
+/// Amazon Linux it runs on, which decides which manylinux wheels can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Runtime {
+    pub name: &'static str,
+    pub python: (u8, u8),
+    pub os: &'static str,
+    pub glibc: (u32, u32),
+}
+
+/// Source: AWS "Lambda runtimes" table (Python: AL2 for 3.9–3.11, AL2023 from 3.12).
+pub const RUNTIMES: &[Runtime] = &[
+    Runtime {
+        name: "python3.9",
+        python: (3, 9),
+        os: "Amazon Linux 2",
+        glibc: (2, 26),
+    },
+    Runtime {
+        name: "python3.10",
+        python: (3, 10),
+        os: "Amazon Linux 2",
+        glibc: (2, 26),
+    },
+    Runtime {
+        name: "python3.11",
+        python: (3, 11),
+        os: "Amazon Linux 2",
+        glibc: (2, 26),
+    },
+    Runtime {
+        name: "python3.12",
+        python: (3, 12),
+        os: "Amazon Linux 2023",
+        glibc: (2, 34),
+    },
+    Runtime {
+        name: "python3.13",
+        python: (3, 13),
+        os: "Amazon Linux 2023",
+        glibc: (2, 34),
+    },
+    Runtime {
+        name: "python3.14",
+        python: (3, 14),
+        os: "Amazon Linux 2023",
+        glibc: (2, 34),
+    },
+];
+
+impl Runtime {
+    pub fn find(name: &str) -> Option<Runtime> {
+        RUNTIMES.iter().copied().find(|runtime| runtime.name == name)
+    }
+
+    /// `3.11`, as installers and interpreters spell it.
+    pub fn python_version(&self) -> String {
+        format!("{}.{}", self.python.0, self.python.1)
+    }
+
+    /// The SAM build image for this runtime, the default `image`.
+    pub fn default_image(&self, arch: Arch) -> String {
+        format!("public.ecr.aws/sam/build-{}:latest-{}", self.name, arch.name())
+    }
+
+    /// pip's `--platform` value: pip expands a `manylinux_2_X` tag to every
+    /// older manylinux tag, so the runtime's own glibc is the right bound.
+    pub fn pip_platform(&self, arch: Arch) -> String {
+        format!("manylinux_{}_{}_{}", self.glibc.0, self.glibc.1, arch.machine())
+    }
+
+    /// uv's `--python-platform` value: uv knows only some glibc versions, so
+    /// take the newest one the runtime's glibc still satisfies.
+    pub fn uv_platform(&self, arch: Arch) -> String {
+        let glibc = UV_MANYLINUX_GLIBC
+            .iter()
+            .copied()
+            .filter(|&version| version <= self.glibc)
+            .max()
+            .expect("every runtime's glibc is at least 2.17");
+        format!("{}-manylinux_{}_{}", arch.machine(), glibc.0, glibc.1)
+    }
+}
+
+/// The manylinux glibc versions uv's `--python-platform` accepts (uv 0.13).
+const UV_MANYLINUX_GLIBC: &[(u32, u32)] = &[
+    (2, 17),
+    (2, 28),
+    (2, 31),
+    (2, 32),
+    (2, 33),
+    (2, 34),
+    (2, 35),
+    (2, 36),
+    (2, 37),
+    (2, 38),
+    (2, 39),
+    (2, 40),
+];
+
+/// An instruction set Lambda runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
+
+    pub fn parse(name: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|arch| arch.name() == name)
+    }
+
+    /// Lambda's spelling (`architectures` in the API and in Terraform).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The machine name used in wheel tags and by `uname -m`.
+    pub fn machine(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        }
+    }
+
+    /// The container engine's `--platform`.
+    pub fn container_platform(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "linux/amd64",
+            Arch::Arm64 => "linux/arm64",
+        }
+    }
+
+    /// `e_machine` of an ELF file built for this architecture.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Arm64 => 183,
+        }
+    }
+
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+}
+
+/// Normalises a distribution name as PEP 503 does, so `PyJWT`, `pyjwt` and
+/// `py_jwt` compare equal.
+pub fn normalize_dist_name(name: &str) -> String {
+    let mut normalized = String::with_capacity(name.len());
+    let mut last_was_separator = false;
+    for ch in name.chars() {
+        if matches!(ch, '-' | '_' | '.') {
+            if !last_was_separator {
+                normalized.push('-');
+            }
+            last_was_separator = true;
+        } else {
+            normalized.push(ch.to_ascii_lowercase());
+            last_was_separator = false;
+        }
+    }
+    normalized
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_follow_the_runtime_glibc() {
+        let al2 = Runtime::find("python3.11").unwrap();
+        assert_eq!(al2.uv_platform(Arch::X86_64), "x86_64-manylinux_2_17");
+        assert_eq!(al2.pip_platform(Arch::Arm64), "manylinux_2_26_aarch64");
+        let al2023 = Runtime::find("python3.12").unwrap();
+        assert_eq!(al2023.uv_platform(Arch::Arm64), "aarch64-manylinux_2_34");
+        assert_eq!(
+            al2023.default_image(Arch::Arm64),
+            "public.ecr.aws/sam/build-python3.12:latest-arm64"
+        );
+    }
+
+    #[test]
+    fn dist_names_normalise() {
+        assert_eq!(normalize_dist_name("PyJWT"), "pyjwt");
+        assert_eq!(normalize_dist_name("charset_normalizer"), "charset-normalizer");
+        assert_eq!(normalize_dist_name("zope.interface"), "zope-interface");
+        assert_eq!(normalize_dist_name("a__b"), "a-b");
+    }
+}

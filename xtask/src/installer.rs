@@ -1,0 +1,242 @@
+//! The host installer: uv at a pinned version where it can be had (on PATH
+//! or bootstrapped into the cache with pip), pip otherwise. Cross-installs
+//! wheels for the Lambda runtime's platform, never for the host's.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::cache::TempDir;
+use crate::cli::InstallerChoice;
+use crate::facts::{Arch, Runtime};
+
+/// The uv release this tool is tested with; part of every cache key.
+pub const UV_VERSION: &str = "0.13.9";
+
+/// The host Python that runs pip (for bootstrapping uv or as the fallback).
+pub const HOST_PYTHON: &str = "python3";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Uv,
+    Pip,
+}
+
+#[derive(Debug, Clone)]
+pub struct Installer {
+    pub kind: Kind,
+    pub program: PathBuf,
+    pub version: String,
+}
+
+impl Installer {
+    /// `uv 0.13.9`: what the manifest and the cache key record.
+    pub fn id(&self) -> String {
+        match self.kind {
+            Kind::Uv => format!("uv {}", self.version),
+            Kind::Pip => format!("pip {}", self.version),
+        }
+    }
+
+    /// Finds or bootstraps the installer. `notes` receives one line per
+    /// fallback taken, so the user knows why pip was chosen.
+    pub fn discover(
+        sh: &Shell,
+        cache_dir: &Path,
+        choice: InstallerChoice,
+        notes: &mut Vec<String>,
+    ) -> Result<Installer> {
+        if choice != InstallerChoice::Pip {
+            match find_uv(sh, cache_dir) {
+                Ok(uv) => return Ok(uv),
+                Err(err) if choice == InstallerChoice::Uv => {
+                    return Err(err.context("--installer uv: uv is not available"));
+                }
+                Err(err) => notes.push(format!(
+                    "uv unavailable ({err:#}); installing with pip, which is slower"
+                )),
+            }
+        }
+        let output = cmd!(sh, "{HOST_PYTHON} -m pip --version")
+            .quiet()
+            .ignore_status()
+            .output()
+            .with_context(|| format!("running {HOST_PYTHON}: install Python 3 or put it on PATH"))?;
+        if !output.status.success() {
+            bail!("neither uv nor pip is available: install uv ({HOST_PYTHON} -m pip install uv=={UV_VERSION}) or pip");
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let version = text.split_whitespace().nth(1).unwrap_or("unknown").to_string();
+        Ok(Installer {
+            kind: Kind::Pip,
+            program: PathBuf::from(HOST_PYTHON),
+            version,
+        })
+    }
+
+    /// The command that cross-installs `requirements` into `target` for the
+    /// runtime and architecture, binary wheels only.
+    pub fn install_command<'a>(
+        &self,
+        sh: &'a Shell,
+        requirements: &Path,
+        target: &Path,
+        runtime: Runtime,
+        arch: Arch,
+        cache_dir: &Path,
+    ) -> xshell::Cmd<'a> {
+        let program = &self.program;
+        let python_version = runtime.python_version();
+        match self.kind {
+            Kind::Uv => {
+                let platform = runtime.uv_platform(arch);
+                let mut command = cmd!(
+                    sh,
+                    "{program} pip install --target {target} --python-platform {platform} --python-version {python_version} --only-binary :all: --no-progress -r {requirements}"
+                )
+                // uv must never fetch an interpreter: the target is a platform, not a venv.
+                .env("UV_PYTHON_DOWNLOADS", "never");
+                if std::env::var_os("UV_CACHE_DIR").is_none() {
+                    command = command.env("UV_CACHE_DIR", cache_dir.join("uv"));
+                }
+                command
+            }
+            Kind::Pip => {
+                let platform = runtime.pip_platform(arch);
+                let mut command = cmd!(
+                    sh,
+                    "{program} -m pip install --target {target} --platform {platform} --implementation cp --python-version {python_version} --only-binary=:all: --no-compile --disable-pip-version-check --no-warn-script-location --no-input -r {requirements}"
+                );
+                if std::env::var_os("PIP_CACHE_DIR").is_none() {
+                    command = command.env("PIP_CACHE_DIR", cache_dir.join("pip"));
+                }
+                command
+            }
+        }
+    }
+}
+
+fn uv_version(sh: &Shell, program: &Path) -> Option<String> {
+    let output = cmd!(sh, "{program} --version")
+        .quiet()
+        .ignore_status()
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    output
+        .status
+        .success()
+        .then(|| text.split_whitespace().nth(1).map(str::to_string))
+        .flatten()
+}
+
+/// uv on PATH at the pinned version, else the copy bootstrapped into the
+/// cache, else a fresh bootstrap with pip. A uv on PATH at another version is
+/// used only when bootstrapping fails.
+fn find_uv(sh: &Shell, cache_dir: &Path) -> Result<Installer> {
+    let on_path = uv_version(sh, Path::new("uv"));
+    if on_path.as_deref() == Some(UV_VERSION) {
+        return Ok(Installer {
+            kind: Kind::Uv,
+            program: PathBuf::from("uv"),
+            version: UV_VERSION.to_string(),
+        });
+    }
+    let home = cache_dir.join("tools").join(format!("uv-{UV_VERSION}"));
+    let program = home.join("bin").join("uv");
+    if uv_version(sh, &program).as_deref() != Some(UV_VERSION) {
+        if let Err(err) = bootstrap_uv(sh, &home) {
+            if let Some(version) = on_path {
+                return Ok(Installer {
+                    kind: Kind::Uv,
+                    program: PathBuf::from("uv"),
+                    version,
+                });
+            }
+            return Err(err);
+        }
+    }
+    Ok(Installer {
+        kind: Kind::Uv,
+        program,
+        version: UV_VERSION.to_string(),
+    })
+}
+
+fn bootstrap_uv(sh: &Shell, home: &Path) -> Result<()> {
+    fs::create_dir_all(home.parent().expect("tools dir"))?;
+    let temp = TempDir::beside(home)?;
+    let target = temp.path();
+    let output = cmd!(
+        sh,
+        "{HOST_PYTHON} -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target {target} uv=={UV_VERSION}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .with_context(|| format!("running {HOST_PYTHON} -m pip"))?;
+    if !output.status.success() {
+        bail!(
+            "bootstrapping uv {UV_VERSION} with pip failed: {}",
+            last_lines(&output.stderr, 3).join(" | ")
+        );
+    }
+    temp.persist(home).context("storing the bootstrapped uv")
+}
+
+/// The last `count` non-empty lines of a process's output.
+pub fn last_lines(output: &[u8], count: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines[lines.len().saturating_sub(count)..].to_vec()
+}
+
+/// When the installer found no wheel for a requirement, names it, so that
+/// the error can suggest the build container.
+pub fn missing_wheel(output: &str) -> Option<String> {
+    for line in output.lines() {
+        let line = line.trim_start_matches(|ch: char| !ch.is_alphanumeric());
+        // pip: "Could not find a version that satisfies the requirement foo==1.0 (from versions: none)"
+        if let Some(rest) = line.split("satisfies the requirement ").nth(1) {
+            return rest.split_whitespace().next().map(requirement_name);
+        }
+        // uv: "Because foo==1.0 has no usable wheels and …" / "… has no wheels with a matching platform tag"
+        if line.contains("no usable wheels")
+            || line.contains("has no wheels")
+            || line.contains("no matching wheel")
+        {
+            let subject = line.strip_prefix("Because ").unwrap_or(line);
+            let subject = subject.strip_prefix("only ").unwrap_or(subject);
+            return subject.split_whitespace().next().map(requirement_name);
+        }
+    }
+    None
+}
+
+fn requirement_name(requirement: &str) -> String {
+    requirement
+        .split(|ch: char| matches!(ch, '=' | '<' | '>' | '!' | '~' | '[' | ';' | ' '))
+        .next()
+        .unwrap_or(requirement)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_package_without_a_wheel() {
+        let pip = "ERROR: Could not find a version that satisfies the requirement sdistonly==1.0 (from versions: none)";
+        assert_eq!(missing_wheel(pip).as_deref(), Some("sdistonly"));
+        let uv = "  × No solution found when resolving dependencies:\n  ╰─▶ Because sdistonly==1.0 has no usable wheels and you require sdistonly==1.0, we can conclude that your requirements are unsatisfiable.";
+        assert_eq!(missing_wheel(uv).as_deref(), Some("sdistonly"));
+        assert_eq!(missing_wheel("network unreachable"), None);
+    }
+}

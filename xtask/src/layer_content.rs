@@ -1,0 +1,399 @@
+//! What goes into a dependency layer once the installer is done: the
+//! runtime-provided distributions removed (also when they came in
+//! transitively), installer leftovers and bytecode stripped, `*.dist-info`
+//! kept, and an inventory of the distributions with their sizes and the
+//! top-level names they make importable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::facts::normalize_dist_name;
+
+/// One installed distribution, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub unzipped_bytes: u64,
+    /// The top-level modules and packages it makes importable.
+    #[serde(default)]
+    pub top_level: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Largest first.
+    pub packages: Vec<Package>,
+    /// Distributions removed because the runtime provides them, as `name==version`.
+    pub excluded: Vec<String>,
+}
+
+/// Names at the top of the installed tree that are installer leftovers.
+const LEFTOVERS: &[&str] = &["bin", ".lock"];
+/// Files inside `*.dist-info` that describe one install, not the package:
+/// local paths, cache timestamps. They differ between machines and runs.
+const INSTALL_RECORDS: &[&str] = &["direct_url.json", "uv_cache.json"];
+
+struct Dist {
+    name: String,
+    version: String,
+    dist_info: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+/// Cleans `site` (the layer's `python/` directory) in place and inventories it.
+pub fn prepare(site: &Path, exclude: &[String]) -> Result<Inventory> {
+    let mut excluded = Vec::new();
+    for dist in read_dists(site)? {
+        if exclude.contains(&normalize_dist_name(&dist.name)) {
+            remove_dist(site, &dist)?;
+            excluded.push(format!("{}=={}", dist.name, dist.version));
+        }
+    }
+    excluded.sort();
+    for name in LEFTOVERS {
+        remove_any(&site.join(name))?;
+    }
+    strip_tree(site)?;
+    for dist in read_dists(site)? {
+        rewrite_record(site, &dist)?;
+    }
+    Ok(Inventory {
+        packages: inventory(site)?,
+        excluded,
+    })
+}
+
+/// The distributions in `site` with their sizes, largest first.
+pub fn inventory(site: &Path) -> Result<Vec<Package>> {
+    let mut packages = Vec::new();
+    for dist in read_dists(site)? {
+        let mut unzipped_bytes = 0;
+        let mut top_level = BTreeSet::new();
+        for file in &dist.files {
+            // Only what is still there counts: leftovers such as `bin/` are gone.
+            let Ok(metadata) = fs::metadata(site.join(file)) else {
+                continue;
+            };
+            unzipped_bytes += metadata.len();
+            if let Some(name) = importable_top_level(file) {
+                top_level.insert(name);
+            }
+        }
+        if let Ok(text) = fs::read_to_string(dist.dist_info.join("top_level.txt")) {
+            top_level.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| is_identifier(line))
+                    .map(str::to_string),
+            );
+        }
+        packages.push(Package {
+            name: dist.name,
+            version: dist.version,
+            unzipped_bytes,
+            top_level: top_level.into_iter().collect(),
+        });
+    }
+    packages.sort_by(|a, b| {
+        b.unzipped_bytes
+            .cmp(&a.unzipped_bytes)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(packages)
+}
+
+fn read_dists(site: &Path) -> Result<Vec<Dist>> {
+    let mut dists = Vec::new();
+    let Ok(items) = fs::read_dir(site) else {
+        return Ok(dists);
+    };
+    let mut names: Vec<PathBuf> = items.flatten().map(|item| item.path()).collect();
+    names.sort();
+    for dist_info in names {
+        let is_dist_info = dist_info.extension().is_some_and(|ext| ext == "dist-info") && dist_info.is_dir();
+        if !is_dist_info {
+            continue;
+        }
+        let metadata = fs::read_to_string(dist_info.join("METADATA"))
+            .with_context(|| format!("reading {}/METADATA", dist_info.display()))?;
+        let field = |key: &str| {
+            metadata
+                .lines()
+                .take_while(|line| !line.is_empty())
+                .find_map(|line| line.strip_prefix(key).and_then(|rest| rest.strip_prefix(':')))
+                .map(|value| value.trim().to_string())
+        };
+        let name = field("Name").with_context(|| format!("{}/METADATA has no Name", dist_info.display()))?;
+        let version = field("Version").unwrap_or_default();
+        let record = fs::read_to_string(dist_info.join("RECORD")).unwrap_or_default();
+        let files = record
+            .lines()
+            .filter_map(|line| record_path(line))
+            .filter(|path| path.components().all(|c| matches!(c, Component::Normal(_))))
+            .collect();
+        dists.push(Dist {
+            name,
+            version,
+            dist_info,
+            files,
+        });
+    }
+    Ok(dists)
+}
+
+/// The path of a RECORD line (`path,hash,size`; the path may be quoted).
+fn record_path(line: &str) -> Option<PathBuf> {
+    let line = line.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let path = if let Some(rest) = line.strip_prefix('"') {
+        rest.split_once('"')?.0.to_string()
+    } else {
+        line.rsplitn(3, ',').last()?.to_string()
+    };
+    Some(PathBuf::from(path))
+}
+
+/// Drops the RECORD lines of files that were stripped, so that RECORD
+/// describes what ships (and no install-specific hash survives in it).
+fn rewrite_record(site: &Path, dist: &Dist) -> Result<()> {
+    let path = dist.dist_info.join("RECORD");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| match record_path(line) {
+            None => false,
+            Some(file) => {
+                let inside = file.components().all(|c| matches!(c, Component::Normal(_)));
+                inside && fs::symlink_metadata(site.join(&file)).is_ok()
+            }
+        })
+        .collect();
+    let mut rewritten = kept.join("\n");
+    rewritten.push('\n');
+    if rewritten != text {
+        // Unlink first: the installer may have hard-linked the file from its cache.
+        fs::remove_file(&path).with_context(|| format!("replacing {}", path.display()))?;
+        fs::write(&path, rewritten).with_context(|| format!("rewriting {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn remove_dist(site: &Path, dist: &Dist) -> Result<()> {
+    let mut parents = BTreeSet::new();
+    for file in &dist.files {
+        let path = site.join(file);
+        remove_any(&path)?;
+        let mut parent = path.parent();
+        while let Some(dir) = parent.filter(|dir| *dir != site) {
+            parents.insert(dir.to_path_buf());
+            parent = dir.parent();
+        }
+    }
+    remove_any(&dist.dist_info)?;
+    // Deepest first, so that emptied packages disappear entirely.
+    for dir in parents.iter().rev() {
+        let empty = fs::read_dir(dir)
+            .map(|mut items| items.next().is_none())
+            .unwrap_or(false);
+        if empty {
+            fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))?;
+        } else if fs::read_dir(dir)
+            .is_ok_and(|items| items.flatten().all(|item| item.file_name() == "__pycache__"))
+        {
+            remove_any(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `__pycache__`, stray bytecode and install records below `dir`.
+fn strip_tree(dir: &Path) -> Result<()> {
+    for item in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let item = item?;
+        let path = item.path();
+        let name = item.file_name();
+        let name = name.to_string_lossy();
+        let file_type = item.file_type()?;
+        if file_type.is_dir() {
+            if name == "__pycache__" {
+                remove_any(&path)?;
+            } else {
+                strip_tree(&path)?;
+            }
+        } else if name.ends_with(".pyc") || name.ends_with(".pyo") || is_install_record(&path) {
+            remove_any(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_install_record(path: &Path) -> bool {
+    let in_dist_info = path
+        .parent()
+        .and_then(Path::extension)
+        .is_some_and(|ext| ext == "dist-info");
+    in_dist_info
+        && path
+            .file_name()
+            .is_some_and(|name| INSTALL_RECORDS.iter().any(|record| name == *record))
+}
+
+fn remove_any(path: &Path) -> Result<()> {
+    let Ok(metadata) = fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if metadata.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+    .with_context(|| format!("removing {}", path.display()))
+}
+
+/// `jwt/api.py` → `jwt`; `six.py` → `six`; `_cffi_backend.cpython-311-x86_64-linux-gnu.so`
+/// → `_cffi_backend`; metadata and data directories → nothing.
+fn importable_top_level(file: &Path) -> Option<String> {
+    let mut components = file.components();
+    let first = components.next()?.as_os_str().to_str()?;
+    let is_file = components.next().is_none();
+    let name = if is_file {
+        let (stem, ext) = first.split_once('.')?;
+        if !matches!(first.rsplit('.').next()?, "py" | "so" | "pyd") || ext.is_empty() {
+            return None;
+        }
+        stem
+    } else {
+        first
+    };
+    (is_identifier(name) && name != "__pycache__").then(|| name.to_string())
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|ch| ch == '_' || ch.is_ascii_alphabetic())
+        && chars.all(|ch| ch == '_' || ch.is_ascii_alphanumeric())
+}
+
+/// Top-level name → distribution, for the import check.
+pub fn providers(packages: &[Package]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for package in packages {
+        for name in &package.top_level {
+            map.entry(name.clone()).or_insert_with(|| package.name.clone());
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn install(site: &Path, name: &str, version: &str, files: &[(&str, &str)]) {
+        let dist_info = site.join(format!("{name}-{version}.dist-info"));
+        fs::create_dir_all(&dist_info).unwrap();
+        fs::write(
+            dist_info.join("METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody"),
+        )
+        .unwrap();
+        let mut record = String::new();
+        for (path, content) in files {
+            let full = site.join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, content).unwrap();
+            record.push_str(&format!("{path},sha256=x,{}\n", content.len()));
+        }
+        record.push_str(&format!(
+            "{name}-{version}.dist-info/METADATA,,\n{name}-{version}.dist-info/RECORD,,\n"
+        ));
+        fs::write(dist_info.join("RECORD"), record).unwrap();
+    }
+
+    #[test]
+    fn removes_excluded_dists_and_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path();
+        install(
+            site,
+            "requests",
+            "2.0",
+            &[("requests/__init__.py", "import urllib3\n")],
+        );
+        install(
+            site,
+            "botocore",
+            "1.0",
+            &[("botocore/__init__.py", "x"), ("botocore/data/big.json", "{}")],
+        );
+        install(site, "s3transfer", "0.1", &[("s3transfer/__init__.py", "")]);
+        fs::create_dir_all(site.join("bin")).unwrap();
+        fs::write(site.join("bin/normalizer"), "#!").unwrap();
+        fs::write(site.join(".lock"), "").unwrap();
+        fs::create_dir_all(site.join("requests/__pycache__")).unwrap();
+        fs::write(site.join("requests/__pycache__/x.cpython-311.pyc"), "").unwrap();
+        fs::write(
+            site.join("requests-2.0.dist-info/direct_url.json"),
+            "{\"url\": \"file:///home/me\"}",
+        )
+        .unwrap();
+
+        let inventory = prepare(site, &["botocore".into(), "s3transfer".into(), "boto3".into()]).unwrap();
+        assert_eq!(inventory.excluded, vec!["botocore==1.0", "s3transfer==0.1"]);
+        assert!(!site.join("botocore").exists());
+        assert!(!site.join("s3transfer").exists());
+        assert!(!site.join("bin").exists());
+        assert!(!site.join(".lock").exists());
+        assert!(!site.join("requests/__pycache__").exists());
+        assert!(!site.join("requests-2.0.dist-info/direct_url.json").exists());
+        let record = fs::read_to_string(site.join("requests-2.0.dist-info/RECORD")).unwrap();
+        assert!(record.contains("requests/__init__.py,"), "{record}");
+        assert!(!record.contains("direct_url.json"), "{record}");
+        assert_eq!(inventory.packages.len(), 1);
+        assert_eq!(inventory.packages[0].name, "requests");
+        assert_eq!(inventory.packages[0].top_level, vec!["requests"]);
+    }
+
+    #[test]
+    fn top_level_names() {
+        assert_eq!(
+            importable_top_level(Path::new("jwt/api.py")).as_deref(),
+            Some("jwt")
+        );
+        assert_eq!(importable_top_level(Path::new("six.py")).as_deref(), Some("six"));
+        assert_eq!(
+            importable_top_level(Path::new("_cffi_backend.cpython-311-x86_64-linux-gnu.so")).as_deref(),
+            Some("_cffi_backend")
+        );
+        assert_eq!(
+            importable_top_level(Path::new("pyjwt-2.0.dist-info/METADATA")),
+            None
+        );
+        assert_eq!(
+            importable_top_level(Path::new("cryptography.libs/libssl.so")),
+            None
+        );
+        assert_eq!(importable_top_level(Path::new("README.txt")), None);
+    }
+
+    #[test]
+    fn record_paths_may_be_quoted() {
+        assert_eq!(record_path("a/b.py,sha256=x,10"), Some(PathBuf::from("a/b.py")));
+        assert_eq!(
+            record_path("\"a,b.py\",sha256=x,10"),
+            Some(PathBuf::from("a,b.py"))
+        );
+        assert_eq!(record_path(""), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! `build-layers` against tiny wheels made by the tests: layer layout,
+//! exclusion of runtime-provided distributions, determinism, the cache key,
+//! failure isolation and the container builder.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use support::{sha256_hex, zip_names, Repo};
+
+const TWO_PROFILES: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.alpha]
+requirements = "layers/alpha/requirements.txt"
+
+[workspace.metadata.lambda.layers.beta]
+requirements = "layers/beta/requirements.txt"
+"#;
+
+/// alpha: `app` that pulls in botocore transitively; beta: `tool`.
+fn two_profiles() -> Repo {
+    let repo = Repo::new(TWO_PROFILES);
+    repo.profile("alpha", &["app==1.0"]);
+    repo.wheel(
+        "alpha",
+        "app",
+        "1.0",
+        &[("app/__init__.py", "import botocore\n"), ("app/data.txt", "x")],
+        &["botocore"],
+    );
+    repo.wheel(
+        "alpha",
+        "botocore",
+        "1.0",
+        &[("botocore/__init__.py", "# big\n")],
+        &[],
+    );
+    repo.profile("beta", &["tool==2.0"]);
+    repo.wheel(
+        "beta",
+        "tool",
+        "2.0",
+        &[("tool.py", "def run():\n    return 2\n")],
+        &[],
+    );
+    repo
+}
+
+#[test]
+fn builds_python_layers_without_runtime_provided_packages() {
+    let repo = two_profiles();
+    let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
+    run.success();
+
+    let names = zip_names(&repo.path().join("dist/layers/alpha.zip"));
+    assert!(names.contains(&"python/app/__init__.py".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"python/app-1.0.dist-info/METADATA".to_string()),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|name| name.starts_with("python/")), "{names:?}");
+    assert!(
+        !names.iter().any(|name| name.contains("botocore")),
+        "transitive botocore must be left out: {names:?}"
+    );
+    assert!(!names
+        .iter()
+        .any(|name| name.contains("__pycache__") || name.ends_with(".pyc") || name.contains("/bin/")));
+
+    let manifest = repo.manifest();
+    let alpha = &manifest["layers"]["alpha"];
+    assert_eq!(alpha["kind"], "requirements");
+    assert_eq!(alpha["zip"], "dist/layers/alpha.zip");
+    assert_eq!(alpha["excluded"], serde_json::json!(["botocore==1.0"]));
+    assert_eq!(alpha["packages"][0]["name"], "app");
+    assert_eq!(alpha["packages"][0]["top_level"], serde_json::json!(["app"]));
+    assert_eq!(alpha["builder"], "host");
+    assert_eq!(
+        alpha["sha256"].as_str().unwrap(),
+        sha256_hex(&repo.path().join("dist/layers/alpha.zip"))
+    );
+    assert_eq!(
+        manifest["layers"]["beta"]["packages"][0]["top_level"],
+        serde_json::json!(["tool"])
+    );
+    assert_eq!(manifest["runtime"], "python3.11");
+    assert_eq!(manifest["architecture"], "x86_64");
+
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).expect("--json prints JSON on stdout");
+    assert_eq!(json["layers"]["alpha"]["sha256"], alpha["sha256"]);
+    assert_eq!(json["failed"], serde_json::json!({}));
+}
+
+#[test]
+fn an_explicit_exclude_list_replaces_the_default() {
+    let repo = two_profiles();
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        "runtime = \"python3.11\"\nexclude = []",
+    ));
+    repo.xtask(&["build-layers", "--builder", "host", "alpha"])
+        .success();
+    let names = zip_names(&repo.path().join("dist/layers/alpha.zip"));
+    assert!(
+        names.contains(&"python/botocore/__init__.py".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn same_inputs_give_identical_zips_across_checkouts_and_umasks() {
+    let one = two_profiles();
+    let two = two_profiles();
+    // Different modes and mtimes on the inputs, different umask for the run.
+    let requirements = two.path().join("layers/beta/requirements.txt");
+    fs::set_permissions(&requirements, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    two.write(
+        "layers/beta/requirements.txt",
+        &String::from_utf8(two.read("layers/beta/requirements.txt")).unwrap(),
+    );
+    one.xtask_umask("022", &["build-layers", "--builder", "host"])
+        .success();
+    two.xtask_umask("077", &["build-layers", "--builder", "host"])
+        .success();
+    for layer in ["alpha", "beta"] {
+        let path = format!("dist/layers/{layer}.zip");
+        assert_eq!(
+            one.read(&path),
+            two.read(&path),
+            "{layer}.zip differs between checkouts"
+        );
+    }
+    assert_eq!(one.manifest()["layers"], two.manifest()["layers"]);
+}
+
+#[test]
+fn a_second_run_is_a_cache_hit_that_rewrites_nothing() {
+    let repo = two_profiles();
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    let zip = repo.path().join("dist/layers/alpha.zip");
+    let before = (
+        sha256_hex(&zip),
+        fs::metadata(&zip).unwrap().mtime_nsec(),
+        fs::metadata(&zip).unwrap().mtime(),
+    );
+    // Without the wheels, only the cache can satisfy the second run.
+    fs::remove_dir_all(repo.path().join("layers/alpha/wheels")).unwrap();
+    let plan = repo.xtask(&["build-layers", "--builder", "host", "--dry-run"]);
+    assert!(
+        plan.success().stdout().contains("alpha\thost\tcached\t"),
+        "{}",
+        plan.stdout()
+    );
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    let after = (
+        sha256_hex(&zip),
+        fs::metadata(&zip).unwrap().mtime_nsec(),
+        fs::metadata(&zip).unwrap().mtime(),
+    );
+    assert_eq!(before, after, "a cache hit must not rewrite the ZIP");
+    // --force ignores the cache: the install must run, and fails without wheels.
+    repo.xtask(&["build-layers", "--builder", "host", "--force", "alpha"])
+        .fails_with(1, "layer `alpha`");
+}
+
+/// Every input of the key changes the key; nothing else does.
+#[test]
+fn each_part_of_the_cache_key_causes_a_miss() {
+    let repo = two_profiles();
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    let key = |args: &[&str]| -> String {
+        let mut all = vec!["build-layers", "--builder", "host", "--dry-run", "alpha"];
+        all.extend_from_slice(args);
+        let run = repo.xtask(&all);
+        let line = run.success().stdout();
+        let fields: Vec<&str> = line.trim().split('\t').collect();
+        format!("{}:{}", fields[2], fields[3])
+    };
+    let base = key(&[]);
+    assert!(base.starts_with("cached:"), "{base}");
+    assert_eq!(key(&[]), base, "the key is stable");
+
+    let mut seen = vec![base.clone()];
+    let mut expect_miss = |label: &str, value: String| {
+        assert!(
+            value.starts_with("build:"),
+            "{label}: expected a miss, got {value}"
+        );
+        assert!(
+            !seen.contains(&value),
+            "{label}: key collides with an earlier one"
+        );
+        seen.push(value);
+    };
+    expect_miss("architecture", key(&["--arch", "arm64"]));
+    expect_miss("installer", key(&["--installer", "pip"]));
+
+    let with = |extra: &str| {
+        TWO_PROFILES.replace(
+            "runtime = \"python3.11\"",
+            &format!("runtime = \"python3.11\"\n{extra}"),
+        )
+    };
+    repo.set_metadata(&TWO_PROFILES.replace("python3.11", "python3.12"));
+    expect_miss("runtime", key(&[]));
+    repo.set_metadata(&with("exclude = [\"boto3\"]"));
+    expect_miss("exclude", key(&[]));
+    repo.set_metadata(&with("bytecode = \"checked-hash\""));
+    expect_miss("bytecode", key(&[]));
+    repo.set_metadata(TWO_PROFILES);
+    assert_eq!(key(&[]), base, "back to the original configuration: a hit again");
+
+    let requirements = String::from_utf8(repo.read("layers/alpha/requirements.txt")).unwrap();
+    repo.write(
+        "layers/alpha/requirements.txt",
+        &format!("{requirements}# a comment changes the bytes\n"),
+    );
+    expect_miss("requirements", key(&[]));
+    repo.write("layers/alpha/requirements.txt", &requirements);
+    let index = repo.xtask_with(
+        &["build-layers", "--builder", "host", "--dry-run", "alpha"],
+        &[("UV_INDEX_URL", "http://127.0.0.1:9/simple")],
+    );
+    let line = index.success().stdout();
+    expect_miss(
+        "index",
+        format!(
+            "{}:{}",
+            line.split('\t').nth(2).unwrap(),
+            line.trim().split('\t').nth(3).unwrap()
+        ),
+    );
+}
+
+#[test]
+fn one_failing_profile_does_not_stop_the_others() {
+    let repo = two_profiles();
+    repo.profile("alpha", &["nothere==9.9"]);
+    let run = repo.xtask(&["build-layers", "--builder", "host", "--jobs", "2"]);
+    run.fails_with(1, "layer `alpha`");
+    assert!(
+        run.stderr().contains("nothere"),
+        "the installer's own lines name the package:\n{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("1 of 2 layer(s) failed"),
+        "{}",
+        run.stderr()
+    );
+    assert!(repo.path().join("dist/layers/beta.zip").is_file());
+    assert!(!repo.path().join("dist/layers/alpha.zip").exists());
+    let manifest = repo.manifest();
+    assert!(manifest["layers"]["beta"].is_object());
+    assert!(manifest["layers"].get("alpha").is_none());
+    // Nothing half-built is left in the cache.
+    let entries: Vec<_> = fs::read_dir(repo.path().join("target/lambda/layers"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(entries.len(), 1, "only beta's entry: {entries:?}");
+}
+
+#[test]
+fn a_source_only_package_points_to_the_container() {
+    let repo = two_profiles();
+    repo.profile("alpha", &["sdistonly==1.0"]);
+    // A source distribution and no wheel: nothing to cross-install.
+    let wheels = repo.path().join("layers/alpha/wheels");
+    let status = std::process::Command::new("tar")
+        .args(["-czf", "sdistonly-1.0.tar.gz", "--files-from", "/dev/null"])
+        .current_dir(&wheels)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    repo.xtask(&["build-layers", "--builder", "host", "alpha"])
+        .fails_with(1, "--builder container");
+}
+
+#[test]
+fn a_wheel_for_the_wrong_platform_is_caught_at_build_time() {
+    let repo = two_profiles();
+    repo.profile("alpha", &["native==1.0"]);
+    // A "pure" wheel that smuggles in an aarch64-only extension.
+    let mut elf = vec![0u8; 64];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2;
+    elf[5] = 1;
+    elf[18..20].copy_from_slice(&183u16.to_le_bytes());
+    repo.wheel_bytes("alpha", "native", "1.0", &[("native/_ext.so", &elf)], &[]);
+    repo.xtask(&["build-layers", "--builder", "host", "alpha"])
+        .fails_with(1, "native/_ext.so is not a x86_64 binary");
+}
+
+#[test]
+fn pip_is_the_fallback_installer_and_gives_the_same_layer_content() {
+    let repo = two_profiles();
+    repo.xtask(&["build-layers", "--builder", "host", "--installer", "pip", "beta"])
+        .success();
+    let manifest = repo.manifest();
+    assert!(manifest["layers"]["beta"]["installer"]
+        .as_str()
+        .unwrap()
+        .starts_with("pip "));
+    let names = zip_names(&repo.path().join("dist/layers/beta.zip"));
+    assert!(names.contains(&"python/tool.py".to_string()), "{names:?}");
+}
+
+#[test]
+fn hash_based_bytecode_when_asked() {
+    let repo = two_profiles();
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        "runtime = \"python3.11\"\nbytecode = \"checked-hash\"",
+    ));
+    let run = repo.xtask(&["build-layers", "--builder", "host", "beta"]);
+    if run.code() != 0 && run.stderr().contains("not on PATH") {
+        eprintln!("SKIPPED: no Python 3.11 on this host for bytecode");
+        return;
+    }
+    run.success();
+    let zip = repo.path().join("dist/layers/beta.zip");
+    let names = zip_names(&zip);
+    let pyc = "python/__pycache__/tool.cpython-311.pyc";
+    assert!(names.contains(&pyc.to_string()), "{names:?}");
+    let mut archive = zip::ZipArchive::new(fs::File::open(&zip).unwrap()).unwrap();
+    let mut header = [0u8; 8];
+    std::io::Read::read_exact(&mut archive.by_name(pyc).unwrap(), &mut header).unwrap();
+    // PEP 552 flags word: bit 0 = hash-based, bit 1 = checked.
+    assert_eq!(u32::from_le_bytes(header[4..8].try_into().unwrap()), 0b11);
+}
+
+#[test]
+fn the_container_builder_runs_in_a_real_engine() {
+    let Some(engine) = support::container_engine() else {
+        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+        return;
+    };
+    assert!(
+        support::ensure_test_image(engine),
+        "could not build the test image with .ci/test-image.sh"
+    );
+    let repo = two_profiles();
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
+    ));
+    repo.xtask(&["build-layers", "--builder", "container"]).success();
+    let zip = repo.path().join("dist/layers/alpha.zip");
+    let names = zip_names(&zip);
+    assert!(names.contains(&"python/app/__init__.py".to_string()), "{names:?}");
+    assert!(!names.iter().any(|name| name.contains("botocore")), "{names:?}");
+    let manifest = repo.manifest();
+    assert_eq!(manifest["layers"]["alpha"]["builder"], "container");
+    // Output belongs to the invoking user, not to root inside the container.
+    let uid = fs::metadata(repo.path()).unwrap().uid();
+    assert_eq!(fs::metadata(&zip).unwrap().uid(), uid);
+    for entry in fs::read_dir(repo.path().join("target/lambda/layers"))
+        .unwrap()
+        .flatten()
+    {
+        assert_eq!(entry.metadata().unwrap().uid(), uid);
+    }
+    // auto picks the container when the image is there, and it is a cache hit.
+    let auto = repo.xtask(&["build-layers", "--dry-run"]);
+    assert!(
+        auto.success().stdout().contains("alpha\tcontainer\tcached\t"),
+        "{}",
+        auto.stdout()
+    );
+    // A missing image under auto falls back to the host, saying why.
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        "runtime = \"python3.11\"\nimage = \"xtask-test-missing:none\"",
+    ));
+    let fallback = repo.xtask(&["build-layers"]);
+    fallback.success();
+    assert!(
+        fallback
+            .stderr()
+            .contains("cross-installing manylinux wheels on the host"),
+        "{}",
+        fallback.stderr()
+    );
+    assert_eq!(repo.manifest()["layers"]["alpha"]["builder"], "host");
+}

@@ -1,0 +1,183 @@
+//! Every configuration rule: a bad `[workspace.metadata.lambda]` is exit
+//! code 2 with one line naming the key and the fix, before any work.
+
+mod support;
+
+use support::Repo;
+
+const GOOD: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.core]
+requirements = "layers/core/requirements.txt"
+
+[workspace.metadata.lambda.functions.hello]
+source = "lambdas/hello"
+handler = "hello.lambda_handler"
+layers = ["core"]
+"#;
+
+fn repo(metadata: &str) -> Repo {
+    let repo = Repo::new(metadata);
+    repo.profile("core", &[]);
+    repo.write(
+        "lambdas/hello/hello.py",
+        "def lambda_handler(event, context):\n    return 1\n",
+    );
+    repo
+}
+
+#[test]
+fn a_good_configuration_plans() {
+    let repo = repo(GOOD);
+    let run = repo.xtask(&["build-layers", "--dry-run", "--builder", "host"]);
+    run.success();
+    assert!(
+        run.stdout().starts_with("core\thost\tbuild\t"),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn each_rule_is_a_usage_error_naming_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "unknown top-level key",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nruntim = \"x\"",
+        ),
+        (
+            "unknown layer key",
+            "requirements = \"layers/core/requirements.txt\"",
+            "requirements = \"layers/core/requirements.txt\"\nrequirement = \"x\"",
+        ),
+        ("no source", "requirements = \"layers/core/requirements.txt\"", ""),
+        (
+            "two sources",
+            "requirements = \"layers/core/requirements.txt\"",
+            "requirements = \"layers/core/requirements.txt\"\nsource = \"lambdas/hello\"",
+        ),
+        (
+            "unknown layer",
+            "layers = [\"core\"]",
+            "layers = [\"core\", \"nope\"]",
+        ),
+        (
+            "unknown runtime",
+            "runtime = \"python3.11\"",
+            "runtime = \"python2.7\"",
+        ),
+        (
+            "unknown architecture",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\narchitecture = \"sparc\"",
+        ),
+        (
+            "missing requirements",
+            "requirements = \"layers/core/requirements.txt\"",
+            "requirements = \"layers/missing/requirements.txt\"",
+        ),
+        (
+            "bad size",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nbudget = \"lots\"",
+        ),
+        (
+            "bad handler",
+            "handler = \"hello.lambda_handler\"",
+            "handler = \"hello\"",
+        ),
+        (
+            "bad builder",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nbuilder = \"cloud\"",
+        ),
+        (
+            "external without size",
+            "requirements = \"layers/core/requirements.txt\"",
+            "arn = \"arn:aws:lambda:us-east-1:1:layer:x:1\"",
+        ),
+    ];
+    let expected_key: &[&str] = &[
+        "workspace.metadata.lambda.runtim: unknown key",
+        "workspace.metadata.lambda.layers.core.requirement: unknown key",
+        "workspace.metadata.lambda.layers.core: a layer needs one of",
+        "workspace.metadata.lambda.layers.core: set exactly one of",
+        "workspace.metadata.lambda.functions.hello.layers: unknown layer `nope`",
+        "workspace.metadata.lambda.runtime: unknown runtime `python2.7`",
+        "workspace.metadata.lambda.architecture: unknown architecture `sparc`",
+        "layers/missing/requirements.txt does not exist",
+        "workspace.metadata.lambda.budget: `lots` is not a size",
+        "workspace.metadata.lambda.functions.hello.handler: `hello` is not `module.function`",
+        "workspace.metadata.lambda.builder: unknown builder `cloud`",
+        "workspace.metadata.lambda.layers.core.unzipped_size: missing",
+    ];
+    for ((name, from, to), needle) in cases.iter().zip(expected_key) {
+        assert!(GOOD.contains(from), "{name}: fixture does not contain {from:?}");
+        let repo = repo(&GOOD.replacen(from, to, 1));
+        let run = repo.xtask(&["build-layers", "--builder", "host"]);
+        assert_eq!(run.code(), 2, "{name}: expected exit 2\n{}", run.stderr());
+        let stderr = run.stderr();
+        assert!(
+            stderr.contains(needle),
+            "{name}: stderr lacks {needle:?}:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{name}: one line expected:\n{stderr}"
+        );
+        assert!(
+            !repo.path().join("dist").exists(),
+            "{name}: nothing may be written"
+        );
+    }
+}
+
+#[test]
+fn more_than_five_layers_is_refused() {
+    let mut metadata = String::from("[workspace.metadata.lambda]\nruntime = \"python3.11\"\n");
+    for index in 0..6 {
+        metadata.push_str(&format!(
+            "[workspace.metadata.lambda.layers.l{index}]\nrequirements = \"layers/core/requirements.txt\"\n"
+        ));
+    }
+    metadata.push_str(
+        "[workspace.metadata.lambda.functions.hello]\nsource = \"lambdas/hello\"\nhandler = \"hello.lambda_handler\"\nlayers = [\"l0\", \"l1\", \"l2\", \"l3\", \"l4\", \"l5\"]\n",
+    );
+    let repo = repo(&metadata);
+    repo.xtask(&["build-layers", "--builder", "host"])
+        .fails_with(2, "6 layers, but Lambda attaches at most 5");
+}
+
+#[test]
+fn missing_table_and_bad_flags() {
+    let repo = Repo::new("");
+    repo.xtask(&["build-layers"])
+        .fails_with(2, "no [workspace.metadata.lambda] table");
+    repo.xtask(&["build-layers", "--arch", "mips"])
+        .fails_with(2, "--arch: unknown architecture `mips`");
+    repo.xtask(&["frobnicate"])
+        .fails_with(2, "unknown command `frobnicate`");
+    let repo = self::repo(GOOD);
+    repo.xtask(&["build-layers", "nope"])
+        .fails_with(2, "unknown layer `nope`");
+}
+
+#[test]
+fn help_explains_every_command() {
+    let repo = Repo::new("");
+    let run = repo.xtask(&["--help"]);
+    run.success();
+    for command in ["build-layers", "package", "check-limits", "smoke", "build", "ci"] {
+        assert!(run.stdout().contains(command), "overview lacks {command}");
+        let help = repo.xtask(&[command, "--help"]);
+        help.success();
+        assert!(
+            help.stdout().contains("--builder"),
+            "{command} --help lacks the options"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! Test worlds: temporary repositories with their own configuration, tiny
+//! wheels and requirements, and a runner for the real `xtask` binary.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// A workspace whose root Cargo.toml carries `metadata` (TOML text that
+    /// starts with `[workspace.metadata.lambda]`).
+    pub fn new(metadata: &str) -> Repo {
+        let dir = tempfile::Builder::new().prefix("xtask-test-").tempdir().unwrap();
+        let repo = Repo { dir };
+        repo.set_metadata(metadata);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn set_metadata(&self, metadata: &str) {
+        self.write("Cargo.toml", &format!("[workspace]\n\n{metadata}"));
+    }
+
+    pub fn write(&self, relative: &str, content: &str) -> PathBuf {
+        let path = self.path().join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content).unwrap();
+        path
+    }
+
+    pub fn read(&self, relative: &str) -> Vec<u8> {
+        fs::read(self.path().join(relative)).unwrap_or_else(|err| panic!("reading {relative}: {err}"))
+    }
+
+    /// A dependency profile `layers/<name>/requirements.txt` that installs
+    /// only from the wheels next to it (`layers/<name>/wheels`).
+    pub fn profile(&self, name: &str, requirements: &[&str]) {
+        let mut text = String::from("--no-index\n--find-links wheels\n");
+        for requirement in requirements {
+            text.push_str(requirement);
+            text.push('\n');
+        }
+        self.write(&format!("layers/{name}/requirements.txt"), &text);
+        fs::create_dir_all(self.path().join(format!("layers/{name}/wheels"))).unwrap();
+    }
+
+    /// A pure-Python wheel in `layers/<profile>/wheels`.
+    pub fn wheel(&self, profile: &str, name: &str, version: &str, files: &[(&str, &str)], requires: &[&str]) {
+        let files: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(path, text)| (*path, text.as_bytes()))
+            .collect();
+        self.wheel_bytes(profile, name, version, &files, requires);
+    }
+
+    pub fn wheel_bytes(
+        &self,
+        profile: &str,
+        name: &str,
+        version: &str,
+        files: &[(&str, &[u8])],
+        requires: &[&str],
+    ) {
+        let dir = self.path().join(format!("layers/{profile}/wheels"));
+        write_wheel(&dir, name, version, files, requires);
+    }
+
+    /// Runs `xtask ARGS` in the repository.
+    pub fn xtask(&self, args: &[&str]) -> Run {
+        self.xtask_with(args, &[])
+    }
+
+    pub fn xtask_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args(args);
+        self.run(command, env)
+    }
+
+    /// Runs xtask under another umask, as another user's shell would.
+    pub fn xtask_umask(&self, umask: &str, args: &[&str]) -> Run {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_xtask"))
+            .args(args);
+        self.run(command, &[])
+    }
+
+    fn run(&self, mut command: Command, env: &[(&str, &str)]) -> Run {
+        command
+            .current_dir(self.path())
+            // Each test world keeps its own cache and target directory.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("UV_CACHE_DIR")
+            .env_remove("PIP_CACHE_DIR");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("running xtask");
+        Run(output)
+    }
+
+    pub fn manifest(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.read("dist/manifest.json")).unwrap()
+    }
+}
+
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        assert_eq!(
+            self.code(),
+            0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, needle: &str) -> &Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr()
+        );
+        assert!(!self.stderr().contains("panicked"), "panic:\n{}", self.stderr());
+        self
+    }
+}
+
+pub fn write_wheel(dir: &Path, name: &str, version: &str, files: &[(&str, &[u8])], requires: &[&str]) {
+    fs::create_dir_all(dir).unwrap();
+    let dist_info = format!("{name}-{version}.dist-info");
+    let mut metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+    for requirement in requires {
+        metadata.push_str(&format!("Requires-Dist: {requirement}\n"));
+    }
+    let mut entries: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(path, content)| (path.to_string(), content.to_vec()))
+        .collect();
+    entries.push((format!("{dist_info}/METADATA"), metadata.into_bytes()));
+    entries.push((
+        format!("{dist_info}/WHEEL"),
+        b"Wheel-Version: 1.0\nGenerator: xtask-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+    ));
+    let mut record = String::new();
+    for (path, content) in &entries {
+        record.push_str(&format!("{path},,{}\n", content.len()));
+    }
+    record.push_str(&format!("{dist_info}/RECORD,,\n"));
+    entries.push((format!("{dist_info}/RECORD"), record.into_bytes()));
+    let file = fs::File::create(dir.join(format!("{name}-{version}-py3-none-any.whl"))).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    for (path, content) in entries {
+        zip.start_file(path, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&content).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// The file names in a ZIP, in stored order.
+pub fn zip_names(path: &Path) -> Vec<String> {
+    let archive = zip::ZipArchive::new(fs::File::open(path).unwrap()).unwrap();
+    archive
+        .file_names()
+        .map(|name| name.unwrap().to_string())
+        .collect()
+}
+
+pub fn sha256_hex(path: &Path) -> String {
+    let output = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The container engine that answers, if any.
+pub fn container_engine() -> Option<&'static str> {
+    ["docker", "podman"].into_iter().find(|engine| {
+        Command::new(engine)
+            .arg("version")
+            .output()
+            .map(|output| output.status.success())
+            .unwrap_or(false)
+    })
+}
+
+/// The self-built stand-in for the SAM build image (Debian with python3 and
+/// pip), built by `.ci/test-image.sh` when missing.
+pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
+
+pub fn ensure_test_image(engine: &str) -> bool {
+    let present = Command::new(engine)
+        .args(["image", "inspect", TEST_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return true;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/test-image.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .status()
+        .expect("running .ci/test-image.sh");
+    status.success()
+}
