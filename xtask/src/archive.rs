@@ -202,6 +202,25 @@ pub fn list_zip(path: &Path) -> Result<Vec<Listed>> {
     Ok(listed)
 }
 
+/// Every file of a ZIP with its bytes and whether it is executable.
+pub fn read_entries(path: &Path) -> Result<Vec<(String, Vec<u8>, bool)>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut archive =
+        ZipArchive::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
+    let mut entries = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index)?;
+        if entry.is_dir() {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        io::Read::read_to_end(&mut entry, &mut bytes)?;
+        let executable = entry.unix_mode().is_some_and(|mode| mode & 0o111 != 0);
+        entries.push((entry.name()?.to_string(), bytes, executable));
+    }
+    Ok(entries)
+}
+
 /// Extracts a ZIP into `dest` the way Lambda does: later calls overwrite
 /// files an earlier one wrote.
 pub fn extract_zip(path: &Path, dest: &Path) -> Result<()> {

@@ -192,13 +192,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
 
     let mut manifest = Manifest::load_for(&config)?;
     manifest.retain_configured(&config);
-    for layer in config.layers.values() {
-        if let LayerSource::External { arn, unzipped_bytes } = &layer.source {
-            manifest
-                .layers
-                .insert(layer.name.clone(), LayerEntry::external(arn, *unzipped_bytes));
-        }
-    }
+    manifest.sync_external(&config);
     let mut failures = Vec::new();
     for (name, outcome) in outcomes {
         match outcome {

@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds, packages and verifies this repository's Python
 //! AWS Lambda functions. Dispatch only; each subcommand lives in its module.
 
+mod analyze;
 mod archive;
 mod build_layers;
 mod cache;
@@ -12,7 +13,6 @@ mod container;
 mod digest;
 mod elf;
 mod facts;
-mod imports;
 mod installer;
 mod layer_content;
 mod manifest;
@@ -20,6 +20,7 @@ mod package;
 mod progress;
 mod python;
 mod smoke;
+mod sources;
 
 use std::fmt;
 use std::process::ExitCode;

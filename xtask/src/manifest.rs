@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::write_atomic;
-use crate::config::Config;
+use crate::config::{Config, LayerSource};
 use crate::layer_content::Package;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -183,6 +183,16 @@ impl Manifest {
         self.layers.retain(|name, _| config.layers.contains_key(name));
         self.functions
             .retain(|name, _| config.functions.contains_key(name));
+    }
+
+    /// Records the external layers (ARN and declared size) as configured.
+    pub fn sync_external(&mut self, config: &Config) {
+        for layer in config.layers.values() {
+            if let LayerSource::External { arn, unzipped_bytes } = &layer.source {
+                self.layers
+                    .insert(layer.name.clone(), LayerEntry::external(arn, *unzipped_bytes));
+            }
+        }
     }
 }
 

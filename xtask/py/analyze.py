@@ -1,0 +1,94 @@
+"""Static facts about Python sources, for `cargo xtask` (package and check-limits).
+
+Reads a JSON request on stdin and prints a JSON answer: whether each handler
+module defines its handler, and what each module imports. Uses the
+interpreter's own parser (`ast`), never regular expressions.
+"""
+
+import ast
+import json
+import sys
+
+
+def parse(path):
+    with open(path, "rb") as source:
+        return ast.parse(source.read(), filename=path)
+
+
+def defines(tree, name):
+    """True when the module binds `name` at top level to something callable-looking."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == name for target in node.targets
+        ):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            (alias.asname or alias.name.split(".")[0]) == name for alias in node.names
+        ):
+            return True
+    return False
+
+
+def guarded_by_import_error(parents):
+    for parent in parents:
+        if isinstance(parent, ast.Try):
+            for handler in parent.handlers:
+                names = []
+                if isinstance(handler.type, ast.Name):
+                    names = [handler.type.id]
+                elif isinstance(handler.type, ast.Tuple):
+                    names = [elt.id for elt in handler.type.elts if isinstance(elt, ast.Name)]
+                if handler.type is None or {"ImportError", "ModuleNotFoundError", "Exception"} & set(names):
+                    return True
+    return False
+
+
+def imports(tree):
+    found = []
+
+    def visit(node, parents):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append({"module": alias.name, "level": 0, "line": node.lineno,
+                              "guarded": guarded_by_import_error(parents)})
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            guarded = guarded_by_import_error(parents)
+            found.append({"module": base, "level": node.level, "line": node.lineno, "guarded": guarded,
+                          "names": [alias.name for alias in node.names]})
+        for child in ast.iter_child_nodes(node):
+            visit(child, parents + [node])
+
+    visit(tree, [])
+    return found
+
+
+def main():
+    request = json.load(sys.stdin)
+    answer = {"handlers": {}, "modules": {}, "stdlib": sorted(sys.stdlib_module_names)}
+    for handler in request.get("handlers", []):
+        try:
+            tree = parse(handler["file"])
+            if defines(tree, handler["name"]):
+                answer["handlers"][handler["key"]] = {"ok": True}
+            else:
+                answer["handlers"][handler["key"]] = {
+                    "ok": False, "error": f"defines no top-level `{handler['name']}`"}
+        except SyntaxError as err:
+            answer["handlers"][handler["key"]] = {
+                "ok": False, "error": f"syntax error at line {err.lineno}: {err.msg}"}
+        except OSError as err:
+            answer["handlers"][handler["key"]] = {"ok": False, "error": str(err)}
+    for path in request.get("modules", []):
+        try:
+            answer["modules"][path] = {"imports": imports(parse(path))}
+        except SyntaxError as err:
+            answer["modules"][path] = {"error": f"syntax error at line {err.lineno}: {err.msg}"}
+        except OSError as err:
+            answer["modules"][path] = {"error": str(err)}
+    json.dump(answer, sys.stdout)
+
+
+main()

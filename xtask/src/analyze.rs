@@ -1,0 +1,74 @@
+//! Asks Python's own parser about Python sources (`py/analyze.py`): does a
+//! handler module define its handler, and what does each module import.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::{cmd, Shell};
+
+const SCRIPT: &str = include_str!("../py/analyze.py");
+
+#[derive(Debug, Default, Serialize)]
+pub struct Request {
+    pub handlers: Vec<HandlerRequest>,
+    pub modules: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HandlerRequest {
+    pub key: String,
+    pub file: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Answer {
+    pub handlers: BTreeMap<String, HandlerAnswer>,
+    pub modules: BTreeMap<String, ModuleAnswer>,
+    pub stdlib: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HandlerAnswer {
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModuleAnswer {
+    #[serde(default)]
+    pub imports: Vec<Import>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Import {
+    pub module: String,
+    pub level: u32,
+    pub line: u32,
+    pub guarded: bool,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+pub fn run(sh: &Shell, python: &Path, request: &Request) -> Result<Answer> {
+    let input = serde_json::to_string(request)?;
+    let output = cmd!(sh, "{python} -I -c {SCRIPT}")
+        .stdin(input)
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("running {} to parse the handlers", python.display()))?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "{} could not analyse the sources: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("reading the analysis of the sources")
+}

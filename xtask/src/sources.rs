@@ -1,0 +1,212 @@
+//! Application source folders as they are packaged: build and editor
+//! leftovers left out, files that look like secrets refused unless the
+//! configuration allows them, symlinks followed only inside the repository,
+//! unreadable files an error. Also the content hash that decides whether a
+//! ZIP must be rewritten and whether the manifest is stale.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::archive::{is_executable, Content, Entry};
+use crate::digest::{file_sha256, KeyHasher};
+
+/// Directories never packaged.
+const SKIPPED_DIRS: &[&str] = &[
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "tests",
+    ".git",
+];
+
+/// Files never packaged: bytecode, OS and editor leftovers.
+fn is_skipped_file(name: &str) -> bool {
+    name.ends_with(".pyc")
+        || name.ends_with(".pyo")
+        || name == ".DS_Store"
+        || name.ends_with(".swp")
+        || name.ends_with(".swo")
+        || name.ends_with('~')
+        || name.starts_with(".#")
+}
+
+/// Files that look like credentials: refused unless listed in `allow`.
+fn looks_like_secret(name: &str) -> bool {
+    name.starts_with(".env")
+        || name.ends_with(".pem")
+        || name.ends_with(".key")
+        || name.starts_with("id_rsa")
+        || name.starts_with("id_ed25519")
+        || name == "credentials"
+}
+
+/// One file to package.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path relative to the source folder, `/`-separated.
+    pub relative: String,
+    pub path: PathBuf,
+    pub executable: bool,
+}
+
+/// The files of `dir` (relative to `root`), sorted. `key` names the
+/// configuration entry in errors; `allow` lists secret-looking files that
+/// may ship.
+pub fn collect(root: &Path, dir: &Path, key: &str, allow: &[String]) -> Result<Vec<SourceFile>> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("resolving {}", root.display()))?;
+    let start = root.join(dir);
+    let mut files = Vec::new();
+    walk(&root, &start, "", key, allow, &mut files, 0)?;
+    files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(files)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    key: &str,
+    allow: &[String],
+    files: &mut Vec<SourceFile>,
+    depth: usize,
+) -> Result<()> {
+    if depth > 64 {
+        bail!("{key}: {} is nested too deeply (a symlink loop?)", dir.display());
+    }
+    let items = fs::read_dir(dir).with_context(|| format!("{key}: cannot list {}", dir.display()))?;
+    for item in items {
+        let item = item.with_context(|| format!("{key}: cannot list {}", dir.display()))?;
+        let path = item.path();
+        let name = item
+            .file_name()
+            .to_str()
+            .map(str::to_string)
+            .with_context(|| format!("{key}: {} has a name that is not UTF-8", path.display()))?;
+        let relative = format!("{prefix}{name}");
+        let mut metadata =
+            fs::symlink_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        if metadata.file_type().is_symlink() {
+            let target = path
+                .canonicalize()
+                .with_context(|| format!("{key}: {} is a broken symlink", path.display()))?;
+            if !target.starts_with(root) {
+                bail!(
+                    "{key}: {} is a symlink to {}, outside the repository (copy the file in or remove the link)",
+                    path.display(),
+                    target.display()
+                );
+            }
+            metadata = fs::metadata(&target)?;
+        }
+        if metadata.is_dir() {
+            if !SKIPPED_DIRS.contains(&name.as_str()) {
+                walk(root, &path, &format!("{relative}/"), key, allow, files, depth + 1)?;
+            }
+            continue;
+        }
+        if is_skipped_file(&name) {
+            continue;
+        }
+        if !metadata.is_file() {
+            bail!(
+                "{key}: {} is not a regular file (a socket, pipe or device cannot be packaged)",
+                path.display()
+            );
+        }
+        if looks_like_secret(&name) && !allow.contains(&relative) {
+            bail!(
+                "{key}: refusing to package {}: it looks like a secret (list \"{relative}\" in `allow` to ship it anyway)",
+                path.display()
+            );
+        }
+        File::open(&path).with_context(|| format!("{key}: cannot read {}", path.display()))?;
+        files.push(SourceFile {
+            relative,
+            path,
+            executable: is_executable(&metadata),
+        });
+    }
+    Ok(())
+}
+
+/// A hash of the files' names, modes and contents.
+pub fn content_hash(files: &[SourceFile], extra: &[(&str, &str)]) -> Result<String> {
+    let mut key = KeyHasher::default();
+    for (label, value) in extra {
+        key.part(label, value);
+    }
+    for file in files {
+        key.part("path", &file.relative)
+            .part("mode", if file.executable { "x" } else { "-" })
+            .part("sha256", file_sha256(&file.path)?.hex);
+    }
+    Ok(key.hex())
+}
+
+/// ZIP entries for `files` under `prefix` (`""` for a function's root).
+pub fn entries(files: &[SourceFile], prefix: &str) -> Vec<Entry> {
+    files
+        .iter()
+        .map(|file| Entry {
+            path: format!("{prefix}{}", file.relative),
+            content: Content::File(file.path.clone()),
+            executable: file.executable,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftovers_are_skipped_and_secrets_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("src");
+        for file in [
+            "a.py",
+            "pkg/b.py",
+            "pkg/__pycache__/b.cpython-311.pyc",
+            "tests/test_a.py",
+            ".DS_Store",
+            "a.py.swp",
+        ] {
+            let path = dir.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        let files = collect(root.path(), Path::new("src"), "k", &[]).unwrap();
+        let names: Vec<_> = files.iter().map(|file| file.relative.as_str()).collect();
+        assert_eq!(names, ["a.py", "pkg/b.py"]);
+
+        fs::write(dir.join(".env"), "SECRET=1").unwrap();
+        let err = collect(root.path(), Path::new("src"), "k", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".env") && err.contains("allow"), "{err}");
+        assert!(collect(root.path(), Path::new("src"), "k", &[".env".into()]).is_ok());
+    }
+
+    #[test]
+    fn symlinks_must_stay_inside_the_repository() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("x.py"), "x").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("src");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(root.path().join("inside.py"), "y").unwrap();
+        std::os::unix::fs::symlink(root.path().join("inside.py"), dir.join("linked.py")).unwrap();
+        let files = collect(root.path(), Path::new("src"), "k", &[]).unwrap();
+        assert_eq!(files[0].relative, "linked.py");
+        std::os::unix::fs::symlink(outside.path().join("x.py"), dir.join("escape.py")).unwrap();
+        let err = collect(root.path(), Path::new("src"), "k", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outside the repository"), "{err}");
+    }
+}

@@ -1,0 +1,276 @@
+//! `package`: the shared-code layer and thin function ZIPs, their refusals,
+//! `bundle` mode, determinism and incremental re-zipping.
+
+mod support;
+
+use std::fs;
+
+use support::{sha256_hex, zip_names, Repo};
+
+const APP: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.core]
+requirements = "layers/core/requirements.txt"
+
+[workspace.metadata.lambda.layers.shared]
+source = "lambdas/shared"
+
+[workspace.metadata.lambda.functions.hello]
+source = "lambdas/hello"
+handler = "hello_handler.lambda_handler"
+layers = ["core", "shared"]
+
+[workspace.metadata.lambda.functions.bye]
+source = "lambdas/bye"
+handler = "bye_handler.lambda_handler"
+layers = ["shared"]
+"#;
+
+fn app() -> Repo {
+    let repo = Repo::new(APP);
+    repo.profile("core", &["tool==1.0"]);
+    repo.wheel(
+        "core",
+        "tool",
+        "1.0",
+        &[("tool.py", "def run():\n    return 1\n")],
+        &[],
+    );
+    repo.write("lambdas/shared/__init__.py", "");
+    repo.write(
+        "lambdas/shared/response.py",
+        "def ok(body):\n    return {'statusCode': 200, 'body': body}\n",
+    );
+    repo.write("lambdas/shared/tests/test_response.py", "def test(): pass\n");
+    repo.write(
+        "lambdas/hello/hello_handler.py",
+        "import tool\nfrom shared.response import ok\n\ndef lambda_handler(event, context):\n    return ok(tool.run())\n",
+    );
+    repo.write("lambdas/hello/__pycache__/hello_handler.cpython-311.pyc", "junk");
+    repo.write(
+        "lambdas/bye/bye_handler.py",
+        "from shared import response\n\nasync def lambda_handler(event, context):\n    return None\n",
+    );
+    repo
+}
+
+#[test]
+fn thin_function_zips_and_a_shared_layer() {
+    let repo = app();
+    let run = repo.xtask(&["package", "--json"]);
+    run.success();
+    assert_eq!(
+        zip_names(&repo.path().join("dist/functions/hello.zip")),
+        ["hello_handler.py"]
+    );
+    assert_eq!(
+        zip_names(&repo.path().join("dist/functions/bye.zip")),
+        ["bye_handler.py"]
+    );
+    let shared = zip_names(&repo.path().join("dist/layers/shared.zip"));
+    assert_eq!(
+        shared,
+        [
+            "python/",
+            "python/shared/",
+            "python/shared/__init__.py",
+            "python/shared/response.py"
+        ]
+    );
+
+    let manifest = repo.manifest();
+    let hello = &manifest["functions"]["hello"];
+    assert_eq!(hello["handler"], "hello_handler.lambda_handler");
+    assert_eq!(hello["layers"], serde_json::json!(["core", "shared"]));
+    assert_eq!(hello["upload"], "direct");
+    assert_eq!(hello["files"], 1);
+    assert_eq!(
+        hello["sha256"].as_str().unwrap(),
+        sha256_hex(&repo.path().join("dist/functions/hello.zip"))
+    );
+    assert_eq!(manifest["layers"]["shared"]["kind"], "source");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(json["functions"]["hello"]["sha256"], hello["sha256"]);
+}
+
+#[test]
+fn identical_inputs_give_identical_zips_in_another_checkout() {
+    let one = app();
+    let two = app();
+    fs::set_permissions(
+        two.path().join("lambdas/hello/hello_handler.py"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    one.xtask(&["package"]).success();
+    two.xtask_umask("077", &["package"]).success();
+    for zip in [
+        "dist/functions/hello.zip",
+        "dist/functions/bye.zip",
+        "dist/layers/shared.zip",
+    ] {
+        assert_eq!(one.read(zip), two.read(zip), "{zip} differs");
+    }
+    assert_eq!(one.manifest()["functions"], two.manifest()["functions"]);
+}
+
+#[test]
+fn only_the_changed_function_is_rezipped() {
+    let repo = app();
+    repo.xtask(&["package"]).success();
+    let bye = repo.path().join("dist/functions/bye.zip");
+    let before = fs::metadata(&bye).unwrap().modified().unwrap();
+    let noop = repo.xtask(&["package", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&noop.success().stdout()).unwrap();
+    assert_eq!(
+        json["written"],
+        serde_json::json!([]),
+        "a no-op run rewrites nothing"
+    );
+
+    repo.write(
+        "lambdas/hello/hello_handler.py",
+        "import tool\n\ndef lambda_handler(event, context):\n    return tool.run() + 1\n",
+    );
+    let edit = repo.xtask(&["package", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&edit.success().stdout()).unwrap();
+    assert_eq!(json["written"], serde_json::json!(["dist/functions/hello.zip"]));
+    assert_eq!(fs::metadata(&bye).unwrap().modified().unwrap(), before);
+
+    // A change to shared code re-zips the shared layer only.
+    repo.write(
+        "lambdas/shared/response.py",
+        "def ok(body):\n    return {'statusCode': 201}\n",
+    );
+    let shared = repo.xtask(&["package", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&shared.success().stdout()).unwrap();
+    assert_eq!(json["written"], serde_json::json!(["dist/layers/shared.zip"]));
+}
+
+#[test]
+fn secrets_escaping_symlinks_and_missing_handlers_are_refused() {
+    let repo = app();
+    repo.write("lambdas/hello/.env", "TOKEN=abc");
+    repo.xtask(&["package"])
+        .fails_with(2, "lambdas/hello/.env: it looks like a secret");
+    assert!(!repo.path().join("dist/functions/hello.zip").exists());
+    // Listing it explicitly ships it.
+    repo.set_metadata(&APP.replace(
+        "layers = [\"core\", \"shared\"]",
+        "layers = [\"core\", \"shared\"]\nallow = [\".env\"]",
+    ));
+    repo.xtask(&["package"]).success();
+    assert!(zip_names(&repo.path().join("dist/functions/hello.zip")).contains(&".env".to_string()));
+    fs::remove_file(repo.path().join("lambdas/hello/.env")).unwrap();
+
+    repo.write("lambdas/shared/server.pem", "-----BEGIN");
+    repo.xtask(&["package"])
+        .fails_with(2, "server.pem: it looks like a secret");
+    fs::remove_file(repo.path().join("lambdas/shared/server.pem")).unwrap();
+
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("leak.py"), "x = 1\n").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("leak.py"),
+        repo.path().join("lambdas/bye/leak.py"),
+    )
+    .unwrap();
+    repo.xtask(&["package"]).fails_with(2, "outside the repository");
+    fs::remove_file(repo.path().join("lambdas/bye/leak.py")).unwrap();
+    // A symlink that stays inside the repository is followed.
+    std::os::unix::fs::symlink(
+        repo.path().join("lambdas/shared/response.py"),
+        repo.path().join("lambdas/bye/resp.py"),
+    )
+    .unwrap();
+    repo.xtask(&["package"]).success();
+    assert!(zip_names(&repo.path().join("dist/functions/bye.zip")).contains(&"resp.py".to_string()));
+
+    repo.write(
+        "lambdas/bye/bye_handler.py",
+        "def something_else(event, context):\n    pass\n",
+    );
+    repo.xtask(&["package"])
+        .fails_with(2, "defines no top-level `lambda_handler`");
+    repo.write(
+        "lambdas/bye/bye_handler.py",
+        "def lambda_handler(event, context:\n",
+    );
+    repo.xtask(&["package"]).fails_with(2, "syntax error at line 1");
+    fs::remove_file(repo.path().join("lambdas/bye/bye_handler.py")).unwrap();
+    repo.xtask(&["package"])
+        .fails_with(2, "needs bye_handler.py in lambdas/bye");
+}
+
+#[test]
+fn an_unreadable_file_is_an_error() {
+    let repo = app();
+    let secret = repo.write("lambdas/bye/data.json", "{}");
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    if fs::File::open(&secret).is_ok() {
+        // root reads every file; the rule is exercised by the FIFO below instead.
+        fs::remove_file(&secret).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(repo.path().join("lambdas/bye/pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        repo.xtask(&["package"]).fails_with(2, "is not a regular file");
+        return;
+    }
+    repo.xtask(&["package"]).fails_with(2, "cannot read");
+}
+
+#[test]
+fn bundle_merges_the_layers_into_the_function() {
+    let repo = app();
+    repo.set_metadata(&APP.replace(
+        "layers = [\"core\", \"shared\"]",
+        "layers = [\"core\", \"shared\"]\nbundle = true",
+    ));
+    repo.xtask(&["package", "hello"])
+        .fails_with(1, "layer `core` is not built yet: run cargo xtask build-layers");
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    repo.xtask(&["package"]).success();
+    let names = zip_names(&repo.path().join("dist/functions/hello.zip"));
+    for expected in [
+        "hello_handler.py",
+        "tool.py",
+        "tool-1.0.dist-info/METADATA",
+        "shared/response.py",
+    ] {
+        assert!(
+            names.contains(&expected.to_string()),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(!names.iter().any(|name| name.starts_with("python/")), "{names:?}");
+    let manifest = repo.manifest();
+    assert_eq!(manifest["functions"]["hello"]["layers"], serde_json::json!([]));
+    assert_eq!(
+        manifest["functions"]["hello"]["bundled"],
+        serde_json::json!(["core", "shared"])
+    );
+    // The other function still attaches the layer and carries no shared/.
+    assert_eq!(
+        zip_names(&repo.path().join("dist/functions/bye.zip")),
+        ["bye_handler.py"]
+    );
+}
+
+#[test]
+fn removing_a_function_or_layer_from_the_config_drops_it_from_the_manifest() {
+    let repo = app();
+    repo.xtask(&["package"]).success();
+    assert!(repo.manifest()["functions"]["bye"].is_object());
+    let without_bye = APP
+        .split("[workspace.metadata.lambda.functions.bye]")
+        .next()
+        .unwrap()
+        .to_string();
+    repo.set_metadata(&without_bye);
+    repo.xtask(&["package"]).success();
+    assert!(repo.manifest()["functions"].get("bye").is_none());
+}
