@@ -25,7 +25,7 @@ use crate::{elf, python, Failed, UsageError};
 
 /// Bumped whenever the layout or the cleaning rules change, so that old
 /// cache entries are never reused for a different output.
-const FORMAT_VERSION: &str = "1";
+const FORMAT_VERSION: &str = "2";
 
 /// Index and find-links settings change what gets installed, so they are
 /// part of the key.

@@ -1,5 +1,584 @@
-//! placeholder
-use anyhow::Result;
-pub fn run(_options: &crate::cli::Options) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+//! `cargo xtask check-limits`: every function together with its layers,
+//! checked before deploy against AWS's limits, the team's budgets and its
+//! own imports, from `dist/manifest.json`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use xshell::Shell;
+
+use crate::analyze::{self, ModuleAnswer};
+use crate::archive;
+use crate::build_layers::human_bytes;
+use crate::cache;
+use crate::cli::Options;
+use crate::config::{Config, LayerSource};
+use crate::digest::{bytes_sha256, file_sha256, KeyHasher};
+use crate::facts;
+use crate::import_check::{self, Code, Provider};
+use crate::manifest::{LayerKind, Manifest};
+use crate::{package, python, Failed, UsageError};
+
+#[derive(Debug, Serialize)]
+struct FunctionReport {
+    layers: Vec<LayerShare>,
+    function_unzipped_bytes: u64,
+    total_unzipped_bytes: u64,
+    limit_bytes: u64,
+    headroom_bytes: i64,
+    budget_bytes: Option<u64>,
+    budget_headroom_bytes: Option<i64>,
+    zipped_bytes: u64,
+    upload: String,
+    largest: Vec<(String, u64)>,
+    imports: import_check::Report,
+    warnings: Vec<String>,
+    errors: Vec<String>,
+    ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct LayerShare {
+    name: String,
+    unzipped_bytes: u64,
+}
+
+pub fn run(options: &Options) -> Result<()> {
+    let config = Config::load(&options.overrides)?;
+    let manifest = load_fresh_manifest(&config)?;
+    let sh = Shell::new()?;
+    sh.change_dir(&config.root);
+    let analysis = analyse_sources(&sh, &config)?;
+    let listings = layer_listings(&config, &manifest)?;
+
+    let mut reports = BTreeMap::new();
+    for function in config.functions.values() {
+        let entry = &manifest.functions[&function.name];
+        let mut report = FunctionReport {
+            layers: Vec::new(),
+            function_unzipped_bytes: entry.zip.unzipped_bytes,
+            total_unzipped_bytes: entry.zip.unzipped_bytes,
+            limit_bytes: facts::MAX_UNZIPPED_BYTES,
+            headroom_bytes: 0,
+            budget_bytes: config.budget_for(function),
+            budget_headroom_bytes: None,
+            zipped_bytes: entry.zip.zipped_bytes,
+            upload: entry.upload.clone(),
+            largest: Vec::new(),
+            imports: import_check::Report::default(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+            ok: true,
+        };
+        for name in &entry.layers {
+            let layer = &manifest.layers[name];
+            report.total_unzipped_bytes += layer.unzipped_bytes;
+            report.layers.push(LayerShare {
+                name: name.clone(),
+                unzipped_bytes: layer.unzipped_bytes,
+            });
+        }
+        check_sizes(&mut report, &manifest, &entry.layers);
+        check_overlaps(&mut report, &entry.layers, &listings);
+
+        // What the function's code may import from: attached layers, or
+        // the layers bundled into its ZIP.
+        let reachable_layers = if entry.bundled.is_empty() {
+            &entry.layers
+        } else {
+            &entry.bundled
+        };
+        let mut providers = Vec::new();
+        let mut packages = Vec::new();
+        for name in reachable_layers {
+            let layer = &manifest.layers[name];
+            if layer.kind == LayerKind::Requirements {
+                providers.push(Provider {
+                    layer: name,
+                    packages: &layer.packages,
+                });
+                packages.extend(
+                    layer
+                        .packages
+                        .iter()
+                        .map(|package| (package.name.clone(), package.unzipped_bytes)),
+                );
+            }
+        }
+        packages.sort_by(|a, b| b.1.cmp(&a.1));
+        report.largest = packages.into_iter().take(3).collect();
+        let code = function_code(&config, &function.name, reachable_layers, &analysis)?;
+        report.imports = import_check::check(&code, &providers, &analysis.stdlib);
+        judge_imports(&mut report, &config, &manifest, &function.name);
+        report.ok = report.errors.is_empty();
+        reports.insert(function.name.clone(), report);
+    }
+
+    let ok = reports.values().all(|report| report.ok);
+    if options.json {
+        let value = serde_json::json!({ "ok": ok, "functions": reports });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    if !options.quiet || !ok {
+        print_reports(&config, &reports);
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failed.into())
+    }
+}
+
+/// The manifest, refused when it is missing or no longer matches the
+/// configuration and the sources: checking stale artifacts proves nothing.
+fn load_fresh_manifest(config: &Config) -> Result<Manifest> {
+    let stale = |what: String, command: &str| -> anyhow::Error {
+        UsageError::new(format!(
+            "dist/manifest.json is stale: {what}: run cargo xtask {command}"
+        ))
+        .into()
+    };
+    let manifest = Manifest::read(&config.manifest_path())?.ok_or_else(|| {
+        UsageError::new("dist/manifest.json is missing: run cargo xtask build (or build-layers and package)")
+    })?;
+    if manifest.runtime != config.runtime.name || manifest.architecture != config.arch.name() {
+        return Err(stale(
+            format!(
+                "built for {} {}, configured for {} {}",
+                manifest.runtime,
+                manifest.architecture,
+                config.runtime.name,
+                config.arch.name()
+            ),
+            "build",
+        ));
+    }
+    for layer in config.layers.values() {
+        let entry = manifest.layers.get(&layer.name);
+        match &layer.source {
+            LayerSource::Requirements(path) => {
+                let command = "build-layers";
+                let entry =
+                    entry.ok_or_else(|| stale(format!("layer `{}` is not built", layer.name), command))?;
+                let bytes = std::fs::read(config.root.join(path))
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if entry.input_sha256.as_deref() != Some(bytes_sha256(&bytes).as_str()) {
+                    return Err(stale(
+                        format!("{} changed since it was built", path.display()),
+                        command,
+                    ));
+                }
+            }
+            LayerSource::Source(_) => {
+                let entry = entry
+                    .ok_or_else(|| stale(format!("layer `{}` is not packaged", layer.name), "package"))?;
+                let (_, _, input) = package::source_layer_inputs(config, layer)?;
+                if entry.input_sha256.as_deref() != Some(input.as_str()) {
+                    return Err(stale(
+                        format!("the sources of layer `{}` changed", layer.name),
+                        "package",
+                    ));
+                }
+            }
+            LayerSource::External { .. } => {
+                if entry.is_none() {
+                    return Err(stale(
+                        format!("external layer `{}` is not recorded", layer.name),
+                        "package",
+                    ));
+                }
+            }
+        }
+        if let Some(zip) = entry.and_then(|entry| entry.zip.as_ref().zip(entry.zipped_bytes)) {
+            let on_disk = std::fs::metadata(config.root.join(zip.0))
+                .map(|metadata| metadata.len())
+                .ok();
+            if on_disk != Some(zip.1) {
+                return Err(stale(format!("{} is missing or was changed", zip.0), "build"));
+            }
+        }
+    }
+    for function in config.functions.values() {
+        let entry = manifest
+            .functions
+            .get(&function.name)
+            .ok_or_else(|| stale(format!("function `{}` is not packaged", function.name), "package"))?;
+        let inputs = package::function_inputs(config, &manifest, function)?;
+        if entry.input_sha256 != inputs.input_sha256 {
+            return Err(stale(
+                format!("the sources of function `{}` changed", function.name),
+                "package",
+            ));
+        }
+        let on_disk = std::fs::metadata(config.root.join(&entry.zip.zip))
+            .map(|metadata| metadata.len())
+            .ok();
+        if on_disk != Some(entry.zip.zipped_bytes) {
+            return Err(stale(
+                format!("{} is missing or was changed", entry.zip.zip),
+                "package",
+            ));
+        }
+    }
+    Ok(manifest)
+}
+
+fn check_sizes(report: &mut FunctionReport, manifest: &Manifest, layers: &[String]) {
+    let total = report.total_unzipped_bytes;
+    report.headroom_bytes = facts::MAX_UNZIPPED_BYTES as i64 - total as i64;
+    if report.headroom_bytes < 0 {
+        report.errors.push(format!(
+            "unzipped size {total} bytes exceeds Lambda's limit of {} bytes by {} bytes ({})",
+            facts::MAX_UNZIPPED_BYTES,
+            -report.headroom_bytes,
+            human_bytes(report.headroom_bytes.unsigned_abs())
+        ));
+    }
+    if let Some(budget) = report.budget_bytes {
+        let headroom = budget as i64 - total as i64;
+        report.budget_headroom_bytes = Some(headroom);
+        if headroom < 0 {
+            report.errors.push(format!(
+                "unzipped size {} is over the budget of {} by {}",
+                human_bytes(total),
+                human_bytes(budget),
+                human_bytes(headroom.unsigned_abs())
+            ));
+        }
+    }
+    if layers.len() > facts::MAX_LAYERS {
+        report.errors.push(format!(
+            "{} layers attached; Lambda allows {}",
+            layers.len(),
+            facts::MAX_LAYERS
+        ));
+    }
+    if report.zipped_bytes > facts::MAX_DIRECT_UPLOAD_BYTES {
+        report.warnings.push(format!(
+            "the function ZIP is {} zipped, over the {} direct upload limit: it must be deployed through S3 (the manifest says upload = \"s3\")",
+            human_bytes(report.zipped_bytes),
+            human_bytes(facts::MAX_DIRECT_UPLOAD_BYTES)
+        ));
+    }
+    for name in layers {
+        let zipped = manifest.layers[name].zipped_bytes.unwrap_or(0);
+        if zipped > facts::MAX_DIRECT_UPLOAD_BYTES {
+            report.warnings.push(format!(
+                "layer `{name}` is {} zipped, over the direct upload limit: publish it through S3",
+                human_bytes(zipped)
+            ));
+        }
+    }
+}
+
+/// The files of every built layer, for overlap checks.
+fn layer_listings(config: &Config, manifest: &Manifest) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut listings = BTreeMap::new();
+    for (name, entry) in &manifest.layers {
+        if let Some(zip) = &entry.zip {
+            let files = archive::list_zip(&config.root.join(zip))?
+                .into_iter()
+                .map(|listed| listed.path)
+                .collect();
+            listings.insert(name.clone(), files);
+        }
+    }
+    Ok(listings)
+}
+
+/// Files two attached layers both ship: the later layer's copy wins at
+/// run time, and the earlier one is dead weight (or a version clash).
+fn check_overlaps(report: &mut FunctionReport, layers: &[String], listings: &BTreeMap<String, Vec<String>>) {
+    for (index, earlier) in layers.iter().enumerate() {
+        for later in &layers[index + 1..] {
+            let (Some(a), Some(b)) = (listings.get(earlier), listings.get(later)) else {
+                continue;
+            };
+            let a: BTreeSet<&String> = a.iter().collect();
+            let shared: Vec<&String> = b.iter().filter(|path| a.contains(path)).collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let mut tops: BTreeSet<&str> = BTreeSet::new();
+            for path in &shared {
+                let inner = path.strip_prefix("python/").unwrap_or(path);
+                let top = inner.split('/').next().unwrap_or(inner);
+                if !top.ends_with(".dist-info") {
+                    tops.insert(top);
+                }
+            }
+            let tops: Vec<&str> = tops.into_iter().take(8).collect();
+            report.warnings.push(format!(
+                "layers `{earlier}` and `{later}` both ship {} file(s) ({}{}): `{later}`'s copy wins at run time",
+                shared.len(),
+                tops.join(", "),
+                if tops.len() == 8 { ", …" } else { "" }
+            ));
+        }
+    }
+}
+
+fn judge_imports(report: &mut FunctionReport, config: &Config, manifest: &Manifest, function: &str) {
+    for missing in &report.imports.missing {
+        // Say which configured layer would provide it, if any.
+        let hint = manifest
+            .layers
+            .iter()
+            .find(|(_, layer)| {
+                layer
+                    .packages
+                    .iter()
+                    .any(|package| package.top_level.contains(&missing.name))
+            })
+            .map(|(name, _)| name.clone())
+            .or_else(|| {
+                config.layers.values().find_map(|layer| match &layer.source {
+                    LayerSource::Source(dir)
+                        if dir.file_name().is_some_and(|name| name == missing.name.as_str()) =>
+                    {
+                        Some(layer.name.clone())
+                    }
+                    _ => None,
+                })
+            });
+        let hint = match hint {
+            Some(layer) => format!("layer `{layer}` provides it but is not attached to `{function}`"),
+            None => {
+                "no layer provides it and it is neither standard library nor runtime-provided".to_string()
+            }
+        };
+        let message = format!(
+            "imports `{}` ({}, line {}): {hint}",
+            missing.name, missing.module, missing.line
+        );
+        if missing.guarded {
+            report
+                .warnings
+                .push(format!("{message} (guarded by except ImportError)"));
+        } else {
+            report.errors.push(message);
+        }
+    }
+    for unused in &report.imports.unused {
+        report.warnings.push(format!(
+            "{} {} in layer `{}` is unused: nothing `{function}` reaches imports it ({})",
+            unused.distribution,
+            unused.version,
+            unused.layer,
+            human_bytes(unused.unzipped_bytes)
+        ));
+    }
+    for shadow in &report.imports.shadowing {
+        report.warnings.push(shadow.clone());
+    }
+    for error in &report.imports.unparsable {
+        report.errors.push(format!("cannot parse {error}"));
+    }
+}
+
+/// Import facts of every Python file of the functions and source layers,
+/// cached by their content so that a no-op run does not start Python.
+struct Analysis {
+    /// Path relative to the repository root → its imports.
+    modules: BTreeMap<String, ModuleAnswer>,
+    stdlib: BTreeSet<String>,
+}
+
+fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
+    let mut paths = BTreeSet::new();
+    let mut dirs: Vec<PathBuf> = config
+        .functions
+        .values()
+        .map(|function| function.source.clone())
+        .collect();
+    dirs.extend(config.layers.values().filter_map(|layer| match &layer.source {
+        LayerSource::Source(dir) => Some(dir.clone()),
+        _ => None,
+    }));
+    let mut key = KeyHasher::default();
+    key.part("script", include_str!("../py/analyze.py"))
+        .part("runtime", config.runtime.name);
+    for dir in &dirs {
+        for file in crate::sources::collect(&config.root, dir, "source", &allow_all(config))? {
+            if file.relative.ends_with(".py") {
+                let relative = dir.join(&file.relative).display().to_string();
+                key.part(&relative, file_sha256(&file.path)?.hex);
+                paths.insert(relative);
+            }
+        }
+    }
+    let cache_file = config
+        .cache_dir()
+        .join("imports")
+        .join(format!("{}.json", key.hex()));
+    if let Ok(bytes) = std::fs::read(&cache_file) {
+        if let Ok((modules, stdlib)) = serde_json::from_slice(&bytes) {
+            return Ok(Analysis { modules, stdlib });
+        }
+    }
+    let python =
+        python::find_interpreter(sh, config.runtime, None).unwrap_or_else(|| PathBuf::from("python3"));
+    let request = analyze::Request {
+        handlers: Vec::new(),
+        modules: paths
+            .iter()
+            .map(|path| config.root.join(path).display().to_string())
+            .collect(),
+    };
+    let answer = analyze::run(sh, &python, &request)?;
+    let modules: BTreeMap<String, ModuleAnswer> = paths
+        .iter()
+        .filter_map(|path| {
+            let absolute = config.root.join(path).display().to_string();
+            answer
+                .modules
+                .get(&absolute)
+                .map(|module| (path.clone(), module.clone()))
+        })
+        .collect();
+    let stdlib: BTreeSet<String> = answer.stdlib.into_iter().collect();
+    cache::write_atomic(&cache_file, &serde_json::to_vec(&(&modules, &stdlib))?)?;
+    Ok(Analysis { modules, stdlib })
+}
+
+/// Every secret-looking file was already accepted or refused by `package`;
+/// here only `.py` files matter.
+fn allow_all(config: &Config) -> Vec<String> {
+    let mut allow: Vec<String> = config
+        .functions
+        .values()
+        .flat_map(|function| function.allow.clone())
+        .collect();
+    allow.extend(config.layers.values().flat_map(|layer| layer.allow.clone()));
+    allow
+}
+
+/// The modules a function can import from its own folder and from the
+/// source layers it reaches, by dotted name.
+fn function_code<'a>(
+    config: &Config,
+    name: &str,
+    layers: &[String],
+    analysis: &'a Analysis,
+) -> Result<Code<'a>> {
+    let function = &config.functions[name];
+    let mut modules = BTreeMap::new();
+    let mut add = |dir: &std::path::Path, prefix: &str| {
+        let dir = dir.display().to_string();
+        for (path, answer) in &analysis.modules {
+            if let Some(relative) = path.strip_prefix(&format!("{dir}/")) {
+                if let Some(module) = import_check::module_name(&format!("{prefix}{relative}")) {
+                    modules.insert(module, answer);
+                }
+            }
+        }
+    };
+    for layer in layers {
+        if let LayerSource::Source(dir) = &config.layers[layer].source {
+            let package = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+            add(dir, &format!("{package}/"));
+        }
+    }
+    add(&function.source, "");
+    let (entry, _) = function.handler_parts();
+    Ok(Code {
+        modules,
+        entry: entry.to_string(),
+    })
+}
+
+fn print_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>) {
+    let budget = config
+        .budget
+        .map(|budget| format!(", budget {}", human_bytes(budget)))
+        .unwrap_or_default();
+    eprintln!(
+        "check-limits: {} {}, limit {} bytes unzipped per function with its layers{budget}",
+        config.runtime.name,
+        config.arch.name(),
+        facts::MAX_UNZIPPED_BYTES
+    );
+    for (name, report) in reports {
+        let layers: Vec<&str> = report.layers.iter().map(|layer| layer.name.as_str()).collect();
+        eprintln!(
+            "\n  {name}  [{}]",
+            if layers.is_empty() {
+                "no layers".to_string()
+            } else {
+                layers.join(" → ")
+            }
+        );
+        eprintln!(
+            "    {:<14} {:>10}",
+            "function",
+            human_bytes(report.function_unzipped_bytes)
+        );
+        for layer in &report.layers {
+            eprintln!("    {:<14} {:>10}", layer.name, human_bytes(layer.unzipped_bytes));
+        }
+        let mut headroom = format!("headroom {} to 250 MiB", signed_bytes(report.headroom_bytes));
+        if let (Some(budget), Some(left)) = (report.budget_bytes, report.budget_headroom_bytes) {
+            headroom.push_str(&format!(
+                ", {} to the {} budget",
+                signed_bytes(left),
+                human_bytes(budget)
+            ));
+        }
+        eprintln!(
+            "    {:<14} {:>10}   {headroom}",
+            "total",
+            human_bytes(report.total_unzipped_bytes)
+        );
+        if !report.largest.is_empty() {
+            let largest: Vec<String> = report
+                .largest
+                .iter()
+                .map(|(name, size)| format!("{name} {}", human_bytes(*size)))
+                .collect();
+            eprintln!("    {:<14} {}", "largest", largest.join(", "));
+        }
+        let mut imports: Vec<String> = report
+            .imports
+            .provided
+            .iter()
+            .map(|(module, layer)| format!("{module} ← {layer}"))
+            .collect();
+        imports.extend(
+            report
+                .imports
+                .runtime
+                .iter()
+                .map(|module| format!("{module} ← runtime")),
+        );
+        if !imports.is_empty() {
+            eprintln!("    {:<14} {}", "imports", imports.join(", "));
+        }
+        for warning in &report.warnings {
+            eprintln!("    warning: {warning}");
+        }
+        for error in &report.errors {
+            eprintln!("    error: {error}");
+        }
+        eprintln!("    {}", if report.ok { "ok" } else { "FAILED" });
+    }
+    let failed = reports.values().filter(|report| !report.ok).count();
+    let warnings: usize = reports.values().map(|report| report.warnings.len()).sum();
+    if failed == 0 {
+        eprintln!(
+            "\ncheck-limits: {} function(s) ok, {warnings} warning(s)",
+            reports.len()
+        );
+    } else {
+        eprintln!("\ncheck-limits: {failed} of {} function(s) FAILED", reports.len());
+    }
+}
+
+fn signed_bytes(value: i64) -> String {
+    if value < 0 {
+        format!("-{}", human_bytes(value.unsigned_abs()))
+    } else {
+        human_bytes(value as u64)
+    }
 }

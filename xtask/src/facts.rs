@@ -17,6 +17,20 @@ pub const MAX_LAYERS: usize = 5;
 /// Source: the Lambda Python runtime images (boto3 and its own dependencies).
 pub const RUNTIME_PROVIDED: &[&str] = &["boto3", "botocore", "s3transfer", "jmespath"];
 
+/// Top-level modules a handler can import without shipping them: the
+/// runtime's boto3 and the packages it brings along in
+/// `/var/lang/lib/python3.X/site-packages`.
+pub const RUNTIME_IMPORTABLE: &[&str] = &[
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "six",
+    "urllib3",
+    "awslambdaric",
+];
+
 /// Where Lambda extracts the layers; `python/` inside a layer lands at `/opt/python`.
 pub const LAYER_MOUNT: &str = "/opt";
 

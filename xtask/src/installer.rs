@@ -118,25 +118,59 @@ impl Installer {
     }
 }
 
-fn uv_version(sh: &Shell, program: &Path) -> Option<String> {
-    let output = cmd!(sh, "{program} --version")
+/// The version `program --version` prints. Remembered per binary (its
+/// path, size and mtime) in the cache, so that a no-op build does not pay
+/// for starting uv (or a version manager's shim in front of it).
+fn uv_version(sh: &Shell, program: &Path, cache_dir: &Path) -> Option<String> {
+    let resolved = which(program)?;
+    let metadata = std::fs::metadata(&resolved).ok()?;
+    let fingerprint = format!(
+        "{}:{}:{:?}",
+        resolved.display(),
+        metadata.len(),
+        metadata.modified().ok()
+    );
+    let memo_path = cache_dir.join("tools").join("versions.json");
+    let mut memo: std::collections::BTreeMap<String, String> = fs::read(&memo_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    if let Some(version) = memo.get(&fingerprint) {
+        return Some(version.clone());
+    }
+    let output = cmd!(sh, "{resolved} --version")
         .quiet()
         .ignore_status()
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    output
+    let version = output
         .status
         .success()
         .then(|| text.split_whitespace().nth(1).map(str::to_string))
-        .flatten()
+        .flatten()?;
+    memo.insert(fingerprint, version.clone());
+    if let Ok(bytes) = serde_json::to_vec_pretty(&memo) {
+        let _ = crate::cache::write_atomic(&memo_path, &bytes);
+    }
+    Some(version)
+}
+
+/// `program` itself when it holds a `/`, else the first match on PATH.
+fn which(program: &Path) -> Option<std::path::PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 /// uv on PATH at the pinned version, else the copy bootstrapped into the
 /// cache, else a fresh bootstrap with pip. A uv on PATH at another version is
 /// used only when bootstrapping fails.
 fn find_uv(sh: &Shell, cache_dir: &Path) -> Result<Installer> {
-    let on_path = uv_version(sh, Path::new("uv"));
+    let on_path = uv_version(sh, Path::new("uv"), cache_dir);
     if on_path.as_deref() == Some(UV_VERSION) {
         return Ok(Installer {
             kind: Kind::Uv,
@@ -146,7 +180,7 @@ fn find_uv(sh: &Shell, cache_dir: &Path) -> Result<Installer> {
     }
     let home = cache_dir.join("tools").join(format!("uv-{UV_VERSION}"));
     let program = home.join("bin").join("uv");
-    if uv_version(sh, &program).as_deref() != Some(UV_VERSION) {
+    if uv_version(sh, &program, cache_dir).as_deref() != Some(UV_VERSION) {
         if let Err(err) = bootstrap_uv(sh, &home) {
             if let Some(version) = on_path {
                 return Ok(Installer {

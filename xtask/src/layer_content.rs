@@ -22,6 +22,10 @@ pub struct Package {
     /// The top-level modules and packages it makes importable.
     #[serde(default)]
     pub top_level: Vec<String>,
+    /// The distributions it depends on (normalised names, every extra and
+    /// marker included): what makes a dependency "used" through another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +45,7 @@ const INSTALL_RECORDS: &[&str] = &["direct_url.json", "uv_cache.json"];
 struct Dist {
     name: String,
     version: String,
+    requires: Vec<String>,
     dist_info: PathBuf,
     files: Vec<PathBuf>,
 }
@@ -97,6 +102,7 @@ pub fn inventory(site: &Path) -> Result<Vec<Package>> {
             version: dist.version,
             unzipped_bytes,
             top_level: top_level.into_iter().collect(),
+            requires: dist.requires,
         });
     }
     packages.sort_by(|a, b| {
@@ -130,6 +136,20 @@ fn read_dists(site: &Path) -> Result<Vec<Dist>> {
         };
         let name = field("Name").with_context(|| format!("{}/METADATA has no Name", dist_info.display()))?;
         let version = field("Version").unwrap_or_default();
+        let mut requires: Vec<String> = metadata
+            .lines()
+            .take_while(|line| !line.is_empty())
+            .filter_map(|line| line.strip_prefix("Requires-Dist:"))
+            .filter_map(|requirement| {
+                let name = requirement
+                    .trim()
+                    .split(|ch: char| " ;[(<>=!~".contains(ch))
+                    .next()?;
+                (!name.is_empty()).then(|| normalize_dist_name(name))
+            })
+            .collect();
+        requires.sort();
+        requires.dedup();
         let record = fs::read_to_string(dist_info.join("RECORD")).unwrap_or_default();
         let files = record
             .lines()
@@ -139,6 +159,7 @@ fn read_dists(site: &Path) -> Result<Vec<Dist>> {
         dists.push(Dist {
             name,
             version,
+            requires,
             dist_info,
             files,
         });

@@ -13,6 +13,7 @@ mod container;
 mod digest;
 mod elf;
 mod facts;
+mod import_check;
 mod installer;
 mod layer_content;
 mod manifest;

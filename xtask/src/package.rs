@@ -13,7 +13,7 @@ use crate::archive::{self, Content, Entry};
 use crate::build_layers::human_bytes;
 use crate::cache;
 use crate::cli::Options;
-use crate::config::{Config, Function, LayerSource};
+use crate::config::{Config, Function, Layer, LayerSource};
 use crate::digest::file_sha256;
 use crate::facts;
 use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
@@ -45,20 +45,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
 
     let mut written = Vec::new();
     for layer in config.layers.values() {
-        if let LayerSource::Source(dir) = &layer.source {
-            let key = format!("layers.{}.source", layer.name);
-            let files = sources::collect(&config.root, dir, &key, &layer.allow).map_err(usage)?;
-            if files.is_empty() {
-                return Err(
-                    UsageError::new(format!("{key}: {} holds no files to package", dir.display())).into(),
-                );
-            }
-            let package = dir
-                .file_name()
-                .and_then(|name| name.to_str())
-                .context("source layer folder name")?;
-            let prefix = format!("python/{package}/");
-            let input = sources::content_hash(&files, &[("format", FORMAT_VERSION), ("prefix", &prefix)])?;
+        if let LayerSource::Source(_) = &layer.source {
+            let (files, prefix, input) = source_layer_inputs(&config, layer)?;
             let relative = format!("dist/layers/{}.zip", layer.name);
             let previous = manifest.layers.get(&layer.name);
             let current = previous.filter(|entry| {
@@ -161,50 +149,85 @@ fn plan_functions<'a>(
 ) -> Result<Vec<FunctionPlan<'a>>> {
     let mut plans = Vec::new();
     for function in selected {
-        let key = format!("functions.{}.source", function.name);
-        let files = sources::collect(&config.root, &function.source, &key, &function.allow).map_err(usage)?;
-        let (module, _) = function.handler_parts();
-        let module_path = module.replace('.', "/");
-        let found = files.iter().any(|file| {
-            file.relative == format!("{module_path}.py")
-                || file.relative == format!("{module_path}/__init__.py")
-        });
-        if !found {
-            return Err(UsageError::new(format!(
-                "functions.{}.handler: `{}` needs {module_path}.py in {}, which is not there",
-                function.name,
-                function.handler,
-                function.source.display()
-            ))
-            .into());
-        }
-        let mut bundled = Vec::new();
-        let mut extra = vec![
-            ("format".to_string(), FORMAT_VERSION.to_string()),
-            ("handler".to_string(), function.handler.clone()),
-        ];
-        if function.bundle {
-            for name in &function.layers {
-                let (entries, hash) = layer_content_for_bundle(config, manifest, &function.name, name)?;
-                bundled.extend(entries);
-                extra.push((format!("bundle:{name}"), hash));
-            }
-        }
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let input_sha256 = sources::content_hash(&files, &extra)?;
+        let inputs = function_inputs(config, manifest, function)?;
         let up_to_date = manifest.functions.get(&function.name).is_some_and(|entry| {
-            entry.input_sha256 == input_sha256
+            entry.input_sha256 == inputs.input_sha256
                 && zip_matches(&config.root, Some(&entry.zip.zip), Some(&entry.zip.sha256))
         });
         plans.push(FunctionPlan {
             function,
-            files,
-            bundled,
-            input_sha256,
+            files: inputs.files,
+            bundled: inputs.bundled,
+            input_sha256: inputs.input_sha256,
             up_to_date,
         });
     }
     Ok(plans)
+}
+
+/// What goes into a function's ZIP, and the hash that identifies it.
+pub struct FunctionInputs {
+    pub files: Vec<SourceFile>,
+    pub bundled: Vec<Entry>,
+    pub input_sha256: String,
+}
+
+pub fn function_inputs(config: &Config, manifest: &Manifest, function: &Function) -> Result<FunctionInputs> {
+    let key = format!("functions.{}.source", function.name);
+    let files = sources::collect(&config.root, &function.source, &key, &function.allow).map_err(usage)?;
+    let (module, _) = function.handler_parts();
+    let module_path = module.replace('.', "/");
+    let found = files.iter().any(|file| {
+        file.relative == format!("{module_path}.py") || file.relative == format!("{module_path}/__init__.py")
+    });
+    if !found {
+        return Err(UsageError::new(format!(
+            "functions.{}.handler: `{}` needs {module_path}.py in {}, which is not there",
+            function.name,
+            function.handler,
+            function.source.display()
+        ))
+        .into());
+    }
+    let mut bundled = Vec::new();
+    let mut extra = vec![
+        ("format".to_string(), FORMAT_VERSION.to_string()),
+        ("handler".to_string(), function.handler.clone()),
+    ];
+    if function.bundle {
+        for name in &function.layers {
+            let (entries, hash) = layer_content_for_bundle(config, manifest, &function.name, name)?;
+            bundled.extend(entries);
+            extra.push((format!("bundle:{name}"), hash));
+        }
+    }
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let input_sha256 = sources::content_hash(&files, &extra)?;
+    Ok(FunctionInputs {
+        files,
+        bundled,
+        input_sha256,
+    })
+}
+
+/// A source layer's files, the prefix they get (`python/<package>/`) and
+/// the hash that identifies them.
+pub fn source_layer_inputs(config: &Config, layer: &Layer) -> Result<(Vec<SourceFile>, String, String)> {
+    let LayerSource::Source(dir) = &layer.source else {
+        bail!("layer `{}` is not a source layer", layer.name);
+    };
+    let key = format!("layers.{}.source", layer.name);
+    let files = sources::collect(&config.root, dir, &key, &layer.allow).map_err(usage)?;
+    if files.is_empty() {
+        return Err(UsageError::new(format!("{key}: {} holds no files to package", dir.display())).into());
+    }
+    let package = dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .context("source layer folder name")?;
+    let prefix = format!("python/{package}/");
+    let input = sources::content_hash(&files, &[("format", FORMAT_VERSION), ("prefix", &prefix)])?;
+    Ok((files, prefix, input))
 }
 
 /// A layer's files re-rooted for a function ZIP (`python/x` → `x`), and the

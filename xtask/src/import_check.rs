@@ -1,0 +1,307 @@
+//! Which imports a function's code reaches, and who provides each: an
+//! attached layer, the runtime, the standard library, or nobody (an
+//! ImportError waiting to happen). Also the distributions an attached layer
+//! ships that nothing reaches.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::analyze::ModuleAnswer;
+use crate::facts::{self, normalize_dist_name};
+use crate::layer_content::Package;
+
+/// The Python code of one function: its own modules and those of the
+/// attached source layers, by dotted name.
+pub struct Code<'a> {
+    pub modules: BTreeMap<String, &'a ModuleAnswer>,
+    pub entry: String,
+}
+
+/// A requirements layer the function can import from.
+pub struct Provider<'a> {
+    pub layer: &'a str,
+    pub packages: &'a [Package],
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Import name → the layer that provides it.
+    pub provided: BTreeMap<String, String>,
+    pub runtime: BTreeSet<String>,
+    pub missing: Vec<Missing>,
+    pub unused: Vec<Unused>,
+    /// Runtime-provided distributions a layer ships anyway.
+    pub shadowing: Vec<String>,
+    pub unparsable: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Missing {
+    pub name: String,
+    pub module: String,
+    pub line: u32,
+    /// Inside `try: … except ImportError`: the code copes without it.
+    pub guarded: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Unused {
+    pub distribution: String,
+    pub version: String,
+    pub layer: String,
+    pub unzipped_bytes: u64,
+}
+
+/// Dotted module names of files relative to a sys.path entry:
+/// `a.py` → `a`, `pkg/__init__.py` → `pkg`, `pkg/m.py` → `pkg.m`.
+pub fn module_name(relative: &str) -> Option<String> {
+    let stem = relative.strip_suffix(".py")?;
+    let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
+    Some(stem.replace('/', "."))
+}
+
+pub fn check(code: &Code, providers: &[Provider], stdlib: &BTreeSet<String>) -> Report {
+    let mut report = Report::default();
+    let internal_tops: BTreeSet<&str> = code
+        .modules
+        .keys()
+        .map(|name| name.split('.').next().unwrap_or(name))
+        .collect();
+    let mut by_import: BTreeMap<&str, (&str, &Package)> = BTreeMap::new();
+    for provider in providers {
+        for package in provider.packages {
+            for name in &package.top_level {
+                by_import
+                    .entry(name.as_str())
+                    .or_insert((provider.layer, package));
+            }
+        }
+    }
+
+    let mut used_dists: BTreeSet<String> = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut queue = VecDeque::from([code.entry.clone()]);
+    while let Some(module) = queue.pop_front() {
+        if !seen.insert(module.clone()) {
+            continue;
+        }
+        let Some(answer) = code.modules.get(&module) else {
+            continue;
+        };
+        if let Some(error) = &answer.error {
+            report.unparsable.push(format!("{module}: {error}"));
+            continue;
+        }
+        let is_package = code
+            .modules
+            .keys()
+            .any(|other| other.starts_with(&format!("{module}.")));
+        for import in &answer.imports {
+            let Some(absolute) = resolve(&module, is_package, import.level, &import.module) else {
+                continue;
+            };
+            let mut candidates = vec![absolute.clone()];
+            candidates.extend(import.names.iter().map(|name| format!("{absolute}.{name}")));
+            let mut reached_internal = false;
+            for candidate in &candidates {
+                // Importing a.b.c runs a, a.b and a.b.c.
+                let mut prefix = String::new();
+                for part in candidate.split('.') {
+                    if !prefix.is_empty() {
+                        prefix.push('.');
+                    }
+                    prefix.push_str(part);
+                    if code.modules.contains_key(&prefix) {
+                        queue.push_back(prefix.clone());
+                        reached_internal = true;
+                    }
+                }
+            }
+            let top = absolute.split('.').next().unwrap_or_default();
+            if reached_internal || import.level > 0 || top.is_empty() || internal_tops.contains(top) {
+                continue;
+            }
+            if top == "__future__" || stdlib.contains(top) {
+                continue;
+            }
+            if let Some((layer, package)) = by_import.get(top) {
+                report.provided.insert(top.to_string(), layer.to_string());
+                used_dists.insert(normalize_dist_name(&package.name));
+            } else if facts::RUNTIME_IMPORTABLE.contains(&top) {
+                report.runtime.insert(top.to_string());
+            } else if !report.missing.iter().any(|missing| missing.name == top) {
+                report.missing.push(Missing {
+                    name: top.to_string(),
+                    module: module.clone(),
+                    line: import.line,
+                    guarded: import.guarded,
+                });
+            }
+        }
+    }
+
+    // A distribution is used when something reached imports it, or a used
+    // distribution depends on it.
+    let all: BTreeMap<String, (&str, &Package)> = providers
+        .iter()
+        .flat_map(|provider| {
+            provider
+                .packages
+                .iter()
+                .map(move |package| (normalize_dist_name(&package.name), (provider.layer, package)))
+        })
+        .collect();
+    let mut stack: Vec<String> = used_dists.iter().cloned().collect();
+    while let Some(name) = stack.pop() {
+        if let Some((_, package)) = all.get(&name) {
+            for dependency in &package.requires {
+                if used_dists.insert(dependency.clone()) {
+                    stack.push(dependency.clone());
+                }
+            }
+        }
+    }
+    for (name, (layer, package)) in &all {
+        if facts::RUNTIME_PROVIDED.contains(&name.as_str()) {
+            report.shadowing.push(format!(
+                "layer `{layer}` ships {} {}, which the runtime already provides",
+                package.name, package.version
+            ));
+        }
+        if !used_dists.contains(name) {
+            report.unused.push(Unused {
+                distribution: package.name.clone(),
+                version: package.version.clone(),
+                layer: layer.to_string(),
+                unzipped_bytes: package.unzipped_bytes,
+            });
+        }
+    }
+    report
+        .unused
+        .sort_by(|a, b| b.unzipped_bytes.cmp(&a.unzipped_bytes));
+    report
+}
+
+/// The absolute module an import names, resolving `from . import x`.
+fn resolve(module: &str, is_package: bool, level: u32, name: &str) -> Option<String> {
+    if level == 0 {
+        return Some(name.to_string());
+    }
+    let mut parts: Vec<&str> = module.split('.').collect();
+    if !is_package {
+        parts.pop();
+    }
+    for _ in 1..level {
+        parts.pop()?;
+    }
+    if !name.is_empty() {
+        parts.push(name);
+    }
+    (!parts.is_empty()).then(|| parts.join("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::Import;
+
+    fn module(imports: &[(&str, u32, &[&str])]) -> ModuleAnswer {
+        ModuleAnswer {
+            imports: imports
+                .iter()
+                .map(|(module, level, names)| Import {
+                    module: module.to_string(),
+                    level: *level,
+                    line: 1,
+                    guarded: false,
+                    names: names.iter().map(|name| name.to_string()).collect(),
+                })
+                .collect(),
+            error: None,
+        }
+    }
+
+    fn package(name: &str, top: &str, requires: &[&str], size: u64) -> Package {
+        Package {
+            name: name.into(),
+            version: "1".into(),
+            unzipped_bytes: size,
+            top_level: vec![top.into()],
+            requires: requires.iter().map(|name| name.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn classifies_imports_and_finds_unused_distributions() {
+        let handler = module(&[
+            ("json", 0, &[]),
+            ("requests", 0, &[]),
+            ("shared", 0, &["util"]),
+            ("boto3", 0, &[]),
+            ("nowhere", 0, &[]),
+        ]);
+        let shared_init = module(&[]);
+        let shared_util = module(&[("", 1, &["helpers"]), ("twilio.rest", 0, &["Client"])]);
+        let helpers = module(&[("urllib.parse", 0, &[])]);
+        let code = Code {
+            modules: BTreeMap::from([
+                ("handler".to_string(), &handler),
+                ("shared".to_string(), &shared_init),
+                ("shared.util".to_string(), &shared_util),
+                ("shared.helpers".to_string(), &helpers),
+            ]),
+            entry: "handler".into(),
+        };
+        let core = [
+            package("requests", "requests", &["urllib3"], 10),
+            package("urllib3", "urllib3", &[], 5),
+        ];
+        let sms = [
+            package("twilio", "twilio", &[], 100),
+            package("openai", "openai", &["httpx"], 50),
+            package("httpx", "httpx", &[], 20),
+        ];
+        let providers = [
+            Provider {
+                layer: "core",
+                packages: &core,
+            },
+            Provider {
+                layer: "sms",
+                packages: &sms,
+            },
+        ];
+        let stdlib: BTreeSet<String> = ["json", "urllib"].iter().map(|name| name.to_string()).collect();
+        let report = check(&code, &providers, &stdlib);
+        assert_eq!(
+            report.provided,
+            BTreeMap::from([
+                ("requests".into(), "core".into()),
+                ("twilio".into(), "sms".into())
+            ])
+        );
+        assert_eq!(report.runtime, BTreeSet::from(["boto3".to_string()]));
+        assert_eq!(report.missing.len(), 1);
+        assert_eq!(report.missing[0].name, "nowhere");
+        let unused: Vec<_> = report
+            .unused
+            .iter()
+            .map(|unused| unused.distribution.as_str())
+            .collect();
+        assert_eq!(unused, ["openai", "httpx"], "urllib3 is used through requests");
+    }
+
+    #[test]
+    fn module_names_and_relative_imports() {
+        assert_eq!(module_name("a.py").as_deref(), Some("a"));
+        assert_eq!(module_name("pkg/__init__.py").as_deref(), Some("pkg"));
+        assert_eq!(module_name("pkg/sub/m.py").as_deref(), Some("pkg.sub.m"));
+        assert_eq!(module_name("data.json"), None);
+        assert_eq!(resolve("pkg.m", false, 1, "x").as_deref(), Some("pkg.x"));
+        assert_eq!(resolve("pkg", true, 1, "").as_deref(), Some("pkg"));
+        assert_eq!(resolve("pkg.sub.m", false, 2, "y").as_deref(), Some("pkg.y"));
+        assert_eq!(resolve("m", false, 2, "y"), None);
+    }
+}

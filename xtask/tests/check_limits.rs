@@ -1,0 +1,224 @@
+//! `check-limits` on synthetic repositories: the hard limit through an
+//! external layer's declared size, the budget, imports that no layer
+//! provides, distributions nobody imports, files two layers both ship, a
+//! stale manifest, and the JSON agreeing with the table.
+
+mod support;
+
+use support::Repo;
+
+const APP: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.core]
+requirements = "layers/core/requirements.txt"
+
+[workspace.metadata.lambda.layers.extra]
+requirements = "layers/extra/requirements.txt"
+
+[workspace.metadata.lambda.layers.shared]
+source = "lambdas/shared"
+
+[workspace.metadata.lambda.functions.hello]
+source = "lambdas/hello"
+handler = "hello_handler.lambda_handler"
+layers = ["core", "shared"]
+"#;
+
+fn app(metadata: &str) -> Repo {
+    let repo = Repo::new(metadata);
+    repo.profile("core", &["tool==1.0"]);
+    repo.wheel(
+        "core",
+        "tool",
+        "1.0",
+        &[
+            ("tool/__init__.py", "from . import helper\n"),
+            ("tool/helper.py", ""),
+        ],
+        &["helperdep"],
+    );
+    repo.wheel("core", "helperdep", "1.0", &[("helperdep.py", "")], &[]);
+    repo.profile("extra", &["bigsdk==1.0", "tool==1.0"]);
+    repo.wheel(
+        "extra",
+        "bigsdk",
+        "1.0",
+        &[("bigsdk/__init__.py", &"# padding\n".repeat(5000))],
+        &[],
+    );
+    repo.wheel(
+        "extra",
+        "tool",
+        "1.0",
+        &[
+            ("tool/__init__.py", "from . import helper\n"),
+            ("tool/helper.py", ""),
+        ],
+        &["helperdep"],
+    );
+    repo.wheel("extra", "helperdep", "1.0", &[("helperdep.py", "")], &[]);
+    repo.write("lambdas/shared/__init__.py", "");
+    repo.write(
+        "lambdas/shared/util.py",
+        "import json\nimport boto3\n\ndef dump(x):\n    return json.dumps(x)\n",
+    );
+    repo.write(
+        "lambdas/hello/hello_handler.py",
+        "import os\nimport tool\nfrom shared.util import dump\n\ndef lambda_handler(event, context):\n    return dump(tool)\n",
+    );
+    repo
+}
+
+fn build(repo: &Repo) {
+    repo.xtask(&["build-layers", "--builder", "host", "-q"]).success();
+    repo.xtask(&["package", "-q"]).success();
+}
+
+#[test]
+fn a_correct_app_passes_and_the_json_matches_the_table() {
+    let repo = app(APP);
+    build(&repo);
+    let run = repo.xtask(&["check-limits", "--json"]);
+    run.success();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(json["ok"], true);
+    let hello = &json["functions"]["hello"];
+    let manifest = repo.manifest();
+    let expected_total = manifest["functions"]["hello"]["unzipped_bytes"].as_u64().unwrap()
+        + manifest["layers"]["core"]["unzipped_bytes"].as_u64().unwrap()
+        + manifest["layers"]["shared"]["unzipped_bytes"].as_u64().unwrap();
+    assert_eq!(hello["total_unzipped_bytes"].as_u64().unwrap(), expected_total);
+    assert_eq!(
+        hello["headroom_bytes"].as_i64().unwrap(),
+        262_144_000 - expected_total as i64
+    );
+    assert_eq!(hello["imports"]["provided"], serde_json::json!({"tool": "core"}));
+    assert_eq!(
+        hello["imports"]["runtime"],
+        serde_json::json!(["boto3"]),
+        "reached through shared.util"
+    );
+    assert_eq!(
+        hello["imports"]["unused"],
+        serde_json::json!([]),
+        "helperdep is used through tool"
+    );
+    // The table on stderr says the same.
+    let stderr = run.stderr();
+    assert!(stderr.contains("hello  [core → shared]"), "{stderr}");
+    assert!(stderr.contains("tool ← core"), "{stderr}");
+    assert!(stderr.contains("1 function(s) ok"), "{stderr}");
+}
+
+#[test]
+fn over_the_hard_limit_through_an_external_layer() {
+    let metadata = APP.replace(
+        "layers = [\"core\", \"shared\"]",
+        "layers = [\"core\", \"shared\", \"powertools\"]",
+    ) + "\n[workspace.metadata.lambda.layers.powertools]\narn = \"arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7\"\nunzipped_size = \"250 MiB\"\n";
+    let repo = app(&metadata);
+    build(&repo);
+    let run = repo.xtask(&["check-limits", "--json"]);
+    run.fails_with(1, "exceeds Lambda's limit of 262144000 bytes by");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let overshoot = -json["functions"]["hello"]["headroom_bytes"].as_i64().unwrap();
+    assert!(overshoot > 0);
+    assert!(
+        run.stderr().contains(&format!("by {overshoot} bytes")),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("hello"), "names the function");
+}
+
+#[test]
+fn over_the_budget_only() {
+    let repo = app(&APP.replace(
+        "runtime = \"python3.11\"",
+        "runtime = \"python3.11\"\nbudget = \"1 KiB\"",
+    ));
+    build(&repo);
+    repo.xtask(&["check-limits"])
+        .fails_with(1, "over the budget of 1.0 KiB");
+    // A per-function budget overrides the repository's.
+    let repo = app(&APP.replace(
+        "layers = [\"core\", \"shared\"]",
+        "layers = [\"core\", \"shared\"]\nbudget = \"1 KiB\"",
+    ));
+    build(&repo);
+    repo.xtask(&["check-limits"]).fails_with(1, "over the budget");
+}
+
+#[test]
+fn an_import_no_layer_provides_is_an_error_naming_the_layer_that_would() {
+    let repo = app(&APP.replace("layers = [\"core\", \"shared\"]", "layers = [\"shared\"]"));
+    build(&repo);
+    let run = repo.xtask(&["check-limits"]);
+    run.fails_with(1, "imports `tool`");
+    assert!(
+        run.stderr()
+            .contains("layer `core` provides it but is not attached to `hello`"),
+        "{}",
+        run.stderr()
+    );
+
+    let repo = app(APP);
+    repo.write(
+        "lambdas/hello/hello_handler.py",
+        "import nosuchthing\n\ndef lambda_handler(event, context):\n    pass\n",
+    );
+    build(&repo);
+    repo.xtask(&["check-limits"]).fails_with(
+        1,
+        "imports `nosuchthing` (hello_handler, line 1): no layer provides it",
+    );
+}
+
+#[test]
+fn an_unused_distribution_and_overlapping_layers_are_warnings() {
+    let repo = app(&APP.replace(
+        "layers = [\"core\", \"shared\"]",
+        "layers = [\"core\", \"extra\", \"shared\"]",
+    ));
+    build(&repo);
+    let run = repo.xtask(&["check-limits", "--json"]);
+    run.success();
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("bigsdk 1.0 in layer `extra` is unused"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("layers `core` and `extra` both ship"), "{stderr}");
+    assert!(stderr.contains("`extra`'s copy wins"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let unused = &json["functions"]["hello"]["imports"]["unused"];
+    assert_eq!(unused[0]["distribution"], "bigsdk");
+    assert!(unused[0]["unzipped_bytes"].as_u64().unwrap() >= 50_000);
+}
+
+#[test]
+fn a_missing_or_stale_manifest_is_a_usage_error_naming_the_command() {
+    let repo = app(APP);
+    repo.xtask(&["check-limits"])
+        .fails_with(2, "dist/manifest.json is missing: run cargo xtask build");
+    build(&repo);
+    repo.write(
+        "lambdas/hello/hello_handler.py",
+        "def lambda_handler(event, context):\n    return 2\n",
+    );
+    repo.xtask(&["check-limits"]).fails_with(
+        2,
+        "the sources of function `hello` changed: run cargo xtask package",
+    );
+    repo.xtask(&["package", "-q"]).success();
+    repo.xtask(&["check-limits", "-q"]).success();
+    let requirements = String::from_utf8(repo.read("layers/core/requirements.txt")).unwrap();
+    repo.write(
+        "layers/core/requirements.txt",
+        &format!("{requirements}# changed\n"),
+    );
+    repo.xtask(&["check-limits"])
+        .fails_with(2, "changed since it was built: run cargo xtask build-layers");
+}
