@@ -1,0 +1,159 @@
+# The example application: what dist/manifest.json describes (layers and
+# functions), the tables the functions use, and the HTTP API in front of them.
+# Layers appear nowhere below: they come from the manifest.
+
+module "manifest" {
+  source = "../../modules/manifest"
+
+  # dist/ is at the repository root. Relative paths keep `filename` identical
+  # on every machine (run terraform with -chdir=terraform/envs/dev).
+  manifest_path = "${path.root}/../../../dist/manifest.json"
+}
+
+locals {
+  # The application's tables: rename or re-key them here.
+  tables = {
+    users         = { name = "${var.name_prefix}-users", partition_key = "user_id", ttl_attribute = null }
+    conversations = { name = "${var.name_prefix}-conversations", partition_key = "phone_number", ttl_attribute = "expires_at" }
+  }
+
+  table_names = { for key, table in aws_dynamodb_table.this : key => table.name }
+  table_arns  = { for key, table in aws_dynamodb_table.this : key => table.arn }
+
+  # The handlers read API Gateway's payload format 1.0 (`httpMethod`; the
+  # authorizer builds its policy from `methodArn`): see lambdas/shared/request.py.
+  payload_format_version = "1.0"
+
+  # URLs the functions must know about themselves. The API's endpoint does
+  # not depend on the functions, so this is no dependency cycle.
+  auth_callback_url = "${module.api.api_endpoint}/auth/callback"
+  sms_webhook_url   = "${module.api.api_endpoint}/sms/webhook"
+
+  cognito = {
+    COGNITO_USER_POOL_ID = var.cognito_user_pool_id
+    COGNITO_CLIENT_ID    = var.cognito_client_id
+  }
+
+  # Environment variables by function, as documented at the top of each
+  # handler in lambdas/. Optional ones are left out when their variable is null.
+  environment = {
+    users = {
+      USERS_TABLE = local.table_names["users"]
+    }
+    auth = merge(
+      local.cognito,
+      {
+        COGNITO_DOMAIN          = var.cognito_domain
+        COGNITO_REDIRECT_URI    = coalesce(var.cognito_redirect_uri, local.auth_callback_url)
+        POST_LOGIN_REDIRECT_URL = var.post_login_redirect_url
+        USERS_TABLE             = local.table_names["users"]
+      },
+      var.cognito_client_secret_arn == null ? {} : { COGNITO_CLIENT_SECRET_ARN = var.cognito_client_secret_arn },
+    )
+    authorizer = local.cognito
+    sms = merge(
+      {
+        CONVERSATIONS_TABLE          = local.table_names["conversations"]
+        TWILIO_WEBHOOK_URL           = coalesce(var.twilio_webhook_url, local.sms_webhook_url)
+        TWILIO_AUTH_TOKEN_SECRET_ARN = var.twilio_auth_token_secret_arn
+        OPENAI_API_KEY_SECRET_ARN    = var.openai_api_key_secret_arn
+      },
+      var.openai_model == null ? {} : { OPENAI_MODEL = var.openai_model },
+    )
+  }
+
+  # What each function's role may touch besides its own log group.
+  function_access = {
+    users = {
+      dynamodb_write = [local.table_arns["users"]]
+    }
+    auth = {
+      dynamodb_write = [local.table_arns["users"]]
+      secrets        = var.cognito_client_secret_arn == null ? [] : [var.cognito_client_secret_arn]
+    }
+    sms = {
+      dynamodb_write = [local.table_arns["conversations"]]
+      secrets        = [var.twilio_auth_token_secret_arn, var.openai_api_key_secret_arn]
+    }
+  }
+
+  # Methods and the {user_id} parameter are what lambdas/users/users_handler.py
+  # dispatches on (it updates with PATCH and reads pathParameters.user_id).
+  routes = {
+    "GET /users"              = { function = "users", authorize = true }
+    "POST /users"             = { function = "users", authorize = true }
+    "GET /users/{user_id}"    = { function = "users", authorize = true }
+    "PATCH /users/{user_id}"  = { function = "users", authorize = true }
+    "DELETE /users/{user_id}" = { function = "users", authorize = true }
+    "GET /auth/callback"      = { function = "auth" }
+    "POST /sms/webhook"       = { function = "sms" }
+    "OPTIONS /{proxy+}"       = { function = "cors" }
+  }
+}
+
+resource "aws_dynamodb_table" "this" {
+  for_each = local.tables
+
+  name         = each.value.name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = each.value.partition_key
+
+  attribute {
+    name = each.value.partition_key
+    type = "S"
+  }
+
+  dynamic "ttl" {
+    for_each = each.value.ttl_attribute == null ? [] : [each.value.ttl_attribute]
+    content {
+      attribute_name = ttl.value
+      enabled        = true
+    }
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+}
+
+module "app" {
+  source = "../../modules/lambda_app"
+
+  manifest        = module.manifest
+  name_prefix     = var.name_prefix
+  artifact_bucket = var.artifact_bucket
+
+  common_environment = {
+    ALLOWED_ORIGINS = join(",", var.allowed_origins)
+    LOG_LEVEL       = var.log_level
+  }
+  environment     = local.environment
+  function_access = local.function_access
+
+  # sms waits up to HTTP_TIMEOUT_SECONDS (default 10) for OpenAI; Twilio
+  # gives a webhook 15 s.
+  function_settings = {
+    sms = { timeout = 15 }
+  }
+
+  log_retention_days = var.log_retention_days
+}
+
+module "api" {
+  source = "../../modules/http_api"
+
+  name                   = "${var.name_prefix}-api"
+  functions              = module.app.functions
+  routes                 = local.routes
+  payload_format_version = local.payload_format_version
+
+  # The authorizer also accepts the token from the access_token cookie, so it
+  # has no identity source (API Gateway would answer 401 to a request without
+  # the Authorization header) and therefore no result caching.
+  authorizer = {
+    function               = "authorizer"
+    payload_format_version = local.payload_format_version
+    identity_sources       = []
+    result_ttl_in_seconds  = 0
+  }
+}

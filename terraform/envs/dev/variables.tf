@@ -1,0 +1,94 @@
+variable "region" {
+  description = "AWS region of every resource."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every name (functions, layers, roles, tables, API)."
+  type        = string
+  default     = "lambda-app-dev"
+}
+
+variable "cognito_user_pool_id" {
+  description = "Cognito user pool whose tokens the authorizer accepts, e.g. us-east-1_AbCdEfGhI."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]_[A-Za-z0-9]+$", var.cognito_user_pool_id))
+    error_message = "cognito_user_pool_id looks like <region>_<id>, e.g. us-east-1_AbCdEfGhI."
+  }
+}
+
+variable "cognito_client_id" {
+  description = "Cognito app client ID used by the hosted UI and checked in tokens."
+  type        = string
+}
+
+variable "cognito_domain" {
+  description = "Cognito hosted UI domain, e.g. myapp.auth.us-east-1.amazoncognito.com."
+  type        = string
+}
+
+variable "cognito_redirect_uri" {
+  description = "COGNITO_REDIRECT_URI, exactly as registered on the app client. Default: <api_endpoint>/auth/callback (output auth_callback_url)."
+  type        = string
+  default     = null
+}
+
+variable "cognito_client_secret_arn" {
+  description = "Secrets Manager ARN of the app client's secret, for a client that has one (COGNITO_CLIENT_SECRET_ARN)."
+  type        = string
+  default     = null
+}
+
+variable "post_login_redirect_url" {
+  description = "Where the browser goes after a successful login (POST_LOGIN_REDIRECT_URL), e.g. the web app's URL."
+  type        = string
+}
+
+variable "twilio_auth_token_secret_arn" {
+  description = "Secrets Manager ARN of the Twilio auth token (validates webhook signatures)."
+  type        = string
+}
+
+variable "twilio_webhook_url" {
+  description = "TWILIO_WEBHOOK_URL: the webhook URL exactly as configured in Twilio (it signs it). Default: <api_endpoint>/sms/webhook (output sms_webhook_url)."
+  type        = string
+  default     = null
+}
+
+variable "openai_api_key_secret_arn" {
+  description = "Secrets Manager ARN of the OpenAI API key."
+  type        = string
+}
+
+variable "openai_model" {
+  description = "OPENAI_MODEL of the sms function; null keeps the function's default."
+  type        = string
+  default     = null
+}
+
+variable "allowed_origins" {
+  description = "Origins allowed by CORS (ALLOWED_ORIGINS, comma-joined)."
+  type        = list(string)
+  default     = ["http://localhost:3000"]
+}
+
+variable "artifact_bucket" {
+  description = "S3 bucket for ZIPs over 50 MB (or marked upload = \"s3\" in dist/manifest.json). Needed only when such a ZIP exists."
+  type        = string
+  default     = null
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of every function."
+  type        = string
+  default     = "INFO"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 14
+}

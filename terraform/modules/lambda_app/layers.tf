@@ -1,0 +1,59 @@
+# One layer version per built layer in the manifest (kinds requirements and
+# source). Adding or removing a layer in Cargo.toml adds or removes it here
+# with no .tf edit: the for_each is the manifest.
+
+locals {
+  s3_layers = { for name, layer in var.manifest.built_layers : name => layer if layer.upload == "s3" }
+
+  layer_s3_keys = {
+    for name, layer in local.s3_layers : name => "${var.artifact_key_prefix}${var.name_prefix}/layers/${name}-${layer.sha256}.zip"
+  }
+
+  # What a function's `layers` list resolves to: our published versions and
+  # the external layers' ARNs, by the names the manifest uses.
+  layer_arns = merge(
+    var.manifest.external_layers,
+    { for name, layer in aws_lambda_layer_version.this : name => layer.arn },
+  )
+}
+
+resource "aws_s3_object" "layer" {
+  for_each = local.s3_layers
+
+  bucket      = var.artifact_bucket
+  key         = local.layer_s3_keys[each.key]
+  source      = each.value.zip
+  source_hash = each.value.base64sha256
+  tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.artifact_bucket != null
+      error_message = "Layer ${each.key} is ${each.value.zipped_bytes} bytes zipped or marked upload = \"s3\": it must go through S3, so set artifact_bucket."
+    }
+  }
+}
+
+resource "aws_lambda_layer_version" "this" {
+  for_each = var.manifest.built_layers
+
+  layer_name  = "${var.name_prefix}-${each.key}"
+  description = "${each.key} (${each.value.kind}), built by cargo xtask"
+
+  filename  = each.value.upload == "direct" ? each.value.zip : null
+  s3_bucket = each.value.upload == "s3" ? var.artifact_bucket : null
+  s3_key    = lookup(local.layer_s3_keys, each.key, null)
+
+  # The manifest's hash, not filebase64sha256(): the ZIPs are byte-reproducible,
+  # so an unchanged layer keeps its version and nothing is republished.
+  source_code_hash = each.value.base64sha256
+
+  compatible_runtimes      = [var.manifest.runtime]
+  compatible_architectures = [var.manifest.architecture]
+
+  # A new version is published whenever the ZIP changes; keep the old ones so
+  # that a function still pinned to one (mid-deploy, or another stack) works.
+  skip_destroy = true
+
+  depends_on = [aws_s3_object.layer]
+}

@@ -1,0 +1,87 @@
+# Invariants that hold for ANY manifest `cargo xtask build` writes. Run it
+# against the real build output (it is in its own test directory so that a
+# plain `terraform test` runs only the fixture tests and needs no build):
+#
+#   cd terraform/modules/manifest
+#   terraform init -backend=false
+#   terraform test -test-directory=tests/real -var manifest_path=$PWD/../../../dist/manifest.json
+#
+# (terraform/test.sh [path/to/dist/manifest.json] does the same.)
+# manifest_path is deliberately not set in this file: values set in a test
+# file override -var on the command line.
+#
+# verify_files keeps its default (true), so the run also fails when a ZIP in
+# dist/ is missing or no longer matches the manifest's base64sha256.
+
+run "real_manifest" {
+  command = apply
+
+  assert {
+    condition     = can(regex("^python3\\.[0-9]+$", output.runtime))
+    error_message = "runtime ${output.runtime} is not a Python 3 Lambda runtime (python3.N)"
+  }
+
+  assert {
+    condition     = contains(["x86_64", "arm64"], output.architecture)
+    error_message = "architecture ${output.architecture} is neither x86_64 nor arm64"
+  }
+
+  assert {
+    condition     = length(output.functions) > 0
+    error_message = "the manifest lists no functions"
+  }
+
+  assert {
+    condition = alltrue([
+      for fn in output.functions : alltrue([
+        for layer in fn.layers : contains(concat(keys(output.built_layers), keys(output.external_layers)), layer)
+      ])
+    ])
+    error_message = "a function attaches a layer that is neither built nor external"
+  }
+
+  assert {
+    condition     = alltrue([for fn in output.functions : length(fn.layers) <= 5])
+    error_message = "a function has more than 5 layers"
+  }
+
+  assert {
+    condition     = length(setintersection(keys(output.built_layers), keys(output.external_layers))) == 0
+    error_message = "a layer is both built and external"
+  }
+
+  # What filebase64sha256() returns: base64 of 32 bytes, 44 characters.
+  assert {
+    condition = alltrue([
+      for entry in concat(values(output.built_layers), values(output.functions)) :
+      can(regex("^[A-Za-z0-9+/]{43}=$", entry.base64sha256)) && can(regex("^[0-9a-f]{64}$", entry.sha256))
+    ])
+    error_message = "a base64sha256 or sha256 is empty or malformed"
+  }
+
+  assert {
+    condition = alltrue([
+      for entry in concat(values(output.built_layers), values(output.functions)) :
+      entry.zipped_bytes > 0 && entry.unzipped_bytes > 0 && endswith(entry.zip, ".zip")
+    ])
+    error_message = "a ZIP path or size is implausible"
+  }
+
+  assert {
+    condition = alltrue([
+      for entry in concat(values(output.built_layers), values(output.functions)) :
+      contains(["direct", "s3"], entry.upload) && (entry.zipped_bytes <= output.direct_upload_limit_bytes || entry.upload == "s3")
+    ])
+    error_message = "a ZIP over the 50 MB direct-upload limit is not routed through S3"
+  }
+
+  assert {
+    condition     = alltrue([for fn in output.functions : can(regex("^[A-Za-z0-9_.]+\\.[A-Za-z0-9_]+$", fn.handler))])
+    error_message = "a handler is not of the form module.function"
+  }
+
+  assert {
+    condition     = alltrue([for arn in values(output.external_layers) : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", arn))])
+    error_message = "an external layer ARN is not a layer version ARN"
+  }
+}
