@@ -37,18 +37,6 @@ pub struct Entry {
     pub executable: bool,
 }
 
-impl Entry {
-    /// An entry for a file on disk, executable when any execute bit is set.
-    pub fn from_file(path: String, source: &Path) -> Result<Entry> {
-        let metadata = fs::metadata(source).with_context(|| format!("reading {}", source.display()))?;
-        Ok(Entry {
-            path,
-            content: Content::File(source.to_path_buf()),
-            executable: is_executable(&metadata),
-        })
-    }
-}
-
 pub fn is_executable(metadata: &fs::Metadata) -> bool {
     metadata.permissions().mode() & 0o111 != 0
 }
@@ -181,7 +169,6 @@ fn check_entry_path(path: &str) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub path: String,
-    pub size: u64,
 }
 
 /// The files (not directories) of a ZIP, from its central directory only.
@@ -195,7 +182,6 @@ pub fn list_zip(path: &Path) -> Result<Vec<Listed>> {
         if !entry.is_dir() {
             listed.push(Listed {
                 path: entry.name()?.to_string(),
-                size: entry.size(),
             });
         }
     }

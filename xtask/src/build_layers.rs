@@ -614,8 +614,8 @@ fn print_summary(plans: &[LayerPlan], manifest: &Manifest) {
         return;
     }
     eprintln!(
-        "\n  {:<12} {:>9} {:>9} {:>7}  {}",
-        "layer", "zipped", "unzipped", "files", "largest packages"
+        "\n  {:<12} {:>9} {:>9} {:>7}  largest packages",
+        "layer", "zipped", "unzipped", "files"
     );
     for plan in plans {
         let Some(entry) = manifest

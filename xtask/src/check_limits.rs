@@ -107,7 +107,7 @@ pub fn run(options: &Options) -> Result<()> {
                 );
             }
         }
-        packages.sort_by(|a, b| b.1.cmp(&a.1));
+        packages.sort_by_key(|package| std::cmp::Reverse(package.1));
         report.largest = packages.into_iter().take(3).collect();
         let code = function_code(&config, &function.name, reachable_layers, &analysis)?;
         report.imports = import_check::check(&code, &providers, &analysis.stdlib);

@@ -108,7 +108,7 @@ impl Engine {
         mount(&run.cache_dir, CACHE_DIR, false);
         let ca_bundle = CA_BUNDLE_VARIABLES
             .iter()
-            .filter_map(|name| std::env::var_os(name))
+            .filter_map(std::env::var_os)
             .map(PathBuf::from)
             .find(|path| path.is_file());
         if let Some(bundle) = &ca_bundle {

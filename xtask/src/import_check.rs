@@ -180,7 +180,7 @@ pub fn check(code: &Code, providers: &[Provider], stdlib: &BTreeSet<String>) -> 
     }
     report
         .unused
-        .sort_by(|a, b| b.unzipped_bytes.cmp(&a.unzipped_bytes));
+        .sort_by_key(|unused| std::cmp::Reverse(unused.unzipped_bytes));
     report
 }
 

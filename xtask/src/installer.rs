@@ -255,7 +255,7 @@ pub fn missing_wheel(output: &str) -> Option<String> {
 
 fn requirement_name(requirement: &str) -> String {
     requirement
-        .split(|ch: char| matches!(ch, '=' | '<' | '>' | '!' | '~' | '[' | ';' | ' '))
+        .split(['=', '<', '>', '!', '~', '[', ';', ' '])
         .next()
         .unwrap_or(requirement)
         .to_string()

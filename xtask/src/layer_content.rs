@@ -4,7 +4,7 @@
 //! kept, and an inventory of the distributions with their sizes and the
 //! top-level names they make importable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
@@ -153,7 +153,7 @@ fn read_dists(site: &Path) -> Result<Vec<Dist>> {
         let record = fs::read_to_string(dist_info.join("RECORD")).unwrap_or_default();
         let files = record
             .lines()
-            .filter_map(|line| record_path(line))
+            .filter_map(record_path)
             .filter(|path| path.components().all(|c| matches!(c, Component::Normal(_))))
             .collect();
         dists.push(Dist {
@@ -304,17 +304,6 @@ fn is_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|ch| ch == '_' || ch.is_ascii_alphabetic())
         && chars.all(|ch| ch == '_' || ch.is_ascii_alphanumeric())
-}
-
-/// Top-level name → distribution, for the import check.
-pub fn providers(packages: &[Package]) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for package in packages {
-        for name in &package.top_level {
-            map.entry(name.clone()).or_insert_with(|| package.name.clone());
-        }
-    }
-    map
 }
 
 #[cfg(test)]

@@ -96,21 +96,3 @@ impl Progress for Bars {
         let _ = self.multi.println(message);
     }
 }
-
-/// Collects what was reported, for tests.
-#[cfg(test)]
-#[derive(Default)]
-pub struct Recorder(pub Mutex<Vec<String>>);
-
-#[cfg(test)]
-impl Progress for Recorder {
-    fn phase(&self, item: &str, phase: &str) {
-        self.0.lock().unwrap().push(format!("{item}: {phase}"));
-    }
-    fn done(&self, item: &str, outcome: &str) {
-        self.0.lock().unwrap().push(format!("{item} done: {outcome}"));
-    }
-    fn note(&self, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-}

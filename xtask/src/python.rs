@@ -9,25 +9,26 @@ use xshell::{cmd, Shell};
 use crate::facts::Runtime;
 
 /// `python3.X` on PATH, else `python3` if it is 3.X, else what `uv python
-/// find` knows of.
+/// find` knows of. Returns the interpreter's own path (`sys.executable`), so
+/// that later runs skip any version-manager shim in front of it.
 pub fn find_interpreter(sh: &Shell, runtime: Runtime, uv: Option<&std::path::Path>) -> Option<PathBuf> {
     let wanted = runtime.python_version();
-    let version_of = |program: &std::path::Path| -> Option<String> {
-        let script = "import sys; print('%d.%d' % sys.version_info[:2])";
+    let probe = |program: &std::path::Path| -> Option<PathBuf> {
+        let script = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)";
         let output = cmd!(sh, "{program} -c {script}")
             .quiet()
             .ignore_status()
             .output()
             .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut lines = text.lines();
+        let matches = output.status.success() && lines.next() == Some(wanted.as_str());
+        let executable = lines.next().filter(|path| !path.is_empty()).map(PathBuf::from);
+        matches.then(|| executable.unwrap_or_else(|| program.to_path_buf()))
     };
     for candidate in [format!("python{wanted}"), "python3".to_string()] {
-        let path = PathBuf::from(&candidate);
-        if version_of(&path).as_deref() == Some(wanted.as_str()) {
-            return Some(path);
+        if let Some(found) = probe(&PathBuf::from(&candidate)) {
+            return Some(found);
         }
     }
     let uv = uv?;
@@ -37,5 +38,9 @@ pub fn find_interpreter(sh: &Shell, runtime: Runtime, uv: Option<&std::path::Pat
         .output()
         .ok()?;
     let found = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    (output.status.success() && version_of(&found).as_deref() == Some(wanted.as_str())).then_some(found)
+    if output.status.success() {
+        probe(&found)
+    } else {
+        None
+    }
 }
