@@ -1,5 +1,204 @@
-//! placeholder
-use anyhow::Result;
-pub fn run(_options: &crate::cli::Options) -> Result<()> {
-    anyhow::bail!("not implemented yet")
+//! `cargo xtask ci`: everything CI checks, as one command a developer can
+//! run: formatting, lints, the Rust tests (with the container builder
+//! against a real engine), the Python suite, an end-to-end build of the
+//! example application with assertions on its artifacts, and the Terraform
+//! tests when terraform is installed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::archive;
+use crate::cli::Options;
+use crate::config::Config;
+use crate::digest::file_sha256;
+use crate::installer::{self, Installer};
+use crate::manifest::Manifest;
+
+/// Function ZIPs must stay thin: only their handler, no shared code.
+const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
+
+pub fn run(options: &Options) -> Result<()> {
+    let config = Config::load(&options.overrides)?;
+    let sh = Shell::new()?;
+    sh.change_dir(&config.root);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut timings: Vec<(&str, f64)> = Vec::new();
+    let mut step = |name: &'static str, work: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        eprintln!("\n==> ci: {name}");
+        let started = Instant::now();
+        work().with_context(|| format!("ci step `{name}` failed"))?;
+        timings.push((name, started.elapsed().as_secs_f64()));
+        Ok(())
+    };
+
+    step("cargo fmt --check", &mut || {
+        Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?)
+    })?;
+    step("cargo clippy", &mut || {
+        Ok(cmd!(sh, "{cargo} clippy --workspace --all-targets -- -D warnings").run()?)
+    })?;
+    step("cargo test", &mut || {
+        Ok(cmd!(sh, "{cargo} test --workspace").run()?)
+    })?;
+    step("pytest", &mut || pytest(&sh, &config, options))?;
+    step("end-to-end build", &mut || end_to_end(&sh, &config))?;
+    step("terraform", &mut || terraform(&sh, &config))?;
+
+    eprintln!("\nci: all steps passed");
+    for (name, seconds) in timings {
+        eprintln!("  {name:<20} {seconds:>7.1} s");
+    }
+    Ok(())
+}
+
+/// The Python suite in a virtualenv of its own, made (with uv when there
+/// is one) from `lambdas/requirements-dev.txt` and reused while that file
+/// does not change.
+fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
+    let requirements = config.root.join("lambdas/requirements-dev.txt");
+    let venv = config.cache_dir().join("ci-venv");
+    let stamp = venv.join(".requirements.sha256");
+    let wanted = file_sha256(&requirements)?.hex;
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let _ = fs::remove_dir_all(&venv);
+        let mut notes = Vec::new();
+        let installer = Installer::discover(sh, &config.cache_dir(), options.installer, &mut notes)?;
+        for note in notes {
+            eprintln!("{note}");
+        }
+        let python = venv.join("bin/python");
+        match installer.kind {
+            installer::Kind::Uv => {
+                let uv = &installer.program;
+                let uv_cache = config.cache_dir().join("uv");
+                cmd!(sh, "{uv} venv --quiet --python python3 {venv}")
+                    .env("UV_PYTHON_DOWNLOADS", "never")
+                    .run()?;
+                cmd!(sh, "{uv} pip install --quiet --python {python} -r {requirements}")
+                    .env("UV_CACHE_DIR", uv_cache)
+                    .run()?;
+            }
+            installer::Kind::Pip => {
+                cmd!(sh, "python3 -m venv {venv}").run()?;
+                cmd!(
+                    sh,
+                    "{python} -m pip install --quiet --disable-pip-version-check -r {requirements}"
+                )
+                .run()?;
+            }
+        }
+        fs::write(&stamp, &wanted)?;
+    }
+    let python = venv.join("bin/python");
+    cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .run()?;
+    Ok(())
+}
+
+/// `cargo xtask build` of the example application, twice, with assertions
+/// on what it produced.
+fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    cmd!(sh, "{xtask} build").run()?;
+    let first = artifacts(config)?;
+    let manifest = Manifest::read(&config.manifest_path())?.context("the build wrote no manifest")?;
+
+    let dependency_layers: Vec<&String> = config
+        .layers
+        .iter()
+        .filter(|(_, layer)| !matches!(layer.source, crate::config::LayerSource::External { .. }))
+        .map(|(name, _)| name)
+        .collect();
+    for name in &dependency_layers {
+        let entry = manifest
+            .layers
+            .get(*name)
+            .with_context(|| format!("layer `{name}` missing from the manifest"))?;
+        let zip = entry
+            .zip
+            .as_deref()
+            .with_context(|| format!("layer `{name}` has no ZIP"))?;
+        let names = archive::list_zip(&config.root.join(zip))?;
+        ensure!(
+            names.iter().all(|file| file.path.starts_with("python/")),
+            "layer `{name}`: a file outside python/"
+        );
+    }
+    for (name, function) in &config.functions {
+        let entry = manifest
+            .functions
+            .get(name)
+            .with_context(|| format!("function `{name}` missing"))?;
+        ensure!(
+            entry.zip.zipped_bytes < THIN_FUNCTION_BYTES,
+            "function `{name}` is {} bytes zipped: not thin",
+            entry.zip.zipped_bytes
+        );
+        let files = archive::list_zip(&config.root.join(&entry.zip.zip))?;
+        ensure!(
+            !files.iter().any(|file| file.path.starts_with("shared/")),
+            "function `{name}` carries a copy of shared/"
+        );
+        ensure!(
+            entry.layers == function.layers,
+            "function `{name}`: layers differ from the configuration"
+        );
+    }
+    eprintln!(
+        "ci: {} function ZIPs, {} layers; building again to check that nothing changes",
+        manifest.functions.len(),
+        dependency_layers.len()
+    );
+    let cache_entries = count_entries(&config.cache_dir().join("layers"));
+    cmd!(sh, "{xtask} build --quiet").run()?;
+    let second = artifacts(config)?;
+    ensure!(
+        first == second,
+        "a second build changed the artifacts:\n{first:#?}\n{second:#?}"
+    );
+    ensure!(
+        count_entries(&config.cache_dir().join("layers")) == cache_entries,
+        "the second build installed again instead of using the cache"
+    );
+    Ok(())
+}
+
+/// sha256 of every ZIP under dist/, by path.
+fn artifacts(config: &Config) -> Result<BTreeMap<PathBuf, String>> {
+    let mut found = BTreeMap::new();
+    for dir in ["layers", "functions"] {
+        let dir = config.dist_dir().join(dir);
+        for item in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            let path = item?.path();
+            if path.extension().is_some_and(|ext| ext == "zip") {
+                found.insert(path.clone(), file_sha256(&path)?.hex);
+            }
+        }
+    }
+    if found.is_empty() {
+        bail!("the build produced no ZIP under dist/");
+    }
+    Ok(found)
+}
+
+fn count_entries(dir: &Path) -> usize {
+    fs::read_dir(dir).map(|items| items.count()).unwrap_or(0)
+}
+
+/// The provider-free Terraform module's tests against the real manifest;
+/// loudly skipped where terraform is not installed.
+fn terraform(sh: &Shell, config: &Config) -> Result<()> {
+    let script = config.root.join("terraform/test.sh");
+    if !script.is_file() {
+        bail!("terraform/test.sh is missing");
+    }
+    let manifest = config.manifest_path();
+    cmd!(sh, "bash {script} {manifest}").run()?;
+    Ok(())
 }
