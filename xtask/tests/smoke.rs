@@ -1,0 +1,409 @@
+//! `smoke` against small applications built by the tests: Lambda's layout
+//! and `sys.path`, isolation from the host, missing modules and the layer
+//! that would provide them, errors at import, the import budget, layer order
+//! and the container runner.
+
+mod support;
+
+use std::fs;
+
+use support::{Repo, Run};
+
+const APP: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.core]
+requirements = "layers/core/requirements.txt"
+
+[workspace.metadata.lambda.layers.shared]
+source = "lambdas/shared"
+
+[workspace.metadata.lambda.functions.hello]
+source = "lambdas/hello"
+handler = "hello.lambda_handler"
+layers = ["core", "shared"]
+
+[workspace.metadata.lambda.functions.plain]
+source = "lambdas/plain"
+handler = "plain.lambda_handler"
+layers = ["shared"]
+"#;
+
+/// Checks, at import, that the handler sees what Lambda would show it.
+const HELLO: &str = r#"
+import os
+import sys
+
+import shared
+import tool
+
+task_root = os.environ["LAMBDA_TASK_ROOT"]
+assert sys.path[0] == task_root, sys.path
+assert os.getcwd() == task_root
+assert sys.path[1].endswith("/opt/python/lib/python3.11/site-packages"), sys.path
+assert sys.path[2].endswith("/opt/python"), sys.path
+assert tool.__file__.startswith(sys.path[2]), tool.__file__
+assert os.environ["AWS_LAMBDA_FUNCTION_NAME"] == "hello"
+assert os.environ["_HANDLER"] == "hello.lambda_handler"
+assert os.environ["AWS_REGION"] == "us-east-1"
+assert "XTASK_TEST_HOST_ONLY" not in os.environ, "the host environment leaked in"
+try:
+    import pip
+except ImportError:
+    pass
+else:
+    raise AssertionError("the host's site-packages leaked in: " + pip.__file__)
+print("handler output must not break the report")
+
+
+def lambda_handler(event, context):
+    return {"tool": tool.X, "shared": shared.NAME}
+"#;
+
+const PLAIN: &str = "import shared\n\n\ndef lambda_handler(event, context):\n    return shared.NAME\n";
+
+fn app() -> Repo {
+    let repo = Repo::new(APP);
+    repo.profile("core", &["tool==1.0"]);
+    repo.wheel("core", "tool", "1.0", &[("tool.py", "X = 1\n")], &[]);
+    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
+    repo.write("lambdas/hello/hello.py", HELLO);
+    repo.write("lambdas/plain/plain.py", PLAIN);
+    repo
+}
+
+fn build(repo: &Repo, extra: &[&str]) {
+    let mut layers = vec!["build-layers", "--builder", "host"];
+    layers.extend_from_slice(extra);
+    repo.xtask(&layers).success();
+    let mut package = vec!["package"];
+    package.extend_from_slice(extra);
+    repo.xtask(&package).success();
+}
+
+/// `smoke ARGS` with an empty stand-in for the runtime's site-packages (no
+/// network) and a host variable that must not reach the handler. `None`
+/// when this host cannot run the smoke test (no Python 3.11).
+fn smoke(repo: &Repo, args: &[&str]) -> Option<Run> {
+    let site = repo.path().join("runtime-site");
+    fs::create_dir_all(&site).unwrap();
+    smoke_with_site(repo, args, &site.display().to_string())
+}
+
+fn smoke_with_site(repo: &Repo, args: &[&str], site: &str) -> Option<Run> {
+    let mut all = vec!["smoke"];
+    all.extend_from_slice(args);
+    let run = repo.xtask_with(
+        &all,
+        &[("XTASK_RUNTIME_SITE", site), ("XTASK_TEST_HOST_ONLY", "1")],
+    );
+    if run.code() == 0 && run.stderr().contains("smoke: skipped:") {
+        eprintln!("SKIPPED: {}", run.stderr().trim());
+        return None;
+    }
+    Some(run)
+}
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout()).unwrap_or_else(|err| panic!("{err}: {}", run.stdout()))
+}
+
+#[test]
+fn a_correct_app_imports_with_lambdas_layout() {
+    let repo = app();
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "--json"]) else {
+        return;
+    };
+    run.success();
+    let report = json(&run);
+    for function in ["hello", "plain"] {
+        let outcome = &report["functions"][function];
+        assert_eq!(outcome["ok"], true, "{report:#}");
+        assert!(outcome["import_ms"].as_f64().unwrap() >= 0.0, "{report:#}");
+        assert_eq!(outcome["budget_ms"], 3000);
+        assert!(outcome["error"].is_null());
+    }
+    assert!(run.stderr().contains("verdict"), "{}", run.stderr());
+    // The temporary layout is gone.
+    let leftovers: Vec<_> = fs::read_dir(repo.path().join("target/lambda/smoke"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_module_no_layer_provides_is_named() {
+    let repo = app();
+    repo.write("lambdas/plain/plain.py", &format!("import twilio\n{PLAIN}"));
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "--json"]) else {
+        return;
+    };
+    run.fails_with(1, "No module named 'twilio'");
+    assert!(
+        run.stderr().contains("imported by plain line 1"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("provided by no attached layer"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("1 of 2 function(s) failed"),
+        "{}",
+        run.stderr()
+    );
+    let report = json(&run);
+    assert_eq!(report["functions"]["plain"]["ok"], false);
+    assert_eq!(report["functions"]["plain"]["missing_module"], "twilio");
+    assert_eq!(report["functions"]["hello"]["ok"], true);
+}
+
+#[test]
+fn a_layer_that_is_not_attached_is_named() {
+    let repo = app();
+    repo.write("lambdas/plain/plain.py", &format!("import tool\n{PLAIN}"));
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "plain"]) else {
+        return;
+    };
+    run.fails_with(1, "layer `core` provides it but is not attached to `plain`");
+}
+
+#[test]
+fn an_error_at_import_fails_with_its_message() {
+    let repo = app();
+    repo.write(
+        "lambdas/plain/plain.py",
+        &format!("{PLAIN}\nraise RuntimeError('boom')\n"),
+    );
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "plain"]) else {
+        return;
+    };
+    run.fails_with(1, "RuntimeError: boom");
+    assert!(run.stderr().contains("raised in plain line"), "{}", run.stderr());
+}
+
+#[test]
+fn a_handler_that_is_missing_or_not_callable_fails() {
+    let repo = app();
+    // Both pass package's static check; only importing shows the problem.
+    repo.write(
+        "lambdas/plain/plain.py",
+        &format!("{PLAIN}\ndel lambda_handler\n"),
+    );
+    repo.write(
+        "lambdas/hello/hello.py",
+        "def lambda_handler(event, context):\n    pass\n\n\nlambda_handler = 42\n",
+    );
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host"]) else {
+        return;
+    };
+    run.fails_with(1, "handler `lambda_handler` missing on module `plain`");
+    assert!(
+        run.stderr()
+            .contains("handler `lambda_handler` of module `hello` is not callable"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_slow_import_fails_the_budget() {
+    let repo = app();
+    repo.set_metadata(&APP.replace(
+        "runtime = \"python3.11\"",
+        "runtime = \"python3.11\"\nimport_budget = \"1 ms\"",
+    ));
+    repo.write(
+        "lambdas/plain/plain.py",
+        &format!("import time\ntime.sleep(0.05)\n{PLAIN}"),
+    );
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "--json", "plain"]) else {
+        return;
+    };
+    run.fails_with(1, "over the budget of 1 ms (import_budget)");
+    let report = json(&run);
+    assert!(report["functions"]["plain"]["import_ms"].as_f64().unwrap() >= 50.0);
+}
+
+#[test]
+fn a_later_layer_overwrites_an_earlier_one() {
+    let repo = Repo::new(
+        r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.first]
+requirements = "layers/first/requirements.txt"
+
+[workspace.metadata.lambda.layers.second]
+requirements = "layers/second/requirements.txt"
+
+[workspace.metadata.lambda.functions.forward]
+source = "lambdas/forward"
+handler = "forward.lambda_handler"
+layers = ["first", "second"]
+
+[workspace.metadata.lambda.functions.backward]
+source = "lambdas/backward"
+handler = "backward.lambda_handler"
+layers = ["second", "first"]
+"#,
+    );
+    repo.profile("first", &["one==1.0"]);
+    repo.wheel("first", "one", "1.0", &[("same.py", "WHO = 'first'\n")], &[]);
+    repo.profile("second", &["two==1.0"]);
+    repo.wheel("second", "two", "1.0", &[("same.py", "WHO = 'second'\n")], &[]);
+    let handler = |expected: &str| {
+        format!(
+            "import same\n\nassert same.WHO == {expected:?}, same.WHO\n\n\ndef lambda_handler(event, context):\n    return same.WHO\n"
+        )
+    };
+    repo.write("lambdas/forward/forward.py", &handler("second"));
+    repo.write("lambdas/backward/backward.py", &handler("first"));
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host"]) else {
+        return;
+    };
+    run.success();
+}
+
+#[test]
+fn boto3_comes_from_the_runtime() {
+    let repo = app();
+    repo.write("lambdas/plain/plain.py", &format!("import boto3\n{PLAIN}"));
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "plain"]) else {
+        return;
+    };
+    run.fails_with(1, "`boto3` is provided by the Lambda runtime");
+    // A stand-in for the runtime's own site-packages, after the layers on sys.path.
+    let site = repo.path().join("fake-runtime");
+    fs::create_dir_all(&site).unwrap();
+    fs::write(
+        site.join("boto3.py"),
+        "import sys\nassert __file__.startswith(sys.path[3])\n",
+    )
+    .unwrap();
+    smoke_with_site(
+        &repo,
+        &["--builder", "host", "plain"],
+        &site.display().to_string(),
+    )
+    .unwrap()
+    .success();
+}
+
+#[test]
+fn an_external_layer_is_noted_and_not_blamed() {
+    let repo = app();
+    repo.set_metadata(&format!(
+        "{}\n{}",
+        APP.replace("layers = [\"shared\"]", "layers = [\"shared\", \"powertools\"]"),
+        r#"
+[workspace.metadata.lambda.layers.powertools]
+arn = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"
+unzipped_size = "80 MiB"
+"#
+    ));
+    repo.write(
+        "lambdas/plain/plain.py",
+        &format!("import aws_lambda_powertools\n{PLAIN}"),
+    );
+    build(&repo, &[]);
+    let Some(run) = smoke(&repo, &["--builder", "host", "--json", "plain"]) else {
+        return;
+    };
+    run.success();
+    assert!(
+        run.stderr()
+            .contains("layer `powertools` is external: not available to the smoke test"),
+        "{}",
+        run.stderr()
+    );
+    let outcome = &json(&run)["functions"]["plain"];
+    assert_eq!(outcome["ok"], false);
+    assert!(outcome["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("external layer `powertools`"));
+}
+
+#[test]
+fn the_plan_lists_layers_in_order_and_touches_nothing() {
+    let repo = app();
+    build(&repo, &[]);
+    let run = repo.xtask(&["smoke", "--dry-run", "hello"]);
+    run.success();
+    assert_eq!(
+        run.stdout(),
+        "hello\thello.lambda_handler\tdist/functions/hello.zip\tcore=dist/layers/core.zip shared=dist/layers/shared.zip\n"
+    );
+    assert!(!repo.path().join("target/lambda/smoke").exists());
+}
+
+#[test]
+fn usage_errors_say_what_to_run() {
+    let repo = app();
+    repo.xtask(&["smoke"]).fails_with(
+        2,
+        "dist/manifest.json is missing: run cargo xtask build-layers and cargo xtask package",
+    );
+    build(&repo, &[]);
+    repo.xtask(&["smoke", "nope"])
+        .fails_with(2, "unknown function `nope` (configured: hello, plain)");
+    repo.set_metadata(&format!(
+        "{APP}\n[workspace.metadata.lambda.functions.late]\nsource = \"lambdas/plain\"\nhandler = \"plain.lambda_handler\"\n"
+    ));
+    repo.xtask(&["smoke", "late"])
+        .fails_with(2, "run cargo xtask package");
+}
+
+#[test]
+fn a_foreign_architecture_is_skipped_on_the_host() {
+    let foreign = if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "arm64"
+    };
+    let repo = app();
+    build(&repo, &["--arch", foreign]);
+    let run = repo.xtask_with(
+        &["smoke", "--builder", "host", "--arch", foreign, "--json"],
+        &[("XTASK_RUNTIME_SITE", "/")],
+    );
+    run.success();
+    assert!(run.stderr().contains("smoke: skipped:"), "{}", run.stderr());
+    assert!(json(&run)["functions"]["hello"]["skipped"].is_string());
+}
+
+#[test]
+fn the_container_runner_imports_in_the_build_image() {
+    let Some(engine) = support::container_engine() else {
+        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+        return;
+    };
+    assert!(
+        support::ensure_test_image(engine),
+        "could not build the test image with .ci/test-image.sh"
+    );
+    let repo = app();
+    repo.set_metadata(&APP.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
+    ));
+    build(&repo, &[]);
+    let run =
+        smoke(&repo, &["--builder", "container", "--json"]).expect("the container is never skipped here");
+    run.success();
+    assert_eq!(json(&run)["functions"]["hello"]["ok"], true);
+}
