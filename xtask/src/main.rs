@@ -53,6 +53,13 @@ fn main() -> ExitCode {
 
 /// The main job: every step in order, stopping at the first that fails.
 fn build(options: &cli::Options) -> anyhow::Result<()> {
+    if options.json || options.dry_run {
+        // Each step has its own plan and its own JSON document.
+        return Err(UsageError::new(
+            "build takes neither --json nor --dry-run: use them with build-layers, package, check-limits or smoke",
+        )
+        .into());
+    }
     build_layers::run(options, &[])?;
     package::run(options, &[])?;
     check_limits::run(options)?;

@@ -53,6 +53,11 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
                 entry.input_sha256.as_deref() == Some(input.as_str())
                     && zip_matches(&config.root, entry.zip.as_deref(), entry.sha256.as_deref())
             });
+            if options.dry_run {
+                let state = if current.is_some() { "up-to-date" } else { "zip" };
+                println!("layer\t{}\t{state}\t{relative}", layer.name);
+                continue;
+            }
             if current.is_some() {
                 continue;
             }
@@ -67,6 +72,16 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
 
     let plans = plan_functions(&config, &manifest, &selected)?;
     check_handlers(&sh, &config, &plans)?;
+    if options.dry_run {
+        for plan in &plans {
+            let state = if plan.up_to_date { "up-to-date" } else { "zip" };
+            println!(
+                "function\t{}\t{state}\tdist/functions/{}.zip",
+                plan.function.name, plan.function.name
+            );
+        }
+        return Ok(());
+    }
     for plan in plans {
         if plan.up_to_date {
             continue;

@@ -274,3 +274,28 @@ fn removing_a_function_or_layer_from_the_config_drops_it_from_the_manifest() {
     repo.xtask(&["package"]).success();
     assert!(repo.manifest()["functions"].get("bye").is_none());
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let repo = app();
+    let run = repo.xtask(&["package", "--dry-run"]);
+    let stdout = run.success().stdout();
+    assert!(
+        stdout.contains("layer\tshared\tzip\tdist/layers/shared.zip"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("function\thello\tzip\tdist/functions/hello.zip"),
+        "{stdout}"
+    );
+    assert!(!repo.path().join("dist").exists());
+    repo.xtask(&["package", "-q"]).success();
+    let again = repo.xtask(&["package", "--dry-run"]);
+    assert!(
+        again.success().stdout().contains("function\thello\tup-to-date"),
+        "{}",
+        again.stdout()
+    );
+    repo.xtask(&["build", "--dry-run"])
+        .fails_with(2, "build takes neither --json nor --dry-run");
+}

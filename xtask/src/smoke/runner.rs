@@ -1,0 +1,342 @@
+//! Where and how `smoke` imports a handler: the host's Python of the
+//! runtime's version or the build image, the runtime's own boto3 emulated
+//! from the cache, and the bootstrap (`py/smoke.py`) run in an environment
+//! like Lambda's.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use xshell::{cmd, Shell};
+
+use super::FunctionPlan;
+use crate::cache::TempDir;
+use crate::cli::Options;
+use crate::config::{BuilderChoice, Config};
+use crate::container::{ContainerRun, Engine};
+use crate::facts::Arch;
+use crate::installer::{self, Installer};
+use crate::progress::Progress;
+use crate::{python, UsageError};
+
+pub(super) const SCRIPT: &str = include_str!("../../py/smoke.py");
+
+/// The boto3 the Lambda Python runtime ships in `/var/lang/lib/python3.X/site-packages`
+/// (with botocore, s3transfer, jmespath and their dependencies). Handlers import it without
+/// packaging it, so the smoke test installs this pin once into the cache. The runtimes update
+/// theirs every few months; only its presence and its import time matter here.
+pub(super) const RUNTIME_BOTO3: &str = "boto3==1.44.5";
+
+/// A directory to use as the runtime's site-packages instead of installing
+/// [`RUNTIME_BOTO3`]: for tests and machines without a package index. An empty
+/// directory means "the runtime provides nothing".
+pub(super) const RUNTIME_SITE_VARIABLE: &str = "XTASK_RUNTIME_SITE";
+
+/// Lambda gives the init phase (which imports the handler) 10 s; an import
+/// still running by then is reported as hung. Source: AWS Lambda execution
+/// environment lifecycle, "Init phase".
+pub(super) const INIT_TIMEOUT_S: u64 = 10;
+
+/// What Lambda sets besides the function's own variables. The keys are fake:
+/// creating a client at import works, calling AWS does not.
+pub(super) const LAMBDA_ENV: &[(&str, &str)] = &[
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "AKIAXTASKSMOKETEST00"),
+    ("AWS_SECRET_ACCESS_KEY", "xtask-smoke-test-fake-secret-key"),
+    ("AWS_SESSION_TOKEN", "xtask-smoke-test-fake-session-token"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+    ("TZ", ":UTC"),
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+];
+
+/// Inside the build image: the Lambda runtime's own PATH, HOME and LANG.
+pub(super) const CONTAINER_BASE_ENV: &[(&str, &str)] = &[
+    ("PATH", "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+    ("HOME", "/tmp"),
+    ("LANG", "en_US.UTF-8"),
+];
+
+/// The host variables the interpreter keeps; everything else is cleared.
+pub(super) const HOST_ENV_KEPT: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// The mounts of [`Engine::run_command`] as this command uses them: the work
+/// folder (`task/`, `opt/`) as its output folder and the runtime's
+/// site-packages as its read-only requirements folder.
+pub(super) const CONTAINER_WORK: &str = "/var/xtask/out";
+pub(super) const CONTAINER_RUNTIME_SITE: &str = "/var/xtask/requirements";
+
+/// Where the imports run, or why they cannot run on this machine.
+pub(super) enum Runner {
+    Host { python: PathBuf },
+    Container { engine: Engine, image: String },
+    Skip(String),
+}
+
+/// The stand-in for `/var/lang/lib/python3.X/site-packages`.
+pub(super) struct RuntimeSite {
+    pub(super) dir: Option<PathBuf>,
+    /// How it was had, for messages about runtime-provided modules.
+    pub(super) about: String,
+}
+
+/// What `py/smoke.py` prints.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Report {
+    pub(super) ok: bool,
+    pub(super) import_ms: Option<f64>,
+    pub(super) error: Option<String>,
+    pub(super) missing_module: Option<String>,
+    pub(super) raised_in: Option<String>,
+    pub(super) traceback: Option<String>,
+}
+
+/// With the `container` builder, the build image (its Python is the
+/// runtime's); otherwise the runtime's Python on the host.
+pub(super) fn choose_runner(sh: &Shell, config: &Config) -> Result<Runner> {
+    let foreign = Arch::host() != Some(config.arch);
+    if config.builder == BuilderChoice::Container {
+        let engine = Engine::detect(sh).context(
+            "no container engine answers (tried docker and podman): start one, or use --builder host",
+        )?;
+        let emulator = format!("/proc/sys/fs/binfmt_misc/qemu-{}", config.arch.machine());
+        if foreign && !Path::new(&emulator).exists() {
+            return Ok(Runner::Skip(format!(
+                "the functions are {} and no emulator for it is registered ({emulator})",
+                config.arch.name()
+            )));
+        }
+        if engine.image_id(sh, &config.image).is_none() {
+            engine.pull(sh, &config.image, config.arch).with_context(|| {
+                format!(
+                    "the build image {} is not available (set `image` in Cargo.toml)",
+                    config.image
+                )
+            })?;
+        }
+        let image = config.image.clone();
+        return Ok(Runner::Container { engine, image });
+    }
+    if foreign {
+        return Ok(Runner::Skip(format!(
+            "the functions are {} and this host is not: its Python cannot load their binaries (use --builder container with an emulator registered)",
+            config.arch.name()
+        )));
+    }
+    let Some(python) = python::find_interpreter(sh, config.runtime, Some(Path::new("uv"))) else {
+        return Ok(Runner::Skip(format!(
+            "no Python {} on this host (install it, or use --builder container)",
+            config.runtime.python_version()
+        )));
+    };
+    // The interpreter runs with an empty environment: resolve shims (pyenv,
+    // asdf) to the real executable while the environment is still there.
+    let script = "import sys; print(sys.executable)";
+    let executable = cmd!(sh, "{python} -c {script}").quiet().read().ok();
+    let python = executable
+        .map(|path| PathBuf::from(path.trim()))
+        .filter(|path| path.is_file())
+        .unwrap_or(python);
+    Ok(Runner::Host { python })
+}
+
+/// The runtime's own site-packages: [`RUNTIME_SITE_VARIABLE`] if set, else
+/// [`RUNTIME_BOTO3`] installed once into the cache. When that install fails
+/// (offline), the smoke test goes on without it and says so once.
+pub(super) fn runtime_site(
+    sh: &Shell,
+    config: &Config,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<RuntimeSite> {
+    if let Some(dir) = std::env::var_os(RUNTIME_SITE_VARIABLE) {
+        let dir = PathBuf::from(dir);
+        if !dir.is_dir() {
+            let message = format!("{RUNTIME_SITE_VARIABLE}={} is not a directory", dir.display());
+            return Err(UsageError::new(message).into());
+        }
+        let about = format!("{RUNTIME_SITE_VARIABLE}={} lacks it", dir.display());
+        return Ok(RuntimeSite {
+            dir: Some(dir),
+            about,
+        });
+    }
+    let name = format!(
+        "{}-{}-{}",
+        config.runtime.name,
+        config.arch.name(),
+        RUNTIME_BOTO3.replace("==", "-")
+    );
+    let dest = config.cache_dir().join("runtime").join(name);
+    let site = dest.join("site-packages");
+    if !site.is_dir() || options.force {
+        progress.note(&format!("smoke: installing the runtime's {RUNTIME_BOTO3} (once)"));
+        if let Err(err) = install_runtime_site(sh, config, options, progress, &dest) {
+            let about = format!("installing {RUNTIME_BOTO3} failed: {err:#}");
+            progress.note(&format!(
+                "smoke: the runtime's boto3 is not emulated ({about}); handlers that import it will fail"
+            ));
+            return Ok(RuntimeSite { dir: None, about });
+        }
+    }
+    let about = format!("{RUNTIME_BOTO3} is installed in {}", site.display());
+    Ok(RuntimeSite {
+        dir: Some(site),
+        about,
+    })
+}
+
+pub(super) fn install_runtime_site(
+    sh: &Shell,
+    config: &Config,
+    options: &Options,
+    progress: &dyn Progress,
+    dest: &Path,
+) -> Result<()> {
+    let mut notes = Vec::new();
+    let installer = Installer::discover(sh, &config.cache_dir(), options.installer, &mut notes);
+    for note in notes {
+        progress.note(&note);
+    }
+    let installer = installer?;
+    fs::create_dir_all(dest.parent().context("the runtime cache folder")?)?;
+    let temp = TempDir::beside(dest)?;
+    let requirements = temp.path().join("requirements.txt");
+    fs::write(&requirements, format!("{RUNTIME_BOTO3}\n"))?;
+    let site = temp.path().join("site-packages");
+    let (runtime, arch, cache_dir) = (config.runtime, config.arch, config.cache_dir());
+    let output = installer
+        .install_command(sh, &requirements, &site, runtime, arch, &cache_dir)
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("running {}", installer.id()))?;
+    if !output.status.success() {
+        bail!("{}", installer::last_lines(&output.stderr, 3).join(" | "));
+    }
+    // The runtime ships its boto3 compiled; from source its import would count
+    // several times over against the budget. Best effort.
+    if let Some(python) = python::find_interpreter(sh, config.runtime, None) {
+        let _ = cmd!(sh, "{python} -m compileall -q -j 0 {site}")
+            .quiet()
+            .ignore_status()
+            .output();
+    }
+    temp.persist(dest)
+}
+
+/// Lays out one function in a temporary folder, as Lambda would, and imports
+/// its handler there. Returns the report and notes on what was left out.
+/// Runs `py/smoke.py` on the laid-out `work` folder (`task/`, `opt/`) in a
+/// fresh interpreter that sees Lambda's environment and nothing else.
+pub(super) fn run_bootstrap(
+    config: &Config,
+    runner: &Runner,
+    site: &RuntimeSite,
+    plan: &FunctionPlan,
+    work: &Path,
+) -> Result<Output> {
+    let timeout_s = INIT_TIMEOUT_S.max(config.import_budget_ms.div_ceil(1000) + 1);
+    // After `-c SCRIPT`: TASK_ROOT OPT_ROOT RUNTIME_SITE HANDLER PYTHON_VERSION TIMEOUT_S.
+    let script_args = |task: String, opt: String, site: &str| -> Vec<String> {
+        let tail = [
+            &plan.handler,
+            &config.runtime.python_version(),
+            &timeout_s.to_string(),
+        ]
+        .map(String::from);
+        let head = ["-I", "-S", "-B", "-c", SCRIPT].map(String::from);
+        head.into_iter()
+            .chain([task, opt, site.to_string()])
+            .chain(tail)
+            .collect()
+    };
+    let lambda_env = |task_root: &str| {
+        let own = [
+            ("AWS_LAMBDA_FUNCTION_NAME", plan.name.clone()),
+            ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", config.runtime.name)),
+            ("LAMBDA_TASK_ROOT", task_root.to_string()),
+            ("_HANDLER", plan.handler.clone()),
+        ];
+        let common = LAMBDA_ENV.iter().map(|(name, value)| (*name, value.to_string()));
+        common.chain(own).collect::<Vec<_>>()
+    };
+    let sh = Shell::new()?;
+    let output = match runner {
+        Runner::Host { python } => {
+            let task = work.join("task").display().to_string();
+            let opt = work.join("opt").display().to_string();
+            let site = site
+                .dir
+                .as_ref()
+                .map(|dir| dir.display().to_string())
+                .unwrap_or_default();
+            let args = script_args(task.clone(), opt, &site);
+            let mut command = cmd!(sh, "{python} {args...}").env_clear().quiet().ignore_status();
+            for name in HOST_ENV_KEPT {
+                if let Some(value) = std::env::var_os(name) {
+                    command = command.env(name, value);
+                }
+            }
+            command.envs(lambda_env(&task)).output()?
+        }
+        Runner::Container { engine, image } => {
+            // Without a runtime site, an empty folder stands in for the mount.
+            let empty = work.join("no-runtime-site");
+            fs::create_dir_all(&empty)?;
+            let run = ContainerRun {
+                image: image.clone(),
+                arch: config.arch,
+                requirements_dir: site.dir.clone().unwrap_or(empty),
+                out_dir: work.to_path_buf(),
+                cache_dir: config.cache_dir().join("container"),
+            };
+            fs::create_dir_all(&run.cache_dir)?;
+            let task = format!("{CONTAINER_WORK}/task");
+            let site = if site.dir.is_some() {
+                CONTAINER_RUNTIME_SITE
+            } else {
+                ""
+            };
+            // `env -i`: Lambda's environment and nothing of the image's.
+            let mut args = vec!["env".to_string(), "-i".to_string()];
+            let base = CONTAINER_BASE_ENV
+                .iter()
+                .map(|(name, value)| (*name, value.to_string()));
+            args.extend(
+                base.chain(lambda_env(&task))
+                    .map(|(name, value)| format!("{name}={value}")),
+            );
+            args.push("python3".to_string());
+            args.extend(script_args(task, format!("{CONTAINER_WORK}/opt"), site));
+            engine
+                .run_command(&sh, &run, &args)?
+                .quiet()
+                .ignore_status()
+                .output()?
+        }
+        Runner::Skip(_) => unreachable!("a skipped run imports nothing"),
+    };
+    Ok(output)
+}
+
+/// The JSON line of `py/smoke.py`; when there is none, what the process left.
+pub(super) fn parse_report(output: &Output) -> Report {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rev().find(|line| line.starts_with('{'));
+    if let Some(report) = line.and_then(|line| serde_json::from_str::<Report>(line).ok()) {
+        return report;
+    }
+    let mut error = format!("the interpreter exited ({}) without reporting", output.status);
+    let tail = installer::last_lines(&output.stderr, 6);
+    if !tail.is_empty() {
+        error = format!("{error}: {}", tail.join(" | "));
+    }
+    Report {
+        error: Some(error),
+        ..Report::default()
+    }
+}
