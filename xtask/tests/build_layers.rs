@@ -388,3 +388,24 @@ fn the_container_builder_runs_in_a_real_engine() {
     );
     assert_eq!(repo.manifest()["layers"]["alpha"]["builder"], "host");
 }
+
+#[test]
+fn a_layer_removed_from_the_config_leaves_the_manifest() {
+    let repo = two_profiles();
+    repo.xtask(&["build-layers", "--builder", "host", "-q"]).success();
+    assert!(repo.manifest()["layers"]["beta"].is_object());
+    let without_beta = TWO_PROFILES
+        .split("[workspace.metadata.lambda.layers.beta]")
+        .next()
+        .unwrap()
+        .to_string();
+    repo.set_metadata(&without_beta);
+    repo.xtask(&["build-layers", "--builder", "host", "-q"]).success();
+    let layers = repo.manifest()["layers"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(layers, ["alpha"], "Terraform reads this map: no .tf edit needed");
+}
