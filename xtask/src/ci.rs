@@ -48,6 +48,7 @@ pub fn run(options: &Options) -> Result<()> {
     step("pytest", &mut || pytest(&sh, &config, options))?;
     step("end-to-end build", &mut || end_to_end(&sh, &config))?;
     step("terraform", &mut || terraform(&sh, &config))?;
+    step("terraform: a layer removed", &mut || layer_removal(&sh, &config))?;
 
     eprintln!("\nci: all steps passed");
     for (name, seconds) in timings {
@@ -200,5 +201,99 @@ fn terraform(sh: &Shell, config: &Config) -> Result<()> {
     }
     let manifest = config.manifest_path();
     cmd!(sh, "bash {script} {manifest}").run()?;
+    Ok(())
+}
+
+/// Deletes the `sms` layer from a copy of the repository's configuration,
+/// rebuilds there, and asks Terraform (the provider-free manifest module)
+/// which layers it would deploy: the removed one must be gone without any
+/// `.tf` edit.
+fn layer_removal(sh: &Shell, config: &Config) -> Result<()> {
+    if cmd!(sh, "terraform version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_err()
+    {
+        eprintln!("SKIPPED: terraform not installed");
+        return Ok(());
+    }
+    let copy = config.cache_dir().join("ci-layer-removal");
+    let _ = fs::remove_dir_all(&copy);
+    fs::create_dir_all(&copy)?;
+    for item in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "rustfmt.toml",
+        ".cargo",
+        "xtask",
+        "layers",
+        "lambdas",
+        "terraform",
+    ] {
+        let source = config.root.join(item);
+        if source.exists() {
+            cmd!(sh, "cp -R {source} {copy}").run()?;
+        }
+    }
+    let manifest_toml = copy.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest_toml)?;
+    let section = "[workspace.metadata.lambda.layers.sms]\nrequirements = \"layers/sms/requirements.txt\"\n";
+    let attached = "layers = [\"core\", \"sms\", \"shared\"]";
+    ensure!(
+        text.contains(section) && text.contains(attached),
+        "Cargo.toml no longer has the sms layer this check removes"
+    );
+    fs::write(
+        &manifest_toml,
+        text.replace(section, "")
+            .replace(attached, "layers = [\"core\", \"shared\"]"),
+    )?;
+
+    let xtask = std::env::current_exe()?;
+    let uv_cache = config.cache_dir().join("uv");
+    let copy_sh = Shell::new()?;
+    copy_sh.change_dir(&copy);
+    cmd!(copy_sh, "{xtask} build-layers --builder host --quiet")
+        .env("UV_CACHE_DIR", &uv_cache)
+        .run()?;
+    cmd!(copy_sh, "{xtask} package --quiet").run()?;
+
+    let module = copy.join("terraform/modules/manifest");
+    let data = copy.join("tf-data");
+    let manifest = copy.join("dist/manifest.json");
+    let state = copy.join("tf.tfstate");
+    let _automation = sh.push_env("TF_IN_AUTOMATION", "1");
+    let _data_dir = sh.push_env("TF_DATA_DIR", &data);
+    cmd!(sh, "terraform -chdir={module} init -input=false -backend=false")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    cmd!(
+        sh,
+        "terraform -chdir={module} apply -input=false -auto-approve -state={state} -var manifest_path={manifest}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()?;
+    let output = cmd!(
+        sh,
+        "terraform -chdir={module} output -state={state} -json built_layers"
+    )
+    .read()?;
+    let layers: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&output).context("reading terraform's built_layers output")?;
+    let names: Vec<&String> = layers.keys().collect();
+    ensure!(
+        !layers.contains_key("sms"),
+        "terraform still deploys the removed layer: {names:?}"
+    );
+    ensure!(
+        layers.contains_key("core") && layers.contains_key("shared"),
+        "terraform lost other layers: {names:?}"
+    );
+    eprintln!("ci: after removing `sms` from Cargo.toml and rebuilding, terraform deploys {names:?}");
+    let _ = fs::remove_dir_all(&copy);
     Ok(())
 }
