@@ -230,8 +230,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     if failures.is_empty() {
         return Ok(());
     }
-    for (name, err) in &failures {
-        eprintln!("error: layer `{name}`: {err:#}");
+    for (_, err) in &failures {
+        eprintln!("error: {err:#}");
     }
     eprintln!("error: {} of {} layer(s) failed", failures.len(), plans.len());
     Err(Failed.into())
@@ -450,8 +450,17 @@ fn build_entry(
     let inventory = layer_content::prepare(&site, &config.exclude)?;
     let problems = elf::incompatible_binaries(&site, config.runtime, config.arch)?;
     if !problems.is_empty() {
+        let fix = match builder {
+            Builder::Host { .. } => {
+                "pin a version with a compatible wheel, or build with --builder container".to_string()
+            }
+            Builder::Container { image, .. } => format!(
+                "the image {image} is not the runtime's OS: use {} or --builder host",
+                config.runtime.default_image(config.arch)
+            ),
+        };
         bail!(
-            "binaries the {} {} runtime cannot load:\n  {}\n(pin a version with a compatible wheel, or build with --builder container)",
+            "binaries the {} {} runtime cannot load:\n  {}\n({fix})",
             config.runtime.name,
             config.arch.name(),
             problems.join("\n  ")
