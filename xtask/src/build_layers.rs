@@ -12,16 +12,15 @@ use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
 use crate::archive::{self, Written};
+use crate::builder::{choose_builder, compile_bytecode, install, Builder};
 use crate::cache::{self, TempDir};
 use crate::cli::Options;
-use crate::config::{BuilderChoice, Bytecode, Config, LayerSource};
-use crate::container::{self, ContainerRun, Engine};
+use crate::config::{Bytecode, Config, LayerSource};
 use crate::digest::{bytes_sha256, file_sha256, KeyHasher};
-use crate::installer::{self, Installer};
 use crate::layer_content::{self, Inventory};
 use crate::manifest::{LayerEntry, LayerKind, Manifest, ZipFacts};
 use crate::progress::{self, Progress};
-use crate::{elf, python, Failed, UsageError};
+use crate::{elf, Failed, UsageError};
 
 /// Bumped whenever the layout or the cleaning rules change, so that old
 /// cache entries are never reused for a different output.
@@ -41,36 +40,6 @@ const INDEX_VARIABLES: &[&str] = &[
     "UV_FIND_LINKS",
     "UV_NO_INDEX",
 ];
-
-/// How the layers of this run are built.
-#[derive(Debug, Clone)]
-pub enum Builder {
-    Host {
-        installer: Installer,
-        interpreter: Option<PathBuf>,
-    },
-    Container {
-        engine: Engine,
-        image: String,
-        image_id: String,
-    },
-}
-
-impl Builder {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Builder::Host { .. } => "host",
-            Builder::Container { .. } => "container",
-        }
-    }
-
-    fn installer_id(&self) -> String {
-        match self {
-            Builder::Host { installer, .. } => installer.id(),
-            Builder::Container { .. } => "pip (build image)".to_string(),
-        }
-    }
-}
 
 /// One layer to build: everything decided before anything is written.
 #[derive(Debug, Clone)]
@@ -270,91 +239,6 @@ fn select(config: &Config, names: &[String]) -> Result<Vec<String>> {
     Ok(names.to_vec())
 }
 
-/// Settles `auto`: the container when an engine answers and the image can be
-/// had, otherwise the host. Says which and why.
-fn choose_builder(
-    sh: &Shell,
-    config: &Config,
-    options: &Options,
-    progress: &dyn Progress,
-) -> Result<Builder> {
-    let host = |notes: &mut Vec<String>| -> Result<Builder> {
-        let installer = Installer::discover(sh, &config.cache_dir(), options.installer, notes)?;
-        let interpreter = match config.bytecode {
-            Bytecode::None => None,
-            _ => {
-                let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-                Some(python::find_interpreter(sh, config.runtime, uv).with_context(|| {
-                    format!(
-                        "bytecode = \"{}\" compiles with the runtime's Python {}, which is not on PATH: install it, or build with --builder container, or set bytecode = \"none\"",
-                        config.bytecode.name(),
-                        config.runtime.python_version()
-                    )
-                })?)
-            }
-        };
-        Ok(Builder::Host {
-            installer,
-            interpreter,
-        })
-    };
-    let mut notes = Vec::new();
-    let builder = match config.builder {
-        BuilderChoice::Host => host(&mut notes)?,
-        BuilderChoice::Container => {
-            let engine = Engine::detect(sh).context(
-                "no container engine answers (tried docker and podman): start one, or use --builder host",
-            )?;
-            let image_id = image_id(sh, &engine, config)?;
-            Builder::Container {
-                engine,
-                image: config.image.clone(),
-                image_id,
-            }
-        }
-        BuilderChoice::Auto => match Engine::detect(sh) {
-            None => {
-                notes.push(
-                    "no container engine answers: cross-installing manylinux wheels on the host".to_string(),
-                );
-                host(&mut notes)?
-            }
-            Some(engine) => match image_id(sh, &engine, config) {
-                Ok(image_id) => Builder::Container {
-                    engine,
-                    image: config.image.clone(),
-                    image_id,
-                },
-                Err(err) => {
-                    notes.push(format!(
-                        "{err:#}: cross-installing manylinux wheels on the host instead"
-                    ));
-                    host(&mut notes)?
-                }
-            },
-        },
-    };
-    for note in notes {
-        progress.note(&note);
-    }
-    Ok(builder)
-}
-
-fn image_id(sh: &Shell, engine: &Engine, config: &Config) -> Result<String> {
-    if let Some(id) = engine.image_id(sh, &config.image) {
-        return Ok(id);
-    }
-    engine.pull(sh, &config.image, config.arch).with_context(|| {
-        format!(
-            "the build image {} is not available (set `image` in Cargo.toml to one you have)",
-            config.image
-        )
-    })?;
-    engine
-        .image_id(sh, &config.image)
-        .with_context(|| format!("{} pulled but not found", config.image))
-}
-
 /// Decides, for each layer, its cache key and whether the cache has it.
 pub fn plan(config: &Config, builder: &Builder, names: &[String], force: bool) -> Result<Vec<LayerPlan>> {
     let mut plans = Vec::new();
@@ -483,138 +367,6 @@ fn build_entry(
         builder: builder.name().to_string(),
         installer: builder.installer_id(),
     })
-}
-
-fn install(sh: &Shell, config: &Config, builder: &Builder, plan: &LayerPlan, work: &Path) -> Result<()> {
-    let output = match builder {
-        Builder::Host { installer, .. } => installer
-            .install_command(
-                sh,
-                &plan.requirements,
-                &work.join("python"),
-                config.runtime,
-                config.arch,
-                &config.cache_dir(),
-            )
-            .quiet()
-            .ignore_status()
-            .output()
-            .with_context(|| format!("running {}", installer.id()))?,
-        Builder::Container { engine, image, .. } => {
-            let file_name = plan
-                .requirements
-                .file_name()
-                .and_then(|name| name.to_str())
-                .context("requirements file name")?;
-            let run = container_run(config, image, plan, work)?;
-            engine
-                .run_command(sh, &run, &container::install_args(file_name))?
-                .quiet()
-                .ignore_status()
-                .output()?
-        }
-    };
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut message = format!("the installer failed ({})", builder.installer_id());
-    if let Some(package) = installer::missing_wheel(&stderr).or_else(|| installer::missing_wheel(&stdout)) {
-        if matches!(builder, Builder::Host { .. }) {
-            message = format!(
-                "no wheel of `{package}` for {} {} (manylinux, glibc ≤ {}.{}): build it from source in the Lambda build container with --builder container",
-                config.runtime.name,
-                config.arch.name(),
-                config.runtime.glibc.0,
-                config.runtime.glibc.1
-            );
-        }
-    }
-    let mut tail = installer::last_lines(&output.stderr, 12);
-    if tail.is_empty() {
-        tail = installer::last_lines(&output.stdout, 12);
-    }
-    bail!("{message}\n  | {}", tail.join("\n  | "))
-}
-
-fn container_run(config: &Config, image: &str, plan: &LayerPlan, work: &Path) -> Result<ContainerRun> {
-    let cache_dir = config.cache_dir().join("container");
-    fs::create_dir_all(&cache_dir)?;
-    Ok(ContainerRun {
-        image: image.to_string(),
-        arch: config.arch,
-        requirements_dir: plan
-            .requirements
-            .parent()
-            .context("requirements directory")?
-            .to_path_buf(),
-        out_dir: work.to_path_buf(),
-        cache_dir,
-    })
-}
-
-/// Hash-based `.pyc` (PEP 552) compiled by the runtime's own Python version,
-/// with source paths as they will be at run time (`/opt/python/...`).
-fn compile_bytecode(sh: &Shell, config: &Config, builder: &Builder, work: &Path) -> Result<()> {
-    let mode = config.bytecode.name();
-    let runtime_dir = format!("{}/python", crate::facts::LAYER_MOUNT);
-    let output = match builder {
-        Builder::Host { interpreter, .. } => {
-            let python = interpreter.as_ref().context("no interpreter for bytecode")?;
-            let site = work.join("python");
-            xshell::cmd!(
-                sh,
-                "{python} -m compileall -q -j 0 --invalidation-mode {mode} -s {site} -p {runtime_dir} {site}"
-            )
-            .quiet()
-            .ignore_status()
-            .output()?
-        }
-        Builder::Container { engine, image, .. } => {
-            let site = container::python_dir();
-            let args: Vec<String> = [
-                "python3",
-                "-m",
-                "compileall",
-                "-q",
-                "-j",
-                "0",
-                "--invalidation-mode",
-                mode,
-                "-s",
-                &site,
-                "-p",
-                &runtime_dir,
-                &site,
-            ]
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-            let plan_dir = work.to_path_buf();
-            let run = ContainerRun {
-                image: image.clone(),
-                arch: config.arch,
-                requirements_dir: plan_dir.clone(),
-                out_dir: plan_dir,
-                cache_dir: config.cache_dir().join("container"),
-            };
-            engine
-                .run_command(sh, &run, &args)?
-                .quiet()
-                .ignore_status()
-                .output()?
-        }
-    };
-    // compileall exits 1 when some file does not compile (test templates,
-    // Python 2 leftovers); those simply ship without bytecode.
-    if !output.status.success() && output.status.code() != Some(1) {
-        bail!(
-            "compileall failed:\n  | {}",
-            installer::last_lines(&output.stderr, 8).join("\n  | ")
-        );
-    }
-    Ok(())
 }
 
 fn print_summary(plans: &[LayerPlan], manifest: &Manifest) {

@@ -4,6 +4,7 @@
 mod analyze;
 mod archive;
 mod build_layers;
+mod builder;
 mod cache;
 mod check_limits;
 mod ci;
