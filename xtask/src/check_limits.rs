@@ -3,23 +3,19 @@
 //! own imports, from `dist/manifest.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use xshell::Shell;
 
-use crate::analyze::{self, ModuleAnswer};
 use crate::archive;
 use crate::build_layers::human_bytes;
-use crate::cache;
 use crate::cli::Options;
 use crate::config::{Config, LayerSource};
-use crate::digest::{bytes_sha256, file_sha256, KeyHasher};
 use crate::facts;
-use crate::import_check::{self, Code, Provider};
+use crate::import_check::{self, Provider};
 use crate::manifest::{LayerKind, Manifest};
-use crate::{package, python, Failed, UsageError};
+use crate::Failed;
 
 #[derive(Debug, Serialize)]
 struct FunctionReport {
@@ -47,10 +43,10 @@ struct LayerShare {
 
 pub fn run(options: &Options) -> Result<()> {
     let config = Config::load(&options.overrides)?;
-    let manifest = load_fresh_manifest(&config)?;
+    let manifest = crate::freshness::load_fresh_manifest(&config)?;
     let sh = Shell::new()?;
     sh.change_dir(&config.root);
-    let analysis = analyse_sources(&sh, &config)?;
+    let analysis = import_check::analyse_sources(&sh, &config)?;
     let listings = layer_listings(&config, &manifest)?;
 
     let mut reports = BTreeMap::new();
@@ -109,7 +105,7 @@ pub fn run(options: &Options) -> Result<()> {
         }
         packages.sort_by_key(|package| std::cmp::Reverse(package.1));
         report.largest = packages.into_iter().take(3).collect();
-        let code = function_code(&config, &function.name, reachable_layers, &analysis)?;
+        let code = import_check::function_code(&config, &function.name, reachable_layers, &analysis)?;
         report.imports = import_check::check(&code, &providers, &analysis.stdlib);
         judge_imports(&mut report, &config, &manifest, &function.name);
         report.ok = report.errors.is_empty();
@@ -129,100 +125,6 @@ pub fn run(options: &Options) -> Result<()> {
     } else {
         Err(Failed.into())
     }
-}
-
-/// The manifest, refused when it is missing or no longer matches the
-/// configuration and the sources: checking stale artifacts proves nothing.
-fn load_fresh_manifest(config: &Config) -> Result<Manifest> {
-    let stale = |what: String, command: &str| -> anyhow::Error {
-        UsageError::new(format!(
-            "dist/manifest.json is stale: {what}: run cargo xtask {command}"
-        ))
-        .into()
-    };
-    let manifest = Manifest::read(&config.manifest_path())?.ok_or_else(|| {
-        UsageError::new("dist/manifest.json is missing: run cargo xtask build (or build-layers and package)")
-    })?;
-    if manifest.runtime != config.runtime.name || manifest.architecture != config.arch.name() {
-        return Err(stale(
-            format!(
-                "built for {} {}, configured for {} {}",
-                manifest.runtime,
-                manifest.architecture,
-                config.runtime.name,
-                config.arch.name()
-            ),
-            "build",
-        ));
-    }
-    for layer in config.layers.values() {
-        let entry = manifest.layers.get(&layer.name);
-        match &layer.source {
-            LayerSource::Requirements(path) => {
-                let command = "build-layers";
-                let entry =
-                    entry.ok_or_else(|| stale(format!("layer `{}` is not built", layer.name), command))?;
-                let bytes = std::fs::read(config.root.join(path))
-                    .with_context(|| format!("reading {}", path.display()))?;
-                if entry.input_sha256.as_deref() != Some(bytes_sha256(&bytes).as_str()) {
-                    return Err(stale(
-                        format!("{} changed since it was built", path.display()),
-                        command,
-                    ));
-                }
-            }
-            LayerSource::Source(_) => {
-                let entry = entry
-                    .ok_or_else(|| stale(format!("layer `{}` is not packaged", layer.name), "package"))?;
-                let (_, _, input) = package::source_layer_inputs(config, layer)?;
-                if entry.input_sha256.as_deref() != Some(input.as_str()) {
-                    return Err(stale(
-                        format!("the sources of layer `{}` changed", layer.name),
-                        "package",
-                    ));
-                }
-            }
-            LayerSource::External { .. } => {
-                if entry.is_none() {
-                    return Err(stale(
-                        format!("external layer `{}` is not recorded", layer.name),
-                        "package",
-                    ));
-                }
-            }
-        }
-        if let Some(zip) = entry.and_then(|entry| entry.zip.as_ref().zip(entry.zipped_bytes)) {
-            let on_disk = std::fs::metadata(config.root.join(zip.0))
-                .map(|metadata| metadata.len())
-                .ok();
-            if on_disk != Some(zip.1) {
-                return Err(stale(format!("{} is missing or was changed", zip.0), "build"));
-            }
-        }
-    }
-    for function in config.functions.values() {
-        let entry = manifest
-            .functions
-            .get(&function.name)
-            .ok_or_else(|| stale(format!("function `{}` is not packaged", function.name), "package"))?;
-        let inputs = package::function_inputs(config, &manifest, function)?;
-        if entry.input_sha256 != inputs.input_sha256 {
-            return Err(stale(
-                format!("the sources of function `{}` changed", function.name),
-                "package",
-            ));
-        }
-        let on_disk = std::fs::metadata(config.root.join(&entry.zip.zip))
-            .map(|metadata| metadata.len())
-            .ok();
-        if on_disk != Some(entry.zip.zipped_bytes) {
-            return Err(stale(
-                format!("{} is missing or was changed", entry.zip.zip),
-                "package",
-            ));
-        }
-    }
-    Ok(manifest)
 }
 
 fn check_sizes(report: &mut FunctionReport, manifest: &Manifest, layers: &[String]) {
@@ -376,117 +278,6 @@ fn judge_imports(report: &mut FunctionReport, config: &Config, manifest: &Manife
     for error in &report.imports.unparsable {
         report.errors.push(format!("cannot parse {error}"));
     }
-}
-
-/// Import facts of every Python file of the functions and source layers,
-/// cached by their content so that a no-op run does not start Python.
-struct Analysis {
-    /// Path relative to the repository root → its imports.
-    modules: BTreeMap<String, ModuleAnswer>,
-    stdlib: BTreeSet<String>,
-}
-
-fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
-    let mut paths = BTreeSet::new();
-    let mut dirs: Vec<PathBuf> = config
-        .functions
-        .values()
-        .map(|function| function.source.clone())
-        .collect();
-    dirs.extend(config.layers.values().filter_map(|layer| match &layer.source {
-        LayerSource::Source(dir) => Some(dir.clone()),
-        _ => None,
-    }));
-    let mut key = KeyHasher::default();
-    key.part("script", include_str!("../py/analyze.py"))
-        .part("runtime", config.runtime.name);
-    for dir in &dirs {
-        for file in crate::sources::collect(&config.root, dir, "source", &allow_all(config))? {
-            if file.relative.ends_with(".py") {
-                let relative = dir.join(&file.relative).display().to_string();
-                key.part(&relative, file_sha256(&file.path)?.hex);
-                paths.insert(relative);
-            }
-        }
-    }
-    let cache_file = config
-        .cache_dir()
-        .join("imports")
-        .join(format!("{}.json", key.hex()));
-    if let Ok(bytes) = std::fs::read(&cache_file) {
-        if let Ok((modules, stdlib)) = serde_json::from_slice(&bytes) {
-            return Ok(Analysis { modules, stdlib });
-        }
-    }
-    let python =
-        python::find_interpreter(sh, config.runtime, None).unwrap_or_else(|| PathBuf::from("python3"));
-    let request = analyze::Request {
-        handlers: Vec::new(),
-        modules: paths
-            .iter()
-            .map(|path| config.root.join(path).display().to_string())
-            .collect(),
-    };
-    let answer = analyze::run(sh, &python, &request)?;
-    let modules: BTreeMap<String, ModuleAnswer> = paths
-        .iter()
-        .filter_map(|path| {
-            let absolute = config.root.join(path).display().to_string();
-            answer
-                .modules
-                .get(&absolute)
-                .map(|module| (path.clone(), module.clone()))
-        })
-        .collect();
-    let stdlib: BTreeSet<String> = answer.stdlib.into_iter().collect();
-    cache::write_atomic(&cache_file, &serde_json::to_vec(&(&modules, &stdlib))?)?;
-    Ok(Analysis { modules, stdlib })
-}
-
-/// Every secret-looking file was already accepted or refused by `package`;
-/// here only `.py` files matter.
-fn allow_all(config: &Config) -> Vec<String> {
-    let mut allow: Vec<String> = config
-        .functions
-        .values()
-        .flat_map(|function| function.allow.clone())
-        .collect();
-    allow.extend(config.layers.values().flat_map(|layer| layer.allow.clone()));
-    allow
-}
-
-/// The modules a function can import from its own folder and from the
-/// source layers it reaches, by dotted name.
-fn function_code<'a>(
-    config: &Config,
-    name: &str,
-    layers: &[String],
-    analysis: &'a Analysis,
-) -> Result<Code<'a>> {
-    let function = &config.functions[name];
-    let mut modules = BTreeMap::new();
-    let mut add = |dir: &std::path::Path, prefix: &str| {
-        let dir = dir.display().to_string();
-        for (path, answer) in &analysis.modules {
-            if let Some(relative) = path.strip_prefix(&format!("{dir}/")) {
-                if let Some(module) = import_check::module_name(&format!("{prefix}{relative}")) {
-                    modules.insert(module, answer);
-                }
-            }
-        }
-    };
-    for layer in layers {
-        if let LayerSource::Source(dir) = &config.layers[layer].source {
-            let package = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default();
-            add(dir, &format!("{package}/"));
-        }
-    }
-    add(&function.source, "");
-    let (entry, _) = function.handler_parts();
-    Ok(Code {
-        modules,
-        entry: entry.to_string(),
-    })
 }
 
 fn print_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>) {

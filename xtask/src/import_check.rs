@@ -4,12 +4,19 @@
 //! ships that nothing reaches.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
 
+use anyhow::Result;
 use serde::Serialize;
+use xshell::Shell;
 
-use crate::analyze::ModuleAnswer;
+use crate::analyze::{self, ModuleAnswer};
+use crate::cache;
+use crate::config::{Config, LayerSource};
+use crate::digest::{file_sha256, KeyHasher};
 use crate::facts::{self, normalize_dist_name};
 use crate::layer_content::Package;
+use crate::python;
 
 /// The Python code of one function: its own modules and those of the
 /// attached source layers, by dotted name.
@@ -200,6 +207,117 @@ fn resolve(module: &str, is_package: bool, level: u32, name: &str) -> Option<Str
         parts.push(name);
     }
     (!parts.is_empty()).then(|| parts.join("."))
+}
+
+/// Import facts of every Python file of the functions and source layers,
+/// cached by their content so that a no-op run does not start Python.
+pub struct Analysis {
+    /// Path relative to the repository root → its imports.
+    pub modules: BTreeMap<String, ModuleAnswer>,
+    pub stdlib: BTreeSet<String>,
+}
+
+pub fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
+    let mut paths = BTreeSet::new();
+    let mut dirs: Vec<PathBuf> = config
+        .functions
+        .values()
+        .map(|function| function.source.clone())
+        .collect();
+    dirs.extend(config.layers.values().filter_map(|layer| match &layer.source {
+        LayerSource::Source(dir) => Some(dir.clone()),
+        _ => None,
+    }));
+    let mut key = KeyHasher::default();
+    key.part("script", include_str!("../py/analyze.py"))
+        .part("runtime", config.runtime.name);
+    for dir in &dirs {
+        for file in crate::sources::collect(&config.root, dir, "source", &allow_all(config))? {
+            if file.relative.ends_with(".py") {
+                let relative = dir.join(&file.relative).display().to_string();
+                key.part(&relative, file_sha256(&file.path)?.hex);
+                paths.insert(relative);
+            }
+        }
+    }
+    let cache_file = config
+        .cache_dir()
+        .join("imports")
+        .join(format!("{}.json", key.hex()));
+    if let Ok(bytes) = std::fs::read(&cache_file) {
+        if let Ok((modules, stdlib)) = serde_json::from_slice(&bytes) {
+            return Ok(Analysis { modules, stdlib });
+        }
+    }
+    let python =
+        python::find_interpreter(sh, config.runtime, None).unwrap_or_else(|| PathBuf::from("python3"));
+    let request = analyze::Request {
+        handlers: Vec::new(),
+        modules: paths
+            .iter()
+            .map(|path| config.root.join(path).display().to_string())
+            .collect(),
+    };
+    let answer = analyze::run(sh, &python, &request)?;
+    let modules: BTreeMap<String, ModuleAnswer> = paths
+        .iter()
+        .filter_map(|path| {
+            let absolute = config.root.join(path).display().to_string();
+            answer
+                .modules
+                .get(&absolute)
+                .map(|module| (path.clone(), module.clone()))
+        })
+        .collect();
+    let stdlib: BTreeSet<String> = answer.stdlib.into_iter().collect();
+    cache::write_atomic(&cache_file, &serde_json::to_vec(&(&modules, &stdlib))?)?;
+    Ok(Analysis { modules, stdlib })
+}
+
+/// Every secret-looking file was already accepted or refused by `package`;
+/// here only `.py` files matter.
+fn allow_all(config: &Config) -> Vec<String> {
+    let mut allow: Vec<String> = config
+        .functions
+        .values()
+        .flat_map(|function| function.allow.clone())
+        .collect();
+    allow.extend(config.layers.values().flat_map(|layer| layer.allow.clone()));
+    allow
+}
+
+/// The modules a function can import from its own folder and from the
+/// source layers it reaches, by dotted name.
+pub fn function_code<'a>(
+    config: &Config,
+    name: &str,
+    layers: &[String],
+    analysis: &'a Analysis,
+) -> Result<Code<'a>> {
+    let function = &config.functions[name];
+    let mut modules = BTreeMap::new();
+    let mut add = |dir: &std::path::Path, prefix: &str| {
+        let dir = dir.display().to_string();
+        for (path, answer) in &analysis.modules {
+            if let Some(relative) = path.strip_prefix(&format!("{dir}/")) {
+                if let Some(module) = module_name(&format!("{prefix}{relative}")) {
+                    modules.insert(module, answer);
+                }
+            }
+        }
+    };
+    for layer in layers {
+        if let LayerSource::Source(dir) = &config.layers[layer].source {
+            let package = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+            add(dir, &format!("{package}/"));
+        }
+    }
+    add(&function.source, "");
+    let (entry, _) = function.handler_parts();
+    Ok(Code {
+        modules,
+        entry: entry.to_string(),
+    })
 }
 
 #[cfg(test)]

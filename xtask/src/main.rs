@@ -14,6 +14,7 @@ mod container;
 mod digest;
 mod elf;
 mod facts;
+mod freshness;
 mod import_check;
 mod installer;
 mod layer_content;

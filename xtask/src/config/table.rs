@@ -1,0 +1,178 @@
+//! Reading the metadata table strictly: typed getters that name the full
+//! key in every error, sizes and durations as people write them, and a
+//! `finish` that rejects every key nobody read.
+
+use serde_json::{Map, Value};
+
+/// Parses `"50 MiB"`, `"1.5 MB"`, `"1000 B"` or a plain number of bytes.
+pub(super) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    Some((number * multiplier as f64).round() as u64)
+}
+
+/// Parses `"3 s"`, `"2.5s"` or `"500 ms"` into milliseconds.
+pub(super) fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1.0)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1000.0)
+    } else {
+        return None;
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value >= 0.0).then(|| (value * scale).round() as u64)
+}
+
+/// A metadata table being read: remembers its key path for messages and
+/// rejects whatever keys are left unread.
+pub(super) struct Table {
+    key: String,
+    entries: Map<String, Value>,
+}
+
+impl Table {
+    pub(super) fn new(key: &str, value: &Value) -> Result<Table, String> {
+        match value {
+            Value::Object(entries) => Ok(Table {
+                key: key.to_string(),
+                entries: entries.clone(),
+            }),
+            _ => Err(format!("{key}: expected a table")),
+        }
+    }
+
+    pub(super) fn path(&self, name: &str) -> String {
+        format!("{}.{name}", self.key)
+    }
+
+    pub(super) fn optional_str(&mut self, name: &str) -> Result<Option<String>, String> {
+        match self.entries.remove(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(format!("{}: expected a string, found {other}", self.path(name))),
+        }
+    }
+
+    pub(super) fn required_str(&mut self, name: &str) -> Result<String, String> {
+        self.optional_str(name)?
+            .ok_or_else(|| format!("{}: missing (e.g. {name} = \"python3.11\")", self.path(name)))
+    }
+
+    pub(super) fn optional_bool(&mut self, name: &str) -> Result<Option<bool>, String> {
+        match self.entries.remove(name) {
+            None => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(flag)),
+            Some(other) => Err(format!(
+                "{}: expected true or false, found {other}",
+                self.path(name)
+            )),
+        }
+    }
+
+    pub(super) fn optional_str_list(&mut self, name: &str) -> Result<Option<Vec<String>>, String> {
+        match self.entries.remove(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(text) => Ok(text),
+                    other => Err(format!(
+                        "{}: expected a list of strings, found {other}",
+                        self.path(name)
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(format!(
+                "{}: expected a list of strings, found {other}",
+                self.path(name)
+            )),
+        }
+    }
+
+    pub(super) fn optional_size(&mut self, name: &str) -> Result<Option<u64>, String> {
+        let path = self.path(name);
+        let bad = |found: &dyn std::fmt::Display| {
+            format!("{path}: `{found}` is not a size (e.g. \"50 MiB\"; units B, KB, MB, GB, KiB, MiB, GiB)")
+        };
+        match self.entries.remove(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => parse_size(&text).map(Some).ok_or_else(|| bad(&text)),
+            Some(Value::Number(number)) => number.as_u64().map(Some).ok_or_else(|| bad(&number)),
+            Some(other) => Err(bad(&other)),
+        }
+    }
+
+    pub(super) fn optional_duration_ms(&mut self, name: &str) -> Result<Option<u64>, String> {
+        match self.entries.remove(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => parse_duration_ms(&text).map(Some).ok_or_else(|| {
+                format!(
+                    "{}: `{text}` is not a duration (e.g. \"3 s\" or \"500 ms\")",
+                    self.path(name)
+                )
+            }),
+            Some(other) => Err(format!(
+                "{}: expected a duration such as \"3 s\", found {other}",
+                self.path(name)
+            )),
+        }
+    }
+
+    pub(super) fn optional_map(&mut self, name: &str) -> Result<Vec<(String, Value)>, String> {
+        match self.entries.remove(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(entries)) => Ok(entries.into_iter().collect()),
+            Some(_) => Err(format!("{}: expected a table", self.path(name))),
+        }
+    }
+
+    pub(super) fn finish(self) -> Result<(), String> {
+        match self.entries.keys().next() {
+            None => Ok(()),
+            Some(unknown) => Err(format!(
+                "{}: unknown key (remove it or check its spelling)",
+                self.path(unknown)
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_decimal_and_binary_units() {
+        assert_eq!(parse_size("50 MiB"), Some(52_428_800));
+        assert_eq!(parse_size("250MiB"), Some(262_144_000));
+        assert_eq!(parse_size("1.5 MB"), Some(1_500_000));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size("MiB"), None);
+    }
+
+    #[test]
+    fn durations_accept_seconds_and_milliseconds() {
+        assert_eq!(parse_duration_ms("3 s"), Some(3000));
+        assert_eq!(parse_duration_ms("2.5s"), Some(2500));
+        assert_eq!(parse_duration_ms("500 ms"), Some(500));
+        assert_eq!(parse_duration_ms("soon"), None);
+    }
+}
