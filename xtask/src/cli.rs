@@ -107,7 +107,9 @@ against the distributions its layers provide (missing, unused, runtime-provided)
             "cargo xtask smoke [OPTIONS] [FUNCTION...]",
             "Extracts each function's layers into an /opt-like folder and its ZIP into a
 /var/task-like one, imports its handler with the runtime's Python and Lambda's
-sys.path, and reports the import time against `import_budget` (default 3 s).",
+sys.path, and reports the import time against `import_budget` (default 3 s).
+The runtime's boto3 is installed once into target/lambda/runtime (or taken from
+XTASK_RUNTIME_SITE=DIR). --jobs defaults to at most 4 here, to keep timings honest.",
         ),
         "build" => (
             "cargo xtask build [OPTIONS]",

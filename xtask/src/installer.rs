@@ -207,6 +207,8 @@ fn bootstrap_uv(sh: &Shell, home: &Path) -> Result<()> {
         sh,
         "{HOST_PYTHON} -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target {target} uv=={UV_VERSION}"
     )
+    // pip's own cache would land in the home directory: keep it under target/.
+    .env("PIP_CACHE_DIR", home.parent().expect("tools dir").join("pip-cache"))
     .quiet()
     .ignore_status()
     .output()

@@ -409,3 +409,39 @@ fn a_layer_removed_from_the_config_leaves_the_manifest() {
         .collect::<Vec<_>>();
     assert_eq!(layers, ["alpha"], "Terraform reads this map: no .tf edit needed");
 }
+
+/// With no uv on PATH the tool installs its pinned uv into the cache with
+/// pip (this one needs PyPI, and says SKIPPED when it cannot reach it).
+#[test]
+fn uv_is_bootstrapped_into_the_cache_when_absent() {
+    let repo = two_profiles();
+    let bin = repo.path().join("bin-without-uv");
+    fs::create_dir_all(&bin).unwrap();
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(python.stdout).unwrap();
+    std::os::unix::fs::symlink(python.trim(), bin.join("python3")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo_dir = std::path::Path::new(&cargo)
+        .parent()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_default();
+    let path = format!("{}:{cargo_dir}:/usr/bin:/bin", bin.display());
+    let run = repo.xtask_with(
+        &["build-layers", "--builder", "host", "--installer", "uv", "beta"],
+        &[("PATH", &path)],
+    );
+    if run.code() != 0 && run.stderr().contains("bootstrapping uv") {
+        eprintln!(
+            "SKIPPED: cannot bootstrap uv here (no package index?):\n{}",
+            run.stderr()
+        );
+        return;
+    }
+    run.success();
+    assert!(run.stderr().contains("uv 0.13.9"), "{}", run.stderr());
+    assert!(repo.path().join("target/lambda/tools/uv-0.13.9/bin/uv").is_file());
+    assert!(repo.path().join("dist/layers/beta.zip").is_file());
+}
