@@ -60,7 +60,7 @@ pub fn choose_builder(
             Bytecode::None => None,
             _ => {
                 let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-                Some(python::find_interpreter(sh, config.runtime, uv).with_context(|| {
+                Some(python::find_interpreter(sh, config.runtime, uv, &config.cache_dir()).with_context(|| {
                     format!(
                         "bytecode = \"{}\" compiles with the runtime's Python {}, which is not on PATH: install it, or build with --builder container, or set bytecode = \"none\"",
                         config.bytecode.name(),

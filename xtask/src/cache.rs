@@ -94,6 +94,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// `compute(program)`, remembered in `target/lambda/tools/memo.json` by
+/// `label` and the program's path, size and mtime: facts about a binary
+/// (its version, where it really lives) without starting it on every run.
+pub fn remembered(
+    cache_dir: &Path,
+    label: &str,
+    program: &Path,
+    compute: impl FnOnce(&Path) -> Option<String>,
+) -> Option<String> {
+    let resolved = which(program)?;
+    let metadata = fs::metadata(&resolved).ok()?;
+    let key = format!(
+        "{label}:{}:{}:{:?}",
+        resolved.display(),
+        metadata.len(),
+        metadata.modified().ok()
+    );
+    let memo_path = cache_dir.join("tools").join("memo.json");
+    let mut memo: std::collections::BTreeMap<String, String> = fs::read(&memo_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    if let Some(value) = memo.get(&key) {
+        return Some(value.clone());
+    }
+    let value = compute(&resolved)?;
+    memo.insert(key, value.clone());
+    if let Ok(bytes) = serde_json::to_vec_pretty(&memo) {
+        let _ = write_atomic(&memo_path, &bytes);
+    }
+    Some(value)
+}
+
+/// `program` itself when it holds a `/`, else the first match on PATH.
+pub fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
 /// Removes temporary leftovers (`.*.tmp-*`) of interrupted runs in `dir`.
 pub fn sweep_temp(dir: &Path) {
     let Ok(items) = fs::read_dir(dir) else { return };

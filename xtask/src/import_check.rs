@@ -249,8 +249,8 @@ pub fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
             return Ok(Analysis { modules, stdlib });
         }
     }
-    let python =
-        python::find_interpreter(sh, config.runtime, None).unwrap_or_else(|| PathBuf::from("python3"));
+    let python = python::find_interpreter(sh, config.runtime, None, &config.cache_dir())
+        .unwrap_or_else(|| PathBuf::from("python3"));
     let request = analyze::Request {
         handlers: Vec::new(),
         modules: paths

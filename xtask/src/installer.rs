@@ -118,52 +118,22 @@ impl Installer {
     }
 }
 
-/// The version `program --version` prints. Remembered per binary (its
-/// path, size and mtime) in the cache, so that a no-op build does not pay
-/// for starting uv (or a version manager's shim in front of it).
+/// The version `program --version` prints, remembered per binary so that a
+/// no-op build does not pay for starting uv (or a version manager's shim).
 fn uv_version(sh: &Shell, program: &Path, cache_dir: &Path) -> Option<String> {
-    let resolved = which(program)?;
-    let metadata = std::fs::metadata(&resolved).ok()?;
-    let fingerprint = format!(
-        "{}:{}:{:?}",
-        resolved.display(),
-        metadata.len(),
-        metadata.modified().ok()
-    );
-    let memo_path = cache_dir.join("tools").join("versions.json");
-    let mut memo: std::collections::BTreeMap<String, String> = fs::read(&memo_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
-    if let Some(version) = memo.get(&fingerprint) {
-        return Some(version.clone());
-    }
-    let output = cmd!(sh, "{resolved} --version")
-        .quiet()
-        .ignore_status()
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let version = output
-        .status
-        .success()
-        .then(|| text.split_whitespace().nth(1).map(str::to_string))
-        .flatten()?;
-    memo.insert(fingerprint, version.clone());
-    if let Ok(bytes) = serde_json::to_vec_pretty(&memo) {
-        let _ = crate::cache::write_atomic(&memo_path, &bytes);
-    }
-    Some(version)
-}
-
-/// `program` itself when it holds a `/`, else the first match on PATH.
-fn which(program: &Path) -> Option<std::path::PathBuf> {
-    if program.components().count() > 1 {
-        return program.is_file().then(|| program.to_path_buf());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    crate::cache::remembered(cache_dir, "version", program, |resolved| {
+        let output = cmd!(sh, "{resolved} --version")
+            .quiet()
+            .ignore_status()
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        output
+            .status
+            .success()
+            .then(|| text.split_whitespace().nth(1).map(str::to_string))
+            .flatten()
+    })
 }
 
 /// uv on PATH at the pinned version, else the copy bootstrapped into the

@@ -303,8 +303,8 @@ fn check_handlers(sh: &Shell, config: &Config, plans: &[FunctionPlan]) -> Result
     if request.handlers.is_empty() {
         return Ok(());
     }
-    let python =
-        python::find_interpreter(sh, config.runtime, None).unwrap_or_else(|| PathBuf::from("python3"));
+    let python = python::find_interpreter(sh, config.runtime, None, &config.cache_dir())
+        .unwrap_or_else(|| PathBuf::from("python3"));
     let answer = analyze::run(sh, &python, &request)?;
     for plan in plans.iter().filter(|plan| !plan.up_to_date) {
         let function = plan.function;

@@ -11,7 +11,12 @@ use crate::facts::Runtime;
 /// `python3.X` on PATH, else `python3` if it is 3.X, else what `uv python
 /// find` knows of. Returns the interpreter's own path (`sys.executable`), so
 /// that later runs skip any version-manager shim in front of it.
-pub fn find_interpreter(sh: &Shell, runtime: Runtime, uv: Option<&std::path::Path>) -> Option<PathBuf> {
+pub fn find_interpreter(
+    sh: &Shell,
+    runtime: Runtime,
+    uv: Option<&std::path::Path>,
+    cache_dir: &std::path::Path,
+) -> Option<PathBuf> {
     let wanted = runtime.python_version();
     let probe = |program: &std::path::Path| -> Option<PathBuf> {
         let script = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)";
@@ -27,8 +32,12 @@ pub fn find_interpreter(sh: &Shell, runtime: Runtime, uv: Option<&std::path::Pat
         matches.then(|| executable.unwrap_or_else(|| program.to_path_buf()))
     };
     for candidate in [format!("python{wanted}"), "python3".to_string()] {
-        if let Some(found) = probe(&PathBuf::from(&candidate)) {
-            return Some(found);
+        let label = format!("python{wanted}");
+        let found = crate::cache::remembered(cache_dir, &label, &PathBuf::from(&candidate), |resolved| {
+            probe(resolved).map(|path| path.display().to_string())
+        });
+        if let Some(found) = found {
+            return Some(PathBuf::from(found));
         }
     }
     let uv = uv?;

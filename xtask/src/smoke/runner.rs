@@ -126,7 +126,9 @@ pub(super) fn choose_runner(sh: &Shell, config: &Config) -> Result<Runner> {
             config.arch.name()
         )));
     }
-    let Some(python) = python::find_interpreter(sh, config.runtime, Some(Path::new("uv"))) else {
+    let Some(python) =
+        python::find_interpreter(sh, config.runtime, Some(Path::new("uv")), &config.cache_dir())
+    else {
         return Ok(Runner::Skip(format!(
             "no Python {} on this host (install it, or use --builder container)",
             config.runtime.python_version()
@@ -219,7 +221,7 @@ pub(super) fn install_runtime_site(
     }
     // The runtime ships its boto3 compiled; from source its import would count
     // several times over against the budget. Best effort.
-    if let Some(python) = python::find_interpreter(sh, config.runtime, None) {
+    if let Some(python) = python::find_interpreter(sh, config.runtime, None, &config.cache_dir()) {
         let _ = cmd!(sh, "{python} -m compileall -q -j 0 {site}")
             .quiet()
             .ignore_status()
