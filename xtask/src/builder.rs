@@ -12,6 +12,7 @@ use crate::build_layers::LayerPlan;
 use crate::cli::Options;
 use crate::config::{BuilderChoice, Bytecode, Config};
 use crate::container::{self, ContainerRun, Engine};
+use crate::facts::Arch;
 use crate::installer::{self, Installer};
 use crate::progress::Progress;
 use crate::python;
@@ -81,6 +82,8 @@ pub fn choose_builder(
             let engine = Engine::detect(sh).context(
                 "no container engine answers (tried docker and podman): start one, or use --builder host",
             )?;
+            container::can_run(config.arch)
+                .map_err(|why| anyhow::anyhow!("{why}: register qemu-user-static, or use --builder host"))?;
             let image_id = image_id(sh, &engine, config)?;
             Builder::Container {
                 engine,
@@ -89,6 +92,16 @@ pub fn choose_builder(
             }
         }
         BuilderChoice::Auto => match Engine::detect(sh) {
+            // Emulating another architecture's build image is slow and often
+            // missing; cross-installing its wheels is neither.
+            Some(_) if container::can_run(config.arch).is_err() => {
+                notes.push(format!(
+                    "building {} layers on a {} machine: cross-installing manylinux wheels on the host",
+                    config.arch.name(),
+                    Arch::host().map_or("different", Arch::name)
+                ));
+                host(&mut notes)?
+            }
             None => {
                 notes.push(
                     "no container engine answers: cross-installing manylinux wheels on the host".to_string(),

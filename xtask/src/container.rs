@@ -143,6 +143,23 @@ impl Engine {
     }
 }
 
+/// Whether this machine can run containers built for `arch`: natively, or
+/// through a registered qemu emulator (binfmt_misc).
+pub fn can_run(arch: Arch) -> Result<(), String> {
+    if Arch::host() == Some(arch) {
+        return Ok(());
+    }
+    let emulator = format!("/proc/sys/fs/binfmt_misc/qemu-{}", arch.machine());
+    if std::path::Path::new(&emulator).exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} containers need an emulator on this machine and none is registered ({emulator})",
+            arch.name()
+        ))
+    }
+}
+
 /// One container invocation's mounts.
 pub struct ContainerRun {
     pub image: String,

@@ -445,3 +445,48 @@ fn uv_is_bootstrapped_into_the_cache_when_absent() {
     assert!(repo.path().join("target/lambda/tools/uv-0.13.9/bin/uv").is_file());
     assert!(repo.path().join("dist/layers/beta.zip").is_file());
 }
+
+/// Complaint 7 of peers.md: arm64 layers built under slow emulation, or with
+/// x86 binaries. auto cross-installs for a foreign architecture instead.
+#[test]
+fn a_foreign_architecture_is_cross_installed_not_emulated() {
+    let Some(engine) = support::container_engine() else {
+        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+        return;
+    };
+    assert!(support::ensure_test_image(engine));
+    let foreign = if std::env::consts::ARCH == "x86_64" {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    let machine = if foreign == "arm64" { "aarch64" } else { "x86_64" };
+    let repo = two_profiles();
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
+    ));
+    let plan = repo.xtask(&["build-layers", "--arch", foreign, "--dry-run"]);
+    let emulated = std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/qemu-{machine}")).exists();
+    if emulated {
+        assert!(
+            plan.success().stdout().contains("\tcontainer\t"),
+            "{}",
+            plan.stdout()
+        );
+        return;
+    }
+    assert!(
+        plan.success().stdout().contains("alpha\thost\t"),
+        "{}",
+        plan.stdout()
+    );
+    assert!(
+        plan.stderr()
+            .contains("cross-installing manylinux wheels on the host"),
+        "{}",
+        plan.stderr()
+    );
+    repo.xtask(&["build-layers", "--arch", foreign, "--builder", "container"])
+        .fails_with(1, "need an emulator on this machine");
+}

@@ -102,12 +102,8 @@ pub(super) fn choose_runner(sh: &Shell, config: &Config) -> Result<Runner> {
         let engine = Engine::detect(sh).context(
             "no container engine answers (tried docker and podman): start one, or use --builder host",
         )?;
-        let emulator = format!("/proc/sys/fs/binfmt_misc/qemu-{}", config.arch.machine());
-        if foreign && !Path::new(&emulator).exists() {
-            return Ok(Runner::Skip(format!(
-                "the functions are {} and no emulator for it is registered ({emulator})",
-                config.arch.name()
-            )));
+        if let Err(why) = crate::container::can_run(config.arch) {
+            return Ok(Runner::Skip(why));
         }
         if engine.image_id(sh, &config.image).is_none() {
             engine.pull(sh, &config.image, config.arch).with_context(|| {
