@@ -52,7 +52,7 @@ pub fn run(options: &Options) -> Result<()> {
 
     eprintln!("\nci: all steps passed");
     for (name, seconds) in timings {
-        eprintln!("  {name:<20} {seconds:>7.1} s");
+        eprintln!("  {name:<28} {seconds:>7.1} s");
     }
     Ok(())
 }
