@@ -11,7 +11,7 @@ use xshell::Shell;
 use crate::archive;
 use crate::build_layers::human_bytes;
 use crate::cli::Options;
-use crate::config::{Config, LayerSource};
+use crate::config::Config;
 use crate::facts;
 use crate::import_check::{self, Provider};
 use crate::manifest::{LayerKind, Manifest};
@@ -223,28 +223,12 @@ fn check_overlaps(report: &mut FunctionReport, layers: &[String], listings: &BTr
 }
 
 fn judge_imports(report: &mut FunctionReport, config: &Config, manifest: &Manifest, function: &str) {
+    // Which configured layer would provide a missing import, if any.
+    let providers = manifest.providers(config);
     for missing in &report.imports.missing {
-        // Say which configured layer would provide it, if any.
-        let hint = manifest
-            .layers
-            .iter()
-            .find(|(_, layer)| {
-                layer
-                    .packages
-                    .iter()
-                    .any(|package| package.top_level.contains(&missing.name))
-            })
-            .map(|(name, _)| name.clone())
-            .or_else(|| {
-                config.layers.values().find_map(|layer| match &layer.source {
-                    LayerSource::Source(dir)
-                        if dir.file_name().is_some_and(|name| name == missing.name.as_str()) =>
-                    {
-                        Some(layer.name.clone())
-                    }
-                    _ => None,
-                })
-            });
+        let hint = providers
+            .get(&missing.name)
+            .and_then(|layers| layers.first().cloned());
         let hint = match hint {
             Some(layer) => format!("layer `{layer}` provides it but is not attached to `{function}`"),
             None => {
@@ -309,7 +293,11 @@ fn print_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>) {
         for layer in &report.layers {
             eprintln!("    {:<14} {:>10}", layer.name, human_bytes(layer.unzipped_bytes));
         }
-        let mut headroom = format!("headroom {} to 250 MiB", signed_bytes(report.headroom_bytes));
+        let mut headroom = format!(
+            "headroom {} to {}",
+            signed_bytes(report.headroom_bytes),
+            human_bytes(facts::MAX_UNZIPPED_BYTES)
+        );
         if let (Some(budget), Some(left)) = (report.budget_bytes, report.budget_headroom_bytes) {
             headroom.push_str(&format!(
                 ", {} to the {} budget",

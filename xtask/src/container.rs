@@ -29,8 +29,8 @@ const PASSTHROUGH: &[&str] = &[
 const CA_BUNDLE_VARIABLES: &[&str] = &["PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
 
 /// Where things are mounted inside the container.
-const REQUIREMENTS_DIR: &str = "/var/xtask/requirements";
-const OUT_DIR: &str = "/var/xtask/out";
+pub const REQUIREMENTS_DIR: &str = "/var/xtask/requirements";
+pub const OUT_DIR: &str = "/var/xtask/out";
 const CACHE_DIR: &str = "/var/xtask/cache";
 const CA_BUNDLE: &str = "/var/xtask/ca-bundle.pem";
 

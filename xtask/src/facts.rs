@@ -34,6 +34,11 @@ pub const RUNTIME_IMPORTABLE: &[&str] = &[
 /// Where Lambda extracts the layers; `python/` inside a layer lands at `/opt/python`.
 pub const LAYER_MOUNT: &str = "/opt";
 
+/// Lambda gives the init phase (which imports the handler) 10 s; an import
+/// still running by then is reported as hung. Source: AWS Lambda execution
+/// environment lifecycle, "Init phase".
+pub const INIT_TIMEOUT_S: u64 = 10;
+
 /// The cold-start goal of the team: import time per handler, milliseconds.
 pub const DEFAULT_IMPORT_BUDGET_MS: u64 = 3_000;
 

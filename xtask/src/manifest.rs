@@ -185,6 +185,32 @@ impl Manifest {
             .retain(|name, _| config.functions.contains_key(name));
     }
 
+    /// Top-level module name → the configured layers that provide it: dependency
+    /// layers from their inventory, source layers by their folder's name.
+    pub fn providers(&self, config: &Config) -> BTreeMap<String, Vec<String>> {
+        let mut providers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (layer, entry) in &self.layers {
+            for name in entry.packages.iter().flat_map(|package| &package.top_level) {
+                providers.entry(name.clone()).or_default().push(layer.clone());
+            }
+        }
+        for layer in config.layers.values() {
+            if let LayerSource::Source(dir) = &layer.source {
+                if let Some(name) = dir.file_name().and_then(|name| name.to_str()) {
+                    providers
+                        .entry(name.to_string())
+                        .or_default()
+                        .push(layer.name.clone());
+                }
+            }
+        }
+        for layers in providers.values_mut() {
+            layers.sort();
+            layers.dedup();
+        }
+        providers
+    }
+
     /// Records the external layers (ARN and declared size) as configured.
     pub fn sync_external(&mut self, config: &Config) {
         for layer in config.layers.values() {

@@ -190,16 +190,13 @@ pub struct FunctionInputs {
 pub fn function_inputs(config: &Config, manifest: &Manifest, function: &Function) -> Result<FunctionInputs> {
     let key = format!("functions.{}.source", function.name);
     let files = sources::collect(&config.root, &function.source, &key, &function.allow).map_err(usage)?;
-    let (module, _) = function.handler_parts();
-    let module_path = module.replace('.', "/");
-    let found = files.iter().any(|file| {
-        file.relative == format!("{module_path}.py") || file.relative == format!("{module_path}/__init__.py")
-    });
-    if !found {
+    if handler_file(function, &files).is_none() {
+        let (module, _) = function.handler_parts();
         return Err(UsageError::new(format!(
-            "functions.{}.handler: `{}` needs {module_path}.py in {}, which is not there",
+            "functions.{}.handler: `{}` needs {}.py in {}, which is not there",
             function.name,
             function.handler,
+            module.replace('.', "/"),
             function.source.display()
         ))
         .into());
@@ -280,20 +277,21 @@ fn layer_content_for_bundle(
     }
 }
 
+/// The file of the handler's module: `a.b.f` → `a/b.py` or `a/b/__init__.py`.
+fn handler_file<'a>(function: &Function, files: &'a [SourceFile]) -> Option<&'a SourceFile> {
+    let (module, _) = function.handler_parts();
+    let module_path = module.replace('.', "/");
+    files.iter().find(|file| {
+        file.relative == format!("{module_path}.py") || file.relative == format!("{module_path}/__init__.py")
+    })
+}
+
 /// Parses each changed handler module and checks that it defines its handler.
 fn check_handlers(sh: &Shell, config: &Config, plans: &[FunctionPlan]) -> Result<()> {
     let mut request = analyze::Request::default();
     for plan in plans.iter().filter(|plan| !plan.up_to_date) {
-        let (module, name) = plan.function.handler_parts();
-        let module_path = module.replace('.', "/");
-        let file = plan
-            .files
-            .iter()
-            .find(|file| {
-                file.relative == format!("{module_path}.py")
-                    || file.relative == format!("{module_path}/__init__.py")
-            })
-            .expect("checked while planning");
+        let (_, name) = plan.function.handler_parts();
+        let file = handler_file(plan.function, &plan.files).expect("checked while planning");
         request.handlers.push(HandlerRequest {
             key: plan.function.name.clone(),
             file: file.path.display().to_string(),

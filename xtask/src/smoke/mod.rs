@@ -100,7 +100,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     let smoke_dir = config.cache_dir().join("smoke");
     fs::create_dir_all(&smoke_dir).with_context(|| format!("creating {}", smoke_dir.display()))?;
     cache::sweep_temp(&smoke_dir);
-    let providers = providers(&config, &manifest);
+    let providers = manifest.providers(&config);
 
     // Each import is a fresh process; only a few at once, so that they do not
     // slow each other down and the timings stay honest.
@@ -269,32 +269,6 @@ fn smoke_one(
     progress.phase(&plan.name, "importing");
     let output = run_bootstrap(config, runner, site, plan, work.path())?;
     Ok((parse_report(&output), notes))
-}
-
-/// Top-level module name → the configured layers that provide it: dependency
-/// layers from their inventory, source layers by their folder's name.
-fn providers(config: &Config, manifest: &Manifest) -> BTreeMap<String, Vec<String>> {
-    let mut providers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (layer, entry) in &manifest.layers {
-        for name in entry.packages.iter().flat_map(|package| &package.top_level) {
-            providers.entry(name.clone()).or_default().push(layer.clone());
-        }
-    }
-    for layer in config.layers.values() {
-        if let LayerSource::Source(dir) = &layer.source {
-            if let Some(name) = dir.file_name().and_then(|name| name.to_str()) {
-                providers
-                    .entry(name.to_string())
-                    .or_default()
-                    .push(layer.name.clone());
-            }
-        }
-    }
-    for layers in providers.values_mut() {
-        layers.sort();
-        layers.dedup();
-    }
-    providers
 }
 
 /// Turns a report into a verdict: the budget, and for a missing module what

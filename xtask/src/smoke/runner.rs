@@ -15,8 +15,13 @@ use super::FunctionPlan;
 use crate::cache::TempDir;
 use crate::cli::Options;
 use crate::config::{BuilderChoice, Config};
-use crate::container::{ContainerRun, Engine};
-use crate::facts::Arch;
+// This command uses the mounts of `Engine::run_command` so: the work folder
+// (`task/`, `opt/`) as its output folder, and the runtime's site-packages as
+// its read-only requirements folder.
+use crate::container::{
+    ContainerRun, Engine, OUT_DIR as CONTAINER_WORK, REQUIREMENTS_DIR as CONTAINER_RUNTIME_SITE,
+};
+use crate::facts::{self, Arch};
 use crate::installer::{self, Installer};
 use crate::progress::Progress;
 use crate::{python, UsageError};
@@ -33,11 +38,6 @@ pub(super) const RUNTIME_BOTO3: &str = "boto3==1.44.5";
 /// [`RUNTIME_BOTO3`]: for tests and machines without a package index. An empty
 /// directory means "the runtime provides nothing".
 pub(super) const RUNTIME_SITE_VARIABLE: &str = "XTASK_RUNTIME_SITE";
-
-/// Lambda gives the init phase (which imports the handler) 10 s; an import
-/// still running by then is reported as hung. Source: AWS Lambda execution
-/// environment lifecycle, "Init phase".
-pub(super) const INIT_TIMEOUT_S: u64 = 10;
 
 /// What Lambda sets besides the function's own variables. The keys are fake:
 /// creating a client at import works, calling AWS does not.
@@ -62,12 +62,6 @@ pub(super) const CONTAINER_BASE_ENV: &[(&str, &str)] = &[
 
 /// The host variables the interpreter keeps; everything else is cleared.
 pub(super) const HOST_ENV_KEPT: &[&str] = &["PATH", "HOME", "LANG"];
-
-/// The mounts of [`Engine::run_command`] as this command uses them: the work
-/// folder (`task/`, `opt/`) as its output folder and the runtime's
-/// site-packages as its read-only requirements folder.
-pub(super) const CONTAINER_WORK: &str = "/var/xtask/out";
-pub(super) const CONTAINER_RUNTIME_SITE: &str = "/var/xtask/requirements";
 
 /// Where the imports run, or why they cannot run on this machine.
 pub(super) enum Runner {
@@ -237,7 +231,7 @@ pub(super) fn run_bootstrap(
     plan: &FunctionPlan,
     work: &Path,
 ) -> Result<Output> {
-    let timeout_s = INIT_TIMEOUT_S.max(config.import_budget_ms.div_ceil(1000) + 1);
+    let timeout_s = facts::INIT_TIMEOUT_S.max(config.import_budget_ms.div_ceil(1000) + 1);
     // After `-c SCRIPT`: TASK_ROOT OPT_ROOT RUNTIME_SITE HANDLER PYTHON_VERSION TIMEOUT_S.
     let script_args = |task: String, opt: String, site: &str| -> Vec<String> {
         let tail = [

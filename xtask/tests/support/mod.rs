@@ -221,7 +221,21 @@ pub fn container_engine() -> Option<&'static str> {
 /// pip), built by `.ci/test-image.sh` when missing.
 pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
 
-pub fn ensure_test_image(engine: &str) -> bool {
+/// The engine with the test image ready, or `None` (after saying SKIPPED)
+/// where no engine answers. Fails the test when the image cannot be built.
+pub fn engine_with_test_image() -> Option<&'static str> {
+    let Some(engine) = container_engine() else {
+        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+        return None;
+    };
+    assert!(
+        ensure_test_image(engine),
+        "could not build the test image with .ci/test-image.sh"
+    );
+    Some(engine)
+}
+
+fn ensure_test_image(engine: &str) -> bool {
     let present = Command::new(engine)
         .args(["image", "inspect", TEST_IMAGE])
         .output()
