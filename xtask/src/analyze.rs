@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-const SCRIPT: &str = include_str!("../py/analyze.py");
+pub const SCRIPT: &str = include_str!("../py/analyze.py");
 
 #[derive(Debug, Default, Serialize)]
 pub struct Request {

@@ -87,7 +87,7 @@ pub fn write_zip(dest: &Path, entries: Vec<Entry>) -> Result<Written> {
 
     let parent = dest.parent().context("a ZIP path has a parent directory")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let temp = crate::cache::temp_sibling(dest);
+    let temp = crate::atomic::temp_sibling(dest);
     let result = write_entries(&temp, &order);
     match result {
         Ok(mut written) => {

@@ -3,8 +3,9 @@
 use anyhow::Result;
 
 use crate::config::{BuilderChoice, Overrides};
+use crate::error::UsageError;
 use crate::facts::Arch;
-use crate::UsageError;
+use crate::progress::Verbosity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InstallerChoice {
@@ -18,7 +19,7 @@ pub enum InstallerChoice {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub json: bool,
-    pub quiet: bool,
+    pub verbosity: Verbosity,
     pub force: bool,
     pub dry_run: bool,
     pub jobs: Option<usize>,
@@ -52,12 +53,14 @@ Commands:
   build-layers [LAYER...]   install each dependency profile into dist/layers/<name>.zip
   package [FUNCTION...]     zip source layers (shared code) and thin function ZIPs
   check-limits              check every function with its layers against AWS's limits,
-                            the budgets and its imports (reads dist/manifest.json)
+                            the budgets and its imports
   smoke [FUNCTION...]       import each handler with its layers laid out as Lambda does
   build                     all of the above in order: the main job
   ci                        everything CI checks: fmt, clippy, tests, pytest, terraform
   help [COMMAND]            this text, or a command's
 
+Every command brings what it needs up to date first, from one build graph
+whose keys cover every input; unchanged steps are reused from target/lambda.
 Configuration: [workspace.metadata.lambda] in the root Cargo.toml (see README.md).
 Exit codes: 0 success, 1 the work failed or a limit is crossed, 2 bad usage or configuration.
 ";
@@ -66,12 +69,13 @@ const COMMON: &str = "
 Options:
       --json                machine-readable result on stdout (human text stays on stderr)
   -q, --quiet               print only warnings and errors
+  -v, --verbose             also say why each step runs
       --builder <BUILDER>   auto | container | host (overrides `builder`)
       --arch <ARCH>         x86_64 | arm64 (overrides `architecture`)
-      --force               ignore the cache and rebuild
+      --force               rebuild what the command needs, ignoring the cache
       --jobs <N>            build at most N layers at once (default: number of CPUs)
       --installer <NAME>    auto | uv | pip: the host installer (default: uv, else pip)
-      --dry-run             print the plan and do nothing
+      --dry-run             print what would run and why; touch nothing
   -h, --help                this text
 ";
 
@@ -86,8 +90,10 @@ s3transfer, jmespath) are left out even when they arrive transitively.
 
 Builders: `container` runs the installer in the Lambda build image with docker or
 podman; `host` cross-installs manylinux wheels the runtime's glibc can load;
-`auto` uses the container when an engine answers and the image is there, else host.
-Results are cached under target/lambda by a key of every input; a hit does no work.",
+`auto` uses the container when an engine answers and the image is there (it never
+pulls), else host. Results are cached under target/lambda by a key of every input
+(the requirements and every file they include, the installer and its version, the
+image id, the installer's environment variables); a hit does no work.",
         ),
         "package" => (
             "cargo xtask package [OPTIONS] [FUNCTION...]",
@@ -98,22 +104,28 @@ Unchanged inputs are not re-zipped.",
         ),
         "check-limits" => (
             "cargo xtask check-limits [OPTIONS]",
-            "Checks every function together with its layers, from dist/manifest.json: unzipped
+            "Checks every function together with its layers (built first when stale): unzipped
 size against 262,144,000 bytes and the budgets, zipped size against direct upload,
 the number of layers, files two layers both ship, and the imports of its code
-against the distributions its layers provide (missing, unused, runtime-provided).",
+against the distributions its layers provide (missing, unused, runtime-provided).
+Verdicts are cached by the keys of what they check.",
         ),
         "smoke" => (
             "cargo xtask smoke [OPTIONS] [FUNCTION...]",
             "Extracts each function's layers into an /opt-like folder and its ZIP into a
 /var/task-like one, imports its handler with the runtime's Python and Lambda's
 sys.path, and reports the import time against `import_budget` (default 3 s).
+What it imports is brought up to date first; a verdict is cached by the keys
+of the function's ZIP, its layers in order and the interpreter.
 The runtime's boto3 is installed once into target/lambda/runtime (or taken from
 XTASK_RUNTIME_SITE=DIR). --jobs defaults to at most 4 here, to keep timings honest.",
         ),
         "build" => (
             "cargo xtask build [OPTIONS]",
-            "Runs build-layers, package, check-limits and smoke in order: the main job.",
+            "Brings everything up to date: dependency layers, source layers, function ZIPs,
+dist/manifest.json (written whole, only when every product is built), and the
+check and smoke test of every function. Only stale steps run; dist/ holds
+exactly what the graph produces.",
         ),
         "ci" => (
             "cargo xtask ci [OPTIONS]",
@@ -146,7 +158,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
         match flag.as_str() {
             "-h" | "--help" => want_help = true,
             "--json" => options.json = true,
-            "-q" | "--quiet" => options.quiet = true,
+            "-q" | "--quiet" => options.verbosity = Verbosity::Quiet,
+            "-v" | "--verbose" => options.verbosity = Verbosity::Verbose,
             "--force" => options.force = true,
             "--dry-run" => options.dry_run = true,
             "--builder" => {

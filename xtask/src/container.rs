@@ -8,15 +8,13 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::facts::Arch;
+use crate::installer::RESULT_VARIABLES;
+use crate::tools::{Fact, Tools};
 
-/// Environment passed into the container so that private indexes and
-/// proxies work there as they do on the host.
-const PASSTHROUGH: &[&str] = &[
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST",
-    "UV_INDEX_URL",
-    "UV_EXTRA_INDEX_URL",
+/// Environment passed into the container besides the installer's
+/// [`RESULT_VARIABLES`], so that proxies work there as they do on the host;
+/// they change how packages are fetched, not which.
+const NETWORK_VARIABLES: &[&str] = &[
     "HTTP_PROXY",
     "HTTPS_PROXY",
     "NO_PROXY",
@@ -27,6 +25,17 @@ const PASSTHROUGH: &[&str] = &[
 
 /// Variables that may name a CA bundle (a TLS-inspecting proxy needs it).
 const CA_BUNDLE_VARIABLES: &[&str] = &["PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
+
+const ENGINES: [&str; 2] = ["docker", "podman"];
+/// The engines' sockets: made anew when a daemon starts.
+const SOCKETS: &[&str] = &["/var/run/docker.sock", "/run/podman/podman.sock"];
+/// Docker's index of image names (changes when an image is pulled, built,
+/// imported or removed), for each storage driver it may use.
+const IMAGE_INDEXES: &[&str] = &[
+    "/var/lib/docker/image/overlay2/repositories.json",
+    "/var/lib/docker/image/fuse-overlayfs/repositories.json",
+    "/var/lib/docker/image/vfs/repositories.json",
+];
 
 /// Where things are mounted inside the container.
 pub const REQUIREMENTS_DIR: &str = "/var/xtask/requirements";
@@ -40,23 +49,45 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// docker or podman, whichever answers first.
-    pub fn detect(sh: &Shell) -> Option<Engine> {
-        ["docker", "podman"].into_iter().find_map(|program| {
-            let answers = cmd!(sh, "{program} version")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_ok();
-            answers.then(|| Engine {
-                program: program.to_string(),
+    /// docker or podman, whichever answers first, remembered by the
+    /// engines' binaries and sockets (a daemon that starts makes its socket
+    /// anew).
+    pub fn detect(sh: &Shell, tools: &Tools) -> Fact {
+        let programs: Vec<PathBuf> = ENGINES
+            .iter()
+            .filter_map(|program| crate::tools::which(Path::new(program)))
+            .collect();
+        if programs.is_empty() {
+            return Fact::Absent;
+        }
+        let mut files: Vec<&Path> = programs.iter().map(PathBuf::as_path).collect();
+        files.extend(SOCKETS.iter().map(Path::new));
+        tools.fact("engine", &files, || {
+            ENGINES.into_iter().find_map(|program| {
+                let answers = cmd!(sh, "{program} version")
+                    .quiet()
+                    .ignore_stdout()
+                    .ignore_stderr()
+                    .run()
+                    .is_ok();
+                answers.then(|| program.to_string())
             })
         })
     }
 
-    /// The image's content id, `None` when the image is not present locally.
-    pub fn image_id(&self, sh: &Shell, image: &str) -> Option<String> {
+    /// The image's content id, `Absent` when the image is not present
+    /// locally; remembered by the engine's binary, socket and image index.
+    pub fn image_id(&self, sh: &Shell, tools: &Tools, image: &str) -> Fact {
+        let Some(binary) = crate::tools::which(Path::new(&self.program)) else {
+            return Fact::Absent;
+        };
+        let mut files: Vec<&Path> = vec![&binary];
+        files.extend(SOCKETS.iter().chain(IMAGE_INDEXES).map(Path::new));
+        let label = format!("image-id {} {image}", self.program);
+        tools.fact(&label, &files, || self.inspect_image(sh, image))
+    }
+
+    fn inspect_image(&self, sh: &Shell, image: &str) -> Option<String> {
         let program = &self.program;
         let format = "{{.Id}}";
         let output = cmd!(sh, "{program} image inspect --format {format} {image}")
@@ -127,7 +158,8 @@ impl Engine {
                     .map(|name| (name.to_string(), CA_BUNDLE.to_string())),
             );
         }
-        for name in PASSTHROUGH {
+        let result_variables = RESULT_VARIABLES.iter().map(|(name, _)| *name);
+        for name in result_variables.chain(NETWORK_VARIABLES.iter().copied()) {
             if let Ok(value) = std::env::var(name) {
                 env.push((name.to_string(), value));
             }

@@ -4,19 +4,18 @@
 //! ships that nothing reaches.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
 use crate::analyze::{self, ModuleAnswer};
-use crate::cache;
+use crate::atomic;
 use crate::config::{Config, LayerSource};
 use crate::digest::{file_sha256, KeyHasher};
 use crate::facts::{self, normalize_dist_name};
 use crate::layer_content::Package;
-use crate::python;
 
 /// The Python code of one function: its own modules and those of the
 /// attached source layers, by dotted name.
@@ -31,7 +30,7 @@ pub struct Provider<'a> {
     pub packages: &'a [Package],
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Import name → the layer that provides it.
     pub provided: BTreeMap<String, String>,
@@ -43,7 +42,7 @@ pub struct Report {
     pub unparsable: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Missing {
     pub name: String,
     pub module: String,
@@ -52,7 +51,7 @@ pub struct Missing {
     pub guarded: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unused {
     pub distribution: String,
     pub version: String,
@@ -217,7 +216,7 @@ pub struct Analysis {
     pub stdlib: BTreeSet<String>,
 }
 
-pub fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
+pub fn analyse_sources(sh: &Shell, config: &Config, python: &Path) -> Result<Analysis> {
     let mut paths = BTreeSet::new();
     let mut dirs: Vec<PathBuf> = config
         .functions
@@ -249,8 +248,6 @@ pub fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
             return Ok(Analysis { modules, stdlib });
         }
     }
-    let python = python::find_interpreter(sh, config.runtime, None, &config.cache_dir())
-        .unwrap_or_else(|| PathBuf::from("python3"));
     let request = analyze::Request {
         handlers: Vec::new(),
         modules: paths
@@ -258,7 +255,7 @@ pub fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
             .map(|path| config.root.join(path).display().to_string())
             .collect(),
     };
-    let answer = analyze::run(sh, &python, &request)?;
+    let answer = analyze::run(sh, python, &request)?;
     let modules: BTreeMap<String, ModuleAnswer> = paths
         .iter()
         .filter_map(|path| {
@@ -270,7 +267,7 @@ pub fn analyse_sources(sh: &Shell, config: &Config) -> Result<Analysis> {
         })
         .collect();
     let stdlib: BTreeSet<String> = answer.stdlib.into_iter().collect();
-    cache::write_atomic(&cache_file, &serde_json::to_vec(&(&modules, &stdlib))?)?;
+    atomic::write_atomic(&cache_file, &serde_json::to_vec(&(&modules, &stdlib))?)?;
     Ok(Analysis { modules, stdlib })
 }
 

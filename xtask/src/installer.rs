@@ -8,12 +8,41 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::cache::TempDir;
+use crate::atomic::TempDir;
 use crate::cli::InstallerChoice;
 use crate::facts::{Arch, Runtime};
+use crate::tools::{Fact, Planned, Tools};
 
 /// The uv release this tool is tested with; part of every cache key.
 pub const UV_VERSION: &str = "0.13.9";
+
+/// Environment variables that change what an installer installs: part of
+/// every dependency layer's key, and passed into the build container. A
+/// variable marked `true` names files (constraints, overrides) whose content
+/// counts too.
+pub const RESULT_VARIABLES: &[(&str, bool)] = &[
+    ("PIP_INDEX_URL", false),
+    ("PIP_EXTRA_INDEX_URL", false),
+    ("PIP_FIND_LINKS", false),
+    ("PIP_NO_INDEX", false),
+    ("PIP_CONSTRAINT", true),
+    ("PIP_PRE", false),
+    ("PIP_ONLY_BINARY", false),
+    ("PIP_NO_BINARY", false),
+    ("PIP_TRUSTED_HOST", false),
+    ("UV_INDEX_URL", false),
+    ("UV_EXTRA_INDEX_URL", false),
+    ("UV_DEFAULT_INDEX", false),
+    ("UV_INDEX", false),
+    ("UV_FIND_LINKS", false),
+    ("UV_NO_INDEX", false),
+    ("UV_INDEX_STRATEGY", false),
+    ("UV_CONSTRAINT", true),
+    ("UV_OVERRIDE", true),
+    ("UV_PRERELEASE", false),
+    ("UV_RESOLUTION", false),
+    ("UV_EXCLUDE_NEWER", false),
+];
 
 /// The host Python that runs pip (for bootstrapping uv or as the fallback).
 pub const HOST_PYTHON: &str = "python3";
@@ -41,16 +70,18 @@ impl Installer {
     }
 
     /// Finds or bootstraps the installer. `notes` receives one line per
-    /// fallback taken, so the user knows why pip was chosen.
+    /// fallback taken, so the user knows why pip was chosen. A run that may
+    /// not probe says what it would do instead.
     pub fn discover(
         sh: &Shell,
+        tools: &Tools,
         cache_dir: &Path,
         choice: InstallerChoice,
         notes: &mut Vec<String>,
-    ) -> Result<Installer> {
+    ) -> Result<Planned<Installer>> {
         if choice != InstallerChoice::Pip {
-            match find_uv(sh, cache_dir) {
-                Ok(uv) => return Ok(uv),
+            match find_uv(sh, tools, cache_dir) {
+                Ok(found) => return Ok(found),
                 Err(err) if choice == InstallerChoice::Uv => {
                     return Err(err.context("--installer uv: uv is not available"));
                 }
@@ -59,21 +90,31 @@ impl Installer {
                 )),
             }
         }
-        let output = cmd!(sh, "{HOST_PYTHON} -m pip --version")
-            .quiet()
-            .ignore_status()
-            .output()
-            .with_context(|| format!("running {HOST_PYTHON}: install Python 3 or put it on PATH"))?;
-        if !output.status.success() {
-            bail!("neither uv nor pip is available: install uv ({HOST_PYTHON} -m pip install uv=={UV_VERSION}) or pip");
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let version = text.split_whitespace().nth(1).unwrap_or("unknown").to_string();
-        Ok(Installer {
+        let version = tools.about_program("pip-version", Path::new(HOST_PYTHON), |python| {
+            let output = cmd!(sh, "{python} -m pip --version")
+                .quiet()
+                .ignore_status()
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            output
+                .status
+                .success()
+                .then(|| text.split_whitespace().nth(1).map(str::to_string))
+                .flatten()
+        });
+        let version = match version {
+            Fact::Known(version) => version,
+            Fact::Unprobed => return Ok(Planned::Pending(format!("would ask {HOST_PYTHON} for pip's version"))),
+            Fact::Absent => bail!(
+                "neither uv nor pip is available: install uv ({HOST_PYTHON} -m pip install uv=={UV_VERSION}) or pip"
+            ),
+        };
+        Ok(Planned::Ready(Installer {
             kind: Kind::Pip,
             program: PathBuf::from(HOST_PYTHON),
             version,
-        })
+        }))
     }
 
     /// The command that cross-installs `requirements` into `target` for the
@@ -120,8 +161,8 @@ impl Installer {
 
 /// The version `program --version` prints, remembered per binary so that a
 /// no-op build does not pay for starting uv (or a version manager's shim).
-fn uv_version(sh: &Shell, program: &Path, cache_dir: &Path) -> Option<String> {
-    crate::cache::remembered(cache_dir, "version", program, |resolved| {
+fn uv_version(sh: &Shell, tools: &Tools, program: &Path) -> Fact {
+    tools.about_program("uv-version", program, |resolved| {
         let output = cmd!(sh, "{resolved} --version")
             .quiet()
             .ignore_status()
@@ -139,34 +180,41 @@ fn uv_version(sh: &Shell, program: &Path, cache_dir: &Path) -> Option<String> {
 /// uv on PATH at the pinned version, else the copy bootstrapped into the
 /// cache, else a fresh bootstrap with pip. A uv on PATH at another version is
 /// used only when bootstrapping fails.
-fn find_uv(sh: &Shell, cache_dir: &Path) -> Result<Installer> {
-    let on_path = uv_version(sh, Path::new("uv"), cache_dir);
-    if on_path.as_deref() == Some(UV_VERSION) {
-        return Ok(Installer {
+fn find_uv(sh: &Shell, tools: &Tools, cache_dir: &Path) -> Result<Planned<Installer>> {
+    let uv = |program: PathBuf, version: String| {
+        Planned::Ready(Installer {
             kind: Kind::Uv,
-            program: PathBuf::from("uv"),
-            version: UV_VERSION.to_string(),
-        });
+            program,
+            version,
+        })
+    };
+    let on_path = uv_version(sh, tools, Path::new("uv"));
+    if on_path == Fact::Known(UV_VERSION.to_string()) {
+        return Ok(uv(PathBuf::from("uv"), UV_VERSION.to_string()));
     }
     let home = cache_dir.join("tools").join(format!("uv-{UV_VERSION}"));
     let program = home.join("bin").join("uv");
-    if uv_version(sh, &program, cache_dir).as_deref() != Some(UV_VERSION) {
-        if let Err(err) = bootstrap_uv(sh, &home) {
-            if let Some(version) = on_path {
-                return Ok(Installer {
-                    kind: Kind::Uv,
-                    program: PathBuf::from("uv"),
-                    version,
-                });
-            }
-            return Err(err);
+    match uv_version(sh, tools, &program) {
+        Fact::Known(version) if version == UV_VERSION => return Ok(uv(program, version)),
+        _ if on_path == Fact::Unprobed => {
+            return Ok(Planned::Pending(
+                "would ask the uv on PATH for its version".into(),
+            ))
         }
+        _ if !tools.probe => {
+            return Ok(Planned::Pending(format!(
+                "would bootstrap uv {UV_VERSION} with pip"
+            )))
+        }
+        _ => {}
     }
-    Ok(Installer {
-        kind: Kind::Uv,
-        program,
-        version: UV_VERSION.to_string(),
-    })
+    if let Err(err) = bootstrap_uv(sh, &home) {
+        if let Fact::Known(version) = on_path {
+            return Ok(uv(PathBuf::from("uv"), version));
+        }
+        return Err(err);
+    }
+    Ok(uv(program, UV_VERSION.to_string()))
 }
 
 fn bootstrap_uv(sh: &Shell, home: &Path) -> Result<()> {

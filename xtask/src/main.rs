@@ -1,31 +1,35 @@
 //! `cargo xtask`: builds, packages and verifies this repository's Python
-//! AWS Lambda functions. Dispatch only; each subcommand lives in its module.
+//! AWS Lambda functions. Dispatch only; each subcommand lives in
+//! `commands/`, the build graph in `graph/`, its steps in `steps/`, and what
+//! they stand on in the modules below.
 
 mod analyze;
 mod archive;
-mod build_layers;
-mod builder;
-mod cache;
-mod check_limits;
-mod ci;
+mod atomic;
 mod cli;
+mod commands;
 mod config;
 mod container;
 mod digest;
 mod elf;
+mod error;
 mod facts;
-mod freshness;
+mod graph;
 mod import_check;
 mod installer;
+mod invoke;
 mod layer_content;
+mod lock;
 mod manifest;
-mod package;
 mod progress;
 mod python;
-mod smoke;
+mod render;
+mod requirements;
 mod sources;
+mod steps;
+mod store;
+mod tools;
 
-use std::fmt;
 use std::process::ExitCode;
 
 use cli::Command;
@@ -33,81 +37,23 @@ use cli::Command;
 fn main() -> ExitCode {
     let invocation = match cli::parse(std::env::args().skip(1)) {
         Ok(invocation) => invocation,
-        Err(err) => return report(&err.into()),
+        Err(err) => return error::report(&err.into()),
     };
+    let options = &invocation.options;
     let result = match &invocation.command {
         Command::Help(text) => {
             print!("{text}");
             Ok(())
         }
-        Command::BuildLayers(names) => build_layers::run(&invocation.options, names),
-        Command::Package(names) => package::run(&invocation.options, names),
-        Command::CheckLimits => check_limits::run(&invocation.options),
-        Command::Smoke(names) => smoke::run(&invocation.options, names),
-        Command::Build => build(&invocation.options),
-        Command::Ci => ci::run(&invocation.options),
+        Command::BuildLayers(names) => commands::build_layers::run(options, names),
+        Command::Package(names) => commands::package::run(options, names),
+        Command::CheckLimits => commands::check_limits::run(options),
+        Command::Smoke(names) => commands::smoke::run(options, names),
+        Command::Build => commands::build::run(options),
+        Command::Ci => commands::ci::run(options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => report(&err),
+        Err(err) => error::report(&err),
     }
 }
-
-/// The main job: every step in order, stopping at the first that fails.
-fn build(options: &cli::Options) -> anyhow::Result<()> {
-    if options.json || options.dry_run {
-        // Each step has its own plan and its own JSON document.
-        return Err(UsageError::new(
-            "build takes neither --json nor --dry-run: use them with build-layers, package, check-limits or smoke",
-        )
-        .into());
-    }
-    build_layers::run(options, &[])?;
-    package::run(options, &[])?;
-    check_limits::run(options)?;
-    smoke::run(options, &[])
-}
-
-/// Prints the error chain on one line and picks the exit code: 2 for bad
-/// usage or configuration, 1 for work that failed.
-fn report(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<Failed>().is_none() {
-        eprintln!("error: {err:#}");
-    }
-    if err.chain().any(|cause| cause.is::<UsageError>()) {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-/// Bad usage or configuration: exit code 2.
-#[derive(Debug)]
-pub struct UsageError(String);
-
-impl UsageError {
-    pub fn new(message: impl Into<String>) -> UsageError {
-        UsageError(message.into())
-    }
-}
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Work that failed and whose details were already printed: exit code 1
-/// without another message.
-#[derive(Debug)]
-pub struct Failed;
-
-impl fmt::Display for Failed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("failed")
-    }
-}
-
-impl std::error::Error for Failed {}

@@ -1,15 +1,11 @@
-//! `dist/manifest.json`: what was built, read by check-limits, smoke and
-//! Terraform. Each command updates its own part; the file is rewritten
-//! atomically and only when its content changes.
+//! `dist/manifest.json`: what was built, read by Terraform. The graph
+//! writes it whole from the configuration and the nodes' outputs; the checks
+//! and smoke tests read the same value in memory.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::Path;
 
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::write_atomic;
 use crate::config::{Config, LayerSource};
 use crate::layer_content::Package;
 
@@ -133,58 +129,6 @@ pub struct FunctionEntry {
 }
 
 impl Manifest {
-    /// The manifest on disk if it matches the configured runtime and
-    /// architecture; otherwise an empty one for them.
-    pub fn load_for(config: &Config) -> Result<Manifest> {
-        let fresh = Manifest {
-            runtime: config.runtime.name.to_string(),
-            architecture: config.arch.name().to_string(),
-            ..Manifest::default()
-        };
-        match Manifest::read(&config.manifest_path())? {
-            Some(existing)
-                if existing.runtime == fresh.runtime && existing.architecture == fresh.architecture =>
-            {
-                Ok(existing)
-            }
-            _ => Ok(fresh),
-        }
-    }
-
-    /// `None` when there is no manifest yet.
-    pub fn read(path: &Path) -> Result<Option<Manifest>> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-        };
-        let manifest = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not a manifest this tool wrote; delete it and rebuild",
-                path.display()
-            )
-        })?;
-        Ok(Some(manifest))
-    }
-
-    /// Writes the manifest, unless the file already says exactly this.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(self)?;
-        text.push('\n');
-        if fs::read_to_string(path).is_ok_and(|existing| existing == text) {
-            return Ok(());
-        }
-        write_atomic(path, text.as_bytes())
-    }
-
-    /// Drops layers and functions the configuration no longer has, so that
-    /// Terraform stops deploying them.
-    pub fn retain_configured(&mut self, config: &Config) {
-        self.layers.retain(|name, _| config.layers.contains_key(name));
-        self.functions
-            .retain(|name, _| config.functions.contains_key(name));
-    }
-
     /// Top-level module name → the configured layers that provide it: dependency
     /// layers from their inventory, source layers by their folder's name.
     pub fn providers(&self, config: &Config) -> BTreeMap<String, Vec<String>> {
@@ -209,16 +153,6 @@ impl Manifest {
             layers.dedup();
         }
         providers
-    }
-
-    /// Records the external layers (ARN and declared size) as configured.
-    pub fn sync_external(&mut self, config: &Config) {
-        for layer in config.layers.values() {
-            if let LayerSource::External { arn, unzipped_bytes } = &layer.source {
-                self.layers
-                    .insert(layer.name.clone(), LayerEntry::external(arn, *unzipped_bytes));
-            }
-        }
     }
 }
 

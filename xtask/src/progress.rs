@@ -1,9 +1,11 @@
-//! Progress reporting, kept apart from results: core code calls a
-//! [`Progress`]; only the command layer picks how it is drawn (indicatif
-//! lines on a terminal, plain lines otherwise, nothing with `--quiet`).
+//! What a run tells people, decided once per run: the [`Printer`] (machine
+//! output on stdout, human text on stderr, warnings that survive `--quiet`,
+//! details at `-v`, a closed pipe that ends quietly) and [`Progress`], which
+//! core code calls and only the printer decides how to draw (indicatif lines
+//! on a terminal, plain lines otherwise, nothing with `--quiet`).
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,8 +20,88 @@ pub trait Progress: Sync {
     fn note(&self, message: &str);
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Verbosity {
+    Quiet,
+    #[default]
+    Normal,
+    Verbose,
+}
+
+/// The one printer of a run.
+pub struct Printer {
+    pub verbosity: Verbosity,
+    progress: Box<dyn Progress>,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity) -> Printer {
+        Printer {
+            verbosity,
+            progress: for_terminal(verbosity == Verbosity::Quiet),
+        }
+    }
+
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress.as_ref()
+    }
+
+    /// Machine output (`--json`, plans) on stdout. A reader that went away
+    /// (`| head`) ends the run quietly instead of a panic.
+    pub fn out(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| {
+                if text.ends_with('\n') {
+                    Ok(())
+                } else {
+                    stdout.write_all(b"\n")
+                }
+            })
+            .and_then(|()| stdout.flush());
+        if let Err(err) = written {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// Human text: results and summaries. Hidden by `--quiet`.
+    pub fn info(&self, text: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.progress.note(text);
+        }
+    }
+
+    /// Details shown with `-v`: why each node runs.
+    pub fn detail(&self, text: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.progress.note(text);
+        }
+    }
+
+    /// Always printed, `--quiet` or not.
+    pub fn warn(&self, text: &str) {
+        if self.verbosity == Verbosity::Quiet {
+            eprintln!("warning: {text}");
+        } else {
+            self.progress.note(&format!("warning: {text}"));
+        }
+    }
+
+    /// Always printed: what failed.
+    pub fn error(&self, text: &str) {
+        if self.verbosity == Verbosity::Quiet {
+            eprintln!("error: {text}");
+        } else {
+            self.progress.note(&format!("error: {text}"));
+        }
+    }
+}
+
 /// Picks the reporter for this invocation.
-pub fn for_terminal(quiet: bool) -> Box<dyn Progress> {
+fn for_terminal(quiet: bool) -> Box<dyn Progress> {
     if quiet {
         Box::new(Silent)
     } else if std::io::stderr().is_terminal() {
@@ -94,5 +176,30 @@ impl Progress for Bars {
     }
     fn note(&self, message: &str) {
         let _ = self.multi.println(message);
+    }
+}
+
+/// `2.1 MiB`-style sizes for people (MiB, as AWS counts them).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration in milliseconds for people.
+pub fn ms(value: Option<f64>) -> String {
+    match value {
+        Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
+        Some(ms) => format!("{ms:.0} ms"),
+        None => "—".to_string(),
     }
 }

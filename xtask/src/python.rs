@@ -1,24 +1,26 @@
 //! Finding a Python of the runtime's exact minor version on the host, for
-//! hash-based bytecode and the smoke test (bytecode and import behaviour
-//! differ between minor versions).
+//! hash-based bytecode, parsing the sources and the smoke test (bytecode and
+//! import behaviour differ between minor versions).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use xshell::{cmd, Shell};
 
 use crate::facts::Runtime;
+use crate::tools::{Fact, Planned, Tools};
 
 /// `python3.X` on PATH, else `python3` if it is 3.X, else what `uv python
 /// find` knows of. Returns the interpreter's own path (`sys.executable`), so
-/// that later runs skip any version-manager shim in front of it.
+/// that later runs skip any version-manager shim in front of it. `None`
+/// when there is no such Python here.
 pub fn find_interpreter(
     sh: &Shell,
+    tools: &Tools,
     runtime: Runtime,
-    uv: Option<&std::path::Path>,
-    cache_dir: &std::path::Path,
-) -> Option<PathBuf> {
+    uv: Option<&Path>,
+) -> Planned<Option<PathBuf>> {
     let wanted = runtime.python_version();
-    let probe = |program: &std::path::Path| -> Option<PathBuf> {
+    let probe = |program: &Path| -> Option<PathBuf> {
         let script = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)";
         let output = cmd!(sh, "{program} -c {script}")
             .quiet()
@@ -31,25 +33,32 @@ pub fn find_interpreter(
         let executable = lines.next().filter(|path| !path.is_empty()).map(PathBuf::from);
         matches.then(|| executable.unwrap_or_else(|| program.to_path_buf()))
     };
+    let label = format!("python{wanted}");
     for candidate in [format!("python{wanted}"), "python3".to_string()] {
-        let label = format!("python{wanted}");
-        let found = crate::cache::remembered(cache_dir, &label, &PathBuf::from(&candidate), |resolved| {
+        let found = tools.about_program(&label, Path::new(&candidate), |resolved| {
             probe(resolved).map(|path| path.display().to_string())
         });
-        if let Some(found) = found {
-            return Some(PathBuf::from(found));
+        match found {
+            Fact::Known(path) => return Planned::Ready(Some(PathBuf::from(path))),
+            Fact::Unprobed => return Planned::Pending(format!("would look for Python {wanted}")),
+            Fact::Absent => {}
         }
     }
-    let uv = uv?;
+    let Some(uv) = uv else {
+        return Planned::Ready(None);
+    };
+    if !tools.probe {
+        return Planned::Pending(format!("would ask uv for Python {wanted}"));
+    }
     let output = cmd!(sh, "{uv} python find --no-python-downloads {wanted}")
         .quiet()
         .ignore_status()
-        .output()
-        .ok()?;
-    let found = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if output.status.success() {
-        probe(&found)
-    } else {
-        None
-    }
+        .output();
+    let found = match output {
+        Ok(output) if output.status.success() => {
+            probe(Path::new(String::from_utf8_lossy(&output.stdout).trim()))
+        }
+        _ => None,
+    };
+    Planned::Ready(found)
 }

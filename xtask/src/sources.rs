@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::archive::{is_executable, Content, Entry};
-use crate::digest::{file_sha256, KeyHasher};
 
 /// Directories never packaged.
 const SKIPPED_DIRS: &[&str] = &[
@@ -132,20 +131,6 @@ fn walk(
         });
     }
     Ok(())
-}
-
-/// A hash of the files' names, modes and contents.
-pub fn content_hash(files: &[SourceFile], extra: &[(&str, &str)]) -> Result<String> {
-    let mut key = KeyHasher::default();
-    for (label, value) in extra {
-        key.part(label, value);
-    }
-    for file in files {
-        key.part("path", &file.relative)
-            .part("mode", if file.executable { "x" } else { "-" })
-            .part("sha256", file_sha256(&file.path)?.hex);
-    }
-    Ok(key.hex())
 }
 
 /// ZIP entries for `files` under `prefix` (`""` for a function's root).

@@ -49,6 +49,25 @@ fn two_profiles() -> Repo {
     repo
 }
 
+/// `ARGS --dry-run --json`: the plan, as the tool would run it.
+fn plan_of(repo: &Repo, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--dry-run", "--json"]);
+    let run = repo.xtask_with(&all, env);
+    serde_json::from_str(&run.success().stdout()).expect("the plan is JSON")
+}
+
+/// The plan's entry for dependency layer `name`: `state:key`.
+fn layer_state(plan: &serde_json::Value, name: &str) -> String {
+    let node = plan["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["kind"] == "profile" && node["name"] == name)
+        .unwrap_or_else(|| panic!("no layer {name} in {plan:#}"));
+    format!("{}:{}", node["state"].as_str().unwrap(), node["key"])
+}
+
 #[test]
 fn builds_python_layers_without_runtime_provided_packages() {
     let repo = two_profiles();
@@ -147,14 +166,9 @@ fn a_second_run_is_a_cache_hit_that_rewrites_nothing() {
         fs::metadata(&zip).unwrap().mtime_nsec(),
         fs::metadata(&zip).unwrap().mtime(),
     );
-    // Without the wheels, only the cache can satisfy the second run.
-    fs::remove_dir_all(repo.path().join("layers/alpha/wheels")).unwrap();
-    let plan = repo.xtask(&["build-layers", "--builder", "host", "--dry-run"]);
-    assert!(
-        plan.success().stdout().contains("alpha\thost\tcached\t"),
-        "{}",
-        plan.stdout()
-    );
+    let plan = plan_of(&repo, &["build-layers", "--builder", "host"], &[]);
+    assert!(layer_state(&plan, "alpha").starts_with("fresh:"), "{plan:#}");
+    assert_eq!(plan["builder"], "host");
     repo.xtask(&["build-layers", "--builder", "host"]).success();
     let after = (
         sha256_hex(&zip),
@@ -162,9 +176,26 @@ fn a_second_run_is_a_cache_hit_that_rewrites_nothing() {
         fs::metadata(&zip).unwrap().mtime(),
     );
     assert_eq!(before, after, "a cache hit must not rewrite the ZIP");
-    // --force ignores the cache: the install must run, and fails without wheels.
-    repo.xtask(&["build-layers", "--builder", "host", "--force", "alpha"])
+    // The wheels a requirements file finds are inputs: without them the
+    // layer is stale (and cannot be built); restoring them is a hit again.
+    let wheels = repo.path().join("layers/alpha/wheels");
+    let kept = repo.path().join("kept-wheels");
+    fs::rename(&wheels, &kept).unwrap();
+    fs::create_dir(&wheels).unwrap();
+    repo.xtask(&["build-layers", "--builder", "host"])
         .fails_with(1, "layer `alpha`");
+    fs::remove_dir(&wheels).unwrap();
+    fs::rename(&kept, &wheels).unwrap();
+    let plan = plan_of(&repo, &["build-layers", "--builder", "host"], &[]);
+    assert!(layer_state(&plan, "alpha").starts_with("fresh:"), "{plan:#}");
+    // --force ignores the cache: the install runs again, to the same bytes.
+    let forced = repo.xtask(&["build-layers", "--builder", "host", "--force", "alpha"]);
+    assert!(
+        forced.success().stderr().contains("layer alpha: built"),
+        "{}",
+        forced.stderr()
+    );
+    assert_eq!(sha256_hex(&zip), before.0);
 }
 
 /// Every input of the key changes the key; nothing else does.
@@ -173,21 +204,18 @@ fn each_part_of_the_cache_key_causes_a_miss() {
     let repo = two_profiles();
     repo.xtask(&["build-layers", "--builder", "host"]).success();
     let key = |args: &[&str]| -> String {
-        let mut all = vec!["build-layers", "--builder", "host", "--dry-run", "alpha"];
+        let mut all = vec!["build-layers", "--builder", "host", "alpha"];
         all.extend_from_slice(args);
-        let run = repo.xtask(&all);
-        let line = run.success().stdout();
-        let fields: Vec<&str> = line.trim().split('\t').collect();
-        format!("{}:{}", fields[2], fields[3])
+        layer_state(&plan_of(&repo, &all, &[]), "alpha")
     };
     let base = key(&[]);
-    assert!(base.starts_with("cached:"), "{base}");
+    assert!(base.starts_with("fresh:"), "{base}");
     assert_eq!(key(&[]), base, "the key is stable");
 
     let mut seen = vec![base.clone()];
     let mut expect_miss = |label: &str, value: String| {
         assert!(
-            value.starts_with("build:"),
+            value.starts_with("stale:"),
             "{label}: expected a miss, got {value}"
         );
         assert!(
@@ -197,7 +225,8 @@ fn each_part_of_the_cache_key_causes_a_miss() {
         seen.push(value);
     };
     expect_miss("architecture", key(&["--arch", "arm64"]));
-    expect_miss("installer", key(&["--installer", "pip"]));
+    // pip's version is not known before a run asks: the plan says so.
+    assert_eq!(key(&["--installer", "pip"]), "stale:null");
 
     let with = |extra: &str| {
         TWO_PROFILES.replace(
@@ -221,19 +250,33 @@ fn each_part_of_the_cache_key_causes_a_miss() {
     );
     expect_miss("requirements", key(&[]));
     repo.write("layers/alpha/requirements.txt", &requirements);
-    let index = repo.xtask_with(
-        &["build-layers", "--builder", "host", "--dry-run", "alpha"],
-        &[("UV_INDEX_URL", "http://127.0.0.1:9/simple")],
+    let with_env = |name: &str, value: &str| {
+        let plan = plan_of(
+            &repo,
+            &["build-layers", "--builder", "host", "alpha"],
+            &[(name, value)],
+        );
+        layer_state(&plan, "alpha")
+    };
+    expect_miss("index", with_env("UV_INDEX_URL", "http://127.0.0.1:9/simple"));
+    repo.write("constraints.txt", "app<2\n");
+    let constrained = with_env("UV_CONSTRAINT", "constraints.txt");
+    repo.write("constraints.txt", "app<3\n");
+    assert_ne!(
+        with_env("UV_CONSTRAINT", "constraints.txt"),
+        constrained,
+        "the constraint file's content counts"
     );
-    let line = index.success().stdout();
-    expect_miss(
-        "index",
-        format!(
-            "{}:{}",
-            line.split('\t').nth(2).unwrap(),
-            line.trim().split('\t').nth(3).unwrap()
-        ),
+    expect_miss("constraint", constrained);
+    repo.write("layers/common.txt", "# shared pins\n");
+    repo.write(
+        "layers/alpha/requirements.txt",
+        &format!("{requirements}-c ../common.txt\n"),
     );
+    let included = key(&[]);
+    repo.write("layers/common.txt", "# shared pins, edited\n");
+    assert_ne!(key(&[]), included, "an included file's content counts");
+    expect_miss("included file", included);
 }
 
 #[test]
@@ -247,18 +290,21 @@ fn one_failing_profile_does_not_stop_the_others() {
         "the installer's own lines name the package:\n{}",
         run.stderr()
     );
-    assert!(
-        run.stderr().contains("1 of 2 layer(s) failed"),
-        "{}",
-        run.stderr()
-    );
+    assert!(run.stderr().contains("1 of 2 step(s) failed"), "{}", run.stderr());
     assert!(repo.path().join("dist/layers/beta.zip").is_file());
     assert!(!repo.path().join("dist/layers/alpha.zip").exists());
-    let manifest = repo.manifest();
-    assert!(manifest["layers"]["beta"].is_object());
-    assert!(manifest["layers"].get("alpha").is_none());
+    // A manifest would describe a layer that is not there: none is written.
+    assert!(!repo.path().join("dist/manifest.json").exists());
+    let json: serde_json::Value = serde_json::from_str(
+        &repo
+            .xtask(&["build-layers", "--builder", "host", "--json"])
+            .stdout(),
+    )
+    .unwrap();
+    assert!(json["layers"]["beta"].is_object());
+    assert!(json["failed"]["alpha"].is_string());
     // Nothing half-built is left in the cache.
-    let entries: Vec<_> = fs::read_dir(repo.path().join("target/lambda/layers"))
+    let entries: Vec<_> = fs::read_dir(repo.path().join("target/lambda/store/profile"))
         .unwrap()
         .flatten()
         .collect();
@@ -299,10 +345,17 @@ fn a_wheel_for_the_wrong_platform_is_caught_at_build_time() {
 #[test]
 fn pip_is_the_fallback_installer_and_gives_the_same_layer_content() {
     let repo = two_profiles();
-    repo.xtask(&["build-layers", "--builder", "host", "--installer", "pip", "beta"])
-        .success();
-    let manifest = repo.manifest();
-    assert!(manifest["layers"]["beta"]["installer"]
+    let run = repo.xtask(&[
+        "build-layers",
+        "--builder",
+        "host",
+        "--installer",
+        "pip",
+        "--json",
+        "beta",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+    assert!(json["layers"]["beta"]["installer"]
         .as_str()
         .unwrap()
         .starts_with("pip "));
@@ -354,19 +407,16 @@ fn the_container_builder_runs_in_a_real_engine() {
     // Output belongs to the invoking user, not to root inside the container.
     let uid = fs::metadata(repo.path()).unwrap().uid();
     assert_eq!(fs::metadata(&zip).unwrap().uid(), uid);
-    for entry in fs::read_dir(repo.path().join("target/lambda/layers"))
+    for entry in fs::read_dir(repo.path().join("target/lambda/store/profile"))
         .unwrap()
         .flatten()
     {
         assert_eq!(entry.metadata().unwrap().uid(), uid);
     }
     // auto picks the container when the image is there, and it is a cache hit.
-    let auto = repo.xtask(&["build-layers", "--dry-run"]);
-    assert!(
-        auto.success().stdout().contains("alpha\tcontainer\tcached\t"),
-        "{}",
-        auto.stdout()
-    );
+    let auto = plan_of(&repo, &["build-layers"], &[]);
+    assert_eq!(auto["builder"], "container", "{auto:#}");
+    assert!(layer_state(&auto, "alpha").starts_with("fresh:"), "{auto:#}");
     // A missing image under auto falls back to the host, saying why.
     repo.set_metadata(&TWO_PROFILES.replace(
         "runtime = \"python3.11\"",
@@ -377,7 +427,10 @@ fn the_container_builder_runs_in_a_real_engine() {
     assert!(
         fallback
             .stderr()
-            .contains("cross-installing manylinux wheels on the host"),
+            .contains("builder: host (docker has no image xtask-test-missing:none")
+            || fallback
+                .stderr()
+                .contains("builder: host (podman has no image xtask-test-missing:none"),
         "{}",
         fallback.stderr()
     );
@@ -459,27 +512,24 @@ fn a_foreign_architecture_is_cross_installed_not_emulated() {
         "runtime = \"python3.11\"",
         &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
     ));
-    let plan = repo.xtask(&["build-layers", "--arch", foreign, "--dry-run"]);
+    // A first run learns what the engine has; a dry run only reads that.
+    repo.xtask(&["build-layers", "--arch", foreign]).success();
+    let plan = plan_of(&repo, &["build-layers", "--arch", foreign], &[]);
     let emulated = std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/qemu-{machine}")).exists();
     if emulated {
-        assert!(
-            plan.success().stdout().contains("\tcontainer\t"),
-            "{}",
-            plan.stdout()
-        );
+        assert_eq!(plan["builder"], "container", "{plan:#}");
         return;
     }
+    assert_eq!(plan["builder"], "host", "{plan:#}");
+    let notes = plan["notes"].to_string();
     assert!(
-        plan.success().stdout().contains("alpha\thost\t"),
-        "{}",
-        plan.stdout()
-    );
-    assert!(
-        plan.stderr()
-            .contains("cross-installing manylinux wheels on the host"),
-        "{}",
-        plan.stderr()
+        notes.contains(&format!("cross-installing {foreign} wheels")),
+        "{notes}"
     );
     repo.xtask(&["build-layers", "--arch", foreign, "--builder", "container"])
-        .fails_with(1, "need an emulator on this machine");
+        .fails_with(2, "need an emulator on this machine");
+    assert!(
+        repo.path().join("dist/layers/alpha.zip").is_file(),
+        "a machine that cannot build is no reason to empty dist/"
+    );
 }

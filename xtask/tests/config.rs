@@ -33,11 +33,7 @@ fn a_good_configuration_plans() {
     let repo = repo(GOOD);
     let run = repo.xtask(&["build-layers", "--dry-run", "--builder", "host"]);
     run.success();
-    assert!(
-        run.stdout().starts_with("core\thost\tbuild\t"),
-        "{}",
-        run.stdout()
-    );
+    assert!(run.stdout().contains("layer core: "), "{}", run.stdout());
 }
 
 #[test]

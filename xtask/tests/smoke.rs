@@ -339,33 +339,47 @@ unzipped_size = "80 MiB"
 }
 
 #[test]
-fn the_plan_lists_layers_in_order_and_touches_nothing() {
+fn the_plan_names_what_is_stale_and_touches_nothing() {
     let repo = app();
     build(&repo, &[]);
-    let run = repo.xtask(&["smoke", "--dry-run", "hello"]);
-    run.success();
-    assert_eq!(
-        run.stdout(),
-        "hello\thello.lambda_handler\tdist/functions/hello.zip\tcore=dist/layers/core.zip shared=dist/layers/shared.zip\n"
+    let site = repo.path().join("runtime-site");
+    fs::create_dir_all(&site).unwrap();
+    let site = site.display().to_string();
+    let env = [("XTASK_RUNTIME_SITE", site.as_str())];
+    let run = repo.xtask_with(&["smoke", "--dry-run", "hello"], &env);
+    assert!(
+        run.success().stdout().contains("smoke hello: not built yet"),
+        "{}",
+        run.stdout()
     );
+    assert!(!run.stdout().contains("smoke plain"), "{}", run.stdout());
     assert!(!repo.path().join("target/lambda/smoke").exists());
+    assert!(!repo.path().join("target/lambda/store/smoke").exists());
+}
+
+/// smoke imports what is current: it re-packages an edited handler first.
+#[test]
+fn smoke_never_imports_a_stale_zip() {
+    let repo = app();
+    build(&repo, &[]);
+    let Some(first) = smoke(&repo, &["--builder", "host"]) else {
+        return;
+    };
+    first.success();
+    repo.write(
+        "lambdas/plain/plain.py",
+        "raise RuntimeError('boom')\n\ndef lambda_handler(event, context):\n    pass\n",
+    );
+    smoke(&repo, &["--builder", "host", "plain"])
+        .expect("ran before")
+        .fails_with(1, "RuntimeError: boom");
 }
 
 #[test]
 fn usage_errors_say_what_to_run() {
     let repo = app();
-    repo.xtask(&["smoke"]).fails_with(
-        2,
-        "dist/manifest.json is missing: run cargo xtask build-layers and cargo xtask package",
-    );
-    build(&repo, &[]);
     repo.xtask(&["smoke", "nope"])
         .fails_with(2, "unknown function `nope` (configured: hello, plain)");
-    repo.set_metadata(&format!(
-        "{APP}\n[workspace.metadata.lambda.functions.late]\nsource = \"lambdas/plain\"\nhandler = \"plain.lambda_handler\"\n"
-    ));
-    repo.xtask(&["smoke", "late"])
-        .fails_with(2, "run cargo xtask package");
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 
+use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
-use crate::UsageError;
 
 mod table;
 
@@ -121,10 +121,24 @@ pub struct Overrides {
 impl Config {
     /// Reads the configuration of the workspace around the current directory.
     pub fn load(overrides: &Overrides) -> Result<Config> {
-        let metadata = cargo_metadata::MetadataCommand::new()
-            .no_deps()
-            .exec()
-            .map_err(|err| UsageError::new(format!("cannot read the workspace: {err}")))?;
+        Config::load_in_workspace(overrides).1
+    }
+
+    /// The configuration, and the workspace root whenever it was found (also
+    /// when the table is invalid: what was built from it must go).
+    pub fn load_in_workspace(overrides: &Overrides) -> (Option<PathBuf>, Result<Config>) {
+        let metadata = match cargo_metadata::MetadataCommand::new().no_deps().exec() {
+            Ok(metadata) => metadata,
+            Err(err) => {
+                let err = UsageError::new(format!("cannot read the workspace: {err}"));
+                return (None, Err(err.into()));
+            }
+        };
+        let root = metadata.workspace_root.clone().into_std_path_buf();
+        (Some(root), Config::from_metadata(metadata, overrides))
+    }
+
+    fn from_metadata(metadata: cargo_metadata::Metadata, overrides: &Overrides) -> Result<Config> {
         let root = metadata.workspace_root.into_std_path_buf();
         let target_dir = metadata.target_directory.into_std_path_buf();
         let Some(table) = metadata.workspace_metadata.get("lambda") else {

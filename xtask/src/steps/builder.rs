@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::build_layers::LayerPlan;
-use crate::cli::Options;
+use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Bytecode, Config};
 use crate::container::{self, ContainerRun, Engine};
+use crate::error::EnvironmentError;
 use crate::facts::Arch;
 use crate::installer::{self, Installer};
-use crate::progress::Progress;
 use crate::python;
+use crate::tools::{Fact, Planned, Tools};
 
 /// How the layers of this run are built.
 #[derive(Debug, Clone)]
@@ -47,109 +47,152 @@ impl Builder {
     }
 }
 
-/// Settles `auto`: the container when an engine answers and the image can be
-/// had, otherwise the host. Says which and why.
+/// Settles `auto`: the container when an engine answers and the image is
+/// there (it is never pulled implicitly), otherwise the host. `notes` says
+/// which and why, in one short line. A run that may not probe says what it
+/// would do instead of starting anything.
 pub fn choose_builder(
     sh: &Shell,
     config: &Config,
-    options: &Options,
-    progress: &dyn Progress,
-) -> Result<Builder> {
-    let host = |notes: &mut Vec<String>| -> Result<Builder> {
-        let installer = Installer::discover(sh, &config.cache_dir(), options.installer, notes)?;
+    choice: InstallerChoice,
+    tools: &Tools,
+    notes: &mut Vec<String>,
+) -> Result<Planned<Builder>> {
+    let host = |notes: &mut Vec<String>| -> Result<Planned<Builder>> {
+        let installer = match Installer::discover(sh, tools, &config.cache_dir(), choice, notes)? {
+            Planned::Ready(installer) => installer,
+            Planned::Pending(what) => return Ok(Planned::Pending(what)),
+        };
         let interpreter = match config.bytecode {
             Bytecode::None => None,
             _ => {
                 let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-                Some(python::find_interpreter(sh, config.runtime, uv, &config.cache_dir()).with_context(|| {
-                    format!(
-                        "bytecode = \"{}\" compiles with the runtime's Python {}, which is not on PATH: install it, or build with --builder container, or set bytecode = \"none\"",
-                        config.bytecode.name(),
-                        config.runtime.python_version()
-                    )
-                })?)
+                match python::find_interpreter(sh, tools, config.runtime, uv) {
+                    Planned::Pending(what) => return Ok(Planned::Pending(what)),
+                    Planned::Ready(Some(python)) => Some(python),
+                    Planned::Ready(None) => {
+                        return Err(EnvironmentError::new(format!(
+                            "bytecode = \"{}\" compiles with the runtime's Python {}, which is not on PATH: install it, or build with --builder container, or set bytecode = \"none\"",
+                            config.bytecode.name(),
+                            config.runtime.python_version()
+                        ))
+                        .into())
+                    }
+                }
             }
         };
-        Ok(Builder::Host {
+        Ok(Planned::Ready(Builder::Host {
             installer,
             interpreter,
-        })
+        }))
     };
-    let mut notes = Vec::new();
-    let builder = match config.builder {
-        BuilderChoice::Host => host(&mut notes)?,
+    let engine = |fact: Fact| match fact {
+        Fact::Known(program) => Planned::Ready(Some(Engine { program })),
+        Fact::Absent => Planned::Ready(None),
+        Fact::Unprobed => Planned::Pending("would ask docker and podman whether they answer".to_string()),
+    };
+    match config.builder {
+        BuilderChoice::Host => host(notes),
         BuilderChoice::Container => {
-            let engine = Engine::detect(sh).context(
-                "no container engine answers (tried docker and podman): start one, or use --builder host",
-            )?;
-            container::can_run(config.arch)
-                .map_err(|why| anyhow::anyhow!("{why}: register qemu-user-static, or use --builder host"))?;
-            let image_id = image_id(sh, &engine, config)?;
-            Builder::Container {
+            let Some(engine) = (match engine(Engine::detect(sh, tools)) {
+                Planned::Ready(engine) => engine,
+                Planned::Pending(what) => return Ok(Planned::Pending(what)),
+            }) else {
+                return Err(EnvironmentError::new(
+                    "builder = \"container\": no container engine answers (tried docker and podman): start one, or use --builder host",
+                )
+                .into());
+            };
+            container::can_run(config.arch).map_err(|why| {
+                EnvironmentError::new(format!("{why}: register qemu-user-static, or use --builder host"))
+            })?;
+            let image_id = match engine.image_id(sh, tools, &config.image) {
+                Fact::Known(id) => id,
+                Fact::Unprobed => {
+                    return Ok(Planned::Pending(format!(
+                        "would look for the image {}",
+                        config.image
+                    )))
+                }
+                Fact::Absent if !tools.probe => {
+                    return Ok(Planned::Pending(format!("would pull the image {}", config.image)))
+                }
+                Fact::Absent => pull(sh, tools, &engine, config)?,
+            };
+            Ok(Planned::Ready(Builder::Container {
                 engine,
                 image: config.image.clone(),
                 image_id,
-            }
+            }))
         }
-        BuilderChoice::Auto => match Engine::detect(sh) {
+        BuilderChoice::Auto => {
+            let engine = match engine(Engine::detect(sh, tools)) {
+                Planned::Ready(engine) => engine,
+                Planned::Pending(what) => return Ok(Planned::Pending(what)),
+            };
+            let Some(engine) = engine else {
+                notes.push("builder: host (no container engine answers)".to_string());
+                return host(notes);
+            };
             // Emulating another architecture's build image is slow and often
             // missing; cross-installing its wheels is neither.
-            Some(_) if container::can_run(config.arch).is_err() => {
+            if container::can_run(config.arch).is_err() {
                 notes.push(format!(
-                    "building {} layers on a {} machine: cross-installing manylinux wheels on the host",
+                    "builder: host (cross-installing {} wheels on a {} machine)",
                     config.arch.name(),
                     Arch::host().map_or("different", Arch::name)
                 ));
-                host(&mut notes)?
+                return host(notes);
             }
-            None => {
-                notes.push(
-                    "no container engine answers: cross-installing manylinux wheels on the host".to_string(),
-                );
-                host(&mut notes)?
-            }
-            Some(engine) => match image_id(sh, &engine, config) {
-                Ok(image_id) => Builder::Container {
+            match engine.image_id(sh, tools, &config.image) {
+                Fact::Known(image_id) => Ok(Planned::Ready(Builder::Container {
                     engine,
                     image: config.image.clone(),
                     image_id,
-                },
-                Err(err) => {
+                })),
+                Fact::Unprobed => Ok(Planned::Pending(format!(
+                    "would look for the image {}",
+                    config.image
+                ))),
+                Fact::Absent => {
                     notes.push(format!(
-                        "{err:#}: cross-installing manylinux wheels on the host instead"
+                        "builder: host ({} has no image {}; `builder = \"container\"` pulls it)",
+                        engine.program, config.image
                     ));
-                    host(&mut notes)?
+                    host(notes)
                 }
-            },
-        },
-    };
-    for note in notes {
-        progress.note(&note);
+            }
+        }
     }
-    Ok(builder)
 }
 
-fn image_id(sh: &Shell, engine: &Engine, config: &Config) -> Result<String> {
-    if let Some(id) = engine.image_id(sh, &config.image) {
-        return Ok(id);
-    }
+/// Pulls the build image, for a configuration that asked for the container.
+fn pull(sh: &Shell, tools: &Tools, engine: &Engine, config: &Config) -> Result<String> {
     engine.pull(sh, &config.image, config.arch).with_context(|| {
         format!(
             "the build image {} is not available (set `image` in Cargo.toml to one you have)",
             config.image
         )
     })?;
-    engine
-        .image_id(sh, &config.image)
-        .with_context(|| format!("{} pulled but not found", config.image))
+    tools.forget(&format!("image-id {} {}", engine.program, config.image));
+    match engine.image_id(sh, tools, &config.image) {
+        Fact::Known(id) => Ok(id),
+        _ => bail!("{} pulled but not found", config.image),
+    }
 }
 
-pub fn install(sh: &Shell, config: &Config, builder: &Builder, plan: &LayerPlan, work: &Path) -> Result<()> {
+pub fn install(
+    sh: &Shell,
+    config: &Config,
+    builder: &Builder,
+    requirements: &Path,
+    work: &Path,
+) -> Result<()> {
     let output = match builder {
         Builder::Host { installer, .. } => installer
             .install_command(
                 sh,
-                &plan.requirements,
+                requirements,
                 &work.join("python"),
                 config.runtime,
                 config.arch,
@@ -160,12 +203,11 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, plan: &LayerPlan,
             .output()
             .with_context(|| format!("running {}", installer.id()))?,
         Builder::Container { engine, image, .. } => {
-            let file_name = plan
-                .requirements
+            let file_name = requirements
                 .file_name()
                 .and_then(|name| name.to_str())
                 .context("requirements file name")?;
-            let run = container_run(config, image, plan, work)?;
+            let run = container_run(config, image, requirements, work)?;
             engine
                 .run_command(sh, &run, &container::install_args(file_name))?
                 .quiet()
@@ -197,14 +239,13 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, plan: &LayerPlan,
     bail!("{message}\n  | {}", tail.join("\n  | "))
 }
 
-fn container_run(config: &Config, image: &str, plan: &LayerPlan, work: &Path) -> Result<ContainerRun> {
+fn container_run(config: &Config, image: &str, requirements: &Path, work: &Path) -> Result<ContainerRun> {
     let cache_dir = config.cache_dir().join("container");
     fs::create_dir_all(&cache_dir)?;
     Ok(ContainerRun {
         image: image.to_string(),
         arch: config.arch,
-        requirements_dir: plan
-            .requirements
+        requirements_dir: requirements
             .parent()
             .context("requirements directory")?
             .to_path_buf(),

@@ -18,12 +18,31 @@ use crate::config::Config;
 use crate::digest::file_sha256;
 use crate::installer::{self, Installer};
 use crate::manifest::Manifest;
+use crate::tools::{Planned, Tools};
+
+/// What `ci` runs, in order.
+const STEPS: &[&str] = &[
+    "cargo fmt --check",
+    "cargo clippy",
+    "cargo test",
+    "pytest",
+    "end-to-end build",
+    "terraform",
+    "terraform: a layer removed",
+];
 
 /// Function ZIPs must stay thin: only their handler, no shared code.
 const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
 
 pub fn run(options: &Options) -> Result<()> {
     let config = Config::load(&options.overrides)?;
+    if options.dry_run {
+        // Each step is a whole program; there is no cheaper preview of them.
+        for name in STEPS {
+            println!("ci: would run {name}");
+        }
+        return Ok(());
+    }
     let sh = Shell::new()?;
     sh.change_dir(&config.root);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -68,7 +87,13 @@ fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
     if fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
         let _ = fs::remove_dir_all(&venv);
         let mut notes = Vec::new();
-        let installer = Installer::discover(sh, &config.cache_dir(), options.installer, &mut notes)?;
+        let tools = Tools::load(&config.cache_dir(), true);
+        let installer =
+            match Installer::discover(sh, &tools, &config.cache_dir(), options.installer, &mut notes)? {
+                Planned::Ready(installer) => installer,
+                Planned::Pending(what) => bail!("no installer: {what}"),
+            };
+        tools.save()?;
         for note in notes {
             eprintln!("{note}");
         }
@@ -108,7 +133,9 @@ fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     cmd!(sh, "{xtask} build").run()?;
     let first = artifacts(config)?;
-    let manifest = Manifest::read(&config.manifest_path())?.context("the build wrote no manifest")?;
+    let manifest: Manifest =
+        serde_json::from_slice(&fs::read(config.manifest_path()).context("the build wrote no manifest")?)
+            .context("reading dist/manifest.json")?;
 
     let dependency_layers: Vec<&String> = config
         .layers
@@ -156,7 +183,7 @@ fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
         manifest.functions.len(),
         dependency_layers.len()
     );
-    let cache_entries = count_entries(&config.cache_dir().join("layers"));
+    let cache_entries = count_entries(&config.cache_dir().join("store/profile"));
     cmd!(sh, "{xtask} build --quiet").run()?;
     let second = artifacts(config)?;
     ensure!(
@@ -164,7 +191,7 @@ fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
         "a second build changed the artifacts:\n{first:#?}\n{second:#?}"
     );
     ensure!(
-        count_entries(&config.cache_dir().join("layers")) == cache_entries,
+        count_entries(&config.cache_dir().join("store/profile")) == cache_entries,
         "the second build installed again instead of using the cache"
     );
     Ok(())

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use super::FunctionPlan;
-use crate::cache::TempDir;
-use crate::cli::Options;
+use crate::atomic::TempDir;
+use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Config};
+use crate::error::EnvironmentError;
+use crate::tools::{Fact, Planned, Tools};
 // This command uses the mounts of `Engine::run_command` so: the work folder
 // (`task/`, `opt/`) as its output folder, and the runtime's site-packages as
 // its read-only requirements folder.
@@ -24,24 +25,24 @@ use crate::container::{
 use crate::facts::{self, Arch};
 use crate::installer::{self, Installer};
 use crate::progress::Progress;
-use crate::{python, UsageError};
+use crate::python;
 
-pub(super) const SCRIPT: &str = include_str!("../../py/smoke.py");
+pub const SCRIPT: &str = include_str!("../../py/smoke.py");
 
 /// The boto3 the Lambda Python runtime ships in `/var/lang/lib/python3.X/site-packages`
 /// (with botocore, s3transfer, jmespath and their dependencies). Handlers import it without
 /// packaging it, so the smoke test installs this pin once into the cache. The runtimes update
 /// theirs every few months; only its presence and its import time matter here.
-pub(super) const RUNTIME_BOTO3: &str = "boto3==1.44.5";
+pub const RUNTIME_BOTO3: &str = "boto3==1.44.5";
 
 /// A directory to use as the runtime's site-packages instead of installing
 /// [`RUNTIME_BOTO3`]: for tests and machines without a package index. An empty
 /// directory means "the runtime provides nothing".
-pub(super) const RUNTIME_SITE_VARIABLE: &str = "XTASK_RUNTIME_SITE";
+pub const RUNTIME_SITE_VARIABLE: &str = "XTASK_RUNTIME_SITE";
 
 /// What Lambda sets besides the function's own variables. The keys are fake:
 /// creating a client at import works, calling AWS does not.
-pub(super) const LAMBDA_ENV: &[(&str, &str)] = &[
+pub const LAMBDA_ENV: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
     ("AWS_DEFAULT_REGION", "us-east-1"),
     ("AWS_ACCESS_KEY_ID", "AKIAXTASKSMOKETEST00"),
@@ -54,101 +55,156 @@ pub(super) const LAMBDA_ENV: &[(&str, &str)] = &[
 ];
 
 /// Inside the build image: the Lambda runtime's own PATH, HOME and LANG.
-pub(super) const CONTAINER_BASE_ENV: &[(&str, &str)] = &[
+pub const CONTAINER_BASE_ENV: &[(&str, &str)] = &[
     ("PATH", "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
     ("HOME", "/tmp"),
     ("LANG", "en_US.UTF-8"),
 ];
 
 /// The host variables the interpreter keeps; everything else is cleared.
-pub(super) const HOST_ENV_KEPT: &[&str] = &["PATH", "HOME", "LANG"];
+pub const HOST_ENV_KEPT: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// One function to import: everything decided before anything touches the disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionPlan {
+    pub name: String,
+    pub handler: String,
+    /// Repository-relative, as the manifest records it.
+    pub zip: String,
+    /// Attached layers in Lambda's merge order: later ones overwrite earlier files.
+    pub layers: Vec<LayerStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerStep {
+    pub name: String,
+    /// `None` for an external layer: only its ARN is known.
+    pub zip: Option<String>,
+}
 
 /// Where the imports run, or why they cannot run on this machine.
-pub(super) enum Runner {
-    Host { python: PathBuf },
-    Container { engine: Engine, image: String },
+pub enum Runner {
+    Host {
+        python: PathBuf,
+    },
+    Container {
+        engine: Engine,
+        image: String,
+        image_id: String,
+    },
     Skip(String),
 }
 
 /// The stand-in for `/var/lang/lib/python3.X/site-packages`.
-pub(super) struct RuntimeSite {
-    pub(super) dir: Option<PathBuf>,
+pub struct RuntimeSite {
+    pub dir: Option<PathBuf>,
     /// How it was had, for messages about runtime-provided modules.
-    pub(super) about: String,
+    pub about: String,
 }
 
 /// What `py/smoke.py` prints.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct Report {
-    pub(super) ok: bool,
-    pub(super) import_ms: Option<f64>,
-    pub(super) error: Option<String>,
-    pub(super) missing_module: Option<String>,
-    pub(super) raised_in: Option<String>,
-    pub(super) traceback: Option<String>,
+pub struct Report {
+    pub ok: bool,
+    pub import_ms: Option<f64>,
+    pub error: Option<String>,
+    pub missing_module: Option<String>,
+    pub raised_in: Option<String>,
+    pub traceback: Option<String>,
 }
 
 /// With the `container` builder, the build image (its Python is the
-/// runtime's); otherwise the runtime's Python on the host.
-pub(super) fn choose_runner(sh: &Shell, config: &Config) -> Result<Runner> {
+/// runtime's); otherwise the runtime's Python on the host. A run that may
+/// not probe says what it would do instead.
+pub fn choose_runner(sh: &Shell, config: &Config, tools: &Tools) -> Result<Planned<Runner>> {
     let foreign = Arch::host() != Some(config.arch);
     if config.builder == BuilderChoice::Container {
-        let engine = Engine::detect(sh).context(
-            "no container engine answers (tried docker and podman): start one, or use --builder host",
-        )?;
-        if let Err(why) = crate::container::can_run(config.arch) {
-            return Ok(Runner::Skip(why));
-        }
-        if engine.image_id(sh, &config.image).is_none() {
-            engine.pull(sh, &config.image, config.arch).with_context(|| {
-                format!(
-                    "the build image {} is not available (set `image` in Cargo.toml)",
-                    config.image
+        let engine = match Engine::detect(sh, tools) {
+            Fact::Known(program) => Engine { program },
+            Fact::Unprobed => return Ok(Planned::Pending("would ask docker and podman whether they answer".into())),
+            Fact::Absent => {
+                return Err(EnvironmentError::new(
+                    "builder = \"container\": no container engine answers (tried docker and podman): start one, or use --builder host",
                 )
-            })?;
+                .into())
+            }
+        };
+        if let Err(why) = crate::container::can_run(config.arch) {
+            return Ok(Planned::Ready(Runner::Skip(why)));
         }
+        let image_id = match engine.image_id(sh, tools, &config.image) {
+            Fact::Known(id) => id,
+            Fact::Unprobed => {
+                return Ok(Planned::Pending(format!(
+                    "would look for the image {}",
+                    config.image
+                )))
+            }
+            // The builder pulls it first, in the same run.
+            Fact::Absent => return Ok(Planned::Pending(format!("would pull the image {}", config.image))),
+        };
         let image = config.image.clone();
-        return Ok(Runner::Container { engine, image });
+        return Ok(Planned::Ready(Runner::Container {
+            engine,
+            image,
+            image_id,
+        }));
     }
     if foreign {
-        return Ok(Runner::Skip(format!(
+        return Ok(Planned::Ready(Runner::Skip(format!(
             "the functions are {} and this host is not: its Python cannot load their binaries (use --builder container with an emulator registered)",
             config.arch.name()
-        )));
+        ))));
     }
-    let Some(python) =
-        python::find_interpreter(sh, config.runtime, Some(Path::new("uv")), &config.cache_dir())
-    else {
-        return Ok(Runner::Skip(format!(
-            "no Python {} on this host (install it, or use --builder container)",
-            config.runtime.python_version()
-        )));
-    };
-    // The interpreter runs with an empty environment: resolve shims (pyenv,
-    // asdf) to the real executable while the environment is still there.
-    let script = "import sys; print(sys.executable)";
-    let executable = cmd!(sh, "{python} -c {script}").quiet().read().ok();
-    let python = executable
-        .map(|path| PathBuf::from(path.trim()))
-        .filter(|path| path.is_file())
-        .unwrap_or(python);
-    Ok(Runner::Host { python })
+    // find_interpreter returns the interpreter's own path: the bootstrap runs
+    // with an empty environment, where a version manager's shim would fail.
+    Ok(
+        match python::find_interpreter(sh, tools, config.runtime, Some(Path::new("uv"))) {
+            Planned::Pending(what) => Planned::Pending(what),
+            Planned::Ready(Some(python)) => Planned::Ready(Runner::Host { python }),
+            Planned::Ready(None) => Planned::Ready(Runner::Skip(format!(
+                "no Python {} on this host (install it, or use --builder container)",
+                config.runtime.python_version()
+            ))),
+        },
+    )
+}
+
+impl Runner {
+    /// What the runner is, for the smoke nodes' keys.
+    pub fn identity(&self) -> String {
+        match self {
+            Runner::Host { python } => format!("host {}", python.display()),
+            Runner::Container { image, image_id, .. } => format!("container {image} {image_id}"),
+            Runner::Skip(reason) => format!("skip: {reason}"),
+        }
+    }
+}
+
+/// Which stand-in for the runtime's site-packages a run uses, without
+/// touching anything: for the smoke nodes' keys.
+pub fn site_identity() -> String {
+    match std::env::var_os(RUNTIME_SITE_VARIABLE) {
+        Some(dir) => format!("{RUNTIME_SITE_VARIABLE}={}", PathBuf::from(dir).display()),
+        None => RUNTIME_BOTO3.to_string(),
+    }
 }
 
 /// The runtime's own site-packages: [`RUNTIME_SITE_VARIABLE`] if set, else
 /// [`RUNTIME_BOTO3`] installed once into the cache. When that install fails
 /// (offline), the smoke test goes on without it and says so once.
-pub(super) fn runtime_site(
+pub fn runtime_site(
     sh: &Shell,
     config: &Config,
-    options: &Options,
+    tools: &Tools,
+    choice: InstallerChoice,
     progress: &dyn Progress,
 ) -> Result<RuntimeSite> {
     if let Some(dir) = std::env::var_os(RUNTIME_SITE_VARIABLE) {
         let dir = PathBuf::from(dir);
         if !dir.is_dir() {
             let message = format!("{RUNTIME_SITE_VARIABLE}={} is not a directory", dir.display());
-            return Err(UsageError::new(message).into());
+            return Err(EnvironmentError::new(message).into());
         }
         let about = format!("{RUNTIME_SITE_VARIABLE}={} lacks it", dir.display());
         return Ok(RuntimeSite {
@@ -164,9 +220,9 @@ pub(super) fn runtime_site(
     );
     let dest = config.cache_dir().join("runtime").join(name);
     let site = dest.join("site-packages");
-    if !site.is_dir() || options.force {
+    if !site.is_dir() {
         progress.note(&format!("smoke: installing the runtime's {RUNTIME_BOTO3} (once)"));
-        if let Err(err) = install_runtime_site(sh, config, options, progress, &dest) {
+        if let Err(err) = install_runtime_site(sh, config, tools, choice, progress, &dest) {
             let about = format!("installing {RUNTIME_BOTO3} failed: {err:#}");
             progress.note(&format!(
                 "smoke: the runtime's boto3 is not emulated ({about}); handlers that import it will fail"
@@ -181,19 +237,22 @@ pub(super) fn runtime_site(
     })
 }
 
-pub(super) fn install_runtime_site(
+fn install_runtime_site(
     sh: &Shell,
     config: &Config,
-    options: &Options,
+    tools: &Tools,
+    choice: InstallerChoice,
     progress: &dyn Progress,
     dest: &Path,
 ) -> Result<()> {
     let mut notes = Vec::new();
-    let installer = Installer::discover(sh, &config.cache_dir(), options.installer, &mut notes);
+    let installer = Installer::discover(sh, tools, &config.cache_dir(), choice, &mut notes);
     for note in notes {
         progress.note(&note);
     }
-    let installer = installer?;
+    let Planned::Ready(installer) = installer? else {
+        bail!("no installer could be had");
+    };
     fs::create_dir_all(dest.parent().context("the runtime cache folder")?)?;
     let temp = TempDir::beside(dest)?;
     let requirements = temp.path().join("requirements.txt");
@@ -211,7 +270,7 @@ pub(super) fn install_runtime_site(
     }
     // The runtime ships its boto3 compiled; from source its import would count
     // several times over against the budget. Best effort.
-    if let Some(python) = python::find_interpreter(sh, config.runtime, None, &config.cache_dir()) {
+    if let Planned::Ready(Some(python)) = python::find_interpreter(sh, tools, config.runtime, None) {
         let _ = cmd!(sh, "{python} -m compileall -q -j 0 {site}")
             .quiet()
             .ignore_status()
@@ -224,7 +283,7 @@ pub(super) fn install_runtime_site(
 /// its handler there. Returns the report and notes on what was left out.
 /// Runs `py/smoke.py` on the laid-out `work` folder (`task/`, `opt/`) in a
 /// fresh interpreter that sees Lambda's environment and nothing else.
-pub(super) fn run_bootstrap(
+pub fn run_bootstrap(
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
@@ -275,7 +334,7 @@ pub(super) fn run_bootstrap(
             }
             command.envs(lambda_env(&task)).output()?
         }
-        Runner::Container { engine, image } => {
+        Runner::Container { engine, image, .. } => {
             // Without a runtime site, an empty folder stands in for the mount.
             let empty = work.join("no-runtime-site");
             fs::create_dir_all(&empty)?;
@@ -316,7 +375,7 @@ pub(super) fn run_bootstrap(
 }
 
 /// The JSON line of `py/smoke.py`; when there is none, what the process left.
-pub(super) fn parse_report(output: &Output) -> Report {
+pub fn parse_report(output: &Output) -> Report {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().rev().find(|line| line.starts_with('{'));
     if let Some(report) = line.and_then(|line| serde_json::from_str::<Report>(line).ok()) {

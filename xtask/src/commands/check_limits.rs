@@ -1,0 +1,33 @@
+//! `cargo xtask check-limits`: every function together with its layers,
+//! checked against AWS's limits, the team's budgets and its own imports.
+//! What it checks is brought up to date first.
+
+use anyhow::Result;
+
+use crate::cli::Options;
+use crate::graph::Kind;
+use crate::invoke::{drive, Finished};
+use crate::render;
+
+pub fn run(options: &Options) -> Result<()> {
+    drive(
+        options,
+        |_, graph| Ok(graph.of_kind(&[Kind::Check])),
+        |session, graph, outcome| {
+            let (reports, _) = render::verdicts(graph, &outcome.statuses);
+            let ok =
+                reports.values().all(|report| report.ok) && reports.len() == session.config.functions.len();
+            if session.options.json {
+                let value = serde_json::json!({ "ok": ok, "functions": reports });
+                session.printer.out(&serde_json::to_string_pretty(&value)?);
+            }
+            let text = render::check_reports(session.config, &reports);
+            if ok {
+                session.printer.info(&text);
+            } else {
+                eprint!("{text}");
+            }
+            Ok(Finished { failed: !ok })
+        },
+    )
+}

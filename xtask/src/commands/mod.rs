@@ -1,0 +1,9 @@
+//! One module per subcommand, each a target set of the build graph and a
+//! way to show its result. Nothing imports a command.
+
+pub mod build;
+pub mod build_layers;
+pub mod check_limits;
+pub mod ci;
+pub mod package;
+pub mod smoke;

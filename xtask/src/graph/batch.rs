@@ -1,0 +1,253 @@
+//! One batch of a run: stale nodes whose dependencies are all up to date,
+//! grouped by kind so that what several nodes share (the builder, one
+//! parse of the changed handlers, the smoke runner) is had once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+
+use super::{Graph, Kind, Session, Status, Work};
+use crate::import_check;
+use crate::manifest::Manifest;
+use crate::steps::check::{check_function, Listings};
+use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
+use crate::steps::package;
+use crate::steps::smoke::smoke_function;
+use crate::steps::smoke_runner::{runtime_site, Runner};
+use crate::store::Entry;
+use crate::tools::Planned;
+
+/// A node's index and what running it gave: its key and entry, or why not.
+pub type Built = (usize, Result<(String, Entry)>);
+
+/// Runs stale nodes whose dependencies are all up to date. What several
+/// nodes of a kind share (the builder, the parser's answers, the smoke
+/// runner) is had once for the batch.
+pub fn run_batch(
+    session: &Session,
+    graph: &Graph,
+    runnable: &[usize],
+    statuses: &[Option<Status>],
+    manifest: Option<&Manifest>,
+) -> Result<Vec<Built>> {
+    let config = session.config;
+    let store = &session.store;
+    let progress = session.printer.progress();
+    let key_of = |index: usize| -> String {
+        statuses[index]
+            .as_ref()
+            .and_then(Status::key)
+            .expect("a runnable node has a key")
+            .to_string()
+    };
+    let by_kind = |kind: Kind| -> Vec<usize> {
+        runnable
+            .iter()
+            .copied()
+            .filter(|&index| graph.nodes[index].kind == kind)
+            .collect()
+    };
+    let jobs = session
+        .options
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    let mut results: Vec<Built> = Vec::new();
+    let timed = |index: usize, work: &dyn Fn() -> Result<Entry>| -> Built {
+        let node = &graph.nodes[index];
+        let started = Instant::now();
+        let result =
+            work().with_context(|| format!("{} {} `{}`", node.kind.verb(), node.kind.noun(), node.name));
+        let outcome = match &result {
+            Ok(_) => format!("built in {:.1?}", started.elapsed()),
+            Err(_) => "failed".to_string(),
+        };
+        if node.kind.is_product() {
+            progress.done(&node.id(), &outcome);
+        }
+        (index, result.map(|entry| (key_of(index), entry)))
+    };
+
+    // Dependency layers: the slow part, as many at once as --jobs allows.
+    let profiles = by_kind(Kind::Profile);
+    if !profiles.is_empty() {
+        let Some(Planned::Ready(builder)) = &graph.builder else {
+            bail!("dependency layers to build, but no builder was chosen");
+        };
+        for note in &graph.notes {
+            progress.note(note);
+        }
+        progress.note(&format!(
+            "building {} dependency layer(s) for {} {} with the {} builder ({})",
+            profiles.len(),
+            config.runtime.name,
+            config.arch.name(),
+            builder.name(),
+            builder.installer_id()
+        ));
+        let built: Vec<Built> = pool.install(|| {
+            profiles
+                .par_iter()
+                .map(|&index| {
+                    timed(index, &|| {
+                        let node = &graph.nodes[index];
+                        let Work::Profile { requirements } = &node.work else {
+                            bail!("not a dependency layer");
+                        };
+                        let requirements = config.root.join(requirements);
+                        store.put(node.kind.store_dir(), &key_of(index), |dir| {
+                            let data =
+                                build_layer(config, builder, &node.name, &requirements, dir, progress)?;
+                            Ok(serde_json::to_value(data)?)
+                        })
+                    })
+                })
+                .collect()
+        });
+        results.extend(built);
+    }
+
+    let source_layers = by_kind(Kind::SourceLayer);
+    results.extend(pool.install(|| {
+        source_layers
+            .par_iter()
+            .map(|&index| {
+                timed(index, &|| {
+                    let node = &graph.nodes[index];
+                    let Work::SourceLayer { files, prefix } = &node.work else {
+                        bail!("not a source layer");
+                    };
+                    store.put(node.kind.store_dir(), &key_of(index), |dir| {
+                        Ok(serde_json::to_value(package::source_layer(files, prefix, dir)?)?)
+                    })
+                })
+            })
+            .collect::<Vec<_>>()
+    }));
+
+    // Functions: every changed handler parsed in one interpreter start.
+    let functions = by_kind(Kind::Function);
+    if !functions.is_empty() {
+        let Planned::Ready(parser) = &graph.parser else {
+            bail!("functions to package, but no interpreter to parse them");
+        };
+        let handlers: Vec<_> = functions
+            .iter()
+            .map(|&index| {
+                let node = &graph.nodes[index];
+                let Work::Function { files } = &node.work else {
+                    unreachable!("function nodes carry their files")
+                };
+                (&config.functions[&node.name], files.as_slice())
+            })
+            .collect();
+        let verdicts = package::check_handlers(&session.sh, parser, &handlers)?;
+        results.extend(pool.install(|| {
+            functions
+                .par_iter()
+                .map(|&index| {
+                    timed(index, &|| {
+                        let node = &graph.nodes[index];
+                        if let Some(Some(problem)) = verdicts.get(&node.name) {
+                            return Err(crate::error::UsageError::new(problem.clone()).into());
+                        }
+                        let Work::Function { files } = &node.work else {
+                            bail!("not a function");
+                        };
+                        let bundled: Vec<(String, PathBuf)> = node
+                            .deps
+                            .iter()
+                            .filter_map(|&dep| {
+                                let entry = statuses[dep].as_ref()?.entry()?;
+                                Some((graph.nodes[dep].name.clone(), entry.dir.join(LAYER_ZIP)))
+                            })
+                            .collect();
+                        // In the configuration's order: a later layer's file wins.
+                        let order = &config.functions[&node.name].layers;
+                        let mut bundled = bundled;
+                        bundled.sort_by_key(|(name, _)| order.iter().position(|layer| layer == name));
+                        store.put(node.kind.store_dir(), &key_of(index), |dir| {
+                            let written = package::function(files, &bundled, dir)?;
+                            Ok(serde_json::to_value(ZipData {
+                                written,
+                                inventory: None,
+                                builder: None,
+                                installer: None,
+                            })?)
+                        })
+                    })
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+
+    let checks = by_kind(Kind::Check);
+    if !checks.is_empty() {
+        let manifest = manifest.context("checks run after the products")?;
+        let Planned::Ready(parser) = &graph.parser else {
+            bail!("checks to run, but no interpreter to parse the sources");
+        };
+        let analysis = import_check::analyse_sources(&session.sh, config, parser)?;
+        let listings = Listings::default();
+        results.extend(pool.install(|| {
+            checks
+                .par_iter()
+                .map(|&index| {
+                    timed(index, &|| {
+                        let node = &graph.nodes[index];
+                        let function = &config.functions[&node.name];
+                        let report = check_function(config, manifest, &analysis, &listings, function)?;
+                        store.put(node.kind.store_dir(), &key_of(index), |_| {
+                            Ok(serde_json::to_value(&report)?)
+                        })
+                    })
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+
+    let smokes = by_kind(Kind::Smoke);
+    if !smokes.is_empty() {
+        let manifest = manifest.context("smoke tests run after the products")?;
+        let Some(Planned::Ready(runner)) = &graph.runner else {
+            bail!("smoke tests to run, but no runner was chosen");
+        };
+        let site = match runner {
+            Runner::Skip(_) => crate::steps::smoke_runner::RuntimeSite {
+                dir: None,
+                about: String::new(),
+            },
+            _ => runtime_site(
+                &session.sh,
+                config,
+                &session.tools,
+                session.options.installer,
+                progress,
+            )?,
+        };
+        // Each import is a fresh process; only a few at once, so that they
+        // do not slow each other down and the timings stay honest.
+        let smoke_jobs = session.options.jobs.unwrap_or_else(|| jobs.min(4));
+        let smoke_pool = rayon::ThreadPoolBuilder::new().num_threads(smoke_jobs).build()?;
+        let outcomes: BTreeMap<usize, Built> = smoke_pool.install(|| {
+            smokes
+                .par_iter()
+                .map(|&index| {
+                    let result = timed(index, &|| {
+                        let node = &graph.nodes[index];
+                        let outcome = smoke_function(config, runner, &site, manifest, &node.name, progress)?;
+                        store.put(node.kind.store_dir(), &key_of(index), |_| {
+                            Ok(serde_json::to_value(&outcome)?)
+                        })
+                    });
+                    (index, result)
+                })
+                .collect()
+        });
+        results.extend(outcomes.into_values());
+    }
+    Ok(results)
+}

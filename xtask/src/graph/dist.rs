@@ -1,0 +1,263 @@
+//! `dist/` as a pure function of the graph: each product that is up to
+//! date copied from the store (only when its bytes differ, so unchanged
+//! files keep their mtimes), everything else removed, and
+//! `dist/manifest.json` written whole from the configuration and the nodes'
+//! outputs — only when every product is built, so that it never describes
+//! something that is not there.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{Graph, Kind, Status};
+use crate::atomic::{temp_sibling, write_atomic};
+use crate::config::{Config, LayerSource};
+use crate::digest::file_sha256;
+use crate::facts;
+use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
+use crate::steps::install::{ZipData, LAYER_ZIP};
+use crate::steps::package::FUNCTION_ZIP;
+use crate::store::{stamp, Entry};
+
+/// Where a product lands in `dist/`, relative to the repository root.
+pub fn dist_path(kind: Kind, name: &str) -> Option<String> {
+    match kind {
+        Kind::Profile | Kind::SourceLayer => Some(format!("dist/layers/{name}.zip")),
+        Kind::Function => Some(format!("dist/functions/{name}.zip")),
+        Kind::Check | Kind::Smoke => None,
+    }
+}
+
+fn store_file(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Function => FUNCTION_ZIP,
+        _ => LAYER_ZIP,
+    }
+}
+
+/// The manifest of what is built: every configured layer and function
+/// whose product is up to date. `complete` when nothing is missing.
+pub fn manifest(
+    config: &Config,
+    graph: &Graph,
+    statuses: &[Option<Status>],
+) -> Result<(Manifest, Vec<String>)> {
+    let mut manifest = Manifest {
+        runtime: config.runtime.name.to_string(),
+        architecture: config.arch.name().to_string(),
+        ..Manifest::default()
+    };
+    let mut missing = Vec::new();
+    let built = |kind: Kind, name: &str| -> Option<(String, &Entry)> {
+        let index = graph.find(kind, name)?;
+        let status = statuses[index].as_ref()?;
+        Some((status.key()?.to_string(), status.entry()?))
+    };
+    for layer in config.layers.values() {
+        let kind = match &layer.source {
+            LayerSource::External { arn, unzipped_bytes } => {
+                let entry = LayerEntry::external(arn, *unzipped_bytes);
+                manifest.layers.insert(layer.name.clone(), entry);
+                continue;
+            }
+            LayerSource::Requirements(_) => Kind::Profile,
+            LayerSource::Source(_) => Kind::SourceLayer,
+        };
+        let Some((key, entry)) = built(kind, &layer.name) else {
+            missing.push(format!("layer {}", layer.name));
+            continue;
+        };
+        let (zip, data) = zip_facts(kind, &layer.name, entry)?;
+        let layer_kind = if kind == Kind::Profile {
+            LayerKind::Requirements
+        } else {
+            LayerKind::Source
+        };
+        let mut layer_entry = LayerEntry::built(layer_kind, zip, key.clone());
+        if let Some(inventory) = data.inventory {
+            layer_entry.packages = inventory.packages;
+            layer_entry.excluded = Some(inventory.excluded);
+            layer_entry.builder = data.builder;
+            layer_entry.installer = data.installer;
+            layer_entry.cache_key = Some(key);
+        }
+        manifest.layers.insert(layer.name.clone(), layer_entry);
+    }
+    for function in config.functions.values() {
+        let Some((key, entry)) = built(Kind::Function, &function.name) else {
+            missing.push(format!("function {}", function.name));
+            continue;
+        };
+        let (zip, _) = zip_facts(Kind::Function, &function.name, entry)?;
+        let upload = if zip.zipped_bytes > facts::MAX_DIRECT_UPLOAD_BYTES {
+            "s3"
+        } else {
+            "direct"
+        };
+        let (layers, bundled) = if function.bundle {
+            (Vec::new(), function.layers.clone())
+        } else {
+            (function.layers.clone(), Vec::new())
+        };
+        manifest.functions.insert(
+            function.name.clone(),
+            FunctionEntry {
+                zip,
+                handler: function.handler.clone(),
+                layers,
+                bundled,
+                upload: upload.to_string(),
+                input_sha256: key,
+            },
+        );
+    }
+    Ok((manifest, missing))
+}
+
+fn zip_facts(kind: Kind, name: &str, entry: &Entry) -> Result<(ZipFacts, ZipData)> {
+    let file = entry
+        .file(store_file(kind))
+        .with_context(|| format!("the cache entry {} has no ZIP", entry.dir.display()))?;
+    let data: ZipData = serde_json::from_value(entry.data.clone())
+        .with_context(|| format!("reading the cache entry {}", entry.dir.display()))?;
+    let zip = ZipFacts {
+        zip: dist_path(kind, name).expect("a product"),
+        sha256: file.sha256.clone(),
+        base64sha256: file.base64sha256.clone(),
+        zipped_bytes: file.bytes,
+        unzipped_bytes: data.written.unzipped_bytes,
+        files: data.written.files,
+    };
+    Ok((zip, data))
+}
+
+/// What materialising changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Stamps of the files this tool put in `dist/`: an unchanged stamp means
+/// unchanged bytes, so a no-op run hashes nothing.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Stamps(BTreeMap<String, (String, String)>);
+
+/// Makes `dist/` what the graph says: the products that are up to date,
+/// and the manifest when all of them are.
+pub fn materialise(
+    config: &Config,
+    graph: &Graph,
+    statuses: &[Option<Status>],
+    manifest: &Manifest,
+    complete: bool,
+) -> Result<Changes> {
+    let stamps_path = config.cache_dir().join("dist-stamps.json");
+    let mut stamps: Stamps = fs::read(&stamps_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let before = serde_json::to_vec(&stamps)?;
+    let mut changes = Changes::default();
+    let mut wanted: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+    for (index, node) in graph.nodes.iter().enumerate() {
+        let Some(relative) = dist_path(node.kind, &node.name) else {
+            continue;
+        };
+        if let Some(entry) = statuses[index].as_ref().and_then(Status::entry) {
+            if let Some(file) = entry.file(store_file(node.kind)) {
+                wanted.insert(relative, (entry.dir.join(&file.name), file.sha256.clone()));
+            }
+        }
+    }
+
+    for (relative, (source, sha256)) in &wanted {
+        let dest = config.root.join(relative);
+        let current = fs::metadata(&dest).ok().map(|metadata| stamp(&metadata));
+        let known = stamps.0.get(relative);
+        let same = match (&current, known) {
+            (Some(current), Some((stamped, hash))) if current == stamped && hash == sha256 => true,
+            (Some(_), _) => file_sha256(&dest).is_ok_and(|digest| &digest.hex == sha256),
+            (None, _) => false,
+        };
+        if !same {
+            copy_atomic(source, &dest)?;
+            changes.written.push(relative.clone());
+        }
+        let stamped = stamp(&fs::metadata(&dest)?);
+        stamps.0.insert(relative.clone(), (stamped, sha256.clone()));
+    }
+    stamps.0.retain(|relative, _| wanted.contains_key(relative));
+
+    let manifest_path = config.manifest_path();
+    if complete {
+        let mut text = serde_json::to_string_pretty(manifest)?;
+        text.push('\n');
+        if fs::read_to_string(&manifest_path).ok().as_deref() != Some(text.as_str()) {
+            write_atomic(&manifest_path, text.as_bytes())?;
+            changes.written.push("dist/manifest.json".to_string());
+        }
+    }
+    let mut keep: Vec<PathBuf> = wanted.keys().map(|relative| config.root.join(relative)).collect();
+    if complete {
+        keep.push(manifest_path);
+    }
+    remove_others(&config.root, &config.dist_dir(), &keep, &mut changes.removed)?;
+
+    if serde_json::to_vec(&stamps)? != before {
+        write_atomic(&stamps_path, &serde_json::to_vec(&stamps)?)?;
+    }
+    Ok(changes)
+}
+
+/// Clears `dist/` (a configuration that cannot be planned produces
+/// nothing; the old artifacts no longer describe it).
+pub fn clear(dist: &Path) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let root = dist.parent().unwrap_or(dist);
+    remove_others(root, dist, &[], &mut removed)?;
+    Ok(removed)
+}
+
+fn copy_atomic(source: &Path, dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let temp = temp_sibling(dest);
+    let result = fs::copy(source, &temp)
+        .with_context(|| format!("copying {} to {}", source.display(), temp.display()))
+        .and_then(|_| fs::rename(&temp, dest).with_context(|| format!("writing {}", dest.display())));
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Removes every file under `dir` that is not in `keep`, and the folders
+/// left empty.
+fn remove_others(root: &Path, dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Result<()> {
+    let Ok(items) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for item in items {
+        let item = item?;
+        let path = item.path();
+        if item.file_type()?.is_dir() {
+            remove_others(root, &path, keep, removed)?;
+            if fs::read_dir(&path).is_ok_and(|mut items| items.next().is_none()) {
+                fs::remove_dir(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+        } else if !keep.contains(&path) {
+            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            // Leftovers of an interrupted write are not worth a line.
+            if !relative.to_string_lossy().contains(".tmp-") {
+                removed.push(relative.display().to_string());
+            }
+        }
+    }
+    Ok(())
+}

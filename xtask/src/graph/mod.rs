@@ -1,0 +1,320 @@
+//! The build graph: every product and every check of the repository as a
+//! node whose key covers everything that determines its output, computed
+//! as a pure function of the configuration, the input files' contents and
+//! the tools' identities. Planning starts no process and writes nothing:
+//! it is what `--dry-run` prints and what a run executes, the same value.
+//!
+//! Nodes: a dependency layer (install + zip), a source layer, a function
+//! ZIP, and the check and smoke of each function. A node's key is the hash
+//! of its own labelled inputs and of the outputs of the nodes it depends
+//! on, so a rebuild that gives the same bytes leaves its dependants fresh.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+use xshell::Shell;
+
+use crate::cli::Options;
+use crate::config::Config;
+use crate::progress::Printer;
+use crate::sources::SourceFile;
+use crate::steps::builder::Builder;
+use crate::steps::smoke_runner::Runner;
+use crate::store::{Entry, Lookup, Store};
+use crate::tools::{Planned, Tools};
+
+mod batch;
+pub mod dist;
+mod inputs;
+mod plan;
+pub mod run;
+
+pub use plan::plan;
+
+pub use inputs::{Inputs, LazyRecords};
+
+/// Bumped whenever a step's output for the same inputs changes, so that
+/// entries of an older tool are never reused.
+const FORMAT: &[(Kind, &str)] = &[
+    (Kind::Profile, "3"),
+    (Kind::SourceLayer, "2"),
+    (Kind::Function, "2"),
+    (Kind::Check, "1"),
+    (Kind::Smoke, "1"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Profile,
+    SourceLayer,
+    Function,
+    Check,
+    Smoke,
+}
+
+impl Kind {
+    /// Its folder in the store.
+    pub fn store_dir(self) -> &'static str {
+        match self {
+            Kind::Profile => "profile",
+            Kind::SourceLayer => "source-layer",
+            Kind::Function => "function",
+            Kind::Check => "check",
+            Kind::Smoke => "smoke",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Profile | Kind::SourceLayer => "layer",
+            Kind::Function => "function",
+            Kind::Check => "check",
+            Kind::Smoke => "smoke",
+        }
+    }
+
+    /// What its step does, for messages: "building layer `core`".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Kind::Profile | Kind::SourceLayer | Kind::Function => "building",
+            Kind::Check => "checking",
+            Kind::Smoke => "smoke-testing",
+        }
+    }
+
+    /// Products land in `dist/`; checks are verdicts about them.
+    pub fn is_product(self) -> bool {
+        matches!(self, Kind::Profile | Kind::SourceLayer | Kind::Function)
+    }
+
+    fn format(self) -> &'static str {
+        FORMAT
+            .iter()
+            .find(|(kind, _)| *kind == self)
+            .map_or("0", |(_, v)| v)
+    }
+}
+
+/// What a node's step needs beyond the configuration.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Profile { requirements: PathBuf },
+    SourceLayer { files: Vec<SourceFile>, prefix: String },
+    Function { files: Vec<SourceFile> },
+    Check,
+    Smoke,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: Kind,
+    /// The layer's or the function's name.
+    pub name: String,
+    pub deps: Vec<usize>,
+    /// Its own inputs; the deps' outputs are added when its key is made.
+    pub inputs: Inputs,
+    /// A tool whose identity is not known yet: what a run would do first.
+    pub pending: Option<String>,
+    pub work: Work,
+}
+
+impl Node {
+    /// `function auth`, `layer core`, `check auth`: how people name it.
+    pub fn id(&self) -> String {
+        format!("{} {}", self.kind.noun(), self.name)
+    }
+}
+
+/// Where a node stands.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// Its entry is in the store, verified.
+    Fresh { key: String, entry: Entry },
+    /// It must run. `key` is `None` while a dependency is stale (its key is
+    /// made from their outputs); `damaged` when an entry for it was there
+    /// but did not match what it recorded.
+    Stale {
+        key: Option<String>,
+        reason: String,
+        damaged: bool,
+    },
+    /// It ran and failed.
+    Failed(String),
+    /// A node it depends on failed.
+    Blocked(String),
+}
+
+impl Status {
+    pub fn entry(&self) -> Option<&Entry> {
+        match self {
+            Status::Fresh { entry, .. } => Some(entry),
+            _ => None,
+        }
+    }
+
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Status::Fresh { key, .. } => Some(key),
+            Status::Stale { key, .. } => key.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// One run's shared state: one configuration, one shell, one printer.
+pub struct Session<'a> {
+    pub config: &'a Config,
+    pub options: &'a Options,
+    pub printer: &'a Printer,
+    pub sh: Shell,
+    pub tools: Tools,
+    pub store: Store,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(config: &'a Config, options: &'a Options, printer: &'a Printer) -> Result<Session<'a>> {
+        let sh = Shell::new()?;
+        sh.change_dir(&config.root);
+        Ok(Session {
+            config,
+            options,
+            printer,
+            sh,
+            tools: Tools::load(&config.cache_dir(), !options.dry_run),
+            store: Store::new(&config.cache_dir()),
+        })
+    }
+}
+
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    by_id: BTreeMap<(Kind, String), usize>,
+    /// How the dependency layers are built (settled once, when there are any).
+    pub builder: Option<Planned<Builder>>,
+    /// Where the smoke tests import.
+    pub runner: Option<Planned<Runner>>,
+    /// The interpreter whose parser reads the sources.
+    pub parser: Planned<PathBuf>,
+    /// One line each about choices made while planning (the builder).
+    pub notes: Vec<String>,
+}
+
+impl Graph {
+    pub fn find(&self, kind: Kind, name: &str) -> Option<usize> {
+        self.by_id.get(&(kind, name.to_string())).copied()
+    }
+
+    /// The layer node of `name`, whichever kind it is.
+    pub fn layer(&self, name: &str) -> Option<usize> {
+        self.find(Kind::Profile, name)
+            .or_else(|| self.find(Kind::SourceLayer, name))
+    }
+
+    /// `targets` and everything they depend on.
+    pub fn closure(&self, targets: &[usize]) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut stack = targets.to_vec();
+        while let Some(index) = stack.pop() {
+            if seen.insert(index) {
+                stack.extend(&self.nodes[index].deps);
+            }
+        }
+        seen
+    }
+
+    pub fn of_kind(&self, kinds: &[Kind]) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&index| kinds.contains(&self.nodes[index].kind))
+            .collect()
+    }
+
+    fn push(&mut self, node: Node) -> usize {
+        let index = self.nodes.len();
+        self.by_id.insert((node.kind, node.name.clone()), index);
+        self.nodes.push(node);
+        index
+    }
+}
+
+/// Where node `index` stands, once its dependencies' statuses are known.
+/// Reads the store; writes nothing.
+pub fn evaluate(
+    graph: &Graph,
+    index: usize,
+    statuses: &[Option<Status>],
+    store: &Store,
+    force: bool,
+    records: &LazyRecords,
+) -> Status {
+    let node = &graph.nodes[index];
+    for &dep in &node.deps {
+        match statuses[dep].as_ref() {
+            Some(Status::Fresh { .. }) => {}
+            Some(Status::Failed(_)) | Some(Status::Blocked(_)) => {
+                return Status::Blocked(format!("{} failed", graph.nodes[dep].id()));
+            }
+            _ => {
+                return Status::Stale {
+                    key: None,
+                    reason: format!("after {}", graph.nodes[dep].id()),
+                    damaged: false,
+                }
+            }
+        }
+    }
+    if let Some(what) = &node.pending {
+        let reason = if records.get().0.contains_key(&node.id()) {
+            what.clone()
+        } else {
+            format!("not built yet ({what})")
+        };
+        return Status::Stale {
+            key: None,
+            reason,
+            damaged: false,
+        };
+    }
+    let full = full_inputs(graph, index, statuses);
+    let key = full.key();
+    if force {
+        return Status::Stale {
+            key: Some(key),
+            reason: "--force".to_string(),
+            damaged: false,
+        };
+    }
+    match store.lookup(node.kind.store_dir(), &key) {
+        Lookup::Hit(entry) => Status::Fresh { key, entry },
+        Lookup::Damaged(why) => Status::Stale {
+            key: Some(key),
+            reason: format!("cache entry damaged: {why}"),
+            damaged: true,
+        },
+        Lookup::Miss => {
+            let reason = match records.get().0.get(&node.id()) {
+                Some(before) => full.difference(before),
+                None => "not built yet".to_string(),
+            };
+            Status::Stale {
+                key: Some(key),
+                reason,
+                damaged: false,
+            }
+        }
+    }
+}
+
+/// A node's own inputs and the outputs of its dependencies.
+pub fn full_inputs(graph: &Graph, index: usize, statuses: &[Option<Status>]) -> Inputs {
+    let node = &graph.nodes[index];
+    let mut full = node.inputs.clone();
+    for &dep in &node.deps {
+        if let Some(entry) = statuses[dep].as_ref().and_then(Status::entry) {
+            full.add(graph.nodes[dep].id(), entry.digest());
+        }
+    }
+    full
+}

@@ -1,0 +1,270 @@
+//! Planning: the nodes of the whole graph, each with its own labelled
+//! inputs, from the configuration, the input files and what the tools'
+//! memo knows. Reads files; starts a process only where the session may
+//! probe and the memo does not know a tool yet.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{Graph, Inputs, Kind, Node, Session, Work};
+use crate::config::{Config, LayerSource};
+use crate::installer::RESULT_VARIABLES;
+use crate::steps::builder::{choose_builder, Builder};
+use crate::steps::smoke_runner::{choose_runner, site_identity};
+use crate::tools::Planned;
+use crate::{analyze, facts, python, requirements, steps};
+
+/// Plans the whole graph of the configuration. Reads files and the tools'
+/// memo; starts a process only where the session may probe and the memo
+/// does not know a tool yet.
+pub fn plan(session: &Session) -> Result<Graph> {
+    let config = session.config;
+    let mut graph = Graph {
+        nodes: Vec::new(),
+        by_id: BTreeMap::new(),
+        builder: None,
+        runner: None,
+        parser: Planned::Pending(String::new()),
+        notes: Vec::new(),
+    };
+
+    let has_profiles = config
+        .layers
+        .values()
+        .any(|layer| matches!(layer.source, LayerSource::Requirements(_)));
+    if has_profiles {
+        let builder = choose_builder(
+            &session.sh,
+            config,
+            session.options.installer,
+            &session.tools,
+            &mut graph.notes,
+        )?;
+        graph.builder = Some(builder);
+    }
+    if !config.functions.is_empty() {
+        graph.runner = Some(choose_runner(&session.sh, config, &session.tools)?);
+        graph.parser = match python::find_interpreter(&session.sh, &session.tools, config.runtime, None) {
+            Planned::Ready(found) => Planned::Ready(found.unwrap_or_else(|| PathBuf::from("python3"))),
+            Planned::Pending(what) => Planned::Pending(what),
+        };
+    }
+    let environment = environment_inputs(config)?;
+
+    for layer in config.layers.values() {
+        match &layer.source {
+            LayerSource::Requirements(path) => {
+                let key = format!("layers.{}.requirements", layer.name);
+                let mut inputs = common(Kind::Profile);
+                inputs
+                    .add("runtime", config.runtime.name)
+                    .add("architecture", config.arch.name())
+                    .add("exclude", format!("[{}]", config.exclude.join(", ")))
+                    .add("bytecode", config.bytecode.name())
+                    .add("requirements", path.display().to_string());
+                for file in requirements::input_files(&config.root, path, &key)? {
+                    inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
+                }
+                inputs.0.extend(environment.0.iter().cloned());
+                let mut pending = None;
+                match &graph.builder {
+                    Some(Planned::Ready(builder)) => {
+                        inputs
+                            .add("builder", builder.name())
+                            .add("installer", builder.installer_id());
+                        match builder {
+                            Builder::Container { image, image_id, .. } => {
+                                inputs
+                                    .add("image", image.as_str())
+                                    .add("image id", image_id.as_str());
+                            }
+                            Builder::Host {
+                                interpreter: Some(python),
+                                ..
+                            } => {
+                                inputs.add("interpreter", python.display().to_string());
+                            }
+                            Builder::Host { .. } => {}
+                        }
+                    }
+                    Some(Planned::Pending(what)) => pending = Some(what.clone()),
+                    None => {}
+                }
+                graph.push(Node {
+                    kind: Kind::Profile,
+                    name: layer.name.clone(),
+                    deps: Vec::new(),
+                    inputs,
+                    pending,
+                    work: Work::Profile {
+                        requirements: path.clone(),
+                    },
+                });
+            }
+            LayerSource::Source(dir) => {
+                let (files, prefix) = steps::package::source_layer_files(config, layer)?;
+                let mut inputs = common(Kind::SourceLayer);
+                inputs.add("prefix", prefix.as_str());
+                inputs.source_files(dir, &files)?;
+                graph.push(Node {
+                    kind: Kind::SourceLayer,
+                    name: layer.name.clone(),
+                    deps: Vec::new(),
+                    inputs,
+                    pending: None,
+                    work: Work::SourceLayer { files, prefix },
+                });
+            }
+            LayerSource::External { .. } => {}
+        }
+    }
+
+    for function in config.functions.values() {
+        let files = steps::package::function_files(config, function)?;
+        let mut inputs = common(Kind::Function);
+        inputs
+            .add("handler", function.handler.as_str())
+            .add("bundle", function.bundle.to_string());
+        let mut deps = Vec::new();
+        if function.bundle {
+            inputs.add("bundled", format!("[{}]", function.layers.join(", ")));
+            for name in &function.layers {
+                match graph.layer(name) {
+                    Some(index) => deps.push(index),
+                    None => {
+                        return Err(crate::error::UsageError::new(format!(
+                            "functions.{}.bundle: layer `{name}` is external (an ARN) and cannot be bundled; attach it instead",
+                            function.name
+                        ))
+                        .into())
+                    }
+                }
+            }
+        }
+        inputs.source_files(&function.source, &files)?;
+        let pending = match &graph.parser {
+            Planned::Pending(what) => Some(what.clone()),
+            Planned::Ready(python) => {
+                inputs.add("parser", python.display().to_string());
+                None
+            }
+        };
+        graph.push(Node {
+            kind: Kind::Function,
+            name: function.name.clone(),
+            deps,
+            inputs,
+            pending,
+            work: Work::Function { files },
+        });
+    }
+
+    for function in config.functions.values() {
+        let function_node = graph.find(Kind::Function, &function.name).expect("just planned");
+        // What the function sees at run time: its ZIP and its layers in order.
+        let mut deps = vec![function_node];
+        let mut layers = Inputs::default();
+        let attached: &[String] = &function.layers;
+        layers.add("layers", format!("[{}]", attached.join(", ")));
+        for name in attached {
+            match graph.layer(name) {
+                Some(index) => {
+                    if !deps.contains(&index) {
+                        deps.push(index);
+                    }
+                }
+                None => {
+                    if let LayerSource::External { arn, unzipped_bytes } = &config.layers[name].source {
+                        layers.add(format!("external {name}"), format!("{arn} {unzipped_bytes}"));
+                    }
+                }
+            }
+        }
+
+        let mut check = common(Kind::Check);
+        check
+            .add("runtime", config.runtime.name)
+            .add("handler", function.handler.as_str())
+            .add("budget", format!("{:?}", config.budget_for(function)))
+            .add(
+                "analyzer",
+                crate::digest::bytes_sha256(analyze::SCRIPT.as_bytes()),
+            );
+        check.0.extend(layers.0.iter().cloned());
+        let check_pending = match &graph.parser {
+            Planned::Pending(what) => Some(what.clone()),
+            Planned::Ready(python) => {
+                check.add("parser", python.display().to_string());
+                None
+            }
+        };
+        graph.push(Node {
+            kind: Kind::Check,
+            name: function.name.clone(),
+            deps: deps.clone(),
+            inputs: check,
+            pending: check_pending,
+            work: Work::Check,
+        });
+
+        let mut smoke = common(Kind::Smoke);
+        smoke
+            .add("runtime", config.runtime.name)
+            .add("architecture", config.arch.name())
+            .add("handler", function.handler.as_str())
+            .add("import budget", format!("{} ms", config.import_budget_ms))
+            .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
+            .add(
+                "bootstrap",
+                crate::digest::bytes_sha256(crate::steps::smoke_runner::SCRIPT.as_bytes()),
+            )
+            .add("runtime site", site_identity());
+        smoke.0.extend(layers.0.iter().cloned());
+        let smoke_pending = match &graph.runner {
+            Some(Planned::Ready(runner)) => {
+                smoke.add("runner", runner.identity());
+                None
+            }
+            Some(Planned::Pending(what)) => Some(what.clone()),
+            None => None,
+        };
+        graph.push(Node {
+            kind: Kind::Smoke,
+            name: function.name.clone(),
+            deps,
+            inputs: smoke,
+            pending: smoke_pending,
+            work: Work::Smoke,
+        });
+    }
+    Ok(graph)
+}
+
+fn common(kind: Kind) -> Inputs {
+    let mut inputs = Inputs::default();
+    inputs.add("kind", kind.store_dir()).add("format", kind.format());
+    inputs
+}
+
+/// The installer variables that are set, and the content of the files
+/// they name.
+fn environment_inputs(config: &Config) -> Result<Inputs> {
+    let mut inputs = Inputs::default();
+    for (name, names_files) in RESULT_VARIABLES {
+        let Ok(value) = std::env::var(name) else {
+            continue;
+        };
+        inputs.add(format!("env {name}"), value.as_str());
+        if *names_files {
+            for file in value.split_whitespace() {
+                let path = config.root.join(file);
+                if path.is_file() {
+                    inputs.file(&format!("{name} {file}"), &path, false)?;
+                }
+            }
+        }
+    }
+    Ok(inputs)
+}

@@ -1,0 +1,163 @@
+//! What every command does around its target set: the configuration read
+//! once, the repository locked, the graph planned, and then either the plan
+//! printed (`--dry-run`, touching nothing) or run, with `dist/` made to
+//! match it. Commands only choose their targets and show their results.
+
+use anyhow::Result;
+
+use crate::cli::Options;
+use crate::config::Config;
+use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Status};
+use crate::progress::Printer;
+use crate::{atomic, lock, render};
+
+/// A command's answer after a run: what to print and whether it failed.
+pub struct Finished {
+    pub failed: bool,
+}
+
+/// Plans, then runs `targets` (or prints the plan), then hands the result
+/// to `show`.
+pub fn drive(
+    options: &Options,
+    select: impl FnOnce(&Config, &Graph) -> Result<Vec<usize>>,
+    show: impl FnOnce(&Session, &Graph, &run::Outcome) -> Result<Finished>,
+) -> Result<()> {
+    let printer = Printer::new(options.verbosity);
+    let (root, config) = Config::load_in_workspace(&options.overrides);
+    let config = match config {
+        Ok(config) => config,
+        Err(err) => {
+            if let (Some(root), false) = (root, options.dry_run) {
+                clear_dist(&root.join("dist"), &printer);
+            }
+            return Err(err);
+        }
+    };
+    if options.dry_run {
+        return dry_run(&config, options, &printer, select);
+    }
+    let _lock = lock::acquire(&config.cache_dir(), &printer)?;
+    sweep(&config);
+    let session = Session::new(&config, options, &printer)?;
+    let graph = match graph::plan(&session) {
+        Ok(graph) => graph,
+        Err(err) => {
+            if crate::error::is_configuration(&err) {
+                clear_dist(&config.dist_dir(), &printer);
+            }
+            session.tools.save()?;
+            return Err(err);
+        }
+    };
+    session.tools.save()?;
+    for note in &graph.notes {
+        printer.detail(note);
+    }
+    let targets = select(&config, &graph)?;
+    let outcome = run::execute(&session, &graph, &targets)?;
+    session.tools.save()?;
+    for (_, message) in outcome.failures() {
+        printer.error(&message);
+    }
+    for (index, why) in outcome.blocked() {
+        printer.detail(&format!("{}: not run: {why}", graph.nodes[index].id()));
+    }
+    for removed in &outcome.dist.removed {
+        printer.detail(&format!("removed {removed}"));
+    }
+    if !outcome.missing.is_empty() && outcome.failures().is_empty() {
+        printer.info(&format!(
+            "dist/manifest.json is not written until every product is built (missing: {}; run cargo xtask build)",
+            outcome.missing.join(", ")
+        ));
+    }
+    let finished = show(&session, &graph, &outcome)?;
+    let failed_nodes = !outcome.failures().is_empty();
+    if failed_nodes {
+        let ran = outcome.built.len() + outcome.failures().len();
+        printer.error(&format!("{} of {ran} step(s) failed", outcome.failures().len()));
+    }
+    if failed_nodes || finished.failed {
+        return Err(crate::error::Failed {
+            usage: outcome.usage_failure,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// What no longer matches a valid configuration must not be deployed: a
+/// from-scratch build of it would produce nothing, so `dist/` is emptied.
+fn clear_dist(dist: &std::path::Path, printer: &Printer) {
+    match dist::clear(dist) {
+        Ok(removed) if !removed.is_empty() => printer.warn(&format!(
+            "removed {} file(s) from dist/: they were built from a configuration that is no longer valid",
+            removed.len()
+        )),
+        Ok(_) => {}
+        Err(err) => printer.warn(&format!("could not empty dist/: {err:#}")),
+    }
+}
+
+/// The plan, printed from the same code that runs it: nothing is created,
+/// no process is started, no tool is probed.
+fn dry_run(
+    config: &Config,
+    options: &Options,
+    printer: &Printer,
+    select: impl FnOnce(&Config, &Graph) -> Result<Vec<usize>>,
+) -> Result<()> {
+    let session = Session::new(config, options, printer)?;
+    let graph = graph::plan(&session)?;
+    let targets = select(config, &graph)?;
+    for note in &graph.notes {
+        printer.info(note);
+    }
+    let records = LazyRecords::new(&config.cache_dir());
+    let mut statuses: Vec<Option<Status>> = vec![None; graph.nodes.len()];
+    for index in 0..graph.nodes.len() {
+        let force = options.force;
+        statuses[index] = Some(graph::evaluate(
+            &graph,
+            index,
+            &statuses,
+            &session.store,
+            force,
+            &records,
+        ));
+    }
+    let (_, missing) = dist::manifest(config, &graph, &statuses)?;
+    let removed = Vec::new();
+    if options.json {
+        let mut value = render::plan_json(&graph, &statuses, &targets, &removed);
+        value["manifest_complete"] = missing.is_empty().into();
+        printer.out(&serde_json::to_string_pretty(&value)?);
+    } else {
+        printer.out(&render::plan_lines(&graph, &statuses, &targets));
+    }
+    Ok(())
+}
+
+/// Leftovers of interrupted runs: under the lock, nobody else's.
+fn sweep(config: &Config) {
+    let cache = config.cache_dir();
+    let store = cache.join("store");
+    let mut dirs = vec![
+        cache.clone(),
+        cache.join("tools"),
+        cache.join("runtime"),
+        cache.join("smoke"),
+        cache.join("imports"),
+        store.clone(),
+        config.dist_dir(),
+        config.dist_dir().join("layers"),
+        config.dist_dir().join("functions"),
+    ];
+    if let Ok(kinds) = std::fs::read_dir(&store) {
+        dirs.extend(kinds.flatten().map(|kind| kind.path()));
+    }
+    for dir in dirs {
+        atomic::sweep_temp(&dir);
+    }
+}

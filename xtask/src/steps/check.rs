@@ -1,0 +1,276 @@
+//! The check of one function together with its layers, before deploy:
+//! unzipped size against AWS's limit and the team's budgets, zipped size
+//! against direct upload, the number of layers, files two layers both ship,
+//! and the imports of its code against what its layers provide.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::archive;
+use crate::config::{Config, Function};
+use crate::facts;
+use crate::import_check::{self, Analysis, Provider};
+use crate::manifest::{LayerKind, Manifest};
+use crate::progress::human_bytes;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionReport {
+    pub layers: Vec<LayerShare>,
+    pub function_unzipped_bytes: u64,
+    pub total_unzipped_bytes: u64,
+    pub limit_bytes: u64,
+    pub headroom_bytes: i64,
+    pub budget_bytes: Option<u64>,
+    pub budget_headroom_bytes: Option<i64>,
+    pub zipped_bytes: u64,
+    pub upload: String,
+    pub largest: Vec<(String, u64)>,
+    pub imports: import_check::Report,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerShare {
+    pub name: String,
+    pub unzipped_bytes: u64,
+}
+
+/// The files of the built layers, read once per run for overlap checks.
+#[derive(Default)]
+pub struct Listings(Mutex<BTreeMap<String, Arc<Vec<String>>>>);
+
+impl Listings {
+    fn of(&self, config: &Config, zip: &str) -> Result<Arc<Vec<String>>> {
+        if let Some(files) = self.0.lock().expect("listings lock").get(zip) {
+            return Ok(files.clone());
+        }
+        let files: Vec<String> = archive::list_zip(&config.root.join(zip))?
+            .into_iter()
+            .map(|listed| listed.path)
+            .collect();
+        let files = Arc::new(files);
+        self.0
+            .lock()
+            .expect("listings lock")
+            .insert(zip.to_string(), files.clone());
+        Ok(files)
+    }
+}
+
+/// Checks `function` with the layers `manifest` records for it (they are
+/// built: the graph checks nothing before what it checks is up to date).
+pub fn check_function(
+    config: &Config,
+    manifest: &Manifest,
+    analysis: &Analysis,
+    listings: &Listings,
+    function: &Function,
+) -> Result<FunctionReport> {
+    let entry = manifest
+        .functions
+        .get(&function.name)
+        .ok_or_else(|| anyhow::anyhow!("function `{}` is not built", function.name))?;
+    let layer = |name: &String| {
+        manifest
+            .layers
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("layer `{name}` of function `{}` is not built", function.name))
+    };
+    let mut report = FunctionReport {
+        layers: Vec::new(),
+        function_unzipped_bytes: entry.zip.unzipped_bytes,
+        total_unzipped_bytes: entry.zip.unzipped_bytes,
+        limit_bytes: facts::MAX_UNZIPPED_BYTES,
+        headroom_bytes: 0,
+        budget_bytes: config.budget_for(function),
+        budget_headroom_bytes: None,
+        zipped_bytes: entry.zip.zipped_bytes,
+        upload: entry.upload.clone(),
+        largest: Vec::new(),
+        imports: import_check::Report::default(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        ok: true,
+    };
+    let mut zips = BTreeMap::new();
+    for name in &entry.layers {
+        let built = layer(name)?;
+        report.total_unzipped_bytes += built.unzipped_bytes;
+        report.layers.push(LayerShare {
+            name: name.clone(),
+            unzipped_bytes: built.unzipped_bytes,
+        });
+        if let Some(zip) = &built.zip {
+            zips.insert(name.clone(), listings.of(config, zip)?);
+        }
+    }
+    check_sizes(&mut report, manifest, &entry.layers);
+    check_overlaps(&mut report, &entry.layers, &zips);
+
+    // What the function's code may import from: attached layers, or
+    // the layers bundled into its ZIP.
+    let reachable_layers = if entry.bundled.is_empty() {
+        &entry.layers
+    } else {
+        &entry.bundled
+    };
+    let mut providers = Vec::new();
+    let mut packages = Vec::new();
+    for name in reachable_layers {
+        let built = layer(name)?;
+        if built.kind == LayerKind::Requirements {
+            providers.push(Provider {
+                layer: name,
+                packages: &built.packages,
+            });
+            packages.extend(
+                built
+                    .packages
+                    .iter()
+                    .map(|package| (package.name.clone(), package.unzipped_bytes)),
+            );
+        }
+    }
+    packages.sort_by_key(|package| std::cmp::Reverse(package.1));
+    report.largest = packages.into_iter().take(3).collect();
+    let code = import_check::function_code(config, &function.name, reachable_layers, analysis)?;
+    report.imports = import_check::check(&code, &providers, &analysis.stdlib);
+    judge_imports(&mut report, config, manifest, &function.name);
+    report.ok = report.errors.is_empty();
+    Ok(report)
+}
+
+fn check_sizes(report: &mut FunctionReport, manifest: &Manifest, layers: &[String]) {
+    let total = report.total_unzipped_bytes;
+    report.headroom_bytes = facts::MAX_UNZIPPED_BYTES as i64 - total as i64;
+    if report.headroom_bytes < 0 {
+        report.errors.push(format!(
+            "unzipped size {total} bytes exceeds Lambda's limit of {} bytes by {} bytes ({})",
+            facts::MAX_UNZIPPED_BYTES,
+            -report.headroom_bytes,
+            human_bytes(report.headroom_bytes.unsigned_abs())
+        ));
+    }
+    if let Some(budget) = report.budget_bytes {
+        let headroom = budget as i64 - total as i64;
+        report.budget_headroom_bytes = Some(headroom);
+        if headroom < 0 {
+            report.errors.push(format!(
+                "unzipped size {} is over the budget of {} by {}",
+                human_bytes(total),
+                human_bytes(budget),
+                human_bytes(headroom.unsigned_abs())
+            ));
+        }
+    }
+    if layers.len() > facts::MAX_LAYERS {
+        report.errors.push(format!(
+            "{} layers attached; Lambda allows {}",
+            layers.len(),
+            facts::MAX_LAYERS
+        ));
+    }
+    if report.zipped_bytes > facts::MAX_DIRECT_UPLOAD_BYTES {
+        report.warnings.push(format!(
+            "the function ZIP is {} zipped, over the {} direct upload limit: it must be deployed through S3 (the manifest says upload = \"s3\")",
+            human_bytes(report.zipped_bytes),
+            human_bytes(facts::MAX_DIRECT_UPLOAD_BYTES)
+        ));
+    }
+    for name in layers {
+        let zipped = manifest
+            .layers
+            .get(name)
+            .and_then(|layer| layer.zipped_bytes)
+            .unwrap_or(0);
+        if zipped > facts::MAX_DIRECT_UPLOAD_BYTES {
+            report.warnings.push(format!(
+                "layer `{name}` is {} zipped, over the direct upload limit: publish it through S3",
+                human_bytes(zipped)
+            ));
+        }
+    }
+}
+
+/// Files two attached layers both ship: the later layer's copy wins at
+/// run time, and the earlier one is dead weight (or a version clash).
+fn check_overlaps(
+    report: &mut FunctionReport,
+    layers: &[String],
+    listings: &BTreeMap<String, Arc<Vec<String>>>,
+) {
+    for (index, earlier) in layers.iter().enumerate() {
+        for later in &layers[index + 1..] {
+            let (Some(a), Some(b)) = (listings.get(earlier), listings.get(later)) else {
+                continue;
+            };
+            let a: BTreeSet<&String> = a.iter().collect();
+            let shared: Vec<&String> = b.iter().filter(|path| a.contains(path)).collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let mut tops: BTreeSet<&str> = BTreeSet::new();
+            for path in &shared {
+                let inner = path.strip_prefix("python/").unwrap_or(path);
+                let top = inner.split('/').next().unwrap_or(inner);
+                if !top.ends_with(".dist-info") {
+                    tops.insert(top);
+                }
+            }
+            let tops: Vec<&str> = tops.into_iter().take(8).collect();
+            report.warnings.push(format!(
+                "layers `{earlier}` and `{later}` both ship {} file(s) ({}{}): `{later}`'s copy wins at run time",
+                shared.len(),
+                tops.join(", "),
+                if tops.len() == 8 { ", …" } else { "" }
+            ));
+        }
+    }
+}
+
+fn judge_imports(report: &mut FunctionReport, config: &Config, manifest: &Manifest, function: &str) {
+    // Which configured layer would provide a missing import, if any.
+    let providers = manifest.providers(config);
+    for missing in &report.imports.missing {
+        let hint = providers
+            .get(&missing.name)
+            .and_then(|layers| layers.first().cloned());
+        let hint = match hint {
+            Some(layer) => format!("layer `{layer}` provides it but is not attached to `{function}`"),
+            None => {
+                "no layer provides it and it is neither standard library nor runtime-provided".to_string()
+            }
+        };
+        let message = format!(
+            "imports `{}` ({}, line {}): {hint}",
+            missing.name, missing.module, missing.line
+        );
+        if missing.guarded {
+            report
+                .warnings
+                .push(format!("{message} (guarded by except ImportError)"));
+        } else {
+            report.errors.push(message);
+        }
+    }
+    for unused in &report.imports.unused {
+        report.warnings.push(format!(
+            "{} {} in layer `{}` is unused: nothing `{function}` reaches imports it ({})",
+            unused.distribution,
+            unused.version,
+            unused.layer,
+            human_bytes(unused.unzipped_bytes)
+        ));
+    }
+    for shadow in &report.imports.shadowing {
+        report.warnings.push(shadow.clone());
+    }
+    for error in &report.imports.unparsable {
+        report.errors.push(format!("cannot parse {error}"));
+    }
+}

@@ -1,0 +1,10 @@
+//! The steps of the graph's nodes: install a profile, zip application
+//! code, check a function, smoke-import it. Each works on plain inputs and
+//! writes into the directory it is given; none knows the graph.
+
+pub mod builder;
+pub mod check;
+pub mod install;
+pub mod package;
+pub mod smoke;
+pub mod smoke_runner;

@@ -1,0 +1,142 @@
+//! The steps of application code: a source layer (shared code, as
+//! `python/<package>/…`) and a thin function ZIP holding only its own
+//! folder, or with its layers merged in (`bundle = true`); and what they
+//! need first: the files of a folder, and a handler module that defines its
+//! handler (asked of Python's own parser).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use super::install::{WrittenData, ZipData, LAYER_ZIP};
+use crate::analyze::{self, HandlerRequest};
+use crate::archive::{self, Content, Entry};
+use crate::config::{Config, Function, Layer, LayerSource};
+use crate::error::UsageError;
+use crate::sources::{self, SourceFile};
+
+/// The output file of a function entry.
+pub const FUNCTION_ZIP: &str = "function.zip";
+
+fn usage(err: anyhow::Error) -> anyhow::Error {
+    UsageError::new(format!("{err:#}")).into()
+}
+
+/// A function's files; its handler module must be among them.
+pub fn function_files(config: &Config, function: &Function) -> Result<Vec<SourceFile>> {
+    let key = format!("functions.{}.source", function.name);
+    let files = sources::collect(&config.root, &function.source, &key, &function.allow).map_err(usage)?;
+    if handler_file(function, &files).is_none() {
+        let (module, _) = function.handler_parts();
+        return Err(UsageError::new(format!(
+            "functions.{}.handler: `{}` needs {}.py in {}, which is not there",
+            function.name,
+            function.handler,
+            module.replace('.', "/"),
+            function.source.display()
+        ))
+        .into());
+    }
+    Ok(files)
+}
+
+/// A source layer's files and the prefix they get (`python/<package>/`).
+pub fn source_layer_files(config: &Config, layer: &Layer) -> Result<(Vec<SourceFile>, String)> {
+    let LayerSource::Source(dir) = &layer.source else {
+        anyhow::bail!("layer `{}` is not a source layer", layer.name);
+    };
+    let key = format!("layers.{}.source", layer.name);
+    let files = sources::collect(&config.root, dir, &key, &layer.allow).map_err(usage)?;
+    if files.is_empty() {
+        return Err(UsageError::new(format!("{key}: {} holds no files to package", dir.display())).into());
+    }
+    let package = dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .context("source layer folder name")?;
+    Ok((files, format!("python/{package}/")))
+}
+
+pub fn source_layer(files: &[SourceFile], prefix: &str, work: &Path) -> Result<ZipData> {
+    let written = archive::write_zip(&work.join(LAYER_ZIP), sources::entries(files, prefix))?;
+    Ok(ZipData {
+        written: written.into(),
+        inventory: None,
+        builder: None,
+        installer: None,
+    })
+}
+
+/// A function's ZIP: its own files, over the content of the layers it
+/// bundles (`python/x` → `x`), in their order.
+pub fn function(files: &[SourceFile], bundled: &[(String, PathBuf)], work: &Path) -> Result<WrittenData> {
+    let mut entries = Vec::new();
+    for (name, zip) in bundled {
+        let content = archive::read_entries(zip).with_context(|| format!("reading layer `{name}`"))?;
+        entries.extend(content.into_iter().filter_map(|(path, bytes, executable)| {
+            path.strip_prefix("python/").map(|rest| Entry {
+                path: rest.to_string(),
+                content: Content::Bytes(bytes),
+                executable,
+            })
+        }));
+    }
+    // A later layer's file wins, as it would when attached; the function's
+    // own files win over all, as /var/task comes before /opt on sys.path.
+    let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
+    for entry in entries.into_iter().chain(sources::entries(files, "")) {
+        by_path.insert(entry.path.clone(), entry);
+    }
+    let written = archive::write_zip(&work.join(FUNCTION_ZIP), by_path.into_values().collect())?;
+    Ok(written.into())
+}
+
+/// The file of the handler's module: `a.b.f` → `a/b.py` or `a/b/__init__.py`.
+pub fn handler_file<'a>(function: &Function, files: &'a [SourceFile]) -> Option<&'a SourceFile> {
+    let (module, _) = function.handler_parts();
+    let module_path = module.replace('.', "/");
+    files.iter().find(|file| {
+        file.relative == format!("{module_path}.py") || file.relative == format!("{module_path}/__init__.py")
+    })
+}
+
+/// Parses each handler module with `python` and says, per function, what is
+/// wrong with it (`None`: it defines its handler).
+pub fn check_handlers(
+    sh: &Shell,
+    python: &Path,
+    handlers: &[(&Function, &[SourceFile])],
+) -> Result<BTreeMap<String, Option<String>>> {
+    let mut request = analyze::Request::default();
+    for (function, files) in handlers {
+        let (_, name) = function.handler_parts();
+        let file = handler_file(function, files).context("the handler file was found while planning")?;
+        request.handlers.push(HandlerRequest {
+            key: function.name.clone(),
+            file: file.path.display().to_string(),
+            name: name.to_string(),
+        });
+    }
+    if request.handlers.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let answer = analyze::run(sh, python, &request)?;
+    let mut verdicts = BTreeMap::new();
+    for (function, _) in handlers {
+        let verdict = match answer.handlers.get(&function.name) {
+            Some(check) if check.ok => None,
+            Some(check) => Some(format!(
+                "functions.{}.handler: `{}`: {} {}",
+                function.name,
+                function.handler,
+                function.source.display(),
+                check.error.as_deref().unwrap_or("is not usable")
+            )),
+            None => Some(format!("the handler of `{}` was not checked", function.name)),
+        };
+        verdicts.insert(function.name.clone(), verdict);
+    }
+    Ok(verdicts)
+}

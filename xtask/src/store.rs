@@ -1,0 +1,284 @@
+//! The content-addressed store under `target/lambda/store/<kind>/<key>/`:
+//! one entry per node key, holding the node's output files and a
+//! `meta.json` that records each file's sha256 and the node's data, sealed
+//! by a checksum of its own. Entries are written whole (a temporary
+//! sibling renamed into place); a reused entry is verified first, cheaply
+//! by each file's size, mtime and inode, else by its sha256.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::{write_atomic, TempDir};
+use crate::digest::{bytes_sha256, file_sha256, KeyHasher};
+
+const META: &str = "meta.json";
+
+/// One output file of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub name: String,
+    pub sha256: String,
+    pub base64sha256: String,
+    pub bytes: u64,
+    /// Size, mtime and inode when it was stored: unchanged means unchanged.
+    pub stamp: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Sealed {
+    sha256: String,
+    body: Body,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Body {
+    files: Vec<OutputFile>,
+    data: serde_json::Value,
+}
+
+/// A verified entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub dir: PathBuf,
+    pub files: Vec<OutputFile>,
+    pub data: serde_json::Value,
+    /// Verified by hash because a file's stamp had changed (a copied
+    /// checkout): worth restamping.
+    pub rehashed: bool,
+}
+
+impl Entry {
+    pub fn file(&self, name: &str) -> Option<&OutputFile> {
+        self.files.iter().find(|file| file.name == name)
+    }
+
+    /// What the entry holds, without where or when it was stored: the
+    /// digest its dependants' keys use, so that a rebuild that gives the
+    /// same bytes leaves them fresh.
+    pub fn digest(&self) -> String {
+        let mut key = KeyHasher::default();
+        for file in &self.files {
+            key.part(&file.name, &file.sha256);
+        }
+        key.part("data", self.data.to_string());
+        key.hex()
+    }
+}
+
+pub enum Lookup {
+    Hit(Entry),
+    Miss,
+    /// An entry is there but does not match what it recorded.
+    Damaged(String),
+}
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(cache_dir: &Path) -> Store {
+        Store {
+            dir: cache_dir.join("store"),
+        }
+    }
+
+    pub fn kind_dir(&self, kind: &str) -> PathBuf {
+        self.dir.join(kind)
+    }
+
+    pub fn entry_dir(&self, kind: &str, key: &str) -> PathBuf {
+        self.kind_dir(kind).join(key)
+    }
+
+    /// The entry for `key`, verified. Reads only: a damaged entry is
+    /// reported, and removed by [`Store::discard`] in a run.
+    pub fn lookup(&self, kind: &str, key: &str) -> Lookup {
+        let dir = self.entry_dir(kind, key);
+        let meta = dir.join(META);
+        let bytes = match fs::read(&meta) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return if dir.exists() {
+                    Lookup::Damaged(format!("{META} is missing"))
+                } else {
+                    Lookup::Miss
+                };
+            }
+            Err(err) => return Lookup::Damaged(format!("{META} cannot be read: {err}")),
+        };
+        let Ok(sealed) = serde_json::from_slice::<Sealed>(&bytes) else {
+            return Lookup::Damaged(format!("{META} is not valid"));
+        };
+        if seal(&sealed.body) != sealed.sha256 {
+            return Lookup::Damaged(format!("{META} was changed after it was written"));
+        }
+        let mut rehashed = false;
+        for file in &sealed.body.files {
+            let path = dir.join(&file.name);
+            match fs::metadata(&path) {
+                Ok(metadata) if stamp(&metadata) == file.stamp => {}
+                Ok(metadata) if metadata.len() == file.bytes => match file_sha256(&path) {
+                    Ok(digest) if digest.hex == file.sha256 => rehashed = true,
+                    _ => return Lookup::Damaged(format!("{} does not match its recorded sha256", file.name)),
+                },
+                Ok(metadata) => {
+                    return Lookup::Damaged(format!(
+                        "{} has {} bytes, {} recorded",
+                        file.name,
+                        metadata.len(),
+                        file.bytes
+                    ))
+                }
+                Err(_) => return Lookup::Damaged(format!("{} is missing", file.name)),
+            }
+        }
+        Lookup::Hit(Entry {
+            dir,
+            files: sealed.body.files,
+            data: sealed.body.data,
+            rehashed,
+        })
+    }
+
+    /// Builds an entry: `build` writes the output files into a fresh
+    /// directory and returns the node's data; the entry appears under its
+    /// key only once whole.
+    pub fn put(
+        &self,
+        kind: &str,
+        key: &str,
+        build: impl FnOnce(&Path) -> Result<serde_json::Value>,
+    ) -> Result<Entry> {
+        let dest = self.entry_dir(kind, key);
+        fs::create_dir_all(self.kind_dir(kind))
+            .with_context(|| format!("creating {}", self.kind_dir(kind).display()))?;
+        let temp = TempDir::beside(&dest)?;
+        let data = build(temp.path())?;
+        let mut files = Vec::new();
+        for item in fs::read_dir(temp.path())? {
+            let item = item?;
+            if !item.file_type()?.is_file() {
+                continue;
+            }
+            let name = item.file_name().to_string_lossy().into_owned();
+            let digest = file_sha256(&item.path())?;
+            // Renaming the directory into place keeps each file's inode and
+            // mtime, so the stamp taken here holds there.
+            let metadata = item.metadata()?;
+            files.push(OutputFile {
+                name,
+                sha256: digest.hex,
+                base64sha256: digest.base64,
+                bytes: metadata.len(),
+                stamp: stamp(&metadata),
+            });
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        let body = Body { files, data };
+        write_meta(temp.path(), &body)?;
+        temp.persist(&dest)?;
+        Ok(Entry {
+            dir: dest,
+            files: body.files,
+            data: body.data,
+            rehashed: false,
+        })
+    }
+
+    /// Rewrites an entry's stamps after its files were verified by hash (a
+    /// copied checkout): the next lookup is cheap again.
+    pub fn restamp(&self, entry: &Entry) -> Result<()> {
+        let mut files = entry.files.clone();
+        for file in &mut files {
+            file.stamp = stamp(&fs::metadata(entry.dir.join(&file.name))?);
+        }
+        if files == entry.files {
+            return Ok(());
+        }
+        write_meta(
+            &entry.dir,
+            &Body {
+                files,
+                data: entry.data.clone(),
+            },
+        )
+    }
+
+    /// Removes a damaged entry.
+    pub fn discard(&self, kind: &str, key: &str) -> Result<()> {
+        let dir = self.entry_dir(kind, key);
+        let aside = crate::atomic::temp_sibling(&dir);
+        fs::rename(&dir, &aside).with_context(|| format!("moving aside {}", dir.display()))?;
+        fs::remove_dir_all(&aside).with_context(|| format!("removing {}", aside.display()))
+    }
+}
+
+/// Seals and writes an entry's meta.json.
+fn write_meta(dir: &Path, body: &Body) -> Result<()> {
+    let sealed = Sealed {
+        sha256: seal(body),
+        body: body.clone(),
+    };
+    write_atomic(&dir.join(META), &serde_json::to_vec_pretty(&sealed)?)
+}
+
+fn seal(body: &Body) -> String {
+    bytes_sha256(&serde_json::to_vec(body).expect("a meta body serialises"))
+}
+
+pub fn stamp(metadata: &fs::Metadata) -> String {
+    format!(
+        "{}:{}.{}:{}",
+        metadata.len(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+        metadata.ino()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_verified_and_damage_is_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::new(root.path());
+        assert!(matches!(store.lookup("k", "abc"), Lookup::Miss));
+        let entry = store
+            .put("k", "abc", |dir| {
+                fs::write(dir.join("out.zip"), b"0123456789")?;
+                Ok(serde_json::json!({"n": 1}))
+            })
+            .unwrap();
+        let Lookup::Hit(hit) = store.lookup("k", "abc") else {
+            panic!("a fresh entry is a hit")
+        };
+        assert_eq!(hit.digest(), entry.digest());
+        assert_eq!(hit.data["n"], 1);
+
+        fs::write(entry.dir.join("out.zip"), b"01234").unwrap();
+        assert!(matches!(store.lookup("k", "abc"), Lookup::Damaged(why) if why.contains("bytes")));
+        fs::write(entry.dir.join("out.zip"), b"abcdefghij").unwrap();
+        assert!(matches!(store.lookup("k", "abc"), Lookup::Damaged(why) if why.contains("sha256")));
+        fs::write(entry.dir.join("out.zip"), b"0123456789").unwrap();
+        let Lookup::Hit(hit) = store.lookup("k", "abc") else {
+            panic!("same bytes again: a hit, verified by hash")
+        };
+        store.restamp(&hit).unwrap();
+
+        let meta = entry.dir.join(META);
+        let text = fs::read_to_string(&meta).unwrap().replace("\"n\": 1", "\"n\": 2");
+        fs::write(&meta, text).unwrap();
+        assert!(matches!(store.lookup("k", "abc"), Lookup::Damaged(why) if why.contains("changed")));
+        fs::write(&meta, "{").unwrap();
+        assert!(matches!(store.lookup("k", "abc"), Lookup::Damaged(_)));
+        store.discard("k", "abc").unwrap();
+        assert!(matches!(store.lookup("k", "abc"), Lookup::Miss));
+    }
+}
