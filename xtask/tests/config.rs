@@ -95,6 +95,11 @@ fn each_rule_is_a_usage_error_naming_the_key() {
             "requirements = \"layers/core/requirements.txt\"",
             "arn = \"arn:aws:lambda:us-east-1:1:layer:x:1\"",
         ),
+        (
+            "names that differ only in case",
+            "[workspace.metadata.lambda.functions.hello]",
+            "[workspace.metadata.lambda.layers.Core]\nrequirements = \"layers/core/requirements.txt\"\n\n[workspace.metadata.lambda.functions.hello]",
+        ),
     ];
     let expected_key: &[&str] = &[
         "workspace.metadata.lambda.runtim: unknown key",
@@ -109,6 +114,7 @@ fn each_rule_is_a_usage_error_naming_the_key() {
         "workspace.metadata.lambda.functions.hello.handler: `hello` is not `module.function`",
         "workspace.metadata.lambda.builder: unknown builder `cloud`",
         "workspace.metadata.lambda.layers.core.unzipped_size: missing",
+        "workspace.metadata.lambda.layers.core: differs from `Core` only in case",
     ];
     for ((name, from, to), needle) in cases.iter().zip(expected_key) {
         assert!(GOOD.contains(from), "{name}: fixture does not contain {from:?}");

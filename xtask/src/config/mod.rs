@@ -220,11 +220,13 @@ impl Config {
         let mut layers = BTreeMap::new();
         for (name, value) in top.optional_map("layers")? {
             let layer = parse_layer(root, &name, &value)?;
+            check_case_unique(&format!("{TABLE}.layers"), &name, layers.keys())?;
             layers.insert(name, layer);
         }
         let mut functions = BTreeMap::new();
         for (name, value) in top.optional_map("functions")? {
             let function = parse_function(root, &name, &value, &layers)?;
+            check_case_unique(&format!("{TABLE}.functions"), &name, functions.keys())?;
             functions.insert(name, function);
         }
         top.finish()?;
@@ -388,6 +390,21 @@ fn check_name(key: &str, name: &str) -> Result<(), String> {
         Err(format!(
             "{key}: the name may hold only letters, digits, `-` and `_` (at most 64)"
         ))
+    }
+}
+
+/// Names that differ only in case would give files that collide on a
+/// case-insensitive file system (`dist/layers/Core.zip`, `core.zip`).
+fn check_case_unique<'a>(
+    key: &str,
+    name: &str,
+    others: impl Iterator<Item = &'a String>,
+) -> Result<(), String> {
+    match others.into_iter().find(|other| other.eq_ignore_ascii_case(name)) {
+        Some(other) => Err(format!(
+            "{key}.{name}: differs from `{other}` only in case (their files would collide in dist/): rename one"
+        )),
+        None => Ok(()),
     }
 }
 
