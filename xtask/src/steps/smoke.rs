@@ -211,9 +211,15 @@ fn judge(
             quoted(&attached)
         )
     } else if !unattached.is_empty() {
+        let (noun, verb) = if unattached.len() == 1 {
+            ("layer", "provides")
+        } else {
+            ("layers", "provide")
+        };
         format!(
-            "layer {} provides it but is not attached to `{}`",
+            "{noun} {} {verb} it but {} not attached to `{}`",
             quoted(&unattached),
+            if unattached.len() == 1 { "is" } else { "are" },
             plan.name
         )
     } else if !external.is_empty() {
