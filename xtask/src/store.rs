@@ -29,12 +29,6 @@ pub struct OutputFile {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Sealed {
-    sha256: String,
-    body: Body,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Body {
     files: Vec<OutputFile>,
     data: serde_json::Value,
@@ -49,9 +43,21 @@ pub struct Entry {
     /// Verified by hash because a file's stamp had changed (a copied
     /// checkout): worth restamping.
     pub rehashed: bool,
+    /// Made when a dependant first asks: checks and smoke tests have none.
+    digest: std::sync::OnceLock<String>,
 }
 
 impl Entry {
+    fn new(dir: PathBuf, body: Body, rehashed: bool) -> Entry {
+        Entry {
+            dir,
+            files: body.files,
+            data: body.data,
+            rehashed,
+            digest: std::sync::OnceLock::new(),
+        }
+    }
+
     pub fn file(&self, name: &str) -> Option<&OutputFile> {
         self.files.iter().find(|file| file.name == name)
     }
@@ -59,13 +65,15 @@ impl Entry {
     /// What the entry holds, without where or when it was stored: the
     /// digest its dependants' keys use, so that a rebuild that gives the
     /// same bytes leaves them fresh.
-    pub fn digest(&self) -> String {
-        let mut key = KeyHasher::default();
-        for file in &self.files {
-            key.part(&file.name, &file.sha256);
-        }
-        key.part("data", self.data.to_string());
-        key.hex()
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| {
+            let mut key = KeyHasher::default();
+            for file in &self.files {
+                key.part(&file.name, &file.sha256);
+            }
+            key.part("data", self.data.to_string());
+            key.hex()
+        })
     }
 }
 
@@ -111,14 +119,20 @@ impl Store {
             }
             Err(err) => return Lookup::Damaged(format!("{META} cannot be read: {err}")),
         };
-        let Ok(sealed) = serde_json::from_slice::<Sealed>(&bytes) else {
+        // `<sha256 of the body>\n<body>`: the seal is checked on the bytes
+        // as they are, before they are trusted or even parsed.
+        let Some(newline) = bytes.iter().position(|&byte| byte == b'\n') else {
             return Lookup::Damaged(format!("{META} is not valid"));
         };
-        if seal(&sealed.body) != sealed.sha256 {
+        let (seal, body) = (&bytes[..newline], &bytes[newline + 1..]);
+        if seal != bytes_sha256(body).as_bytes() {
             return Lookup::Damaged(format!("{META} was changed after it was written"));
         }
+        let Ok(body) = serde_json::from_slice::<Body>(body) else {
+            return Lookup::Damaged(format!("{META} is not valid"));
+        };
         let mut rehashed = false;
-        for file in &sealed.body.files {
+        for file in &body.files {
             let path = dir.join(&file.name);
             match fs::metadata(&path) {
                 Ok(metadata) if stamp(&metadata) == file.stamp => {}
@@ -137,12 +151,7 @@ impl Store {
                 Err(_) => return Lookup::Damaged(format!("{} is missing", file.name)),
             }
         }
-        Lookup::Hit(Entry {
-            dir,
-            files: sealed.body.files,
-            data: sealed.body.data,
-            rehashed,
-        })
+        Lookup::Hit(Entry::new(dir, body, rehashed))
     }
 
     /// Builds an entry: `build` writes the output files into a fresh
@@ -182,12 +191,7 @@ impl Store {
         let body = Body { files, data };
         write_meta(temp.path(), &body)?;
         temp.persist(&dest)?;
-        Ok(Entry {
-            dir: dest,
-            files: body.files,
-            data: body.data,
-            rehashed: false,
-        })
+        Ok(Entry::new(dest, body, false))
     }
 
     /// Rewrites an entry's stamps after its files were verified by hash (a
@@ -218,17 +222,14 @@ impl Store {
     }
 }
 
-/// Seals and writes an entry's meta.json.
+/// Seals and writes an entry's meta.json: the body's sha256 on the first
+/// line, the body below it.
 fn write_meta(dir: &Path, body: &Body) -> Result<()> {
-    let sealed = Sealed {
-        sha256: seal(body),
-        body: body.clone(),
-    };
-    write_atomic(&dir.join(META), &serde_json::to_vec_pretty(&sealed)?)
-}
-
-fn seal(body: &Body) -> String {
-    bytes_sha256(&serde_json::to_vec(body).expect("a meta body serialises"))
+    let body = serde_json::to_vec_pretty(body)?;
+    let mut bytes = bytes_sha256(&body).into_bytes();
+    bytes.push(b'\n');
+    bytes.extend(body);
+    write_atomic(&dir.join(META), &bytes)
 }
 
 pub fn stamp(metadata: &fs::Metadata) -> String {
@@ -274,6 +275,7 @@ mod tests {
 
         let meta = entry.dir.join(META);
         let text = fs::read_to_string(&meta).unwrap().replace("\"n\": 1", "\"n\": 2");
+        assert!(text.contains("\"n\": 2"), "{text}");
         fs::write(&meta, text).unwrap();
         assert!(matches!(store.lookup("k", "abc"), Lookup::Damaged(why) if why.contains("changed")));
         fs::write(&meta, "{").unwrap();

@@ -218,15 +218,17 @@ impl Config {
             .unwrap_or(facts::DEFAULT_IMPORT_BUDGET_MS);
 
         let mut layers = BTreeMap::new();
+        let mut folded = BTreeMap::new();
         for (name, value) in top.optional_map("layers")? {
             let layer = parse_layer(root, &name, &value)?;
-            check_case_unique(&format!("{TABLE}.layers"), &name, layers.keys())?;
+            check_case_unique(&format!("{TABLE}.layers"), &name, &mut folded)?;
             layers.insert(name, layer);
         }
         let mut functions = BTreeMap::new();
+        let mut folded = BTreeMap::new();
         for (name, value) in top.optional_map("functions")? {
             let function = parse_function(root, &name, &value, &layers)?;
-            check_case_unique(&format!("{TABLE}.functions"), &name, functions.keys())?;
+            check_case_unique(&format!("{TABLE}.functions"), &name, &mut folded)?;
             functions.insert(name, function);
         }
         top.finish()?;
@@ -395,12 +397,9 @@ fn check_name(key: &str, name: &str) -> Result<(), String> {
 
 /// Names that differ only in case would give files that collide on a
 /// case-insensitive file system (`dist/layers/Core.zip`, `core.zip`).
-fn check_case_unique<'a>(
-    key: &str,
-    name: &str,
-    others: impl Iterator<Item = &'a String>,
-) -> Result<(), String> {
-    match others.into_iter().find(|other| other.eq_ignore_ascii_case(name)) {
+/// `folded` maps each lowercased name seen so far to its spelling.
+fn check_case_unique(key: &str, name: &str, folded: &mut BTreeMap<String, String>) -> Result<(), String> {
+    match folded.insert(name.to_ascii_lowercase(), name.to_string()) {
         Some(other) => Err(format!(
             "{key}.{name}: differs from `{other}` only in case (their files would collide in dist/): rename one"
         )),

@@ -201,9 +201,10 @@ pub fn materialise(
             changes.written.push("dist/manifest.json".to_string());
         }
     }
-    let mut keep: Vec<PathBuf> = wanted.keys().map(|relative| config.root.join(relative)).collect();
+    let mut keep: std::collections::HashSet<PathBuf> =
+        wanted.keys().map(|relative| config.root.join(relative)).collect();
     if complete {
-        keep.push(manifest_path);
+        keep.insert(manifest_path);
     }
     remove_others(&config.root, &config.dist_dir(), &keep, &mut changes.removed)?;
 
@@ -218,7 +219,7 @@ pub fn materialise(
 pub fn clear(dist: &Path) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     let root = dist.parent().unwrap_or(dist);
-    remove_others(root, dist, &[], &mut removed)?;
+    remove_others(root, dist, &Default::default(), &mut removed)?;
     Ok(removed)
 }
 
@@ -238,7 +239,12 @@ fn copy_atomic(source: &Path, dest: &Path) -> Result<()> {
 
 /// Removes every file under `dir` that is not in `keep`, and the folders
 /// left empty.
-fn remove_others(root: &Path, dir: &Path, keep: &[PathBuf], removed: &mut Vec<String>) -> Result<()> {
+fn remove_others(
+    root: &Path,
+    dir: &Path,
+    keep: &std::collections::HashSet<PathBuf>,
+    removed: &mut Vec<String>,
+) -> Result<()> {
     let Ok(items) = fs::read_dir(dir) else {
         return Ok(());
     };

@@ -313,7 +313,7 @@ pub fn full_inputs(graph: &Graph, index: usize, statuses: &[Option<Status>]) -> 
     let mut full = node.inputs.clone();
     for &dep in &node.deps {
         if let Some(entry) = statuses[dep].as_ref().and_then(Status::entry) {
-            full.add(graph.nodes[dep].id(), entry.digest());
+            full.add(graph.nodes[dep].id(), entry.digest().to_string());
         }
     }
     full
