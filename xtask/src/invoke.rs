@@ -128,13 +128,17 @@ fn dry_run(
         ));
     }
     let (_, missing) = dist::manifest(config, &graph, &statuses)?;
-    let removed = Vec::new();
+    let removed = dist::strays(config, &graph);
     if options.json {
         let mut value = render::plan_json(&graph, &statuses, &targets, &removed);
         value["manifest_complete"] = missing.is_empty().into();
         printer.out(&serde_json::to_string_pretty(&value)?);
     } else {
-        printer.out(&render::plan_lines(&graph, &statuses, &targets));
+        let mut text = render::plan_lines(&graph, &statuses, &targets);
+        for stray in &removed {
+            text.push_str(&format!("{stray}: would be removed (no longer configured)\n"));
+        }
+        printer.out(&text);
     }
     Ok(())
 }

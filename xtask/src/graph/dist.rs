@@ -214,6 +214,34 @@ pub fn materialise(
     Ok(changes)
 }
 
+/// The files in `dist/` that no node of the graph produces: what a run
+/// would remove. Reads only.
+pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
+    let mut produced: std::collections::HashSet<PathBuf> = graph
+        .nodes
+        .iter()
+        .filter_map(|node| dist_path(node.kind, &node.name))
+        .map(|relative| config.root.join(relative))
+        .collect();
+    produced.insert(config.manifest_path());
+    let mut found = Vec::new();
+    let mut stack = vec![config.dist_dir()];
+    while let Some(dir) = stack.pop() {
+        let Ok(items) = fs::read_dir(&dir) else { continue };
+        for item in items.flatten() {
+            let path = item.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !produced.contains(&path) {
+                let relative = path.strip_prefix(&config.root).unwrap_or(&path);
+                found.push(relative.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Clears `dist/` (a configuration that cannot be planned produces
 /// nothing; the old artifacts no longer describe it).
 pub fn clear(dist: &Path) -> Result<Vec<String>> {
