@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
+use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
 use crate::import_check;
@@ -88,10 +89,13 @@ pub fn run_batch(
             builder.name(),
             builder.installer_id()
         ));
+        // The run's one shell, a copy per parallel step (a shell is not Sync).
+        let shells: Vec<Shell> = profiles.iter().map(|_| session.sh.clone()).collect();
         let built: Vec<Built> = pool.install(|| {
             profiles
                 .par_iter()
-                .map(|&index| {
+                .zip(shells)
+                .map(|(&index, sh)| {
                     timed(index, &|| {
                         let node = &graph.nodes[index];
                         let Work::Profile { requirements } = &node.work else {
@@ -100,7 +104,7 @@ pub fn run_batch(
                         let requirements = config.root.join(requirements);
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
                             let data =
-                                build_layer(config, builder, &node.name, &requirements, dir, progress)?;
+                                build_layer(&sh, config, builder, &node.name, &requirements, dir, progress)?;
                             Ok(serde_json::to_value(data)?)
                         })
                     })
@@ -232,13 +236,16 @@ pub fn run_batch(
         // do not slow each other down and the timings stay honest.
         let smoke_jobs = session.options.jobs.unwrap_or_else(|| jobs.min(4));
         let smoke_pool = rayon::ThreadPoolBuilder::new().num_threads(smoke_jobs).build()?;
+        let shells: Vec<Shell> = smokes.iter().map(|_| session.sh.clone()).collect();
         let outcomes: BTreeMap<usize, Built> = smoke_pool.install(|| {
             smokes
                 .par_iter()
-                .map(|&index| {
+                .zip(shells)
+                .map(|(&index, sh)| {
                     let result = timed(index, &|| {
                         let node = &graph.nodes[index];
-                        let outcome = smoke_function(config, runner, &site, manifest, &node.name, progress)?;
+                        let outcome =
+                            smoke_function(&sh, config, runner, &site, manifest, &node.name, progress)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&outcome)?)
                         })

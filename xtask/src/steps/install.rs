@@ -50,6 +50,7 @@ impl From<Written> for WrittenData {
 
 /// Builds the layer `name` from `requirements` (absolute) into `work`.
 pub fn build_layer(
+    sh: &Shell,
     config: &Config,
     builder: &Builder,
     name: &str,
@@ -57,13 +58,11 @@ pub fn build_layer(
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<ZipData> {
-    let sh = Shell::new()?;
-    sh.change_dir(&config.root);
     let install_dir = work.join("install");
     let site = install_dir.join("python");
     fs::create_dir_all(&site)?;
     progress.phase(name, "installing");
-    install(&sh, config, builder, requirements, &install_dir)?;
+    install(sh, config, builder, requirements, &install_dir)?;
 
     progress.phase(name, "cleaning");
     let inventory = layer_content::prepare(&site, &config.exclude)?;
@@ -87,7 +86,7 @@ pub fn build_layer(
     }
     if config.bytecode != Bytecode::None {
         progress.phase(name, "compiling bytecode");
-        compile_bytecode(&sh, config, builder, &install_dir)?;
+        compile_bytecode(sh, config, builder, &install_dir)?;
     }
 
     progress.phase(name, "zipping");

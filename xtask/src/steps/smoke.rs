@@ -10,6 +10,7 @@ use std::fs;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use xshell::Shell;
 
 use super::smoke_runner::{
     parse_report, run_bootstrap, FunctionPlan, LayerStep, Report, Runner, RuntimeSite,
@@ -46,6 +47,7 @@ impl Outcome {
 /// Smokes one function: lays it out, imports its handler and judges the
 /// report. `Err` only when the smoke test itself could not run.
 pub fn smoke_function(
+    sh: &Shell,
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
@@ -62,7 +64,7 @@ pub fn smoke_function(
         });
     }
     let plan = plan(manifest, name)?;
-    let (report, notes) = smoke_one(config, runner, site, &plan, progress)?;
+    let (report, notes) = smoke_one(sh, config, runner, site, &plan, progress)?;
     let providers = manifest.providers(config);
     Ok(judge(config, &plan, report, notes, &providers, site))
 }
@@ -104,6 +106,7 @@ fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
 
 /// Lays out one function as Lambda would and imports its handler.
 fn smoke_one(
+    sh: &Shell,
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
@@ -131,7 +134,7 @@ fn smoke_one(
     }
 
     progress.phase(&plan.name, "importing");
-    let output = run_bootstrap(config, runner, site, plan, work.path())?;
+    let output = run_bootstrap(sh, config, runner, site, plan, work.path())?;
     Ok((parse_report(&output), notes))
 }
 

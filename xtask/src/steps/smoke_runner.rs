@@ -284,6 +284,7 @@ fn install_runtime_site(
 /// Runs `py/smoke.py` on the laid-out `work` folder (`task/`, `opt/`) in a
 /// fresh interpreter that sees Lambda's environment and nothing else.
 pub fn run_bootstrap(
+    sh: &Shell,
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
@@ -315,7 +316,6 @@ pub fn run_bootstrap(
         let common = LAMBDA_ENV.iter().map(|(name, value)| (*name, value.to_string()));
         common.chain(own).collect::<Vec<_>>()
     };
-    let sh = Shell::new()?;
     let output = match runner {
         Runner::Host { python } => {
             let task = work.join("task").display().to_string();
@@ -364,7 +364,7 @@ pub fn run_bootstrap(
             args.push("python3".to_string());
             args.extend(script_args(task, format!("{CONTAINER_WORK}/opt"), site));
             engine
-                .run_command(&sh, &run, &args)?
+                .run_command(sh, &run, &args)?
                 .quiet()
                 .ignore_status()
                 .output()?
