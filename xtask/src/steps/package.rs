@@ -52,10 +52,12 @@ pub fn source_layer_files(config: &Config, layer: &Layer) -> Result<(Vec<SourceF
     if files.is_empty() {
         return Err(UsageError::new(format!("{key}: {} holds no files to package", dir.display())).into());
     }
-    let package = dir
-        .file_name()
-        .and_then(|name| name.to_str())
-        .context("source layer folder name")?;
+    let package = dir.file_name().and_then(|name| name.to_str()).ok_or_else(|| {
+        UsageError::new(format!(
+            "{key}: `{}` has no folder name to ship as python/<name>/ (point it at the package folder, e.g. \"lambdas/shared\")",
+            dir.display()
+        ))
+    })?;
     Ok((files, format!("python/{package}/")))
 }
 
