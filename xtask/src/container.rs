@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::error::EnvironmentError;
 use crate::facts::Arch;
 use crate::installer::RESULT_VARIABLES;
-use crate::tools::{Fact, Tools};
+use crate::tools::{Fact, Planned, Tools};
 
 /// Environment passed into the container besides the installer's
 /// [`RESULT_VARIABLES`], so that proxies work there as they do on the host;
@@ -172,6 +173,36 @@ impl Engine {
         args.push(run.image.clone());
         args.extend(command.iter().cloned());
         Ok(cmd!(sh, "{program} {args...}"))
+    }
+}
+
+/// The engine as a plan sees it: `Ready(None)` when none answers.
+pub fn planned_engine(sh: &Shell, tools: &Tools) -> Planned<Option<Engine>> {
+    match Engine::detect(sh, tools) {
+        Fact::Known(program) => Planned::Ready(Some(Engine { program })),
+        Fact::Absent => Planned::Ready(None),
+        Fact::Unprobed => Planned::Pending("would ask docker and podman whether they answer".to_string()),
+    }
+}
+
+/// The engine that `builder = "container"` needs: none is an error.
+pub fn required_engine(sh: &Shell, tools: &Tools) -> Result<Planned<Engine>> {
+    match planned_engine(sh, tools) {
+        Planned::Ready(Some(engine)) => Ok(Planned::Ready(engine)),
+        Planned::Pending(what) => Ok(Planned::Pending(what)),
+        Planned::Ready(None) => Err(EnvironmentError::new(
+            "builder = \"container\": no container engine answers (tried docker and podman): start one, or use --builder host",
+        )
+        .into()),
+    }
+}
+
+/// The id of `image` as a plan sees it: `Ready(None)` when it is not here.
+pub fn planned_image(sh: &Shell, tools: &Tools, engine: &Engine, image: &str) -> Planned<Option<String>> {
+    match engine.image_id(sh, tools, image) {
+        Fact::Known(id) => Planned::Ready(Some(id)),
+        Fact::Absent => Planned::Ready(None),
+        Fact::Unprobed => Planned::Pending(format!("would look for the image {image}")),
     }
 }
 

@@ -91,17 +91,7 @@ impl Installer {
             }
         }
         let version = tools.about_program("pip-version", Path::new(HOST_PYTHON), |python| {
-            let output = cmd!(sh, "{python} -m pip --version")
-                .quiet()
-                .ignore_status()
-                .output()
-                .ok()?;
-            let text = String::from_utf8_lossy(&output.stdout);
-            output
-                .status
-                .success()
-                .then(|| text.split_whitespace().nth(1).map(str::to_string))
-                .flatten()
+            reported_version(cmd!(sh, "{python} -m pip --version"))
         });
         let version = match version {
             Fact::Known(version) => version,
@@ -163,18 +153,19 @@ impl Installer {
 /// no-op build does not pay for starting uv (or a version manager's shim).
 fn uv_version(sh: &Shell, tools: &Tools, program: &Path) -> Fact {
     tools.about_program("uv-version", program, |resolved| {
-        let output = cmd!(sh, "{resolved} --version")
-            .quiet()
-            .ignore_status()
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        output
-            .status
-            .success()
-            .then(|| text.split_whitespace().nth(1).map(str::to_string))
-            .flatten()
+        reported_version(cmd!(sh, "{resolved} --version"))
     })
+}
+
+/// The second word of what `command` prints (`uv 0.13.9 (…)`, `pip 24.0 from …`).
+fn reported_version(command: xshell::Cmd) -> Option<String> {
+    let output = command.quiet().ignore_status().output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    output
+        .status
+        .success()
+        .then(|| text.split_whitespace().nth(1).map(str::to_string))
+        .flatten()
 }
 
 /// uv on PATH at the pinned version, else the copy bootstrapped into the

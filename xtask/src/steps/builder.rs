@@ -86,38 +86,23 @@ pub fn choose_builder(
             interpreter,
         }))
     };
-    let engine = |fact: Fact| match fact {
-        Fact::Known(program) => Planned::Ready(Some(Engine { program })),
-        Fact::Absent => Planned::Ready(None),
-        Fact::Unprobed => Planned::Pending("would ask docker and podman whether they answer".to_string()),
-    };
     match config.builder {
         BuilderChoice::Host => host(notes),
         BuilderChoice::Container => {
-            let Some(engine) = (match engine(Engine::detect(sh, tools)) {
+            let engine = match container::required_engine(sh, tools)? {
                 Planned::Ready(engine) => engine,
                 Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            }) else {
-                return Err(EnvironmentError::new(
-                    "builder = \"container\": no container engine answers (tried docker and podman): start one, or use --builder host",
-                )
-                .into());
             };
             container::can_run(config.arch).map_err(|why| {
                 EnvironmentError::new(format!("{why}: register qemu-user-static, or use --builder host"))
             })?;
-            let image_id = match engine.image_id(sh, tools, &config.image) {
-                Fact::Known(id) => id,
-                Fact::Unprobed => {
-                    return Ok(Planned::Pending(format!(
-                        "would look for the image {}",
-                        config.image
-                    )))
-                }
-                Fact::Absent if !tools.probe => {
+            let image_id = match container::planned_image(sh, tools, &engine, &config.image) {
+                Planned::Ready(Some(id)) => id,
+                Planned::Pending(what) => return Ok(Planned::Pending(what)),
+                Planned::Ready(None) if !tools.probe => {
                     return Ok(Planned::Pending(format!("would pull the image {}", config.image)))
                 }
-                Fact::Absent => pull(sh, tools, &engine, config)?,
+                Planned::Ready(None) => pull(sh, tools, &engine, config)?,
             };
             Ok(Planned::Ready(Builder::Container {
                 engine,
@@ -126,7 +111,7 @@ pub fn choose_builder(
             }))
         }
         BuilderChoice::Auto => {
-            let engine = match engine(Engine::detect(sh, tools)) {
+            let engine = match container::planned_engine(sh, tools) {
                 Planned::Ready(engine) => engine,
                 Planned::Pending(what) => return Ok(Planned::Pending(what)),
             };
@@ -144,17 +129,14 @@ pub fn choose_builder(
                 ));
                 return host(notes);
             }
-            match engine.image_id(sh, tools, &config.image) {
-                Fact::Known(image_id) => Ok(Planned::Ready(Builder::Container {
+            match container::planned_image(sh, tools, &engine, &config.image) {
+                Planned::Ready(Some(image_id)) => Ok(Planned::Ready(Builder::Container {
                     engine,
                     image: config.image.clone(),
                     image_id,
                 })),
-                Fact::Unprobed => Ok(Planned::Pending(format!(
-                    "would look for the image {}",
-                    config.image
-                ))),
-                Fact::Absent => {
+                Planned::Pending(what) => Ok(Planned::Pending(what)),
+                Planned::Ready(None) => {
                     notes.push(format!(
                         "builder: host ({} has no image {}; `builder = \"container\"` pulls it)",
                         engine.program, config.image

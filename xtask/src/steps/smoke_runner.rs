@@ -15,7 +15,7 @@ use crate::atomic::TempDir;
 use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Config};
 use crate::error::EnvironmentError;
-use crate::tools::{Fact, Planned, Tools};
+use crate::tools::{Planned, Tools};
 // This command uses the mounts of `Engine::run_command` so: the work folder
 // (`task/`, `opt/`) as its output folder, and the runtime's site-packages as
 // its read-only requirements folder.
@@ -119,29 +119,20 @@ pub struct Report {
 pub fn choose_runner(sh: &Shell, config: &Config, tools: &Tools) -> Result<Planned<Runner>> {
     let foreign = Arch::host() != Some(config.arch);
     if config.builder == BuilderChoice::Container {
-        let engine = match Engine::detect(sh, tools) {
-            Fact::Known(program) => Engine { program },
-            Fact::Unprobed => return Ok(Planned::Pending("would ask docker and podman whether they answer".into())),
-            Fact::Absent => {
-                return Err(EnvironmentError::new(
-                    "builder = \"container\": no container engine answers (tried docker and podman): start one, or use --builder host",
-                )
-                .into())
-            }
+        let engine = match crate::container::required_engine(sh, tools)? {
+            Planned::Ready(engine) => engine,
+            Planned::Pending(what) => return Ok(Planned::Pending(what)),
         };
         if let Err(why) = crate::container::can_run(config.arch) {
             return Ok(Planned::Ready(Runner::Skip(why)));
         }
-        let image_id = match engine.image_id(sh, tools, &config.image) {
-            Fact::Known(id) => id,
-            Fact::Unprobed => {
-                return Ok(Planned::Pending(format!(
-                    "would look for the image {}",
-                    config.image
-                )))
-            }
+        let image_id = match crate::container::planned_image(sh, tools, &engine, &config.image) {
+            Planned::Ready(Some(id)) => id,
+            Planned::Pending(what) => return Ok(Planned::Pending(what)),
             // The builder pulls it first, in the same run.
-            Fact::Absent => return Ok(Planned::Pending(format!("would pull the image {}", config.image))),
+            Planned::Ready(None) => {
+                return Ok(Planned::Pending(format!("would pull the image {}", config.image)))
+            }
         };
         let image = config.image.clone();
         return Ok(Planned::Ready(Runner::Container {
