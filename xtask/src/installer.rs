@@ -251,12 +251,14 @@ pub fn missing_wheel(output: &str) -> Option<String> {
         if let Some(rest) = line.split("satisfies the requirement ").nth(1) {
             return rest.split_whitespace().next().map(requirement_name);
         }
-        // uv: "Because foo==1.0 has no usable wheels and …" / "… has no wheels with a matching platform tag"
+        // uv 0.13: "  cause: Because foo==1.0 has no usable wheels and …", older
+        // uv: "╰─▶ Because foo==1.0 has no usable wheels …", and "… has no
+        // wheels with a matching platform tag".
         if line.contains("no usable wheels")
             || line.contains("has no wheels")
             || line.contains("no matching wheel")
         {
-            let subject = line.strip_prefix("Because ").unwrap_or(line);
+            let subject = line.split("Because ").nth(1).unwrap_or(line);
             let subject = subject.strip_prefix("only ").unwrap_or(subject);
             return subject.split_whitespace().next().map(requirement_name);
         }
@@ -280,7 +282,10 @@ mod tests {
     fn names_the_package_without_a_wheel() {
         let pip = "ERROR: Could not find a version that satisfies the requirement sdistonly==1.0 (from versions: none)";
         assert_eq!(missing_wheel(pip).as_deref(), Some("sdistonly"));
-        let uv = "  × No solution found when resolving dependencies:\n  ╰─▶ Because sdistonly==1.0 has no usable wheels and you require sdistonly==1.0, we can conclude that your requirements are unsatisfiable.";
+        let older_uv = "  × No solution found when resolving dependencies:\n  ╰─▶ Because sdistonly==1.0 has no usable wheels and you require sdistonly==1.0, we can conclude that your requirements are unsatisfiable.";
+        assert_eq!(missing_wheel(older_uv).as_deref(), Some("sdistonly"));
+        // What uv 0.13.9 prints for a requirement that has only a source distribution.
+        let uv = "error: No solution found when resolving dependencies\n  cause: Because sdistonly==1.0 has no usable wheels and you require sdistonly==1.0, we can conclude that your requirements are unsatisfiable.\n\nhint: Wheels are required for `sdistonly` because building from source is disabled for all packages (i.e., with `--no-build`)";
         assert_eq!(missing_wheel(uv).as_deref(), Some("sdistonly"));
         assert_eq!(missing_wheel("network unreachable"), None);
     }
