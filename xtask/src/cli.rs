@@ -65,19 +65,167 @@ Configuration: [workspace.metadata.lambda] in the root Cargo.toml (see README.md
 Exit codes: 0 success, 1 the work failed or a limit is crossed, 2 bad usage or configuration.
 ";
 
-const COMMON: &str = "
-Options:
-      --json                machine-readable result on stdout (human text stays on stderr)
-  -q, --quiet               print only warnings and errors
-  -v, --verbose             also say why each step runs
-      --builder <BUILDER>   auto | container | host (overrides `builder`)
-      --arch <ARCH>         x86_64 | arm64 (overrides `architecture`)
-      --force               rebuild what the command needs, ignoring the cache
-      --jobs <N>            build at most N layers at once (default: number of CPUs)
-      --installer <NAME>    auto | uv | pip: the host installer (default: uv, else pip)
-      --dry-run             print what would run and why; touch nothing
-  -h, --help                this text
-";
+const COMMANDS: &[&str] = &[
+    "build-layers",
+    "package",
+    "check-limits",
+    "smoke",
+    "build",
+    "ci",
+    "help",
+];
+
+/// One option: its spellings, its value, what it does, and which
+/// commands take it (`None`: every command).
+struct Flag {
+    long: &'static str,
+    short: Option<&'static str>,
+    value: Option<&'static str>,
+    help: &'static str,
+    commands: Option<&'static [&'static str]>,
+}
+
+/// The commands that run the build graph.
+const GRAPH: &[&str] = &["build-layers", "package", "check-limits", "smoke", "build"];
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        long: "--json",
+        short: None,
+        value: None,
+        help: "machine-readable result on stdout (human text stays on stderr)",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--quiet",
+        short: Some("-q"),
+        value: None,
+        help: "print only warnings and errors",
+        commands: None,
+    },
+    Flag {
+        long: "--verbose",
+        short: Some("-v"),
+        value: None,
+        help: "also say why each step runs",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--builder",
+        short: None,
+        value: Some("<BUILDER>"),
+        help: "auto | container | host (overrides `builder`)",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--arch",
+        short: None,
+        value: Some("<ARCH>"),
+        help: "x86_64 | arm64 (overrides `architecture`)",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--force",
+        short: None,
+        value: None,
+        help: "rebuild what the command needs, ignoring the cache",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--jobs",
+        short: Some("-j"),
+        value: Some("<N>"),
+        help: "build at most N layers at once (default: number of CPUs)",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--installer",
+        short: None,
+        value: Some("<NAME>"),
+        help: "auto | uv | pip: the host installer (default: uv, else pip)",
+        commands: None,
+    },
+    Flag {
+        long: "--dry-run",
+        short: None,
+        value: None,
+        help: "print what would run and why; touch nothing",
+        commands: None,
+    },
+    Flag {
+        long: "--help",
+        short: Some("-h"),
+        value: None,
+        help: "this text",
+        commands: None,
+    },
+];
+
+impl Flag {
+    fn takes(&self, command: &str) -> bool {
+        self.commands.is_none_or(|commands| commands.contains(&command))
+    }
+}
+
+/// The options section of one command's help: only the flags it takes.
+fn options_help(command: &str) -> String {
+    let mut text = String::from("\nOptions:\n");
+    for flag in FLAGS.iter().filter(|flag| flag.takes(command)) {
+        let short = flag.short.map_or_else(|| "    ".to_string(), |short| format!("{short}, "));
+        let spelled = format!(
+            "{short}{}{}",
+            flag.long,
+            flag.value.map(|v| format!(" {v}")).unwrap_or_default()
+        );
+        text.push_str(&format!("  {spelled:<26}{}\n", flag.help));
+    }
+    text
+}
+
+/// The closest of `known` to `typed`, when it is close enough to be a typo.
+fn did_you_mean<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|candidate| (edit_distance(typed, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance with adjacent transpositions (`biuld` → `build` is 1).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+fn unknown(what: &str, typed: &str, known: Vec<&str>) -> UsageError {
+    match did_you_mean(typed, known) {
+        Some(guess) => UsageError::new(format!(
+            "unknown {what} `{typed}`: did you mean `{guess}`? (see cargo xtask --help)"
+        )),
+        None => UsageError::new(format!("unknown {what} `{typed}` (see cargo xtask --help)")),
+    }
+}
 
 fn command_help(command: &str) -> Option<String> {
     let (usage, about) = match command {
@@ -135,7 +283,7 @@ application, and the Terraform tests when terraform is installed.",
         ),
         _ => return None,
     };
-    Some(format!("{about}\n\nUsage: {usage}\n{COMMON}"))
+    Some(format!("{about}\n\nUsage: {usage}\n{}", options_help(command)))
 }
 
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, UsageError> {
@@ -144,11 +292,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
     let mut positional = Vec::new();
     let mut command_name: Option<String> = None;
     let mut want_help = false;
+    // The options given, by their long spelling: checked against the
+    // command once it is known.
+    let mut given: Vec<&'static str> = Vec::new();
     while let Some(arg) = args.next() {
         let (flag, inline_value) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
             _ => (arg.clone(), None),
         };
+        if let Some(known) = FLAGS
+            .iter()
+            .find(|known| known.long == flag || known.short == Some(flag.as_str()))
+        {
+            given.push(known.long);
+        }
         let mut value = |name: &str| -> Result<String, UsageError> {
             inline_value
                 .clone()
@@ -202,9 +359,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
                 };
             }
             _ if flag.starts_with('-') => {
-                return Err(UsageError::new(format!(
-                    "unknown option `{flag}` (see cargo xtask --help)"
-                )));
+                let known = FLAGS
+                    .iter()
+                    .flat_map(|known| [Some(known.long), known.short])
+                    .flatten();
+                return Err(unknown("option", &flag, known.collect()));
             }
             _ if command_name.is_none() => command_name = Some(arg),
             _ => positional.push(arg),
@@ -222,17 +381,23 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
     if name == "help" {
         let text = match positional.first() {
             None => OVERVIEW.to_string(),
-            Some(topic) => command_help(topic).ok_or_else(|| {
-                UsageError::new(format!("unknown command `{topic}` (see cargo xtask --help)"))
-            })?,
+            Some(topic) => command_help(topic).ok_or_else(|| unknown("command", topic, COMMANDS.to_vec()))?,
         };
         return Ok(Invocation {
             command: Command::Help(text),
             options,
         });
     }
-    let help = command_help(&name)
-        .ok_or_else(|| UsageError::new(format!("unknown command `{name}` (see cargo xtask --help)")))?;
+    let help = command_help(&name).ok_or_else(|| unknown("command", &name, COMMANDS.to_vec()))?;
+    if let Some(flag) = given.iter().find(|long| {
+        FLAGS
+            .iter()
+            .any(|known| known.long == **long && !known.takes(&name))
+    }) {
+        return Err(UsageError::new(format!(
+            "`{name}` takes no {flag} (see cargo xtask {name} --help)"
+        )));
+    }
     if want_help {
         return Ok(Invocation {
             command: Command::Help(help),
@@ -281,6 +446,30 @@ mod tests {
         assert_eq!(invocation.options.overrides.builder, Some(BuilderChoice::Host));
         assert_eq!(invocation.options.overrides.arch, Some(Arch::Arm64));
         assert!(invocation.options.json);
+    }
+
+    #[test]
+    fn a_typo_gets_a_suggestion() {
+        let err = parse_str("biuld").err().unwrap().to_string();
+        assert!(err.contains("did you mean `build`?"), "{err}");
+        let err = parse_str("build --dryrun").err().unwrap().to_string();
+        assert!(err.contains("did you mean `--dry-run`?"), "{err}");
+        let err = parse_str("frobnicate").err().unwrap().to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+        let err = parse_str("ci --json").err().unwrap().to_string();
+        assert!(err.contains("`ci` takes no --json"), "{err}");
+    }
+
+    #[test]
+    fn each_command_lists_only_its_own_options() {
+        let Command::Help(ci) = parse_str("ci --help").unwrap().command else {
+            panic!("help")
+        };
+        assert!(!ci.contains("--builder") && ci.contains("--installer"), "{ci}");
+        let Command::Help(build) = parse_str("build --help").unwrap().command else {
+            panic!("help")
+        };
+        assert!(build.contains("--builder") && build.contains("--json"), "{build}");
     }
 
     #[test]

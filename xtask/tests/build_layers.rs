@@ -326,7 +326,11 @@ fn a_source_only_package_points_to_the_container() {
     let run = repo.xtask(&["build-layers", "--builder", "host", "alpha"]);
     run.fails_with(1, "--builder container");
     // The installer's own message names the package; the tool says so too.
-    assert!(run.stderr().contains("no wheel of `sdistonly`"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("no wheel of `sdistonly`"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
