@@ -145,7 +145,7 @@ pub fn execute(session: &Session, graph: &Graph, targets: &[usize]) -> Result<Ou
                         }
                         Err(err) => {
                             usage_failure |= is_usage(&err);
-                            Status::Failed(format!("{err:#}"))
+                            Status::Failed(crate::error::format_chain(&err))
                         }
                     };
                     statuses[index] = Some(status);
