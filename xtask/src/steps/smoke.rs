@@ -134,9 +134,24 @@ fn smoke_one(
     }
 
     progress.phase(&plan.name, "importing");
-    let output = run_bootstrap(sh, config, runner, site, plan, work.path())?;
-    Ok((parse_report(&output), notes))
+    let mut report = parse_report(&run_bootstrap(sh, config, runner, site, plan, work.path())?);
+    // A busy machine slows an import down, it never speeds one up: an
+    // import over the budget is timed again, and the fastest run counts.
+    for _ in 1..BUDGET_ATTEMPTS {
+        let over = report.ok && report.import_ms.unwrap_or(0.0) > config.import_budget_ms as f64;
+        if !over {
+            break;
+        }
+        let again = parse_report(&run_bootstrap(sh, config, runner, site, plan, work.path())?);
+        if again.ok && again.import_ms < report.import_ms {
+            report = again;
+        }
+    }
+    Ok((report, notes))
 }
+
+/// How many times an import over its budget is timed before it fails.
+const BUDGET_ATTEMPTS: usize = 3;
 
 /// Turns a report into a verdict: the budget, and for a missing module what
 /// would provide it.
@@ -162,7 +177,7 @@ fn judge(
         if took > budget_ms as f64 {
             outcome.ok = false;
             outcome.error = Some(format!(
-                "the import took {}, over the budget of {budget_ms} ms (import_budget)",
+                "the fastest of {BUDGET_ATTEMPTS} imports took {}, over the budget of {budget_ms} ms (import_budget)",
                 ms(Some(took))
             ));
         }
