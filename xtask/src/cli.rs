@@ -171,7 +171,9 @@ impl Flag {
 fn options_help(command: &str) -> String {
     let mut text = String::from("\nOptions:\n");
     for flag in FLAGS.iter().filter(|flag| flag.takes(command)) {
-        let short = flag.short.map_or_else(|| "    ".to_string(), |short| format!("{short}, "));
+        let short = flag
+            .short
+            .map_or_else(|| "    ".to_string(), |short| format!("{short}, "));
         let spelled = format!(
             "{short}{}{}",
             flag.long,

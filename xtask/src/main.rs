@@ -6,6 +6,7 @@
 mod analyze;
 mod archive;
 mod atomic;
+mod checks;
 mod cli;
 mod commands;
 mod config;
@@ -22,6 +23,7 @@ mod layer_content;
 mod lock;
 mod manifest;
 mod progress;
+mod provision;
 mod python;
 mod render;
 mod requirements;

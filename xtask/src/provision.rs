@@ -1,0 +1,130 @@
+//! What a fresh machine of this project's kind lacks for the tests, had by
+//! `cargo xtask ci` itself: Python 3, the pinned uv, the stand-in for the
+//! Lambda build image (built from Debian's packages with mmdebstrap, since
+//! no registry answers), each idempotent and silent when already there.
+//! What cannot be had here is a stage to skip, counted and named.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::cli::InstallerChoice;
+use crate::config::Config;
+use crate::container::{self, Engine};
+use crate::installer::Installer;
+use crate::tools::{self, Planned, Tools};
+
+/// The image the container tests use (`.ci/test-image.sh` builds it).
+pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
+
+/// A stage of `ci` that cannot run on this machine, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub stage: &'static str,
+    pub why: String,
+}
+
+/// What the tests run with.
+#[derive(Debug, Default)]
+pub struct Provisioned {
+    /// A folder to put first on PATH (the bootstrapped uv), if any.
+    pub path_first: Option<PathBuf>,
+    pub skipped: Vec<Skipped>,
+}
+
+pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
+    let mut provisioned = Provisioned::default();
+    if tools::which(Path::new("python3")).is_none() {
+        apt_install(sh, &["python3", "python3-pip", "python3-venv"], "python3")?;
+    }
+
+    // The tests' throwaway repositories find uv on PATH instead of each
+    // bootstrapping a copy: the tool's own bootstrap, once, into target/.
+    let tools = Tools::load(&config.cache_dir(), true);
+    let mut notes = Vec::new();
+    let uv = Installer::discover(sh, &tools, &config.cache_dir(), InstallerChoice::Uv, &mut notes)
+        .context("ci needs uv for the tests")?;
+    tools.save()?;
+    if let Planned::Ready(uv) = uv {
+        if uv.program.components().count() > 1 {
+            provisioned.path_first = uv.program.parent().map(Path::to_path_buf);
+        }
+    }
+
+    match container::planned_engine(sh, &tools) {
+        Planned::Ready(Some(engine)) => {
+            if let Err(why) = test_image(sh, config, &engine) {
+                provisioned.skipped.push(Skipped {
+                    stage: "container tests",
+                    why: format!("{why:#}"),
+                });
+            }
+        }
+        _ => provisioned.skipped.push(Skipped {
+            stage: "container tests",
+            why: "no container engine answers (docker or podman)".to_string(),
+        }),
+    }
+    tools.save()?;
+    if tools::which(Path::new("terraform")).is_none() {
+        provisioned.skipped.push(Skipped {
+            stage: "terraform",
+            why: "terraform is not installed (Debian has no package for it)".to_string(),
+        });
+    }
+    Ok(provisioned)
+}
+
+/// The test image, built once with `.ci/test-image.sh` (and mmdebstrap,
+/// installed first when it is missing).
+fn test_image(sh: &Shell, config: &Config, engine: &Engine) -> Result<()> {
+    let program = &engine.program;
+    let present = cmd!(sh, "{program} image inspect {TEST_IMAGE}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if present {
+        return Ok(());
+    }
+    if tools::which(Path::new("mmdebstrap")).is_none() {
+        apt_install(sh, &["mmdebstrap"], "mmdebstrap")?;
+    }
+    let script = config.root.join(".ci/test-image.sh");
+    eprintln!("ci: building the test image {TEST_IMAGE} (about 20 s, once)");
+    cmd!(sh, "bash {script} {TEST_IMAGE}")
+        .env("CONTAINER_ENGINE", program)
+        .run()
+        .context("building the test image with .ci/test-image.sh")?;
+    Ok(())
+}
+
+/// Installs Debian packages, as root with apt-get, or says what to install.
+fn apt_install(sh: &Shell, packages: &[&str], what: &str) -> Result<()> {
+    let root = cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0");
+    if !root || tools::which(Path::new("apt-get")).is_none() {
+        bail!(
+            "{what} is missing: install {} (as root: apt-get install {})",
+            what,
+            packages.join(" ")
+        );
+    }
+    eprintln!("ci: installing {}", packages.join(" "));
+    cmd!(sh, "apt-get update -qq")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("apt-get update")?;
+    cmd!(sh, "apt-get install -y -qq {packages...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("apt-get install {}", packages.join(" ")))?;
+    Ok(())
+}
