@@ -11,6 +11,8 @@ use serde_json::Value;
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
 
+#[cfg(test)]
+mod design_doc;
 mod table;
 
 use table::Table;

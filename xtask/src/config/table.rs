@@ -43,7 +43,14 @@ pub(super) fn parse_duration_ms(text: &str) -> Option<u64> {
 /// rejects whatever keys are left unread.
 pub(super) struct Table {
     key: String,
+    /// The keys not read yet. Getters take their value with [`Table::take`],
+    /// never from here directly, so that every key they ask for is recorded.
     entries: Map<String, Value>,
+    /// Every key name a getter asked for, present or not: the keys the code
+    /// knows, which the `design_doc` test compares with docs/design.md.
+    /// Recorded in test builds only; a real run pays nothing for it.
+    #[cfg(test)]
+    asked: Vec<String>,
 }
 
 impl Table {
@@ -52,6 +59,8 @@ impl Table {
             Value::Object(entries) => Ok(Table {
                 key: key.to_string(),
                 entries: entries.clone(),
+                #[cfg(test)]
+                asked: Vec::new(),
             }),
             _ => Err(format!("{key}: expected a table")),
         }
@@ -61,8 +70,23 @@ impl Table {
         format!("{}.{name}", self.key)
     }
 
+    /// The value of `name`, now read; every getter goes through here.
+    fn take(&mut self, name: &str) -> Option<Value> {
+        #[cfg(test)]
+        if !self.asked.iter().any(|asked| asked == name) {
+            self.asked.push(name.to_string());
+        }
+        self.entries.remove(name)
+    }
+
+    /// The key names asked for so far, in the order first asked.
+    #[cfg(test)]
+    pub(super) fn asked(&self) -> &[String] {
+        &self.asked
+    }
+
     pub(super) fn optional_str(&mut self, name: &str) -> Result<Option<String>, String> {
-        match self.entries.remove(name) {
+        match self.take(name) {
             None => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
             Some(other) => Err(format!("{}: expected a string, found {other}", self.path(name))),
@@ -75,7 +99,7 @@ impl Table {
     }
 
     pub(super) fn optional_bool(&mut self, name: &str) -> Result<Option<bool>, String> {
-        match self.entries.remove(name) {
+        match self.take(name) {
             None => Ok(None),
             Some(Value::Bool(flag)) => Ok(Some(flag)),
             Some(other) => Err(format!(
@@ -86,7 +110,7 @@ impl Table {
     }
 
     pub(super) fn optional_str_list(&mut self, name: &str) -> Result<Option<Vec<String>>, String> {
-        match self.entries.remove(name) {
+        match self.take(name) {
             None => Ok(None),
             Some(Value::Array(items)) => items
                 .into_iter()
@@ -111,7 +135,7 @@ impl Table {
         let bad = |found: &dyn std::fmt::Display| {
             format!("{path}: `{found}` is not a size (e.g. \"50 MiB\"; units B, KB, MB, GB, KiB, MiB, GiB)")
         };
-        match self.entries.remove(name) {
+        match self.take(name) {
             None => Ok(None),
             Some(Value::String(text)) => parse_size(&text).map(Some).ok_or_else(|| bad(&text)),
             Some(Value::Number(number)) => number.as_u64().map(Some).ok_or_else(|| bad(&number)),
@@ -120,7 +144,7 @@ impl Table {
     }
 
     pub(super) fn optional_duration_ms(&mut self, name: &str) -> Result<Option<u64>, String> {
-        match self.entries.remove(name) {
+        match self.take(name) {
             None => Ok(None),
             Some(Value::String(text)) => parse_duration_ms(&text).map(Some).ok_or_else(|| {
                 format!(
@@ -136,7 +160,7 @@ impl Table {
     }
 
     pub(super) fn optional_map(&mut self, name: &str) -> Result<Vec<(String, Value)>, String> {
-        match self.entries.remove(name) {
+        match self.take(name) {
             None => Ok(Vec::new()),
             Some(Value::Object(entries)) => Ok(entries.into_iter().collect()),
             Some(_) => Err(format!("{}: expected a table", self.path(name))),
@@ -144,6 +168,8 @@ impl Table {
     }
 
     pub(super) fn finish(self) -> Result<(), String> {
+        #[cfg(test)]
+        asked_log::record(&self.key, self.asked());
         match self.entries.keys().next() {
             None => Ok(()),
             Some(unknown) => Err(format!(
@@ -154,9 +180,50 @@ impl Table {
     }
 }
 
+/// What the tables of one thread asked for, by their key path, logged as
+/// each is finished: the tables live inside `Config::from_value`, so a test
+/// reads their keys from here after parsing.
+#[cfg(test)]
+pub(super) mod asked_log {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static FINISHED: RefCell<Vec<(String, Vec<String>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn record(key: &str, asked: &[String]) {
+        FINISHED.with(|log| log.borrow_mut().push((key.to_string(), asked.to_vec())));
+    }
+
+    /// The tables finished on this thread since the last call: (key path, keys asked).
+    pub(in crate::config) fn take() -> Vec<(String, Vec<String>)> {
+        FINISHED.with(|log| log.take())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn getters_record_every_key_asked_for_present_or_not() {
+        let value = serde_json::json!({ "runtime": "python3.11", "layers": {} });
+        let mut table = Table::new("t", &value).unwrap();
+        table.required_str("runtime").unwrap();
+        table.optional_size("budget").unwrap();
+        table.optional_map("layers").unwrap();
+        table.optional_str("runtime").unwrap();
+        assert_eq!(table.asked(), ["runtime", "budget", "layers"]);
+        asked_log::take();
+        table.finish().unwrap();
+        assert_eq!(
+            asked_log::take(),
+            [(
+                "t".to_string(),
+                vec!["runtime".into(), "budget".into(), "layers".into()]
+            )]
+        );
+    }
 
     #[test]
     fn sizes_use_decimal_and_binary_units() {

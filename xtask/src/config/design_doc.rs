@@ -1,0 +1,286 @@
+//! Keeps docs/design.md true: every configuration key the code reads and
+//! every key `dist/manifest.json` carries is listed there, and the page
+//! lists no key the code does not know.
+//!
+//! The convention in docs/design.md: each list of keys is a Markdown table
+//! announced by an HTML comment on a line of its own, `<!-- keys: NAME -->`
+//! (invisible when rendered), followed by the table. The first column of
+//! every body row holds exactly one key in backticks (`` `runtime` ``); the
+//! other columns are free text. The names:
+//!
+//! - `config.global`, `config.layer`, `config.function`: the keys of
+//!   `[workspace.metadata.lambda]`, of a `layers.<name>` table and of a
+//!   `functions.<name>` table;
+//! - `manifest.top`, `manifest.layer`, `manifest.package`,
+//!   `manifest.function`: the keys of `dist/manifest.json` at the top level,
+//!   of a layer entry, of one of its `packages`, and of a function entry.
+//!
+//! The configuration's keys are what `Table`'s getters were asked for while
+//! parsing a maximal configuration (see `table::asked_log`); the manifest's
+//! are those of a serialized `Manifest` with every optional field filled.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use serde_json::{json, Value};
+
+use super::table::asked_log;
+use super::{Config, TABLE};
+use crate::layer_content::Package;
+use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
+
+const DESIGN: &str = include_str!("../../../docs/design.md");
+
+/// The keys the table announced by `<!-- keys: NAME -->` lists.
+fn doc_keys(name: &str) -> BTreeSet<String> {
+    let marker = format!("<!-- keys: {name} -->");
+    let lines: Vec<&str> = DESIGN.lines().collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&index| lines[index].trim() == marker)
+        .collect();
+    assert_eq!(
+        starts.len(),
+        1,
+        "docs/design.md must hold `{marker}` exactly once, on a line of its own"
+    );
+    let rows: Vec<&str> = lines[starts[0] + 1..]
+        .iter()
+        .map(|line| line.trim())
+        .skip_while(|line| line.is_empty())
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    assert!(
+        rows.len() > 2,
+        "docs/design.md: `{marker}` must be followed by a table (header, separator, one row per key)"
+    );
+    let mut keys = BTreeSet::new();
+    for row in &rows[2..] {
+        let first = row.split('|').nth(1).unwrap_or_default().trim();
+        let key = first
+            .strip_prefix('`')
+            .and_then(|rest| rest.strip_suffix('`'))
+            .filter(|key| !key.is_empty() && !key.contains('`'))
+            .unwrap_or_else(|| {
+                panic!(
+                    "docs/design.md, table `{marker}`: the first column must be one key in backticks: {row}"
+                )
+            });
+        assert!(
+            keys.insert(key.to_string()),
+            "docs/design.md, table `{marker}`: `{key}` is listed twice"
+        );
+    }
+    keys
+}
+
+/// Fails with both differences, naming the table to edit.
+fn assert_same(name: &str, code: &BTreeSet<String>, what: &str) {
+    let doc = doc_keys(name);
+    let undocumented: Vec<&String> = code.difference(&doc).collect();
+    let unknown: Vec<&String> = doc.difference(code).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "docs/design.md is out of step with {what} (table `<!-- keys: {name} -->`):\n  \
+         in the code, not in the doc: {undocumented:?}\n  \
+         in the doc, not in the code: {unknown:?}"
+    );
+}
+
+fn object_keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A configuration that sets every key, with values that pass validation.
+fn maximal_configuration() -> Value {
+    json!({
+        "runtime": "python3.11",
+        "architecture": "arm64",
+        "builder": "host",
+        "image": "public.ecr.aws/sam/build-python3.11:latest-arm64",
+        "exclude": ["boto3", "botocore"],
+        "bytecode": "checked-hash",
+        "budget": "50 MiB",
+        "import_budget": "3 s",
+        "layers": {
+            "core": {
+                "requirements": "layers/core/requirements.txt",
+                "allow": ["config.pem"],
+            },
+            "shared": {
+                "source": "lambdas/shared",
+                "allow": [".env.example"],
+            },
+            "powertools": {
+                "arn": "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:7",
+                "unzipped_size": "80 MiB",
+            },
+        },
+        "functions": {
+            "sms": {
+                "source": "lambdas/sms",
+                "handler": "sms_handler.lambda_handler",
+                "layers": ["core", "shared"],
+                "budget": "40 MiB",
+                "bundle": true,
+                "allow": [".env.example"],
+            },
+        },
+    })
+}
+
+#[test]
+fn design_doc_lists_every_configuration_key() {
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("layers/core")).unwrap();
+    fs::write(root.path().join("layers/core/requirements.txt"), "requests\n").unwrap();
+    fs::create_dir_all(root.path().join("lambdas/shared")).unwrap();
+    fs::create_dir_all(root.path().join("lambdas/sms")).unwrap();
+    let value = maximal_configuration();
+
+    asked_log::take();
+    Config::from_value(root.path(), &value).expect("the maximal configuration is valid");
+    let finished = asked_log::take();
+
+    // (asked by the code, set by the maximal configuration) per kind of table.
+    let mut global: (BTreeSet<String>, BTreeSet<String>) = Default::default();
+    let mut layer = global.clone();
+    let mut function = global.clone();
+    for (key, asked) in finished {
+        let (slot, set) = if key == TABLE {
+            (&mut global, &value)
+        } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.layers.")) {
+            (&mut layer, &value["layers"][name])
+        } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.functions.")) {
+            (&mut function, &value["functions"][name])
+        } else {
+            panic!("a table this test does not know: {key}")
+        };
+        slot.0.extend(asked);
+        slot.1.extend(object_keys(set));
+    }
+    for (name, (asked, set)) in [
+        ("config.global", &global),
+        ("config.layer", &layer),
+        ("config.function", &function),
+    ] {
+        assert!(!asked.is_empty(), "no `{name}` table was parsed");
+        assert_same(name, asked, "the configuration keys the code reads");
+        // Keeps the configuration above maximal, so that it reaches a getter
+        // placed after another key's check: a new key must be set there too.
+        let unset: Vec<&String> = asked.difference(set).collect();
+        assert!(
+            unset.is_empty(),
+            "set {unset:?} in maximal_configuration() ({name}) so that it reaches every getter"
+        );
+    }
+}
+
+#[test]
+fn design_doc_lists_every_manifest_key() {
+    let zip = |path: &str| ZipFacts {
+        zip: path.to_string(),
+        sha256: "00".repeat(32),
+        base64sha256: "AAAA".to_string(),
+        zipped_bytes: 10,
+        unzipped_bytes: 20,
+        files: 3,
+    };
+    let mut manifest = Manifest {
+        runtime: "python3.11".to_string(),
+        architecture: "x86_64".to_string(),
+        ..Manifest::default()
+    };
+    // Field by field, so that a field added to an entry stops this test from
+    // compiling until it is filled here (and, so, listed in the doc).
+    manifest.layers.insert(
+        "core".to_string(),
+        LayerEntry {
+            kind: LayerKind::Requirements,
+            zip: Some("dist/layers/core.zip".to_string()),
+            sha256: Some("00".repeat(32)),
+            base64sha256: Some("AAAA".to_string()),
+            zipped_bytes: Some(10),
+            unzipped_bytes: 20,
+            files: Some(3),
+            packages: vec![Package {
+                name: "requests".to_string(),
+                version: "2.32.3".to_string(),
+                unzipped_bytes: 20,
+                top_level: vec!["requests".to_string()],
+                requires: vec!["urllib3".to_string()],
+            }],
+            excluded: Some(vec!["boto3==1.34.0".to_string()]),
+            builder: Some("host".to_string()),
+            installer: Some("uv 0.13.9".to_string()),
+            cache_key: Some("11".repeat(32)),
+            input_sha256: Some("11".repeat(32)),
+            arn: None,
+        },
+    );
+    manifest.layers.insert(
+        "shared".to_string(),
+        LayerEntry::built(LayerKind::Source, zip("dist/layers/shared.zip"), "22".repeat(32)),
+    );
+    manifest.layers.insert(
+        "powertools".to_string(),
+        LayerEntry::external(
+            "arn:aws:lambda:us-east-1:017000801446:layer:Powertools:7",
+            83_886_080,
+        ),
+    );
+    manifest.functions.insert(
+        "sms".to_string(),
+        FunctionEntry {
+            zip: zip("dist/functions/sms.zip"),
+            handler: "sms_handler.lambda_handler".to_string(),
+            layers: vec!["powertools".to_string()],
+            bundled: vec!["core".to_string(), "shared".to_string()],
+            upload: "direct".to_string(),
+            input_sha256: "33".repeat(32),
+        },
+    );
+
+    let value = serde_json::to_value(&manifest).unwrap();
+    let entries = |name: &str| -> Vec<Value> {
+        value[name]
+            .as_object()
+            .expect("a map of entries")
+            .values()
+            .cloned()
+            .collect()
+    };
+    let union = |values: &[Value]| -> BTreeSet<String> { values.iter().flat_map(object_keys).collect() };
+    let layers = entries("layers");
+    let packages: Vec<Value> = layers
+        .iter()
+        .filter_map(|layer| layer.get("packages")?.as_array().cloned())
+        .flatten()
+        .collect();
+    assert!(!packages.is_empty(), "the requirements layer lists its packages");
+
+    assert_same(
+        "manifest.top",
+        &object_keys(&value),
+        "dist/manifest.json's top level",
+    );
+    assert_same(
+        "manifest.layer",
+        &union(&layers),
+        "a layer entry of dist/manifest.json",
+    );
+    assert_same(
+        "manifest.package",
+        &union(&packages),
+        "a package of a layer entry",
+    );
+    assert_same(
+        "manifest.function",
+        &union(&entries("functions")),
+        "a function entry of dist/manifest.json",
+    );
+}
