@@ -113,6 +113,35 @@ pub struct Config {
     pub functions: BTreeMap<String, Function>,
 }
 
+/// What `cargo metadata --no-deps` says of the workspace: its root, its
+/// target directory (wherever cargo's configuration puts it) and the
+/// `[workspace.metadata]` table. Cargo is asked rather than Cargo.toml read,
+/// so that its own rules hold; the answer is parsed here rather than by the
+/// cargo_metadata crate, whose dependencies doubled the first compile.
+#[derive(serde::Deserialize)]
+struct Workspace {
+    workspace_root: PathBuf,
+    target_directory: PathBuf,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+impl Workspace {
+    fn read() -> Result<Workspace, String> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = std::process::Command::new(&cargo)
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|err| format!("running {} metadata: {err}", cargo.to_string_lossy()))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+        }
+        serde_json::from_slice(&output.stdout)
+            .map_err(|err| format!("reading cargo metadata's answer: {err}"))
+    }
+}
+
 /// What the command line may override.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -129,21 +158,25 @@ impl Config {
     /// The configuration, and the workspace root whenever it was found (also
     /// when the table is invalid: what was built from it must go).
     pub fn load_in_workspace(overrides: &Overrides) -> (Option<PathBuf>, Result<Config>) {
-        let metadata = match cargo_metadata::MetadataCommand::new().no_deps().exec() {
+        let metadata = match Workspace::read() {
             Ok(metadata) => metadata,
             Err(err) => {
                 let err = UsageError::new(format!("cannot read the workspace: {err}"));
                 return (None, Err(err.into()));
             }
         };
-        let root = metadata.workspace_root.clone().into_std_path_buf();
+        let root = metadata.workspace_root.clone();
         (Some(root), Config::from_metadata(metadata, overrides))
     }
 
-    fn from_metadata(metadata: cargo_metadata::Metadata, overrides: &Overrides) -> Result<Config> {
-        let root = metadata.workspace_root.into_std_path_buf();
-        let target_dir = metadata.target_directory.into_std_path_buf();
-        let Some(table) = metadata.workspace_metadata.get("lambda") else {
+    fn from_metadata(metadata: Workspace, overrides: &Overrides) -> Result<Config> {
+        let root = metadata.workspace_root;
+        let target_dir = metadata.target_directory;
+        let Some(table) = metadata
+            .metadata
+            .as_ref()
+            .and_then(|metadata| metadata.get("lambda"))
+        else {
             return Err(UsageError::new(format!(
                 "{}: no [{TABLE}] table: add one (see README.md)",
                 root.join("Cargo.toml").display()
