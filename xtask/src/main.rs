@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     let options = &invocation.options;
     let result = match &invocation.command {
         Command::Help(text) => {
-            print!("{text}");
+            progress::Printer::new(options.verbosity).out(text);
             Ok(())
         }
         Command::BuildLayers(names) => commands::build_layers::run(options, names),

@@ -14,6 +14,7 @@ use xshell::{cmd, Shell};
 use crate::checks;
 use crate::cli::Options;
 use crate::config::Config;
+use crate::progress::Printer;
 use crate::provision::{provision, Skipped};
 
 /// What `ci` runs, in order.
@@ -32,9 +33,8 @@ pub fn run(options: &Options) -> Result<()> {
     let config = Config::load(&options.overrides)?;
     if options.dry_run {
         // Each step is a whole program; there is no cheaper preview of them.
-        for name in STEPS {
-            println!("ci: would run {name}");
-        }
+        let plan: Vec<String> = STEPS.iter().map(|name| format!("ci: would run {name}")).collect();
+        Printer::new(options.verbosity).out(&plan.join("\n"));
         return Ok(());
     }
     let sh = Shell::new()?;
