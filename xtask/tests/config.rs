@@ -188,3 +188,23 @@ fn help_explains_every_command() {
         );
     }
 }
+
+/// A reader that goes away (`| head`) ends the run quietly: exit 0, no panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let repo = repo(GOOD);
+    for args in [&["--help"][..], &["build", "--dry-run", "--json"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        // Closed before the tool starts: its first write meets a broken pipe.
+        drop(reader);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .current_dir(repo.path())
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
