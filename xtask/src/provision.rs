@@ -30,6 +30,10 @@ pub struct Skipped {
 pub struct Provisioned {
     /// A folder to put first on PATH (the bootstrapped uv), if any.
     pub path_first: Option<PathBuf>,
+    /// A filesystem mirror holding the hashicorp/aws provider, for
+    /// validating the AWS modules offline (`TF_PROVIDER_MIRROR` of
+    /// terraform/test.sh).
+    pub provider_mirror: Option<PathBuf>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -72,8 +76,40 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
             stage: "terraform",
             why: "terraform is not installed (Debian has no package for it)".to_string(),
         });
+    } else {
+        provisioned.provider_mirror = provider_mirror();
+        if provisioned.provider_mirror.is_none() {
+            provisioned.skipped.push(Skipped {
+                stage: "terraform validate",
+                why: "no filesystem mirror holds the hashicorp/aws provider (set TF_PROVIDER_MIRROR)"
+                    .to_string(),
+            });
+        }
     }
     Ok(provisioned)
+}
+
+/// A filesystem mirror with the hashicorp/aws provider: `TF_PROVIDER_MIRROR`,
+/// Terraform's implied local mirrors, or a folder under /opt that holds one
+/// (where machines without registry access keep it).
+fn provider_mirror() -> Option<PathBuf> {
+    let holds_aws = |dir: &Path| dir.join("registry.terraform.io/hashicorp/aws").is_dir();
+    if let Some(dir) = std::env::var_os("TF_PROVIDER_MIRROR") {
+        return Some(PathBuf::from(dir)).filter(|dir| holds_aws(dir));
+    }
+    let mut candidates = Vec::new();
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        candidates.push(home.join(".terraform.d/plugins"));
+        candidates.push(home.join(".local/share/terraform/plugins"));
+    }
+    candidates.push(PathBuf::from("/usr/local/share/terraform/plugins"));
+    candidates.push(PathBuf::from("/usr/share/terraform/plugins"));
+    if let Ok(items) = std::fs::read_dir("/opt") {
+        let mut under_opt: Vec<PathBuf> = items.flatten().map(|item| item.path()).collect();
+        under_opt.sort();
+        candidates.extend(under_opt);
+    }
+    candidates.into_iter().find(|dir| holds_aws(dir))
 }
 
 /// The test image, built once with `.ci/test-image.sh` (and mmdebstrap,

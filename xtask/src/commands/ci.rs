@@ -58,6 +58,9 @@ pub fn run(options: &Options) -> Result<()> {
             dirs.extend(std::env::split_paths(&path));
             sh.set_var("PATH", std::env::join_paths(dirs)?);
         }
+        if let Some(mirror) = &provisioned.provider_mirror {
+            sh.set_var("TF_PROVIDER_MIRROR", mirror);
+        }
         skipped = provisioned.skipped;
         Ok(())
     })?;
