@@ -226,10 +226,10 @@ def test_token_endpoint_timeout_is_503_and_leaks_nothing(
     monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "0.2")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
 
-    started = time.monotonic()
     response = callback(lambda_context)
 
-    assert time.monotonic() - started < 2
+    # The stalled route answers 200 only after 5 s: this verdict shows the
+    # client's own timeout fired, whatever the machine's load (no clock here).
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["error"]["code"] == "upstream_timeout"
     assert CLIENT_SECRET not in response["body"]

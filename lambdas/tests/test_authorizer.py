@@ -134,10 +134,10 @@ def test_unreachable_jwks_denies_and_logs_an_error(
     monkeypatch.setenv("JWKS_URL", slow.url("/jwks.json"))
     monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "0.2")
 
-    started = time.monotonic()
     assert effect(authorize(lambda_context, cognito.access_token())) == "Deny"
 
-    assert time.monotonic() - started < 2
+    # No clock here: an ERROR is logged only for a connection failure (the
+    # 0.2 s timeout); the stalled route's late 200 {} would be logged at INFO.
     assert any(record.levelname == "ERROR" for record in caplog.records)
 
 

@@ -196,10 +196,10 @@ def test_openai_timeout_is_503_and_leaks_no_secret(
     monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "0.2")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
 
-    started = time.monotonic()
     response = sms_handler.lambda_handler(webhook(), lambda_context)
 
-    assert time.monotonic() - started < 2
+    # The stalled route answers 200 only after 5 s: this verdict shows the
+    # client's own timeout fired, whatever the machine's load (no clock here).
     assert response["statusCode"] == 503
     assert json.loads(response["body"]) == {
         "error": {"code": "upstream_timeout", "message": "the assistant did not answer in time"}
