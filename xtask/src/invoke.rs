@@ -11,7 +11,7 @@ use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Status};
 use crate::progress::Printer;
 use crate::{atomic, lock, render};
 
-/// A command's answer after a run: what to print and whether it failed.
+/// A command's answer after a run: whether what it showed failed.
 pub struct Finished {
     pub failed: bool,
 }
@@ -24,11 +24,13 @@ pub fn drive(
     show: impl FnOnce(&Session, &Graph, &run::Outcome) -> Result<Finished>,
 ) -> Result<()> {
     let printer = Printer::new(options.verbosity);
-    let (root, config) = Config::load_in_workspace(&options.overrides);
+    let (workspace, config) = Config::load_in_workspace(&options.overrides);
     let config = match config {
         Ok(config) => config,
         Err(err) => {
-            if let (Some(root), false) = (root, options.dry_run) {
+            if let (Some((root, target_dir)), false) = (workspace, options.dry_run) {
+                // Under the lock: a run still going must not lose files under it.
+                let _lock = lock::acquire(&target_dir.join(crate::config::CACHE_DIR), &printer)?;
                 clear_dist(&root.join("dist"), &printer);
             }
             return Err(err);

@@ -19,6 +19,9 @@ use table::Table;
 
 const TABLE: &str = "workspace.metadata.lambda";
 
+/// The tool's folder in cargo's target directory.
+pub const CACHE_DIR: &str = "lambda";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuilderChoice {
     Auto,
@@ -155,9 +158,10 @@ impl Config {
         Config::load_in_workspace(overrides).1
     }
 
-    /// The configuration, and the workspace root whenever it was found (also
-    /// when the table is invalid: what was built from it must go).
-    pub fn load_in_workspace(overrides: &Overrides) -> (Option<PathBuf>, Result<Config>) {
+    /// The configuration, and the workspace's root and target directory
+    /// whenever they were found (also when the table is invalid: what was
+    /// built from it must go).
+    pub fn load_in_workspace(overrides: &Overrides) -> (Option<(PathBuf, PathBuf)>, Result<Config>) {
         let metadata = match Workspace::read() {
             Ok(metadata) => metadata,
             Err(err) => {
@@ -165,8 +169,8 @@ impl Config {
                 return (None, Err(err.into()));
             }
         };
-        let root = metadata.workspace_root.clone();
-        (Some(root), Config::from_metadata(metadata, overrides))
+        let found = (metadata.workspace_root.clone(), metadata.target_directory.clone());
+        (Some(found), Config::from_metadata(metadata, overrides))
     }
 
     fn from_metadata(metadata: Workspace, overrides: &Overrides) -> Result<Config> {
@@ -293,7 +297,7 @@ impl Config {
 
     /// Everything this tool keeps between runs; `cargo clean` removes it.
     pub fn cache_dir(&self) -> PathBuf {
-        self.target_dir.join("lambda")
+        self.target_dir.join(CACHE_DIR)
     }
 
     /// The budget that applies to one function: its own, else the repository's.
