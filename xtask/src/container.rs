@@ -206,6 +206,33 @@ pub fn planned_image(sh: &Shell, tools: &Tools, engine: &Engine, image: &str) ->
     }
 }
 
+/// The id of `image`, which `builder = "container"` needs: pulled when it
+/// is not here (a plan that may not probe says it would).
+pub fn required_image(
+    sh: &Shell,
+    tools: &Tools,
+    engine: &Engine,
+    image: &str,
+    arch: Arch,
+) -> Result<Planned<String>> {
+    match planned_image(sh, tools, engine, image) {
+        Planned::Ready(Some(id)) => return Ok(Planned::Ready(id)),
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+        Planned::Ready(None) if !tools.probe => {
+            return Ok(Planned::Pending(format!("would pull the image {image}")))
+        }
+        Planned::Ready(None) => {}
+    }
+    engine.pull(sh, image, arch).with_context(|| {
+        format!("the build image {image} is not available (set `image` in Cargo.toml to one you have)")
+    })?;
+    tools.forget(&format!("image-id {} {image}", engine.program));
+    match engine.image_id(sh, tools, image) {
+        Fact::Known(id) => Ok(Planned::Ready(id)),
+        _ => bail!("{image} pulled but not found"),
+    }
+}
+
 /// Whether this machine can run containers built for `arch`: natively, or
 /// through a registered qemu emulator (binfmt_misc).
 pub fn can_run(arch: Arch) -> Result<(), String> {

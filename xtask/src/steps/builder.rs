@@ -15,7 +15,7 @@ use crate::error::EnvironmentError;
 use crate::facts::Arch;
 use crate::installer::{self, Installer};
 use crate::python;
-use crate::tools::{Fact, Planned, Tools};
+use crate::tools::{Planned, Tools};
 
 /// How the layers of this run are built.
 #[derive(Debug, Clone)]
@@ -96,13 +96,9 @@ pub fn choose_builder(
             container::can_run(config.arch).map_err(|why| {
                 EnvironmentError::new(format!("{why}: register qemu-user-static, or use --builder host"))
             })?;
-            let image_id = match container::planned_image(sh, tools, &engine, &config.image) {
-                Planned::Ready(Some(id)) => id,
+            let image_id = match container::required_image(sh, tools, &engine, &config.image, config.arch)? {
+                Planned::Ready(id) => id,
                 Planned::Pending(what) => return Ok(Planned::Pending(what)),
-                Planned::Ready(None) if !tools.probe => {
-                    return Ok(Planned::Pending(format!("would pull the image {}", config.image)))
-                }
-                Planned::Ready(None) => pull(sh, tools, &engine, config)?,
             };
             Ok(Planned::Ready(Builder::Container {
                 engine,
@@ -145,21 +141,6 @@ pub fn choose_builder(
                 }
             }
         }
-    }
-}
-
-/// Pulls the build image, for a configuration that asked for the container.
-fn pull(sh: &Shell, tools: &Tools, engine: &Engine, config: &Config) -> Result<String> {
-    engine.pull(sh, &config.image, config.arch).with_context(|| {
-        format!(
-            "the build image {} is not available (set `image` in Cargo.toml to one you have)",
-            config.image
-        )
-    })?;
-    tools.forget(&format!("image-id {} {}", engine.program, config.image));
-    match engine.image_id(sh, tools, &config.image) {
-        Fact::Known(id) => Ok(id),
-        _ => bail!("{} pulled but not found", config.image),
     }
 }
 

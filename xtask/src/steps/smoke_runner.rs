@@ -126,13 +126,10 @@ pub fn choose_runner(sh: &Shell, config: &Config, tools: &Tools) -> Result<Plann
         if let Err(why) = crate::container::can_run(config.arch) {
             return Ok(Planned::Ready(Runner::Skip(why)));
         }
-        let image_id = match crate::container::planned_image(sh, tools, &engine, &config.image) {
-            Planned::Ready(Some(id)) => id,
+        let image_id = match crate::container::required_image(sh, tools, &engine, &config.image, config.arch)?
+        {
+            Planned::Ready(id) => id,
             Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            // The builder pulls it first, in the same run.
-            Planned::Ready(None) => {
-                return Ok(Planned::Pending(format!("would pull the image {}", config.image)))
-            }
         };
         let image = config.image.clone();
         return Ok(Planned::Ready(Runner::Container {
