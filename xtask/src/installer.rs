@@ -80,7 +80,7 @@ impl Installer {
         notes: &mut Vec<String>,
     ) -> Result<Planned<Installer>> {
         if choice != InstallerChoice::Pip {
-            match find_uv(sh, tools, cache_dir) {
+            match find_uv(sh, tools, cache_dir, notes) {
                 Ok(found) => return Ok(found),
                 Err(err) if choice == InstallerChoice::Uv => {
                     return Err(err.context("--installer uv: uv is not available"));
@@ -171,7 +171,12 @@ fn reported_version(command: xshell::Cmd) -> Option<String> {
 /// uv on PATH at the pinned version, else the copy bootstrapped into the
 /// cache, else a fresh bootstrap with pip. A uv on PATH at another version is
 /// used only when bootstrapping fails.
-fn find_uv(sh: &Shell, tools: &Tools, cache_dir: &Path) -> Result<Planned<Installer>> {
+fn find_uv(
+    sh: &Shell,
+    tools: &Tools,
+    cache_dir: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Planned<Installer>> {
     let uv = |program: PathBuf, version: String| {
         Planned::Ready(Installer {
             kind: Kind::Uv,
@@ -205,6 +210,10 @@ fn find_uv(sh: &Shell, tools: &Tools, cache_dir: &Path) -> Result<Planned<Instal
         }
         return Err(err);
     }
+    notes.push(format!(
+        "uv {UV_VERSION} was not on PATH: bootstrapped it with pip into {} (once)",
+        home.display()
+    ));
     Ok(uv(program, UV_VERSION.to_string()))
 }
 
