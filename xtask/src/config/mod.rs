@@ -14,8 +14,10 @@ use crate::facts::{self, Arch, Runtime};
 #[cfg(test)]
 mod design_doc;
 mod table;
+mod workspace;
 
 use table::Table;
+use workspace::Workspace;
 
 const TABLE: &str = "workspace.metadata.lambda";
 
@@ -114,35 +116,6 @@ pub struct Config {
     pub import_budget_ms: u64,
     pub layers: BTreeMap<String, Layer>,
     pub functions: BTreeMap<String, Function>,
-}
-
-/// What `cargo metadata --no-deps` says of the workspace: its root, its
-/// target directory (wherever cargo's configuration puts it) and the
-/// `[workspace.metadata]` table. Cargo is asked rather than Cargo.toml read,
-/// so that its own rules hold; the answer is parsed here rather than by the
-/// cargo_metadata crate, whose dependencies doubled the first compile.
-#[derive(serde::Deserialize)]
-struct Workspace {
-    workspace_root: PathBuf,
-    target_directory: PathBuf,
-    #[serde(default)]
-    metadata: Option<Value>,
-}
-
-impl Workspace {
-    fn read() -> Result<Workspace, String> {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = std::process::Command::new(&cargo)
-            .args(["metadata", "--no-deps", "--format-version", "1"])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|err| format!("running {} metadata: {err}", cargo.to_string_lossy()))?;
-        if !output.status.success() {
-            return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
-        }
-        serde_json::from_slice(&output.stdout)
-            .map_err(|err| format!("reading cargo metadata's answer: {err}"))
-    }
 }
 
 /// What the command line may override.
