@@ -11,6 +11,8 @@ mod cli;
 mod commands;
 mod config;
 mod container;
+#[cfg(test)]
+mod design_doc;
 mod digest;
 mod elf;
 mod error;

@@ -11,15 +11,15 @@ use serde_json::Value;
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
 
-#[cfg(test)]
-mod design_doc;
 mod table;
 mod workspace;
 
+#[cfg(test)]
+pub(crate) use table::asked_log;
 use table::Table;
 use workspace::Workspace;
 
-const TABLE: &str = "workspace.metadata.lambda";
+pub(crate) const TABLE: &str = "workspace.metadata.lambda";
 
 /// The tool's folder in cargo's target directory.
 pub const CACHE_DIR: &str = "lambda";

@@ -184,7 +184,7 @@ impl Table {
 /// each is finished: the tables live inside `Config::from_value`, so a test
 /// reads their keys from here after parsing.
 #[cfg(test)]
-pub(super) mod asked_log {
+pub(crate) mod asked_log {
     use std::cell::RefCell;
 
     thread_local! {
@@ -196,7 +196,7 @@ pub(super) mod asked_log {
     }
 
     /// The tables finished on this thread since the last call: (key path, keys asked).
-    pub(in crate::config) fn take() -> Vec<(String, Vec<String>)> {
+    pub(crate) fn take() -> Vec<(String, Vec<String>)> {
         FINISHED.with(|log| log.take())
     }
 }
