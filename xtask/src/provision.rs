@@ -56,7 +56,11 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         }
     }
 
-    match container::planned_engine(sh, &tools) {
+    let mut engine = container::planned_engine(sh, &tools);
+    if matches!(engine, Planned::Ready(None)) && start_docker_daemon(sh, config) {
+        engine = container::planned_engine(sh, &tools);
+    }
+    match engine {
         Planned::Ready(Some(engine)) => {
             if let Err(why) = test_image(sh, config, &engine) {
                 provisioned.skipped.push(Skipped {
@@ -110,6 +114,51 @@ fn provider_mirror() -> Option<PathBuf> {
         candidates.extend(under_opt);
     }
     candidates.into_iter().find(|dir| holds_aws(dir))
+}
+
+/// On this kind of machine the Docker daemon runs before anything else; when
+/// it does not answer although dockerd is installed and we are root, start
+/// it (in its own process group, so it outlives this run) and wait for it.
+fn start_docker_daemon(sh: &Shell, config: &Config) -> bool {
+    use std::os::unix::process::CommandExt;
+    let root = cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0");
+    let Some(dockerd) = tools::which(Path::new("dockerd")).filter(|_| root) else {
+        return false;
+    };
+    let log_path = config.cache_dir().join("dockerd.log");
+    let _ = std::fs::create_dir_all(config.cache_dir());
+    let Ok(log) = std::fs::File::create(&log_path) else {
+        return false;
+    };
+    eprintln!(
+        "ci: no container engine answers: starting dockerd (its log: {})",
+        log_path.display()
+    );
+    let started = std::process::Command::new(dockerd)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_or(std::process::Stdio::null(), Into::into))
+        .stderr(log)
+        .process_group(0)
+        .spawn();
+    if started.is_err() {
+        return false;
+    }
+    for _ in 0..60 {
+        if cmd!(sh, "docker version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    false
 }
 
 /// The test image, built once with `.ci/test-image.sh` (and mmdebstrap,
