@@ -39,7 +39,9 @@ const IMAGE_INDEXES: &[&str] = &[
 ];
 
 /// Where things are mounted inside the container.
-pub const REQUIREMENTS_DIR: &str = "/var/xtask/requirements";
+/// The read-only input: the repository (for an install) or the runtime's
+/// site-packages (for a smoke test).
+pub const INPUT_DIR: &str = "/var/xtask/input";
 pub const OUT_DIR: &str = "/var/xtask/out";
 const CACHE_DIR: &str = "/var/xtask/cache";
 const CA_BUNDLE: &str = "/var/xtask/ca-bundle.pem";
@@ -135,7 +137,7 @@ impl Engine {
             let suffix = if read_only { ":ro" } else { "" };
             args.extend(["--volume".into(), format!("{}:{inside}{suffix}", host.display())]);
         };
-        mount(&run.requirements_dir, REQUIREMENTS_DIR, true);
+        mount(&run.input_dir, INPUT_DIR, true);
         mount(&run.out_dir, OUT_DIR, false);
         mount(&run.cache_dir, CACHE_DIR, false);
         let ca_bundle = CA_BUNDLE_VARIABLES
@@ -169,7 +171,7 @@ impl Engine {
             args.extend(["--env".into(), format!("{name}={value}")]);
         }
         args.push("--workdir".into());
-        args.push(REQUIREMENTS_DIR.into());
+        args.push(run.workdir.clone());
         args.push(run.image.clone());
         args.extend(command.iter().cloned());
         Ok(cmd!(sh, "{program} {args...}"))
@@ -254,14 +256,19 @@ pub fn can_run(arch: Arch) -> Result<(), String> {
 pub struct ContainerRun {
     pub image: String,
     pub arch: Arch,
-    pub requirements_dir: PathBuf,
+    /// Mounted read-only at [`INPUT_DIR`].
+    pub input_dir: PathBuf,
+    /// The working directory inside the container.
+    pub workdir: String,
     pub out_dir: PathBuf,
     pub cache_dir: PathBuf,
 }
 
-/// The pip command that installs `requirements_file` (a name inside the
-/// mounted requirements directory) into the layer's `python/`.
-pub fn install_args(requirements_file: &str) -> Vec<String> {
+/// The pip command that installs `requirements` (relative to the mounted
+/// repository) into the layer's `python/`. The whole repository is mounted,
+/// so that the files a requirements file includes with `-r ../x.txt` are
+/// there too, and pip runs in the requirements file's folder, as on the host.
+pub fn install_args(requirements: &Path) -> Vec<String> {
     [
         "python3",
         "-m",
@@ -273,11 +280,19 @@ pub fn install_args(requirements_file: &str) -> Vec<String> {
         "--target",
         &format!("{OUT_DIR}/python"),
         "-r",
-        &format!("{REQUIREMENTS_DIR}/{requirements_file}"),
+        &format!("{INPUT_DIR}/{}", requirements.display()),
     ]
     .into_iter()
     .map(str::to_string)
     .collect()
+}
+
+/// The folder of `requirements` (relative to the repository) in the container.
+pub fn requirements_workdir(requirements: &Path) -> String {
+    match requirements.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => format!("{INPUT_DIR}/{}", dir.display()),
+        None => INPUT_DIR.to_string(),
+    }
 }
 
 /// The path of the layer's `python/` inside the container.

@@ -443,6 +443,34 @@ fn the_container_builder_runs_in_a_real_engine() {
     assert_eq!(repo.manifest()["layers"]["alpha"]["builder"], "host");
 }
 
+/// A requirements file may include one outside its folder (`-r ../x.txt`):
+/// the container sees the repository, not only the requirements' folder.
+#[test]
+fn an_included_requirements_file_is_there_in_the_container_too() {
+    if support::engine_with_test_image().is_none() {
+        return;
+    }
+    let repo = two_profiles();
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
+    ));
+    repo.write(
+        "layers/beta/requirements.txt",
+        "--no-index\n--find-links wheels\n-r ../pins/beta.txt\n",
+    );
+    repo.write("layers/pins/beta.txt", "tool==2.0\n");
+    for builder in ["container", "host"] {
+        repo.xtask(&["build-layers", "--builder", builder, "beta"])
+            .success();
+        let names = zip_names(&repo.path().join("dist/layers/beta.zip"));
+        assert!(
+            names.contains(&"python/tool.py".to_string()),
+            "{builder}: {names:?}"
+        );
+    }
+}
+
 #[test]
 fn a_layer_removed_from_the_config_leaves_the_manifest() {
     let repo = two_profiles();

@@ -166,13 +166,12 @@ pub fn install(
             .output()
             .with_context(|| format!("running {}", installer.id()))?,
         Builder::Container { engine, image, .. } => {
-            let file_name = requirements
-                .file_name()
-                .and_then(|name| name.to_str())
-                .context("requirements file name")?;
-            let run = container_run(config, image, requirements, work)?;
+            let relative = requirements
+                .strip_prefix(&config.root)
+                .context("the requirements file is inside the repository")?;
+            let run = container_run(config, image, relative, work)?;
             engine
-                .run_command(sh, &run, &container::install_args(file_name))?
+                .run_command(sh, &run, &container::install_args(relative))?
                 .quiet()
                 .ignore_status()
                 .output()?
@@ -202,16 +201,15 @@ pub fn install(
     bail!("{message}\n  | {}", tail.join("\n  | "))
 }
 
+/// `requirements` is relative to the repository, which is mounted whole.
 fn container_run(config: &Config, image: &str, requirements: &Path, work: &Path) -> Result<ContainerRun> {
     let cache_dir = config.cache_dir().join("container");
     fs::create_dir_all(&cache_dir)?;
     Ok(ContainerRun {
         image: image.to_string(),
         arch: config.arch,
-        requirements_dir: requirements
-            .parent()
-            .context("requirements directory")?
-            .to_path_buf(),
+        input_dir: config.root.clone(),
+        workdir: container::requirements_workdir(requirements),
         out_dir: work.to_path_buf(),
         cache_dir,
     })
@@ -258,7 +256,8 @@ pub fn compile_bytecode(sh: &Shell, config: &Config, builder: &Builder, work: &P
             let run = ContainerRun {
                 image: image.clone(),
                 arch: config.arch,
-                requirements_dir: plan_dir.clone(),
+                input_dir: plan_dir.clone(),
+                workdir: container::INPUT_DIR.to_string(),
                 out_dir: plan_dir,
                 cache_dir: config.cache_dir().join("container"),
             };

@@ -18,9 +18,9 @@ use crate::error::EnvironmentError;
 use crate::tools::{Planned, Tools};
 // This command uses the mounts of `Engine::run_command` so: the work folder
 // (`task/`, `opt/`) as its output folder, and the runtime's site-packages as
-// its read-only requirements folder.
+// its read-only input folder.
 use crate::container::{
-    ContainerRun, Engine, OUT_DIR as CONTAINER_WORK, REQUIREMENTS_DIR as CONTAINER_RUNTIME_SITE,
+    ContainerRun, Engine, INPUT_DIR as CONTAINER_RUNTIME_SITE, OUT_DIR as CONTAINER_WORK,
 };
 use crate::facts::{self, Arch};
 use crate::installer::{self, Installer};
@@ -329,7 +329,8 @@ pub fn run_bootstrap(
             let run = ContainerRun {
                 image: image.clone(),
                 arch: config.arch,
-                requirements_dir: site.dir.clone().unwrap_or(empty),
+                input_dir: site.dir.clone().unwrap_or(empty),
+                workdir: CONTAINER_RUNTIME_SITE.to_string(),
                 out_dir: work.to_path_buf(),
                 cache_dir: config.cache_dir().join("container"),
             };
