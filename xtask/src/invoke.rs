@@ -59,8 +59,9 @@ pub fn drive(
     let targets = select(&config, &graph)?;
     let outcome = run::execute(&session, &graph, &targets)?;
     session.tools.save()?;
-    for (_, message) in outcome.failures() {
-        printer.error(&message);
+    let failures = outcome.failures();
+    for (_, message) in &failures {
+        printer.error(message);
     }
     for (index, why) in outcome.blocked() {
         printer.detail(&format!("{}: not run: {why}", graph.nodes[index].id()));
@@ -68,19 +69,18 @@ pub fn drive(
     for removed in &outcome.dist.removed {
         printer.detail(&format!("removed {removed}"));
     }
-    if !outcome.missing.is_empty() && outcome.failures().is_empty() {
+    if !outcome.missing.is_empty() && failures.is_empty() {
         printer.info(&format!(
             "dist/manifest.json is not written until every product is built (missing: {}; run cargo xtask build)",
             outcome.missing.join(", ")
         ));
     }
     let finished = show(&session, &graph, &outcome)?;
-    let failed_nodes = !outcome.failures().is_empty();
-    if failed_nodes {
-        let ran = outcome.built.len() + outcome.failures().len();
-        printer.error(&format!("{} of {ran} step(s) failed", outcome.failures().len()));
+    if !failures.is_empty() {
+        let ran = outcome.built.len() + failures.len();
+        printer.error(&format!("{} of {ran} step(s) failed", failures.len()));
     }
-    if failed_nodes || finished.failed {
+    if !failures.is_empty() || finished.failed {
         return Err(crate::error::Failed {
             usage: outcome.usage_failure,
         }

@@ -156,6 +156,23 @@ impl Manifest {
     }
 }
 
+/// What is built, as the checks and smoke tests read it: the manifest and,
+/// made once for all of them, which configured layers provide each
+/// top-level module.
+pub struct BuiltView<'a> {
+    pub manifest: &'a Manifest,
+    pub providers: BTreeMap<String, Vec<String>>,
+}
+
+impl<'a> BuiltView<'a> {
+    pub fn new(manifest: &'a Manifest, config: &Config) -> BuiltView<'a> {
+        BuiltView {
+            manifest,
+            providers: manifest.providers(config),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

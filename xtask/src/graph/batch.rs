@@ -12,7 +12,7 @@ use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
 use crate::import_check;
-use crate::manifest::Manifest;
+use crate::manifest::{BuiltView, Manifest};
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package;
@@ -60,8 +60,13 @@ pub fn run_batch(
     let timed = |index: usize, work: &dyn Fn() -> Result<Entry>| -> Built {
         let node = &graph.nodes[index];
         let started = Instant::now();
-        let result =
-            work().with_context(|| format!("{} {} `{}`", node.kind.verb(), node.kind.noun(), node.name));
+        // "building layer `core`", "checking function `auth`".
+        let subject = if node.kind.is_product() {
+            node.kind.noun()
+        } else {
+            "function"
+        };
+        let result = work().with_context(|| format!("{} {subject} `{}`", node.kind.verb(), node.name));
         let outcome = match &result {
             Ok(_) => format!("built in {:.1?}", started.elapsed()),
             Err(_) => "failed".to_string(),
@@ -188,9 +193,12 @@ pub fn run_batch(
         }));
     }
 
+    // Checks and smoke tests read what is built; which layer provides each
+    // module is worked out once for all of them.
+    let built = manifest.map(|manifest| BuiltView::new(manifest, config));
     let checks = by_kind(Kind::Check);
     if !checks.is_empty() {
-        let manifest = manifest.context("checks run after the products")?;
+        let built = built.as_ref().context("checks run after the products")?;
         let Planned::Ready(parser) = &graph.parser else {
             bail!("checks to run, but no interpreter to parse the sources");
         };
@@ -203,7 +211,7 @@ pub fn run_batch(
                     timed(index, &|| {
                         let node = &graph.nodes[index];
                         let function = &config.functions[&node.name];
-                        let report = check_function(config, manifest, &analysis, &listings, function)?;
+                        let report = check_function(config, built, &analysis, &listings, function)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&report)?)
                         })
@@ -215,7 +223,7 @@ pub fn run_batch(
 
     let smokes = by_kind(Kind::Smoke);
     if !smokes.is_empty() {
-        let manifest = manifest.context("smoke tests run after the products")?;
+        let built = built.as_ref().context("smoke tests run after the products")?;
         let Some(Planned::Ready(runner)) = &graph.runner else {
             bail!("smoke tests to run, but no runner was chosen");
         };
@@ -245,7 +253,7 @@ pub fn run_batch(
                     let result = timed(index, &|| {
                         let node = &graph.nodes[index];
                         let outcome =
-                            smoke_function(&sh, config, runner, &site, manifest, &node.name, progress)?;
+                            smoke_function(&sh, config, runner, &site, built, &node.name, progress)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&outcome)?)
                         })

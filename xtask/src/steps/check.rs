@@ -13,7 +13,7 @@ use crate::archive;
 use crate::config::{Config, Function};
 use crate::facts;
 use crate::import_check::{self, Analysis, Provider};
-use crate::manifest::{LayerKind, Manifest};
+use crate::manifest::{BuiltView, LayerKind, Manifest};
 use crate::progress::human_bytes;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,15 +62,16 @@ impl Listings {
     }
 }
 
-/// Checks `function` with the layers `manifest` records for it (they are
+/// Checks `function` with the layers the manifest records for it (they are
 /// built: the graph checks nothing before what it checks is up to date).
 pub fn check_function(
     config: &Config,
-    manifest: &Manifest,
+    built: &BuiltView,
     analysis: &Analysis,
     listings: &Listings,
     function: &Function,
 ) -> Result<FunctionReport> {
+    let manifest = built.manifest;
     let entry = manifest
         .functions
         .get(&function.name)
@@ -140,7 +141,7 @@ pub fn check_function(
     report.largest = packages.into_iter().take(3).collect();
     let code = import_check::function_code(config, &function.name, reachable_layers, analysis)?;
     report.imports = import_check::check(&code, &providers, &analysis.stdlib);
-    judge_imports(&mut report, config, manifest, &function.name);
+    judge_imports(&mut report, &built.providers, &function.name);
     report.ok = report.errors.is_empty();
     Ok(report)
 }
@@ -233,9 +234,9 @@ fn check_overlaps(
     }
 }
 
-fn judge_imports(report: &mut FunctionReport, config: &Config, manifest: &Manifest, function: &str) {
-    // Which configured layer would provide a missing import, if any.
-    let providers = manifest.providers(config);
+/// `providers`: which configured layers provide each top-level module, to
+/// name the one a missing import would come from.
+fn judge_imports(report: &mut FunctionReport, providers: &BTreeMap<String, Vec<String>>, function: &str) {
     for missing in &report.imports.missing {
         let hint = providers
             .get(&missing.name)

@@ -19,7 +19,7 @@ use crate::archive;
 use crate::atomic::TempDir;
 use crate::config::Config;
 use crate::facts;
-use crate::manifest::{LayerKind, Manifest};
+use crate::manifest::{BuiltView, LayerKind, Manifest};
 use crate::progress::{ms, Progress};
 
 /// One function's verdict, as `--json` shows it. A `skipped` function is
@@ -51,7 +51,7 @@ pub fn smoke_function(
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
-    manifest: &Manifest,
+    built: &BuiltView,
     name: &str,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
@@ -63,10 +63,9 @@ pub fn smoke_function(
             ..Outcome::default()
         });
     }
-    let plan = plan(manifest, name)?;
+    let plan = plan(built.manifest, name)?;
     let (report, notes) = smoke_one(sh, config, runner, site, &plan, progress)?;
-    let providers = manifest.providers(config);
-    Ok(judge(config, &plan, report, notes, &providers, site))
+    Ok(judge(config, &plan, report, notes, &built.providers, site))
 }
 
 /// What one function imports, from the manifest: its ZIP and the ZIPs of its
