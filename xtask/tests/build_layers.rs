@@ -20,6 +20,14 @@ requirements = "layers/alpha/requirements.txt"
 requirements = "layers/beta/requirements.txt"
 "#;
 
+/// The two profiles, built with `image`.
+fn with_image(image: &str) -> String {
+    TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nimage = \"{image}\""),
+    )
+}
+
 /// alpha: `app` that pulls in botocore transitively; beta: `tool`.
 fn two_profiles() -> Repo {
     let repo = Repo::new(TWO_PROFILES);
@@ -399,10 +407,7 @@ fn the_container_builder_runs_in_a_real_engine() {
         return;
     }
     let repo = two_profiles();
-    repo.set_metadata(&TWO_PROFILES.replace(
-        "runtime = \"python3.11\"",
-        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
-    ));
+    repo.set_metadata(&with_image(support::TEST_IMAGE));
     repo.xtask(&["build-layers", "--builder", "container"]).success();
     let zip = repo.path().join("dist/layers/alpha.zip");
     let names = zip_names(&zip);
@@ -424,10 +429,7 @@ fn the_container_builder_runs_in_a_real_engine() {
     assert_eq!(auto["builder"], "container", "{auto:#}");
     assert!(layer_state(&auto, "alpha").starts_with("fresh:"), "{auto:#}");
     // A missing image under auto falls back to the host, saying why.
-    repo.set_metadata(&TWO_PROFILES.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nimage = \"xtask-test-missing:none\"",
-    ));
+    repo.set_metadata(&with_image("xtask-test-missing:none"));
     let fallback = repo.xtask(&["build-layers"]);
     fallback.success();
     assert!(
@@ -451,10 +453,7 @@ fn an_included_requirements_file_is_there_in_the_container_too() {
         return;
     }
     let repo = two_profiles();
-    repo.set_metadata(&TWO_PROFILES.replace(
-        "runtime = \"python3.11\"",
-        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
-    ));
+    repo.set_metadata(&with_image(support::TEST_IMAGE));
     repo.write(
         "layers/beta/requirements.txt",
         "--no-index\n--find-links wheels\n-r ../pins/beta.txt\n",
@@ -542,10 +541,7 @@ fn a_foreign_architecture_is_cross_installed_not_emulated() {
     };
     let machine = if foreign == "arm64" { "aarch64" } else { "x86_64" };
     let repo = two_profiles();
-    repo.set_metadata(&TWO_PROFILES.replace(
-        "runtime = \"python3.11\"",
-        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
-    ));
+    repo.set_metadata(&with_image(support::TEST_IMAGE));
     // A first run learns what the engine has; a dry run only reads that.
     repo.xtask(&["build-layers", "--arch", foreign]).success();
     let plan = plan_of(&repo, &["build-layers", "--arch", foreign], &[]);
