@@ -78,7 +78,26 @@ pub fn sweep_temp(dir: &Path) {
         let name = name.to_string_lossy();
         if name.starts_with('.') && name.contains(".tmp-") && !name.contains(&own) {
             let path = item.path();
-            let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+            if fs::remove_dir_all(&path)
+                .or_else(|_| fs::remove_file(&path))
+                .is_err()
+            {
+                // A function's read-only layout: its folders become writable first.
+                make_writable(&path);
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
+
+/// Gives the owner write access to every folder under `path` (symlinks
+/// are not followed), so that it can be removed.
+pub fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir()) {
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o755));
+        for entry in fs::read_dir(path).into_iter().flatten().flatten() {
+            make_writable(&entry.path());
         }
     }
 }

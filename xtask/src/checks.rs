@@ -13,58 +13,14 @@ use crate::archive;
 use crate::cli::Options;
 use crate::config::Config;
 use crate::digest::file_sha256;
-use crate::installer::{self, Installer};
 use crate::manifest::Manifest;
-use crate::tools::{Planned, Tools};
 
 /// Function ZIPs must stay thin: only their handler, no shared code.
 const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
 
-/// The Python suite in a virtualenv of its own, made (with uv when there
-/// is one) from `lambdas/requirements-dev.txt` and reused while that file
-/// does not change.
+/// The Python suite in the development virtualenv.
 pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
-    let requirements = config.root.join("lambdas/requirements-dev.txt");
-    let venv = config.cache_dir().join("ci-venv");
-    let stamp = venv.join(".requirements.sha256");
-    let wanted = file_sha256(&requirements)?.hex;
-    if fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        let _ = fs::remove_dir_all(&venv);
-        let mut notes = Vec::new();
-        let tools = Tools::load(&config.cache_dir(), true);
-        let installer =
-            match Installer::discover(sh, &tools, &config.cache_dir(), options.installer, &mut notes)? {
-                Planned::Ready(installer) => installer,
-                Planned::Pending(what) => bail!("no installer: {what}"),
-            };
-        tools.save()?;
-        for note in notes {
-            eprintln!("{note}");
-        }
-        let python = venv.join("bin/python");
-        match installer.kind {
-            installer::Kind::Uv => {
-                let uv = &installer.program;
-                let uv_cache = config.cache_dir().join("uv");
-                cmd!(sh, "{uv} venv --quiet --python python3 {venv}")
-                    .env("UV_PYTHON_DOWNLOADS", "never")
-                    .run()?;
-                cmd!(sh, "{uv} pip install --quiet --python {python} -r {requirements}")
-                    .env("UV_CACHE_DIR", uv_cache)
-                    .run()?;
-            }
-            installer::Kind::Pip => {
-                cmd!(sh, "python3 -m venv {venv}").run()?;
-                cmd!(
-                    sh,
-                    "{python} -m pip install --quiet --disable-pip-version-check -r {requirements}"
-                )
-                .run()?;
-            }
-        }
-        fs::write(&stamp, &wanted)?;
-    }
-    let python = venv.join("bin/python");
+    let python = crate::dev_env::python(sh, config, options.installer)?;
     cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;

@@ -306,3 +306,63 @@ fn current_user(sh: &Shell) -> Result<String> {
     let gid = cmd!(sh, "id -g").quiet().read().context("running id -g")?;
     Ok(format!("{}:{}", uid.trim(), gid.trim()))
 }
+
+/// A function's execution environment in a container, as Lambda's: the
+/// whole file system read-only but `/tmp`, the function's code, layers,
+/// the runtime's site-packages and its runtime interface client mounted
+/// read-only where Lambda has them, an unprivileged user, and the host's
+/// network so that the Runtime API and local fakes on 127.0.0.1 answer.
+pub struct SandboxRun<'a> {
+    pub image: &'a str,
+    pub arch: Arch,
+    pub name: &'a str,
+    /// (host folder, path inside), all read-only.
+    pub mounts: Vec<(PathBuf, String)>,
+    pub env: Vec<(String, String)>,
+    pub user: u32,
+}
+
+impl Engine {
+    /// The arguments of `docker`/`podman` that start `command` in a sandbox.
+    pub fn sandbox_args(&self, run: &SandboxRun, command: &[String]) -> Vec<String> {
+        let mut args: Vec<String> = ["run", "--rm", "--interactive", "--name", run.name]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        args.extend(["--platform".into(), run.arch.container_platform().into()]);
+        args.extend(["--user".into(), format!("{0}:{0}", run.user)]);
+        args.extend(["--network".into(), "host".into(), "--read-only".into()]);
+        args.extend(["--tmpfs".into(), "/tmp".into()]);
+        for (host, inside) in &run.mounts {
+            args.extend(["--volume".into(), format!("{}:{inside}:ro", host.display())]);
+        }
+        for (name, value) in &run.env {
+            args.extend(["--env".into(), format!("{name}={value}")]);
+        }
+        args.extend(["--workdir".into(), "/tmp".into(), run.image.to_string()]);
+        args.extend(command.iter().cloned());
+        args
+    }
+
+    /// The host's pid of a running container's first process.
+    pub fn host_pid(&self, name: &str) -> Option<u32> {
+        let output = std::process::Command::new(&self.program)
+            .args(["inspect", "--format", "{{.State.Pid}}", name])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&pid| pid > 0)
+    }
+
+    /// Stops and removes a container; quiet when it is already gone.
+    pub fn remove(&self, name: &str) {
+        let _ = std::process::Command::new(&self.program)
+            .args(["rm", "--force", name])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

@@ -105,6 +105,7 @@ fn maximal_configuration() -> Value {
         "bytecode": "checked-hash",
         "budget": "50 MiB",
         "import_budget": "3 s",
+        "events": "lambdas/events",
         "layers": {
             "core": {
                 "requirements": "layers/core/requirements.txt",
@@ -127,6 +128,7 @@ fn maximal_configuration() -> Value {
                 "budget": "40 MiB",
                 "bundle": true,
                 "allow": [".env.example"],
+                "timeout": "15 s",
             },
         },
     })
@@ -139,6 +141,7 @@ fn design_doc_lists_every_configuration_key() {
     fs::write(root.path().join("layers/core/requirements.txt"), "requests\n").unwrap();
     fs::create_dir_all(root.path().join("lambdas/shared")).unwrap();
     fs::create_dir_all(root.path().join("lambdas/sms")).unwrap();
+    fs::create_dir_all(root.path().join("lambdas/events")).unwrap();
     let value = maximal_configuration();
 
     asked_log::take();

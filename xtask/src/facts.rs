@@ -31,6 +31,49 @@ pub const RUNTIME_IMPORTABLE: &[&str] = &[
     "awslambdaric",
 ];
 
+/// The boto3 the Lambda Python runtime ships in `/var/lang/lib/python3.X/site-packages`
+/// (with botocore, s3transfer, jmespath and their dependencies). Handlers import it without
+/// packaging it, so the tool installs this pin once into its cache. The runtimes update
+/// theirs every few months; only its presence and its import time matter here.
+pub const RUNTIME_BOTO3: &str = "boto3==1.44.5";
+
+/// AWS's runtime interface client, which the Python runtime runs from `/var/runtime`:
+/// it imports the handler and talks to the Runtime API. Source: PyPI `awslambdaric`
+/// (4.x needs Python 3.10 or newer).
+pub const RUNTIME_INTERFACE_CLIENT: &str = "awslambdaric==4.2.2";
+
+/// The oldest Python the pinned runtime interface client supports.
+pub const RUNTIME_INTERFACE_CLIENT_MIN_PYTHON: (u8, u8) = (3, 10);
+
+/// Where Lambda extracts the function's ZIP (`LAMBDA_TASK_ROOT`), read-only.
+pub const TASK_ROOT: &str = "/var/task";
+
+/// Where the runtime interface client lives in the Python runtime.
+pub const RUNTIME_DIR: &str = "/var/runtime";
+
+/// The runtime's own site-packages, where its boto3 is.
+pub fn runtime_site_packages(runtime: Runtime) -> String {
+    format!("/var/lang/lib/python{}/site-packages", runtime.python_version())
+}
+
+/// The unprivileged user (and group) a function runs as in Lambda's
+/// execution environment. Source: the Lambda base images (`sbx_user1051`).
+pub const SANDBOX_UID: u32 = 993;
+
+/// A function's timeout when none is configured, and the largest allowed,
+/// seconds. Source: AWS Lambda quotas ("Function timeout").
+pub const DEFAULT_TIMEOUT_S: u64 = 3;
+pub const MAX_TIMEOUT_S: u64 = 900;
+
+/// A function's memory when none is configured, MB. Source: Lambda's
+/// `CreateFunction` API (`MemorySize`, default 128).
+pub const DEFAULT_MEMORY_MB: u64 = 128;
+
+/// The account and region that a local invocation pretends to run in, for
+/// the ARN the runtime hands the handler.
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+pub const LOCAL_REGION: &str = "us-east-1";
+
 /// Where Lambda extracts the layers; `python/` inside a layer lands at `/opt/python`.
 pub const LAYER_MOUNT: &str = "/opt";
 

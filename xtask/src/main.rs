@@ -13,14 +13,15 @@ mod config;
 mod container;
 #[cfg(test)]
 mod design_doc;
+mod dev_env;
 mod digest;
+mod drive;
 mod elf;
 mod error;
 mod facts;
 mod graph;
 mod import_check;
 mod installer;
-mod invoke;
 mod layer_content;
 mod lock;
 mod manifest;
@@ -29,6 +30,7 @@ mod provision;
 mod python;
 mod render;
 mod requirements;
+mod runtime_api;
 mod sources;
 mod steps;
 mod store;
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Package(names) => commands::package::run(options, names),
         Command::CheckLimits => commands::check_limits::run(options),
         Command::Smoke(names) => commands::smoke::run(options, names),
+        Command::Invoke(names) => commands::invoke::run(options, names),
         Command::Build => commands::build::run(options),
         Command::Ci => commands::ci::run(options),
     };

@@ -13,7 +13,10 @@ Commands:
   package [FUNCTION...]     zip source layers (shared code) and thin function ZIPs
   check-limits              check every function with its layers against AWS's limits,
                             the budgets and its imports
-  smoke [FUNCTION...]       import each handler with its layers laid out as Lambda does
+  smoke [FUNCTION...]       start each function as Lambda does, under AWS's runtime
+                            interface client, and time its init
+  invoke FUNCTION | --all   run a packaged function under AWS's runtime interface
+                            client and send it an event, or every sample event
   build                     all of the above in order: the main job
   ci                        everything CI checks: fmt, clippy, tests, pytest, terraform
   help [COMMAND]            this text, or a command's
@@ -29,6 +32,7 @@ pub(super) const COMMANDS: &[&str] = &[
     "package",
     "check-limits",
     "smoke",
+    "invoke",
     "build",
     "ci",
     "help",
@@ -45,7 +49,20 @@ pub(super) struct Flag {
 }
 
 /// The commands that run the build graph.
-const GRAPH: &[&str] = &["build-layers", "package", "check-limits", "smoke", "build"];
+const GRAPH: &[&str] = &[
+    "build-layers",
+    "package",
+    "check-limits",
+    "smoke",
+    "invoke",
+    "build",
+];
+
+/// The commands that run functions.
+const RUNS: &[&str] = &["smoke", "invoke", "build"];
+
+/// The commands with a `--json` result.
+const JSON: &[&str] = &["build-layers", "package", "check-limits", "smoke", "build"];
 
 pub(super) const FLAGS: &[Flag] = &[
     Flag {
@@ -53,7 +70,7 @@ pub(super) const FLAGS: &[Flag] = &[
         short: None,
         value: None,
         help: "machine-readable result on stdout (human text stays on stderr)",
-        commands: Some(GRAPH),
+        commands: Some(JSON),
     },
     Flag {
         long: "--quiet",
@@ -77,6 +94,20 @@ pub(super) const FLAGS: &[Flag] = &[
         commands: Some(GRAPH),
     },
     Flag {
+        long: "--image",
+        short: None,
+        value: Some("<IMAGE>"),
+        help: "the build image (overrides `image`)",
+        commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--runner",
+        short: None,
+        value: Some("<RUNNER>"),
+        help: "host | container: where smoke and invoke run functions (default: the build image with the container builder, else the host)",
+        commands: Some(RUNS),
+    },
+    Flag {
         long: "--arch",
         short: None,
         value: Some("<ARCH>"),
@@ -96,6 +127,34 @@ pub(super) const FLAGS: &[Flag] = &[
         value: Some("<N>"),
         help: "build at most N layers at once (default: number of CPUs)",
         commands: Some(GRAPH),
+    },
+    Flag {
+        long: "--all",
+        short: None,
+        value: None,
+        help: "every sample event of every function (<events>/<function>/*.json), against local fakes",
+        commands: Some(&["invoke"]),
+    },
+    Flag {
+        long: "--event",
+        short: None,
+        value: Some("<FILE|->"),
+        help: "the event to send, a JSON file or - for stdin (default: {})",
+        commands: Some(&["invoke"]),
+    },
+    Flag {
+        long: "--env",
+        short: None,
+        value: Some("<KEY=VALUE>"),
+        help: "a variable of the function's environment (repeatable)",
+        commands: Some(&["invoke"]),
+    },
+    Flag {
+        long: "--layer",
+        short: None,
+        value: Some("<NAME=ZIP>"),
+        help: "a local ZIP standing in for a layer, e.g. an external one (repeatable)",
+        commands: Some(&["invoke"]),
     },
     Flag {
         long: "--installer",
@@ -221,13 +280,35 @@ Verdicts are cached by the keys of what they check.",
         ),
         "smoke" => (
             "cargo xtask smoke [OPTIONS] [FUNCTION...]",
-            "Extracts each function's layers into an /opt-like folder and its ZIP into a
-/var/task-like one, imports its handler with the runtime's Python and Lambda's
-sys.path, and reports the import time against `import_budget` (default 3 s).
-What it imports is brought up to date first; a verdict is cached by the keys
+            "Runs each function's init phase as Lambda does: its ZIP read-only at a /var/task,
+its layers in order at an /opt, an unprivileged user (uid 993 when run as root),
+the runtime's Python (in the build image with the container builder) with
+Lambda's sys.path and variables, under AWS's runtime interface client
+(awslambdaric) against a Runtime API on 127.0.0.1. Reports Lambda's own error
+(Runtime.ImportModuleError, Runtime.HandlerNotFound, Runtime.UserCodeSyntaxError…)
+with the layer that would provide a missing module, and the init duration
+against `import_budget` (default 3 s; over it, the fastest of 3 counts).
+What it runs is brought up to date first; a verdict is cached by the keys
 of the function's ZIP, its layers in order and the interpreter.
-The runtime's boto3 is installed once into target/lambda/runtime (or taken from
-XTASK_RUNTIME_SITE=DIR). --jobs defaults to at most 4 here, to keep timings honest.",
+The runtime's boto3 and awslambdaric are installed once into target/lambda/runtime
+(or taken from XTASK_RUNTIME_SITE=DIR and XTASK_RUNTIME_CLIENT=DIR).
+--jobs defaults to at most 4 here, to keep timings honest.",
+        ),
+        "invoke" => (
+            "cargo xtask invoke [OPTIONS] FUNCTION [--event FILE|-] | --all",
+            "Runs a packaged function (everything built first) as `smoke` starts it, sends
+it one event and prints the response JSON on stdout, the function's logs on
+stderr, and Lambda's REPORT line (Duration, Max Memory Used, Init Duration).
+A handler still running at the function's `timeout` (default 3 s) is stopped:
+\"Task timed out after N.00 seconds\".
+--all sends every sample event, <events>/<function>/<name>.json (`events`,
+default lambdas/events), and checks the status its expect.json names (the
+policy effect for an authorizer), against the local fakes of <events>/fakes.py
+(run with the Python of lambdas/requirements-dev.txt; it prints the functions'
+variables and serves until its stdin closes).
+Exit codes: 0 answered, 1 a function error, an init error, a timeout or an
+unexpected status, 2 bad usage (a bad event file is named with its line) or no
+way to run the runtime here.",
         ),
         "build" => (
             "cargo xtask build [OPTIONS]",

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::config::{BuilderChoice, Overrides};
+use crate::config::{BuilderChoice, Overrides, RunnerChoice};
 use crate::error::UsageError;
 use crate::facts::Arch;
 use crate::progress::Verbosity;
@@ -25,6 +25,14 @@ pub struct Options {
     pub jobs: Option<usize>,
     pub installer: InstallerChoice,
     pub overrides: Overrides,
+    /// `invoke --all`.
+    pub all: bool,
+    /// `invoke --event FILE|-`.
+    pub event: Option<String>,
+    /// `invoke --env KEY=VALUE`, as given.
+    pub env: Vec<String>,
+    /// `invoke --layer NAME=ZIP`, as given.
+    pub layers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +42,7 @@ pub enum Command {
     Package(Vec<String>),
     CheckLimits,
     Smoke(Vec<String>),
+    Invoke(Vec<String>),
     Build,
     Ci,
 }
@@ -90,6 +99,19 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
                 })?;
                 options.overrides.builder = Some(builder);
             }
+            "--image" => options.overrides.image = Some(value("--image")?),
+            "--runner" => {
+                let name = value("--runner")?;
+                options.overrides.runner = Some(match name.as_str() {
+                    "host" => RunnerChoice::Host,
+                    "container" => RunnerChoice::Container,
+                    _ => {
+                        return Err(UsageError::new(format!(
+                            "--runner: unknown runner `{name}` (use host or container)"
+                        )))
+                    }
+                });
+            }
             "--arch" => {
                 let name = value("--arch")?;
                 let arch = Arch::parse(&name).ok_or_else(|| {
@@ -107,6 +129,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
                     })?;
                 options.jobs = Some(jobs);
             }
+            "--all" => options.all = true,
+            "--event" => options.event = Some(value("--event")?),
+            "--env" => options.env.push(value("--env")?),
+            "--layer" => options.layers.push(value("--layer")?),
             "--installer" => {
                 let name = value("--installer")?;
                 options.installer = match name.as_str() {
@@ -180,6 +206,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
         "build-layers" => Command::BuildLayers(positional),
         "package" => Command::Package(positional),
         "smoke" => Command::Smoke(positional),
+        "invoke" => Command::Invoke(positional),
         "check-limits" => no_names(Command::CheckLimits)?,
         "build" => no_names(Command::Build)?,
         "ci" => no_names(Command::Ci)?,
@@ -246,7 +273,15 @@ mod tests {
 
     #[test]
     fn help_for_each_command() {
-        for name in ["build-layers", "package", "check-limits", "smoke", "build", "ci"] {
+        for name in [
+            "build-layers",
+            "package",
+            "check-limits",
+            "smoke",
+            "invoke",
+            "build",
+            "ci",
+        ] {
             match parse_str(&format!("{name} --help")).unwrap().command {
                 Command::Help(text) => assert!(text.contains(&format!("cargo xtask {name}"))),
                 other => panic!("expected help, got {other:?}"),

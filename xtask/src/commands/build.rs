@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::Options;
-use crate::invoke::{drive, Finished};
+use crate::drive::{drive, Finished};
 use crate::progress::Verbosity;
 use crate::render;
 

@@ -4,9 +4,9 @@ use anyhow::Result;
 
 use crate::cli::Options;
 use crate::config::{Config, LayerSource};
+use crate::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
-use crate::invoke::{drive, Finished};
 use crate::render;
 
 pub fn run(options: &Options, names: &[String]) -> Result<()> {

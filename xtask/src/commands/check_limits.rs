@@ -5,8 +5,8 @@
 use anyhow::Result;
 
 use crate::cli::Options;
+use crate::drive::{drive, Finished};
 use crate::graph::Kind;
-use crate::invoke::{drive, Finished};
 use crate::render;
 
 pub fn run(options: &Options) -> Result<()> {

@@ -5,5 +5,6 @@ pub mod build;
 pub mod build_layers;
 pub mod check_limits;
 pub mod ci;
+pub mod invoke;
 pub mod package;
 pub mod smoke;

@@ -5,9 +5,9 @@ use anyhow::Result;
 
 use crate::cli::Options;
 use crate::config::Config;
+use crate::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
-use crate::invoke::{drive, Finished};
 use crate::manifest::LayerKind;
 use crate::render;
 

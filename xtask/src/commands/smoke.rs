@@ -4,9 +4,9 @@
 use anyhow::Result;
 
 use crate::cli::Options;
+use crate::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
-use crate::invoke::{drive, Finished};
 use crate::progress::Verbosity;
 use crate::render;
 

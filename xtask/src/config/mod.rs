@@ -24,6 +24,9 @@ pub(crate) const TABLE: &str = "workspace.metadata.lambda";
 /// The tool's folder in cargo's target directory.
 pub const CACHE_DIR: &str = "lambda";
 
+/// Where `invoke --all` finds sample events when `events` is not set.
+pub const DEFAULT_EVENTS: &str = "lambdas/events";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuilderChoice {
     Auto,
@@ -88,6 +91,8 @@ pub struct Function {
     pub budget: Option<u64>,
     pub bundle: bool,
     pub allow: Vec<String>,
+    /// How long an invocation may run, as Lambda's `Timeout`.
+    pub timeout_s: u64,
 }
 
 impl Function {
@@ -109,11 +114,15 @@ pub struct Config {
     pub arch: Arch,
     pub builder: BuilderChoice,
     pub image: String,
+    /// `--runner`: not a key of the table.
+    pub runner: RunnerChoice,
     /// Normalised distribution names left out of every dependency layer.
     pub exclude: Vec<String>,
     pub bytecode: Bytecode,
     pub budget: Option<u64>,
     pub import_budget_ms: u64,
+    /// Sample events (`<events>/<function>/<name>.json`) for `invoke --all`.
+    pub events: PathBuf,
     pub layers: BTreeMap<String, Layer>,
     pub functions: BTreeMap<String, Function>,
 }
@@ -123,6 +132,18 @@ pub struct Config {
 pub struct Overrides {
     pub arch: Option<Arch>,
     pub builder: Option<BuilderChoice>,
+    pub image: Option<String>,
+    pub runner: Option<RunnerChoice>,
+}
+
+/// Where functions run for `smoke` and `invoke` (`--runner`): by default in
+/// the build image when the builder is `container`, else on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunnerChoice {
+    #[default]
+    FollowBuilder,
+    Host,
+    Container,
 }
 
 impl Config {
@@ -172,6 +193,10 @@ impl Config {
         if let Some(builder) = overrides.builder {
             config.builder = builder;
         }
+        if let Some(image) = &overrides.image {
+            config.image = image.clone();
+        }
+        config.runner = overrides.runner.unwrap_or_default();
         Ok(config)
     }
 
@@ -228,6 +253,10 @@ impl Config {
         let import_budget_ms = top
             .optional_duration_ms("import_budget")?
             .unwrap_or(facts::DEFAULT_IMPORT_BUDGET_MS);
+        let events = match top.optional_str("events")? {
+            Some(events) => existing_path(root, &format!("{TABLE}.events"), &events, true)?,
+            None => PathBuf::from(DEFAULT_EVENTS),
+        };
 
         let mut layers = BTreeMap::new();
         let mut folded = BTreeMap::new();
@@ -251,10 +280,12 @@ impl Config {
             arch,
             builder,
             image,
+            runner: RunnerChoice::FollowBuilder,
             exclude,
             bytecode,
             budget,
             import_budget_ms,
+            events,
             layers,
             functions,
         })
@@ -380,6 +411,16 @@ fn parse_function(
     let budget = table.optional_size("budget")?;
     let bundle = table.optional_bool("bundle")?.unwrap_or(false);
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
+    let timeout_s = match table.optional_duration_ms("timeout")? {
+        None => facts::DEFAULT_TIMEOUT_S,
+        Some(ms) if ms % 1000 == 0 && (1..=facts::MAX_TIMEOUT_S).contains(&(ms / 1000)) => ms / 1000,
+        Some(_) => {
+            return Err(format!(
+                "{key}.timeout: Lambda takes whole seconds from 1 to {} (e.g. \"15 s\")",
+                facts::MAX_TIMEOUT_S
+            ))
+        }
+    };
     table.finish()?;
     Ok(Function {
         name: name.to_string(),
@@ -389,6 +430,7 @@ fn parse_function(
         budget,
         bundle,
         allow,
+        timeout_s,
     })
 }
 

@@ -16,8 +16,8 @@ use crate::manifest::{BuiltView, Manifest};
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package;
+use crate::steps::runtime_env::{runtime_site, Runner};
 use crate::steps::smoke::smoke_function;
-use crate::steps::smoke_runner::{runtime_site, Runner};
 use crate::store::Entry;
 use crate::tools::Planned;
 
@@ -228,9 +228,10 @@ pub fn run_batch(
             bail!("smoke tests to run, but no runner was chosen");
         };
         let site = match runner {
-            Runner::Skip(_) => crate::steps::smoke_runner::RuntimeSite {
+            Runner::Skip(reason) => crate::steps::runtime_env::RuntimeSite {
                 dir: None,
                 about: String::new(),
+                client: Err(reason.clone()),
             },
             _ => runtime_site(
                 &session.sh,
@@ -244,16 +245,13 @@ pub fn run_batch(
         // do not slow each other down and the timings stay honest.
         let smoke_jobs = session.options.jobs.unwrap_or_else(|| jobs.min(4));
         let smoke_pool = rayon::ThreadPoolBuilder::new().num_threads(smoke_jobs).build()?;
-        let shells: Vec<Shell> = smokes.iter().map(|_| session.sh.clone()).collect();
         let outcomes: BTreeMap<usize, Built> = smoke_pool.install(|| {
             smokes
                 .par_iter()
-                .zip(shells)
-                .map(|(&index, sh)| {
+                .map(|&index| {
                     let result = timed(index, &|| {
                         let node = &graph.nodes[index];
-                        let outcome =
-                            smoke_function(&sh, config, runner, &site, built, &node.name, progress)?;
+                        let outcome = smoke_function(config, runner, &site, built, &node.name, progress)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&outcome)?)
                         })

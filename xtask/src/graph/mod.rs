@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::progress::Printer;
 use crate::sources::SourceFile;
 use crate::steps::builder::Builder;
-use crate::steps::smoke_runner::Runner;
+use crate::steps::runtime_env::Runner;
 use crate::store::{Entry, Lookup, Store};
 use crate::tools::{Planned, Tools};
 

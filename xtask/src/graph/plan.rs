@@ -12,7 +12,7 @@ use super::{Graph, Inputs, Kind, Node, Session, Work};
 use crate::config::{Config, LayerSource};
 use crate::installer::RESULT_VARIABLES;
 use crate::steps::builder::{choose_builder, Builder};
-use crate::steps::smoke_runner::{choose_runner, site_identity};
+use crate::steps::runtime_env::{choose_runner, site_identity};
 use crate::tools::Planned;
 use crate::{analyze, facts, python, requirements, steps};
 
@@ -218,7 +218,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
             .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
             .add(
                 "bootstrap",
-                crate::digest::bytes_sha256(crate::steps::smoke_runner::SCRIPT.as_bytes()),
+                crate::digest::bytes_sha256(crate::steps::runtime_env::SCRIPT.as_bytes()),
             )
             .add("runtime site", site_identity());
         smoke.0.extend(layers.0.iter().cloned());

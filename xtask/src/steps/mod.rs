@@ -6,5 +6,6 @@ pub mod builder;
 pub mod check;
 pub mod install;
 pub mod package;
+pub mod runtime_env;
+pub mod sandbox;
 pub mod smoke;
-pub mod smoke_runner;

@@ -1,22 +1,18 @@
-//! The smoke step: imports one handler the way Lambda would, with its
-//! attached layers extracted in order into an `/opt`-like folder, its ZIP as
-//! `/var/task`, the runtime's own boto3 and Lambda's `sys.path`, in a fresh
-//! isolated interpreter of the runtime's version (`py/smoke.py`). Judges the
-//! import time against `import_budget` and, for a missing module, names the
-//! layer that would provide it.
+//! The smoke step: the init phase of one function, the way Lambda runs it:
+//! laid out in a sandbox (`sandbox.rs`) and started under AWS's runtime
+//! interface client, which imports the handler and either asks for an
+//! event or reports Lambda's own error (`Runtime.ImportModuleError`,
+//! `Runtime.HandlerNotFound`, `Runtime.UserCodeSyntaxError`…). Judges the
+//! init duration against `import_budget` and, for a missing module, names
+//! the layer that would provide it.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::Shell;
 
-use super::smoke_runner::{
-    parse_report, run_bootstrap, FunctionPlan, LayerStep, Report, Runner, RuntimeSite,
-};
-use crate::archive;
-use crate::atomic::TempDir;
+use super::runtime_env::{FunctionPlan, LayerStep, Runner, RuntimeSite};
+use super::sandbox::{self, Failure, Init, Start};
 use crate::config::Config;
 use crate::facts;
 use crate::manifest::{BuiltView, LayerKind, Manifest};
@@ -30,6 +26,9 @@ pub struct Outcome {
     pub import_ms: Option<f64>,
     pub budget_ms: u64,
     pub error: Option<String>,
+    /// Lambda's name for the error (`Runtime.ImportModuleError`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
     pub missing_module: Option<String>,
     pub skipped: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -47,7 +46,6 @@ impl Outcome {
 /// Smokes one function: lays it out, imports its handler and judges the
 /// report. `Err` only when the smoke test itself could not run.
 pub fn smoke_function(
-    sh: &Shell,
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
@@ -63,14 +61,21 @@ pub fn smoke_function(
             ..Outcome::default()
         });
     }
+    if let Err(reason) = &site.client {
+        return Ok(Outcome {
+            budget_ms,
+            skipped: Some(reason.clone()),
+            ..Outcome::default()
+        });
+    }
     let plan = plan(built.manifest, name)?;
-    let (report, notes) = smoke_one(sh, config, runner, site, &plan, progress)?;
-    Ok(judge(config, &plan, report, notes, &built.providers, site))
+    let (init, notes) = smoke_one(config, runner, site, &plan, progress)?;
+    Ok(judge(config, &plan, init, notes, &built.providers, site))
 }
 
 /// What one function imports, from the manifest: its ZIP and the ZIPs of its
 /// attached layers, in order. The graph built them all first.
-fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
+pub fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
     let entry = manifest
         .functions
         .get(name)
@@ -103,97 +108,149 @@ fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
     })
 }
 
-/// Lays out one function as Lambda would and imports its handler.
+/// Lays out one function as Lambda would and runs its init phase.
 fn smoke_one(
-    sh: &Shell,
     config: &Config,
     runner: &Runner,
     site: &RuntimeSite,
     plan: &FunctionPlan,
     progress: &dyn Progress,
-) -> Result<(Report, Vec<String>)> {
-    let smoke_dir = config.cache_dir().join("smoke");
-    fs::create_dir_all(&smoke_dir).with_context(|| format!("creating {}", smoke_dir.display()))?;
-    let work = TempDir::beside(&smoke_dir.join(&plan.name))?;
-    let (task, opt) = (work.path().join("task"), work.path().join("opt"));
-    fs::create_dir_all(&task)?;
-    fs::create_dir_all(&opt)?;
+) -> Result<(Init, Vec<String>)> {
     progress.phase(&plan.name, "extracting");
-    archive::extract_zip(&config.root.join(&plan.zip), &task)?;
-    let mut notes = Vec::new();
-    for layer in &plan.layers {
-        match &layer.zip {
-            Some(zip) => archive::extract_zip(&config.root.join(zip), &opt)
-                .with_context(|| format!("extracting layer `{}`", layer.name))?,
-            None => notes.push(format!(
-                "layer `{}` is external: not available to the smoke test",
-                layer.name
-            )),
-        }
-    }
-
-    progress.phase(&plan.name, "importing");
-    let mut report = parse_report(&run_bootstrap(sh, config, runner, site, plan, work.path())?);
-    // A busy machine slows an import down, it never speeds one up: an
-    // import over the budget is timed again, and the fastest run counts.
+    let layout = sandbox::lay_out(config, plan, &BTreeMap::new())?;
+    progress.phase(&plan.name, "starting");
+    let start = Start {
+        config,
+        runner,
+        site,
+        plan,
+        env: &[],
+        forward_logs: false,
+    };
+    let init_once = || -> Result<(Init, Vec<String>)> {
+        let mut running = sandbox::start(&start, &layout)?;
+        let init = running.init();
+        Ok((init, std::mem::take(&mut running.notes)))
+    };
+    let (mut init, notes) = init_once()?;
+    // A busy machine slows an init down, it never speeds one up: an init
+    // over the budget is timed again, and the fastest run counts.
     for _ in 1..BUDGET_ATTEMPTS {
-        let over = report.ok && report.import_ms.unwrap_or(0.0) > config.import_budget_ms as f64;
+        let over = matches!(init, Init::Ready { init_ms } if init_ms > config.import_budget_ms as f64);
         if !over {
             break;
         }
-        let again = parse_report(&run_bootstrap(sh, config, runner, site, plan, work.path())?);
-        if again.ok && again.import_ms < report.import_ms {
-            report = again;
+        if let (again @ Init::Ready { .. }, _) = init_once()? {
+            if again_ms(&again) < again_ms(&init) {
+                init = again;
+            }
         }
     }
-    Ok((report, notes))
+    Ok((init, notes))
+}
+
+fn again_ms(init: &Init) -> f64 {
+    match init {
+        Init::Ready { init_ms } => *init_ms,
+        Init::Failed(_) => f64::INFINITY,
+    }
 }
 
 /// How many times an import over its budget is timed before it fails.
 const BUDGET_ATTEMPTS: usize = 3;
 
-/// Turns a report into a verdict: the budget, and for a missing module what
+/// Turns an init into a verdict: the budget, and for a missing module what
 /// would provide it.
 fn judge(
     config: &Config,
     plan: &FunctionPlan,
-    report: Report,
+    init: Init,
     notes: Vec<String>,
     providers: &BTreeMap<String, Vec<String>>,
     site: &RuntimeSite,
 ) -> Outcome {
     let budget_ms = config.import_budget_ms;
     let mut outcome = Outcome {
-        ok: report.ok,
-        import_ms: report.import_ms.map(|ms| (ms * 10.0).round() / 10.0),
         budget_ms,
-        missing_module: report.missing_module.clone(),
         notes,
         ..Outcome::default()
     };
-    if report.ok {
-        let took = report.import_ms.unwrap_or(0.0);
-        if took > budget_ms as f64 {
-            outcome.ok = false;
-            outcome.error = Some(format!(
-                "the fastest of {BUDGET_ATTEMPTS} imports took {}, over the budget of {budget_ms} ms (import_budget)",
-                ms(Some(took))
-            ));
+    let failure = match init {
+        Init::Ready { init_ms } => {
+            outcome.ok = true;
+            outcome.import_ms = Some((init_ms * 10.0).round() / 10.0);
+            if init_ms > budget_ms as f64 {
+                outcome.ok = false;
+                outcome.error = Some(format!(
+                    "the fastest of {BUDGET_ATTEMPTS} inits took {}, over the budget of {budget_ms} ms (import_budget)",
+                    ms(Some(init_ms))
+                ));
+            }
+            return outcome;
         }
-        return outcome;
+        Init::Failed(failure) => failure,
+    };
+    outcome.error_type = Some(failure.error_type.clone());
+    let mut error = format!("{}: {}", failure.error_type, failure.message);
+    if !failure.stack.is_empty() {
+        outcome.traceback = Some(failure.stack.concat());
     }
-    let mut error = report.error.unwrap_or_else(|| "the import failed".to_string());
-    let Some(missing) = &report.missing_module else {
-        if let Some(place) = &report.raised_in {
-            error = format!("{error} (raised in {place})");
-        }
+    if let Some(place) = raised_in(&failure.stack) {
+        error = format!("{error} (raised in {place})");
+    }
+    let Some(missing) = missing_module(&failure) else {
         outcome.error = Some(error);
-        outcome.traceback = report.traceback;
         return outcome;
     };
-    if let Some(place) = &report.raised_in {
-        error = format!("{error} — imported by {place}");
+    let (hint, skipped) = missing_module_hint(plan, &missing, providers, site);
+    outcome.missing_module = Some(missing);
+    outcome.skipped = skipped;
+    outcome.error = Some(format!("{error}; {hint}"));
+    outcome
+}
+
+/// `module line N` of the innermost frame, from a stack as the runtime
+/// formats it (`File "/var/task/plain.py", line 7, in <module>`).
+fn raised_in(stack: &[String]) -> Option<String> {
+    let frame = stack.last()?;
+    let (_, rest) = frame.split_once("File \"")?;
+    let (file, rest) = rest.split_once('"')?;
+    let line = rest.trim_start_matches(", line ").split(',').next()?;
+    let roots = [
+        format!("{}/", facts::TASK_ROOT),
+        format!("{}/python/", facts::LAYER_MOUNT),
+    ];
+    let mut module = file;
+    for root in &roots {
+        if let Some(inside) = module.strip_prefix(root.as_str()) {
+            module = inside;
+        }
     }
+    if let Some((_, inside)) = module.split_once("/site-packages/") {
+        module = inside;
+    }
+    let module = module
+        .trim_end_matches(".py")
+        .trim_end_matches("/__init__")
+        .replace('/', ".");
+    Some(format!("{module} line {line}"))
+}
+
+/// `No module named 'jwt'` → `jwt`.
+pub fn missing_module(failure: &Failure) -> Option<String> {
+    let (_, rest) = failure.message.split_once("No module named '")?;
+    rest.split_once('\'').map(|(name, _)| name.to_string())
+}
+
+/// What would provide a module the function could not import, and whether
+/// that means it cannot be told here (an external layer may have it).
+pub fn missing_module_hint(
+    plan: &FunctionPlan,
+    missing: &str,
+    providers: &BTreeMap<String, Vec<String>>,
+    site: &RuntimeSite,
+) -> (String, Option<String>) {
+    let mut skipped = None;
     let top = missing.split('.').next().unwrap_or(missing);
     let handler_module = plan.handler.rsplit_once('.').map_or("", |(module, _)| module);
     let quoted = |names: &[&String]| {
@@ -219,7 +276,7 @@ fn judge(
         )
     } else if facts::RUNTIME_PROVIDED.contains(&top) {
         format!(
-            "`{top}` is provided by the Lambda runtime, which the smoke test could not emulate ({})",
+            "`{top}` is provided by the Lambda runtime, which could not be emulated here ({})",
             site.about
         )
     } else if !attached.is_empty() {
@@ -240,14 +297,13 @@ fn judge(
             plan.name
         )
     } else if !external.is_empty() {
-        outcome.skipped = Some(format!(
-            "`{missing}` may come from external layer {}, which is not available to the smoke test",
+        skipped = Some(format!(
+            "`{missing}` may come from external layer {}, which is not available here",
             quoted(&external)
         ));
         "no built layer provides it".to_string()
     } else {
         "provided by no attached layer (add it to a dependency profile this function attaches)".to_string()
     };
-    outcome.error = Some(format!("{error}; {hint}"));
-    outcome
+    (hint, skipped)
 }

@@ -16,6 +16,9 @@ impl Repo {
     /// starts with `[workspace.metadata.lambda]`).
     pub fn new(metadata: &str) -> Repo {
         let dir = tempfile::Builder::new().prefix("xtask-test-").tempdir().unwrap();
+        // As a checkout is: the sandbox user of `smoke` and `invoke` (not
+        // the owner) must reach the functions laid out under target/.
+        fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let repo = Repo { dir };
         repo.set_metadata(metadata);
         repo

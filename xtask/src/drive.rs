@@ -153,7 +153,7 @@ fn sweep(config: &Config) {
         cache.clone(),
         cache.join("tools"),
         cache.join("runtime"),
-        cache.join("smoke"),
+        cache.join("sandbox"),
         cache.join("imports"),
         store.clone(),
         config.dist_dir(),

@@ -1,0 +1,625 @@
+//! One function's execution environment, as Lambda's: its ZIP extracted at
+//! a `/var/task`, its layers in order at an `/opt`, both read-only and with
+//! the permissions an unprivileged user gets; the runtime's Python started
+//! as that user (uid 993, when the tool runs as root) or in the build image
+//! with `--user`, with Lambda's variables, under AWS's runtime interface
+//! client, against a Runtime API served on 127.0.0.1. [`Sandbox::init`]
+//! waits for the init phase, [`Sandbox::invoke`] sends one event.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::runtime_env::{
+    FunctionPlan, Runner, RuntimeSite, CONTAINER_BASE_ENV, HOST_ENV_KEPT, LAMBDA_ENV, SCRIPT,
+};
+use crate::archive;
+use crate::atomic::TempDir;
+use crate::config::Config;
+use crate::container::{Engine, SandboxRun};
+use crate::facts;
+use crate::runtime_api::{Invocation, Message, RuntimeApi};
+
+/// A function laid out as Lambda lays it out, removed when dropped.
+pub struct Layout {
+    work: TempDir,
+    pub task: PathBuf,
+    pub opt: PathBuf,
+    /// What was left out (external layers without a local copy).
+    pub notes: Vec<String>,
+}
+
+/// Extracts the function's ZIP and its layers (later layers overwrite
+/// earlier files), then gives every file and folder the permissions the
+/// sandbox user has on Lambda, where the files belong to root: the "other"
+/// bits, without write. A file a ZIP stored as 0600 is unreadable there,
+/// and here too. `local_layers` stands in for external layers by name.
+pub fn lay_out(
+    config: &Config,
+    plan: &FunctionPlan,
+    local_layers: &BTreeMap<String, PathBuf>,
+) -> Result<Layout> {
+    let sandboxes = config.cache_dir().join("sandbox");
+    fs::create_dir_all(&sandboxes).with_context(|| format!("creating {}", sandboxes.display()))?;
+    let work = TempDir::beside(&sandboxes.join(&plan.name))?;
+    let (task, opt) = (work.path().join("task"), work.path().join("opt"));
+    fs::create_dir_all(&task)?;
+    fs::create_dir_all(&opt)?;
+    archive::extract_zip(&config.root.join(&plan.zip), &task)
+        .with_context(|| format!("extracting the ZIP of `{}`", plan.name))?;
+    let mut notes = Vec::new();
+    for layer in &plan.layers {
+        let zip = match (&layer.zip, local_layers.get(&layer.name)) {
+            (_, Some(local)) => local.clone(),
+            (Some(zip), None) => config.root.join(zip),
+            (None, None) => {
+                notes.push(format!(
+                    "layer `{}` is external: not available here (give a local copy with --layer {}=ZIP)",
+                    layer.name, layer.name
+                ));
+                continue;
+            }
+        };
+        archive::extract_zip(&zip, &opt).with_context(|| format!("extracting layer `{}`", layer.name))?;
+    }
+    for dir in [&task, &opt] {
+        as_sandbox_user_sees(dir)?;
+    }
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755))?;
+    Ok(Layout {
+        work,
+        task,
+        opt,
+        notes,
+    })
+}
+
+/// Every mode becomes what "other" may do, read and execute only.
+fn as_sandbox_user_sees(path: &Path) -> Result<()> {
+    let metadata = fs::symlink_metadata(path)?;
+    if metadata.file_type().is_symlink() {
+        return Ok(());
+    }
+    if metadata.is_dir() {
+        for entry in fs::read_dir(path)? {
+            as_sandbox_user_sees(&entry?.path())?;
+        }
+    }
+    let other = metadata.mode() & 0o005;
+    fs::set_permissions(path, fs::Permissions::from_mode(other * 0o111))
+        .with_context(|| format!("setting the mode of {}", path.display()))
+}
+
+impl Drop for Layout {
+    fn drop(&mut self) {
+        // Read-only folders cannot be emptied by a user who is not root.
+        crate::atomic::make_writable(self.work.path());
+    }
+}
+
+/// How the init phase ended.
+#[derive(Debug)]
+pub enum Init {
+    Ready { init_ms: f64 },
+    Failed(Failure),
+}
+
+/// An error as Lambda reports it: its type (`Runtime.ImportModuleError`,
+/// `Runtime.HandlerNotFound`, `KeyError`, `Sandbox.Timedout`…), its message
+/// and stack.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(rename = "errorType")]
+    pub error_type: String,
+    #[serde(rename = "errorMessage")]
+    pub message: String,
+    #[serde(rename = "stackTrace", default)]
+    pub stack: Vec<String>,
+}
+
+impl Failure {
+    fn new(error_type: &str, message: String) -> Failure {
+        Failure {
+            error_type: error_type.to_string(),
+            message,
+            stack: Vec::new(),
+        }
+    }
+
+    /// The body the runtime posted, or what it said if that is not the
+    /// shape Lambda documents.
+    fn from_body(error_type: String, body: &[u8]) -> Failure {
+        let mut failure: Failure = serde_json::from_slice(body).unwrap_or_else(|_| Failure {
+            message: String::from_utf8_lossy(body).into_owned(),
+            ..Failure::default()
+        });
+        if !error_type.is_empty() && failure.error_type.is_empty() {
+            failure.error_type = error_type;
+        }
+        failure
+    }
+}
+
+/// How one invocation ended.
+#[derive(Debug)]
+pub struct Answer {
+    pub request_id: String,
+    pub duration_ms: f64,
+    pub result: Result<Vec<u8>, Failure>,
+}
+
+/// What a sandbox is started with.
+pub struct Start<'a> {
+    pub config: &'a Config,
+    pub runner: &'a Runner,
+    pub site: &'a RuntimeSite,
+    pub plan: &'a FunctionPlan,
+    /// The function's own variables, after Lambda's.
+    pub env: &'a [(String, String)],
+    /// Function output (its logs) goes to stderr as it comes; otherwise it
+    /// is only kept for error messages.
+    pub forward_logs: bool,
+}
+
+/// The running function.
+pub struct Sandbox {
+    api: RuntimeApi,
+    child: Child,
+    spawned: Instant,
+    /// The runtime's process on this host (the container's first process).
+    pid: Option<u32>,
+    container: Option<(Engine, String)>,
+    logs: Arc<Mutex<VecDeque<String>>>,
+    readers: Vec<JoinHandle<()>>,
+    function_arn: String,
+    /// The layout's folders and where Lambda has them, for messages.
+    paths: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+/// How many lines of function output are kept for messages.
+const LOG_TAIL: usize = 12;
+
+/// Starts the runtime's Python with the runtime interface client.
+pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
+    let Start {
+        config,
+        runner,
+        site,
+        plan,
+        ..
+    } = start;
+    let client = site.client.clone().map_err(anyhow::Error::msg)?;
+    let api = RuntimeApi::start()?;
+    let mut notes = layout.notes.clone();
+    let lambda_env = |task_root: &str| -> Vec<(String, String)> {
+        let own = [
+            ("AWS_LAMBDA_FUNCTION_NAME", plan.name.clone()),
+            ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", config.runtime.name)),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                facts::DEFAULT_MEMORY_MB.to_string(),
+            ),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", plan.name)),
+            ("AWS_LAMBDA_RUNTIME_API", api.address()),
+            ("LAMBDA_TASK_ROOT", task_root.to_string()),
+            ("LAMBDA_RUNTIME_DIR", facts::RUNTIME_DIR.to_string()),
+            ("_HANDLER", plan.handler.clone()),
+        ];
+        let common = LAMBDA_ENV.iter().map(|(name, value)| (*name, value.to_string()));
+        common
+            .chain(own)
+            .map(|(name, value)| (name.to_string(), value))
+            .chain(start.env.iter().cloned())
+            .collect()
+    };
+    let arguments = |task: &str, opt: &str, site: &str, client: &str| -> Vec<String> {
+        [
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            SCRIPT,
+            task,
+            opt,
+            site,
+            client,
+            &plan.handler,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (mut command, container) = match runner {
+        Runner::Host { python } => {
+            let (task, opt) = (path_text(&layout.task), path_text(&layout.opt));
+            let site_dir = site.dir.as_deref().map(path_text).unwrap_or_default();
+            let mut reachable = vec![layout.task.clone(), layout.opt.clone(), client.clone()];
+            reachable.extend(site.dir.clone());
+            let (python, as_sandbox_user) = sandbox_python(python, &reachable, config, &mut notes);
+            let mut command = Command::new(&python);
+            command.args(arguments(&task, &opt, &site_dir, &path_text(&client)));
+            command.env_clear();
+            for name in HOST_ENV_KEPT {
+                if let Some(value) = std::env::var_os(name) {
+                    command.env(name, value);
+                }
+            }
+            command.envs(lambda_env(&task));
+            if as_sandbox_user {
+                command.uid(facts::SANDBOX_UID).gid(facts::SANDBOX_UID);
+            }
+            (command, None)
+        }
+        Runner::Container { engine, image, .. } => {
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let name = format!(
+                "xtask-lambda-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let site_inside = facts::runtime_site_packages(config.runtime);
+            let mut mounts = vec![
+                (layout.task.clone(), facts::TASK_ROOT.to_string()),
+                (layout.opt.clone(), facts::LAYER_MOUNT.to_string()),
+                (client.clone(), facts::RUNTIME_DIR.to_string()),
+            ];
+            mounts.extend(site.dir.clone().map(|dir| (dir, site_inside.clone())));
+            let site_arg = if site.dir.is_some() {
+                site_inside.as_str()
+            } else {
+                ""
+            };
+            let base = CONTAINER_BASE_ENV
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()));
+            let run = SandboxRun {
+                image,
+                arch: config.arch,
+                name: &name,
+                mounts,
+                env: base.chain(lambda_env(facts::TASK_ROOT)).collect(),
+                user: facts::SANDBOX_UID,
+            };
+            let mut command_line = vec!["python3".to_string()];
+            command_line.extend(arguments(
+                facts::TASK_ROOT,
+                facts::LAYER_MOUNT,
+                site_arg,
+                facts::RUNTIME_DIR,
+            ));
+            let mut command = Command::new(&engine.program);
+            command.args(engine.sandbox_args(&run, &command_line));
+            (command, Some((engine.clone(), name)))
+        }
+        Runner::Skip(reason) => anyhow::bail!("{reason}"),
+    };
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawned = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {:?}", command.get_program()))?;
+    let logs: Arc<Mutex<VecDeque<String>>> = Arc::default();
+    let mut readers = Vec::new();
+    let streams: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|out| Box::new(out) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|err| Box::new(err) as Box<dyn Read + Send>),
+    ];
+    let paths = vec![
+        (path_text(&layout.task), facts::TASK_ROOT.to_string()),
+        (path_text(&layout.opt), facts::LAYER_MOUNT.to_string()),
+    ];
+    for stream in streams.into_iter().flatten() {
+        let (logs, forward, paths) = (Arc::clone(&logs), start.forward_logs, paths.clone());
+        readers.push(thread::spawn(move || {
+            for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+                // The runtime joins the lines of one error with `\r`; paths
+                // are shown where Lambda has them.
+                let text = String::from_utf8_lossy(&line).replace('\r', "\n");
+                let text = lambda_paths(&paths, &text);
+                if forward {
+                    eprintln!("{text}");
+                }
+                let mut tail = logs.lock().expect("log tail");
+                tail.extend(text.lines().map(str::to_string));
+                while tail.len() > LOG_TAIL {
+                    tail.pop_front();
+                }
+            }
+        }));
+    }
+    let pid = container.is_none().then(|| child.id());
+    let function_arn = format!(
+        "arn:aws:lambda:{}:{}:function:{}",
+        facts::LOCAL_REGION,
+        facts::LOCAL_ACCOUNT,
+        plan.name
+    );
+    Ok(Sandbox {
+        api,
+        child,
+        spawned,
+        pid,
+        container,
+        logs,
+        readers,
+        function_arn,
+        paths,
+        notes,
+    })
+}
+
+/// The interpreter the sandbox user can run, and whether to switch to that
+/// user: only root can, and only when the user reaches the interpreter and
+/// the folders; otherwise the function runs as the invoking user, and a
+/// note says what that misses.
+fn sandbox_python(
+    python: &Path,
+    reachable: &[PathBuf],
+    config: &Config,
+    notes: &mut Vec<String>,
+) -> (PathBuf, bool) {
+    let root = fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0);
+    if !root {
+        return (python.to_path_buf(), false);
+    }
+    let version = config.runtime.python_version();
+    let candidates = [
+        python.to_path_buf(),
+        PathBuf::from(format!("/usr/bin/python{version}")),
+        PathBuf::from(format!("/usr/local/bin/python{version}")),
+    ];
+    let Some(usable) = candidates.into_iter().find(|candidate| others_reach(candidate)) else {
+        notes.push(format!(
+            "runs as root: the sandbox user (uid {}) cannot reach {} (no Python {version} outside private folders)",
+            facts::SANDBOX_UID,
+            python.display()
+        ));
+        return (python.to_path_buf(), false);
+    };
+    if let Some(blocked) = reachable.iter().find(|dir| !others_reach(dir)) {
+        notes.push(format!(
+            "runs as root: the sandbox user (uid {}) cannot reach {} (make its folders world-readable)",
+            facts::SANDBOX_UID,
+            blocked.display()
+        ));
+        return (usable, false);
+    }
+    (usable, true)
+}
+
+/// Whether a user who is neither owner nor group can read and enter (or
+/// run) `path`, and enter every folder above it.
+fn others_reach(path: &Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    fs::metadata(&path).is_ok_and(|metadata| metadata.mode() & 0o005 == 0o005)
+        && path
+            .ancestors()
+            .skip(1)
+            .all(|dir| fs::metadata(dir).is_ok_and(|metadata| metadata.mode() & 0o001 != 0))
+}
+
+/// `text` with the layout's folders shown as Lambda's.
+fn lambda_paths(paths: &[(String, String)], text: &str) -> String {
+    paths
+        .iter()
+        .fold(text.to_string(), |text, (here, there)| text.replace(here, there))
+}
+
+fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// What came while waiting.
+enum Waited {
+    Message(Message),
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+impl Sandbox {
+    /// Waits for the init phase: the handler imported (the runtime asks for
+    /// its first event) or an init error, within Lambda's 10 s.
+    pub fn init(&mut self) -> Init {
+        let limit = Duration::from_secs(facts::INIT_TIMEOUT_S);
+        let deadline = Instant::now() + limit;
+        loop {
+            return match self.wait(deadline) {
+                Waited::Message(Message::Next(at)) => {
+                    if let Some((engine, name)) = &self.container {
+                        self.pid = engine.host_pid(name);
+                    }
+                    Init::Ready {
+                        init_ms: self.init_ms(at),
+                    }
+                }
+                Waited::Message(Message::InitError { error_type, body }) => {
+                    Init::Failed(self.as_lambda_says(Failure::from_body(error_type, &body)))
+                }
+                Waited::Message(_) => continue,
+                Waited::Exited(status) => Init::Failed(self.exited(status)),
+                Waited::TimedOut => Init::Failed(Failure::new(
+                    "Sandbox.Timedout",
+                    format!("the init phase did not finish within {} s", limit.as_secs()),
+                )),
+            };
+        }
+    }
+
+    /// Sends one event and waits for the answer, at most `timeout`; a
+    /// function still running then is stopped, as Lambda stops it.
+    pub fn invoke(&mut self, event: &[u8], timeout: Duration) -> Answer {
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let request_id = format!("{:08x}-0000-4000-8000-{n:012x}", std::process::id());
+        let sent = Instant::now();
+        self.api.push(Invocation {
+            request_id: request_id.clone(),
+            body: event.to_vec(),
+            function_arn: self.function_arn.clone(),
+            timeout,
+        });
+        let deadline = sent + timeout;
+        let result = loop {
+            match self.wait(deadline) {
+                Waited::Message(Message::Response { request_id: id, body }) if id == request_id => {
+                    break Ok(body)
+                }
+                Waited::Message(Message::Error {
+                    request_id: id,
+                    error_type,
+                    body,
+                }) if id == request_id => {
+                    break Err(self.as_lambda_says(Failure::from_body(error_type, &body)))
+                }
+                Waited::Message(_) => continue,
+                Waited::Exited(status) => break Err(self.exited(status)),
+                Waited::TimedOut => {
+                    self.stop();
+                    break Err(Failure::new(
+                        "Sandbox.Timedout",
+                        format!("Task timed out after {}.00 seconds", timeout.as_secs()),
+                    ));
+                }
+            }
+        };
+        Answer {
+            request_id,
+            duration_ms: sent.elapsed().as_secs_f64() * 1000.0,
+            result,
+        }
+    }
+
+    /// The most memory the runtime's process has used, MB, as Lambda's
+    /// REPORT line counts it.
+    pub fn max_memory_mb(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb.div_ceil(1024))
+    }
+
+    /// The last lines the function printed.
+    pub fn log_tail(&self) -> Vec<String> {
+        self.logs
+            .lock()
+            .map(|tail| tail.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn wait(&mut self, deadline: Instant) -> Waited {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(message) = self.api.receive(left.min(Duration::from_millis(20))) {
+                return Waited::Message(message);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // What it posted before it exited comes first.
+                return match self.api.receive(Duration::from_millis(50)) {
+                    Some(message) => Waited::Message(message),
+                    None => Waited::Exited(status),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Waited::TimedOut;
+            }
+        }
+    }
+
+    /// Init duration: from the process's start to its first request for
+    /// work. In a container the process starts after the engine's own
+    /// start-up, which does not count: the kernel's start time of the
+    /// runtime's process does.
+    fn init_ms(&self, at: Instant) -> f64 {
+        let spawned = at.duration_since(self.spawned).as_secs_f64() * 1000.0;
+        if self.container.is_none() {
+            return spawned;
+        }
+        self.pid
+            .and_then(process_age_ms)
+            .map(|age| (age - Instant::now().duration_since(at).as_secs_f64() * 1000.0).max(0.0))
+            .unwrap_or(spawned)
+    }
+
+    /// The failure with Lambda's paths instead of the layout's, and without
+    /// the import machinery's frames.
+    fn as_lambda_says(&self, mut failure: Failure) -> Failure {
+        let paths = |text: &str| lambda_paths(&self.paths, text);
+        failure.message = paths(&failure.message);
+        failure.stack = failure
+            .stack
+            .iter()
+            .filter(|frame| !frame.contains("File \"<frozen "))
+            .map(|frame| paths(frame))
+            .collect();
+        failure
+    }
+
+    fn exited(&mut self, status: ExitStatus) -> Failure {
+        self.finish_readers();
+        let tail = self.log_tail();
+        let mut message = format!("Runtime exited with error: {status}");
+        if !tail.is_empty() {
+            message = format!("{message}; it printed: {}", tail.join(" | "));
+        }
+        Failure::new("Runtime.ExitError", message)
+    }
+
+    fn stop(&mut self) {
+        if let Some((engine, name)) = &self.container {
+            engine.remove(name);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn finish_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop();
+        self.finish_readers();
+    }
+}
+
+/// How long ago a process started, from the kernel's clock ticks (10 ms).
+fn process_age_ms(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields count from after its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let start_ticks: f64 = fields.get(19)?.parse().ok()?;
+    let uptime: f64 = fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    const TICKS_PER_SECOND: f64 = 100.0;
+    Some((uptime - start_ticks / TICKS_PER_SECOND) * 1000.0)
+}
