@@ -13,6 +13,8 @@ use crate::cli::InstallerChoice;
 use crate::config::Config;
 use crate::container::{self, Engine};
 use crate::installer::Installer;
+use crate::progress::Lines;
+use crate::steps::runtime_env;
 use crate::tools::{self, Planned, Tools};
 
 /// The image the container tests use (`.ci/test-image.sh` builds it).
@@ -34,6 +36,9 @@ pub struct Provisioned {
     /// validating the AWS modules offline (`TF_PROVIDER_MIRROR` of
     /// terraform/test.sh).
     pub provider_mirror: Option<PathBuf>,
+    /// The runtime interface client, installed once for every test
+    /// repository (`XTASK_RUNTIME_CLIENT`).
+    pub runtime_client: Option<PathBuf>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -54,6 +59,12 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         if uv.program.components().count() > 1 {
             provisioned.path_first = uv.program.parent().map(Path::to_path_buf);
         }
+    }
+
+    let site = runtime_env::runtime_site(sh, config, &tools, InstallerChoice::Uv, &Lines)?;
+    match site.client {
+        Ok(client) => provisioned.runtime_client = Some(client),
+        Err(why) => bail!("ci needs the runtime interface client for the tests: {why}"),
     }
 
     let mut engine = container::planned_engine(sh, &tools);

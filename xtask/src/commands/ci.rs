@@ -25,6 +25,8 @@ const STEPS: &[&str] = &[
     "cargo test",
     "pytest",
     "end-to-end build",
+    "invoke --all (host)",
+    "invoke --all (container)",
     "terraform",
     "terraform: a layer removed",
 ];
@@ -61,10 +63,14 @@ pub fn run(options: &Options) -> Result<()> {
         if let Some(mirror) = &provisioned.provider_mirror {
             sh.set_var("TF_PROVIDER_MIRROR", mirror);
         }
+        if let Some(client) = &provisioned.runtime_client {
+            sh.set_var(crate::steps::runtime_env::RUNTIME_CLIENT_VARIABLE, client);
+        }
         skipped = provisioned.skipped;
         Ok(())
     })?;
     let no_terraform = skipped.iter().any(|skip| skip.stage == "terraform");
+    let no_container = skipped.iter().any(|skip| skip.stage == "container tests");
 
     step("cargo fmt --check", &mut || {
         Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?)
@@ -78,6 +84,22 @@ pub fn run(options: &Options) -> Result<()> {
     })?;
     step("pytest", &mut || checks::pytest(&sh, &config, options))?;
     step("end-to-end build", &mut || checks::end_to_end(&sh, &config))?;
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    step("invoke --all (host)", &mut || {
+        Ok(cmd!(sh, "{xtask} invoke --all --builder host --runner host").run()?)
+    })?;
+    if !no_container {
+        // The layers as built on the host; the functions run in the test
+        // image, as the Lambda image would run them.
+        let image = crate::provision::TEST_IMAGE;
+        step("invoke --all (container)", &mut || {
+            Ok(cmd!(
+                sh,
+                "{xtask} invoke --all --builder host --runner container --image {image}"
+            )
+            .run()?)
+        })?;
+    }
     if !no_terraform {
         step("terraform", &mut || checks::terraform(&sh, &config))?;
         step("terraform: a layer removed", &mut || {
