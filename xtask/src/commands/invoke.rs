@@ -337,6 +337,8 @@ impl Invoker<'_> {
     fn all(&self) -> Result<Finished> {
         let started = Instant::now();
         let fakes = Fakes::start(self.session)?;
+        self.printer()
+            .detail(&format!("invoke: fakes ready after {:.1?}", started.elapsed()));
         let mut rows = Vec::new();
         for (name, samples) in &self.request.samples {
             let function = &self.session.config.functions[name];
@@ -348,6 +350,11 @@ impl Invoker<'_> {
                 if current.is_none() {
                     match self.start(name, &env, false)? {
                         Ok((running, init_ms, layout)) => {
+                            self.printer().detail(&format!(
+                                "{name}: init {} (at {:.1?})",
+                                ms(Some(init_ms)),
+                                started.elapsed()
+                            ));
                             init = Some(init_ms);
                             current = Some((running, layout));
                         }
@@ -371,7 +378,10 @@ impl Invoker<'_> {
                 rows.push(row);
             }
         }
+        let stopping = Instant::now();
         drop(fakes);
+        self.printer()
+            .detail(&format!("invoke: fakes stopped in {:.1?}", stopping.elapsed()));
         let failed = rows.iter().filter(|row| row.error.is_some()).count();
         let mut table = String::from(
             "\n  function     event                      expected  got       time      verdict\n",
@@ -580,17 +590,22 @@ fn relative(config: &Config, path: &Path) -> String {
 
 impl Drop for Fakes {
     fn drop(&mut self) {
+        // Everything the fakes hold is in memory: a short grace period for a
+        // clean exit, then they are stopped.
         if let Some(mut child) = self.child.take() {
             drop(child.stdin.take());
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + FAKES_GRACE;
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(10));
             }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 }
+
+/// How long the fakes may take to stop by themselves.
+const FAKES_GRACE: Duration = Duration::from_millis(100);
