@@ -63,7 +63,7 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
 
     let site = runtime_env::runtime_site(sh, config, &tools, InstallerChoice::Uv, &Lines)?;
     match site.client {
-        Ok(client) => provisioned.runtime_client = Some(client),
+        Ok(client) => provisioned.runtime_client = Some(reachable_copy(&client)?),
         Err(why) => bail!("ci needs the runtime interface client for the tests: {why}"),
     }
 
@@ -102,6 +102,39 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         }
     }
     Ok(provisioned)
+}
+
+/// `dir` itself when the sandbox user of the tests' functions can reach it;
+/// else (a checkout in a private folder, as root) a copy in the temporary
+/// folder, so that the tests still run their functions as that user.
+fn reachable_copy(dir: &Path) -> Result<PathBuf> {
+    if crate::steps::sandbox::others_reach(dir) {
+        return Ok(dir.to_path_buf());
+    }
+    // One copy per client and runtime (the cache folder's name says both),
+    // made anew each run.
+    let name = dir.parent().and_then(Path::file_name).unwrap_or_default();
+    let copy = std::env::temp_dir().join(format!("xtask-ci-{}", name.to_string_lossy()));
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_tree(dir, &copy).with_context(|| format!("copying {} to {}", dir.display(), copy.display()))?;
+    Ok(copy)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))?;
+        }
+    }
+    Ok(())
 }
 
 /// A filesystem mirror with the hashicorp/aws provider: `TF_PROVIDER_MIRROR`,

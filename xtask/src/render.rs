@@ -381,7 +381,7 @@ fn signed_bytes(value: i64) -> String {
     }
 }
 
-/// Function, import time, budget and verdict on stderr; with `--quiet` only
+/// Function, init duration, budget and verdict on stderr; with `--quiet` only
 /// the functions that failed.
 pub fn smoke_table(outcomes: &BTreeMap<String, Outcome>, quiet: bool) -> String {
     let mut out = String::new();
@@ -396,7 +396,7 @@ pub fn smoke_table(outcomes: &BTreeMap<String, Outcome>, quiet: bool) -> String 
         out,
         "\n  {:<14} {:>9} {:>9}  verdict",
         "function",
-        "import",
+        "init",
         "budget"
     );
     for (name, outcome) in rows {

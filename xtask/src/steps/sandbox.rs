@@ -409,7 +409,7 @@ fn sandbox_python(
 
 /// Whether a user who is neither owner nor group can read and enter (or
 /// run) `path`, and enter every folder above it.
-fn others_reach(path: &Path) -> bool {
+pub fn others_reach(path: &Path) -> bool {
     let Ok(path) = path.canonicalize() else {
         return false;
     };
