@@ -19,6 +19,7 @@ mod drive;
 mod elf;
 mod error;
 mod facts;
+mod fakes;
 mod graph;
 mod import_check;
 mod installer;

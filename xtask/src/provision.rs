@@ -108,7 +108,7 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
 /// else (a checkout in a private folder, as root) a copy in the temporary
 /// folder, so that the tests still run their functions as that user.
 fn reachable_copy(dir: &Path) -> Result<PathBuf> {
-    if crate::steps::sandbox::others_reach(dir) {
+    if crate::steps::layout::others_reach(dir) {
         return Ok(dir.to_path_buf());
     }
     // One copy per client and runtime (the cache folder's name says both),

@@ -12,6 +12,7 @@ use crate::installer;
 use crate::manifest::{LayerKind, Manifest};
 use crate::progress::{human_bytes, ms};
 use crate::steps::check::FunctionReport;
+use crate::steps::samples::Verdict;
 use crate::steps::smoke::Outcome;
 
 /// `writeln!` into a String, which cannot fail.
@@ -420,6 +421,34 @@ pub fn smoke_table(outcomes: &BTreeMap<String, Outcome>, quiet: bool) -> String 
                 say!(out, "  {:<14} | {line}", "");
             }
         }
+    }
+    out
+}
+
+/// `invoke --all`'s table: each event, the status it expects and got, its
+/// duration and verdict.
+pub fn invoke_table(rows: &[Verdict]) -> String {
+    let mut out = String::new();
+    say!(
+        out,
+        "\n  {:<12} {:<26} {:<9} {:<9} {:>8}  verdict",
+        "function",
+        "event",
+        "expected",
+        "got",
+        "time"
+    );
+    for row in rows {
+        let verdict = if row.error.is_some() { "FAILED" } else { "ok" };
+        say!(
+            out,
+            "  {:<12} {:<26} {:<9} {:<9} {:>8}  {verdict}",
+            row.function,
+            row.event,
+            row.expected,
+            row.got,
+            ms(row.duration_ms)
+        );
     }
     out
 }

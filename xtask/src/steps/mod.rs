@@ -5,7 +5,10 @@
 pub mod builder;
 pub mod check;
 pub mod install;
+pub mod launch;
+pub mod layout;
 pub mod package;
 pub mod runtime_env;
+pub mod samples;
 pub mod sandbox;
 pub mod smoke;

@@ -1,18 +1,14 @@
-//! One function's execution environment, as Lambda's: its ZIP extracted at
-//! a `/var/task`, its layers in order at an `/opt`, both read-only and with
-//! the permissions an unprivileged user gets; the runtime's Python started
-//! as that user (uid 993, when the tool runs as root) or in the build image
-//! with `--user`, with Lambda's variables, under AWS's runtime interface
-//! client, against a Runtime API served on 127.0.0.1. [`Sandbox::init`]
-//! waits for the init phase, [`Sandbox::invoke`] sends one event.
+//! One function running as in Lambda's execution environment: laid out by
+//! `layout.rs`, its runtime started by `launch.rs` under AWS's runtime
+//! interface client against a Runtime API served on 127.0.0.1.
+//! [`Sandbox::init`] waits for the init phase, [`Sandbox::invoke`] sends one
+//! event; errors come back as Lambda reports them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -21,92 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::runtime_env::{
-    FunctionPlan, Runner, RuntimeSite, CONTAINER_BASE_ENV, HOST_ENV_KEPT, LAMBDA_ENV, SCRIPT,
-};
-use crate::archive;
-use crate::atomic::TempDir;
+use super::launch::{self, Launch};
+use super::layout::Layout;
+use super::runtime_env::{FunctionPlan, Runner, RuntimeSite};
 use crate::config::Config;
-use crate::container::{Engine, SandboxRun};
+use crate::container::Engine;
 use crate::facts;
 use crate::runtime_api::{Invocation, Message, RuntimeApi};
-
-/// A function laid out as Lambda lays it out, removed when dropped.
-pub struct Layout {
-    work: TempDir,
-    pub task: PathBuf,
-    pub opt: PathBuf,
-    /// What was left out (external layers without a local copy).
-    pub notes: Vec<String>,
-}
-
-/// Extracts the function's ZIP and its layers (later layers overwrite
-/// earlier files), then gives every file and folder the permissions the
-/// sandbox user has on Lambda, where the files belong to root: the "other"
-/// bits, without write. A file a ZIP stored as 0600 is unreadable there,
-/// and here too. `local_layers` stands in for external layers by name.
-pub fn lay_out(
-    config: &Config,
-    plan: &FunctionPlan,
-    local_layers: &BTreeMap<String, PathBuf>,
-) -> Result<Layout> {
-    let sandboxes = config.cache_dir().join("sandbox");
-    fs::create_dir_all(&sandboxes).with_context(|| format!("creating {}", sandboxes.display()))?;
-    let work = TempDir::beside(&sandboxes.join(&plan.name))?;
-    let (task, opt) = (work.path().join("task"), work.path().join("opt"));
-    fs::create_dir_all(&task)?;
-    fs::create_dir_all(&opt)?;
-    archive::extract_zip(&config.root.join(&plan.zip), &task)
-        .with_context(|| format!("extracting the ZIP of `{}`", plan.name))?;
-    let mut notes = Vec::new();
-    for layer in &plan.layers {
-        let zip = match (&layer.zip, local_layers.get(&layer.name)) {
-            (_, Some(local)) => local.clone(),
-            (Some(zip), None) => config.root.join(zip),
-            (None, None) => {
-                notes.push(format!(
-                    "layer `{}` is external: not available here (give a local copy with --layer {}=ZIP)",
-                    layer.name, layer.name
-                ));
-                continue;
-            }
-        };
-        archive::extract_zip(&zip, &opt).with_context(|| format!("extracting layer `{}`", layer.name))?;
-    }
-    for dir in [&task, &opt] {
-        as_sandbox_user_sees(dir)?;
-    }
-    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755))?;
-    Ok(Layout {
-        work,
-        task,
-        opt,
-        notes,
-    })
-}
-
-/// Every mode becomes what "other" may do, read and execute only.
-fn as_sandbox_user_sees(path: &Path) -> Result<()> {
-    let metadata = fs::symlink_metadata(path)?;
-    if metadata.file_type().is_symlink() {
-        return Ok(());
-    }
-    if metadata.is_dir() {
-        for entry in fs::read_dir(path)? {
-            as_sandbox_user_sees(&entry?.path())?;
-        }
-    }
-    let other = metadata.mode() & 0o005;
-    fs::set_permissions(path, fs::Permissions::from_mode(other * 0o111))
-        .with_context(|| format!("setting the mode of {}", path.display()))
-}
-
-impl Drop for Layout {
-    fn drop(&mut self) {
-        // Read-only folders cannot be emptied by a user who is not root.
-        crate::atomic::make_writable(self.work.path());
-    }
-}
 
 /// How the init phase ended.
 #[derive(Debug)]
@@ -159,6 +76,24 @@ pub struct Answer {
     pub result: Result<Vec<u8>, Failure>,
 }
 
+impl Answer {
+    /// Lambda's REPORT line.
+    pub fn report_line(&self, memory_mb: Option<u64>, init_ms: Option<f64>) -> String {
+        let mut line = format!(
+            "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
+            self.request_id,
+            self.duration_ms,
+            self.duration_ms.ceil() as u64,
+            facts::DEFAULT_MEMORY_MB,
+            memory_mb.map_or("?".to_string(), |mb| mb.to_string()),
+        );
+        if let Some(init) = init_ms {
+            line.push_str(&format!("\tInit Duration: {init:.2} ms"));
+        }
+        line
+    }
+}
+
 /// What a sandbox is started with.
 pub struct Start<'a> {
     pub config: &'a Config,
@@ -193,117 +128,12 @@ const LOG_TAIL: usize = 12;
 
 /// Starts the runtime's Python with the runtime interface client.
 pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
-    let Start {
-        config,
-        runner,
-        site,
-        plan,
-        ..
-    } = start;
-    let client = site.client.clone().map_err(anyhow::Error::msg)?;
     let api = RuntimeApi::start()?;
-    let mut notes = layout.notes.clone();
-    let lambda_env = |task_root: &str| -> Vec<(String, String)> {
-        let own = [
-            ("AWS_LAMBDA_FUNCTION_NAME", plan.name.clone()),
-            ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", config.runtime.name)),
-            (
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                facts::DEFAULT_MEMORY_MB.to_string(),
-            ),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", plan.name)),
-            ("AWS_LAMBDA_RUNTIME_API", api.address()),
-            ("LAMBDA_TASK_ROOT", task_root.to_string()),
-            ("LAMBDA_RUNTIME_DIR", facts::RUNTIME_DIR.to_string()),
-            ("_HANDLER", plan.handler.clone()),
-        ];
-        let common = LAMBDA_ENV.iter().map(|(name, value)| (*name, value.to_string()));
-        common
-            .chain(own)
-            .map(|(name, value)| (name.to_string(), value))
-            .chain(start.env.iter().cloned())
-            .collect()
-    };
-    let arguments = |task: &str, opt: &str, site: &str, client: &str| -> Vec<String> {
-        [
-            "-I",
-            "-S",
-            "-B",
-            "-c",
-            SCRIPT,
-            task,
-            opt,
-            site,
-            client,
-            &plan.handler,
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    let (mut command, container) = match runner {
-        Runner::Host { python } => {
-            let (task, opt) = (path_text(&layout.task), path_text(&layout.opt));
-            let site_dir = site.dir.as_deref().map(path_text).unwrap_or_default();
-            let mut reachable = vec![layout.task.clone(), layout.opt.clone(), client.clone()];
-            reachable.extend(site.dir.clone());
-            let (python, as_sandbox_user) = sandbox_python(python, &reachable, config, &mut notes);
-            let mut command = Command::new(&python);
-            command.args(arguments(&task, &opt, &site_dir, &path_text(&client)));
-            command.env_clear();
-            for name in HOST_ENV_KEPT {
-                if let Some(value) = std::env::var_os(name) {
-                    command.env(name, value);
-                }
-            }
-            command.envs(lambda_env(&task));
-            if as_sandbox_user {
-                command.uid(facts::SANDBOX_UID).gid(facts::SANDBOX_UID);
-            }
-            (command, None)
-        }
-        Runner::Container { engine, image, .. } => {
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let name = format!(
-                "xtask-lambda-{}-{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            );
-            let site_inside = facts::runtime_site_packages(config.runtime);
-            let mut mounts = vec![
-                (layout.task.clone(), facts::TASK_ROOT.to_string()),
-                (layout.opt.clone(), facts::LAYER_MOUNT.to_string()),
-                (client.clone(), facts::RUNTIME_DIR.to_string()),
-            ];
-            mounts.extend(site.dir.clone().map(|dir| (dir, site_inside.clone())));
-            let site_arg = if site.dir.is_some() {
-                site_inside.as_str()
-            } else {
-                ""
-            };
-            let base = CONTAINER_BASE_ENV
-                .iter()
-                .map(|(name, value)| (name.to_string(), value.to_string()));
-            let run = SandboxRun {
-                image,
-                arch: config.arch,
-                name: &name,
-                mounts,
-                env: base.chain(lambda_env(facts::TASK_ROOT)).collect(),
-                user: facts::SANDBOX_UID,
-            };
-            let mut command_line = vec!["python3".to_string()];
-            command_line.extend(arguments(
-                facts::TASK_ROOT,
-                facts::LAYER_MOUNT,
-                site_arg,
-                facts::RUNTIME_DIR,
-            ));
-            let mut command = Command::new(&engine.program);
-            command.args(engine.sandbox_args(&run, &command_line));
-            (command, Some((engine.clone(), name)))
-        }
-        Runner::Skip(reason) => anyhow::bail!("{reason}"),
-    };
+    let Launch {
+        mut command,
+        container,
+        notes,
+    } = launch::command(start, layout, &api.address())?;
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -352,7 +182,7 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         "arn:aws:lambda:{}:{}:function:{}",
         facts::LOCAL_REGION,
         facts::LOCAL_ACCOUNT,
-        plan.name
+        start.plan.name
     );
     Ok(Sandbox {
         api,
@@ -368,58 +198,6 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
     })
 }
 
-/// The interpreter the sandbox user can run, and whether to switch to that
-/// user: only root can, and only when the user reaches the interpreter and
-/// the folders; otherwise the function runs as the invoking user, and a
-/// note says what that misses.
-fn sandbox_python(
-    python: &Path,
-    reachable: &[PathBuf],
-    config: &Config,
-    notes: &mut Vec<String>,
-) -> (PathBuf, bool) {
-    let root = fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0);
-    if !root {
-        return (python.to_path_buf(), false);
-    }
-    let version = config.runtime.python_version();
-    let candidates = [
-        python.to_path_buf(),
-        PathBuf::from(format!("/usr/bin/python{version}")),
-        PathBuf::from(format!("/usr/local/bin/python{version}")),
-    ];
-    let Some(usable) = candidates.into_iter().find(|candidate| others_reach(candidate)) else {
-        notes.push(format!(
-            "runs as root: the sandbox user (uid {}) cannot reach {} (no Python {version} outside private folders)",
-            facts::SANDBOX_UID,
-            python.display()
-        ));
-        return (python.to_path_buf(), false);
-    };
-    if let Some(blocked) = reachable.iter().find(|dir| !others_reach(dir)) {
-        notes.push(format!(
-            "runs as root: the sandbox user (uid {}) cannot reach {} (make its folders world-readable)",
-            facts::SANDBOX_UID,
-            blocked.display()
-        ));
-        return (usable, false);
-    }
-    (usable, true)
-}
-
-/// Whether a user who is neither owner nor group can read and enter (or
-/// run) `path`, and enter every folder above it.
-pub fn others_reach(path: &Path) -> bool {
-    let Ok(path) = path.canonicalize() else {
-        return false;
-    };
-    fs::metadata(&path).is_ok_and(|metadata| metadata.mode() & 0o005 == 0o005)
-        && path
-            .ancestors()
-            .skip(1)
-            .all(|dir| fs::metadata(dir).is_ok_and(|metadata| metadata.mode() & 0o001 != 0))
-}
-
 /// `text` with the layout's folders shown as Lambda's.
 fn lambda_paths(paths: &[(String, String)], text: &str) -> String {
     paths
@@ -427,7 +205,7 @@ fn lambda_paths(paths: &[(String, String)], text: &str) -> String {
         .fold(text.to_string(), |text, (here, there)| text.replace(here, there))
 }
 
-fn path_text(path: &Path) -> String {
+pub(super) fn path_text(path: &Path) -> String {
     path.display().to_string()
 }
 

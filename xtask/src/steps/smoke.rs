@@ -117,7 +117,7 @@ fn smoke_one(
     progress: &dyn Progress,
 ) -> Result<(Init, Vec<String>)> {
     progress.phase(&plan.name, "extracting");
-    let layout = sandbox::lay_out(config, plan, &BTreeMap::new())?;
+    let layout = super::layout::lay_out(config, plan, &BTreeMap::new())?;
     progress.phase(&plan.name, "starting");
     let start = Start {
         config,

@@ -1,0 +1,178 @@
+//! How a sandbox's runtime process is started: the runtime's Python on
+//! the host (as the sandbox user when the tool runs as root) or in the build
+//! image, with the bootstrap's arguments and Lambda's variables.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Result;
+
+use super::layout::{others_reach, Layout};
+use super::runtime_env::{Runner, CONTAINER_BASE_ENV, HOST_ENV_KEPT, LAMBDA_ENV, SCRIPT};
+use super::sandbox::{path_text, Start};
+use crate::config::Config;
+use crate::container::{Engine, SandboxRun};
+use crate::facts;
+
+/// The command that starts the runtime, and what it runs in.
+pub struct Launch {
+    pub command: Command,
+    /// The engine and the container's name, in the build image.
+    pub container: Option<(Engine, String)>,
+    /// What the run cannot emulate here.
+    pub notes: Vec<String>,
+}
+
+/// The runtime's process for `start`, talking to the Runtime API at `api`.
+pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
+    let client = start.site.client.clone().map_err(anyhow::Error::msg)?;
+    let mut notes = layout.notes.clone();
+    match start.runner {
+        Runner::Host { python } => {
+            let (task, opt) = (path_text(&layout.task), path_text(&layout.opt));
+            let site = start.site.dir.as_deref().map(path_text).unwrap_or_default();
+            let mut reachable = vec![layout.task.clone(), layout.opt.clone(), client.clone()];
+            reachable.extend(start.site.dir.clone());
+            let (python, as_sandbox_user) = sandbox_python(python, &reachable, start.config, &mut notes);
+            let mut command = Command::new(&python);
+            command.args(bootstrap_args(start, &task, &opt, &site, &path_text(&client)));
+            command.env_clear();
+            for name in HOST_ENV_KEPT {
+                if let Some(value) = std::env::var_os(name) {
+                    command.env(name, value);
+                }
+            }
+            command.envs(lambda_env(start, api, &task));
+            if as_sandbox_user {
+                command.uid(facts::SANDBOX_UID).gid(facts::SANDBOX_UID);
+            }
+            Ok(Launch {
+                command,
+                container: None,
+                notes,
+            })
+        }
+        Runner::Container { engine, image, .. } => {
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let name = format!(
+                "xtask-lambda-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let site_inside = facts::runtime_site_packages(start.config.runtime);
+            let mut mounts = vec![
+                (layout.task.clone(), facts::TASK_ROOT.to_string()),
+                (layout.opt.clone(), facts::LAYER_MOUNT.to_string()),
+                (client, facts::RUNTIME_DIR.to_string()),
+            ];
+            mounts.extend(start.site.dir.clone().map(|dir| (dir, site_inside.clone())));
+            let site = if start.site.dir.is_some() {
+                site_inside.as_str()
+            } else {
+                ""
+            };
+            let base = CONTAINER_BASE_ENV
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()));
+            let run = SandboxRun {
+                image,
+                arch: start.config.arch,
+                name: &name,
+                mounts,
+                env: base.chain(lambda_env(start, api, facts::TASK_ROOT)).collect(),
+                user: facts::SANDBOX_UID,
+            };
+            let mut command_line = vec!["python3".to_string()];
+            command_line.extend(bootstrap_args(
+                start,
+                facts::TASK_ROOT,
+                facts::LAYER_MOUNT,
+                site,
+                facts::RUNTIME_DIR,
+            ));
+            let mut command = Command::new(&engine.program);
+            command.args(engine.sandbox_args(&run, &command_line));
+            Ok(Launch {
+                command,
+                container: Some((engine.clone(), name)),
+                notes,
+            })
+        }
+        Runner::Skip(reason) => anyhow::bail!("{reason}"),
+    }
+}
+
+/// `python -I -S -B -c SCRIPT TASK_ROOT OPT_ROOT RUNTIME_SITE RUNTIME_DIR HANDLER`, after the interpreter.
+fn bootstrap_args(start: &Start, task: &str, opt: &str, site: &str, client: &str) -> Vec<String> {
+    let handler = start.plan.handler.as_str();
+    ["-I", "-S", "-B", "-c", SCRIPT, task, opt, site, client, handler]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Lambda's variables, then the function's own.
+fn lambda_env(start: &Start, api: &str, task_root: &str) -> Vec<(String, String)> {
+    let (config, plan) = (start.config, start.plan);
+    let own = [
+        ("AWS_LAMBDA_FUNCTION_NAME", plan.name.clone()),
+        ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", config.runtime.name)),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            facts::DEFAULT_MEMORY_MB.to_string(),
+        ),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", plan.name)),
+        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
+        ("LAMBDA_TASK_ROOT", task_root.to_string()),
+        ("LAMBDA_RUNTIME_DIR", facts::RUNTIME_DIR.to_string()),
+        ("_HANDLER", plan.handler.clone()),
+    ];
+    let common = LAMBDA_ENV.iter().map(|(name, value)| (*name, value.to_string()));
+    common
+        .chain(own)
+        .map(|(name, value)| (name.to_string(), value))
+        .chain(start.env.iter().cloned())
+        .collect()
+}
+
+/// The interpreter the sandbox user can run, and whether to switch to that
+/// user: only root can, and only when the user reaches the interpreter and
+/// the folders; otherwise the function runs as the invoking user, and a
+/// note says what that misses.
+fn sandbox_python(
+    python: &Path,
+    reachable: &[PathBuf],
+    config: &Config,
+    notes: &mut Vec<String>,
+) -> (PathBuf, bool) {
+    let root = fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0);
+    if !root {
+        return (python.to_path_buf(), false);
+    }
+    let version = config.runtime.python_version();
+    let candidates = [
+        python.to_path_buf(),
+        PathBuf::from(format!("/usr/bin/python{version}")),
+        PathBuf::from(format!("/usr/local/bin/python{version}")),
+    ];
+    let Some(usable) = candidates.into_iter().find(|candidate| others_reach(candidate)) else {
+        notes.push(format!(
+            "runs as root: the sandbox user (uid {}) cannot reach {} (no Python {version} outside private folders)",
+            facts::SANDBOX_UID,
+            python.display()
+        ));
+        return (python.to_path_buf(), false);
+    };
+    if let Some(blocked) = reachable.iter().find(|dir| !others_reach(dir)) {
+        notes.push(format!(
+            "runs as root: the sandbox user (uid {}) cannot reach {} (make its folders world-readable)",
+            facts::SANDBOX_UID,
+            blocked.display()
+        ));
+        return (usable, false);
+    }
+    (usable, true)
+}
