@@ -123,7 +123,8 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
         if !config.layers.contains_key(name) {
             return Err(usage(format!("--layer: no layer `{name}` is configured")));
         }
-        let zip = config.root.join(zip);
+        // As the user typed it: from the current folder.
+        let zip = std::env::current_dir()?.join(zip);
         if !zip.is_file() {
             return Err(usage(format!("--layer: {} is not a file", zip.display())));
         }
@@ -154,7 +155,7 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
             bytes
         }
         Some(file) => {
-            let path = config.root.join(file);
+            let path = PathBuf::from(file);
             std::fs::read(&path)
                 .map_err(|err| usage(format!("--event: cannot read {}: {err}", path.display())))?
         }
