@@ -150,10 +150,28 @@ impl Runtime {
         format!("public.ecr.aws/sam/build-{}:latest-{}", self.name, arch.name())
     }
 
-    /// pip's `--platform` value: pip expands a `manylinux_2_X` tag to every
-    /// older manylinux tag, so the runtime's own glibc is the right bound.
-    pub fn pip_platform(&self, arch: Arch) -> String {
-        format!("manylinux_{}_{}_{}", self.glibc.0, self.glibc.1, arch.machine())
+    /// pip's `--platform` values: every manylinux tag the runtime's glibc
+    /// allows, newest first. pip takes a `manylinux_2_X` tag literally (it
+    /// does not widen it to older ones), so each is given: with
+    /// `manylinux_2_26` alone, a wheel tagged `manylinux_2_17` (most binary
+    /// wheels, cryptography's among them) would not be found.
+    pub fn pip_platforms(&self, arch: Arch) -> Vec<String> {
+        let machine = arch.machine();
+        let oldest = match arch {
+            Arch::X86_64 => 5,
+            Arch::Arm64 => 17,
+        };
+        let mut tags: Vec<String> = (oldest..=self.glibc.1)
+            .rev()
+            .map(|minor| format!("manylinux_2_{minor}_{machine}"))
+            .collect();
+        // The legacy names of manylinux_2_17, _2_12 and _2_5.
+        tags.push(format!("manylinux2014_{machine}"));
+        if arch == Arch::X86_64 {
+            tags.push(format!("manylinux2010_{machine}"));
+            tags.push(format!("manylinux1_{machine}"));
+        }
+        tags
     }
 
     /// uv's `--python-platform` value: uv knows only some glibc versions, so
@@ -267,7 +285,16 @@ mod tests {
     fn platforms_follow_the_runtime_glibc() {
         let al2 = Runtime::find("python3.11").unwrap();
         assert_eq!(al2.uv_platform(Arch::X86_64), "x86_64-manylinux_2_17");
-        assert_eq!(al2.pip_platform(Arch::Arm64), "manylinux_2_26_aarch64");
+        let arm = al2.pip_platforms(Arch::Arm64);
+        assert_eq!(arm.first().unwrap(), "manylinux_2_26_aarch64");
+        assert!(arm.contains(&"manylinux_2_17_aarch64".to_string()), "{arm:?}");
+        assert!(arm.contains(&"manylinux2014_aarch64".to_string()), "{arm:?}");
+        assert!(
+            !arm.iter().any(|tag| tag.contains("2_27") || tag.contains("2_16")),
+            "{arm:?}"
+        );
+        let x86 = al2.pip_platforms(Arch::X86_64);
+        assert!(x86.contains(&"manylinux1_x86_64".to_string()), "{x86:?}");
         let al2023 = Runtime::find("python3.12").unwrap();
         assert_eq!(al2023.uv_platform(Arch::Arm64), "aarch64-manylinux_2_34");
         assert_eq!(

@@ -135,10 +135,13 @@ impl Installer {
                 command
             }
             Kind::Pip => {
-                let platform = runtime.pip_platform(arch);
+                let platforms = runtime
+                    .pip_platforms(arch)
+                    .into_iter()
+                    .flat_map(|tag| ["--platform".to_string(), tag]);
                 let mut command = cmd!(
                     sh,
-                    "{program} -m pip install --target {target} --platform {platform} --implementation cp --python-version {python_version} --only-binary=:all: --no-compile --disable-pip-version-check --no-warn-script-location --no-input -r {requirements}"
+                    "{program} -m pip install --target {target} {platforms...} --implementation cp --python-version {python_version} --only-binary=:all: --no-compile --disable-pip-version-check --no-warn-script-location --no-input -r {requirements}"
                 );
                 if std::env::var_os("PIP_CACHE_DIR").is_none() {
                     command = command.env("PIP_CACHE_DIR", cache_dir.join("pip"));
