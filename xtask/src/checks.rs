@@ -27,6 +27,46 @@ pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
     Ok(())
 }
 
+/// The example's dependency layers installed by pip and by uv on the host:
+/// the same distributions, byte for byte the same ZIPs (pip is the
+/// fallback where uv cannot be had). uv goes last, so that dist/ is left as
+/// the default build makes it.
+pub fn installers_agree(sh: &Shell) -> Result<()> {
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let layers = |installer: &str| -> Result<BTreeMap<String, String>> {
+        let output = cmd!(
+            sh,
+            "{xtask} build-layers --builder host --installer {installer} --json --quiet"
+        )
+        .read()?;
+        let value: serde_json::Value =
+            serde_json::from_str(&output).context("reading build-layers --json")?;
+        let layers = value["layers"]
+            .as_object()
+            .context("build-layers --json has no layers")?;
+        Ok(layers
+            .iter()
+            .map(|(name, layer)| {
+                (
+                    name.clone(),
+                    layer["base64sha256"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect())
+    };
+    let (pip, uv) = (layers("pip")?, layers("uv")?);
+    ensure!(!uv.is_empty(), "build-layers built no layer");
+    for (name, sha256) in &uv {
+        let other = pip.get(name).map(String::as_str).unwrap_or("missing");
+        ensure!(
+            other == sha256,
+            "layer `{name}`: pip built {other}, uv built {sha256}: the installers disagree"
+        );
+        eprintln!("ci: layer `{name}`: pip and uv built the same ZIP (base64 sha256 {sha256})");
+    }
+    Ok(())
+}
+
 /// `cargo xtask build` of the example application, twice, with assertions
 /// on what it produced.
 pub fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {

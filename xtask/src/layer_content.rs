@@ -39,8 +39,10 @@ pub struct Inventory {
 /// Names at the top of the installed tree that are installer leftovers.
 const LEFTOVERS: &[&str] = &["bin", ".lock"];
 /// Files inside `*.dist-info` that describe one install, not the package:
-/// local paths, cache timestamps. They differ between machines and runs.
-const INSTALL_RECORDS: &[&str] = &["direct_url.json", "uv_cache.json"];
+/// local paths, cache timestamps, which installer wrote it and whether the
+/// package was asked for by name. They differ between machines, runs and
+/// installers (uv marks every distribution REQUESTED, pip only the named ones).
+const INSTALL_RECORDS: &[&str] = &["direct_url.json", "uv_cache.json", "INSTALLER", "REQUESTED"];
 
 struct Dist {
     name: String,

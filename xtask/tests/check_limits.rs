@@ -139,15 +139,15 @@ fn over_the_hard_limit_through_an_external_layer() {
 fn over_the_budget_only() {
     let repo = app(&APP.replace(
         "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbudget = \"1 KiB\"",
+        "runtime = \"python3.11\"\nbudget = \"500 B\"",
     ));
     build(&repo);
     repo.xtask(&["check-limits"])
-        .fails_with(1, "over the budget of 1.0 KiB");
+        .fails_with(1, "over the budget of 500 B");
     // A per-function budget overrides the repository's.
     let repo = app(&APP.replace(
         "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"shared\"]\nbudget = \"1 KiB\"",
+        "layers = [\"core\", \"shared\"]\nbudget = \"500 B\"",
     ));
     build(&repo);
     repo.xtask(&["check-limits"]).fails_with(1, "over the budget");

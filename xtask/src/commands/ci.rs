@@ -25,6 +25,7 @@ const STEPS: &[&str] = &[
     "cargo test",
     "pytest",
     "end-to-end build",
+    "pip and uv layers agree",
     "invoke --all (host)",
     "invoke --all (container)",
     "terraform",
@@ -84,6 +85,7 @@ pub fn run(options: &Options) -> Result<()> {
     })?;
     step("pytest", &mut || checks::pytest(&sh, &config, options))?;
     step("end-to-end build", &mut || checks::end_to_end(&sh, &config))?;
+    step("pip and uv layers agree", &mut || checks::installers_agree(&sh))?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     step("invoke --all (host)", &mut || {
         Ok(cmd!(sh, "{xtask} invoke --all --builder host --runner host").run()?)

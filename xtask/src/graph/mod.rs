@@ -38,11 +38,11 @@ pub use inputs::{Inputs, LazyRecords};
 /// Bumped whenever a step's output for the same inputs changes, so that
 /// entries of an older tool are never reused.
 const FORMAT: &[(Kind, &str)] = &[
-    (Kind::Profile, "3"),
+    (Kind::Profile, "4"),
     (Kind::SourceLayer, "2"),
     (Kind::Function, "2"),
     (Kind::Check, "1"),
-    (Kind::Smoke, "1"),
+    (Kind::Smoke, "2"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
