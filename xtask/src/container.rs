@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::error::EnvironmentError;
-use crate::facts::Arch;
+use crate::facts::{Arch, Runtime};
 use crate::installer::RESULT_VARIABLES;
 use crate::tools::{Fact, Planned, Tools};
 
@@ -285,6 +285,30 @@ pub fn install_args(requirements: &Path) -> Vec<String> {
     .into_iter()
     .map(str::to_string)
     .collect()
+}
+
+/// The pip command that installs a lock (relative to the mounted
+/// repository) exactly: no dependency resolved, every hash checked, and the
+/// wheels chosen for the runtime's platform as on the host (one `--platform`
+/// per manylinux tag), not for the image's own glibc.
+pub fn locked_install_args(lock: &Path, runtime: Runtime, arch: Arch) -> Vec<String> {
+    let mut args = install_args(lock);
+    let at = args.len() - 2;
+    let mut extra: Vec<String> = [
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+    ]
+    .map(String::from)
+    .to_vec();
+    extra.extend(["--python-version".to_string(), runtime.python_version()]);
+    for tag in runtime.pip_platforms(arch) {
+        extra.extend(["--platform".to_string(), tag]);
+    }
+    args.splice(at..at, extra);
+    args
 }
 
 /// The folder of `requirements` (relative to the repository) in the container.

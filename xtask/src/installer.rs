@@ -107,12 +107,12 @@ impl Installer {
         }))
     }
 
-    /// The command that cross-installs `requirements` into `target` for the
-    /// runtime and architecture, binary wheels only.
+    /// The command that cross-installs `source` into `target` for the
+    /// runtime and architecture, binary wheels only; a lock as it is.
     pub fn install_command<'a>(
         &self,
         sh: &'a Shell,
-        requirements: &Path,
+        source: &Source,
         target: &Path,
         runtime: Runtime,
         arch: Arch,
@@ -120,12 +120,14 @@ impl Installer {
     ) -> xshell::Cmd<'a> {
         let program = &self.program;
         let python_version = runtime.python_version();
+        let requirements = source.path();
+        let locked = source.locked_args();
         match self.kind {
             Kind::Uv => {
                 let platform = runtime.uv_platform(arch);
                 let mut command = cmd!(
                     sh,
-                    "{program} pip install --target {target} --python-platform {platform} --python-version {python_version} --only-binary :all: --no-progress -r {requirements}"
+                    "{program} pip install --target {target} --python-platform {platform} --python-version {python_version} --only-binary :all: --no-progress {locked...} -r {requirements}"
                 )
                 // uv must never fetch an interpreter: the target is a platform, not a venv.
                 .env("UV_PYTHON_DOWNLOADS", "never");
@@ -141,13 +143,71 @@ impl Installer {
                     .flat_map(|tag| ["--platform".to_string(), tag]);
                 let mut command = cmd!(
                     sh,
-                    "{program} -m pip install --target {target} {platforms...} --implementation cp --python-version {python_version} --only-binary=:all: --no-compile --disable-pip-version-check --no-warn-script-location --no-input -r {requirements}"
+                    "{program} -m pip install --target {target} {platforms...} --implementation cp --python-version {python_version} --only-binary=:all: --no-compile --disable-pip-version-check --no-warn-script-location --no-input {locked...} -r {requirements}"
                 );
                 if std::env::var_os("PIP_CACHE_DIR").is_none() {
                     command = command.env("PIP_CACHE_DIR", cache_dir.join("pip"));
                 }
                 command
             }
+        }
+    }
+}
+
+impl Installer {
+    /// uv's resolution of `requirements` for the runtime's platform (`sh`
+    /// stands in the requirements file's folder, so that its relative
+    /// `-r` and `--find-links` read as the install reads them), binary
+    /// wheels only, every file's sha256, written to `output`; pins already
+    /// in `output` are kept unless `--upgrade` or `--upgrade-package` are
+    /// added to the command.
+    pub fn compile_command<'a>(
+        &self,
+        sh: &'a Shell,
+        requirements: &Path,
+        output: &Path,
+        runtime: Runtime,
+        arch: Arch,
+        cache_dir: &Path,
+    ) -> xshell::Cmd<'a> {
+        let program = &self.program;
+        let platform = runtime.uv_platform(arch);
+        let python_version = runtime.python_version();
+        let file = requirements.file_name().unwrap_or_default();
+        let mut command = cmd!(
+            sh,
+            "{program} pip compile {file} --python-platform {platform} --python-version {python_version} --only-binary :all: --generate-hashes --no-header --no-annotate --emit-find-links --emit-index-url --quiet -o {output}"
+        )
+        .env("UV_PYTHON_DOWNLOADS", "never");
+        if std::env::var_os("UV_CACHE_DIR").is_none() {
+            command = command.env("UV_CACHE_DIR", cache_dir.join("uv"));
+        }
+        command
+    }
+}
+
+/// What a dependency layer installs from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A requirements file, resolved by the installer.
+    Requirements(PathBuf),
+    /// A lock (`lockfile.rs`): every distribution pinned with its hashes.
+    Lock(PathBuf),
+}
+
+impl Source {
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::Requirements(path) | Source::Lock(path) => path,
+        }
+    }
+
+    /// What pip and uv are told for a lock: install exactly these, check
+    /// every file's hash, resolve nothing.
+    pub fn locked_args(&self) -> Vec<&'static str> {
+        match self {
+            Source::Requirements(_) => Vec::new(),
+            Source::Lock(_) => vec!["--no-deps", "--require-hashes"],
         }
     }
 }

@@ -25,6 +25,7 @@ mod import_check;
 mod installer;
 mod layer_content;
 mod lock;
+mod lockfile;
 mod manifest;
 mod progress;
 mod provision;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Command::CheckLimits => commands::check_limits::run(options),
         Command::Smoke(names) => commands::smoke::run(options, names),
         Command::Invoke(names) => commands::invoke::run(options, names),
+        Command::Lock(names) => commands::lock::run(options, names),
         Command::Build => commands::build::run(options),
         Command::Ci => commands::ci::run(options),
     };

@@ -65,6 +65,17 @@ pub fn input_files(root: &Path, requirements: &Path, key: &str) -> Result<Vec<Pa
     Ok(files)
 }
 
+/// Whether any of `files` (relative to `root`) says `--no-index`.
+pub fn says_no_index(root: &Path, files: &[PathBuf]) -> bool {
+    files.iter().any(|file| {
+        fs::read_to_string(root.join(file)).is_ok_and(|text| {
+            logical_lines(&text)
+                .iter()
+                .any(|(_, line)| line.trim() == "--no-index")
+        })
+    })
+}
+
 enum Include {
     /// `-r` / `-c`: a file read like this one.
     File,

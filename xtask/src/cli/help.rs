@@ -17,6 +17,8 @@ Commands:
                             interface client, and time its init
   invoke FUNCTION | --all   run a packaged function under AWS's runtime interface
                             client and send it an event, or every sample event
+  lock [PROFILE...]         resolve each dependency profile once into a lock with
+                            hashes, beside its requirements; build-layers installs it
   build                     all of the above in order: the main job
   ci                        everything CI checks: fmt, clippy, tests, pytest, terraform
   help [COMMAND]            this text, or a command's
@@ -33,6 +35,7 @@ pub(super) const COMMANDS: &[&str] = &[
     "check-limits",
     "smoke",
     "invoke",
+    "lock",
     "build",
     "ci",
     "help",
@@ -112,7 +115,7 @@ pub(super) const FLAGS: &[Flag] = &[
         short: None,
         value: Some("<ARCH>"),
         help: "x86_64 | arm64 (overrides `architecture`)",
-        commands: Some(GRAPH),
+        commands: Some(&["build-layers", "package", "check-limits", "smoke", "invoke", "build", "lock"]),
     },
     Flag {
         long: "--force",
@@ -155,6 +158,27 @@ pub(super) const FLAGS: &[Flag] = &[
         value: Some("<NAME=ZIP>"),
         help: "a local ZIP standing in for a layer, e.g. an external one (repeatable)",
         commands: Some(&["invoke"]),
+    },
+    Flag {
+        long: "--check",
+        short: None,
+        value: None,
+        help: "write nothing: fail (exit 2) when a lock is missing or older than its requirements",
+        commands: Some(&["lock"]),
+    },
+    Flag {
+        long: "--upgrade",
+        short: None,
+        value: None,
+        help: "resolve every distribution anew (by default a lock keeps its pins)",
+        commands: Some(&["lock"]),
+    },
+    Flag {
+        long: "--upgrade-package",
+        short: None,
+        value: Some("<NAME>"),
+        help: "resolve this distribution anew, keep the other pins (repeatable)",
+        commands: Some(&["lock"]),
     },
     Flag {
         long: "--installer",
@@ -309,6 +333,19 @@ variables and serves until its stdin closes).
 Exit codes: 0 answered, 1 a function error, an init error, a timeout or an
 unexpected status, 2 bad usage (a bad event file is named with its line) or no
 way to run the runtime here.",
+        ),
+        "lock" => (
+            "cargo xtask lock [OPTIONS] [PROFILE...]",
+            "Resolves each dependency profile (default: all) once, with uv, for the runtime and
+architecture: binary wheels for the runtime's manylinux tags, every distribution
+pinned with the sha256 of each of its files, into
+<requirements folder>/<name>.<runtime>-<architecture>.lock (a requirements file
+with --hash, which pip and uv both install; the header records the sha256 of the
+requirements it was resolved from). A lock keeps its pins until --upgrade or
+--upgrade-package NAME. build-layers installs a profile that has a lock from it
+as it is (--no-deps --require-hashes), on the host and in the build image alike,
+and refuses a lock older than its requirements (exit 2, naming this command).
+--check writes nothing and fails when a lock is missing or stale: for CI.",
         ),
         "build" => (
             "cargo xtask build [OPTIONS]",

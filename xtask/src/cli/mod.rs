@@ -33,6 +33,12 @@ pub struct Options {
     pub env: Vec<String>,
     /// `invoke --layer NAME=ZIP`, as given.
     pub layers: Vec<String>,
+    /// `lock --check`.
+    pub check: bool,
+    /// `lock --upgrade`.
+    pub upgrade: bool,
+    /// `lock --upgrade-package NAME`.
+    pub upgrade_packages: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +49,7 @@ pub enum Command {
     CheckLimits,
     Smoke(Vec<String>),
     Invoke(Vec<String>),
+    Lock(Vec<String>),
     Build,
     Ci,
 }
@@ -130,6 +137,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
                 options.jobs = Some(jobs);
             }
             "--all" => options.all = true,
+            "--check" => options.check = true,
+            "--upgrade" => options.upgrade = true,
+            "--upgrade-package" => options.upgrade_packages.push(value("--upgrade-package")?),
             "--event" => options.event = Some(value("--event")?),
             "--env" => options.env.push(value("--env")?),
             "--layer" => options.layers.push(value("--layer")?),
@@ -207,6 +217,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
         "package" => Command::Package(positional),
         "smoke" => Command::Smoke(positional),
         "invoke" => Command::Invoke(positional),
+        "lock" => Command::Lock(positional),
         "check-limits" => no_names(Command::CheckLimits)?,
         "build" => no_names(Command::Build)?,
         "ci" => no_names(Command::Ci)?,
@@ -279,6 +290,7 @@ mod tests {
             "check-limits",
             "smoke",
             "invoke",
+            "lock",
             "build",
             "ci",
         ] {

@@ -6,5 +6,6 @@ pub mod build_layers;
 pub mod check_limits;
 pub mod ci;
 pub mod invoke;
+pub mod lock;
 pub mod package;
 pub mod smoke;

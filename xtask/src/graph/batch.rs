@@ -12,6 +12,7 @@ use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
 use crate::import_check;
+use crate::installer::Source;
 use crate::manifest::{BuiltView, Manifest};
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
@@ -103,13 +104,15 @@ pub fn run_batch(
                 .map(|(&index, sh)| {
                     timed(index, &|| {
                         let node = &graph.nodes[index];
-                        let Work::Profile { requirements } = &node.work else {
+                        let Work::Profile { requirements, lock } = &node.work else {
                             bail!("not a dependency layer");
                         };
-                        let requirements = config.root.join(requirements);
+                        let source = match lock {
+                            Some(lock) => Source::Lock(config.root.join(lock)),
+                            None => Source::Requirements(config.root.join(requirements)),
+                        };
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
-                            let data =
-                                build_layer(&sh, config, builder, &node.name, &requirements, dir, progress)?;
+                            let data = build_layer(&sh, config, builder, &node.name, &source, dir, progress)?;
                             Ok(serde_json::to_value(data)?)
                         })
                     })

@@ -101,9 +101,19 @@ impl Kind {
 /// What a node's step needs beyond the configuration.
 #[derive(Debug, Clone)]
 pub enum Work {
-    Profile { requirements: PathBuf },
-    SourceLayer { files: Vec<SourceFile>, prefix: String },
-    Function { files: Vec<SourceFile> },
+    /// A dependency layer: its requirements and, when the profile is locked,
+    /// the lock it installs instead (nothing resolved again).
+    Profile {
+        requirements: PathBuf,
+        lock: Option<PathBuf>,
+    },
+    SourceLayer {
+        files: Vec<SourceFile>,
+        prefix: String,
+    },
+    Function {
+        files: Vec<SourceFile>,
+    },
     Check,
     Smoke,
 }

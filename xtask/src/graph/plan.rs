@@ -4,17 +4,18 @@
 //! probe and the memo does not know a tool yet.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use super::{Graph, Inputs, Kind, Node, Session, Work};
 use crate::config::{Config, LayerSource};
+use crate::error::UsageError;
 use crate::installer::RESULT_VARIABLES;
 use crate::steps::builder::{choose_builder, Builder};
 use crate::steps::runtime_env::{choose_runner, site_identity};
 use crate::tools::Planned;
-use crate::{analyze, facts, python, requirements, steps};
+use crate::{analyze, facts, lockfile, python, requirements, steps};
 
 /// Plans the whole graph of the configuration. Reads files and the tools'
 /// memo; starts a process only where the session may probe and the memo
@@ -67,6 +68,10 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 for file in requirements::input_files(&config.root, path, &key)? {
                     inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
                 }
+                let lock = locked(config, &layer.name, path, &key)?;
+                if let Some(lock) = &lock {
+                    inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
+                }
                 inputs.0.extend(environment.0.iter().cloned());
                 let mut pending = None;
                 match &graph.builder {
@@ -100,6 +105,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
                     pending,
                     work: Work::Profile {
                         requirements: path.clone(),
+                        lock,
                     },
                 });
             }
@@ -267,4 +273,22 @@ fn environment_inputs(config: &Config) -> Result<Inputs> {
         }
     }
     Ok(inputs)
+}
+
+/// The profile's lock for the runtime and architecture, when there is one;
+/// a lock older than its requirements is a configuration error that names
+/// the command to run.
+fn locked(config: &Config, name: &str, requirements: &Path, key: &str) -> Result<Option<PathBuf>> {
+    let lock = lockfile::path(requirements, config.runtime, config.arch);
+    let inputs = lockfile::inputs_sha256(&config.root, requirements, key)?;
+    match lockfile::state(&config.root, &lock, &inputs) {
+        lockfile::State::Missing => Ok(None),
+        lockfile::State::Current => Ok(Some(lock)),
+        lockfile::State::Stale => Err(UsageError::new(format!(
+            "{}: resolved from other requirements than {} (run cargo xtask lock {name})",
+            lock.display(),
+            requirements.display()
+        ))
+        .into()),
+    }
 }

@@ -13,6 +13,7 @@ use crate::config::{BuilderChoice, Bytecode, Config};
 use crate::container::{self, ContainerRun, Engine};
 use crate::error::EnvironmentError;
 use crate::facts::Arch;
+use crate::installer::Source;
 use crate::installer::{self, Installer};
 use crate::python;
 use crate::tools::{Planned, Tools};
@@ -144,18 +145,12 @@ pub fn choose_builder(
     }
 }
 
-pub fn install(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
-    requirements: &Path,
-    work: &Path,
-) -> Result<()> {
+pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, work: &Path) -> Result<()> {
     let output = match builder {
         Builder::Host { installer, .. } => installer
             .install_command(
                 sh,
-                requirements,
+                source,
                 &work.join("python"),
                 config.runtime,
                 config.arch,
@@ -166,12 +161,18 @@ pub fn install(
             .output()
             .with_context(|| format!("running {}", installer.id()))?,
         Builder::Container { engine, image, .. } => {
-            let relative = requirements
+            let relative = source
+                .path()
                 .strip_prefix(&config.root)
                 .context("the requirements file is inside the repository")?;
             let run = container_run(config, image, relative, work)?;
+            let args = match source {
+                Source::Requirements(_) => container::install_args(relative),
+                // The same wheels as on the host: the runtime's platform, not the image's.
+                Source::Lock(_) => container::locked_install_args(relative, config.runtime, config.arch),
+            };
             engine
-                .run_command(sh, &run, &container::install_args(relative))?
+                .run_command(sh, &run, &args)?
                 .quiet()
                 .ignore_status()
                 .output()?

@@ -13,6 +13,7 @@ use super::builder::{compile_bytecode, install, Builder};
 use crate::archive::{self, Written};
 use crate::config::{Bytecode, Config};
 use crate::elf;
+use crate::installer::Source;
 use crate::layer_content::{self, Inventory};
 use crate::progress::Progress;
 
@@ -48,13 +49,13 @@ impl From<Written> for WrittenData {
     }
 }
 
-/// Builds the layer `name` from `requirements` (absolute) into `work`.
+/// Builds the layer `name` from `source` (an absolute path) into `work`.
 pub fn build_layer(
     sh: &Shell,
     config: &Config,
     builder: &Builder,
     name: &str,
-    requirements: &Path,
+    source: &Source,
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<ZipData> {
@@ -62,7 +63,7 @@ pub fn build_layer(
     let site = install_dir.join("python");
     fs::create_dir_all(&site)?;
     progress.phase(name, "installing");
-    install(sh, config, builder, requirements, &install_dir)?;
+    install(sh, config, builder, source, &install_dir)?;
 
     progress.phase(name, "cleaning");
     let inventory = layer_content::prepare(&site, &config.exclude)?;

@@ -16,7 +16,7 @@ use crate::config::{BuilderChoice, Config, RunnerChoice};
 use crate::container::Engine;
 use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
-use crate::installer::{self, Installer};
+use crate::installer::{self, Installer, Source};
 use crate::progress::Progress;
 use crate::python;
 use crate::tools::{Planned, Tools};
@@ -301,7 +301,14 @@ fn install_runtime_site(
     let site = temp.path().join("site-packages");
     let (runtime, arch, cache_dir) = (config.runtime, config.arch, config.cache_dir());
     let output = installer
-        .install_command(sh, &requirements, &site, runtime, arch, &cache_dir)
+        .install_command(
+            sh,
+            &Source::Requirements(requirements),
+            &site,
+            runtime,
+            arch,
+            &cache_dir,
+        )
         .quiet()
         .ignore_status()
         .output()

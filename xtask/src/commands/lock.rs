@@ -1,0 +1,137 @@
+//! `cargo xtask lock [PROFILE...] [--upgrade | --upgrade-package NAME] [--check]`:
+//! resolves each dependency profile once, for the runtime and architecture,
+//! into a lock beside its requirements that `build-layers` installs as it is.
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::cli::{InstallerChoice, Options};
+use crate::config::{Config, LayerSource};
+use crate::error::{Failed, UsageError};
+use crate::installer::Installer;
+use crate::lockfile::{self, State};
+use crate::progress::Printer;
+use crate::tools::{Planned, Tools};
+
+pub fn run(options: &Options, names: &[String]) -> Result<()> {
+    let config = Config::load(&options.overrides)?;
+    let printer = Printer::new(options.verbosity);
+    let profiles: Vec<_> = config
+        .layers
+        .values()
+        .filter_map(|layer| match &layer.source {
+            LayerSource::Requirements(path) => Some((layer.name.clone(), path.clone())),
+            _ => None,
+        })
+        .collect();
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !profiles.iter().any(|(profile, _)| profile == *name))
+    {
+        let known: Vec<&str> = profiles.iter().map(|(name, _)| name.as_str()).collect();
+        let message = format!(
+            "`{unknown}` is not a dependency profile (profiles: {})",
+            known.join(", ")
+        );
+        return Err(UsageError::new(message).into());
+    }
+    let chosen: Vec<_> = profiles
+        .into_iter()
+        .filter(|(name, _)| names.is_empty() || names.contains(name))
+        .collect();
+    let key = |name: &str| format!("layers.{name}.requirements");
+    if options.installer == InstallerChoice::Pip {
+        return Err(UsageError::new(
+            "lock resolves with uv (pip cannot resolve for another platform); pip installs the locks",
+        )
+        .into());
+    }
+    if options.dry_run {
+        for (name, requirements) in &chosen {
+            let lock = lockfile::path(requirements, config.runtime, config.arch);
+            printer.out(&format!(
+                "lock {name}: would resolve {} into {}",
+                requirements.display(),
+                lock.display()
+            ));
+        }
+        return Ok(());
+    }
+    if options.check {
+        let mut stale = Vec::new();
+        for (name, requirements) in &chosen {
+            let lock = lockfile::path(requirements, config.runtime, config.arch);
+            let inputs = lockfile::inputs_sha256(&config.root, requirements, &key(name))?;
+            match lockfile::state(&config.root, &lock, &inputs) {
+                State::Current => printer.info(&format!("lock: {name}: {} is current", lock.display())),
+                State::Missing => stale.push(format!("{name}: no {}", lock.display())),
+                State::Stale => stale.push(format!(
+                    "{name}: {} is older than its requirements",
+                    lock.display()
+                )),
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = stale.iter().filter_map(|line| line.split(':').next()).collect();
+        return Err(UsageError::new(format!(
+            "{} (run cargo xtask lock {})",
+            stale.join("; "),
+            names.join(" ")
+        ))
+        .into());
+    }
+    let mut upgrade: Vec<String> = Vec::new();
+    if options.upgrade {
+        upgrade.push("--upgrade".to_string());
+    }
+    for package in &options.upgrade_packages {
+        upgrade.extend(["--upgrade-package".to_string(), package.clone()]);
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&config.root);
+    let cache_dir = config.cache_dir();
+    let tools = Tools::load(&cache_dir, true);
+    let mut notes = Vec::new();
+    // Only uv resolves for another platform; pip installs the locks it writes.
+    let uv = match Installer::discover(&sh, &tools, &cache_dir, InstallerChoice::Uv, &mut notes)? {
+        Planned::Ready(uv) => uv,
+        Planned::Pending(what) => anyhow::bail!("lock needs uv: {what}"),
+    };
+    tools.save()?;
+    for note in notes {
+        printer.info(&note);
+    }
+    let mut failed = 0;
+    for (name, requirements) in &chosen {
+        let written = lockfile::write(
+            &sh,
+            &uv,
+            &config.root,
+            &cache_dir,
+            requirements,
+            &key(name),
+            config.runtime,
+            config.arch,
+            &upgrade,
+        );
+        match written {
+            Ok((lock, pinned)) => printer.info(&format!(
+                "lock: {name}: {pinned} distribution(s) for {} {} → {}",
+                config.runtime.name,
+                config.arch.name(),
+                lock.display()
+            )),
+            Err(err) if crate::error::is_usage(&err) => return Err(err),
+            Err(err) => {
+                printer.error(&format!("{err:#}"));
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failed { usage: false }.into());
+    }
+    Ok(())
+}

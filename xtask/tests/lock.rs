@@ -1,0 +1,177 @@
+//! `lock` against tiny wheels made by the tests: a lock pins every
+//! distribution with hashes, build-layers installs it as it is (a changed
+//! file is refused), a lock older than its requirements is named, pins are
+//! kept until upgraded, what cannot be locked is refused, and the host and
+//! the container build the same bytes from one lock.
+
+mod support;
+
+use std::fs;
+
+use support::{sha256_hex, Repo};
+
+const APP: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.core]
+requirements = "layers/core/requirements.txt"
+
+[workspace.metadata.lambda.layers.shared]
+source = "lambdas/shared"
+"#;
+
+const LOCK: &str = "layers/core/requirements.python3.11-x86_64.lock";
+
+/// core: `app` 1.0, which needs `helper`.
+fn app() -> Repo {
+    let repo = Repo::new(APP);
+    repo.write("lambdas/shared/__init__.py", "");
+    repo.profile("core", &["app==1.0"]);
+    repo.wheel(
+        "core",
+        "app",
+        "1.0",
+        &[("app/__init__.py", "import helper\n")],
+        &["helper"],
+    );
+    repo.wheel("core", "helper", "1.0", &[("helper.py", "V = 1\n")], &[]);
+    repo
+}
+
+fn lock_text(repo: &Repo) -> String {
+    String::from_utf8(repo.read(LOCK)).unwrap()
+}
+
+#[test]
+fn a_lock_pins_everything_and_the_layer_is_built_from_it() {
+    let repo = app();
+    repo.xtask(&["lock"]).success();
+    let lock = lock_text(&repo);
+    assert!(lock.contains("# inputs-sha256: "), "{lock}");
+    assert!(lock.contains("--no-index"), "{lock}");
+    for pin in ["app==1.0", "helper==1.0"] {
+        assert!(lock.contains(pin), "{lock}");
+    }
+    assert_eq!(lock.matches("--hash=sha256:").count(), 2, "{lock}");
+    repo.xtask(&["lock", "--check"]).success();
+
+    let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
+    run.success();
+    let layer = &serde_json::from_str::<serde_json::Value>(&run.stdout()).unwrap()["layers"]["core"];
+    let names: Vec<&str> = layer["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| package["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{layer}");
+
+    // A wheel whose bytes changed under the same name and version never
+    // ships: pip refuses it; uv refuses it too, or installs the bytes it
+    // verified before from its cache (it knows a local wheel by its name).
+    repo.wheel("core", "helper", "1.0", &[("helper.py", "V = 'tampered'\n")], &[]);
+    repo.xtask(&["build-layers", "--builder", "host", "--installer", "pip"])
+        .fails_with(1, "hash");
+    let run = repo.xtask(&["build-layers", "--builder", "host", "--installer", "uv"]);
+    if run.code() == 0 {
+        let zip = repo.path().join("dist/layers/core.zip");
+        let mut archive = zip::ZipArchive::new(fs::File::open(zip).unwrap()).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name("python/helper.py").unwrap(), &mut text).unwrap();
+        assert_eq!(text, "V = 1\n", "the locked bytes, not the changed wheel");
+    } else {
+        run.fails_with(1, "Hash mismatch");
+    }
+}
+
+#[test]
+fn a_lock_older_than_its_requirements_names_the_command() {
+    let repo = app();
+    repo.xtask(&["lock"]).success();
+    repo.profile("core", &["app==1.0", "helper==1.0"]);
+    repo.xtask(&["build-layers", "--builder", "host"])
+        .fails_with(2, "run cargo xtask lock core");
+    repo.xtask(&["lock", "--check"])
+        .fails_with(2, "older than its requirements");
+    repo.xtask(&["lock", "core"]).success();
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    // A lock that was never written is named by --check, not by build-layers.
+    fs::remove_file(repo.path().join(LOCK)).unwrap();
+    repo.xtask(&["lock", "--check"])
+        .fails_with(2, "core: no layers/core/requirements.python3.11-x86_64.lock");
+}
+
+#[test]
+fn pins_stay_until_upgraded() {
+    let repo = app();
+    repo.profile("core", &["app"]);
+    repo.xtask(&["lock"]).success();
+    assert!(lock_text(&repo).contains("helper==1.0"));
+    repo.wheel("core", "helper", "2.0", &[("helper.py", "V = 2\n")], &[]);
+    repo.wheel(
+        "core",
+        "app",
+        "2.0",
+        &[("app/__init__.py", "import helper\n")],
+        &["helper"],
+    );
+    repo.xtask(&["lock"]).success();
+    let kept = lock_text(&repo);
+    assert!(
+        kept.contains("helper==1.0") && kept.contains("app==1.0"),
+        "{kept}"
+    );
+    repo.xtask(&["lock", "--upgrade-package", "helper"]).success();
+    let one = lock_text(&repo);
+    assert!(one.contains("helper==2.0") && one.contains("app==1.0"), "{one}");
+    repo.xtask(&["lock", "--upgrade"]).success();
+    assert!(lock_text(&repo).contains("app==2.0"));
+}
+
+#[test]
+fn what_cannot_be_locked_is_refused_and_nothing_is_written() {
+    let repo = app();
+    repo.write(
+        "layers/core/requirements.txt",
+        "--no-index\n--find-links wheels\n-e ./src\n",
+    );
+    repo.xtask(&["lock"])
+        .fails_with(2, "an editable install cannot be locked");
+    repo.write(
+        "layers/core/requirements.txt",
+        "--no-index\n--find-links wheels\nmissing==9.9\n",
+    );
+    repo.xtask(&["lock"]).fails_with(1, "uv could not lock it");
+    assert!(!repo.path().join(LOCK).exists());
+    let left: Vec<_> = fs::read_dir(repo.path().join("layers/core"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    repo.xtask(&["lock", "shared"])
+        .fails_with(2, "`shared` is not a dependency profile");
+    repo.xtask(&["lock", "--installer", "pip"])
+        .fails_with(2, "lock resolves with uv");
+}
+
+#[test]
+fn host_and_container_build_the_same_bytes_from_one_lock() {
+    if support::engine_with_test_image().is_none() {
+        return;
+    }
+    let repo = app();
+    repo.set_metadata(&APP.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
+    ));
+    repo.xtask(&["lock"]).success();
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    let host = sha256_hex(&repo.path().join("dist/layers/core.zip"));
+    let run = repo.xtask(&["build-layers", "--builder", "container", "--json"]);
+    let layers: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+    assert_eq!(layers["layers"]["core"]["builder"], "container", "{layers:#}");
+    let container = sha256_hex(&repo.path().join("dist/layers/core.zip"));
+    assert_eq!(host, container, "the same lock, the same bytes");
+}
