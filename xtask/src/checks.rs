@@ -32,39 +32,49 @@ pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
 /// fallback where uv cannot be had). uv goes last, so that dist/ is left as
 /// the default build makes it.
 pub fn installers_agree(sh: &Shell) -> Result<()> {
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
-    let layers = |installer: &str| -> Result<BTreeMap<String, String>> {
-        let output = cmd!(
-            sh,
-            "{xtask} build-layers --builder host --installer {installer} --json --quiet"
-        )
-        .read()?;
-        let value: serde_json::Value =
-            serde_json::from_str(&output).context("reading build-layers --json")?;
-        let layers = value["layers"]
-            .as_object()
-            .context("build-layers --json has no layers")?;
-        Ok(layers
-            .iter()
-            .map(|(name, layer)| {
-                (
-                    name.clone(),
-                    layer["base64sha256"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect())
-    };
-    let (pip, uv) = (layers("pip")?, layers("uv")?);
-    ensure!(!uv.is_empty(), "build-layers built no layer");
-    for (name, sha256) in &uv {
-        let other = pip.get(name).map(String::as_str).unwrap_or("missing");
+    let pip = layer_hashes(sh, &["--builder", "host", "--installer", "pip"])?;
+    let uv = layer_hashes(sh, &["--builder", "host", "--installer", "uv"])?;
+    same_layers(&uv, &pip, "pip and uv built")
+}
+
+/// The example's layers built from their committed locks in the build
+/// image and on the host: byte-identical. The host goes last.
+pub fn container_agrees(sh: &Shell, image: &str) -> Result<()> {
+    let container = layer_hashes(sh, &["--builder", "container", "--image", image])?;
+    let host = layer_hashes(sh, &["--builder", "host"])?;
+    same_layers(&host, &container, "the host and the container built")
+}
+
+fn same_layers(one: &BTreeMap<String, String>, other: &BTreeMap<String, String>, who: &str) -> Result<()> {
+    ensure!(!one.is_empty(), "build-layers built no layer");
+    for (name, sha256) in one {
+        let theirs = other.get(name).map(String::as_str).unwrap_or("missing");
         ensure!(
-            other == sha256,
-            "layer `{name}`: pip built {other}, uv built {sha256}: the installers disagree"
+            theirs == sha256,
+            "layer `{name}`: {who} different ZIPs: {sha256} and {theirs}"
         );
-        eprintln!("ci: layer `{name}`: pip and uv built the same ZIP (base64 sha256 {sha256})");
+        eprintln!("ci: layer `{name}`: {who} the same ZIP (base64 sha256 {sha256})");
     }
     Ok(())
+}
+
+/// Each layer's base64 sha256 as `build-layers ARGS --json` reports it.
+fn layer_hashes(sh: &Shell, args: &[&str]) -> Result<BTreeMap<String, String>> {
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let output = cmd!(sh, "{xtask} build-layers {args...} --json --quiet").read()?;
+    let value: serde_json::Value = serde_json::from_str(&output).context("reading build-layers --json")?;
+    let layers = value["layers"]
+        .as_object()
+        .context("build-layers --json has no layers")?;
+    Ok(layers
+        .iter()
+        .map(|(name, layer)| {
+            (
+                name.clone(),
+                layer["base64sha256"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
 }
 
 /// `cargo xtask build` of the example application, twice, with assertions

@@ -24,8 +24,10 @@ const STEPS: &[&str] = &[
     "cargo clippy",
     "cargo test",
     "pytest",
+    "lock --check",
     "end-to-end build",
     "pip and uv layers agree",
+    "container layers from the locks",
     "invoke --all (host)",
     "invoke --all (container)",
     "terraform",
@@ -84,9 +86,19 @@ pub fn run(options: &Options) -> Result<()> {
         Ok(cmd!(sh, "{cargo} test --workspace").run()?)
     })?;
     step("pytest", &mut || checks::pytest(&sh, &config, options))?;
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    step(
+        "lock --check",
+        &mut || Ok(cmd!(sh, "{xtask} lock --check").run()?),
+    )?;
     step("end-to-end build", &mut || checks::end_to_end(&sh, &config))?;
     step("pip and uv layers agree", &mut || checks::installers_agree(&sh))?;
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    if !no_container {
+        let image = crate::provision::TEST_IMAGE;
+        step("container layers from the locks", &mut || {
+            checks::container_agrees(&sh, image)
+        })?;
+    }
     step("invoke --all (host)", &mut || {
         Ok(cmd!(sh, "{xtask} invoke --all --builder host --runner host").run()?)
     })?;
