@@ -206,16 +206,20 @@ pub fn layer_removal(sh: &Shell, config: &Config) -> Result<()> {
     }
     let manifest_toml = copy.join("Cargo.toml");
     let text = fs::read_to_string(&manifest_toml)?;
-    let section = "[workspace.metadata.lambda.layers.sms]\nrequirements = \"layers/sms/requirements.txt\"\n";
+    // The whole table, up to the blank line that ends it.
+    let header = "[workspace.metadata.lambda.layers.sms]\n";
     let attached = "layers = [\"core\", \"sms\", \"shared\"]";
+    let start = text.find(header);
     ensure!(
-        text.contains(section) && text.contains(attached),
+        start.is_some() && text.contains(attached),
         "Cargo.toml no longer has the sms layer this check removes"
     );
+    let start = start.unwrap_or_default();
+    let end = text[start..].find("\n\n").map_or(text.len(), |at| start + at + 1);
+    let without = format!("{}{}", &text[..start], &text[end..]);
     fs::write(
         &manifest_toml,
-        text.replace(section, "")
-            .replace(attached, "layers = [\"core\", \"shared\"]"),
+        without.replace(attached, "layers = [\"core\", \"shared\"]"),
     )?;
 
     let xtask = std::env::current_exe()?;

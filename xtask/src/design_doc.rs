@@ -111,6 +111,10 @@ fn maximal_configuration() -> Value {
                 "requirements": "layers/core/requirements.txt",
                 "allow": ["config.pem"],
             },
+            "twilio": {
+                "requirements": "layers/core/requirements.txt",
+                "base": ["core"],
+            },
             "shared": {
                 "source": "lambdas/shared",
                 "allow": [".env.example"],

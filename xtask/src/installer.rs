@@ -121,7 +121,7 @@ impl Installer {
         let program = &self.program;
         let python_version = runtime.python_version();
         let requirements = source.path();
-        let locked = source.locked_args();
+        let locked = source.install_args();
         match self.kind {
             Kind::Uv => {
                 let platform = runtime.uv_platform(arch);
@@ -189,25 +189,45 @@ impl Installer {
 /// What a dependency layer installs from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A requirements file, resolved by the installer.
-    Requirements(PathBuf),
+    /// A requirements file, resolved by the installer, held to the
+    /// versions of a constraints file when given.
+    Requirements {
+        file: PathBuf,
+        constraints: Option<PathBuf>,
+    },
     /// A lock (`lockfile.rs`): every distribution pinned with its hashes.
     Lock(PathBuf),
 }
 
 impl Source {
-    pub fn path(&self) -> &Path {
-        match self {
-            Source::Requirements(path) | Source::Lock(path) => path,
+    pub fn requirements(file: PathBuf) -> Source {
+        Source::Requirements {
+            file,
+            constraints: None,
         }
     }
 
-    /// What pip and uv are told for a lock: install exactly these, check
-    /// every file's hash, resolve nothing.
-    pub fn locked_args(&self) -> Vec<&'static str> {
+    pub fn path(&self) -> &Path {
         match self {
-            Source::Requirements(_) => Vec::new(),
-            Source::Lock(_) => vec!["--no-deps", "--require-hashes"],
+            Source::Requirements { file, .. } | Source::Lock(file) => file,
+        }
+    }
+
+    /// What pip and uv are told besides `-r`: for a lock, install exactly
+    /// these, check every file's hash, resolve nothing; for requirements,
+    /// the constraints.
+    pub fn install_args(&self) -> Vec<String> {
+        match self {
+            Source::Requirements {
+                constraints: None, ..
+            } => Vec::new(),
+            Source::Requirements {
+                constraints: Some(file),
+                ..
+            } => {
+                vec!["-c".to_string(), file.display().to_string()]
+            }
+            Source::Lock(_) => vec!["--no-deps".to_string(), "--require-hashes".to_string()],
         }
     }
 }

@@ -37,9 +37,16 @@ pub fn path(requirements: &Path, runtime: Runtime, arch: Arch) -> PathBuf {
 
 /// The sha256 of the requirements file and of every file it includes or
 /// constrains (not the wheels of local folders: a new wheel there is picked
-/// up by `cargo xtask lock --upgrade`, not by invalidating the lock).
-pub fn inputs_sha256(root: &Path, requirements: &Path, key: &str) -> Result<String> {
+/// up by `cargo xtask lock --upgrade`, not by invalidating the lock), and of
+/// the locks of the profiles it is stacked on (their pins held it).
+pub fn inputs_sha256(root: &Path, requirements: &Path, key: &str, base_locks: &[PathBuf]) -> Result<String> {
     let mut hasher = Sha256::new();
+    for base in base_locks {
+        hasher.update(base.display().to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(fs::read(root.join(base)).unwrap_or_default());
+        hasher.update([0]);
+    }
     for file in requirements::input_files(root, requirements, key)? {
         if is_distribution(&file) {
             continue;
@@ -115,12 +122,30 @@ pub fn write(
     runtime: Runtime,
     arch: Arch,
     upgrade: &[String],
+    base_locks: &[PathBuf],
 ) -> Result<(PathBuf, usize)> {
     refuse_unlockable(root, requirements, key)?;
-    let inputs = inputs_sha256(root, requirements, key)?;
+    let inputs = inputs_sha256(root, requirements, key, base_locks)?;
     let lock = path(requirements, runtime, arch);
     let full = root.join(&lock);
     let temp = atomic::temp_sibling(&full);
+    // A stacked profile is resolved under its bases' pins: one consistent set.
+    let mut pins = String::new();
+    for base in base_locks {
+        let text = fs::read_to_string(root.join(base)).map_err(|_| {
+            UsageError::new(format!(
+                "{key}: stacked on a profile that has no lock yet ({}): lock it first",
+                base.display()
+            ))
+        })?;
+        pins.extend(pinned(&text).into_iter().map(|pin| pin + "\n"));
+    }
+    let constraints = atomic::temp_sibling(&full.with_extension("constraints"));
+    let mut extra = upgrade.to_vec();
+    if !pins.is_empty() {
+        fs::write(&constraints, &pins)?;
+        extra.extend(["-c".to_string(), constraints.display().to_string()]);
+    }
     // uv keeps the pins of the file it writes to: today's lock, unless upgrading.
     if full.is_file() {
         fs::copy(&full, &temp).with_context(|| format!("reading {}", lock.display()))?;
@@ -129,7 +154,7 @@ pub fn write(
     local.change_dir(root.join(requirements).parent().unwrap_or(root));
     let output = uv
         .compile_command(&local, requirements, &temp, runtime, arch, cache_dir)
-        .args(upgrade)
+        .args(extra)
         .quiet()
         .ignore_status()
         .output()
@@ -146,6 +171,7 @@ pub fn write(
         fs::read_to_string(&temp).with_context(|| format!("reading {}", temp.display()))
     });
     let _ = fs::remove_file(&temp);
+    let _ = fs::remove_file(&constraints);
     let resolved = resolved?;
     let files = requirements::input_files(root, requirements, key)?;
     let no_index = requirements::says_no_index(root, &files);
@@ -153,6 +179,14 @@ pub fn write(
     atomic::write_atomic(&full, text.as_bytes())?;
     let pinned = resolved.lines().filter(|line| line.contains("==")).count();
     Ok((lock, pinned))
+}
+
+/// `name==version` of every distribution a lock pins.
+pub fn pinned(lock: &str) -> Vec<String> {
+    lock.lines()
+        .filter(|line| !line.starts_with([' ', '#', '-']) && line.contains("=="))
+        .map(|line| line.split_whitespace().next().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// What a lock cannot pin: editable installs, VCS checkouts and plain-HTTP
@@ -203,7 +237,7 @@ mod tests {
         let runtime = Runtime::find("python3.11").unwrap();
         let lock = path(requirements, runtime, Arch::X86_64);
         assert_eq!(lock, Path::new("layers/core/requirements.python3.11-x86_64.lock"));
-        let inputs = inputs_sha256(root.path(), requirements, "k").unwrap();
+        let inputs = inputs_sha256(root.path(), requirements, "k", &[]).unwrap();
         assert!(matches!(state(root.path(), &lock, &inputs), State::Missing));
         fs::write(
             root.path().join(&lock),
@@ -223,9 +257,12 @@ mod tests {
             "x",
         )
         .unwrap();
-        assert_eq!(inputs_sha256(root.path(), requirements, "k").unwrap(), inputs);
+        assert_eq!(
+            inputs_sha256(root.path(), requirements, "k", &[]).unwrap(),
+            inputs
+        );
         fs::write(root.path().join("layers/core/pins.txt"), "tool==2.0\n").unwrap();
-        let changed = inputs_sha256(root.path(), requirements, "k").unwrap();
+        let changed = inputs_sha256(root.path(), requirements, "k", &[]).unwrap();
         assert!(matches!(state(root.path(), &lock, &changed), State::Stale));
         let text = fs::read_to_string(root.path().join(&lock)).unwrap();
         assert!(text.contains("--no-index\ntool==1.0"), "{text}");

@@ -175,3 +175,123 @@ fn host_and_container_build_the_same_bytes_from_one_lock() {
     let container = sha256_hex(&repo.path().join("dist/layers/core.zip"));
     assert_eq!(host, container, "the same lock, the same bytes");
 }
+
+const STACKED: &str = r#"
+[workspace.metadata.lambda]
+runtime = "python3.11"
+
+[workspace.metadata.lambda.layers.core]
+requirements = "layers/core/requirements.txt"
+
+[workspace.metadata.lambda.layers.extra]
+requirements = "layers/extra/requirements.txt"
+base = ["core"]
+
+[workspace.metadata.lambda.layers.shared]
+source = "lambdas/shared"
+
+[workspace.metadata.lambda.functions.hello]
+source = "lambdas/hello"
+handler = "hello.lambda_handler"
+layers = ["core", "extra", "shared"]
+"#;
+
+/// core: app 1.0 and helper 1.0; extra: tool, which needs helper (2.0 is
+/// there too, newer than core's).
+fn stacked() -> Repo {
+    let repo = app();
+    repo.set_metadata(STACKED);
+    repo.write(
+        "lambdas/hello/hello.py",
+        "import app, tool\n\n\ndef lambda_handler(event, context):\n    return 1\n",
+    );
+    repo.profile("extra", &["tool==1.0"]);
+    repo.wheel(
+        "extra",
+        "tool",
+        "1.0",
+        &[("tool.py", "import helper\n")],
+        &["helper"],
+    );
+    repo.wheel("extra", "helper", "1.0", &[("helper.py", "V = 1\n")], &[]);
+    repo.wheel("extra", "helper", "2.0", &[("helper.py", "V = 2\n")], &[]);
+    repo
+}
+
+fn layer_packages(run: &support::Run, layer: &str) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    value["layers"][layer]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            format!(
+                "{}=={}",
+                package["name"].as_str().unwrap(),
+                package["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A stacked profile ships nothing its base provides, and is held to the
+/// base's versions: unlocked (the base layer's versions) and locked (the
+/// base lock's pins) alike.
+#[test]
+fn a_stacked_profile_ships_nothing_its_base_provides() {
+    let repo = stacked();
+    let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
+    assert_eq!(layer_packages(run.success(), "extra"), ["tool==1.0"]);
+    let excluded = serde_json::from_str::<serde_json::Value>(&run.stdout()).unwrap()["layers"]["extra"]
+        ["excluded"]
+        .clone();
+    assert_eq!(
+        excluded,
+        serde_json::json!(["helper==1.0"]),
+        "held to core's helper 1.0, not 2.0"
+    );
+    repo.xtask(&["check-limits"]).success();
+
+    repo.xtask(&["lock"]).success();
+    let lock = String::from_utf8(repo.read("layers/extra/requirements.python3.11-x86_64.lock")).unwrap();
+    assert!(
+        lock.contains("helper==1.0") && lock.contains("tool==1.0"),
+        "{lock}"
+    );
+    let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
+    assert_eq!(layer_packages(run.success(), "extra"), ["tool==1.0"]);
+    // Relocking the base makes the stacked lock stale: its pins held it.
+    repo.xtask(&["lock", "core", "--upgrade"]).success();
+    repo.xtask(&["lock", "--check"]).success();
+    repo.profile("core", &["app==1.0", "helper==1.0"]);
+    repo.xtask(&["lock", "core"]).success();
+    repo.xtask(&["lock", "--check"]).fails_with(
+        2,
+        "extra: layers/extra/requirements.python3.11-x86_64.lock is older",
+    );
+}
+
+#[test]
+fn stacking_mistakes_are_configuration_errors() {
+    let repo = stacked();
+    let cases = [
+        (STACKED.replace("base = [\"core\"]", "base = [\"shared\"]"), "`shared` is not a dependency profile"),
+        (STACKED.replace("base = [\"core\"]", "base = [\"nope\"]"), "unknown layer `nope`"),
+        (STACKED.replace("base = [\"core\"]", "base = [\"extra\"]"), "stacked on itself"),
+        (
+            STACKED.replace("layers = [\"core\", \"extra\", \"shared\"]", "layers = [\"extra\", \"core\", \"shared\"]"),
+            "`extra` is stacked on `core` and ships without what `core` provides: attach `core` before `extra`",
+        ),
+        (
+            STACKED.replace("source = \"lambdas/shared\"", "source = \"lambdas/shared\"\nbase = [\"core\"]"),
+            "only a dependency profile (`requirements`) is stacked",
+        ),
+    ];
+    for (metadata, message) in cases {
+        repo.set_metadata(&metadata);
+        repo.xtask(&["build", "--builder", "host"]).fails_with(2, message);
+    }
+    repo.set_metadata(STACKED);
+    repo.xtask(&["lock", "extra"])
+        .fails_with(2, "stacked on a profile that has no lock yet");
+}

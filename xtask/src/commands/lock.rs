@@ -17,8 +17,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     let config = Config::load(&options.overrides)?;
     let printer = Printer::new(options.verbosity);
     let profiles: Vec<_> = config
-        .layers
-        .values()
+        .stack_order()
+        .into_iter()
         .filter_map(|layer| match &layer.source {
             LayerSource::Requirements(path) => Some((layer.name.clone(), path.clone())),
             _ => None,
@@ -61,7 +61,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         let mut stale = Vec::new();
         for (name, requirements) in &chosen {
             let lock = lockfile::path(requirements, config.runtime, config.arch);
-            let inputs = lockfile::inputs_sha256(&config.root, requirements, &key(name))?;
+            let inputs =
+                lockfile::inputs_sha256(&config.root, requirements, &key(name), &config.base_locks(name))?;
             match lockfile::state(&config.root, &lock, &inputs) {
                 State::Current => printer.info(&format!("lock: {name}: {} is current", lock.display())),
                 State::Missing => stale.push(format!("{name}: no {}", lock.display())),
@@ -115,6 +116,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
             config.runtime,
             config.arch,
             &upgrade,
+            &config.base_locks(name),
         );
         match written {
             Ok((lock, pinned)) => printer.info(&format!(

@@ -80,6 +80,9 @@ pub struct Layer {
     pub source: LayerSource,
     /// Files packaged even though they look like secrets (relative to the source).
     pub allow: Vec<String>,
+    /// The profiles a dependency profile is stacked on: resolved together
+    /// with them, and without what they provide.
+    pub base: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +268,7 @@ impl Config {
             check_case_unique(&format!("{TABLE}.layers"), &name, &mut folded)?;
             layers.insert(name, layer);
         }
+        check_bases(&layers)?;
         let mut functions = BTreeMap::new();
         let mut folded = BTreeMap::new();
         for (name, value) in top.optional_map("functions")? {
@@ -305,6 +309,38 @@ impl Config {
     }
 
     /// The budget that applies to one function: its own, else the repository's.
+    /// The layers with every profile after the profiles it is stacked on
+    /// (the configuration refuses cycles), otherwise by name.
+    pub fn stack_order(&self) -> Vec<&Layer> {
+        let mut ordered: Vec<&Layer> = Vec::new();
+        let mut left: Vec<&Layer> = self.layers.values().collect();
+        while !left.is_empty() {
+            let ready = left
+                .iter()
+                .position(|layer| {
+                    layer
+                        .base
+                        .iter()
+                        .all(|base| ordered.iter().any(|done| &done.name == base))
+                })
+                .unwrap_or(0);
+            ordered.push(left.remove(ready));
+        }
+        ordered
+    }
+
+    /// The locks of the profiles `name` is stacked on, for the runtime and
+    /// architecture (whether they exist or not).
+    pub fn base_locks(&self, name: &str) -> Vec<PathBuf> {
+        bases_of(&self.layers, name)
+            .into_iter()
+            .filter_map(|base| match &self.layers[base].source {
+                LayerSource::Requirements(path) => Some(crate::lockfile::path(path, self.runtime, self.arch)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn budget_for(&self, function: &Function) -> Option<u64> {
         function.budget.or(self.budget)
     }
@@ -319,7 +355,13 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
     let arn = table.optional_str("arn")?;
     let unzipped_size = table.optional_size("unzipped_size")?;
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
+    let base = table.optional_str_list("base")?.unwrap_or_default();
     table.finish()?;
+    if !base.is_empty() && requirements.is_none() {
+        return Err(format!(
+            "{key}.base: only a dependency profile (`requirements`) is stacked on others; remove it"
+        ));
+    }
     let source = match (requirements, source, arn) {
         (Some(path), None, None) => {
             let path = existing_path(root, &format!("{key}.requirements"), &path, false)?;
@@ -339,6 +381,7 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
                 name: name.to_string(),
                 source: LayerSource::External { arn, unzipped_bytes },
                 allow,
+                base,
             });
         }
         (None, None, None) => {
@@ -361,7 +404,66 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
         name: name.to_string(),
         source,
         allow,
+        base,
     })
+}
+
+/// Each `base` names another dependency profile, and no profile stands on
+/// itself, however far down.
+fn check_bases(layers: &BTreeMap<String, Layer>) -> Result<(), String> {
+    for layer in layers.values() {
+        let key = format!("{TABLE}.layers.{}.base", layer.name);
+        for base in &layer.base {
+            match layers.get(base).map(|base| &base.source) {
+                Some(LayerSource::Requirements(_)) => {}
+                Some(_) => {
+                    return Err(format!(
+                        "{key}: `{base}` is not a dependency profile (`requirements`)"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "{key}: unknown layer `{base}` (define [{TABLE}.layers.{base}])"
+                    ))
+                }
+            }
+        }
+        let mut seen = vec![layer.name.as_str()];
+        let mut queue: Vec<&str> = layer.base.iter().map(String::as_str).collect();
+        while let Some(next) = queue.pop() {
+            if next == layer.name {
+                return Err(format!(
+                    "{key}: `{}` ends up stacked on itself (through {})",
+                    layer.name,
+                    seen.join(" → ")
+                ));
+            }
+            if !seen.contains(&next) {
+                seen.push(next);
+                queue.extend(layers[next].base.iter().map(String::as_str));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every profile a profile stands on, nearest first.
+pub fn bases_of<'a>(layers: &'a BTreeMap<String, Layer>, name: &str) -> Vec<&'a str> {
+    let mut all: Vec<&str> = Vec::new();
+    let mut queue: Vec<&str> = layers
+        .get(name)
+        .map(|layer| layer.base.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    queue.reverse();
+    while let Some(next) = queue.pop() {
+        if !all.contains(&next) {
+            all.push(next);
+            let mut more: Vec<&str> = layers[next].base.iter().map(String::as_str).collect();
+            more.reverse();
+            queue.extend(more);
+        }
+    }
+    all
 }
 
 fn parse_function(
@@ -399,6 +501,15 @@ fn parse_function(
         }
         if function_layers.iter().filter(|other| *other == layer).count() > 1 {
             return Err(format!("{key}.layers: `{layer}` is listed twice"));
+        }
+    }
+    for (at, layer) in function_layers.iter().enumerate() {
+        for base in bases_of(layers, layer) {
+            if !function_layers[..at].iter().any(|earlier| earlier == base) {
+                return Err(format!(
+                    "{key}.layers: `{layer}` is stacked on `{base}` and ships without what `{base}` provides: attach `{base}` before `{layer}`"
+                ));
+            }
         }
     }
     if function_layers.len() > facts::MAX_LAYERS {

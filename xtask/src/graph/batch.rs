@@ -109,10 +109,13 @@ pub fn run_batch(
                         };
                         let source = match lock {
                             Some(lock) => Source::Lock(config.root.join(lock)),
-                            None => Source::Requirements(config.root.join(requirements)),
+                            None => Source::requirements(config.root.join(requirements)),
                         };
+                        let provided = provided_by(&node.deps, statuses)?;
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
-                            let data = build_layer(&sh, config, builder, &node.name, &source, dir, progress)?;
+                            let data = build_layer(
+                                &sh, config, builder, &node.name, &source, &provided, dir, progress,
+                            )?;
                             Ok(serde_json::to_value(data)?)
                         })
                     })
@@ -266,4 +269,25 @@ pub fn run_batch(
         results.extend(outcomes.into_values());
     }
     Ok(results)
+}
+
+/// What the profiles a stacked profile stands on provide: their
+/// distributions, `(name, version)`, from their built entries.
+fn provided_by(deps: &[usize], statuses: &[Option<Status>]) -> Result<Vec<(String, String)>> {
+    let mut provided = Vec::new();
+    for &dep in deps {
+        let entry = statuses[dep]
+            .as_ref()
+            .and_then(Status::entry)
+            .context("a base profile is built first")?;
+        let data: ZipData = serde_json::from_value(entry.data.clone())?;
+        for package in data
+            .inventory
+            .map(|inventory| inventory.packages)
+            .unwrap_or_default()
+        {
+            provided.push((package.name, package.version));
+        }
+    }
+    Ok(provided)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Graph, Inputs, Kind, Node, Session, Work};
-use crate::config::{Config, LayerSource};
+use crate::config::{self, Config, LayerSource};
 use crate::error::UsageError;
 use crate::installer::RESULT_VARIABLES;
 use crate::steps::builder::{choose_builder, Builder};
@@ -54,11 +54,19 @@ pub fn plan(session: &Session) -> Result<Graph> {
     }
     let environment = environment_inputs(config)?;
 
-    for layer in config.layers.values() {
+    for layer in config.stack_order() {
         match &layer.source {
             LayerSource::Requirements(path) => {
                 let key = format!("layers.{}.requirements", layer.name);
                 let mut inputs = common(Kind::Profile);
+                // A stacked profile depends on every profile below it: their
+                // outputs (what they provide) enter its key.
+                let bases = config::bases_of(&config.layers, &layer.name);
+                let deps: Vec<usize> = bases
+                    .iter()
+                    .filter_map(|base| graph.find(Kind::Profile, base))
+                    .collect();
+                inputs.add("base", format!("[{}]", bases.join(", ")));
                 inputs
                     .add("runtime", config.runtime.name)
                     .add("architecture", config.arch.name())
@@ -100,7 +108,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 graph.push(Node {
                     kind: Kind::Profile,
                     name: layer.name.clone(),
-                    deps: Vec::new(),
+                    deps,
                     inputs,
                     pending,
                     work: Work::Profile {
@@ -280,7 +288,7 @@ fn environment_inputs(config: &Config) -> Result<Inputs> {
 /// the command to run.
 fn locked(config: &Config, name: &str, requirements: &Path, key: &str) -> Result<Option<PathBuf>> {
     let lock = lockfile::path(requirements, config.runtime, config.arch);
-    let inputs = lockfile::inputs_sha256(&config.root, requirements, key)?;
+    let inputs = lockfile::inputs_sha256(&config.root, requirements, key, &config.base_locks(name))?;
     match lockfile::state(&config.root, &lock, &inputs) {
         lockfile::State::Missing => Ok(None),
         lockfile::State::Current => Ok(Some(lock)),

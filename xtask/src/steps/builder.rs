@@ -145,6 +145,8 @@ pub fn choose_builder(
     }
 }
 
+/// Installs `source` into `work/python` (its constraints, if any, are a
+/// file inside `work`).
 pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, work: &Path) -> Result<()> {
     let output = match builder {
         Builder::Host { installer, .. } => installer
@@ -166,11 +168,20 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
                 .strip_prefix(&config.root)
                 .context("the requirements file is inside the repository")?;
             let run = container_run(config, image, relative, work)?;
-            let args = match source {
-                Source::Requirements(_) => container::install_args(relative),
+            let mut args = match source {
+                Source::Requirements { .. } => container::install_args(relative),
                 // The same wheels as on the host: the runtime's platform, not the image's.
                 Source::Lock(_) => container::locked_install_args(relative, config.runtime, config.arch),
             };
+            if let Source::Requirements {
+                constraints: Some(file),
+                ..
+            } = source
+            {
+                // The install folder is the container's output folder.
+                let name = file.file_name().context("a constraints file")?.to_string_lossy();
+                args.extend(["-c".to_string(), format!("{}/{name}", container::OUT_DIR)]);
+            }
             engine
                 .run_command(sh, &run, &args)?
                 .quiet()

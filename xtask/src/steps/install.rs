@@ -20,6 +20,9 @@ use crate::progress::Progress;
 /// The output file of a layer entry.
 pub const LAYER_ZIP: &str = "layer.zip";
 
+/// The constraints a stacked profile is installed under, in the install folder.
+const PROVIDED_CONSTRAINTS: &str = "provided-by-bases.txt";
+
 /// What the entry of a ZIP product (a layer or a function) records besides
 /// the ZIP: its size unzipped and, for a dependency layer, what it holds
 /// and how it was built.
@@ -50,12 +53,16 @@ impl From<Written> for WrittenData {
 }
 
 /// Builds the layer `name` from `source` (an absolute path) into `work`.
+/// `provided` are the distributions of the profiles it is stacked on: an
+/// unlocked install is held to their versions, and none of them ships.
+#[allow(clippy::too_many_arguments)]
 pub fn build_layer(
     sh: &Shell,
     config: &Config,
     builder: &Builder,
     name: &str,
     source: &Source,
+    provided: &[(String, String)],
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<ZipData> {
@@ -63,10 +70,38 @@ pub fn build_layer(
     let site = install_dir.join("python");
     fs::create_dir_all(&site)?;
     progress.phase(name, "installing");
-    install(sh, config, builder, source, &install_dir)?;
+    let source = match source {
+        Source::Requirements { file, .. } if !provided.is_empty() => {
+            let constraints = install_dir.join(PROVIDED_CONSTRAINTS);
+            let pins: String = provided
+                .iter()
+                .map(|(name, version)| format!("{name}=={version}\n"))
+                .collect();
+            fs::write(&constraints, pins)?;
+            Source::Requirements {
+                file: file.clone(),
+                constraints: Some(constraints),
+            }
+        }
+        _ => source.clone(),
+    };
+    install(sh, config, builder, &source, &install_dir)?;
+    if let Source::Requirements {
+        constraints: Some(file),
+        ..
+    } = &source
+    {
+        fs::remove_file(file)?;
+    }
 
     progress.phase(name, "cleaning");
-    let inventory = layer_content::prepare(&site, &config.exclude)?;
+    let mut leave_out = config.exclude.clone();
+    leave_out.extend(
+        provided
+            .iter()
+            .map(|(name, _)| crate::facts::normalize_dist_name(name)),
+    );
+    let inventory = layer_content::prepare(&site, &leave_out)?;
     let problems = elf::incompatible_binaries(&site, config.runtime, config.arch)?;
     if !problems.is_empty() {
         let fix = match builder {

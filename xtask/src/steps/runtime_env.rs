@@ -303,7 +303,7 @@ fn install_runtime_site(
     let output = installer
         .install_command(
             sh,
-            &Source::Requirements(requirements),
+            &Source::requirements(requirements),
             &site,
             runtime,
             arch,
