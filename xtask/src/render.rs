@@ -332,6 +332,17 @@ pub fn check_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>
                 .collect();
             say!(out, "    {:<14} {}", "largest", largest.join(", "));
         }
+        for stacked in &report.stacked {
+            say!(
+                out,
+                "    {:<14} {} on {}: {} distribution(s), {}, shipped once in the base",
+                "stacked",
+                stacked.layer,
+                stacked.bases.join(", "),
+                stacked.distributions.len(),
+                human_bytes(stacked.saved_bytes)
+            );
+        }
         let mut imports: Vec<String> = report
             .imports
             .provided

@@ -250,7 +250,19 @@ fn a_stacked_profile_ships_nothing_its_base_provides() {
         serde_json::json!(["helper==1.0"]),
         "held to core's helper 1.0, not 2.0"
     );
-    repo.xtask(&["check-limits"]).success();
+    // check-limits says what the stacking saved the function.
+    let run = repo.xtask(&["check-limits", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+    let stacked = &report["functions"]["hello"]["stacked"][0];
+    assert_eq!(stacked["layer"], "extra", "{report:#}");
+    assert_eq!(stacked["bases"], serde_json::json!(["core"]));
+    assert_eq!(stacked["distributions"], serde_json::json!(["helper==1.0"]));
+    assert!(stacked["saved_bytes"].as_u64().unwrap() > 0, "{stacked}");
+    assert!(
+        run.stderr().contains("extra on core: 1 distribution(s)"),
+        "{}",
+        run.stderr()
+    );
 
     repo.xtask(&["lock"]).success();
     let lock = String::from_utf8(repo.read("layers/extra/requirements.python3.11-x86_64.lock")).unwrap();

@@ -41,7 +41,7 @@ const FORMAT: &[(Kind, &str)] = &[
     (Kind::Profile, "4"),
     (Kind::SourceLayer, "2"),
     (Kind::Function, "2"),
-    (Kind::Check, "1"),
+    (Kind::Check, "2"),
     (Kind::Smoke, "2"),
 ];
 

@@ -28,16 +28,74 @@ pub struct FunctionReport {
     pub zipped_bytes: u64,
     pub upload: String,
     pub largest: Vec<(String, u64)>,
+    /// What each attached stacked profile leaves to its bases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacked: Vec<Stacked>,
     pub imports: import_check::Report,
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
     pub ok: bool,
 }
 
+/// A stacked profile's saving for one function: the distributions its
+/// bases provide, which it does not ship again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stacked {
+    pub layer: String,
+    pub bases: Vec<String>,
+    pub distributions: Vec<String>,
+    pub saved_bytes: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerShare {
     pub name: String,
     pub unzipped_bytes: u64,
+}
+
+/// For each attached stacked profile, what its bases provide instead: the
+/// distributions it left out and their size in the bases' layers.
+fn stacked(config: &Config, manifest: &crate::manifest::Manifest, layers: &[String]) -> Vec<Stacked> {
+    let mut all = Vec::new();
+    for name in layers {
+        let bases: Vec<String> = crate::config::bases_of(&config.layers, name)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        if bases.is_empty() {
+            continue;
+        }
+        let left_out: Vec<&String> = manifest
+            .layers
+            .get(name)
+            .and_then(|layer| layer.excluded.as_ref())
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut distributions = Vec::new();
+        let mut saved_bytes = 0;
+        for base in &bases {
+            let packages = manifest
+                .layers
+                .get(base)
+                .map(|layer| layer.packages.as_slice())
+                .unwrap_or_default();
+            for package in packages {
+                let pin = format!("{}=={}", package.name, package.version);
+                if left_out.contains(&&pin) && !distributions.contains(&pin) {
+                    saved_bytes += package.unzipped_bytes;
+                    distributions.push(pin);
+                }
+            }
+        }
+        all.push(Stacked {
+            layer: name.clone(),
+            bases,
+            distributions,
+            saved_bytes,
+        });
+    }
+    all
 }
 
 /// The files of the built layers, read once per run for overlap checks.
@@ -93,6 +151,7 @@ pub fn check_function(
         zipped_bytes: entry.zip.zipped_bytes,
         upload: entry.upload.clone(),
         largest: Vec::new(),
+        stacked: stacked(config, manifest, &function.layers),
         imports: import_check::Report::default(),
         warnings: Vec::new(),
         errors: Vec::new(),
