@@ -20,10 +20,11 @@ use crate::graph::{Graph, Session};
 use crate::manifest::BuiltView;
 use crate::progress::{ms, Printer};
 use crate::render;
+use crate::steps::launch::Start;
 use crate::steps::layout::{self, Layout};
 use crate::steps::runtime_env::{runtime_site, Runner, RuntimeSite};
 use crate::steps::samples::{self, Sample, Verdict};
-use crate::steps::sandbox::{self, Failure, Init, Sandbox, Start};
+use crate::steps::sandbox::{self, Failure, Init, Sandbox};
 use crate::steps::smoke::{missing_module, missing_module_hint, plan};
 use crate::tools::Planned;
 

@@ -61,8 +61,12 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         let mut stale = Vec::new();
         for (name, requirements) in &chosen {
             let lock = lockfile::path(requirements, config.runtime, config.arch);
-            let inputs =
-                lockfile::inputs_sha256(&config.root, requirements, &key(name), &config.base_locks(name))?;
+            let inputs = lockfile::inputs_sha256(
+                &config.root,
+                requirements,
+                &key(name),
+                &lockfile::base_locks(&config, name),
+            )?;
             match lockfile::state(&config.root, &lock, &inputs) {
                 State::Current => printer.info(&format!("lock: {name}: {} is current", lock.display())),
                 State::Missing => stale.push(format!("{name}: no {}", lock.display())),
@@ -116,7 +120,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
             config.runtime,
             config.arch,
             &upgrade,
-            &config.base_locks(name),
+            &lockfile::base_locks(&config, name),
         );
         match written {
             Ok((lock, pinned)) => printer.info(&format!(

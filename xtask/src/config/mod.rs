@@ -329,18 +329,6 @@ impl Config {
         ordered
     }
 
-    /// The locks of the profiles `name` is stacked on, for the runtime and
-    /// architecture (whether they exist or not).
-    pub fn base_locks(&self, name: &str) -> Vec<PathBuf> {
-        bases_of(&self.layers, name)
-            .into_iter()
-            .filter_map(|base| match &self.layers[base].source {
-                LayerSource::Requirements(path) => Some(crate::lockfile::path(path, self.runtime, self.arch)),
-                _ => None,
-            })
-            .collect()
-    }
-
     pub fn budget_for(&self, function: &Function) -> Option<u64> {
         function.budget.or(self.budget)
     }

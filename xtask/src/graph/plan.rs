@@ -288,7 +288,12 @@ fn environment_inputs(config: &Config) -> Result<Inputs> {
 /// the command to run.
 fn locked(config: &Config, name: &str, requirements: &Path, key: &str) -> Result<Option<PathBuf>> {
     let lock = lockfile::path(requirements, config.runtime, config.arch);
-    let inputs = lockfile::inputs_sha256(&config.root, requirements, key, &config.base_locks(name))?;
+    let inputs = lockfile::inputs_sha256(
+        &config.root,
+        requirements,
+        key,
+        &lockfile::base_locks(config, name),
+    )?;
     match lockfile::state(&config.root, &lock, &inputs) {
         lockfile::State::Missing => Ok(None),
         lockfile::State::Current => Ok(Some(lock)),

@@ -12,11 +12,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Result;
 
 use super::layout::{others_reach, Layout};
-use super::runtime_env::{Runner, CONTAINER_BASE_ENV, HOST_ENV_KEPT, LAMBDA_ENV, SCRIPT};
-use super::sandbox::{path_text, Start};
+use super::runtime_env::{
+    FunctionPlan, Runner, RuntimeSite, CONTAINER_BASE_ENV, HOST_ENV_KEPT, LAMBDA_ENV, SCRIPT,
+};
 use crate::config::Config;
 use crate::container::{Engine, SandboxRun};
 use crate::facts;
+
+/// What a sandbox is started with.
+pub struct Start<'a> {
+    pub config: &'a Config,
+    pub runner: &'a Runner,
+    pub site: &'a RuntimeSite,
+    pub plan: &'a FunctionPlan,
+    /// The function's own variables, after Lambda's.
+    pub env: &'a [(String, String)],
+    /// Function output (its logs) goes to stderr as it comes; otherwise it
+    /// is only kept for error messages.
+    pub forward_logs: bool,
+}
 
 /// The command that starts the runtime, and what it runs in.
 pub struct Launch {
@@ -175,4 +189,8 @@ fn sandbox_python(
         return (usable, false);
     }
     (usable, true)
+}
+
+pub fn path_text(path: &Path) -> String {
+    path.display().to_string()
 }

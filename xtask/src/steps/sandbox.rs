@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,10 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::launch::{self, Launch};
+use super::launch::{self, path_text, Launch, Start};
 use super::layout::Layout;
-use super::runtime_env::{FunctionPlan, Runner, RuntimeSite};
-use crate::config::Config;
 use crate::container::Engine;
 use crate::facts;
 use crate::runtime_api::{Invocation, Message, RuntimeApi};
@@ -92,19 +89,6 @@ impl Answer {
         }
         line
     }
-}
-
-/// What a sandbox is started with.
-pub struct Start<'a> {
-    pub config: &'a Config,
-    pub runner: &'a Runner,
-    pub site: &'a RuntimeSite,
-    pub plan: &'a FunctionPlan,
-    /// The function's own variables, after Lambda's.
-    pub env: &'a [(String, String)],
-    /// Function output (its logs) goes to stderr as it comes; otherwise it
-    /// is only kept for error messages.
-    pub forward_logs: bool,
 }
 
 /// The running function.
@@ -203,10 +187,6 @@ fn lambda_paths(paths: &[(String, String)], text: &str) -> String {
     paths
         .iter()
         .fold(text.to_string(), |text, (here, there)| text.replace(here, there))
-}
-
-pub(super) fn path_text(path: &Path) -> String {
-    path.display().to_string()
 }
 
 /// What came while waiting.

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::launch::Start;
 use super::runtime_env::{FunctionPlan, LayerStep, Runner, RuntimeSite};
-use super::sandbox::{self, Failure, Init, Start};
+use super::sandbox::{self, Failure, Init};
 use crate::config::Config;
 use crate::facts;
 use crate::manifest::{BuiltView, LayerKind, Manifest};
