@@ -307,3 +307,18 @@ fn stacking_mistakes_are_configuration_errors() {
     repo.xtask(&["lock", "extra"])
         .fails_with(2, "stacked on a profile that has no lock yet");
 }
+
+#[test]
+fn the_dry_run_writes_nothing() {
+    let repo = app();
+    let run = repo.xtask(&["lock", "--dry-run"]);
+    assert!(
+        run.success()
+            .stdout()
+            .contains("lock core: would resolve layers/core/requirements.txt into layers/core/requirements.python3.11-x86_64.lock"),
+        "{}",
+        run.stdout()
+    );
+    assert!(!repo.path().join(LOCK).exists());
+    assert!(!repo.path().join("target").exists());
+}
