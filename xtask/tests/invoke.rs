@@ -483,3 +483,29 @@ fn the_dry_run_touches_nothing() {
     assert!(!repo.path().join("target").exists());
     assert!(!repo.path().join("dist").exists());
 }
+
+/// A process the handler leaves behind, holding the function's output
+/// open, does not keep `invoke` waiting: `invoke` is done while it still runs.
+#[test]
+fn a_process_left_running_does_not_hold_invoke() {
+    let repo = app();
+    repo.write(
+        "lambdas/plain/plain.py",
+        "import subprocess\n\n\ndef lambda_handler(event, context):\n    subprocess.Popen(['sleep', '37.5'])\n    return {\"statusCode\": 200}\n",
+    );
+    let Some(run) = invoke(&repo, &["plain"]) else {
+        return;
+    };
+    assert_eq!(response(run.success())["statusCode"], 200);
+    let still = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 37.5"])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "sleep 37.5"])
+        .status();
+    assert!(
+        still.status.success(),
+        "invoke waited for the process the handler started"
+    );
+}

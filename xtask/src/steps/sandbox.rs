@@ -107,6 +107,9 @@ pub struct Sandbox {
     pub notes: Vec<String>,
 }
 
+/// How long the log readers get to finish once the runtime has stopped.
+const READERS_GRACE: Duration = Duration::from_millis(500);
+
 /// How many lines of function output are kept for messages.
 const LOG_TAIL: usize = 12;
 
@@ -352,9 +355,18 @@ impl Sandbox {
         let _ = self.child.wait();
     }
 
+    /// Lets the log readers take the last lines. A process the function
+    /// started may still hold its output open: after a short wait the
+    /// readers are left to end with it, not waited for.
     fn finish_readers(&mut self) {
+        let deadline = Instant::now() + READERS_GRACE;
+        while Instant::now() < deadline && !self.readers.iter().all(JoinHandle::is_finished) {
+            thread::sleep(Duration::from_millis(5));
+        }
         for reader in self.readers.drain(..) {
-            let _ = reader.join();
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
         }
     }
 }
