@@ -133,6 +133,8 @@ fn maximal_configuration() -> Value {
                 "bundle": true,
                 "allow": [".env.example"],
                 "timeout": "15 s",
+                "runtime": "python3.12",
+                "architecture": "arm64",
             },
         },
     })
@@ -226,6 +228,8 @@ fn design_doc_lists_every_manifest_key() {
             cache_key: Some("11".repeat(32)),
             input_sha256: Some("11".repeat(32)),
             arn: None,
+            runtimes: vec!["python3.11".to_string()],
+            architectures: vec!["x86_64".to_string()],
         },
     );
     manifest.layers.insert(
@@ -244,6 +248,8 @@ fn design_doc_lists_every_manifest_key() {
         FunctionEntry {
             zip: zip("dist/functions/sms.zip"),
             handler: "sms_handler.lambda_handler".to_string(),
+            runtime: "python3.12".to_string(),
+            architecture: "arm64".to_string(),
             layers: vec!["powertools".to_string()],
             bundled: vec!["core".to_string(), "shared".to_string()],
             upload: "direct".to_string(),

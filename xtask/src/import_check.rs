@@ -304,7 +304,9 @@ pub fn function_code<'a>(
         }
     };
     for layer in layers {
-        if let LayerSource::Source(dir) = &config.layers[layer].source {
+        // By the manifest's names: a profile's build for another platform is
+        // not a configured name, and never a source layer.
+        if let Some(LayerSource::Source(dir)) = config.layers.get(layer).map(|layer| &layer.source) {
             let package = dir.file_name().and_then(|name| name.to_str()).unwrap_or_default();
             add(dir, &format!("{package}/"));
         }

@@ -70,6 +70,13 @@ pub struct LayerEntry {
     pub input_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The runtimes and architectures a built layer serves (Terraform's
+    /// compatible runtimes and architectures): a dependency profile's build
+    /// one of each, a source layer those of every function attaching it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
 }
 
 impl LayerEntry {
@@ -90,6 +97,8 @@ impl LayerEntry {
             cache_key: None,
             input_sha256: Some(input_sha256),
             arn: None,
+            runtimes: Vec::new(),
+            architectures: Vec::new(),
         }
     }
 
@@ -109,6 +118,8 @@ impl LayerEntry {
             cache_key: None,
             input_sha256: None,
             arn: Some(arn.to_string()),
+            runtimes: Vec::new(),
+            architectures: Vec::new(),
         }
     }
 }
@@ -118,7 +129,12 @@ pub struct FunctionEntry {
     #[serde(flatten)]
     pub zip: ZipFacts,
     pub handler: String,
-    /// The layers attached at deploy time, in Lambda's merge order.
+    /// The function's own runtime and architecture.
+    pub runtime: String,
+    pub architecture: String,
+    /// The layers attached at deploy time, in Lambda's merge order, by
+    /// their names in `layers` (a dependency profile's build for the
+    /// function's platform).
     pub layers: Vec<String>,
     /// Layers whose content was merged into the ZIP (`bundle = true`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -205,6 +221,8 @@ mod tests {
             FunctionEntry {
                 zip,
                 handler: "h.lambda_handler".into(),
+                runtime: "python3.11".into(),
+                architecture: "x86_64".into(),
                 layers: vec!["core".into(), "ext".into()],
                 bundled: vec![],
                 upload: "direct".into(),

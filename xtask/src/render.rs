@@ -71,10 +71,12 @@ pub fn plan_json(
             })
         })
         .collect();
-    let builder = match &graph.builder {
-        Some(crate::tools::Planned::Ready(builder)) => Some(builder.name().to_string()),
+    // The builder of the repository's platform (of the first, when no
+    // profile is built for it).
+    let builder = graph.builders.values().find_map(|builder| match builder {
+        crate::tools::Planned::Ready(builder) => Some(builder.name().to_string()),
         _ => None,
-    };
+    });
     serde_json::json!({ "builder": builder, "notes": graph.notes, "plan": nodes, "dist_removed": removed })
 }
 
@@ -160,7 +162,13 @@ pub fn function_table(config: &Config, manifest: &Manifest) -> String {
         let users = config
             .functions
             .values()
-            .filter(|function| function.layers.contains(name) && !function.bundle)
+            .filter(|function| {
+                !function.bundle
+                    && function
+                        .layers
+                        .iter()
+                        .any(|layer| &config.attached(function, layer) == name)
+            })
             .count();
         say!(
             out,

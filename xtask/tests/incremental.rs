@@ -388,6 +388,16 @@ fn function_keys() -> Vec<Scenario> {
         scenario("c.allow set", |r| {
             set_key(r, ".functions.c", "allow = [\".env.local\"]")
         }),
+        scenario(
+            "a.runtime set to python3.12 (its layers built again for it)",
+            |r| set_key(r, ".functions.a", "runtime = \"python3.12\""),
+        ),
+        scenario("a.architecture set to arm64 (smoke skipped here)", |r| {
+            set_key(r, ".functions.a", "architecture = \"arm64\"")
+        }),
+        scenario("a.timeout set", |r| {
+            set_key(r, ".functions.a", "timeout = \"10 s\"")
+        }),
     ]
 }
 

@@ -51,8 +51,8 @@ resource "aws_lambda_function" "this" {
 
   function_name = local.function_names[each.key]
   role          = aws_iam_role.function[each.key].arn
-  runtime       = var.manifest.runtime
-  architectures = [var.manifest.architecture]
+  runtime       = each.value.runtime
+  architectures = [each.value.architecture]
   handler       = each.value.handler
   layers        = [for name in each.value.layers : local.layer_arns[name]]
 

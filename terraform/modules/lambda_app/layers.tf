@@ -37,7 +37,9 @@ resource "aws_s3_object" "layer" {
 resource "aws_lambda_layer_version" "this" {
   for_each = var.manifest.built_layers
 
-  layer_name  = "${var.name_prefix}-${each.key}"
+  # `core@python3.12-arm64` (a profile built for another platform) becomes
+  # `<prefix>-core-python312-arm64`: layer names allow letters, digits, - and _.
+  layer_name  = "${var.name_prefix}-${replace(replace(each.key, "@", "-"), ".", "")}"
   description = "${each.key} (${each.value.kind}), built by cargo xtask"
 
   filename  = each.value.upload == "direct" ? each.value.zip : null
@@ -48,8 +50,8 @@ resource "aws_lambda_layer_version" "this" {
   # so an unchanged layer keeps its version and nothing is republished.
   source_code_hash = each.value.base64sha256
 
-  compatible_runtimes      = [var.manifest.runtime]
-  compatible_architectures = [var.manifest.architecture]
+  compatible_runtimes      = each.value.runtimes
+  compatible_architectures = each.value.architectures
 
   # A new version is published whenever the ZIP changes; keep the old ones so
   # that a function still pinned to one (mid-deploy, or another stack) works.

@@ -11,11 +11,15 @@ variable "manifest" {
       zipped_bytes   = number
       unzipped_bytes = number
       upload         = string
+      runtimes       = list(string)
+      architectures  = list(string)
     }))
     external_layers = map(string)
     functions = map(object({
       zip            = string
       handler        = string
+      runtime        = string
+      architecture   = string
       layers         = list(string)
       sha256         = string
       base64sha256   = string

@@ -31,6 +31,10 @@ locals {
       zipped_bytes   = try(layer.zipped_bytes, 0)
       unzipped_bytes = try(layer.unzipped_bytes, 0)
       upload         = try(layer.upload, null) == "s3" || try(layer.zipped_bytes, 0) > local.direct_upload_limit_bytes ? "s3" : "direct"
+      # The runtimes and architectures the layer serves: a dependency
+      # profile is built once per platform its functions run on.
+      runtimes      = tolist(try(layer.runtimes, [local.raw.runtime]))
+      architectures = tolist(try(layer.architectures, [local.raw.architecture]))
     } if contains(local.built_kinds, try(layer.kind, ""))
   })
 
@@ -43,6 +47,10 @@ locals {
     for name, fn in local.raw_functions : name => {
       zip     = try("${local.repo_root}/${fn.zip}", null)
       handler = try(fn.handler, null)
+      # A function's own runtime and architecture (the repository's when
+      # the manifest predates them).
+      runtime      = try(fn.runtime, local.raw.runtime)
+      architecture = try(fn.architecture, local.raw.architecture)
       # The layers attached at deploy time, in Lambda's merge order. Layers of
       # a `bundle = true` function are merged into its ZIP and listed in
       # `bundled` instead.

@@ -45,8 +45,22 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     )
 }
 
-/// The dependency layers to build: those named, or all of them.
+/// The dependency layers to build (those named, or all of them), each
+/// for every platform its functions run on, by the names they are built under.
 fn select(config: &Config, names: &[String]) -> Result<Vec<String>> {
+    let chosen = chosen(config, names)?;
+    Ok(chosen
+        .iter()
+        .flat_map(|name| {
+            config
+                .layer_platforms(name)
+                .into_iter()
+                .map(move |platform| config.variant(name, platform))
+        })
+        .collect())
+}
+
+fn chosen(config: &Config, names: &[String]) -> Result<Vec<String>> {
     let all: Vec<String> = config
         .layers
         .values()

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::Options;
 use crate::config::Config;
+use crate::config::Platform;
 use crate::drive::{drive, Finished};
 use crate::error::{EnvironmentError, UsageError};
 use crate::fakes::Fakes;
@@ -59,21 +60,16 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
                 return Ok(Finished { failed: true });
             }
             let built = BuiltView::new(&outcome.manifest, session.config);
-            let runner = runner(graph)?;
-            let site = runtime_site(
-                &session.sh,
-                session.config,
-                &session.tools,
-                session.options.installer,
-                session.printer.progress(),
-            )?;
-            if let Err(reason) = &site.client {
-                return Err(EnvironmentError::new(format!("invoke: cannot run here: {reason}")).into());
+            let mut platforms = BTreeMap::new();
+            for name in &request.functions {
+                let platform = session.config.platform_of(&session.config.functions[name]);
+                if let std::collections::btree_map::Entry::Vacant(slot) = platforms.entry(platform) {
+                    slot.insert(ready(session, graph, platform)?);
+                }
             }
             let invoker = Invoker {
                 session,
-                runner,
-                site: &site,
+                platforms,
                 built: &built,
                 request,
             };
@@ -85,14 +81,31 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     )
 }
 
-fn runner(graph: &Graph) -> Result<&Runner> {
-    match &graph.runner {
-        Some(Planned::Ready(Runner::Skip(reason))) => {
-            Err(EnvironmentError::new(format!("invoke: cannot run here: {reason}")).into())
-        }
-        Some(Planned::Ready(runner)) => Ok(runner),
-        _ => Err(EnvironmentError::new("invoke: no function to run").into()),
+/// What runs the functions of one platform here, or why nothing can.
+struct Ready<'a> {
+    runner: &'a Runner,
+    site: RuntimeSite,
+    config: Config,
+}
+
+fn ready<'a>(session: &Session, graph: &'a Graph, platform: Platform) -> Result<Result<Ready<'a>, String>> {
+    let runner = match graph.runners.get(&platform) {
+        Some(Planned::Ready(Runner::Skip(reason))) => return Ok(Err(reason.clone())),
+        Some(Planned::Ready(runner)) => runner,
+        _ => return Ok(Err(format!("no way to run {} was chosen", platform.label()))),
+    };
+    let config = session.config.at(platform);
+    let site = runtime_site(
+        &session.sh,
+        &config,
+        &session.tools,
+        session.options.installer,
+        session.printer.progress(),
+    )?;
+    if let Err(reason) = &site.client {
+        return Ok(Err(reason.clone()));
     }
+    Ok(Ok(Ready { runner, site, config }))
 }
 
 fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request> {
@@ -173,8 +186,9 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
 
 struct Invoker<'a> {
     session: &'a Session<'a>,
-    runner: &'a Runner,
-    site: &'a RuntimeSite,
+    /// Each platform of the functions to invoke: what runs them, or why
+    /// nothing can here.
+    platforms: BTreeMap<Platform, Result<Ready<'a>, String>>,
     built: &'a BuiltView<'a>,
     request: &'a Request,
 }
@@ -192,13 +206,14 @@ impl Invoker<'_> {
         env: &[(String, String)],
         forward_logs: bool,
     ) -> Result<Result<(Sandbox, f64, Layout), Failure>> {
-        let config = self.session.config;
+        let ready = self.ready(name)?;
+        let config = &ready.config;
         let plan = plan(self.built.manifest, name)?;
         let layout = layout::lay_out(config, &plan, &self.request.layers)?;
         let start = Start {
             config,
-            runner: self.runner,
-            site: self.site,
+            runner: ready.runner,
+            site: &ready.site,
             plan: &plan,
             env,
             forward_logs,
@@ -211,12 +226,28 @@ impl Invoker<'_> {
             Init::Ready { init_ms } => Ok((running, init_ms, layout)),
             Init::Failed(mut failure) => {
                 if let Some(missing) = missing_module(&failure) {
-                    let (hint, _) = missing_module_hint(&plan, &missing, &self.built.providers, self.site);
+                    let (hint, _) = missing_module_hint(&plan, &missing, &self.built.providers, &ready.site);
                     failure.message = format!("{}; {hint}", failure.message);
                 }
                 Err(failure)
             }
         })
+    }
+
+    /// What runs `function` here; a usage-level error when nothing can.
+    fn ready(&self, function: &str) -> Result<&Ready<'_>> {
+        let config = self.session.config;
+        let platform = config.platform_of(&config.functions[function]);
+        match self.platforms.get(&platform) {
+            Some(Ok(ready)) => Ok(ready),
+            Some(Err(reason)) => Err(EnvironmentError::new(format!(
+                "invoke: `{function}` ({} {}) cannot run here: {reason}",
+                platform.runtime.name,
+                platform.arch.name()
+            ))
+            .into()),
+            None => Err(EnvironmentError::new(format!("invoke: `{function}` was not planned")).into()),
+        }
     }
 
     fn one(&self, name: &str, event: &[u8]) -> Result<Finished> {
@@ -261,8 +292,16 @@ impl Invoker<'_> {
         self.printer()
             .detail(&format!("invoke: fakes ready after {:.1?}", started.elapsed()));
         let mut rows = Vec::new();
+        let mut skipped = Vec::new();
         for (name, samples) in &self.request.samples {
             let function = &self.session.config.functions[name];
+            if let Err(err) = self.ready(name) {
+                // Counted and named, not passed: another machine can run it.
+                self.printer()
+                    .warn(&format!("{err:#}; its {} event(s) are skipped", samples.len()));
+                skipped.push(name.clone());
+                continue;
+            }
             let mut env = fakes.env.get(name).cloned().unwrap_or_default();
             env.extend(self.request.env.iter().cloned());
             let mut current: Option<(Sandbox, Layout)> = None;
@@ -312,8 +351,13 @@ impl Invoker<'_> {
                 row.error.as_deref().unwrap_or_default()
             ));
         }
+        let skipped_note = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped: {} (cannot run here)", skipped.join(", "))
+        };
         self.printer().info(&format!(
-            "invoke: {} of {} event(s) answered as expected in {:.1?}",
+            "invoke: {} of {} event(s) answered as expected in {:.1?}{skipped_note}",
             rows.len() - failed,
             rows.len(),
             started.elapsed()

@@ -35,9 +35,17 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         );
         return Err(UsageError::new(message).into());
     }
-    let chosen: Vec<_> = profiles
+    // One lock per platform the profile's functions run on.
+    let chosen: Vec<(String, std::path::PathBuf, Config)> = profiles
         .into_iter()
         .filter(|(name, _)| names.is_empty() || names.contains(name))
+        .flat_map(|(name, requirements)| {
+            config
+                .layer_platforms(&name)
+                .into_iter()
+                .map(|platform| (name.clone(), requirements.clone(), config.at(platform)))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let key = |name: &str| format!("layers.{name}.requirements");
     if options.installer == InstallerChoice::Pip {
@@ -47,7 +55,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         .into());
     }
     if options.dry_run {
-        for (name, requirements) in &chosen {
+        for (name, requirements, config) in &chosen {
             let lock = lockfile::path(requirements, config.runtime, config.arch);
             printer.out(&format!(
                 "lock {name}: would resolve {} into {}",
@@ -59,13 +67,13 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     }
     if options.check {
         let mut stale = Vec::new();
-        for (name, requirements) in &chosen {
+        for (name, requirements, config) in &chosen {
             let lock = lockfile::path(requirements, config.runtime, config.arch);
             let inputs = lockfile::inputs_sha256(
                 &config.root,
                 requirements,
                 &key(name),
-                &lockfile::base_locks(&config, name),
+                &lockfile::base_locks(config, name),
             )?;
             match lockfile::state(&config.root, &lock, &inputs) {
                 State::Current => printer.info(&format!("lock: {name}: {} is current", lock.display())),
@@ -109,7 +117,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         printer.info(&note);
     }
     let mut failed = 0;
-    for (name, requirements) in &chosen {
+    for (name, requirements, config) in &chosen {
         let written = lockfile::write(
             &sh,
             &uv,
@@ -120,7 +128,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
             config.runtime,
             config.arch,
             &upgrade,
-            &lockfile::base_locks(&config, name),
+            &lockfile::base_locks(config, name),
         );
         match written {
             Ok((lock, pinned)) => printer.info(&format!(

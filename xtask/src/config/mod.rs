@@ -96,6 +96,36 @@ pub struct Function {
     pub allow: Vec<String>,
     /// How long an invocation may run, as Lambda's `Timeout`.
     pub timeout_s: u64,
+    /// Its own runtime and architecture, instead of the repository's.
+    pub runtime: Option<Runtime>,
+    pub arch: Option<Arch>,
+}
+
+/// Where code runs: a Lambda runtime on an architecture. A dependency
+/// profile is built once for each platform its functions run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platform {
+    pub runtime: Runtime,
+    pub arch: Arch,
+}
+
+impl Platform {
+    /// `python3.12-arm64`.
+    pub fn label(&self) -> String {
+        format!("{}-{}", self.runtime.name, self.arch.name())
+    }
+}
+
+impl PartialOrd for Platform {
+    fn partial_cmp(&self, other: &Platform) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Platform {
+    fn cmp(&self, other: &Platform) -> std::cmp::Ordering {
+        (self.runtime.name, self.arch.name()).cmp(&(other.runtime.name, other.arch.name()))
+    }
 }
 
 impl Function {
@@ -329,6 +359,71 @@ impl Config {
         ordered
     }
 
+    /// The repository's runtime and architecture.
+    pub fn default_platform(&self) -> Platform {
+        Platform {
+            runtime: self.runtime,
+            arch: self.arch,
+        }
+    }
+
+    /// A function's own runtime and architecture, or the repository's.
+    pub fn platform_of(&self, function: &Function) -> Platform {
+        Platform {
+            runtime: function.runtime.unwrap_or(self.runtime),
+            arch: function.arch.unwrap_or(self.arch),
+        }
+    }
+
+    /// The configuration as a step for `platform` sees it: its runtime and
+    /// architecture, and the default image for them unless one is set.
+    pub fn at(&self, platform: Platform) -> Config {
+        let mut config = self.clone();
+        if config.image == self.runtime.default_image(self.arch) {
+            config.image = platform.runtime.default_image(platform.arch);
+        }
+        config.runtime = platform.runtime;
+        config.arch = platform.arch;
+        config
+    }
+
+    /// The platforms of the functions that attach (or bundle) `layer`, the
+    /// repository's when none does.
+    pub fn layer_platforms(&self, layer: &str) -> Vec<Platform> {
+        let mut platforms: Vec<Platform> = self
+            .functions
+            .values()
+            .filter(|function| function.layers.iter().any(|name| name == layer))
+            .map(|function| self.platform_of(function))
+            .collect();
+        platforms.sort();
+        platforms.dedup();
+        if platforms.is_empty() {
+            platforms.push(self.default_platform());
+        }
+        platforms
+    }
+
+    /// The name of a dependency profile's build for `platform`: the layer's
+    /// own name on the repository's platform, `core@python3.12-arm64` on
+    /// another (`@` is not allowed in configured names).
+    pub fn variant(&self, layer: &str, platform: Platform) -> String {
+        if platform == self.default_platform() {
+            layer.to_string()
+        } else {
+            format!("{layer}@{}", platform.label())
+        }
+    }
+
+    /// The layer a function attaches under `name`, by the name it is built
+    /// under: a dependency profile's build for the function's platform.
+    pub fn attached(&self, function: &Function, name: &str) -> String {
+        match self.layers.get(name).map(|layer| &layer.source) {
+            Some(LayerSource::Requirements(_)) => self.variant(name, self.platform_of(function)),
+            _ => name.to_string(),
+        }
+    }
+
     pub fn budget_for(&self, function: &Function) -> Option<u64> {
         function.budget.or(self.budget)
     }
@@ -510,6 +605,22 @@ fn parse_function(
     let budget = table.optional_size("budget")?;
     let bundle = table.optional_bool("bundle")?.unwrap_or(false);
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
+    let runtime = match table.optional_str("runtime")? {
+        None => None,
+        Some(name) => Some(Runtime::find(&name).ok_or_else(|| {
+            let known: Vec<_> = facts::RUNTIMES.iter().map(|r| r.name).collect();
+            format!(
+                "{key}.runtime: unknown runtime `{name}` (use one of: {})",
+                known.join(", ")
+            )
+        })?),
+    };
+    let arch = match table.optional_str("architecture")? {
+        None => None,
+        Some(name) => Some(Arch::parse(&name).ok_or_else(|| {
+            format!("{key}.architecture: unknown architecture `{name}` (use x86_64 or arm64)")
+        })?),
+    };
     let timeout_s = match table.optional_duration_ms("timeout")? {
         None => facts::DEFAULT_TIMEOUT_S,
         Some(ms) if ms % 1000 == 0 && (1..=facts::MAX_TIMEOUT_S).contains(&(ms / 1000)) => ms / 1000,
@@ -530,6 +641,8 @@ fn parse_function(
         bundle,
         allow,
         timeout_s,
+        runtime,
+        arch,
     })
 }
 

@@ -11,13 +11,15 @@ use rayon::prelude::*;
 use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
+use crate::config::{Config, Platform};
 use crate::import_check;
 use crate::installer::Source;
 use crate::manifest::{BuiltView, Manifest};
+use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package;
-use crate::steps::runtime_env::{runtime_site, Runner};
+use crate::steps::runtime_env::{runtime_site, Runner, RuntimeSite};
 use crate::steps::smoke::smoke_function;
 use crate::store::Entry;
 use crate::tools::Planned;
@@ -81,20 +83,36 @@ pub fn run_batch(
     // Dependency layers: the slow part, as many at once as --jobs allows.
     let profiles = by_kind(Kind::Profile);
     if !profiles.is_empty() {
-        let Some(Planned::Ready(builder)) = &graph.builder else {
-            bail!("dependency layers to build, but no builder was chosen");
-        };
         for note in &graph.notes {
             progress.note(note);
         }
-        progress.note(&format!(
-            "building {} dependency layer(s) for {} {} with the {} builder ({})",
-            profiles.len(),
-            config.runtime.name,
-            config.arch.name(),
-            builder.name(),
-            builder.installer_id()
-        ));
+        // Each platform's builder and configuration, once.
+        let mut platforms: BTreeMap<Platform, (&Builder, Config, usize)> = BTreeMap::new();
+        for &index in &profiles {
+            let Work::Profile { platform, .. } = &graph.nodes[index].work else {
+                bail!("not a dependency layer");
+            };
+            if let Some(entry) = platforms.get_mut(platform) {
+                entry.2 += 1;
+                continue;
+            }
+            let Some(Planned::Ready(builder)) = graph.builders.get(platform) else {
+                bail!(
+                    "dependency layers to build for {}, but no builder was chosen",
+                    platform.label()
+                );
+            };
+            platforms.insert(*platform, (builder, config.at(*platform), 1));
+        }
+        for (platform, (builder, _, count)) in &platforms {
+            progress.note(&format!(
+                "building {count} dependency layer(s) for {} {} with the {} builder ({})",
+                platform.runtime.name,
+                platform.arch.name(),
+                builder.name(),
+                builder.installer_id()
+            ));
+        }
         // The run's one shell, a copy per parallel step (a shell is not Sync).
         let shells: Vec<Shell> = profiles.iter().map(|_| session.sh.clone()).collect();
         let built: Vec<Built> = pool.install(|| {
@@ -104,9 +122,16 @@ pub fn run_batch(
                 .map(|(&index, sh)| {
                     timed(index, &|| {
                         let node = &graph.nodes[index];
-                        let Work::Profile { requirements, lock } = &node.work else {
+                        let Work::Profile {
+                            requirements,
+                            lock,
+                            platform,
+                            ..
+                        } = &node.work
+                        else {
                             bail!("not a dependency layer");
                         };
+                        let (builder, config, _) = &platforms[platform];
                         let source = match lock {
                             Some(lock) => Source::Lock(config.root.join(lock)),
                             None => Source::requirements(config.root.join(requirements)),
@@ -181,7 +206,12 @@ pub fn run_batch(
                             })
                             .collect();
                         // In the configuration's order: a later layer's file wins.
-                        let order = &config.functions[&node.name].layers;
+                        let function = &config.functions[&node.name];
+                        let order: Vec<String> = function
+                            .layers
+                            .iter()
+                            .map(|name| config.attached(function, name))
+                            .collect();
                         let mut bundled = bundled;
                         bundled.sort_by_key(|(name, _)| order.iter().position(|layer| layer == name));
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
@@ -230,23 +260,37 @@ pub fn run_batch(
     let smokes = by_kind(Kind::Smoke);
     if !smokes.is_empty() {
         let built = built.as_ref().context("smoke tests run after the products")?;
-        let Some(Planned::Ready(runner)) = &graph.runner else {
-            bail!("smoke tests to run, but no runner was chosen");
-        };
-        let site = match runner {
-            Runner::Skip(reason) => crate::steps::runtime_env::RuntimeSite {
-                dir: None,
-                about: String::new(),
-                client: Err(reason.clone()),
-            },
-            _ => runtime_site(
-                &session.sh,
-                config,
-                &session.tools,
-                session.options.installer,
-                progress,
-            )?,
-        };
+        // Each platform's runner, runtime site and configuration, once.
+        let mut platforms: BTreeMap<Platform, (&Runner, RuntimeSite, Config)> = BTreeMap::new();
+        for &index in &smokes {
+            let function = &config.functions[&graph.nodes[index].name];
+            let platform = config.platform_of(function);
+            if platforms.contains_key(&platform) {
+                continue;
+            }
+            let Some(Planned::Ready(runner)) = graph.runners.get(&platform) else {
+                bail!(
+                    "smoke tests to run on {}, but no runner was chosen",
+                    platform.label()
+                );
+            };
+            let at = config.at(platform);
+            let site = match runner {
+                Runner::Skip(reason) => RuntimeSite {
+                    dir: None,
+                    about: String::new(),
+                    client: Err(reason.clone()),
+                },
+                _ => runtime_site(
+                    &session.sh,
+                    &at,
+                    &session.tools,
+                    session.options.installer,
+                    progress,
+                )?,
+            };
+            platforms.insert(platform, (runner, site, at));
+        }
         // Each import is a fresh process; only a few at once, so that they
         // do not slow each other down and the timings stay honest.
         let smoke_jobs = session.options.jobs.unwrap_or_else(|| jobs.min(4));
@@ -257,7 +301,9 @@ pub fn run_batch(
                 .map(|&index| {
                     let result = timed(index, &|| {
                         let node = &graph.nodes[index];
-                        let outcome = smoke_function(config, runner, &site, built, &node.name, progress)?;
+                        let platform = config.platform_of(&config.functions[&node.name]);
+                        let (runner, site, at) = &platforms[&platform];
+                        let outcome = smoke_function(at, runner, site, built, &node.name, progress)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&outcome)?)
                         })

@@ -57,34 +57,57 @@ pub fn manifest(
         Some((status.key()?.to_string(), status.entry()?))
     };
     for layer in config.layers.values() {
-        let kind = match &layer.source {
+        let (kind, variants) = match &layer.source {
             LayerSource::External { arn, unzipped_bytes } => {
                 let entry = LayerEntry::external(arn, *unzipped_bytes);
                 manifest.layers.insert(layer.name.clone(), entry);
                 continue;
             }
-            LayerSource::Requirements(_) => Kind::Profile,
-            LayerSource::Source(_) => Kind::SourceLayer,
+            // One build of a dependency profile per platform, one ZIP of
+            // source code for every platform.
+            LayerSource::Requirements(_) => (
+                Kind::Profile,
+                config
+                    .layer_platforms(&layer.name)
+                    .into_iter()
+                    .map(|platform| (config.variant(&layer.name, platform), vec![platform]))
+                    .collect(),
+            ),
+            LayerSource::Source(_) => (
+                Kind::SourceLayer,
+                vec![(layer.name.clone(), config.layer_platforms(&layer.name))],
+            ),
         };
-        let Some((key, entry)) = built(kind, &layer.name) else {
-            missing.push(format!("layer {}", layer.name));
-            continue;
-        };
-        let (zip, data) = zip_facts(kind, &layer.name, entry)?;
-        let layer_kind = if kind == Kind::Profile {
-            LayerKind::Requirements
-        } else {
-            LayerKind::Source
-        };
-        let mut layer_entry = LayerEntry::built(layer_kind, zip, key.clone());
-        if let Some(inventory) = data.inventory {
-            layer_entry.packages = inventory.packages;
-            layer_entry.excluded = Some(inventory.excluded);
-            layer_entry.builder = data.builder;
-            layer_entry.installer = data.installer;
-            layer_entry.cache_key = Some(key);
+        for (name, platforms) in variants {
+            let Some((key, entry)) = built(kind, &name) else {
+                missing.push(format!("layer {name}"));
+                continue;
+            };
+            let (zip, data) = zip_facts(kind, &name, entry)?;
+            let layer_kind = if kind == Kind::Profile {
+                LayerKind::Requirements
+            } else {
+                LayerKind::Source
+            };
+            let mut layer_entry = LayerEntry::built(layer_kind, zip, key.clone());
+            if let Some(inventory) = data.inventory {
+                layer_entry.packages = inventory.packages;
+                layer_entry.excluded = Some(inventory.excluded);
+                layer_entry.builder = data.builder;
+                layer_entry.installer = data.installer;
+                layer_entry.cache_key = Some(key);
+            }
+            let mut runtimes: Vec<String> = platforms.iter().map(|p| p.runtime.name.to_string()).collect();
+            let mut architectures: Vec<String> =
+                platforms.iter().map(|p| p.arch.name().to_string()).collect();
+            runtimes.sort();
+            runtimes.dedup();
+            architectures.sort();
+            architectures.dedup();
+            layer_entry.runtimes = runtimes;
+            layer_entry.architectures = architectures;
+            manifest.layers.insert(name, layer_entry);
         }
-        manifest.layers.insert(layer.name.clone(), layer_entry);
     }
     for function in config.functions.values() {
         let Some((key, entry)) = built(Kind::Function, &function.name) else {
@@ -97,16 +120,24 @@ pub fn manifest(
         } else {
             "direct"
         };
+        let attached: Vec<String> = function
+            .layers
+            .iter()
+            .map(|name| config.attached(function, name))
+            .collect();
         let (layers, bundled) = if function.bundle {
-            (Vec::new(), function.layers.clone())
+            (Vec::new(), attached)
         } else {
-            (function.layers.clone(), Vec::new())
+            (attached, Vec::new())
         };
+        let platform = config.platform_of(function);
         manifest.functions.insert(
             function.name.clone(),
             FunctionEntry {
                 zip,
                 handler: function.handler.clone(),
+                runtime: platform.runtime.name.to_string(),
+                architecture: platform.arch.name().to_string(),
                 layers,
                 bundled,
                 upload: upload.to_string(),

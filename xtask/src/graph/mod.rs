@@ -17,7 +17,7 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::cli::Options;
-use crate::config::Config;
+use crate::config::{Config, Platform};
 use crate::progress::Printer;
 use crate::sources::SourceFile;
 use crate::steps::builder::Builder;
@@ -104,6 +104,9 @@ pub enum Work {
     /// A dependency layer: its requirements and, when the profile is locked,
     /// the lock it installs instead (nothing resolved again).
     Profile {
+        /// The platform it is built for (the node's name says it too,
+        /// unless it is the repository's).
+        platform: Platform,
         requirements: PathBuf,
         lock: Option<PathBuf>,
     },
@@ -202,10 +205,11 @@ impl<'a> Session<'a> {
 pub struct Graph {
     pub nodes: Vec<Node>,
     by_id: BTreeMap<(Kind, String), usize>,
-    /// How the dependency layers are built (settled once, when there are any).
-    pub builder: Option<Planned<Builder>>,
-    /// Where the smoke tests import.
-    pub runner: Option<Planned<Runner>>,
+    /// How the dependency layers are built, for each platform they are
+    /// built for (settled once).
+    pub builders: BTreeMap<Platform, Planned<Builder>>,
+    /// Where the functions of each platform run.
+    pub runners: BTreeMap<Platform, Planned<Runner>>,
     /// The interpreter whose parser reads the sources.
     pub parser: Planned<PathBuf>,
     /// One line each about choices made while planning (the builder).

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Graph, Inputs, Kind, Node, Session, Work};
-use crate::config::{self, Config, LayerSource};
+use crate::config::{self, Config, Layer, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::installer::RESULT_VARIABLES;
 use crate::steps::builder::{choose_builder, Builder};
@@ -25,28 +25,44 @@ pub fn plan(session: &Session) -> Result<Graph> {
     let mut graph = Graph {
         nodes: Vec::new(),
         by_id: BTreeMap::new(),
-        builder: None,
-        runner: None,
+        builders: BTreeMap::new(),
+        runners: BTreeMap::new(),
         parser: Planned::Pending(String::new()),
         notes: Vec::new(),
     };
 
-    let has_profiles = config
+    // One builder for each platform a dependency profile is built for, one
+    // runner for each platform a function runs on.
+    let mut profile_platforms: Vec<Platform> = config
         .layers
         .values()
-        .any(|layer| matches!(layer.source, LayerSource::Requirements(_)));
-    if has_profiles {
+        .filter(|layer| matches!(layer.source, LayerSource::Requirements(_)))
+        .flat_map(|layer| config.layer_platforms(&layer.name))
+        .collect();
+    profile_platforms.sort();
+    profile_platforms.dedup();
+    for platform in profile_platforms {
         let builder = choose_builder(
             &session.sh,
-            config,
+            &config.at(platform),
             session.options.installer,
             &session.tools,
             &mut graph.notes,
         )?;
-        graph.builder = Some(builder);
+        graph.builders.insert(platform, builder);
+    }
+    let mut function_platforms: Vec<Platform> = config
+        .functions
+        .values()
+        .map(|function| config.platform_of(function))
+        .collect();
+    function_platforms.sort();
+    function_platforms.dedup();
+    for platform in function_platforms {
+        let runner = choose_runner(&session.sh, &config.at(platform), &session.tools)?;
+        graph.runners.insert(platform, runner);
     }
     if !config.functions.is_empty() {
-        graph.runner = Some(choose_runner(&session.sh, config, &session.tools)?);
         graph.parser = match python::find_interpreter(&session.sh, &session.tools, config.runtime, None) {
             Planned::Ready(found) => Planned::Ready(found.unwrap_or_else(|| PathBuf::from("python3"))),
             Planned::Pending(what) => Planned::Pending(what),
@@ -57,65 +73,9 @@ pub fn plan(session: &Session) -> Result<Graph> {
     for layer in config.stack_order() {
         match &layer.source {
             LayerSource::Requirements(path) => {
-                let key = format!("layers.{}.requirements", layer.name);
-                let mut inputs = common(Kind::Profile);
-                // A stacked profile depends on every profile below it: their
-                // outputs (what they provide) enter its key.
-                let bases = config::bases_of(&config.layers, &layer.name);
-                let deps: Vec<usize> = bases
-                    .iter()
-                    .filter_map(|base| graph.find(Kind::Profile, base))
-                    .collect();
-                inputs.add("base", format!("[{}]", bases.join(", ")));
-                inputs
-                    .add("runtime", config.runtime.name)
-                    .add("architecture", config.arch.name())
-                    .add("exclude", format!("[{}]", config.exclude.join(", ")))
-                    .add("bytecode", config.bytecode.name())
-                    .add("requirements", path.display().to_string());
-                for file in requirements::input_files(&config.root, path, &key)? {
-                    inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
+                for platform in config.layer_platforms(&layer.name) {
+                    plan_profile(&mut graph, config, layer, path, platform, &environment)?;
                 }
-                let lock = locked(config, &layer.name, path, &key)?;
-                if let Some(lock) = &lock {
-                    inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
-                }
-                inputs.0.extend(environment.0.iter().cloned());
-                let mut pending = None;
-                match &graph.builder {
-                    Some(Planned::Ready(builder)) => {
-                        inputs
-                            .add("builder", builder.name())
-                            .add("installer", builder.installer_id());
-                        match builder {
-                            Builder::Container { image, image_id, .. } => {
-                                inputs
-                                    .add("image", image.as_str())
-                                    .add("image id", image_id.as_str());
-                            }
-                            Builder::Host {
-                                interpreter: Some(python),
-                                ..
-                            } => {
-                                inputs.add("interpreter", python.display().to_string());
-                            }
-                            Builder::Host { .. } => {}
-                        }
-                    }
-                    Some(Planned::Pending(what)) => pending = Some(what.clone()),
-                    None => {}
-                }
-                graph.push(Node {
-                    kind: Kind::Profile,
-                    name: layer.name.clone(),
-                    deps,
-                    inputs,
-                    pending,
-                    work: Work::Profile {
-                        requirements: path.clone(),
-                        lock,
-                    },
-                });
             }
             LayerSource::Source(dir) => {
                 let (files, prefix) = steps::package::source_layer_files(config, layer)?;
@@ -145,7 +105,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
         if function.bundle {
             inputs.add("bundled", format!("[{}]", function.layers.join(", ")));
             for name in &function.layers {
-                match graph.layer(name) {
+                match graph.layer(&config.attached(function, name)) {
                     Some(index) => deps.push(index),
                     None => {
                         return Err(crate::error::UsageError::new(format!(
@@ -183,7 +143,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
         let attached: &[String] = &function.layers;
         layers.add("layers", format!("[{}]", attached.join(", ")));
         for name in attached {
-            match graph.layer(name) {
+            match graph.layer(&config.attached(function, name)) {
                 Some(index) => {
                     if !deps.contains(&index) {
                         deps.push(index);
@@ -197,9 +157,11 @@ pub fn plan(session: &Session) -> Result<Graph> {
             }
         }
 
+        let platform = config.platform_of(function);
         let mut check = common(Kind::Check);
         check
-            .add("runtime", config.runtime.name)
+            .add("runtime", platform.runtime.name)
+            .add("architecture", platform.arch.name())
             .add("handler", function.handler.as_str())
             .add("budget", format!("{:?}", config.budget_for(function)))
             .add(
@@ -225,8 +187,8 @@ pub fn plan(session: &Session) -> Result<Graph> {
 
         let mut smoke = common(Kind::Smoke);
         smoke
-            .add("runtime", config.runtime.name)
-            .add("architecture", config.arch.name())
+            .add("runtime", platform.runtime.name)
+            .add("architecture", platform.arch.name())
             .add("handler", function.handler.as_str())
             .add("import budget", format!("{} ms", config.import_budget_ms))
             .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
@@ -236,7 +198,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
             )
             .add("runtime site", site_identity());
         smoke.0.extend(layers.0.iter().cloned());
-        let smoke_pending = match &graph.runner {
+        let smoke_pending = match graph.runners.get(&platform) {
             Some(Planned::Ready(runner)) => {
                 smoke.add("runner", runner.identity());
                 None
@@ -254,6 +216,80 @@ pub fn plan(session: &Session) -> Result<Graph> {
         });
     }
     Ok(graph)
+}
+
+/// The node of one dependency profile built for one platform, named
+/// `core` on the repository's platform and `core@python3.12-arm64` on
+/// another.
+fn plan_profile(
+    graph: &mut Graph,
+    config: &Config,
+    layer: &Layer,
+    path: &Path,
+    platform: Platform,
+    environment: &Inputs,
+) -> Result<()> {
+    let key = format!("layers.{}.requirements", layer.name);
+    let mut inputs = common(Kind::Profile);
+    // A stacked profile depends on every profile below it, built for the
+    // same platform: their outputs (what they provide) enter its key.
+    let bases = config::bases_of(&config.layers, &layer.name);
+    let deps: Vec<usize> = bases
+        .iter()
+        .filter_map(|base| graph.find(Kind::Profile, &config.variant(base, platform)))
+        .collect();
+    inputs.add("base", format!("[{}]", bases.join(", ")));
+    inputs
+        .add("runtime", platform.runtime.name)
+        .add("architecture", platform.arch.name())
+        .add("exclude", format!("[{}]", config.exclude.join(", ")))
+        .add("bytecode", config.bytecode.name())
+        .add("requirements", path.display().to_string());
+    for file in requirements::input_files(&config.root, path, &key)? {
+        inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
+    }
+    let lock = locked(&config.at(platform), &layer.name, path, &key)?;
+    if let Some(lock) = &lock {
+        inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
+    }
+    inputs.0.extend(environment.0.iter().cloned());
+    let mut pending = None;
+    match graph.builders.get(&platform) {
+        Some(Planned::Ready(builder)) => {
+            inputs
+                .add("builder", builder.name())
+                .add("installer", builder.installer_id());
+            match builder {
+                Builder::Container { image, image_id, .. } => {
+                    inputs
+                        .add("image", image.as_str())
+                        .add("image id", image_id.as_str());
+                }
+                Builder::Host {
+                    interpreter: Some(python),
+                    ..
+                } => {
+                    inputs.add("interpreter", python.display().to_string());
+                }
+                Builder::Host { .. } => {}
+            }
+        }
+        Some(Planned::Pending(what)) => pending = Some(what.clone()),
+        None => {}
+    }
+    graph.push(Node {
+        kind: Kind::Profile,
+        name: config.variant(&layer.name, platform),
+        deps,
+        inputs,
+        pending,
+        work: Work::Profile {
+            platform,
+            requirements: path.to_path_buf(),
+            lock,
+        },
+    });
+    Ok(())
 }
 
 fn common(kind: Kind) -> Inputs {

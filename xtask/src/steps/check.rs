@@ -55,19 +55,21 @@ pub struct LayerShare {
 
 /// For each attached stacked profile, what its bases provide instead: the
 /// distributions it left out and their size in the bases' layers.
-fn stacked(config: &Config, manifest: &crate::manifest::Manifest, layers: &[String]) -> Vec<Stacked> {
+fn stacked(config: &Config, manifest: &crate::manifest::Manifest, function: &Function) -> Vec<Stacked> {
+    let platform = config.platform_of(function);
     let mut all = Vec::new();
-    for name in layers {
+    for name in &function.layers {
         let bases: Vec<String> = crate::config::bases_of(&config.layers, name)
             .into_iter()
-            .map(String::from)
+            .map(|base| config.variant(base, platform))
             .collect();
         if bases.is_empty() {
             continue;
         }
+        let name = config.attached(function, name);
         let left_out: Vec<&String> = manifest
             .layers
-            .get(name)
+            .get(&name)
             .and_then(|layer| layer.excluded.as_ref())
             .into_iter()
             .flatten()
@@ -89,7 +91,7 @@ fn stacked(config: &Config, manifest: &crate::manifest::Manifest, layers: &[Stri
             }
         }
         all.push(Stacked {
-            layer: name.clone(),
+            layer: name,
             bases,
             distributions,
             saved_bytes,
@@ -151,7 +153,7 @@ pub fn check_function(
         zipped_bytes: entry.zip.zipped_bytes,
         upload: entry.upload.clone(),
         largest: Vec::new(),
-        stacked: stacked(config, manifest, &function.layers),
+        stacked: stacked(config, manifest, function),
         imports: import_check::Report::default(),
         warnings: Vec::new(),
         errors: Vec::new(),
