@@ -65,9 +65,38 @@ def imports(tree):
     return found
 
 
+def stdlib_names():
+    """The standard library's top-level module names.
+
+    `sys.stdlib_module_names` is there from Python 3.10; on 3.9 the names are
+    the built-in modules and what the standard library's folders hold.
+    """
+    names = getattr(sys, "stdlib_module_names", None)
+    if names is not None:
+        return sorted(names)
+    import os
+    import sysconfig
+
+    found = set(sys.builtin_module_names)
+    stdlib = sysconfig.get_paths()["stdlib"]
+    for folder in (stdlib, os.path.join(stdlib, "lib-dynload")):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            path = os.path.join(folder, entry)
+            if entry.endswith((".py", ".so")):
+                found.add(entry.split(".")[0])
+            elif os.path.isfile(os.path.join(path, "__init__.py")):
+                found.add(entry)
+    found.discard("site-packages")
+    return sorted(name for name in found if name.isidentifier())
+
+
 def main():
     request = json.load(sys.stdin)
-    answer = {"handlers": {}, "modules": {}, "stdlib": sorted(sys.stdlib_module_names)}
+    answer = {"handlers": {}, "modules": {}, "stdlib": stdlib_names()}
     for handler in request.get("handlers", []):
         try:
             tree = parse(handler["file"])

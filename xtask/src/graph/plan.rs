@@ -248,7 +248,13 @@ fn plan_profile(
     for file in requirements::input_files(&config.root, path, &key)? {
         inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
     }
-    let lock = locked(&config.at(platform), &layer.name, path, &key)?;
+    let lock = locked(
+        &config.at(platform),
+        &layer.name,
+        path,
+        &key,
+        repository_locks(config),
+    )?;
     if let Some(lock) = &lock {
         inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
     }
@@ -319,10 +325,30 @@ fn environment_inputs(config: &Config) -> Result<Inputs> {
     Ok(inputs)
 }
 
+/// Whether any dependency profile has a lock for any platform: a repository
+/// that locks installs every profile from a lock, resolving none at build time.
+fn repository_locks(config: &Config) -> bool {
+    config.layers.values().any(|layer| match &layer.source {
+        LayerSource::Requirements(path) => config.layer_platforms(&layer.name).into_iter().any(|platform| {
+            config
+                .root
+                .join(lockfile::path(path, platform.runtime, platform.arch))
+                .is_file()
+        }),
+        _ => false,
+    })
+}
+
 /// The profile's lock for the runtime and architecture, when there is one;
-/// a lock older than its requirements is a configuration error that names
-/// the command to run.
-fn locked(config: &Config, name: &str, requirements: &Path, key: &str) -> Result<Option<PathBuf>> {
+/// a lock older than its requirements, or none where the repository locks
+/// its other profiles, is a configuration error that names the command to run.
+fn locked(
+    config: &Config,
+    name: &str,
+    requirements: &Path,
+    key: &str,
+    required: bool,
+) -> Result<Option<PathBuf>> {
     let lock = lockfile::path(requirements, config.runtime, config.arch);
     let inputs = lockfile::inputs_sha256(
         &config.root,
@@ -331,6 +357,11 @@ fn locked(config: &Config, name: &str, requirements: &Path, key: &str) -> Result
         &lockfile::base_locks(config, name),
     )?;
     match lockfile::state(&config.root, &lock, &inputs) {
+        lockfile::State::Missing if required => Err(UsageError::new(format!(
+            "{}: missing, and the repository locks its other profiles (run cargo xtask lock {name})",
+            lock.display()
+        ))
+        .into()),
         lockfile::State::Missing => Ok(None),
         lockfile::State::Current => Ok(Some(lock)),
         lockfile::State::Stale => Err(UsageError::new(format!(
