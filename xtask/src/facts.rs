@@ -38,12 +38,20 @@ pub const RUNTIME_IMPORTABLE: &[&str] = &[
 pub const RUNTIME_BOTO3: &str = "boto3==1.44.5";
 
 /// AWS's runtime interface client, which the Python runtime runs from `/var/runtime`:
-/// it imports the handler and talks to the Runtime API. Source: PyPI `awslambdaric`
-/// (4.x needs Python 3.10 or newer).
+/// it imports the handler and talks to the Runtime API. Source: PyPI `awslambdaric`.
 pub const RUNTIME_INTERFACE_CLIENT: &str = "awslambdaric==4.2.2";
 
-/// The oldest Python the pinned runtime interface client supports.
-pub const RUNTIME_INTERFACE_CLIENT_MIN_PYTHON: (u8, u8) = (3, 10);
+/// The runtimes the newest client no longer supports, and the last one that
+/// does (awslambdaric 4.2 needs Python 3.10; 4.0.4 ships cp39 wheels).
+const OLDER_RUNTIME_INTERFACE_CLIENTS: &[((u8, u8), &str)] = &[((3, 9), "awslambdaric==4.0.4")];
+
+/// The runtime interface client pinned for `runtime`.
+pub fn runtime_interface_client(runtime: Runtime) -> &'static str {
+    OLDER_RUNTIME_INTERFACE_CLIENTS
+        .iter()
+        .find(|(python, _)| *python == runtime.python)
+        .map_or(RUNTIME_INTERFACE_CLIENT, |(_, pin)| pin)
+}
 
 /// Where Lambda extracts the function's ZIP (`LAMBDA_TASK_ROOT`), read-only.
 pub const TASK_ROOT: &str = "/var/task";
@@ -301,6 +309,16 @@ mod tests {
             al2023.default_image(Arch::Arm64),
             "public.ecr.aws/sam/build-python3.12:latest-arm64"
         );
+    }
+
+    #[test]
+    fn every_runtime_has_a_runtime_interface_client() {
+        let old = Runtime::find("python3.9").unwrap();
+        assert_eq!(runtime_interface_client(old), "awslambdaric==4.0.4");
+        for name in ["python3.10", "python3.11", "python3.14"] {
+            let runtime = Runtime::find(name).unwrap();
+            assert_eq!(runtime_interface_client(runtime), RUNTIME_INTERFACE_CLIENT);
+        }
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 "bootstrap",
                 crate::digest::bytes_sha256(crate::steps::runtime_env::SCRIPT.as_bytes()),
             )
-            .add("runtime site", site_identity());
+            .add("runtime site", site_identity(platform.runtime));
         smoke.0.extend(layers.0.iter().cloned());
         let smoke_pending = match graph.runners.get(&platform) {
             Some(Planned::Ready(runner)) => {

@@ -30,9 +30,10 @@ pub const SCRIPT: &str = include_str!("../../py/bootstrap.py");
 /// directory means "the runtime provides nothing".
 pub const RUNTIME_SITE_VARIABLE: &str = "XTASK_RUNTIME_SITE";
 
-/// A directory holding [`facts::RUNTIME_INTERFACE_CLIENT`] installed for the
-/// runtime, used instead of installing it into this repository's cache
-/// (`cargo xtask ci` prepares one for all the tests' repositories).
+/// A directory holding the runtime interface client installed for a
+/// runtime, used instead of installing it into this repository's cache for
+/// the runtime whose extension it holds (`cargo xtask ci` prepares one for
+/// all the tests' repositories).
 pub const RUNTIME_CLIENT_VARIABLE: &str = "XTASK_RUNTIME_CLIENT";
 
 /// What Lambda sets besides the function's own variables and those that
@@ -164,14 +165,14 @@ impl Runner {
 /// Which stand-ins for the runtime's site-packages and its runtime
 /// interface client a run uses, without touching anything: for the smoke
 /// nodes' keys.
-pub fn site_identity() -> String {
+pub fn site_identity(runtime: facts::Runtime) -> String {
     let site = match std::env::var_os(RUNTIME_SITE_VARIABLE) {
         Some(dir) => format!("{RUNTIME_SITE_VARIABLE}={}", PathBuf::from(dir).display()),
         None => facts::RUNTIME_BOTO3.to_string(),
     };
-    let client = match std::env::var_os(RUNTIME_CLIENT_VARIABLE) {
-        Some(dir) => format!("{RUNTIME_CLIENT_VARIABLE}={}", PathBuf::from(dir).display()),
-        None => facts::RUNTIME_INTERFACE_CLIENT.to_string(),
+    let client = match given_client(runtime) {
+        Some(dir) => format!("{RUNTIME_CLIENT_VARIABLE}={}", dir.display()),
+        None => facts::runtime_interface_client(runtime).to_string(),
     };
     format!("{site}, {client}")
 }
@@ -219,6 +220,18 @@ pub fn runtime_site(
     }
 }
 
+/// [`RUNTIME_CLIENT_VARIABLE`]'s folder when it holds the client's
+/// extension for `runtime` (`runtime_client.cpython-311-…so`).
+fn given_client(runtime: facts::Runtime) -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os(RUNTIME_CLIENT_VARIABLE)?);
+    let tag = format!("runtime_client.cpython-{}{}-", runtime.python.0, runtime.python.1);
+    let holds = fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .any(|entry| entry.file_name().to_string_lossy().starts_with(&tag));
+    holds.then_some(dir)
+}
+
 fn given_dir(variable: &str, dir: std::ffi::OsString) -> Result<PathBuf> {
     let dir = PathBuf::from(dir);
     if !dir.is_dir() {
@@ -237,16 +250,12 @@ fn runtime_client(
     progress: &dyn Progress,
 ) -> Result<Result<PathBuf, String>> {
     if let Some(dir) = std::env::var_os(RUNTIME_CLIENT_VARIABLE) {
-        return Ok(Ok(given_dir(RUNTIME_CLIENT_VARIABLE, dir)?));
+        given_dir(RUNTIME_CLIENT_VARIABLE, dir)?;
     }
-    let client = facts::RUNTIME_INTERFACE_CLIENT;
-    if config.runtime.python < facts::RUNTIME_INTERFACE_CLIENT_MIN_PYTHON {
-        let (major, minor) = facts::RUNTIME_INTERFACE_CLIENT_MIN_PYTHON;
-        return Ok(Err(format!(
-            "{client} needs Python {major}.{minor} or newer; {} cannot be started here",
-            config.runtime.name
-        )));
+    if let Some(dir) = given_client(config.runtime) {
+        return Ok(Ok(dir));
     }
+    let client = facts::runtime_interface_client(config.runtime);
     Ok(cached_install(sh, config, tools, choice, progress, client)
         .map_err(|err| format!("installing {client} failed: {err:#}")))
 }
