@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use xshell::Shell;
 
 use crate::atomic;
-use crate::config::{self, Config, LayerSource};
+use crate::config::{self, Config, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::facts::{Arch, Runtime};
 use crate::installer::{self, Installer};
@@ -36,13 +36,15 @@ pub fn path(requirements: &Path, runtime: Runtime, arch: Arch) -> PathBuf {
     requirements.with_file_name(format!("{stem}.{}-{}.lock", runtime.name, arch.name()))
 }
 
-/// The locks of the profiles `name` is stacked on, for the configured
-/// runtime and architecture (whether they exist or not).
-pub fn base_locks(config: &Config, name: &str) -> Vec<PathBuf> {
+/// The locks of the profiles `name` is stacked on, for `platform` (whether
+/// they exist or not).
+pub fn base_locks(config: &Config, name: &str, platform: Platform) -> Vec<PathBuf> {
     config::bases_of(&config.layers, name)
         .into_iter()
         .filter_map(|base| match &config.layers[base].source {
-            LayerSource::Requirements(requirements) => Some(path(requirements, config.runtime, config.arch)),
+            LayerSource::Requirements(requirements) => {
+                Some(path(requirements, platform.runtime, platform.arch))
+            }
             _ => None,
         })
         .collect()

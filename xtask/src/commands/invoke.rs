@@ -23,7 +23,7 @@ use crate::progress::{ms, Printer};
 use crate::render;
 use crate::steps::launch::Start;
 use crate::steps::layout::{self, Layout};
-use crate::steps::runtime_env::{runtime_site, Runner, RuntimeSite};
+use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
 use crate::steps::samples::{self, Sample, Verdict};
 use crate::steps::sandbox::{self, Failure, Init, Sandbox};
 use crate::steps::smoke::{missing_module, missing_module_hint, plan};
@@ -89,19 +89,12 @@ struct Ready<'a> {
 }
 
 fn ready<'a>(session: &Session, graph: &'a Graph, platform: Platform) -> Result<Result<Ready<'a>, String>> {
-    let runner = match graph.runners.get(&platform) {
-        Some(Planned::Ready(Runner::Skip(reason))) => return Ok(Err(reason.clone())),
-        Some(Planned::Ready(runner)) => runner,
-        _ => return Ok(Err(format!("no way to run {} was chosen", platform.label()))),
+    let Some(Planned::Ready(runner)) = graph.runners.get(&platform) else {
+        return Ok(Err(format!("no way to run {} was chosen", platform.label())));
     };
     let config = session.config.at(platform);
-    let site = runtime_site(
-        &session.sh,
-        &config,
-        &session.tools,
-        session.options.installer,
-        session.printer.progress(),
-    )?;
+    let (sh, tools, progress) = (&session.sh, &session.tools, session.printer.progress());
+    let site = site_for(sh, &config, tools, session.options.installer, progress, runner)?;
     if let Err(reason) = &site.client {
         return Ok(Err(reason.clone()));
     }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use xshell::Shell;
 
 use crate::cli::{InstallerChoice, Options};
-use crate::config::{Config, LayerSource};
+use crate::config::{Config, LayerSource, Platform};
 use crate::error::{Failed, UsageError};
 use crate::installer::Installer;
 use crate::lockfile::{self, State};
@@ -36,14 +36,14 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         return Err(UsageError::new(message).into());
     }
     // One lock per platform the profile's functions run on.
-    let chosen: Vec<(String, std::path::PathBuf, Config)> = profiles
+    let chosen: Vec<(String, std::path::PathBuf, Platform)> = profiles
         .into_iter()
         .filter(|(name, _)| names.is_empty() || names.contains(name))
         .flat_map(|(name, requirements)| {
             config
                 .layer_platforms(&name)
                 .into_iter()
-                .map(|platform| (name.clone(), requirements.clone(), config.at(platform)))
+                .map(|platform| (name.clone(), requirements.clone(), platform))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -55,8 +55,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         .into());
     }
     if options.dry_run {
-        for (name, requirements, config) in &chosen {
-            let lock = lockfile::path(requirements, config.runtime, config.arch);
+        for (name, requirements, platform) in &chosen {
+            let lock = lockfile::path(requirements, platform.runtime, platform.arch);
             printer.out(&format!(
                 "lock {name}: would resolve {} into {}",
                 requirements.display(),
@@ -67,13 +67,13 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     }
     if options.check {
         let mut stale = Vec::new();
-        for (name, requirements, config) in &chosen {
-            let lock = lockfile::path(requirements, config.runtime, config.arch);
+        for (name, requirements, platform) in &chosen {
+            let lock = lockfile::path(requirements, platform.runtime, platform.arch);
             let inputs = lockfile::inputs_sha256(
                 &config.root,
                 requirements,
                 &key(name),
-                &lockfile::base_locks(config, name),
+                &lockfile::base_locks(&config, name, *platform),
             )?;
             match lockfile::state(&config.root, &lock, &inputs) {
                 State::Current => printer.info(&format!("lock: {name}: {} is current", lock.display())),
@@ -117,7 +117,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         printer.info(&note);
     }
     let mut failed = 0;
-    for (name, requirements, config) in &chosen {
+    for (name, requirements, platform) in &chosen {
         let written = lockfile::write(
             &sh,
             &uv,
@@ -125,16 +125,16 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
             &cache_dir,
             requirements,
             &key(name),
-            config.runtime,
-            config.arch,
+            platform.runtime,
+            platform.arch,
             &upgrade,
-            &lockfile::base_locks(config, name),
+            &lockfile::base_locks(&config, name, *platform),
         );
         match written {
             Ok((lock, pinned)) => printer.info(&format!(
                 "lock: {name}: {pinned} distribution(s) for {} {} → {}",
-                config.runtime.name,
-                config.arch.name(),
+                platform.runtime.name,
+                platform.arch.name(),
                 lock.display()
             )),
             Err(err) if crate::error::is_usage(&err) => return Err(err),

@@ -19,7 +19,7 @@ use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package;
-use crate::steps::runtime_env::{runtime_site, Runner, RuntimeSite};
+use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
 use crate::steps::smoke::smoke_function;
 use crate::store::Entry;
 use crate::tools::Planned;
@@ -275,20 +275,14 @@ pub fn run_batch(
                 );
             };
             let at = config.at(platform);
-            let site = match runner {
-                Runner::Skip(reason) => RuntimeSite {
-                    dir: None,
-                    about: String::new(),
-                    client: Err(reason.clone()),
-                },
-                _ => runtime_site(
-                    &session.sh,
-                    &at,
-                    &session.tools,
-                    session.options.installer,
-                    progress,
-                )?,
-            };
+            let site = site_for(
+                &session.sh,
+                &at,
+                &session.tools,
+                session.options.installer,
+                progress,
+                runner,
+            )?;
             platforms.insert(platform, (runner, site, at));
         }
         // Each import is a fresh process; only a few at once, so that they

@@ -58,9 +58,12 @@ pub fn plan(session: &Session) -> Result<Graph> {
         .collect();
     function_platforms.sort();
     function_platforms.dedup();
+    // What stands in for each platform's runtime, once: it may list a folder.
+    let mut site_identities: BTreeMap<Platform, String> = BTreeMap::new();
     for platform in function_platforms {
         let runner = choose_runner(&session.sh, &config.at(platform), &session.tools)?;
         graph.runners.insert(platform, runner);
+        site_identities.insert(platform, site_identity(platform.runtime));
     }
     if !config.functions.is_empty() {
         graph.parser = match python::find_interpreter(&session.sh, &session.tools, config.runtime, None) {
@@ -69,12 +72,14 @@ pub fn plan(session: &Session) -> Result<Graph> {
         };
     }
     let environment = environment_inputs(config)?;
+    let locks_required = repository_locks(config);
 
     for layer in config.stack_order() {
         match &layer.source {
             LayerSource::Requirements(path) => {
                 for platform in config.layer_platforms(&layer.name) {
-                    plan_profile(&mut graph, config, layer, path, platform, &environment)?;
+                    let lock = locked(config, &layer.name, path, platform, locks_required)?;
+                    plan_profile(&mut graph, config, layer, path, platform, lock, &environment)?;
                 }
             }
             LayerSource::Source(dir) => {
@@ -196,7 +201,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 "bootstrap",
                 crate::digest::bytes_sha256(crate::steps::runtime_env::SCRIPT.as_bytes()),
             )
-            .add("runtime site", site_identity(platform.runtime));
+            .add("runtime site", site_identities[&platform].as_str());
         smoke.0.extend(layers.0.iter().cloned());
         let smoke_pending = match graph.runners.get(&platform) {
             Some(Planned::Ready(runner)) => {
@@ -227,6 +232,7 @@ fn plan_profile(
     layer: &Layer,
     path: &Path,
     platform: Platform,
+    lock: Option<PathBuf>,
     environment: &Inputs,
 ) -> Result<()> {
     let key = format!("layers.{}.requirements", layer.name);
@@ -248,13 +254,6 @@ fn plan_profile(
     for file in requirements::input_files(&config.root, path, &key)? {
         inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
     }
-    let lock = locked(
-        &config.at(platform),
-        &layer.name,
-        path,
-        &key,
-        repository_locks(config),
-    )?;
     if let Some(lock) = &lock {
         inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
     }
@@ -346,15 +345,16 @@ fn locked(
     config: &Config,
     name: &str,
     requirements: &Path,
-    key: &str,
+    platform: Platform,
     required: bool,
 ) -> Result<Option<PathBuf>> {
-    let lock = lockfile::path(requirements, config.runtime, config.arch);
+    let key = format!("layers.{name}.requirements");
+    let lock = lockfile::path(requirements, platform.runtime, platform.arch);
     let inputs = lockfile::inputs_sha256(
         &config.root,
         requirements,
-        key,
-        &lockfile::base_locks(config, name),
+        &key,
+        &lockfile::base_locks(config, name, platform),
     )?;
     match lockfile::state(&config.root, &lock, &inputs) {
         lockfile::State::Missing if required => Err(UsageError::new(format!(

@@ -177,6 +177,26 @@ pub fn site_identity(runtime: facts::Runtime) -> String {
     format!("{site}, {client}")
 }
 
+/// The runtime site `runner` uses: none for a runner that cannot run here
+/// (its client is the reason), else [`runtime_site`].
+pub fn site_for(
+    sh: &Shell,
+    config: &Config,
+    tools: &Tools,
+    choice: InstallerChoice,
+    progress: &dyn Progress,
+    runner: &Runner,
+) -> Result<RuntimeSite> {
+    match runner {
+        Runner::Skip(reason) => Ok(RuntimeSite {
+            dir: None,
+            about: String::new(),
+            client: Err(reason.clone()),
+        }),
+        _ => runtime_site(sh, config, tools, choice, progress),
+    }
+}
+
 /// The runtime's own site-packages ([`RUNTIME_SITE_VARIABLE`] if set, else
 /// [`facts::RUNTIME_BOTO3`] installed once into the cache; when that
 /// install fails, offline, runs go on without it and say so once) and its
