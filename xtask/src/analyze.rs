@@ -14,6 +14,16 @@ pub const SCRIPT: &str = include_str!("../py/analyze.py");
 pub struct Request {
     pub handlers: Vec<HandlerRequest>,
     pub modules: Vec<String>,
+    /// Sources to compile to checked-hash bytecode.
+    pub compile: Vec<CompileRequest>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CompileRequest {
+    pub key: String,
+    pub file: String,
+    /// The path tracebacks show: where the file is at run time.
+    pub filename: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -28,6 +38,23 @@ pub struct Answer {
     pub handlers: BTreeMap<String, HandlerAnswer>,
     pub modules: BTreeMap<String, ModuleAnswer>,
     pub stdlib: Vec<String>,
+    /// Key → the `.pyc` bytes in hex; `None` for a file that does not compile.
+    #[serde(default)]
+    pub compiled: BTreeMap<String, Option<String>>,
+    /// `cpython-311`: the middle of `__pycache__/<module>.<tag>.pyc`.
+    #[serde(default)]
+    pub cache_tag: String,
+}
+
+/// The bytes of a hex string from the analysis.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]

@@ -38,11 +38,73 @@ pub fn installers_agree(sh: &Shell) -> Result<()> {
 }
 
 /// The example's layers built from their committed locks in the build
-/// image and on the host: byte-identical. The host goes last.
-pub fn container_agrees(sh: &Shell, image: &str) -> Result<()> {
+/// image and on the host: the same files, byte for byte, but the bytecode
+/// when the two Pythons are different patch releases (each compiles its
+/// own; the same release gives identical ZIPs). The host goes last.
+pub fn container_agrees(sh: &Shell, config: &Config, image: &str) -> Result<()> {
     let container = layer_hashes(sh, &["--builder", "container", "--image", image])?;
+    let kept = tempfile_dir(config, "container-layers")?;
+    for name in container.keys() {
+        let zip = config.dist_dir().join("layers").join(format!("{name}.zip"));
+        fs::copy(&zip, kept.join(format!("{name}.zip")))
+            .with_context(|| format!("keeping {}", zip.display()))?;
+    }
     let host = layer_hashes(sh, &["--builder", "host"])?;
-    same_layers(&host, &container, "the host and the container built")
+    ensure!(!host.is_empty(), "build-layers built no layer");
+    for (name, sha256) in &host {
+        if container.get(name) == Some(sha256) {
+            eprintln!(
+                "ci: layer `{name}`: the host and the container built the same ZIP (base64 sha256 {sha256})"
+            );
+            continue;
+        }
+        let ours = comparable(&config.dist_dir().join("layers").join(format!("{name}.zip")))?;
+        let theirs = comparable(&kept.join(format!("{name}.zip")))?;
+        ensure!(
+            ours.keys().eq(theirs.keys()),
+            "layer `{name}`: the host and the container built different files"
+        );
+        for (path, bytes) in &ours {
+            ensure!(
+                path.ends_with(".pyc") || theirs.get(path) == Some(bytes),
+                "layer `{name}`: the host and the container built different {path}"
+            );
+        }
+        eprintln!(
+            "ci: layer `{name}`: the host and the container built the same files; only bytecode differs (two patch releases of the runtime's Python)"
+        );
+    }
+    fs::remove_dir_all(&kept)?;
+    Ok(())
+}
+
+/// A ZIP's files by path, with the RECORD lines of bytecode left out (their
+/// hashes are the bytecode's) and the bytecode's own bytes emptied.
+fn comparable(zip: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    for (path, bytes, _) in archive::read_entries(zip)? {
+        let bytes = if path.ends_with(".pyc") {
+            Vec::new()
+        } else if path.ends_with(".dist-info/RECORD") {
+            let text = String::from_utf8_lossy(&bytes);
+            let kept: Vec<&str> = text.lines().filter(|line| !line.contains(".pyc,")).collect();
+            kept.join("\n").into_bytes()
+        } else {
+            bytes
+        };
+        files.insert(path, bytes);
+    }
+    Ok(files)
+}
+
+/// A fresh folder under the tool's cache for one check's files.
+fn tempfile_dir(config: &Config, name: &str) -> Result<PathBuf> {
+    let dir = config.cache_dir().join("ci").join(name);
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 fn same_layers(one: &BTreeMap<String, String>, other: &BTreeMap<String, String>, who: &str) -> Result<()> {
@@ -107,6 +169,22 @@ pub fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
             names.iter().all(|file| file.path.starts_with("python/")),
             "layer `{name}`: a file outside python/"
         );
+        // The example keeps the defaults: every profile ships slimmed and
+        // sourceless (and was proven to import), which the invoke stages
+        // then run.
+        if entry.kind == crate::manifest::LayerKind::Requirements {
+            ensure!(
+                entry.bytecode.as_deref() == Some("sourceless") && entry.slim == Some(true),
+                "layer `{name}`: expected the default, slimmed and sourceless, got bytecode {:?}, slim {:?}",
+                entry.bytecode,
+                entry.slim
+            );
+            ensure!(
+                names.iter().any(|file| file.path.ends_with(".pyc"))
+                    && !names.iter().any(|file| file.path.contains("/tests/")),
+                "layer `{name}`: not the sourceless, slimmed form"
+            );
+        }
     }
     for (name, function) in &config.functions {
         let entry = manifest

@@ -235,6 +235,38 @@ pub fn required_image(
     }
 }
 
+/// The `major.minor` of the image's `python3` (bytecode and the proof that a
+/// layer imports need the runtime's own), remembered by the image's id.
+/// `Ready(None)` when it has none.
+pub fn image_python(
+    sh: &Shell,
+    tools: &Tools,
+    engine: &Engine,
+    image_id: &str,
+    arch: Arch,
+) -> Planned<Option<String>> {
+    let program = &engine.program;
+    let platform = arch.container_platform();
+    let script = "import sys; print('%d.%d' % sys.version_info[:2])";
+    let fact = tools.fact(&format!("image-python {program} {image_id}"), &[], || {
+        let output = cmd!(
+            sh,
+            "{program} run --rm --platform {platform} --network none {image_id} python3 -c {script}"
+        )
+        .quiet()
+        .ignore_status()
+        .output()
+        .ok()?;
+        let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !version.is_empty()).then_some(version)
+    });
+    match fact {
+        Fact::Known(version) => Planned::Ready(Some(version)),
+        Fact::Absent => Planned::Ready(None),
+        Fact::Unprobed => Planned::Pending(format!("would ask the image {image_id} for its Python")),
+    }
+}
+
 /// Whether this machine can run containers built for `arch`: natively, or
 /// through a registered qemu emulator (binfmt_misc).
 pub fn can_run(arch: Arch) -> Result<(), String> {
@@ -317,11 +349,6 @@ pub fn requirements_workdir(requirements: &Path) -> String {
         Some(dir) => format!("{INPUT_DIR}/{}", dir.display()),
         None => INPUT_DIR.to_string(),
     }
-}
-
-/// The path of the layer's `python/` inside the container.
-pub fn python_dir() -> String {
-    format!("{OUT_DIR}/python")
 }
 
 /// `uid:gid` of the invoking user, so that output is not owned by root.

@@ -103,6 +103,7 @@ fn maximal_configuration() -> Value {
         "image": "public.ecr.aws/sam/build-python3.11:latest-arm64",
         "exclude": ["boto3", "botocore"],
         "bytecode": "checked-hash",
+        "slim": true,
         "budget": "50 MiB",
         "import_budget": "3 s",
         "events": "lambdas/events",
@@ -114,6 +115,7 @@ fn maximal_configuration() -> Value {
             "twilio": {
                 "requirements": "layers/core/requirements.txt",
                 "base": ["core"],
+                "slim": false,
             },
             "shared": {
                 "source": "lambdas/shared",
@@ -225,6 +227,8 @@ fn design_doc_lists_every_manifest_key() {
             excluded: Some(vec!["boto3==1.34.0".to_string()]),
             builder: Some("host".to_string()),
             installer: Some("uv 0.13.9".to_string()),
+            bytecode: Some("sourceless".to_string()),
+            slim: Some(true),
             cache_key: Some("11".repeat(32)),
             input_sha256: Some("11".repeat(32)),
             arn: None,

@@ -250,6 +250,7 @@ pub fn analyse_sources(sh: &Shell, config: &Config, python: &Path) -> Result<Ana
     }
     let request = analyze::Request {
         handlers: Vec::new(),
+        compile: Vec::new(),
         modules: paths
             .iter()
             .map(|path| config.root.join(path).display().to_string())

@@ -210,6 +210,74 @@ fn rewrite_record(site: &Path, dist: &Dist) -> Result<()> {
     Ok(())
 }
 
+/// Makes every RECORD describe what ships after the layer was finished:
+/// each listed file's hash and size as it is now, a source compiled away
+/// (`sourceless`) listed as its `.pyc`, the bytecode compiled beside a
+/// source listed after it, and files that were removed left out.
+pub fn refresh_records(site: &Path) -> Result<()> {
+    for dist in read_dists(site)? {
+        let mut lines = Vec::new();
+        let mut listed = BTreeSet::new();
+        let mut push = |file: &Path, lines: &mut Vec<String>| -> Result<()> {
+            if !listed.insert(file.to_path_buf()) {
+                return Ok(());
+            }
+            let path = site.join(file);
+            let name = file.to_string_lossy().into_owned();
+            let quoted = if name.contains(',') || name.contains('"') {
+                format!("\"{}\"", name.replace('"', "\"\""))
+            } else {
+                name
+            };
+            if file.file_name().is_some_and(|name| name == "RECORD") {
+                lines.push(format!("{quoted},,"));
+                return Ok(());
+            }
+            let digest = crate::digest::file_sha256(&path)?;
+            let hash = digest.base64.replace('+', "-").replace('/', "_");
+            let size = fs::metadata(&path)?.len();
+            lines.push(format!("{quoted},sha256={},{size}", hash.trim_end_matches('=')));
+            Ok(())
+        };
+        for file in &dist.files {
+            let path = site.join(file);
+            if path.is_file() {
+                push(file, &mut lines)?;
+            } else if file.extension().is_some_and(|ext| ext == "py") && path.with_extension("pyc").is_file()
+            {
+                push(&file.with_extension("pyc"), &mut lines)?;
+            }
+            // Hash-based bytecode beside its source: `__pycache__/mod.cpython-311.pyc`.
+            if let (Some(parent), Some(stem)) = (file.parent(), file.file_stem()) {
+                let cache = site.join(parent).join("__pycache__");
+                if file.extension().is_some_and(|ext| ext == "py") && cache.is_dir() {
+                    let prefix = format!("{}.", stem.to_string_lossy());
+                    let mut compiled: Vec<PathBuf> = fs::read_dir(&cache)?
+                        .flatten()
+                        .map(|item| item.file_name().to_string_lossy().into_owned())
+                        .filter(|name| name.starts_with(&prefix) && name.ends_with(".pyc"))
+                        .filter(|name| name[prefix.len()..].matches('.').count() == 1)
+                        .map(|name| parent.join("__pycache__").join(name))
+                        .collect();
+                    compiled.sort();
+                    for pyc in compiled {
+                        push(&pyc, &mut lines)?;
+                    }
+                }
+            }
+        }
+        let record = dist.dist_info.join("RECORD");
+        let mut text = lines.join("\n");
+        text.push('\n');
+        if fs::read_to_string(&record).ok().as_deref() != Some(text.as_str()) {
+            // Unlink first: the installer may have hard-linked the file from its cache.
+            remove_any(&record)?;
+            fs::write(&record, text).with_context(|| format!("rewriting {}", record.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn remove_dist(site: &Path, dist: &Dist) -> Result<()> {
     let mut parents = BTreeSet::new();
     for file in &dist.files {
@@ -290,7 +358,7 @@ fn importable_top_level(file: &Path) -> Option<String> {
     let is_file = components.next().is_none();
     let name = if is_file {
         let (stem, ext) = first.split_once('.')?;
-        if !matches!(first.rsplit('.').next()?, "py" | "so" | "pyd") || ext.is_empty() {
+        if !matches!(first.rsplit('.').next()?, "py" | "pyc" | "so" | "pyd") || ext.is_empty() {
             return None;
         }
         stem

@@ -62,6 +62,11 @@ pub struct LayerEntry {
     pub builder: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installer: Option<String>,
+    /// A dependency layer's bytecode mode and whether it was slimmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytecode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slim: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_key: Option<String>,
     /// Hash of the inputs (requirements file or source tree): how check-limits
@@ -94,6 +99,8 @@ impl LayerEntry {
             excluded: None,
             builder: None,
             installer: None,
+            bytecode: None,
+            slim: None,
             cache_key: None,
             input_sha256: Some(input_sha256),
             arn: None,
@@ -115,6 +122,8 @@ impl LayerEntry {
             excluded: None,
             builder: None,
             installer: None,
+            bytecode: None,
+            slim: None,
             cache_key: None,
             input_sha256: None,
             arn: Some(arn.to_string()),

@@ -62,3 +62,24 @@ pub fn find_interpreter(
     };
     Planned::Ready(found)
 }
+
+/// The full version of `python` (`3.11.7`), remembered by its binary:
+/// bytecode compiled by two patch releases may differ, so it enters the
+/// keys of what that interpreter compiles.
+pub fn full_version(sh: &Shell, tools: &Tools, python: &Path) -> Planned<String> {
+    let script = "import platform; print(platform.python_version())";
+    let fact = tools.fact(&format!("python-version {}", python.display()), &[python], || {
+        let output = cmd!(sh, "{python} -c {script}")
+            .quiet()
+            .ignore_status()
+            .output()
+            .ok()?;
+        let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        (output.status.success() && !version.is_empty()).then_some(version)
+    });
+    match fact {
+        Fact::Known(version) => Planned::Ready(version),
+        Fact::Absent => Planned::Ready("unknown".to_string()),
+        Fact::Unprobed => Planned::Pending(format!("would ask {} for its version", python.display())),
+    }
+}

@@ -47,7 +47,10 @@ fn app(metadata: &str) -> Repo {
         "extra",
         "bigsdk",
         "1.0",
-        &[("bigsdk/__init__.py", &"# padding\n".repeat(5000))],
+        &[
+            ("bigsdk/__init__.py", ""),
+            ("bigsdk/data.txt", &"padding\n".repeat(6250)),
+        ],
         &[],
     );
     repo.wheel(

@@ -61,13 +61,39 @@ fn thin_function_zips_and_a_shared_layer() {
     let repo = app();
     let run = repo.xtask(&["package", "--json"]);
     run.success();
+    // The sources, and the checked-hash bytecode the runtime's Python
+    // compiled from them (never the stray one in the source folder).
+    let hello = repo.path().join("dist/functions/hello.zip");
     assert_eq!(
-        zip_names(&repo.path().join("dist/functions/hello.zip")),
-        ["hello_handler.py"]
+        zip_names(&hello),
+        [
+            "__pycache__/",
+            "__pycache__/hello_handler.cpython-311.pyc",
+            "hello_handler.py"
+        ]
+    );
+    let mut archive = zip::ZipArchive::new(fs::File::open(&hello).unwrap()).unwrap();
+    let mut pyc = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive
+            .by_name("__pycache__/hello_handler.cpython-311.pyc")
+            .unwrap(),
+        &mut pyc,
+    )
+    .unwrap();
+    assert_ne!(pyc, b"junk");
+    assert_eq!(
+        u32::from_le_bytes(pyc[4..8].try_into().unwrap()),
+        0b11,
+        "checked-hash"
     );
     assert_eq!(
         zip_names(&repo.path().join("dist/functions/bye.zip")),
-        ["bye_handler.py"]
+        [
+            "__pycache__/",
+            "__pycache__/bye_handler.cpython-311.pyc",
+            "bye_handler.py"
+        ]
     );
     let shared = zip_names(&repo.path().join("dist/layers/shared.zip"));
     assert_eq!(
@@ -76,6 +102,9 @@ fn thin_function_zips_and_a_shared_layer() {
             "python/",
             "python/shared/",
             "python/shared/__init__.py",
+            "python/shared/__pycache__/",
+            "python/shared/__pycache__/__init__.cpython-311.pyc",
+            "python/shared/__pycache__/response.cpython-311.pyc",
             "python/shared/response.py"
         ]
     );
@@ -87,7 +116,7 @@ fn thin_function_zips_and_a_shared_layer() {
     assert_eq!(hello["handler"], "hello_handler.lambda_handler");
     assert_eq!(hello["layers"], serde_json::json!(["core", "shared"]));
     assert_eq!(hello["upload"], "direct");
-    assert_eq!(hello["files"], 1);
+    assert_eq!(hello["files"], 2, "the handler and its bytecode");
     assert_eq!(
         hello["sha256"].as_str().unwrap(),
         sha256_hex(&repo.path().join("dist/functions/hello.zip"))
@@ -240,7 +269,7 @@ fn bundle_merges_the_layers_into_the_function() {
     let names = zip_names(&repo.path().join("dist/functions/hello.zip"));
     for expected in [
         "hello_handler.py",
-        "tool.py",
+        "tool.pyc",
         "tool-1.0.dist-info/METADATA",
         "shared/response.py",
     ] {
@@ -259,7 +288,11 @@ fn bundle_merges_the_layers_into_the_function() {
     // The other function still attaches the layer and carries no shared/.
     assert_eq!(
         zip_names(&repo.path().join("dist/functions/bye.zip")),
-        ["bye_handler.py"]
+        [
+            "__pycache__/",
+            "__pycache__/bye_handler.cpython-311.pyc",
+            "bye_handler.py"
+        ]
     );
 }
 

@@ -96,7 +96,7 @@ pub fn run(options: &Options) -> Result<()> {
     if !no_container {
         let image = crate::provision::TEST_IMAGE;
         step("container layers from the locks", &mut || {
-            checks::container_agrees(&sh, image)
+            checks::container_agrees(&sh, &config, image)
         })?;
     }
     step("invoke --all (host)", &mut || {

@@ -45,22 +45,38 @@ impl BuilderChoice {
     }
 }
 
-/// Whether layers ship `.pyc` files; only hash-based ones survive the fixed
-/// ZIP timestamps (PEP 552).
+/// Whether dependency layers ship `.pyc` files; only hash-based ones
+/// survive the fixed ZIP timestamps (PEP 552). `Sourceless` ships the
+/// `.pyc` in place of the `.py`: nothing to read, hash or compile at import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bytecode {
     None,
     CheckedHash,
     UncheckedHash,
+    Sourceless,
 }
 
 impl Bytecode {
+    pub const NAMES: &'static str = "none, checked-hash, unchecked-hash or sourceless";
+
     pub fn name(self) -> &'static str {
         match self {
             Bytecode::None => "none",
             Bytecode::CheckedHash => "checked-hash",
             Bytecode::UncheckedHash => "unchecked-hash",
+            Bytecode::Sourceless => "sourceless",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Bytecode> {
+        [
+            Bytecode::None,
+            Bytecode::CheckedHash,
+            Bytecode::UncheckedHash,
+            Bytecode::Sourceless,
+        ]
+        .into_iter()
+        .find(|mode| mode.name() == name)
     }
 }
 
@@ -83,6 +99,8 @@ pub struct Layer {
     /// The profiles a dependency profile is stacked on: resolved together
     /// with them, and without what they provide.
     pub base: Vec<String>,
+    /// A dependency profile's own `slim`, over the repository's.
+    pub slim: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +169,11 @@ pub struct Config {
     pub runner: RunnerChoice,
     /// Normalised distribution names left out of every dependency layer.
     pub exclude: Vec<String>,
-    pub bytecode: Bytecode,
+    /// `None`: the default, `sourceless` wherever the runtime's own Python
+    /// is at hand to compile and prove the layers, else `none`.
+    pub bytecode: Option<Bytecode>,
+    /// `None`: the default, like `bytecode`'s.
+    pub slim: Option<bool>,
     pub budget: Option<u64>,
     pub import_budget_ms: u64,
     /// Sample events (`<events>/<function>/<name>.json`) for `invoke --all`.
@@ -272,16 +294,16 @@ impl Config {
             .collect();
         exclude.sort();
         exclude.dedup();
-        let bytecode = match top.optional_str("bytecode")?.as_deref() {
-            None | Some("none") => Bytecode::None,
-            Some("checked-hash") => Bytecode::CheckedHash,
-            Some("unchecked-hash") => Bytecode::UncheckedHash,
-            Some(other) => {
-                return Err(format!(
-                    "{TABLE}.bytecode: unknown mode `{other}` (use none, checked-hash or unchecked-hash)"
-                ))
-            }
+        let bytecode = match top.optional_str("bytecode")? {
+            None => None,
+            Some(name) => Some(Bytecode::parse(&name).ok_or_else(|| {
+                format!(
+                    "{TABLE}.bytecode: unknown mode `{name}` (use {})",
+                    Bytecode::NAMES
+                )
+            })?),
         };
+        let slim = top.optional_bool("slim")?;
         let budget = top.optional_size("budget")?;
         let import_budget_ms = top
             .optional_duration_ms("import_budget")?
@@ -317,6 +339,7 @@ impl Config {
             runner: RunnerChoice::FollowBuilder,
             exclude,
             bytecode,
+            slim,
             budget,
             import_budget_ms,
             events,
@@ -439,10 +462,16 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
     let unzipped_size = table.optional_size("unzipped_size")?;
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
     let base = table.optional_str_list("base")?.unwrap_or_default();
+    let slim = table.optional_bool("slim")?;
     table.finish()?;
     if !base.is_empty() && requirements.is_none() {
         return Err(format!(
             "{key}.base: only a dependency profile (`requirements`) is stacked on others; remove it"
+        ));
+    }
+    if slim.is_some() && requirements.is_none() {
+        return Err(format!(
+            "{key}.slim: only a dependency profile (`requirements`) is slimmed; remove it"
         ));
     }
     let source = match (requirements, source, arn) {
@@ -465,6 +494,7 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
                 source: LayerSource::External { arn, unzipped_bytes },
                 allow,
                 base,
+                slim,
             });
         }
         (None, None, None) => {
@@ -488,6 +518,7 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
         source,
         allow,
         base,
+        slim,
     })
 }
 

@@ -12,13 +12,14 @@ use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
 use crate::config::{Config, Platform};
+use crate::facts;
 use crate::import_check;
 use crate::installer::Source;
 use crate::manifest::{BuiltView, Manifest};
 use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
-use crate::steps::package;
+use crate::steps::package::{self, AppCode, Compiled};
 use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
 use crate::steps::smoke::smoke_function;
 use crate::store::Entry;
@@ -126,10 +127,10 @@ pub fn run_batch(
                             requirements,
                             lock,
                             platform,
-                            ..
+                            finish: Some(finish),
                         } = &node.work
                         else {
-                            bail!("not a dependency layer");
+                            bail!("not a dependency layer with a known builder");
                         };
                         let (builder, config, _) = &platforms[platform];
                         let source = match lock {
@@ -137,9 +138,15 @@ pub fn run_batch(
                             None => Source::requirements(config.root.join(requirements)),
                         };
                         let provided = provided_by(&node.deps, statuses)?;
+                        let bases: Vec<PathBuf> = node
+                            .deps
+                            .iter()
+                            .filter_map(|&dep| Some(statuses[dep].as_ref()?.entry()?.dir.join(LAYER_ZIP)))
+                            .collect();
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
                             let data = build_layer(
-                                &sh, config, builder, &node.name, &source, &provided, dir, progress,
+                                &sh, config, builder, *finish, &node.name, &source, &provided, &bases, dir,
+                                progress,
                             )?;
                             Ok(serde_json::to_value(data)?)
                         })
@@ -151,6 +158,26 @@ pub fn run_batch(
     }
 
     let source_layers = by_kind(Kind::SourceLayer);
+    let compiled = if graph.compiles_app_code && !source_layers.is_empty() {
+        let Planned::Ready(parser) = &graph.parser else {
+            bail!("source layers to compile, but no interpreter");
+        };
+        let code: Vec<AppCode> = source_layers
+            .iter()
+            .filter_map(|&index| match &graph.nodes[index].work {
+                Work::SourceLayer { files, prefix } => Some(AppCode {
+                    owner: graph.nodes[index].name.clone(),
+                    files,
+                    prefix: prefix.clone(),
+                    run_root: facts::LAYER_MOUNT,
+                }),
+                _ => None,
+            })
+            .collect();
+        package::check_handlers(&session.sh, parser, &[], &code)?.1
+    } else {
+        Compiled::new()
+    };
     results.extend(pool.install(|| {
         source_layers
             .par_iter()
@@ -160,8 +187,11 @@ pub fn run_batch(
                     let Work::SourceLayer { files, prefix } = &node.work else {
                         bail!("not a source layer");
                     };
+                    let compiled = compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default();
                     store.put(node.kind.store_dir(), &key_of(index), |dir| {
-                        Ok(serde_json::to_value(package::source_layer(files, prefix, dir)?)?)
+                        Ok(serde_json::to_value(package::source_layer(
+                            files, prefix, compiled, dir,
+                        )?)?)
                     })
                 })
             })
@@ -184,7 +214,25 @@ pub fn run_batch(
                 (&config.functions[&node.name], files.as_slice())
             })
             .collect();
-        let verdicts = package::check_handlers(&session.sh, parser, &handlers)?;
+        let code: Vec<AppCode> = functions
+            .iter()
+            .filter_map(|&index| {
+                let node = &graph.nodes[index];
+                let function = &config.functions[&node.name];
+                let compiles =
+                    graph.compiles_app_code && config.platform_of(function).runtime == config.runtime;
+                match &node.work {
+                    Work::Function { files } if compiles => Some(AppCode {
+                        owner: node.name.clone(),
+                        files,
+                        prefix: String::new(),
+                        run_root: facts::TASK_ROOT,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        let (verdicts, compiled) = package::check_handlers(&session.sh, parser, &handlers, &code)?;
         results.extend(pool.install(|| {
             functions
                 .par_iter()
@@ -215,12 +263,14 @@ pub fn run_batch(
                         let mut bundled = bundled;
                         bundled.sort_by_key(|(name, _)| order.iter().position(|layer| layer == name));
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
-                            let written = package::function(files, &bundled, dir)?;
+                            let compiled = compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default();
+                            let written = package::function(files, compiled, &bundled, dir)?;
                             Ok(serde_json::to_value(ZipData {
                                 written,
                                 inventory: None,
                                 builder: None,
                                 installer: None,
+                                finish: None,
                             })?)
                         })
                     })

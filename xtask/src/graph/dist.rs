@@ -95,6 +95,13 @@ pub fn manifest(
                 layer_entry.excluded = Some(inventory.excluded);
                 layer_entry.builder = data.builder;
                 layer_entry.installer = data.installer;
+                layer_entry.bytecode = Some(
+                    data.finish
+                        .as_ref()
+                        .map_or("none", |f| f.bytecode.as_str())
+                        .to_string(),
+                );
+                layer_entry.slim = Some(data.finish.as_ref().is_some_and(|f| f.slim));
                 layer_entry.cache_key = Some(key);
             }
             let mut runtimes: Vec<String> = platforms.iter().map(|p| p.runtime.name.to_string()).collect();

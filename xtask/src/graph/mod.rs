@@ -38,7 +38,7 @@ pub use inputs::{Inputs, LazyRecords};
 /// Bumped whenever a step's output for the same inputs changes, so that
 /// entries of an older tool are never reused.
 const FORMAT: &[(Kind, &str)] = &[
-    (Kind::Profile, "4"),
+    (Kind::Profile, "6"),
     (Kind::SourceLayer, "2"),
     (Kind::Function, "2"),
     (Kind::Check, "2"),
@@ -109,6 +109,9 @@ pub enum Work {
         platform: Platform,
         requirements: PathBuf,
         lock: Option<PathBuf>,
+        /// What is done after the install; `None` while the builder is
+        /// not known (a plan that may not probe).
+        finish: Option<crate::steps::builder::Finish>,
     },
     SourceLayer {
         files: Vec<SourceFile>,
@@ -212,6 +215,11 @@ pub struct Graph {
     pub runners: BTreeMap<Platform, Planned<Runner>>,
     /// The interpreter whose parser reads the sources.
     pub parser: Planned<PathBuf>,
+    /// The parser's full version (`3.11.7`), part of its identity in keys.
+    pub parser_version: String,
+    /// Whether the parser, the runtime's own Python, compiles application
+    /// code (functions and source layers) to checked-hash bytecode.
+    pub compiles_app_code: bool,
     /// One line each about choices made while planning (the builder).
     pub notes: Vec<String>,
 }

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Graph, Inputs, Kind, Node, Session, Work};
-use crate::config::{self, Config, Layer, LayerSource, Platform};
+use crate::config::{self, Bytecode, Config, Layer, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::installer::RESULT_VARIABLES;
-use crate::steps::builder::{choose_builder, Builder};
+use crate::steps::builder::{choose_builder, finish_for, Builder};
 use crate::steps::runtime_env::{choose_runner, site_identity};
 use crate::tools::Planned;
 use crate::{analyze, facts, lockfile, python, requirements, steps};
@@ -28,6 +28,8 @@ pub fn plan(session: &Session) -> Result<Graph> {
         builders: BTreeMap::new(),
         runners: BTreeMap::new(),
         parser: Planned::Pending(String::new()),
+        parser_version: String::new(),
+        compiles_app_code: false,
         notes: Vec::new(),
     };
 
@@ -65,9 +67,23 @@ pub fn plan(session: &Session) -> Result<Graph> {
         graph.runners.insert(platform, runner);
         site_identities.insert(platform, site_identity(platform.runtime));
     }
-    if !config.functions.is_empty() {
+    let has_source_layers = config
+        .layers
+        .values()
+        .any(|layer| matches!(layer.source, LayerSource::Source(_)));
+    if !config.functions.is_empty() || has_source_layers {
         graph.parser = match python::find_interpreter(&session.sh, &session.tools, config.runtime, None) {
-            Planned::Ready(found) => Planned::Ready(found.unwrap_or_else(|| PathBuf::from("python3"))),
+            Planned::Ready(found) => {
+                graph.compiles_app_code = found.is_some() && config.bytecode != Some(Bytecode::None);
+                let python = found.unwrap_or_else(|| PathBuf::from("python3"));
+                match python::full_version(&session.sh, &session.tools, &python) {
+                    Planned::Ready(version) => {
+                        graph.parser_version = version;
+                        Planned::Ready(python)
+                    }
+                    Planned::Pending(what) => Planned::Pending(what),
+                }
+            }
             Planned::Pending(what) => Planned::Pending(what),
         };
     }
@@ -87,12 +103,13 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 let mut inputs = common(Kind::SourceLayer);
                 inputs.add("prefix", prefix.as_str());
                 inputs.source_files(dir, &files)?;
+                let pending = app_bytecode(&graph, &mut inputs);
                 graph.push(Node {
                     kind: Kind::SourceLayer,
                     name: layer.name.clone(),
                     deps: Vec::new(),
                     inputs,
-                    pending: None,
+                    pending,
                     work: Work::SourceLayer { files, prefix },
                 });
             }
@@ -123,10 +140,13 @@ pub fn plan(session: &Session) -> Result<Graph> {
             }
         }
         inputs.source_files(&function.source, &files)?;
+        // Bytecode is compiled for the repository's runtime, whose Python parses.
+        let compiles = graph.compiles_app_code && config.platform_of(function).runtime == config.runtime;
+        inputs.add("bytecode", if compiles { "checked-hash" } else { "none" });
         let pending = match &graph.parser {
             Planned::Pending(what) => Some(what.clone()),
             Planned::Ready(python) => {
-                inputs.add("parser", python.display().to_string());
+                inputs.add("parser", format!("{} {}", python.display(), graph.parser_version));
                 None
             }
         };
@@ -177,7 +197,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
         let check_pending = match &graph.parser {
             Planned::Pending(what) => Some(what.clone()),
             Planned::Ready(python) => {
-                check.add("parser", python.display().to_string());
+                check.add("parser", format!("{} {}", python.display(), graph.parser_version));
                 None
             }
         };
@@ -249,7 +269,6 @@ fn plan_profile(
         .add("runtime", platform.runtime.name)
         .add("architecture", platform.arch.name())
         .add("exclude", format!("[{}]", config.exclude.join(", ")))
-        .add("bytecode", config.bytecode.name())
         .add("requirements", path.display().to_string());
     for file in requirements::input_files(&config.root, path, &key)? {
         inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
@@ -259,22 +278,47 @@ fn plan_profile(
     }
     inputs.0.extend(environment.0.iter().cloned());
     let mut pending = None;
+    let mut finish = None;
     match graph.builders.get(&platform) {
         Some(Planned::Ready(builder)) => {
+            let (chosen, note) = finish_for(&config.at(platform), layer, builder)?;
+            if let Some(note) = note {
+                if !graph.notes.contains(&note) {
+                    graph.notes.push(note);
+                }
+            }
+            finish = Some(chosen);
+            if chosen.transforms() {
+                let script = crate::digest::bytes_sha256(crate::steps::finish::PROVE_SCRIPT.as_bytes());
+                inputs.add("proof", script);
+            }
             inputs
+                .add("bytecode", chosen.bytecode.name())
+                .add("slim", chosen.slim.to_string())
                 .add("builder", builder.name())
                 .add("installer", builder.installer_id());
             match builder {
-                Builder::Container { image, image_id, .. } => {
+                Builder::Container {
+                    image,
+                    image_id,
+                    python,
+                    ..
+                } => {
                     inputs
                         .add("image", image.as_str())
-                        .add("image id", image_id.as_str());
+                        .add("image id", image_id.as_str())
+                        .add("image python", python.as_deref().unwrap_or("none"));
                 }
                 Builder::Host {
                     interpreter: Some(python),
+                    interpreter_version,
                     ..
                 } => {
-                    inputs.add("interpreter", python.display().to_string());
+                    // The patch release too: it compiles the bytecode.
+                    inputs.add(
+                        "interpreter",
+                        format!("{} {interpreter_version}", python.display()),
+                    );
                 }
                 Builder::Host { .. } => {}
             }
@@ -292,9 +336,28 @@ fn plan_profile(
             platform,
             requirements: path.to_path_buf(),
             lock,
+            finish,
         },
     });
     Ok(())
+}
+
+/// A source layer's bytecode: compiled by the parser when it is the
+/// runtime's own Python (it enters the key), pending while it is not known.
+fn app_bytecode(graph: &Graph, inputs: &mut Inputs) -> Option<String> {
+    match &graph.parser {
+        Planned::Pending(what) => Some(what.clone()),
+        Planned::Ready(python) if graph.compiles_app_code => {
+            inputs
+                .add("bytecode", "checked-hash")
+                .add("parser", format!("{} {}", python.display(), graph.parser_version));
+            None
+        }
+        Planned::Ready(_) => {
+            inputs.add("bytecode", "none");
+            None
+        }
+    }
 }
 
 fn common(kind: Kind) -> Inputs {

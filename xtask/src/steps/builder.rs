@@ -1,6 +1,7 @@
 //! The builders of dependency layers: which one runs (`auto` settled into
-//! container or host, saying why), and how each installs a profile and
-//! compiles bytecode.
+//! container or host, saying why), how each installs a profile, whether it
+//! has the runtime's own Python (to compile bytecode and prove that a
+//! finished layer imports) and so what is done to a layer after the install.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::cli::InstallerChoice;
-use crate::config::{BuilderChoice, Bytecode, Config};
+use crate::config::{BuilderChoice, Bytecode, Config, Layer};
 use crate::container::{self, ContainerRun, Engine};
 use crate::error::EnvironmentError;
 use crate::facts::Arch;
@@ -23,13 +24,34 @@ use crate::tools::{Planned, Tools};
 pub enum Builder {
     Host {
         installer: Installer,
+        /// The runtime's exact Python on this host, if any.
         interpreter: Option<PathBuf>,
+        /// Its full version (`3.11.7`): bytecode may differ between patch releases.
+        interpreter_version: String,
     },
     Container {
         engine: Engine,
         image: String,
         image_id: String,
+        /// The `major.minor` of the image's `python3`, if it has one.
+        python: Option<String>,
     },
+}
+
+/// What is done to a dependency layer after the install, decided for each
+/// layer and platform before anything runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    pub bytecode: Bytecode,
+    pub slim: bool,
+}
+
+impl Finish {
+    /// Whether the layer is changed after the install, and so is proven to
+    /// import before it ships.
+    pub fn transforms(&self) -> bool {
+        self.slim || self.bytecode != Bytecode::None
+    }
 }
 
 impl Builder {
@@ -46,6 +68,66 @@ impl Builder {
             Builder::Container { .. } => "pip (build image)".to_string(),
         }
     }
+
+    /// Why this builder cannot compile or prove layers for `config`'s
+    /// runtime (`None`: it has the runtime's own Python).
+    pub fn lacks_runtime_python(&self, config: &Config) -> Option<String> {
+        let wanted = config.runtime.python_version();
+        match self {
+            Builder::Host {
+                interpreter: Some(_), ..
+            } => None,
+            Builder::Host { .. } => Some(format!(
+                "no Python {wanted} on this host (install it, or build with --builder container)"
+            )),
+            Builder::Container { python, image, .. } => match python {
+                Some(version) if *version == wanted => None,
+                Some(version) => Some(format!(
+                    "the image {image} has Python {version}, not the runtime's {wanted} (use {})",
+                    config.runtime.default_image(config.arch)
+                )),
+                None => Some(format!("the image {image} has no python3")),
+            },
+        }
+    }
+}
+
+/// What is done to `layer` after the install, for `config`'s platform: the
+/// configured `bytecode` and `slim`, or by default sourceless bytecode and
+/// slimming wherever the builder has the runtime's own Python to compile
+/// and prove the layer (otherwise neither, and `note` says why). A setting
+/// that needs that Python where there is none is refused.
+pub fn finish_for(config: &Config, layer: &Layer, builder: &Builder) -> Result<(Finish, Option<String>)> {
+    let lacking = builder.lacks_runtime_python(config);
+    let refuse = |setting: String, why: &str| -> anyhow::Error {
+        EnvironmentError::new(format!(
+            "{setting} needs the {} runtime's own Python to compile and prove layer `{}`, and {why}; or set it to its default",
+            config.runtime.name, layer.name
+        ))
+        .into()
+    };
+    let bytecode = match (config.bytecode, &lacking) {
+        (Some(Bytecode::None), _) => Bytecode::None,
+        (Some(mode), Some(why)) => return Err(refuse(format!("bytecode = \"{}\"", mode.name()), why)),
+        (Some(mode), None) => mode,
+        (None, None) => Bytecode::Sourceless,
+        (None, Some(_)) => Bytecode::None,
+    };
+    let slim = match (layer.slim.or(config.slim), &lacking) {
+        (Some(true), Some(why)) => return Err(refuse("slim = true".to_string(), why)),
+        (Some(slim), _) => slim,
+        (None, lacking) => lacking.is_none(),
+    };
+    let defaulted = config.bytecode.is_none() || layer.slim.or(config.slim).is_none();
+    let note = match &lacking {
+        Some(why) if defaulted => Some(format!(
+            "layers for {} {} ship as installed, without bytecode or slimming: {why}",
+            config.runtime.name,
+            config.arch.name()
+        )),
+        _ => None,
+    };
+    Ok((Finish { bytecode, slim }, note))
 }
 
 /// Settles `auto`: the container when an engine answers and the image is
@@ -64,27 +146,24 @@ pub fn choose_builder(
             Planned::Ready(installer) => installer,
             Planned::Pending(what) => return Ok(Planned::Pending(what)),
         };
-        let interpreter = match config.bytecode {
-            Bytecode::None => None,
-            _ => {
-                let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-                match python::find_interpreter(sh, tools, config.runtime, uv) {
-                    Planned::Pending(what) => return Ok(Planned::Pending(what)),
-                    Planned::Ready(Some(python)) => Some(python),
-                    Planned::Ready(None) => {
-                        return Err(EnvironmentError::new(format!(
-                            "bytecode = \"{}\" compiles with the runtime's Python {}, which is not on PATH: install it, or build with --builder container, or set bytecode = \"none\"",
-                            config.bytecode.name(),
-                            config.runtime.python_version()
-                        ))
-                        .into())
-                    }
-                }
-            }
+        // The runtime's own Python compiles bytecode and proves finished
+        // layers; without it layers ship as installed (see finish_for).
+        let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
+        let interpreter = match python::find_interpreter(sh, tools, config.runtime, uv) {
+            Planned::Pending(what) => return Ok(Planned::Pending(what)),
+            Planned::Ready(found) => found,
+        };
+        let interpreter_version = match &interpreter {
+            Some(python) => match python::full_version(sh, tools, python) {
+                Planned::Ready(version) => version,
+                Planned::Pending(what) => return Ok(Planned::Pending(what)),
+            },
+            None => String::new(),
         };
         Ok(Planned::Ready(Builder::Host {
             installer,
             interpreter,
+            interpreter_version,
         }))
     };
     match config.builder {
@@ -101,11 +180,7 @@ pub fn choose_builder(
                 Planned::Ready(id) => id,
                 Planned::Pending(what) => return Ok(Planned::Pending(what)),
             };
-            Ok(Planned::Ready(Builder::Container {
-                engine,
-                image: config.image.clone(),
-                image_id,
-            }))
+            Ok(container_builder(sh, config, tools, engine, image_id))
         }
         BuilderChoice::Auto => {
             let engine = match container::planned_engine(sh, tools) {
@@ -127,11 +202,7 @@ pub fn choose_builder(
                 return host(notes);
             }
             match container::planned_image(sh, tools, &engine, &config.image) {
-                Planned::Ready(Some(image_id)) => Ok(Planned::Ready(Builder::Container {
-                    engine,
-                    image: config.image.clone(),
-                    image_id,
-                })),
+                Planned::Ready(Some(image_id)) => Ok(container_builder(sh, config, tools, engine, image_id)),
                 Planned::Pending(what) => Ok(Planned::Pending(what)),
                 Planned::Ready(None) => {
                     notes.push(format!(
@@ -142,6 +213,25 @@ pub fn choose_builder(
                 }
             }
         }
+    }
+}
+
+/// The container builder with `image_id`, and the version of its Python.
+fn container_builder(
+    sh: &Shell,
+    config: &Config,
+    tools: &Tools,
+    engine: Engine,
+    image_id: String,
+) -> Planned<Builder> {
+    match container::image_python(sh, tools, &engine, &image_id, config.arch) {
+        Planned::Ready(python) => Planned::Ready(Builder::Container {
+            engine,
+            image: config.image.clone(),
+            image_id,
+            python,
+        }),
+        Planned::Pending(what) => Planned::Pending(what),
     }
 }
 
@@ -227,59 +317,90 @@ fn container_run(config: &Config, image: &str, requirements: &Path, work: &Path)
     })
 }
 
-/// Hash-based `.pyc` (PEP 552) compiled by the runtime's own Python version,
-/// with source paths as they will be at run time (`/opt/python/...`).
-pub fn compile_bytecode(sh: &Shell, config: &Config, builder: &Builder, work: &Path) -> Result<()> {
-    let mode = config.bytecode.name();
-    let runtime_dir = format!("{}/python", crate::facts::LAYER_MOUNT);
+/// Where `work` is for the runtime's Python of `builder`: the folder
+/// itself on the host, its mount in the container.
+pub const WORK: &str = "{work}";
+
+/// Runs the builder's runtime Python with `args`, in which [`WORK`] stands
+/// for `work` (mounted writable in the container).
+pub fn run_python(
+    sh: &Shell,
+    config: &Config,
+    builder: &Builder,
+    work: &Path,
+    args: &[String],
+) -> Result<std::process::Output> {
     let output = match builder {
         Builder::Host { interpreter, .. } => {
-            let python = interpreter.as_ref().context("no interpreter for bytecode")?;
-            let site = work.join("python");
-            xshell::cmd!(
-                sh,
-                "{python} -m compileall -q -j 0 --invalidation-mode {mode} -s {site} -p {runtime_dir} {site}"
-            )
-            .quiet()
-            .ignore_status()
-            .output()?
+            let python = interpreter.as_ref().context("no runtime Python on this host")?;
+            let here = work.display().to_string();
+            let args: Vec<String> = args.iter().map(|arg| arg.replace(WORK, &here)).collect();
+            // Nothing to read: a module that waits on stdin gets end-of-file.
+            xshell::cmd!(sh, "{python} {args...}")
+                .quiet()
+                .ignore_status()
+                .stdin("")
+                .output()?
         }
         Builder::Container { engine, image, .. } => {
-            let site = container::python_dir();
-            let args: Vec<String> = [
-                "python3",
-                "-m",
-                "compileall",
-                "-q",
-                "-j",
-                "0",
-                "--invalidation-mode",
-                mode,
-                "-s",
-                &site,
-                "-p",
-                &runtime_dir,
-                &site,
-            ]
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-            let plan_dir = work.to_path_buf();
+            let cache_dir = config.cache_dir().join("container");
+            fs::create_dir_all(&cache_dir)?;
+            let mut command = vec!["python3".to_string()];
+            command.extend(args.iter().map(|arg| arg.replace(WORK, container::OUT_DIR)));
             let run = ContainerRun {
                 image: image.clone(),
                 arch: config.arch,
-                input_dir: plan_dir.clone(),
-                workdir: container::INPUT_DIR.to_string(),
-                out_dir: plan_dir,
-                cache_dir: config.cache_dir().join("container"),
+                input_dir: work.to_path_buf(),
+                workdir: container::OUT_DIR.to_string(),
+                out_dir: work.to_path_buf(),
+                cache_dir,
             };
             engine
-                .run_command(sh, &run, &args)?
+                .run_command(sh, &run, &command)?
                 .quiet()
                 .ignore_status()
                 .output()?
         }
     };
+    Ok(output)
+}
+
+/// `.pyc` compiled by the runtime's own Python, with source paths as they
+/// will be at run time (`/opt/python/...`): hash-based (PEP 552) in
+/// `__pycache__` beside the sources, or for `sourceless` in place of each
+/// source (`module.pyc`, whose sources [`drop_compiled_sources`] removes).
+/// `site` is the layer's `python/` folder, written with [`WORK`] for `work`.
+pub fn compile_bytecode(
+    sh: &Shell,
+    config: &Config,
+    builder: &Builder,
+    mode: Bytecode,
+    site: &str,
+    work: &Path,
+) -> Result<()> {
+    let runtime_dir = format!("{}/python", crate::facts::LAYER_MOUNT);
+    let site = site.to_string();
+    let mut args: Vec<String> = ["-m", "compileall", "-q", "-j", "0"].map(String::from).to_vec();
+    let invalidation = match mode {
+        Bytecode::None => return Ok(()),
+        Bytecode::Sourceless => {
+            // Sourceless files are never checked against a source; the
+            // hash-based header keeps them free of timestamps.
+            args.push("-b".to_string());
+            "unchecked-hash"
+        }
+        mode => mode.name(),
+    };
+    args.extend([
+        "--invalidation-mode".to_string(),
+        invalidation.to_string(),
+        "-s".to_string(),
+        site.clone(),
+        "-p".to_string(),
+        runtime_dir,
+        site,
+    ]);
+    let output = run_python(sh, config, builder, work, &args)?;
     // compileall exits 1 when some file does not compile (test templates,
     // Python 2 leftovers); those simply ship without bytecode.
     if !output.status.success() && output.status.code() != Some(1) {

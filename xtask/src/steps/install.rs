@@ -9,9 +9,10 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
-use super::builder::{compile_bytecode, install, Builder};
+use super::builder::{install, Builder, Finish};
+use super::finish::finish_layer;
 use crate::archive::{self, Written};
-use crate::config::{Bytecode, Config};
+use crate::config::Config;
 use crate::elf;
 use crate::installer::Source;
 use crate::layer_content::{self, Inventory};
@@ -35,6 +36,21 @@ pub struct ZipData {
     pub builder: Option<String>,
     #[serde(default)]
     pub installer: Option<String>,
+    /// What was done to a dependency layer after the install (`bytecode`,
+    /// `slim`), and the bytes each slimming rule removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish: Option<FinishData>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinishData {
+    pub bytecode: String,
+    pub slim: bool,
+    #[serde(default)]
+    pub saved: std::collections::BTreeMap<String, u64>,
+    /// Modules imported with the runtime's Python before the layer shipped.
+    #[serde(default)]
+    pub proven: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -54,15 +70,18 @@ impl From<Written> for WrittenData {
 
 /// Builds the layer `name` from `source` (an absolute path) into `work`.
 /// `provided` are the distributions of the profiles it is stacked on: an
-/// unlocked install is held to their versions, and none of them ships.
+/// unlocked install is held to their versions, and none of them ships;
+/// `bases` are their ZIPs, for the proof that the finished layer imports.
 #[allow(clippy::too_many_arguments)]
 pub fn build_layer(
     sh: &Shell,
     config: &Config,
     builder: &Builder,
+    finish: Finish,
     name: &str,
     source: &Source,
     provided: &[(String, String)],
+    bases: &[std::path::PathBuf],
     work: &Path,
     progress: &dyn Progress,
 ) -> Result<ZipData> {
@@ -102,6 +121,7 @@ pub fn build_layer(
             .map(|(name, _)| crate::facts::normalize_dist_name(name)),
     );
     let inventory = layer_content::prepare(&site, &leave_out)?;
+    let mut finish_data = None;
     let problems = elf::incompatible_binaries(&site, config.runtime, config.arch)?;
     if !problems.is_empty() {
         let fix = match builder {
@@ -120,9 +140,17 @@ pub fn build_layer(
             problems.join("\n  ")
         );
     }
-    if config.bytecode != Bytecode::None {
-        progress.phase(name, "compiling bytecode");
-        compile_bytecode(sh, config, builder, &install_dir)?;
+    let mut inventory = inventory;
+    if finish.transforms() {
+        progress.phase(name, "finishing and proving");
+        let finished = finish_layer(sh, config, builder, finish, name, &install_dir, bases)?;
+        inventory.packages = layer_content::inventory(&site)?;
+        finish_data = Some(FinishData {
+            bytecode: finish.bytecode.name().to_string(),
+            slim: finish.slim,
+            saved: finished.saved,
+            proven: finished.proven,
+        });
     }
 
     progress.phase(name, "zipping");
@@ -133,5 +161,6 @@ pub fn build_layer(
         inventory: Some(inventory),
         builder: Some(builder.name().to_string()),
         installer: Some(builder.installer_id()),
+        finish: finish_data,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod builder;
 pub mod check;
+pub mod finish;
 pub mod install;
 pub mod launch;
 pub mod layout;

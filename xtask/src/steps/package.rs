@@ -61,19 +61,33 @@ pub fn source_layer_files(config: &Config, layer: &Layer) -> Result<(Vec<SourceF
     Ok((files, format!("python/{package}/")))
 }
 
-pub fn source_layer(files: &[SourceFile], prefix: &str, work: &Path) -> Result<ZipData> {
-    let written = archive::write_zip(&work.join(LAYER_ZIP), sources::entries(files, prefix))?;
+/// A source layer's ZIP: its files under `prefix`, with their `compiled` bytecode.
+pub fn source_layer(
+    files: &[SourceFile],
+    prefix: &str,
+    compiled: &[(String, Vec<u8>)],
+    work: &Path,
+) -> Result<ZipData> {
+    let mut entries = sources::entries(files, prefix);
+    entries.extend(compiled_entries(compiled));
+    let written = archive::write_zip(&work.join(LAYER_ZIP), entries)?;
     Ok(ZipData {
         written: written.into(),
         inventory: None,
         builder: None,
         installer: None,
+        finish: None,
     })
 }
 
-/// A function's ZIP: its own files, over the content of the layers it
-/// bundles (`python/x` → `x`), in their order.
-pub fn function(files: &[SourceFile], bundled: &[(String, PathBuf)], work: &Path) -> Result<WrittenData> {
+/// A function's ZIP: its own files and their `compiled` bytecode, over the
+/// content of the layers it bundles (`python/x` → `x`), in their order.
+pub fn function(
+    files: &[SourceFile],
+    compiled: &[(String, Vec<u8>)],
+    bundled: &[(String, PathBuf)],
+    work: &Path,
+) -> Result<WrittenData> {
     let mut entries = Vec::new();
     for (name, zip) in bundled {
         let content = archive::read_entries(zip).with_context(|| format!("reading layer `{name}`"))?;
@@ -88,7 +102,10 @@ pub fn function(files: &[SourceFile], bundled: &[(String, PathBuf)], work: &Path
     // A later layer's file wins, as it would when attached; the function's
     // own files win over all, as /var/task comes before /opt on sys.path.
     let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
-    for entry in entries.into_iter().chain(sources::entries(files, "")) {
+    let own = sources::entries(files, "")
+        .into_iter()
+        .chain(compiled_entries(compiled));
+    for entry in entries.into_iter().chain(own) {
         by_path.insert(entry.path.clone(), entry);
     }
     let written = archive::write_zip(&work.join(FUNCTION_ZIP), by_path.into_values().collect())?;
@@ -104,14 +121,54 @@ pub fn handler_file<'a>(function: &Function, files: &'a [SourceFile]) -> Option<
     })
 }
 
+/// Application code to compile: one function's or source layer's files,
+/// the prefix they get in its ZIP and where that ZIP is at run time
+/// (`/var/task` or `/opt`).
+pub struct AppCode<'a> {
+    pub owner: String,
+    pub files: &'a [SourceFile],
+    pub prefix: String,
+    pub run_root: &'static str,
+}
+
+/// Each owner's compiled bytecode, as extra ZIP entries: `(path, bytes)`.
+pub type Compiled = BTreeMap<String, Vec<(String, Vec<u8>)>>;
+
 /// Parses each handler module with `python` and says, per function, what is
-/// wrong with it (`None`: it defines its handler).
+/// wrong with it (`None`: it defines its handler); in the same interpreter
+/// start, compiles `code` to checked-hash bytecode beside its sources
+/// (`__pycache__/<module>.<tag>.pyc`): the sources stay, so tracebacks of
+/// application code keep their lines, and nothing is compiled at import.
 pub fn check_handlers(
     sh: &Shell,
     python: &Path,
     handlers: &[(&Function, &[SourceFile])],
-) -> Result<BTreeMap<String, Option<String>>> {
+    code: &[AppCode],
+) -> Result<(BTreeMap<String, Option<String>>, Compiled)> {
     let mut request = analyze::Request::default();
+    let mut jobs: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for owner in code {
+        for file in owner.files.iter().filter(|file| file.relative.ends_with(".py")) {
+            let key = format!("{}\u{0}{}", owner.owner, file.relative);
+            let (dir, name) = match file.relative.rsplit_once('/') {
+                Some((dir, name)) => (format!("{dir}/"), name),
+                None => (String::new(), file.relative.as_str()),
+            };
+            let stem = name.trim_end_matches(".py");
+            jobs.insert(
+                key.clone(),
+                (
+                    owner.owner.clone(),
+                    format!("{}{dir}__pycache__/{stem}", owner.prefix),
+                ),
+            );
+            request.compile.push(analyze::CompileRequest {
+                key,
+                file: file.path.display().to_string(),
+                filename: format!("{}/{}{}", owner.run_root, owner.prefix, file.relative),
+            });
+        }
+    }
     for (function, files) in handlers {
         let (_, name) = function.handler_parts();
         let file = handler_file(function, files).context("the handler file was found while planning")?;
@@ -121,10 +178,19 @@ pub fn check_handlers(
             name: name.to_string(),
         });
     }
-    if request.handlers.is_empty() {
-        return Ok(BTreeMap::new());
+    if request.handlers.is_empty() && request.compile.is_empty() {
+        return Ok((BTreeMap::new(), Compiled::new()));
     }
     let answer = analyze::run(sh, python, &request)?;
+    let mut compiled = Compiled::new();
+    for (key, hex) in &answer.compiled {
+        let (Some((owner, stem)), Some(hex)) = (jobs.get(key), hex) else {
+            continue;
+        };
+        let bytes = analyze::from_hex(hex).context("reading compiled bytecode")?;
+        let path = format!("{stem}.{}.pyc", answer.cache_tag);
+        compiled.entry(owner.clone()).or_default().push((path, bytes));
+    }
     let mut verdicts = BTreeMap::new();
     for (function, _) in handlers {
         let verdict = match answer.handlers.get(&function.name) {
@@ -140,5 +206,13 @@ pub fn check_handlers(
         };
         verdicts.insert(function.name.clone(), verdict);
     }
-    Ok(verdicts)
+    Ok((verdicts, compiled))
+}
+
+fn compiled_entries(compiled: &[(String, Vec<u8>)]) -> impl Iterator<Item = Entry> + '_ {
+    compiled.iter().map(|(path, bytes)| Entry {
+        path: path.clone(),
+        content: Content::Bytes(bytes.clone()),
+        executable: false,
+    })
 }

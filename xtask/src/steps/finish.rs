@@ -1,0 +1,494 @@
+//! What is done to a dependency layer after its install, and the proof that
+//! it still works: slimming (named rules, each safe on its own), bytecode,
+//! and an import of the layer's modules with the runtime's own Python. A
+//! module that the installed layer imported and the finished one does not is
+//! a failed build that names the module and the rule that broke it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use super::builder::{compile_bytecode, run_python, Builder, Finish, WORK};
+use crate::config::{Bytecode, Config};
+use crate::elf;
+
+/// The proof's script, run by the runtime's Python.
+pub const PROVE_SCRIPT: &str = include_str!("../../py/prove.py");
+
+/// Folders inside the install folder (mounted whole into a build container).
+const SITE: &str = "python";
+const PRISTINE: &str = "pristine/python";
+const TRIAL: &str = "trial/python";
+const BASES: &str = "bases";
+
+/// One thing finishing does to a layer, by the name errors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Debug sections and the static symbol table of shared objects, which
+    /// no import reads; what the loader maps is left byte for byte.
+    StripSymbols,
+    /// `tests`/`test` folders inside a package.
+    TestSuites,
+    /// `.pyi` type stubs, read by type checkers only.
+    TypeStubs,
+    /// C, C++ and Cython sources and headers shipped beside compiled modules.
+    BuildSources,
+    Bytecode(Bytecode),
+}
+
+pub const SLIM_RULES: [Rule; 4] = [
+    Rule::StripSymbols,
+    Rule::TestSuites,
+    Rule::TypeStubs,
+    Rule::BuildSources,
+];
+
+const BUILD_SOURCE_EXTENSIONS: &[&str] = &["c", "cc", "cpp", "h", "hpp", "pyx", "pxd", "pxi"];
+
+impl Rule {
+    pub fn name(self) -> String {
+        match self {
+            Rule::StripSymbols => "slim: strip-symbols".to_string(),
+            Rule::TestSuites => "slim: test-suites".to_string(),
+            Rule::TypeStubs => "slim: type-stubs".to_string(),
+            Rule::BuildSources => "slim: build-sources".to_string(),
+            Rule::Bytecode(mode) => format!("bytecode: {}", mode.name()),
+        }
+    }
+
+    fn about(self) -> &'static str {
+        match self {
+            Rule::StripSymbols => "debug symbols stripped from shared objects",
+            Rule::TestSuites => "test folders inside packages removed",
+            Rule::TypeStubs => ".pyi stubs removed",
+            Rule::BuildSources => "C/Cython sources and headers removed",
+            Rule::Bytecode(Bytecode::Sourceless) => "sources replaced by their bytecode",
+            Rule::Bytecode(_) => "bytecode compiled beside the sources",
+        }
+    }
+
+    fn fix(self, layer: &str) -> String {
+        match self {
+            Rule::Bytecode(_) => "set `bytecode = \"checked-hash\"` (sources kept) or \"none\"".to_string(),
+            _ => format!("set `slim = false` under [workspace.metadata.lambda.layers.{layer}]"),
+        }
+    }
+}
+
+/// What finishing a layer changed.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Bytes each slimming rule removed.
+    pub saved: BTreeMap<String, u64>,
+    /// Modules imported by the proof.
+    pub proven: usize,
+}
+
+/// Finishes the layer `name` installed in `install/python` (`install` is
+/// the folder mounted into a build container), then proves it: `bases` are
+/// the ZIPs of the layers it is stacked on, put on the path with it.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_layer(
+    sh: &Shell,
+    config: &Config,
+    builder: &Builder,
+    finish: Finish,
+    name: &str,
+    install: &Path,
+    bases: &[PathBuf],
+) -> Result<Finished> {
+    let mut finished = Finished::default();
+    if !finish.transforms() {
+        return Ok(finished);
+    }
+    let site = install.join(SITE);
+    let pristine = install.join(PRISTINE);
+    link_tree(&site, &pristine)?;
+    let rules = rules_of(finish);
+    for &rule in &rules {
+        let saved = apply(sh, config, builder, rule, install, SITE)?;
+        if saved > 0 {
+            finished.saved.insert(rule.name(), saved);
+        }
+    }
+    crate::layer_content::refresh_records(&site)?;
+
+    let mut path = Vec::new();
+    for (index, zip) in bases.iter().enumerate() {
+        let dir = install.join(BASES).join(index.to_string());
+        crate::archive::extract_zip(zip, &dir)?;
+        path.push(format!("{BASES}/{index}/python"));
+    }
+    let modules = modules_of(&site)?;
+    finished.proven = modules.len();
+    let failed = prove(sh, config, builder, install, SITE, &path, &modules)?;
+    if !failed.is_empty() {
+        // Only what the installed layer imported counts against a rule.
+        let names: Vec<String> = failed.keys().cloned().collect();
+        let before = prove(sh, config, builder, install, PRISTINE, &path, &names)?;
+        let broken: BTreeMap<String, String> = failed
+            .into_iter()
+            .filter(|(module, _)| !before.contains_key(module))
+            .collect();
+        if !broken.is_empty() {
+            let names: Vec<String> = broken.keys().cloned().collect();
+            let mut culprits: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+            for &rule in &rules {
+                let trial = install.join(TRIAL);
+                remove_dir(&trial)?;
+                link_tree(&pristine, &trial)?;
+                apply(sh, config, builder, rule, install, TRIAL)?;
+                for module in prove(sh, config, builder, install, TRIAL, &path, &names)?.into_keys() {
+                    culprits.entry(module).or_default().push(rule);
+                }
+            }
+            bail!(broken_message(name, &broken, &culprits));
+        }
+    }
+    for dir in ["pristine", "trial", BASES] {
+        remove_dir(&install.join(dir))?;
+    }
+    Ok(finished)
+}
+
+/// The rules `finish` applies, in the order they run.
+fn rules_of(finish: Finish) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    if finish.slim {
+        rules.extend(SLIM_RULES);
+    }
+    if finish.bytecode != Bytecode::None {
+        rules.push(Rule::Bytecode(finish.bytecode));
+    }
+    rules
+}
+
+fn broken_message(
+    layer: &str,
+    broken: &BTreeMap<String, String>,
+    culprits: &BTreeMap<String, Vec<Rule>>,
+) -> String {
+    let mut message = format!("layer `{layer}` no longer imports what it did as installed; nothing ships:");
+    let mut fixes = BTreeSet::new();
+    for (module, error) in broken {
+        let rules = culprits.get(module).map(Vec::as_slice).unwrap_or_default();
+        let by = if rules.is_empty() {
+            "broken by the rules together, by none alone".to_string()
+        } else {
+            rules
+                .iter()
+                .map(|rule| {
+                    fixes.insert(rule.fix(layer));
+                    format!("broken by `{}` ({})", rule.name(), rule.about())
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        message.push_str(&format!("\n  {module}: {error}\n    {by}"));
+    }
+    if fixes.is_empty() {
+        fixes.insert(Rule::StripSymbols.fix(layer));
+    }
+    let fixes: Vec<String> = fixes.into_iter().collect();
+    message.push_str(&format!("\n({})", fixes.join("; or ")));
+    message
+}
+
+/// Applies `rule` to `install/<site>`; the bytes it removed.
+fn apply(
+    sh: &Shell,
+    config: &Config,
+    builder: &Builder,
+    rule: Rule,
+    install: &Path,
+    site: &str,
+) -> Result<u64> {
+    let root = install.join(site);
+    let before = tree_size(&root)?;
+    match rule {
+        Rule::Bytecode(mode) => {
+            compile_bytecode(sh, config, builder, mode, &format!("{WORK}/{site}"), install)?;
+            if mode == Bytecode::Sourceless {
+                drop_compiled_sources(&root)?;
+            }
+        }
+        Rule::StripSymbols => {
+            for file in files_under(&root)? {
+                let name = file.file_name().map(|name| name.to_string_lossy().into_owned());
+                if !name.is_some_and(|name| name.ends_with(".so") || name.contains(".so.")) {
+                    continue;
+                }
+                let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                if let Some(stripped) = elf::strip_symbols(&bytes) {
+                    replace(&file, &stripped.bytes)?;
+                }
+            }
+        }
+        Rule::TestSuites => {
+            // Inside a package only: a top-level `tests` is somebody's module.
+            for package in fs::read_dir(&root)?.flatten() {
+                let name = package.file_name().to_string_lossy().into_owned();
+                if package.file_type()?.is_dir() && !name.ends_with(".dist-info") {
+                    remove_named_dirs(&package.path(), &["tests", "test"])?;
+                }
+            }
+        }
+        Rule::TypeStubs | Rule::BuildSources => {
+            let extensions: &[&str] = if rule == Rule::TypeStubs {
+                &["pyi"]
+            } else {
+                BUILD_SOURCE_EXTENSIONS
+            };
+            for file in files_under(&root)? {
+                let in_metadata = file
+                    .strip_prefix(&root)
+                    .ok()
+                    .and_then(|relative| relative.components().next())
+                    .is_some_and(|first| first.as_os_str().to_string_lossy().ends_with(".dist-info"));
+                let matches = file
+                    .extension()
+                    .is_some_and(|ext| extensions.iter().any(|wanted| ext == *wanted));
+                if matches && !in_metadata {
+                    fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+                }
+            }
+        }
+    }
+    Ok(before.saturating_sub(tree_size(&root)?))
+}
+
+/// Removes each `x.py` whose `x.pyc` was compiled beside it.
+fn drop_compiled_sources(root: &Path) -> Result<()> {
+    for file in files_under(root)? {
+        if file.extension().is_some_and(|ext| ext == "py") && file.with_extension("pyc").is_file() {
+            fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The modules the proof imports: every module of the finished layer
+/// (packages, submodules, extension modules) by its dotted name, but
+/// `__main__` modules, which run programs.
+fn modules_of(site: &Path) -> Result<Vec<String>> {
+    let mut modules = BTreeSet::new();
+    for file in files_under(site)? {
+        let relative = file.strip_prefix(site)?;
+        if let Some(module) = module_name(relative) {
+            let module = module.strip_suffix(".__init__").unwrap_or(&module).to_string();
+            if module != "__init__" && !module.split('.').any(|part| part == "__main__") {
+                modules.insert(module);
+            }
+        }
+    }
+    Ok(modules.into_iter().collect())
+}
+
+/// `a/b/_c.cpython-311-x86_64-linux-gnu.so` → `a.b._c`; `six.py` → `six`.
+fn module_name(relative: &Path) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let components: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let (file, dirs) = components.split_last()?;
+    let (stem, extension) = file.split_once('.')?;
+    let extension = extension.rsplit('.').next()?;
+    if !matches!(extension, "py" | "pyc" | "so") {
+        return None;
+    }
+    if dirs.iter().any(|dir| dir == "__pycache__") {
+        return None;
+    }
+    for dir in dirs {
+        parts.push(dir.clone());
+    }
+    parts.push(stem.to_string());
+    parts
+        .iter()
+        .all(|part| is_identifier(part))
+        .then(|| parts.join("."))
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_alphabetic() || first == '_')
+        && chars.all(|ch| ch.is_alphanumeric() || ch == '_')
+}
+
+/// Imports `modules` from `install/<site>` (then `path`) with the runtime's
+/// Python: each failure, by module.
+fn prove(
+    sh: &Shell,
+    config: &Config,
+    builder: &Builder,
+    install: &Path,
+    site: &str,
+    path: &[String],
+    modules: &[String],
+) -> Result<BTreeMap<String, String>> {
+    let mut folders = vec![site.to_string()];
+    folders.extend(path.iter().cloned());
+    let request = serde_json::json!({ "path": folders, "modules": modules });
+    fs::write(install.join("prove.py"), PROVE_SCRIPT)?;
+    fs::write(install.join("prove.json"), serde_json::to_vec(&request)?)?;
+    let answer = install.join("proved.json");
+    let _ = fs::remove_file(&answer);
+    // -B: the proof writes no bytecode into the layer it proves.
+    let args: Vec<String> = [
+        "-I",
+        "-S",
+        "-B",
+        &format!("{WORK}/prove.py"),
+        &format!("{WORK}/prove.json"),
+        &format!("{WORK}/proved.json"),
+    ]
+    .map(String::from)
+    .to_vec();
+    let output = run_python(sh, config, builder, install, &args)?;
+    let result = fs::read(&answer)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<BTreeMap<String, String>>(&bytes).ok());
+    for file in ["prove.py", "prove.json", "proved.json"] {
+        let _ = fs::remove_file(install.join(file));
+    }
+    match result {
+        Some(failed) if output.status.success() => Ok(failed),
+        _ => {
+            // The interpreter died: the last module it named killed it.
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr.lines().last().unwrap_or("?").to_string();
+            let mut failed = BTreeMap::new();
+            for module in modules {
+                let why = if *module == last {
+                    format!("the interpreter died importing it ({})", output.status)
+                } else {
+                    "not reached: the interpreter died first".to_string()
+                };
+                failed.insert(module.clone(), why);
+            }
+            Ok(failed)
+        }
+    }
+}
+
+/// A copy of `from` at `to` made of hard links: the finishing rules never
+/// change a file in place (they unlink and write), so the copy stays as it was.
+fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for item in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let item = item?;
+        let target = to.join(item.file_name());
+        let file_type = item.file_type()?;
+        if file_type.is_dir() {
+            link_tree(&item.path(), &target)?;
+        } else if fs::hard_link(item.path(), &target).is_err() {
+            fs::copy(item.path(), &target).with_context(|| format!("copying {}", item.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn replace(file: &Path, bytes: &[u8]) -> Result<()> {
+    let mode = fs::metadata(file)?.permissions();
+    fs::remove_file(file).with_context(|| format!("replacing {}", file.display()))?;
+    fs::write(file, bytes).with_context(|| format!("writing {}", file.display()))?;
+    fs::set_permissions(file, mode)?;
+    Ok(())
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn remove_named_dirs(dir: &Path, names: &[&str]) -> Result<()> {
+    for item in fs::read_dir(dir)?.flatten() {
+        if !item.file_type()?.is_dir() {
+            continue;
+        }
+        let name = item.file_name();
+        if names.iter().any(|wanted| name == *wanted) {
+            remove_dir(&item.path())?;
+        } else {
+            remove_named_dirs(&item.path(), names)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every regular file below `dir`, sorted.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for item in fs::read_dir(&next).with_context(|| format!("listing {}", next.display()))? {
+            let item = item?;
+            let file_type = item.file_type()?;
+            if file_type.is_dir() {
+                pending.push(item.path());
+            } else if file_type.is_file() {
+                files.push(item.path());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn tree_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for file in files_under(dir)? {
+        total += fs::metadata(&file)?.len();
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names() {
+        let name = |path: &str| module_name(Path::new(path));
+        assert_eq!(
+            name("a/b/_c.cpython-311-x86_64-linux-gnu.so").as_deref(),
+            Some("a.b._c")
+        );
+        assert_eq!(
+            name("cryptography/hazmat/bindings/_rust.abi3.so").as_deref(),
+            Some("cryptography.hazmat.bindings._rust")
+        );
+        assert_eq!(name("six.py").as_deref(), Some("six"));
+        assert_eq!(
+            name("typing_extensions.pyc").as_deref(),
+            Some("typing_extensions")
+        );
+        assert_eq!(name("pkg-1.0.dist-info/x.so"), None);
+        assert_eq!(name("README.md"), None);
+        assert_eq!(name("pkg/__pycache__/x.cpython-311.pyc"), None);
+    }
+
+    #[test]
+    fn a_broken_module_names_its_rules_and_fixes() {
+        let broken = BTreeMap::from([(
+            "pkg".to_string(),
+            "ModuleNotFoundError: No module named 'pkg.tests'".to_string(),
+        )]);
+        let culprits = BTreeMap::from([("pkg".to_string(), vec![Rule::TestSuites])]);
+        let message = broken_message("core", &broken, &culprits);
+        assert!(message.contains("pkg: ModuleNotFoundError"), "{message}");
+        assert!(message.contains("broken by `slim: test-suites`"), "{message}");
+        assert!(
+            message.contains("slim = false` under [workspace.metadata.lambda.layers.core]"),
+            "{message}"
+        );
+    }
+}
