@@ -120,8 +120,7 @@ pub fn build_layer(
             .iter()
             .map(|(name, _)| crate::facts::normalize_dist_name(name)),
     );
-    let inventory = layer_content::prepare(&site, &leave_out)?;
-    let mut finish_data = None;
+    let mut inventory = layer_content::prepare(&site, &leave_out)?;
     let problems = elf::incompatible_binaries(&site, config.runtime, config.arch)?;
     if !problems.is_empty() {
         let fix = match builder {
@@ -140,7 +139,7 @@ pub fn build_layer(
             problems.join("\n  ")
         );
     }
-    let mut inventory = inventory;
+    let mut finish_data = None;
     if finish.transforms() {
         progress.phase(name, "finishing and proving");
         let finished = finish_layer(sh, config, builder, finish, name, &install_dir, bases)?;
