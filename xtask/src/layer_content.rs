@@ -338,7 +338,7 @@ fn is_install_record(path: &Path) -> bool {
             .is_some_and(|name| INSTALL_RECORDS.iter().any(|record| name == *record))
 }
 
-fn remove_any(path: &Path) -> Result<()> {
+pub(crate) fn remove_any(path: &Path) -> Result<()> {
     let Ok(metadata) = fs::symlink_metadata(path) else {
         return Ok(());
     };

@@ -208,7 +208,7 @@ pub fn run_batch(
             .iter()
             .map(|&index| {
                 let node = &graph.nodes[index];
-                let Work::Function { files } = &node.work else {
+                let Work::Function { files, .. } = &node.work else {
                     unreachable!("function nodes carry their files")
                 };
                 (&config.functions[&node.name], files.as_slice())
@@ -218,11 +218,11 @@ pub fn run_batch(
             .iter()
             .filter_map(|&index| {
                 let node = &graph.nodes[index];
-                let function = &config.functions[&node.name];
-                let compiles =
-                    graph.compiles_app_code && config.platform_of(function).runtime == config.runtime;
                 match &node.work {
-                    Work::Function { files } if compiles => Some(AppCode {
+                    Work::Function {
+                        files,
+                        compiles: true,
+                    } => Some(AppCode {
                         owner: node.name.clone(),
                         files,
                         prefix: String::new(),
@@ -242,7 +242,7 @@ pub fn run_batch(
                         if let Some(Some(problem)) = verdicts.get(&node.name) {
                             return Err(crate::error::UsageError::new(problem.clone()).into());
                         }
-                        let Work::Function { files } = &node.work else {
+                        let Work::Function { files, .. } = &node.work else {
                             bail!("not a function");
                         };
                         let bundled: Vec<(String, PathBuf)> = node

@@ -119,6 +119,9 @@ pub enum Work {
     },
     Function {
         files: Vec<SourceFile>,
+        /// Whether the parser compiles its bytecode (it runs on the
+        /// repository's runtime, whose Python parses).
+        compiles: bool,
     },
     Check,
     Smoke,

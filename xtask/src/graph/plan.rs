@@ -156,7 +156,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
             deps,
             inputs,
             pending,
-            work: Work::Function { files },
+            work: Work::Function { files, compiles },
         });
     }
 

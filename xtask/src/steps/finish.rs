@@ -12,8 +12,9 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use super::builder::{compile_bytecode, run_python, Builder, Finish, WORK};
-use crate::config::{Bytecode, Config};
+use crate::config::{Bytecode, Config, TABLE};
 use crate::elf;
+use crate::layer_content::remove_any;
 
 /// The proof's script, run by the runtime's Python.
 pub const PROVE_SCRIPT: &str = include_str!("../../py/prove.py");
@@ -73,7 +74,7 @@ impl Rule {
     fn fix(self, layer: &str) -> String {
         match self {
             Rule::Bytecode(_) => "set `bytecode = \"checked-hash\"` (sources kept) or \"none\"".to_string(),
-            _ => format!("set `slim = false` under [workspace.metadata.lambda.layers.{layer}]"),
+            _ => format!("set `slim = false` under [{TABLE}.layers.{layer}]"),
         }
     }
 }
@@ -108,11 +109,14 @@ pub fn finish_layer(
     let pristine = install.join(PRISTINE);
     link_tree(&site, &pristine)?;
     let rules = rules_of(finish);
+    let mut size = tree_size(&site)?;
     for &rule in &rules {
-        let saved = apply(sh, config, builder, rule, install, SITE)?;
-        if saved > 0 {
-            finished.saved.insert(rule.name(), saved);
+        apply(sh, config, builder, rule, install, SITE)?;
+        let now = tree_size(&site)?;
+        if now < size {
+            finished.saved.insert(rule.name(), size - now);
         }
+        size = now;
     }
     crate::layer_content::refresh_records(&site)?;
 
@@ -138,7 +142,7 @@ pub fn finish_layer(
             let mut culprits: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
             for &rule in &rules {
                 let trial = install.join(TRIAL);
-                remove_dir(&trial)?;
+                remove_any(&trial)?;
                 link_tree(&pristine, &trial)?;
                 apply(sh, config, builder, rule, install, TRIAL)?;
                 for module in prove(sh, config, builder, install, TRIAL, &path, &names)?.into_keys() {
@@ -149,7 +153,7 @@ pub fn finish_layer(
         }
     }
     for dir in ["pristine", "trial", BASES] {
-        remove_dir(&install.join(dir))?;
+        remove_any(&install.join(dir))?;
     }
     Ok(finished)
 }
@@ -197,7 +201,7 @@ fn broken_message(
     message
 }
 
-/// Applies `rule` to `install/<site>`; the bytes it removed.
+/// Applies `rule` to `install/<site>`.
 fn apply(
     sh: &Shell,
     config: &Config,
@@ -205,9 +209,8 @@ fn apply(
     rule: Rule,
     install: &Path,
     site: &str,
-) -> Result<u64> {
+) -> Result<()> {
     let root = install.join(site);
-    let before = tree_size(&root)?;
     match rule {
         Rule::Bytecode(mode) => {
             compile_bytecode(sh, config, builder, mode, &format!("{WORK}/{site}"), install)?;
@@ -257,7 +260,7 @@ fn apply(
             }
         }
     }
-    Ok(before.saturating_sub(tree_size(&root)?))
+    Ok(())
 }
 
 /// Removes each `x.py` whose `x.pyc` was compiled beside it.
@@ -402,13 +405,6 @@ fn replace(file: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn remove_dir(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    Ok(())
-}
-
 fn remove_named_dirs(dir: &Path, names: &[&str]) -> Result<()> {
     for item in fs::read_dir(dir)?.flatten() {
         if !item.file_type()?.is_dir() {
@@ -416,7 +412,7 @@ fn remove_named_dirs(dir: &Path, names: &[&str]) -> Result<()> {
         }
         let name = item.file_name();
         if names.iter().any(|wanted| name == *wanted) {
-            remove_dir(&item.path())?;
+            remove_any(&item.path())?;
         } else {
             remove_named_dirs(&item.path(), names)?;
         }
