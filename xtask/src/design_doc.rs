@@ -19,7 +19,7 @@
 //! parsing a maximal configuration (see `table::asked_log`); the manifest's
 //! are those of a serialized `Manifest` with every optional field filled.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
 use serde_json::{json, Value};
@@ -107,6 +107,11 @@ fn maximal_configuration() -> Value {
         "budget": "50 MiB",
         "import_budget": "3 s",
         "events": "lambdas/events",
+        "memory": 256,
+        "timeout": "10 s",
+        "ephemeral_storage": 1024,
+        "log_retention_days": 14,
+        "environment": {"LOG_LEVEL": "INFO"},
         "layers": {
             "core": {
                 "requirements": "layers/core/requirements.txt",
@@ -135,6 +140,11 @@ fn maximal_configuration() -> Value {
                 "bundle": true,
                 "allow": [".env.example"],
                 "timeout": "15 s",
+                "memory": 512,
+                "ephemeral_storage": 2048,
+                "environment": {"HTTP_TIMEOUT_SECONDS": "10"},
+                "reserved_concurrency": 5,
+                "log_retention_days": 30,
                 "runtime": "python3.12",
                 "architecture": "arm64",
             },
@@ -234,6 +244,7 @@ fn design_doc_lists_every_manifest_key() {
             arn: None,
             runtimes: vec!["python3.11".to_string()],
             architectures: vec!["x86_64".to_string()],
+            upload: Some("direct".to_string()),
         },
     );
     manifest.layers.insert(
@@ -258,6 +269,12 @@ fn design_doc_lists_every_manifest_key() {
             bundled: vec!["core".to_string(), "shared".to_string()],
             upload: "direct".to_string(),
             input_sha256: "33".repeat(32),
+            memory_mb: 512,
+            timeout_s: 15,
+            ephemeral_storage_mb: 512,
+            environment: BTreeMap::from([("LOG_LEVEL".to_string(), "INFO".to_string())]),
+            reserved_concurrency: Some(10),
+            log_retention_days: 14,
         },
     );
 

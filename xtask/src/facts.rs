@@ -73,9 +73,50 @@ pub const SANDBOX_UID: u32 = 993;
 pub const DEFAULT_TIMEOUT_S: u64 = 3;
 pub const MAX_TIMEOUT_S: u64 = 900;
 
-/// A function's memory when none is configured, MB. Source: Lambda's
-/// `CreateFunction` API (`MemorySize`, default 128).
+/// A function's memory when none is configured, and the range allowed, MB.
+/// Source: Lambda's `CreateFunction` API (`MemorySize`: default 128, 128 to 10,240).
 pub const DEFAULT_MEMORY_MB: u64 = 128;
+pub const MIN_MEMORY_MB: u64 = 128;
+pub const MAX_MEMORY_MB: u64 = 10_240;
+
+/// A function's `/tmp` when none is configured, and the range allowed, MB.
+/// Source: Lambda's `CreateFunction` API (`EphemeralStorage.Size`: default 512, 512 to 10,240).
+pub const DEFAULT_EPHEMERAL_STORAGE_MB: u64 = 512;
+pub const MAX_EPHEMERAL_STORAGE_MB: u64 = 10_240;
+
+/// The retentions a CloudWatch Logs group accepts, days (`PutRetentionPolicy`);
+/// no retention (never expire) is the service's default.
+/// Source: CloudWatch Logs API, `PutRetentionPolicy`, `retentionInDays`.
+pub const LOG_RETENTION_DAYS: &[u64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+/// A function's environment variables together: 4 KB. Source: AWS Lambda quotas
+/// ("Function environment variables").
+pub const MAX_ENVIRONMENT_BYTES: usize = 4096;
+
+/// Variables the Lambda runtime sets itself and `CreateFunction` refuses.
+/// Source: AWS Lambda "Defined runtime environment variables" (reserved ones).
+pub const RESERVED_ENVIRONMENT: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
 
 /// The account and region that a local invocation pretends to run in, for
 /// the ARN the runtime hands the handler.
@@ -288,6 +329,64 @@ pub fn normalize_dist_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The limits live here only: Terraform reads the decisions they lead
+    /// to (`upload`, the settings) from the manifest and must not carry a
+    /// copy that could disagree. Comments may mention them; code may not.
+    #[test]
+    fn terraform_holds_no_aws_limit() {
+        let limits = [
+            MAX_UNZIPPED_BYTES,
+            MAX_DIRECT_UPLOAD_BYTES,
+            MAX_TIMEOUT_S,
+            MAX_MEMORY_MB,
+            MAX_EPHEMERAL_STORAGE_MB,
+            MAX_ENVIRONMENT_BYTES as u64,
+        ];
+        let terraform = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform");
+        let mut files = vec![terraform.clone()];
+        let mut found = Vec::new();
+        let mut read = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+                if name == ".terraform" {
+                    continue;
+                }
+                for item in std::fs::read_dir(&path).unwrap() {
+                    files.push(item.unwrap().path());
+                }
+                continue;
+            }
+            if path.extension().and_then(|ext| ext.to_str()) != Some("tf") {
+                continue;
+            }
+            read += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, line) in text.lines().enumerate() {
+                let code = line.split('#').next().unwrap_or("");
+                let code = code.split("//").next().unwrap_or("");
+                let numbers = code
+                    .split(|ch: char| !ch.is_ascii_digit())
+                    .filter_map(|token| token.parse::<u64>().ok());
+                for number in numbers {
+                    if limits.contains(&number) {
+                        found.push(format!("{}:{}: {}", path.display(), at + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            read > 5,
+            "the Terraform modules were not found under {}",
+            terraform.display()
+        );
+        assert!(
+            found.is_empty(),
+            "AWS limits copied into Terraform (read the decision from dist/manifest.json instead):\n{}",
+            found.join("\n")
+        );
+    }
 
     #[test]
     fn platforms_follow_the_runtime_glibc() {

@@ -82,6 +82,9 @@ pub struct LayerEntry {
     pub runtimes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
+    /// A built layer's `direct` or `s3`: Terraform publishes it as told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 impl LayerEntry {
@@ -89,6 +92,7 @@ impl LayerEntry {
     pub fn built(kind: LayerKind, zip: ZipFacts, input_sha256: String) -> LayerEntry {
         LayerEntry {
             kind,
+            upload: Some(Upload::for_zip(zip.zipped_bytes).name().to_string()),
             zip: Some(zip.zip),
             sha256: Some(zip.sha256),
             base64sha256: Some(zip.base64sha256),
@@ -129,6 +133,7 @@ impl LayerEntry {
             arn: Some(arn.to_string()),
             runtimes: Vec::new(),
             architectures: Vec::new(),
+            upload: None,
         }
     }
 }
@@ -151,6 +156,40 @@ pub struct FunctionEntry {
     /// `direct` or `s3`: whether the ZIP is small enough to upload directly.
     pub upload: String,
     pub input_sha256: String,
+    /// What Lambda runs it with, from `Cargo.toml`; Terraform sets exactly these.
+    pub memory_mb: u64,
+    pub timeout_s: u64,
+    pub ephemeral_storage_mb: u64,
+    pub environment: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u64>,
+    pub log_retention_days: u64,
+}
+
+/// How a ZIP reaches Lambda: in the API call itself, or through S3 when it
+/// is over the direct-upload limit. Decided here, once, for functions and
+/// layers; Terraform reads the decision from the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    Direct,
+    S3,
+}
+
+impl Upload {
+    pub fn for_zip(zipped_bytes: u64) -> Upload {
+        if zipped_bytes > crate::facts::MAX_DIRECT_UPLOAD_BYTES {
+            Upload::S3
+        } else {
+            Upload::Direct
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Upload::Direct => "direct",
+            Upload::S3 => "s3",
+        }
+    }
 }
 
 impl Manifest {
@@ -236,6 +275,12 @@ mod tests {
                 bundled: vec![],
                 upload: "direct".into(),
                 input_sha256: "ef".into(),
+                memory_mb: 256,
+                timeout_s: 15,
+                ephemeral_storage_mb: 512,
+                environment: BTreeMap::from([("A".to_string(), "b".to_string())]),
+                reserved_concurrency: None,
+                log_retention_days: 14,
             },
         );
         let text = serde_json::to_string(&manifest).unwrap();
@@ -246,6 +291,9 @@ mod tests {
             serde_json::json!({"kind": "external", "unzipped_bytes": 99, "arn": "arn:aws:lambda:x:1:layer:y:1"})
         );
         assert_eq!(value["functions"]["f"]["sha256"], "ab");
+        assert_eq!(value["functions"]["f"]["memory_mb"], 256);
+        assert!(value["functions"]["f"].get("reserved_concurrency").is_none());
+        assert_eq!(value["layers"]["core"]["upload"], "direct");
         let back: Manifest = serde_json::from_str(&text).unwrap();
         assert_eq!(back, manifest);
     }

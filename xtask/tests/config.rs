@@ -96,6 +96,46 @@ fn each_rule_is_a_usage_error_naming_the_key() {
             "arn = \"arn:aws:lambda:us-east-1:1:layer:x:1\"",
         ),
         (
+            "memory out of range",
+            "layers = [\"core\"]",
+            "layers = [\"core\"]\nmemory = 64",
+        ),
+        (
+            "memory not a number",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nmemory = \"lots\"",
+        ),
+        (
+            "ephemeral storage out of range",
+            "layers = [\"core\"]",
+            "layers = [\"core\"]\nephemeral_storage = 256",
+        ),
+        (
+            "log retention CloudWatch does not offer",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nlog_retention_days = 10",
+        ),
+        (
+            "a variable Lambda reserves",
+            "layers = [\"core\"]",
+            "layers = [\"core\"]\nenvironment = { AWS_REGION = \"eu-west-1\" }",
+        ),
+        (
+            "a variable that is not a string",
+            "layers = [\"core\"]",
+            "layers = [\"core\"]\nenvironment = { RETRIES = 3 }",
+        ),
+        (
+            "an environment over 4 KB",
+            "layers = [\"core\"]",
+            &format!("layers = [\"core\"]\nenvironment = {{ BIG = \"{}\" }}", "x".repeat(4100)),
+        ),
+        (
+            "reserved concurrency is per function",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nreserved_concurrency = 5",
+        ),
+        (
             "names that differ only in case",
             "[workspace.metadata.lambda.functions.hello]",
             "[workspace.metadata.lambda.layers.Core]\nrequirements = \"layers/core/requirements.txt\"\n\n[workspace.metadata.lambda.functions.hello]",
@@ -114,6 +154,14 @@ fn each_rule_is_a_usage_error_naming_the_key() {
         "workspace.metadata.lambda.functions.hello.handler: `hello` is not `module.function`",
         "workspace.metadata.lambda.builder: unknown builder `cloud`",
         "workspace.metadata.lambda.layers.core.unzipped_size: missing",
+        "workspace.metadata.lambda.functions.hello.memory: 64 MB is outside Lambda's 128 to 10240 MB",
+        "workspace.metadata.lambda.memory: expected a whole number",
+        "workspace.metadata.lambda.functions.hello.ephemeral_storage: 256 MB is outside",
+        "workspace.metadata.lambda.log_retention_days: CloudWatch Logs keeps logs for one of 1, 3,",
+        "workspace.metadata.lambda.functions.hello.environment.AWS_REGION: Lambda sets `AWS_REGION` itself",
+        "workspace.metadata.lambda.functions.hello.environment.RETRIES: expected a string, found 3 (quote it",
+        "workspace.metadata.lambda.functions.hello.environment: 4103 bytes of variables",
+        "workspace.metadata.lambda.reserved_concurrency: unknown key",
         "workspace.metadata.lambda.layers.core: differs from `Core` only in case",
     ];
     for ((name, from, to), needle) in cases.iter().zip(expected_key) {

@@ -398,6 +398,16 @@ fn function_keys() -> Vec<Scenario> {
         scenario("a.timeout set", |r| {
             set_key(r, ".functions.a", "timeout = \"10 s\"")
         }),
+        scenario("memory set for every function", |r| {
+            set_key(r, "", "memory = 512")
+        }),
+        scenario("a.environment, reserved_concurrency and log retention set", |r| {
+            set_key(
+                r,
+                ".functions.a",
+                "environment = { MODE = \"fast\" }\nreserved_concurrency = 2\nlog_retention_days = 7",
+            )
+        }),
     ]
 }
 

@@ -30,6 +30,8 @@ source = "lambdas/echo"
 handler = "echo.lambda_handler"
 layers = ["core", "shared"]
 timeout = "1 s"
+memory = 512
+environment = { GREETING = "hello", FROM_TOML = "yes" }
 
 [workspace.metadata.lambda.functions.plain]
 source = "lambdas/plain"
@@ -68,6 +70,8 @@ def lambda_handler(event, context):
         "request_id": context.aws_request_id,
         "remaining_ms": context.get_remaining_time_in_millis(),
         "greeting": os.environ.get("GREETING"),
+        "from_toml": os.environ.get("FROM_TOML"),
+        "memory": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
     }
 "#;
 
@@ -123,7 +127,18 @@ fn an_event_gets_its_response_logs_and_a_report() {
     assert_eq!(answer["event"]["name"], "world");
     assert_eq!(answer["tool"], 1);
     assert_eq!(answer["shared"], "shared");
-    assert_eq!(answer["greeting"], "hi");
+    assert_eq!(
+        answer["greeting"], "hi",
+        "--env wins over Cargo.toml's environment"
+    );
+    assert_eq!(
+        answer["from_toml"], "yes",
+        "Cargo.toml's environment reaches the function"
+    );
+    assert_eq!(
+        answer["memory"], "512",
+        "the configured memory, as Lambda sets it"
+    );
     assert_eq!(answer["task_writable"], false, "/var/task is read-only");
     if root() {
         assert_eq!(answer["uid"], 993, "the sandbox user, not root");
@@ -144,7 +159,7 @@ fn an_event_gets_its_response_logs_and_a_report() {
     for field in [
         "Duration: ",
         "Billed Duration: ",
-        "Memory Size: 128 MB",
+        "Memory Size: 512 MB",
         "Max Memory Used: ",
         "Init Duration: ",
     ] {

@@ -45,7 +45,14 @@ pub fn run(options: &Options) -> Result<()> {
                 printer.out(&serde_json::to_string_pretty(&value)?);
             }
             let ran = outcome.built.len();
-            if ran == 0 && failures.is_empty() {
+            if ran == 0 && failures.is_empty() && !outcome.dist.written.is_empty() {
+                // Settings such as `memory` reach only the manifest.
+                printer.info(&format!(
+                    "build: no step ran ({} steps); wrote {}",
+                    graph.nodes.len(),
+                    outcome.dist.written.join(", ")
+                ));
+            } else if ran == 0 && failures.is_empty() {
                 printer.info(&format!("build: up to date ({} steps)", graph.nodes.len()));
             } else {
                 printer.info(&format!("build: {ran} of {} steps ran", graph.nodes.len()));

@@ -255,10 +255,13 @@ impl Invoker<'_> {
                 return Ok(Finished { failed: true });
             }
         };
-        let answer = running.invoke(event, Duration::from_secs(function.timeout_s));
+        let answer = running.invoke(event, Duration::from_secs(function.deploy.timeout_s));
         let memory = running.max_memory_mb();
         drop(running);
-        eprintln!("{}", answer.report_line(memory, Some(init_ms)));
+        eprintln!(
+            "{}",
+            answer.report_line(function.deploy.memory_mb, memory, Some(init_ms))
+        );
         match &answer.result {
             Ok(body) => {
                 self.printer().out(&String::from_utf8_lossy(body));
@@ -320,7 +323,7 @@ impl Invoker<'_> {
                     }
                 }
                 let (running, _) = current.as_mut().expect("started above");
-                let answer = running.invoke(&sample.body, Duration::from_secs(function.timeout_s));
+                let answer = running.invoke(&sample.body, Duration::from_secs(function.deploy.timeout_s));
                 let row = Verdict::judge(name, sample, &answer, &running.log_tail());
                 if answer.result.is_err() {
                     // A timed-out or crashed runtime is not reused; the next

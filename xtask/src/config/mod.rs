@@ -11,8 +11,11 @@ use serde_json::Value;
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
 
+mod deploy;
 mod table;
 mod workspace;
+
+pub use deploy::Deploy;
 
 #[cfg(test)]
 pub(crate) use table::asked_log;
@@ -112,8 +115,8 @@ pub struct Function {
     pub budget: Option<u64>,
     pub bundle: bool,
     pub allow: Vec<String>,
-    /// How long an invocation may run, as Lambda's `Timeout`.
-    pub timeout_s: u64,
+    /// Memory, timeout, environment and the rest of what Lambda runs it with.
+    pub deploy: Deploy,
     /// Its own runtime and architecture, instead of the repository's.
     pub runtime: Option<Runtime>,
     pub arch: Option<Arch>,
@@ -304,6 +307,7 @@ impl Config {
             })?),
         };
         let slim = top.optional_bool("slim")?;
+        let deploy = deploy::repository(&mut top)?;
         let budget = top.optional_size("budget")?;
         let import_budget_ms = top
             .optional_duration_ms("import_budget")?
@@ -324,7 +328,7 @@ impl Config {
         let mut functions = BTreeMap::new();
         let mut folded = BTreeMap::new();
         for (name, value) in top.optional_map("functions")? {
-            let function = parse_function(root, &name, &value, &layers)?;
+            let function = parse_function(root, &name, &value, &layers, &deploy)?;
             check_case_unique(&format!("{TABLE}.functions"), &name, &mut folded)?;
             functions.insert(name, function);
         }
@@ -585,6 +589,7 @@ fn parse_function(
     name: &str,
     value: &Value,
     layers: &BTreeMap<String, Layer>,
+    defaults: &Deploy,
 ) -> Result<Function, String> {
     let key = format!("{TABLE}.functions.{name}");
     check_name(&key, name)?;
@@ -652,16 +657,7 @@ fn parse_function(
             format!("{key}.architecture: unknown architecture `{name}` (use x86_64 or arm64)")
         })?),
     };
-    let timeout_s = match table.optional_duration_ms("timeout")? {
-        None => facts::DEFAULT_TIMEOUT_S,
-        Some(ms) if ms % 1000 == 0 && (1..=facts::MAX_TIMEOUT_S).contains(&(ms / 1000)) => ms / 1000,
-        Some(_) => {
-            return Err(format!(
-                "{key}.timeout: Lambda takes whole seconds from 1 to {} (e.g. \"15 s\")",
-                facts::MAX_TIMEOUT_S
-            ))
-        }
-    };
+    let deploy = deploy::function(&mut table, defaults)?;
     table.finish()?;
     Ok(Function {
         name: name.to_string(),
@@ -671,7 +667,7 @@ fn parse_function(
         budget,
         bundle,
         allow,
-        timeout_s,
+        deploy,
         runtime,
         arch,
     })

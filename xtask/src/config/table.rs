@@ -2,6 +2,8 @@
 //! key in every error, sizes and durations as people write them, and a
 //! `finish` that rejects every key nobody read.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 /// Parses `"50 MiB"`, `"1.5 MB"`, `"1000 B"` or a plain number of bytes.
@@ -155,6 +157,43 @@ impl Table {
             Some(other) => Err(format!(
                 "{}: expected a duration such as \"3 s\", found {other}",
                 self.path(name)
+            )),
+        }
+    }
+
+    /// A whole number, e.g. `memory = 512`.
+    pub(super) fn optional_u64(&mut self, name: &str, example: &str) -> Result<Option<u64>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Number(number)) if number.as_u64().is_some() => Ok(number.as_u64()),
+            Some(other) => Err(format!(
+                "{}: expected a whole number, found {other} (e.g. {name} = {example})",
+                self.path(name)
+            )),
+        }
+    }
+
+    /// A table of strings, e.g. `environment = { LOG_LEVEL = "INFO" }`.
+    pub(super) fn optional_str_map(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        let path = self.path(name);
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Object(entries)) => entries
+                .into_iter()
+                .map(|(key, value)| match value {
+                    Value::String(text) => Ok((key, text)),
+                    other => Err(format!(
+                        "{path}.{key}: expected a string, found {other} (quote it: {key} = \"{}\")",
+                        other.to_string().trim_matches('"')
+                    )),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(Some),
+            Some(other) => Err(format!(
+                "{path}: expected a table of strings, found {other} (e.g. {name} = {{ LOG_LEVEL = \"INFO\" }})"
             )),
         }
     }

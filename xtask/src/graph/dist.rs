@@ -16,8 +16,7 @@ use super::{Graph, Kind, Status};
 use crate::atomic::{temp_sibling, write_atomic};
 use crate::config::{Config, LayerSource};
 use crate::digest::file_sha256;
-use crate::facts;
-use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
+use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
 use crate::steps::install::{ZipData, LAYER_ZIP};
 use crate::steps::package::FUNCTION_ZIP;
 use crate::store::{stamp, Entry};
@@ -122,11 +121,7 @@ pub fn manifest(
             continue;
         };
         let (zip, _) = zip_facts(Kind::Function, &function.name, entry)?;
-        let upload = if zip.zipped_bytes > facts::MAX_DIRECT_UPLOAD_BYTES {
-            "s3"
-        } else {
-            "direct"
-        };
+        let upload = Upload::for_zip(zip.zipped_bytes);
         let attached: Vec<String> = function
             .layers
             .iter()
@@ -147,8 +142,14 @@ pub fn manifest(
                 architecture: platform.arch.name().to_string(),
                 layers,
                 bundled,
-                upload: upload.to_string(),
+                upload: upload.name().to_string(),
                 input_sha256: key,
+                memory_mb: function.deploy.memory_mb,
+                timeout_s: function.deploy.timeout_s,
+                ephemeral_storage_mb: function.deploy.ephemeral_storage_mb,
+                environment: function.deploy.environment.clone(),
+                reserved_concurrency: function.deploy.reserved_concurrency,
+                log_retention_days: function.deploy.log_retention_days,
             },
         );
     }

@@ -128,16 +128,14 @@ fn bootstrap_args(start: &Start, task: &str, opt: &str, site: &str, client: &str
         .to_vec()
 }
 
-/// Lambda's variables, then the function's own.
+/// Lambda's variables, then the function's own from `Cargo.toml`, then
+/// those of this run (the fakes', `--env`), which win.
 fn lambda_env(start: &Start, api: &str, task_root: &str) -> Vec<(String, String)> {
     let (config, plan) = (start.config, start.plan);
     let own = [
         ("AWS_LAMBDA_FUNCTION_NAME", plan.name.clone()),
         ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", config.runtime.name)),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            facts::DEFAULT_MEMORY_MB.to_string(),
-        ),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", plan.memory_mb.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", plan.name)),
         ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
         ("LAMBDA_TASK_ROOT", task_root.to_string()),
@@ -148,6 +146,7 @@ fn lambda_env(start: &Start, api: &str, task_root: &str) -> Vec<(String, String)
     common
         .chain(own)
         .map(|(name, value)| (name.to_string(), value))
+        .chain(plan.environment.iter().cloned())
         .chain(start.env.iter().cloned())
         .collect()
 }

@@ -69,6 +69,10 @@ pub struct FunctionPlan {
     pub zip: String,
     /// Attached layers in Lambda's merge order: later ones overwrite earlier files.
     pub layers: Vec<LayerStep>,
+    /// What Lambda runs it with, as the manifest records it for Terraform.
+    pub memory_mb: u64,
+    /// The function's variables from `Cargo.toml`, set after Lambda's own.
+    pub environment: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

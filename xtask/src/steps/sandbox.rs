@@ -75,14 +75,16 @@ pub struct Answer {
 
 impl Answer {
     /// Lambda's REPORT line.
-    pub fn report_line(&self, memory_mb: Option<u64>, init_ms: Option<f64>) -> String {
+    /// `memory_size_mb` is the function's configured memory, `used_mb` what
+    /// the process reached.
+    pub fn report_line(&self, memory_size_mb: u64, used_mb: Option<u64>, init_ms: Option<f64>) -> String {
         let mut line = format!(
             "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
             self.request_id,
             self.duration_ms,
             self.duration_ms.ceil() as u64,
-            facts::DEFAULT_MEMORY_MB,
-            memory_mb.map_or("?".to_string(), |mb| mb.to_string()),
+            memory_size_mb,
+            used_mb.map_or("?".to_string(), |mb| mb.to_string()),
         );
         if let Some(init) = init_ms {
             line.push_str(&format!("\tInit Duration: {init:.2} ms"));

@@ -106,6 +106,12 @@ pub fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
         handler: entry.handler.clone(),
         zip: entry.zip.zip.clone(),
         layers,
+        memory_mb: entry.memory_mb,
+        environment: entry
+            .environment
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
     })
 }
 
