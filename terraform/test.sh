@@ -4,8 +4,11 @@
 #   2. the manifest module's fixture tests (terraform test)
 #   3. with a manifest path argument (default: none), the invariants of that
 #      real dist/manifest.json (tests/real), skipped when the file is absent.
-#   4. with TF_PROVIDER_MIRROR set, `terraform validate` of the AWS modules and
-#      envs/dev, using the hashicorp/aws provider from that filesystem mirror.
+#   4. with TF_PROVIDER_MIRROR set, using the hashicorp/aws provider from that
+#      filesystem mirror: `terraform validate` and the mock-provider tests
+#      (terraform test) of modules/lambda_app and modules/http_api, and
+#      `terraform init -lockfile=readonly` (the committed lock must match the
+#      provider) plus `terraform validate` of envs/dev.
 #
 # usage: terraform/test.sh [path/to/dist/manifest.json]
 # Exits 0 with "SKIPPED: terraform not installed" when terraform is not on PATH.
@@ -62,30 +65,47 @@ fi
 # The AWS modules need the hashicorp/aws provider, which `terraform init`
 # downloads; offline, point TF_PROVIDER_MIRROR at a filesystem mirror
 # (<dir>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/...).
-# Validation runs on a copy of terraform/ so no lock file lands in the tree.
+# Everything runs on a copy of terraform/, so no .terraform/ or module lock
+# file lands in the tree; envs/dev keeps its committed lock file.
 if [[ -z "${TF_PROVIDER_MIRROR:-}" ]]; then
-    step "validate AWS modules: SKIPPED (needs the hashicorp/aws provider; set TF_PROVIDER_MIRROR to a filesystem mirror to run it offline)"
+    step "AWS modules and envs/dev: SKIPPED (need the hashicorp/aws provider; set TF_PROVIDER_MIRROR to a filesystem mirror to run them offline)"
 else
     copy="$data_dir/repo"
     mkdir -p "$copy"
     cp -R "$here" "$copy/terraform"
-    find "$copy/terraform" \( -name .terraform -o -name .terraform.lock.hcl \) -prune -exec rm -rf {} +
-    # envs/dev reads ../../../dist/manifest.json: give the copy the real dist/.
+    find "$copy/terraform" -name .terraform -prune -exec rm -rf {} +
+    find "$copy/terraform/modules" -name .terraform.lock.hcl -exec rm -f {} +
+    # envs/dev reads ../../../dist/manifest.json: give the copy the real dist/,
+    # or else the manifest module's fixture (validate needs a manifest, not a
+    # build).
     if [[ -n "$manifest" ]]; then dist="$(dirname "$manifest")"; else dist="$here/../dist"; fi
-    if [[ -d "$dist" ]]; then ln -s "$(cd "$dist" && pwd)" "$copy/dist"; fi
+    if [[ ! -f "$dist/manifest.json" ]]; then
+        dist="$module/tests/fixtures/repo/dist"
+        echo "(envs/dev is validated against the fixture $dist: no dist/manifest.json)"
+    fi
+    ln -s "$(cd "$dist" && pwd)" "$copy/dist"
     printf 'provider_installation {\n  filesystem_mirror {\n    path = "%s"\n  }\n}\n' \
         "$TF_PROVIDER_MIRROR" >"$data_dir/mirror.tfrc"
-    for dir in modules/lambda_app modules/http_api envs/dev; do
-        if [[ "$dir" == envs/dev && ! -f "$copy/dist/manifest.json" ]]; then
-            step "terraform validate ($dir): SKIPPED (no dist/manifest.json; run 'cargo xtask build')"
-            continue
-        fi
-        step "terraform validate ($dir)"
-        TF_CLI_CONFIG_FILE="$data_dir/mirror.tfrc" TF_DATA_DIR="$data_dir/validate-${dir//\//-}" \
-            terraform -chdir="$copy/terraform/$dir" init -backend=false -input=false -no-color >/dev/null
-        TF_CLI_CONFIG_FILE="$data_dir/mirror.tfrc" TF_DATA_DIR="$data_dir/validate-${dir//\//-}" \
-            terraform -chdir="$copy/terraform/$dir" validate -no-color
+
+    tf() {
+        local dir="$1"
+        shift
+        TF_CLI_CONFIG_FILE="$data_dir/mirror.tfrc" TF_DATA_DIR="$data_dir/init-${dir//\//-}" \
+            terraform -chdir="$copy/terraform/$dir" "$@"
+    }
+
+    for dir in modules/lambda_app modules/http_api; do
+        step "terraform validate + test ($dir, mock provider)"
+        tf "$dir" init -backend=false -input=false -no-color >/dev/null
+        tf "$dir" validate -no-color
+        tf "$dir" test -no-color
     done
+
+    # -lockfile=readonly: init fails if the provider the mirror holds, or its
+    # checksum, is not the one envs/dev/.terraform.lock.hcl records.
+    step "terraform init -lockfile=readonly + validate (envs/dev)"
+    tf envs/dev init -backend=false -input=false -lockfile=readonly -no-color >/dev/null
+    tf envs/dev validate -no-color
 fi
 
 printf '\nterraform checks passed\n'

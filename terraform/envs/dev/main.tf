@@ -5,8 +5,9 @@
 module "manifest" {
   source = "../../modules/manifest"
 
-  # dist/ is at the repository root. Relative paths keep `filename` identical
-  # on every machine (run terraform with -chdir=terraform/envs/dev).
+  # dist/ is at the repository root. The module turns the ZIP paths into
+  # paths relative to the working directory, so `filename` is identical on
+  # every machine (run terraform with -chdir=terraform/envs/dev).
   manifest_path = "${path.root}/../../../dist/manifest.json"
 }
 
@@ -34,8 +35,11 @@ locals {
     COGNITO_CLIENT_ID    = var.cognito_client_id
   }
 
-  # Environment variables by function, as documented at the top of each
-  # handler in lambdas/. Optional ones are left out when their variable is null.
+  # Deploy-time environment variables by function, as documented at the top
+  # of each handler in lambdas/. Optional ones are left out when their
+  # variable is null. Static ones (HTTP_TIMEOUT_SECONDS) live in Cargo.toml
+  # and reach the functions through the manifest; naming one here too fails
+  # the plan.
   environment = {
     users = {
       USERS_TABLE = local.table_names["users"]
@@ -62,18 +66,40 @@ locals {
     )
   }
 
-  # What each function's role may touch besides its own log group.
+  # The secrets each function reads, and the key they are encrypted with
+  # when it is not the default aws/secretsmanager one.
+  auth_secrets = var.cognito_client_secret_arn == null ? [] : [var.cognito_client_secret_arn]
+  sms_secrets  = [var.twilio_auth_token_secret_arn, var.openai_api_key_secret_arn]
+  secrets_kms  = var.secrets_kms_key_arn == null ? [] : [var.secrets_kms_key_arn]
+
+  # What each function's role may do besides writing its own log group:
+  # exactly the calls its handler makes (lambdas/<name>/*_handler.py).
+  # authorizer and cors call no AWS service.
   function_access = {
     users = {
-      dynamodb_write = [local.table_arns["users"]]
+      # list (scan), create (put), read (get), update, delete by user_id.
+      dynamodb = [{
+        table_arn = local.table_arns["users"]
+        actions   = ["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      }]
     }
     auth = {
-      dynamodb_write = [local.table_arns["users"]]
-      secrets        = var.cognito_client_secret_arn == null ? [] : [var.cognito_client_secret_arn]
+      # Records the user at login (update_item upserts).
+      dynamodb = [{
+        table_arn = local.table_arns["users"]
+        actions   = ["dynamodb:UpdateItem"]
+      }]
+      secrets  = local.auth_secrets
+      kms_keys = length(local.auth_secrets) > 0 ? local.secrets_kms : []
     }
     sms = {
-      dynamodb_write = [local.table_arns["conversations"]]
-      secrets        = [var.twilio_auth_token_secret_arn, var.openai_api_key_secret_arn]
+      # Reads and writes the conversation of one phone number.
+      dynamodb = [{
+        table_arn = local.table_arns["conversations"]
+        actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      }]
+      secrets  = local.sms_secrets
+      kms_keys = local.secrets_kms
     }
   }
 
@@ -116,6 +142,8 @@ resource "aws_dynamodb_table" "this" {
   }
 }
 
+# Memory, timeout, /tmp, reserved concurrency, static environment and log
+# retention of each function come from Cargo.toml through the manifest.
 module "app" {
   source = "../../modules/lambda_app"
 
@@ -130,13 +158,9 @@ module "app" {
   environment     = local.environment
   function_access = local.function_access
 
-  # sms waits up to HTTP_TIMEOUT_SECONDS (default 10) for OpenAI; Twilio
-  # gives a webhook 15 s.
-  function_settings = {
-    sms = { timeout = 15 }
-  }
-
-  log_retention_days = var.log_retention_days
+  permissions_boundary    = var.permissions_boundary
+  iam_path                = var.iam_path
+  layer_version_retention = var.layer_version_retention
 }
 
 module "api" {

@@ -3,6 +3,16 @@ output "api_endpoint" {
   value       = module.api.api_endpoint
 }
 
+output "api_id" {
+  description = "ID of the HTTP API."
+  value       = module.api.api_id
+}
+
+output "execution_arn" {
+  description = "Execution ARN of the HTTP API (for further Lambda permissions or IAM policies)."
+  value       = module.api.execution_arn
+}
+
 output "auth_callback_url" {
   description = "The callback URL to register on the Cognito app client (the auth function's COGNITO_REDIRECT_URI unless cognito_redirect_uri is set)."
   value       = local.auth_callback_url
@@ -18,12 +28,37 @@ output "function_names" {
   value       = { for name, fn in module.app.functions : name => fn.function_name }
 }
 
+output "function_arns" {
+  description = "Lambda function ARN by manifest function name."
+  value       = { for name, fn in module.app.functions : name => fn.arn }
+}
+
+output "function_invoke_arns" {
+  description = "Invoke ARN (for API Gateway integrations) by manifest function name."
+  value       = { for name, fn in module.app.functions : name => fn.invoke_arn }
+}
+
+output "role_arns" {
+  description = "Execution role ARN by manifest function name."
+  value       = { for name, fn in module.app.functions : name => fn.role_arn }
+}
+
+output "log_groups" {
+  description = "CloudWatch log group name by manifest function name."
+  value       = { for name, fn in module.app.functions : name => fn.log_group }
+}
+
 output "layer_arns" {
-  description = "Layer version ARN by manifest layer name."
+  description = "Layer version ARN the functions use, by manifest layer name. Note it before an apply that changes a layer: it is what a rollback points the functions back at."
   value       = module.app.layer_arns
 }
 
 output "table_names" {
   description = "DynamoDB table name by key (users, conversations)."
-  value       = { for key, table in aws_dynamodb_table.this : key => table.name }
+  value       = local.table_names
+}
+
+output "table_arns" {
+  description = "DynamoDB table ARN by key (users, conversations)."
+  value       = local.table_arns
 }

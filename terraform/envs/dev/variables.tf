@@ -76,7 +76,7 @@ variable "allowed_origins" {
 }
 
 variable "artifact_bucket" {
-  description = "S3 bucket for ZIPs over 50 MB (or marked upload = \"s3\" in dist/manifest.json). Needed only when such a ZIP exists."
+  description = "S3 bucket for the ZIPs dist/manifest.json marks upload = \"s3\" (cargo xtask build decides: over 50 MB zipped). Needed only when such a ZIP exists."
   type        = string
   default     = null
 }
@@ -87,8 +87,26 @@ variable "log_level" {
   default     = "INFO"
 }
 
-variable "log_retention_days" {
-  description = "Retention of the functions' log groups."
-  type        = number
-  default     = 14
+variable "secrets_kms_key_arn" {
+  description = "ARN of the customer-managed KMS key the secrets above are encrypted with; null when they use the default aws/secretsmanager key. The functions that read secrets may decrypt with it (through Secrets Manager only)."
+  type        = string
+  default     = null
+}
+
+variable "permissions_boundary" {
+  description = "ARN of an IAM policy set as permissions boundary of every function role, or null (e.g. when the account requires one for roles created by deployments)."
+  type        = string
+  default     = null
+}
+
+variable "iam_path" {
+  description = "Path of every function role."
+  type        = string
+  default     = "/"
+}
+
+variable "layer_version_retention" {
+  description = "\"retain\": layer versions a deploy replaces stay in AWS, so a function can be pointed back at one (rollback); \"delete\": they are deleted once the functions use the new version."
+  type        = string
+  default     = "retain"
 }

@@ -1,10 +1,12 @@
 terraform {
   required_version = ">= 1.6"
 
+  # 5.x from 5.100 on, as the modules require; .terraform.lock.hcl pins the
+  # exact version and its checksums.
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0, < 7.0"
+      version = "~> 5.100"
     }
   }
 

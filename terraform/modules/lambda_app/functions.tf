@@ -1,5 +1,8 @@
 # One function per entry of the manifest, with its layers in the manifest's
-# order (Lambda's merge order into /opt), its own log group and role.
+# order (Lambda's merge order into /opt), its own log group and role. Memory,
+# timeout, /tmp size, reserved concurrency, static environment and log
+# retention come from the manifest (Cargo.toml); only deploy-time values
+# (table names, URLs, secret ARNs) are added here.
 
 locals {
   function_names = { for name in keys(var.manifest.functions) : name => "${var.name_prefix}-${name}" }
@@ -10,12 +13,22 @@ locals {
     for name, fn in local.s3_functions : name => "${var.artifact_key_prefix}${var.name_prefix}/functions/${name}-${fn.sha256}.zip"
   }
 
-  function_environment = {
+  # What Terraform sets on each function, before the manifest's variables.
+  deploy_environment = {
     for name in keys(var.manifest.functions) : name => merge(var.common_environment, lookup(var.environment, name, {}))
   }
 
+  # A name set in Cargo.toml and here would have one value silently win.
+  environment_conflicts = {
+    for name, fn in var.manifest.functions : name => sort(setintersection(keys(fn.environment), keys(local.deploy_environment[name])))
+  }
+
+  function_environment = {
+    for name, fn in var.manifest.functions : name => merge(fn.environment, local.deploy_environment[name])
+  }
+
   configured_but_not_built = sort(setsubtract(
-    setunion(keys(var.environment), keys(var.function_access), keys(var.function_settings)),
+    setunion(keys(var.environment), keys(var.function_access)),
     keys(var.manifest.functions),
   ))
 }
@@ -24,8 +37,9 @@ resource "aws_cloudwatch_log_group" "function" {
   for_each = var.manifest.functions
 
   # Lambda's default log group name: the function needs no logging_config.
-  name              = "/aws/lambda/${local.function_names[each.key]}"
-  retention_in_days = var.log_retention_days
+  name = "/aws/lambda/${local.function_names[each.key]}"
+  # 0 (the manifest's "never expire") is also the provider's.
+  retention_in_days = each.value.log_retention_days
   tags              = var.tags
 }
 
@@ -41,7 +55,7 @@ resource "aws_s3_object" "function" {
   lifecycle {
     precondition {
       condition     = var.artifact_bucket != null
-      error_message = "Function ${each.key} is ${each.value.zipped_bytes} bytes zipped or marked upload = \"s3\": it must go through S3, so set artifact_bucket."
+      error_message = "Function ${each.key} (${each.value.zipped_bytes} bytes zipped) has upload = \"s3\" in dist/manifest.json: it must go through S3, so set artifact_bucket."
     }
   }
 }
@@ -56,9 +70,16 @@ resource "aws_lambda_function" "this" {
   handler       = each.value.handler
   layers        = [for name in each.value.layers : local.layer_arns[name]]
 
-  memory_size = coalesce(try(var.function_settings[each.key].memory_size, null), var.default_memory_size)
-  timeout     = coalesce(try(var.function_settings[each.key].timeout, null), var.default_timeout)
+  memory_size = each.value.memory_mb
+  timeout     = each.value.timeout_s
+  # -1: no reservation (the provider's default; it also removes an earlier one).
+  reserved_concurrent_executions = each.value.reserved_concurrency == null ? -1 : each.value.reserved_concurrency
 
+  ephemeral_storage {
+    size = each.value.ephemeral_storage_mb
+  }
+
+  # The manifest's decision, never recomputed from zipped_bytes.
   filename         = each.value.upload == "direct" ? each.value.zip : null
   s3_bucket        = each.value.upload == "s3" ? var.artifact_bucket : null
   s3_key           = lookup(local.function_s3_keys, each.key, null)
@@ -78,11 +99,18 @@ resource "aws_lambda_function" "this" {
     aws_iam_role_policy.function,
     aws_s3_object.function,
   ]
+
+  lifecycle {
+    precondition {
+      condition     = length(local.environment_conflicts[each.key]) == 0
+      error_message = "Function ${each.key}: environment variable(s) ${join(", ", local.environment_conflicts[each.key])} are set both in Cargo.toml (the manifest's `environment`) and by Terraform (common_environment or environment). Set each in one place."
+    }
+  }
 }
 
 check "configuration_names_built_functions" {
   assert {
     condition     = length(local.configured_but_not_built) == 0
-    error_message = "environment/function_access/function_settings name function(s) that dist/manifest.json does not define: ${join(", ", local.configured_but_not_built)}. Their settings are ignored."
+    error_message = "environment/function_access name function(s) that dist/manifest.json does not define: ${join(", ", local.configured_but_not_built)}. Their settings are ignored."
   }
 }

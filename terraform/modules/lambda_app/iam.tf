@@ -1,91 +1,87 @@
 # One execution role per function, allowed only what that function uses:
-# its own log group always, DynamoDB tables and secrets as function_access says.
+# its own log group always, and exactly the DynamoDB actions, secrets and
+# keys function_access lists for it.
+#
+# The policies are built with jsonencode rather than aws_iam_policy_document:
+# the JSON is then known at plan time, shows in the plan as written, and the
+# tests (tests/*.tftest.hcl, mock provider) can read the actions it grants.
 
 locals {
-  no_access = { dynamodb_read = [], dynamodb_write = [], secrets = [] }
+  no_access = { dynamodb = [], secrets = [], kms_keys = [] }
 
   access = {
     for name in keys(var.manifest.functions) : name => try(var.function_access[name], local.no_access)
   }
 
-  dynamodb_read_actions = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-  ]
+  # The only actions that read a table's indexes (<table>/index/<name>).
+  index_actions = ["dynamodb:Query", "dynamodb:Scan"]
 
-  dynamodb_write_actions = [
-    "dynamodb:BatchWriteItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-  ]
-}
-
-data "aws_iam_policy_document" "assume_lambda" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
+  policy_statements = {
+    for name in keys(var.manifest.functions) : name => concat(
+      # The log group is created by this module, so no logs:CreateLogGroup.
+      [{
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = ["${aws_cloudwatch_log_group.function[name].arn}:*"]
+      }],
+      [for index, table in local.access[name].dynamodb : {
+        Sid      = "Table${index}"
+        Effect   = "Allow"
+        Action   = sort(distinct(table.actions))
+        Resource = [table.table_arn]
+      }],
+      [for index, table in local.access[name].dynamodb : {
+        Sid      = "Table${index}Indexes"
+        Effect   = "Allow"
+        Action   = sort(setintersection(table.actions, local.index_actions))
+        Resource = ["${table.table_arn}/index/*"]
+      } if length(setintersection(table.actions, local.index_actions)) > 0],
+      length(local.access[name].secrets) == 0 ? [] : [{
+        Sid      = "ReadSecrets"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = sort(distinct(local.access[name].secrets))
+      }],
+      # Only as Secrets Manager's caller: the role cannot decrypt anything else
+      # with these keys.
+      length(local.access[name].kms_keys) == 0 ? [] : [{
+        Sid      = "DecryptSecrets"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = sort(distinct(local.access[name].kms_keys))
+        Condition = {
+          StringLike = { "kms:ViaService" = "secretsmanager.*.amazonaws.com" }
+        }
+      }],
+    )
   }
 }
 
 resource "aws_iam_role" "function" {
   for_each = var.manifest.functions
 
-  name               = local.function_names[each.key]
-  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "function" {
-  for_each = var.manifest.functions
-
-  # The log group is created by this module, so no logs:CreateLogGroup.
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
-  }
-
-  dynamic "statement" {
-    for_each = length(local.access[each.key].dynamodb_read) > 0 ? [local.access[each.key].dynamodb_read] : []
-    content {
-      sid       = "ReadTables"
-      actions   = local.dynamodb_read_actions
-      resources = flatten([for arn in statement.value : [arn, "${arn}/index/*"]])
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(local.access[each.key].dynamodb_write) > 0 ? [local.access[each.key].dynamodb_write] : []
-    content {
-      sid       = "ReadWriteTables"
-      actions   = concat(local.dynamodb_read_actions, local.dynamodb_write_actions)
-      resources = flatten([for arn in statement.value : [arn, "${arn}/index/*"]])
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(local.access[each.key].secrets) > 0 ? [local.access[each.key].secrets] : []
-    content {
-      sid       = "ReadSecrets"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = statement.value
-    }
-  }
+  name                 = local.function_names[each.key]
+  path                 = var.iam_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+  tags = var.tags
 }
 
 resource "aws_iam_role_policy" "function" {
   for_each = var.manifest.functions
 
-  name   = "access"
-  role   = aws_iam_role.function[each.key].id
-  policy = data.aws_iam_policy_document.function[each.key].json
+  name = "access"
+  role = aws_iam_role.function[each.key].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.policy_statements[each.key]
+  })
 }

@@ -29,7 +29,7 @@ resource "aws_s3_object" "layer" {
   lifecycle {
     precondition {
       condition     = var.artifact_bucket != null
-      error_message = "Layer ${each.key} is ${each.value.zipped_bytes} bytes zipped or marked upload = \"s3\": it must go through S3, so set artifact_bucket."
+      error_message = "Layer ${each.key} (${each.value.zipped_bytes} bytes zipped) has upload = \"s3\" in dist/manifest.json: it must go through S3, so set artifact_bucket."
     }
   }
 }
@@ -42,6 +42,7 @@ resource "aws_lambda_layer_version" "this" {
   layer_name  = "${var.name_prefix}-${replace(replace(each.key, "@", "-"), ".", "")}"
   description = "${each.key} (${each.value.kind}), built by cargo xtask"
 
+  # The manifest's decision, never recomputed from zipped_bytes.
   filename  = each.value.upload == "direct" ? each.value.zip : null
   s3_bucket = each.value.upload == "s3" ? var.artifact_bucket : null
   s3_key    = lookup(local.layer_s3_keys, each.key, null)
@@ -53,9 +54,16 @@ resource "aws_lambda_layer_version" "this" {
   compatible_runtimes      = each.value.runtimes
   compatible_architectures = each.value.architectures
 
-  # A new version is published whenever the ZIP changes; keep the old ones so
-  # that a function still pinned to one (mid-deploy, or another stack) works.
-  skip_destroy = true
+  # A new version is published whenever the ZIP changes. "retain" keeps the
+  # old one in AWS (Terraform only forgets it), so a function can be pointed
+  # back at it; "delete" deletes it.
+  skip_destroy = var.layer_version_retention == "retain"
 
   depends_on = [aws_s3_object.layer]
+
+  lifecycle {
+    # The new version exists and the functions use it before the old one is
+    # deleted (or forgotten): no function ever points at a deleted version.
+    create_before_destroy = true
+  }
 }

@@ -2,21 +2,41 @@
 # typed maps the AWS modules consume. The AWS modules never read the file
 # themselves, so this is the one place that knows the manifest's shape, and it
 # can be tested without AWS credentials or provider downloads.
+#
+# No AWS limit lives here: the build tool knows them, enforces them and
+# records its decisions (`upload`, the settings) in the manifest. This module
+# passes them on and only checks that they are there.
 
 locals {
-  # AWS Lambda quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html):
-  # a deployment package uploaded in the API call itself (Terraform `filename`)
-  # is limited to 50 MB zipped = 52,428,800 bytes; larger ones go through S3.
-  # The same limit applies to PublishLayerVersion with inline content.
-  direct_upload_limit_bytes = 52428800
-  # A function can use at most five layers.
-  max_layers_per_function = 5
-
   built_kinds = ["requirements", "source"]
   known_kinds = concat(local.built_kinds, ["external"])
   uploads     = ["direct", "s3"]
 
-  repo_root = trimsuffix(coalesce(var.repo_root, dirname(dirname(var.manifest_path))), "/")
+  # Per-function settings from Cargo.toml (reserved_concurrency is absent when
+  # the function has none). A manifest without them predates them.
+  number_settings = ["memory_mb", "timeout_s", "ephemeral_storage_mb", "log_retention_days"]
+
+  # The paths handed to `filename` must not depend on how manifest_path or
+  # repo_root is spelled: another string for the same file replaces every
+  # layer and updates every function. So repo_root is made relative to the
+  # directory Terraform works in: both made absolute, their common leading
+  # components dropped, one ".." per remaining cwd component.
+  # That directory is abspath("."), not path.cwd: with -chdir, path.cwd is
+  # where terraform was started, while relative paths (file(), `filename` in
+  # the provider) are resolved in the -chdir directory.
+  root_parts = compact(split("/", abspath(coalesce(var.repo_root, dirname(dirname(var.manifest_path))))))
+  cwd_parts  = compact(split("/", abspath(".")))
+  common_parts = length([
+    for i in range(min(length(local.root_parts), length(local.cwd_parts))) : i
+    if alltrue([for j in range(i + 1) : local.root_parts[j] == local.cwd_parts[j]])
+  ])
+  relative_parts = concat(
+    [for _ in range(length(local.cwd_parts) - local.common_parts) : ".."],
+    slice(local.root_parts, local.common_parts, length(local.root_parts)),
+  )
+  repo_root = length(local.relative_parts) == 0 ? "." : join("/", local.relative_parts)
+  # `dist/x.zip`, not `./dist/x.zip`, when Terraform runs at the root.
+  zip_prefix = local.repo_root == "." ? "" : "${local.repo_root}/"
 
   raw           = jsondecode(file(var.manifest_path))
   raw_layers    = try(local.raw.layers, {})
@@ -25,12 +45,13 @@ locals {
   built_layers = tomap({
     for name, layer in local.raw_layers : name => {
       kind           = layer.kind
-      zip            = try("${local.repo_root}/${layer.zip}", null)
+      zip            = try("${local.zip_prefix}${layer.zip}", null)
       sha256         = try(layer.sha256, null)
       base64sha256   = try(layer.base64sha256, null)
       zipped_bytes   = try(layer.zipped_bytes, 0)
       unzipped_bytes = try(layer.unzipped_bytes, 0)
-      upload         = try(layer.upload, null) == "s3" || try(layer.zipped_bytes, 0) > local.direct_upload_limit_bytes ? "s3" : "direct"
+      # The build tool's decision, never recomputed here.
+      upload = try(tostring(layer.upload), null)
       # The runtimes and architectures the layer serves: a dependency
       # profile is built once per platform its functions run on.
       runtimes      = tolist(try(layer.runtimes, [local.raw.runtime]))
@@ -45,7 +66,7 @@ locals {
 
   functions = tomap({
     for name, fn in local.raw_functions : name => {
-      zip     = try("${local.repo_root}/${fn.zip}", null)
+      zip     = try("${local.zip_prefix}${fn.zip}", null)
       handler = try(fn.handler, null)
       # A function's own runtime and architecture (the repository's when
       # the manifest predates them).
@@ -60,7 +81,15 @@ locals {
       base64sha256   = try(fn.base64sha256, null)
       zipped_bytes   = try(fn.zipped_bytes, 0)
       unzipped_bytes = try(fn.unzipped_bytes, 0)
-      upload         = try(fn.upload, null) == "s3" || try(fn.zipped_bytes, 0) > local.direct_upload_limit_bytes ? "s3" : "direct"
+      upload         = try(tostring(fn.upload), null)
+      # Settings from Cargo.toml, checked by the build tool. Missing ones are
+      # null (environment {}) here and stop the plan in outputs.tf.
+      memory_mb            = tonumber(try(tonumber(fn.memory_mb), null))
+      timeout_s            = tonumber(try(tonumber(fn.timeout_s), null))
+      ephemeral_storage_mb = tonumber(try(tonumber(fn.ephemeral_storage_mb), null))
+      log_retention_days   = tonumber(try(tonumber(fn.log_retention_days), null))
+      reserved_concurrency = tonumber(try(tonumber(fn.reserved_concurrency), null))
+      environment          = try(tomap({ for key, value in fn.environment : key => tostring(value) }), {})
     }
   })
 
@@ -88,22 +117,34 @@ locals {
     ]
   ])
 
-  functions_over_layer_limit = [
-    for name, fn in local.functions : "${name} (${length(fn.layers)} layers)"
-    if length(fn.layers) > local.max_layers_per_function
-  ]
-
   incomplete_functions = [
     for name, fn in local.functions : name
     if fn.zip == null || fn.handler == null || fn.base64sha256 == null || fn.base64sha256 == ""
   ]
 
-  # Layers and functions may share a name (the sms function uses the sms
-  # layer), so the two are labelled rather than merged.
-  invalid_uploads = concat(
-    [for name, layer in local.raw_layers : "layers.${name} (upload ${jsonencode(layer.upload)})" if !contains(local.uploads, try(layer.upload, "direct"))],
-    [for name, fn in local.raw_functions : "functions.${name} (upload ${jsonencode(fn.upload)})" if !contains(local.uploads, try(fn.upload, "direct"))],
-  )
+  # External layers are published elsewhere and have no upload.
+  layers_without_upload = [
+    for name, layer in local.built_layers : "${name} (upload ${jsonencode(try(local.raw_layers[name].upload, null))})"
+    if !contains(local.uploads, coalesce(layer.upload, "-"))
+  ]
+
+  functions_without_upload = [
+    for name, fn in local.functions : "${name} (upload ${jsonencode(try(local.raw_functions[name].upload, null))})"
+    if !contains(local.uploads, coalesce(fn.upload, "-"))
+  ]
+
+  missing_settings = {
+    for name, fn in local.raw_functions : name => concat(
+      [for key in local.number_settings : key if try(tonumber(fn[key]), null) == null],
+      can({ for key, value in fn.environment : key => tostring(value) }) ? [] : ["environment"],
+      # Absent is fine (no reserved concurrency); present must be a number.
+      try(fn.reserved_concurrency, null) != null && !can(tonumber(fn.reserved_concurrency)) ? ["reserved_concurrency"] : [],
+    )
+  }
+
+  functions_without_settings = [
+    for name, missing in local.missing_settings : "${name} (${join(", ", missing)})" if length(missing) > 0
+  ]
 
   # A ZIP whose bytes no longer match the manifest means dist/ was half
   # rebuilt or copied from elsewhere; deploying it would record a hash that

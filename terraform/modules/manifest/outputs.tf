@@ -12,7 +12,7 @@ output "architecture" {
 }
 
 output "built_layers" {
-  description = "Layers built by this repository (kinds requirements and source): name => {kind, zip, sha256, base64sha256, zipped_bytes, unzipped_bytes, upload}. `zip` is repo_root-relative, ready for `filename`; `upload` is \"direct\" or \"s3\"."
+  description = "Layers built by this repository (kinds requirements and source): name => {kind, zip, sha256, base64sha256, zipped_bytes, unzipped_bytes, upload, runtimes, architectures}. `zip` is relative to the directory Terraform runs in, ready for `filename`; `upload` (\"direct\" or \"s3\") is the manifest's."
   value       = local.built_layers
 
   precondition {
@@ -23,6 +23,11 @@ output "built_layers" {
   precondition {
     condition     = length(local.incomplete_layers) == 0
     error_message = "dist/manifest.json (${var.manifest_path}): layer(s) ${join(", ", local.incomplete_layers)} have no zip or base64sha256: run `cargo xtask build`."
+  }
+
+  precondition {
+    condition     = length(local.layers_without_upload) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): layer(s) ${join(", ", local.layers_without_upload)} have no valid `upload` (\"direct\" or \"s3\", decided by the build tool): run `cargo xtask build`."
   }
 
   precondition {
@@ -42,7 +47,7 @@ output "external_layers" {
 }
 
 output "functions" {
-  description = "Functions: name => {zip, handler, layers, bundled, sha256, base64sha256, zipped_bytes, unzipped_bytes, upload}. `layers` are the layer names to attach, in Lambda's merge order (`bundled`: layers already merged into the ZIP); `upload` is \"s3\" when the ZIP is over the direct-upload limit or the manifest asks for it."
+  description = "Functions: name => {zip, handler, runtime, architecture, layers, bundled, sha256, base64sha256, zipped_bytes, unzipped_bytes, upload, memory_mb, timeout_s, ephemeral_storage_mb, environment, reserved_concurrency, log_retention_days}. `layers` are the layer names to attach, in Lambda's merge order (`bundled`: layers already merged into the ZIP); `upload` and the settings are the manifest's (reserved_concurrency null: none)."
   value       = local.functions
 
   precondition {
@@ -51,18 +56,18 @@ output "functions" {
   }
 
   precondition {
-    condition     = length(local.functions_over_layer_limit) == 0
-    error_message = "dist/manifest.json (${var.manifest_path}): AWS allows at most ${local.max_layers_per_function} layers per function: ${join(", ", local.functions_over_layer_limit)}."
-  }
-
-  precondition {
     condition     = length(local.incomplete_functions) == 0
     error_message = "dist/manifest.json (${var.manifest_path}): function(s) ${join(", ", local.incomplete_functions)} have no zip, handler or base64sha256: run `cargo xtask build`."
   }
 
   precondition {
-    condition     = length(local.invalid_uploads) == 0
-    error_message = "dist/manifest.json (${var.manifest_path}): `upload` must be \"direct\" or \"s3\": ${join(", ", local.invalid_uploads)}."
+    condition     = length(local.functions_without_upload) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): function(s) ${join(", ", local.functions_without_upload)} have no valid `upload` (\"direct\" or \"s3\", decided by the build tool): run `cargo xtask build`."
+  }
+
+  precondition {
+    condition     = length(local.functions_without_settings) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): function(s) ${join("; ", local.functions_without_settings)} lack settings from Cargo.toml (the keys in parentheses are missing or invalid): the manifest predates them. Run `cargo xtask build` to rebuild it."
   }
 }
 
@@ -71,12 +76,7 @@ output "layer_names" {
   value       = sort(keys(local.raw_layers))
 }
 
-output "direct_upload_limit_bytes" {
-  description = "AWS's limit for a ZIP uploaded without S3 (50 MB); above it `upload` is \"s3\"."
-  value       = local.direct_upload_limit_bytes
-}
-
 output "repo_root" {
-  description = "The directory the paths in `zip` start from."
+  description = "The directory the paths in `zip` start from, relative to the directory Terraform runs in (\".\" when they are the same), however manifest_path and repo_root are spelled."
   value       = local.repo_root
 }

@@ -11,9 +11,10 @@ variable "manifest_path" {
 variable "repo_root" {
   description = <<-EOT
     Directory the manifest's paths are relative to. Defaults to the directory
-    that holds dist/ (two levels above manifest_path). Keep it a relative path:
-    it ends up in `filename`, and a path that differs between machines makes
-    Terraform publish new layer versions.
+    that holds dist/ (two levels above manifest_path). Absolute or relative:
+    the `zip` paths are rewritten relative to the directory Terraform runs in,
+    so they (and `filename`) do not change with the spelling. Run Terraform
+    from the same directory every time.
   EOT
   type        = string
   default     = null

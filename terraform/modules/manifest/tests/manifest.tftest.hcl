@@ -5,9 +5,11 @@
 # The fixtures under fixtures/*.json describe ZIPs that do not exist, so these
 # runs set verify_files = false and a fixed repo_root; the runs against
 # fixtures/repo/ exercise the file checks with real (tiny, not-really-ZIP) files.
+# repo_root is relative: an absolute one would come out as ../.. up to /,
+# which depends on where the checkout is.
 
 variables {
-  repo_root    = "/repo"
+  repo_root    = "repo"
   verify_files = false
 }
 
@@ -34,7 +36,7 @@ run "full_manifest" {
   }
 
   assert {
-    condition     = output.built_layers["core"].zip == "/repo/dist/layers/core.zip"
+    condition     = output.built_layers["core"].zip == "repo/dist/layers/core.zip"
     error_message = "layer zip should be joined to repo_root, got ${output.built_layers["core"].zip}"
   }
 
@@ -74,36 +76,83 @@ run "full_manifest" {
   }
 
   assert {
-    condition     = output.functions["users"].zip == "/repo/dist/functions/users.zip" && output.functions["users"].handler == "users_handler.lambda_handler"
+    condition     = output.functions["users"].zip == "repo/dist/functions/users.zip" && output.functions["users"].handler == "users_handler.lambda_handler"
     error_message = "function zip/handler wrong: ${jsonencode(output.functions["users"])}"
   }
 
-  # sms is 60 MB zipped: over the 52,428,800-byte direct-upload limit.
   assert {
-    condition     = output.functions["sms"].upload == "s3"
-    error_message = "a function over 50 MB zipped must go through S3"
-  }
-
-  # auth is small but its manifest entry says "upload": "s3".
-  assert {
-    condition     = output.functions["auth"].upload == "s3"
-    error_message = "the manifest's upload = \"s3\" must be honoured"
-  }
-
-  assert {
-    condition     = [for name in ["authorizer", "cors", "users"] : output.functions[name].upload] == ["direct", "direct", "direct"]
-    error_message = "small functions upload directly"
+    condition     = { for name, fn in output.functions : name => fn.upload } == { auth = "s3", authorizer = "direct", cors = "direct", sms = "s3", users = "direct" }
+    error_message = "function uploads are the manifest's: ${jsonencode({ for name, fn in output.functions : name => fn.upload })}"
   }
 
   assert {
     condition     = alltrue([for layer in output.built_layers : layer.upload == "direct"])
-    error_message = "every fixture layer is under 50 MB and uploads directly"
+    error_message = "every fixture layer says upload = \"direct\""
+  }
+
+  # The settings Cargo.toml gives each function, as the build tool wrote them.
+  assert {
+    condition = (
+      output.functions["sms"].timeout_s == 15 && output.functions["users"].timeout_s == 3 &&
+      output.functions["sms"].memory_mb == 256 && output.functions["sms"].ephemeral_storage_mb == 512 &&
+      output.functions["sms"].log_retention_days == 14
+    )
+    error_message = "settings not passed through: ${jsonencode(output.functions["sms"])}"
   }
 
   assert {
-    condition     = output.direct_upload_limit_bytes == 52428800
-    error_message = "AWS's direct upload limit is 50 MB = 52,428,800 bytes"
+    condition     = output.functions["sms"].environment == tomap({ HTTP_TIMEOUT_SECONDS = "10" }) && length(output.functions["users"].environment) == 0
+    error_message = "environment not passed through: ${jsonencode({ for name, fn in output.functions : name => fn.environment })}"
   }
+
+  # Absent in the manifest = no reserved concurrency = null.
+  assert {
+    condition     = output.functions["authorizer"].reserved_concurrency == 5 && output.functions["users"].reserved_concurrency == null
+    error_message = "reserved_concurrency: ${jsonencode({ for name, fn in output.functions : name => fn.reserved_concurrency })}"
+  }
+}
+
+# Terraform carries out the build tool's decision and never second-guesses it:
+# a 60 MB function marked "direct" stays direct, a small layer marked "s3"
+# goes through S3.
+run "upload_is_the_manifests" {
+  command = apply
+
+  variables {
+    manifest_path = "tests/fixtures/upload_from_manifest.json"
+  }
+
+  assert {
+    condition     = output.functions["sms"].zipped_bytes > 52428800 && output.functions["sms"].upload == "direct"
+    error_message = "sms says upload = \"direct\": got ${output.functions["sms"].upload}"
+  }
+
+  assert {
+    condition     = output.built_layers["core"].upload == "s3" && output.built_layers["jwt"].upload == "direct"
+    error_message = "layer uploads are the manifest's: ${jsonencode({ for name, layer in output.built_layers : name => layer.upload })}"
+  }
+}
+
+# jwt has no upload, shared an unknown one, the cors function none.
+run "missing_upload_is_rejected" {
+  command = plan
+
+  variables {
+    manifest_path = "tests/fixtures/no_upload.json"
+  }
+
+  expect_failures = [output.built_layers, output.functions]
+}
+
+# A manifest written before memory, timeout & co. moved into Cargo.toml.
+run "manifest_without_settings_is_rejected" {
+  command = plan
+
+  variables {
+    manifest_path = "tests/fixtures/predates_settings.json"
+  }
+
+  expect_failures = [output.functions]
 }
 
 run "removing_a_layer_removes_it_everywhere" {
@@ -159,16 +208,6 @@ run "missing_layer_is_rejected" {
   expect_failures = [output.functions]
 }
 
-run "more_than_five_layers_is_rejected" {
-  command = plan
-
-  variables {
-    manifest_path = "tests/fixtures/too_many_layers.json"
-  }
-
-  expect_failures = [output.functions]
-}
-
 run "missing_manifest_is_rejected" {
   command = plan
 
@@ -214,4 +253,86 @@ run "stale_zip_is_rejected" {
   }
 
   expect_failures = [output.built_layers]
+}
+
+# The same files named by an absolute path, or a roundabout relative one, give
+# the same `zip` strings: `filename` does not change, so nothing is replaced.
+run "relative_spelling" {
+  command = apply
+
+  variables {
+    manifest_path = "tests/fixtures/repo/dist/manifest.json"
+    repo_root     = null
+    verify_files  = true
+  }
+}
+
+run "absolute_spelling_gives_the_same_paths" {
+  command = apply
+
+  variables {
+    manifest_path = abspath("tests/fixtures/repo/dist/manifest.json")
+    repo_root     = null
+    verify_files  = true
+  }
+
+  assert {
+    condition     = startswith(var.manifest_path, "/")
+    error_message = "this run must use an absolute manifest_path, got ${var.manifest_path}"
+  }
+
+  assert {
+    condition     = output.functions["users"].zip == run.relative_spelling.functions["users"].zip && output.built_layers["core"].zip == run.relative_spelling.built_layers["core"].zip
+    error_message = "zip paths depend on the spelling of manifest_path: ${output.functions["users"].zip} vs ${run.relative_spelling.functions["users"].zip}"
+  }
+
+  assert {
+    condition     = output.repo_root == "tests/fixtures/repo"
+    error_message = "repo_root must come out relative to the working directory, got ${output.repo_root}"
+  }
+}
+
+run "absolute_repo_root_and_dot_dot_spelling_give_the_same_paths" {
+  command = apply
+
+  variables {
+    manifest_path = "./tests/../tests/fixtures/repo/dist/../dist/manifest.json"
+    repo_root     = abspath("tests/fixtures/repo")
+    verify_files  = true
+  }
+
+  assert {
+    condition     = output.functions["users"].zip == run.relative_spelling.functions["users"].zip && output.built_layers["core"].zip == run.relative_spelling.built_layers["core"].zip
+    error_message = "zip paths depend on the spelling of repo_root: ${output.functions["users"].zip} vs ${run.relative_spelling.functions["users"].zip}"
+  }
+}
+
+# repo_root outside the working directory comes out as ../…, and the working
+# directory itself as "." (zip paths then start at dist/).
+run "repo_root_above_and_at_the_working_directory" {
+  command = apply
+
+  variables {
+    manifest_path = "tests/fixtures/full.json"
+    repo_root     = abspath("../other/repo")
+  }
+
+  assert {
+    condition     = output.repo_root == "../other/repo" && output.functions["users"].zip == "../other/repo/dist/functions/users.zip"
+    error_message = "expected ../other/repo, got ${output.repo_root} (${output.functions["users"].zip})"
+  }
+}
+
+run "repo_root_is_the_working_directory" {
+  command = apply
+
+  variables {
+    manifest_path = "tests/fixtures/full.json"
+    repo_root     = abspath(".")
+  }
+
+  assert {
+    condition     = output.repo_root == "." && output.functions["users"].zip == "dist/functions/users.zip"
+    error_message = "expected . and dist/functions/users.zip, got ${output.repo_root} (${output.functions["users"].zip})"
+  }
 }
