@@ -4,7 +4,7 @@
 //! Made with uv when there is one, reused while that file does not change.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -22,15 +22,29 @@ pub const REQUIREMENTS: &str = "lambdas/requirements-dev.txt";
 pub fn python(sh: &Shell, config: &Config, choice: InstallerChoice) -> Result<PathBuf> {
     let requirements = config.root.join(REQUIREMENTS);
     let venv = config.cache_dir().join("ci-venv");
+    venv_python(sh, config, &requirements, &venv, choice)
+        .with_context(|| format!("the development virtualenv from {REQUIREMENTS}"))
+}
+
+/// The interpreter of a virtualenv at `venv` holding `requirements`, made
+/// first when missing or when that file changed since (its sha256 is kept
+/// in the virtualenv).
+pub fn venv_python(
+    sh: &Shell,
+    config: &Config,
+    requirements: &Path,
+    venv: &Path,
+    choice: InstallerChoice,
+) -> Result<PathBuf> {
     let stamp = venv.join(".requirements.sha256");
-    let wanted = file_sha256(&requirements)
-        .with_context(|| format!("reading {REQUIREMENTS}, the development requirements"))?
+    let wanted = file_sha256(requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?
         .hex;
     let python = venv.join("bin/python");
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
-    let _ = fs::remove_dir_all(&venv);
+    let _ = fs::remove_dir_all(venv);
     let mut notes = Vec::new();
     let tools = Tools::load(&config.cache_dir(), true);
     let installer = match Installer::discover(sh, &tools, &config.cache_dir(), choice, &mut notes)? {

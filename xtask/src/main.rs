@@ -17,6 +17,7 @@ mod dev_env;
 mod digest;
 mod drive;
 mod elf;
+mod emulator;
 mod error;
 mod facts;
 mod fakes;

@@ -94,11 +94,13 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
     } else {
         provisioned.provider_mirror = provider_mirror();
         if provisioned.provider_mirror.is_none() {
-            provisioned.skipped.push(Skipped {
-                stage: "terraform validate",
-                why: "no filesystem mirror holds the hashicorp/aws provider (set TF_PROVIDER_MIRROR)"
-                    .to_string(),
-            });
+            let why = "no filesystem mirror holds the hashicorp/aws provider (set TF_PROVIDER_MIRROR)";
+            for stage in ["terraform validate", "terraform apply (emulator)"] {
+                provisioned.skipped.push(Skipped {
+                    stage,
+                    why: why.to_string(),
+                });
+            }
         }
     }
     Ok(provisioned)

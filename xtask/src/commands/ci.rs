@@ -31,6 +31,7 @@ const STEPS: &[&str] = &[
     "invoke --all (host)",
     "invoke --all (container)",
     "terraform",
+    "terraform apply (emulator)",
     "terraform: a layer removed",
 ];
 
@@ -74,6 +75,9 @@ pub fn run(options: &Options) -> Result<()> {
     })?;
     let no_terraform = skipped.iter().any(|skip| skip.stage == "terraform");
     let no_container = skipped.iter().any(|skip| skip.stage == "container tests");
+    let no_emulator = skipped
+        .iter()
+        .any(|skip| skip.stage == "terraform apply (emulator)");
 
     step("cargo fmt --check", &mut || {
         Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?)
@@ -116,6 +120,11 @@ pub fn run(options: &Options) -> Result<()> {
     }
     if !no_terraform {
         step("terraform", &mut || checks::terraform(&sh, &config))?;
+        if !no_emulator {
+            step("terraform apply (emulator)", &mut || {
+                crate::emulator::apply_against_emulator(&sh, &config)
+            })?;
+        }
         step("terraform: a layer removed", &mut || {
             checks::layer_removal(&sh, &config)
         })?;

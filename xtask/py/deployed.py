@@ -1,0 +1,93 @@
+"""Prints, as one JSON document, what an AWS API holds for the functions whose
+names start with a prefix: what `cargo xtask ci` compares with
+dist/manifest.json after applying terraform/envs/dev against moto.
+
+argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
+"<prefix>-*"). Credentials and the region come from the environment. Output:
+
+    {"functions": {"<function name>": {
+        "configuration": {Handler, Runtime, Architectures, CodeSha256, CodeSize,
+                          MemorySize, Timeout, EphemeralStorage, Environment, Layers},
+        "reserved_concurrency": <int> or null,
+        "log_group": {"retention_in_days": <int> or null} or null (no such group),
+        "layers": [{"arn": ..., "content": {"CodeSha256", "CodeSize"} or null,
+                    "error": null or why the version could not be read}]}}}
+
+Layer versions are read with GetLayerVersion (name and version from the ARN):
+moto has no GetLayerVersionByArn.
+"""
+
+import json
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+CONFIGURATION_KEYS = (
+    "Handler",
+    "Runtime",
+    "Architectures",
+    "CodeSha256",
+    "CodeSize",
+    "MemorySize",
+    "Timeout",
+    "EphemeralStorage",
+    "Environment",
+    "Layers",
+)
+
+
+def function_names(client, prefix):
+    names = []
+    for page in client.get_paginator("list_functions").paginate():
+        names.extend(
+            function["FunctionName"]
+            for function in page["Functions"]
+            if function["FunctionName"].startswith(prefix + "-")
+        )
+    return sorted(names)
+
+
+def layer(client, arn):
+    # arn:aws:lambda:<region>:<account>:layer:<name>:<version>
+    layer_arn, _, version = arn.rpartition(":")
+    try:
+        answer = client.get_layer_version(LayerName=layer_arn, VersionNumber=int(version))
+    except (ClientError, ValueError) as error:
+        return {"arn": arn, "content": None, "error": str(error)}
+    content = answer.get("Content", {})
+    return {
+        "arn": arn,
+        "content": {key: content.get(key) for key in ("CodeSha256", "CodeSize")},
+        "error": None,
+    }
+
+
+def log_group(client, name):
+    for page in client.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):
+        for group in page["logGroups"]:
+            if group["logGroupName"] == name:
+                return {"retention_in_days": group.get("retentionInDays")}
+    return None
+
+
+def main():
+    endpoint, prefix = sys.argv[1], sys.argv[2]
+    lambdas = boto3.client("lambda", endpoint_url=endpoint)
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    functions = {}
+    for name in function_names(lambdas, prefix):
+        configuration = lambdas.get_function(FunctionName=name)["Configuration"]
+        concurrency = lambdas.get_function_concurrency(FunctionName=name)
+        functions[name] = {
+            "configuration": {key: configuration.get(key) for key in CONFIGURATION_KEYS},
+            "reserved_concurrency": concurrency.get("ReservedConcurrentExecutions"),
+            "log_group": log_group(logs, "/aws/lambda/" + name),
+            "layers": [layer(lambdas, item["Arn"]) for item in configuration.get("Layers") or []],
+        }
+    json.dump({"functions": functions}, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
