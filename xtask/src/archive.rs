@@ -169,6 +169,8 @@ fn check_entry_path(path: &str) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub path: String,
+    /// Its size once extracted, as the central directory records it.
+    pub size: u64,
 }
 
 /// The files (not directories) of a ZIP, from its central directory only.
@@ -182,6 +184,7 @@ pub fn list_zip(path: &Path) -> Result<Vec<Listed>> {
         if !entry.is_dir() {
             listed.push(Listed {
                 path: entry.name()?.to_string(),
+                size: entry.size(),
             });
         }
     }

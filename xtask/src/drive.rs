@@ -1,7 +1,8 @@
 //! What every command does around its target set: the configuration read
 //! once, the repository locked, the graph planned, and then either the plan
 //! printed (`--dry-run`, touching nothing) or run, with `dist/` made to
-//! match it. Commands only choose their targets and show their results.
+//! match it (the report last, from the verdicts of the run). Commands only
+//! choose their targets and show their results.
 
 use anyhow::Result;
 
@@ -9,7 +10,7 @@ use crate::cli::Options;
 use crate::config::Config;
 use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Status};
 use crate::progress::Printer;
-use crate::{atomic, lock, render};
+use crate::{atomic, lock, render, report};
 
 /// A command's answer after a run: whether what it showed failed.
 pub struct Finished {
@@ -57,8 +58,16 @@ pub fn drive(
         printer.detail(note);
     }
     let targets = select(&config, &graph)?;
-    let outcome = run::execute(&session, &graph, &targets)?;
+    let mut outcome = match run::execute(&session, &graph, &targets) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            // It may describe a manifest this run replaced.
+            let _ = std::fs::remove_file(config.report_path());
+            return Err(err);
+        }
+    };
     session.tools.save()?;
+    write_report(&config, &graph, &mut outcome)?;
     let failures = outcome.failures();
     for (_, message) in &failures {
         printer.error(message);
@@ -85,6 +94,26 @@ pub fn drive(
             usage: outcome.usage_failure,
         }
         .into());
+    }
+    Ok(())
+}
+
+/// `dist/report.html`, when the manifest is whole (otherwise `dist/` lost
+/// it with the manifest), from the verdicts this run knows: the ones it
+/// ran and the ones the store holds for what is built.
+fn write_report(config: &Config, graph: &Graph, outcome: &mut run::Outcome) -> Result<()> {
+    if !outcome.missing.is_empty() {
+        return Ok(());
+    }
+    let (checks, smokes) = render::verdicts(graph, &outcome.statuses);
+    match report::write(config, &outcome.manifest, &checks, &smokes) {
+        Ok(true) => outcome.dist.written.push(report::RELATIVE_PATH.to_string()),
+        Ok(false) => {}
+        Err(err) => {
+            // Never one that describes an older build.
+            let _ = std::fs::remove_file(config.report_path());
+            return Err(err.context(format!("writing {}", report::RELATIVE_PATH)));
+        }
     }
     Ok(())
 }
@@ -155,6 +184,7 @@ fn sweep(config: &Config) {
         cache.join("runtime"),
         cache.join("sandbox"),
         cache.join("imports"),
+        cache.join("report"),
         store.clone(),
         config.dist_dir(),
         config.dist_dir().join("layers"),

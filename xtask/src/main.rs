@@ -32,6 +32,7 @@ mod progress;
 mod provision;
 mod python;
 mod render;
+mod report;
 mod requirements;
 mod runtime_api;
 mod sources;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Command::Invoke(names) => commands::invoke::run(options, names),
         Command::Lock(names) => commands::lock::run(options, names),
         Command::Build => commands::build::run(options),
+        Command::Report => commands::report::run(options),
         Command::Ci => commands::ci::run(options),
     };
     match result {

@@ -9,6 +9,9 @@
 //! skips, it may never show in what it produces. That holds for builds that
 //! fail or are refused too: nothing an earlier build left in `dist/` may
 //! survive where a build from scratch would not have written it.
+//! (`dist/report.html` is compared without what cannot agree: its comparison
+//! with the build before, which only the incremental build has, and the
+//! measured init times; see `support::html_report`.)
 
 mod support;
 
@@ -17,7 +20,7 @@ use std::fs;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use support::Repo;
+use support::{html_report, Repo};
 
 /// The same arguments for every build, incremental or not. `--builder host`
 /// keeps the container engine out; the base configuration names an image
@@ -627,6 +630,46 @@ fn the_report_ignores_only_timings_and_failure_messages() {
     assert_eq!(report("not json\n"), Report::Text("not json\n".into()));
 }
 
+/// The HTML report's `#changes` depends on the build before and its init
+/// times are measured: those, and nothing else, are left out.
+#[test]
+fn the_html_report_ignores_only_its_changes_and_init_times() {
+    let page = |changes: &str, ms: &str, total: &str| {
+        format!(
+            "<main id=\"report\">\n<tr><td class=\"num\"><span class=\"ms\">{ms} ms</span> (budget 3000 ms)</td></tr>\n\
+             <section id=\"changes\" data-previous=\"true\">\n<h2>Changes</h2>\n<ul><li>{changes}</li></ul>\n</section>\n\
+             <section class=\"function\" data-total-bytes=\"{total}\" data-init-ms=\"{ms}\">\n\
+             <p>Init <span class=\"ms\">{ms} ms</span> (budget 3000 ms).</p>\n</section>\n</main>\n"
+        )
+    };
+    let one = html_report(page("sms +2.1 MiB: twilio 9.13.0 → 9.14.0", "144.7", "10").as_bytes());
+    assert_eq!(
+        one,
+        html_report(page("No previous build", "99.0", "10").as_bytes())
+    );
+    assert_ne!(one, html_report(page("x", "144.7", "11").as_bytes()), "a total");
+    assert_ne!(
+        one,
+        html_report(
+            page("x", "144.7", "10")
+                .replace("budget 3000", "budget 10")
+                .as_bytes()
+        ),
+        "text beside a time"
+    );
+    assert_ne!(
+        one,
+        html_report(
+            page("x", "144.7", "10")
+                .replace("</main>", "<p>more</p></main>")
+                .as_bytes()
+        ),
+        "what follows the changes"
+    );
+    let plain = b"<p>no markers</p>\n";
+    assert_eq!(html_report(plain), plain.to_vec());
+}
+
 /// Runs every scenario of a table and fails once, naming each scenario whose
 /// incremental build differs from its build from scratch.
 fn check_all(scenarios: &[Scenario]) {
@@ -692,12 +735,16 @@ fn build(repo: &Repo, outside: &Path, env: &[(&str, &str)]) -> Outcome {
     let all: Vec<(&str, &str)> = all.iter().map(|(key, value)| (*key, value.as_str())).collect();
     let run = repo.xtask_with(BUILD, &all);
     let stdout = run.stdout();
+    let mut dist = files_under(&repo.path().join("dist"));
+    if let Some(page) = dist.get_mut("report.html") {
+        *page = html_report(page);
+    }
     Outcome {
         code: run.code(),
         report: report(&stdout),
         stdout,
         stderr: run.stderr(),
-        dist: files_under(&repo.path().join("dist")),
+        dist,
     }
 }
 
@@ -776,6 +823,8 @@ fn differences(incremental: &Outcome, scratch: &Outcome) -> Option<String> {
                     line_diff(&pretty(left), &pretty(right))
                 } else if name.ends_with(".zip") {
                     zip_diff(left, right)
+                } else if name.ends_with(".html") {
+                    line_diff(&String::from_utf8_lossy(left), &String::from_utf8_lossy(right))
                 } else {
                     String::new()
                 };

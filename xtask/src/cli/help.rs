@@ -20,6 +20,7 @@ Commands:
   lock [PROFILE...]         resolve each dependency profile once into a lock with
                             hashes, beside its requirements; build-layers installs it
   build                     all of the above in order: the main job
+  report [--open]           write dist/report.html again from what is built (and open it)
   ci                        everything CI checks: fmt, clippy, tests, pytest, terraform
   help [COMMAND]            this text, or a command's
 
@@ -37,6 +38,7 @@ pub(super) const COMMANDS: &[&str] = &[
     "invoke",
     "lock",
     "build",
+    "report",
     "ci",
     "help",
 ];
@@ -59,13 +61,21 @@ const GRAPH: &[&str] = &[
     "smoke",
     "invoke",
     "build",
+    "report",
 ];
 
 /// The commands that run functions.
-const RUNS: &[&str] = &["smoke", "invoke", "build"];
+const RUNS: &[&str] = &["smoke", "invoke", "build", "report"];
 
 /// The commands with a `--json` result.
-const JSON: &[&str] = &["build-layers", "package", "check-limits", "smoke", "build"];
+const JSON: &[&str] = &[
+    "build-layers",
+    "package",
+    "check-limits",
+    "smoke",
+    "build",
+    "report",
+];
 
 pub(super) const FLAGS: &[Flag] = &[
     Flag {
@@ -115,7 +125,16 @@ pub(super) const FLAGS: &[Flag] = &[
         short: None,
         value: Some("<ARCH>"),
         help: "x86_64 | arm64 (overrides `architecture`)",
-        commands: Some(&["build-layers", "package", "check-limits", "smoke", "invoke", "build", "lock"]),
+        commands: Some(&[
+            "build-layers",
+            "package",
+            "check-limits",
+            "smoke",
+            "invoke",
+            "build",
+            "report",
+            "lock",
+        ]),
     },
     Flag {
         long: "--force",
@@ -179,6 +198,13 @@ pub(super) const FLAGS: &[Flag] = &[
         value: Some("<NAME>"),
         help: "resolve this distribution anew, keep the other pins (repeatable)",
         commands: Some(&["lock"]),
+    },
+    Flag {
+        long: "--open",
+        short: None,
+        value: None,
+        help: "open the report with xdg-open (or open); without one, print its path",
+        commands: Some(&["report"]),
     },
     Flag {
         long: "--installer",
@@ -350,15 +376,31 @@ and refuses a lock older than its requirements (exit 2, naming this command).
         "build" => (
             "cargo xtask build [OPTIONS]",
             "Brings everything up to date: dependency layers, source layers, function ZIPs,
-dist/manifest.json (written whole, only when every product is built), and the
-check and smoke test of every function. Only stale steps run; dist/ holds
-exactly what the graph produces.",
+dist/manifest.json (written whole, only when every product is built), the
+check and smoke test of every function, and dist/report.html. Only stale steps
+run; dist/ holds exactly what the graph produces.",
+        ),
+        "report" => (
+            "cargo xtask report [OPTIONS]",
+            "Writes dist/report.html again: one self-contained page with, for each function,
+a treemap of its unzipped bytes (its code, each layer in order, their distributions
+and largest files) under a scale with AWS's 262,144,000-byte limit and the budget,
+unused distributions, files two layers both ship, what the runtime provides, the
+init time, the same figures as a table, and what changed since the previous build.
+Whatever it shows is brought up to date first, as `build` does (every other
+command also rewrites the report whenever dist/manifest.json is whole). Prints its
+path, or opens it with --open. Exit 1 only when it cannot be written (a step
+failed); a function over a limit is shown, not an error here.",
         ),
         "ci" => (
             "cargo xtask ci [OPTIONS]",
             "Runs what CI checks: cargo fmt --check, cargo clippy -D warnings, cargo test,
 the Python test suite in a virtualenv, an end-to-end build of the example
-application, and the Terraform tests when terraform is installed.",
+application, its dist/report.html loaded in headless Chromium (every total
+checked against check-limits, a screenshot under target/lambda/report/),
+invoke --all, the Terraform tests and an apply of terraform/envs/dev against
+moto. A stage this machine cannot run is skipped and counted; with CI=true
+a skipped stage fails the run.",
         ),
         _ => return None,
     };

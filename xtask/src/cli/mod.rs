@@ -39,6 +39,8 @@ pub struct Options {
     pub upgrade: bool,
     /// `lock --upgrade-package NAME`.
     pub upgrade_packages: Vec<String>,
+    /// `report --open`.
+    pub open: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +53,7 @@ pub enum Command {
     Invoke(Vec<String>),
     Lock(Vec<String>),
     Build,
+    Report,
     Ci,
 }
 
@@ -138,6 +141,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
             }
             "--all" => options.all = true,
             "--check" => options.check = true,
+            "--open" => options.open = true,
             "--upgrade" => options.upgrade = true,
             "--upgrade-package" => options.upgrade_packages.push(value("--upgrade-package")?),
             "--event" => options.event = Some(value("--event")?),
@@ -220,6 +224,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Usage
         "lock" => Command::Lock(positional),
         "check-limits" => no_names(Command::CheckLimits)?,
         "build" => no_names(Command::Build)?,
+        "report" => no_names(Command::Report)?,
         "ci" => no_names(Command::Ci)?,
         _ => unreachable!("command_help knows exactly these commands"),
     };
@@ -280,6 +285,9 @@ mod tests {
         assert!(parse_str("build-layers --builder lambda").is_err());
         assert!(parse_str("check-limits extra").is_err());
         assert!(parse_str("build --colour").is_err());
+        assert!(parse_str("build --open").is_err());
+        assert!(parse_str("report sms").is_err());
+        assert!(parse_str("report --open").unwrap().options.open);
     }
 
     #[test]
@@ -292,6 +300,7 @@ mod tests {
             "invoke",
             "lock",
             "build",
+            "report",
             "ci",
         ] {
             match parse_str(&format!("{name} --help")).unwrap().command {

@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::cli::Options;
 use crate::drive::{drive, Finished};
 use crate::progress::Verbosity;
-use crate::render;
+use crate::{render, report};
 
 pub fn run(options: &Options) -> Result<()> {
     drive(
@@ -70,6 +70,9 @@ pub fn run(options: &Options) -> Result<()> {
             } else {
                 let quiet = session.options.verbosity == Verbosity::Quiet;
                 eprint!("{}", render::smoke_table(&outcomes, quiet));
+            }
+            if outcome.missing.is_empty() {
+                printer.info(&format!("report: {}", report::RELATIVE_PATH));
             }
             Ok(Finished { failed: !ok })
         },

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::cli::Options;
 use crate::drive::{drive, Finished};
 use crate::graph::Kind;
-use crate::render;
+use crate::{render, report};
 
 pub fn run(options: &Options) -> Result<()> {
     drive(
@@ -21,7 +21,10 @@ pub fn run(options: &Options) -> Result<()> {
                 let value = serde_json::json!({ "ok": ok, "functions": reports });
                 session.printer.out(&serde_json::to_string_pretty(&value)?);
             }
-            let text = render::check_reports(session.config, &reports);
+            let mut text = render::check_reports(session.config, &reports);
+            if outcome.missing.is_empty() {
+                text.push_str(&format!("report: {}\n", report::RELATIVE_PATH));
+            }
             if ok {
                 session.printer.info(&text);
             } else {

@@ -8,4 +8,5 @@ pub mod ci;
 pub mod invoke;
 pub mod lock;
 pub mod package;
+pub mod report;
 pub mod smoke;

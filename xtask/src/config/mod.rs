@@ -360,6 +360,11 @@ impl Config {
         self.dist_dir().join("manifest.json")
     }
 
+    /// `dist/report.html`: written with the manifest, after the checks.
+    pub fn report_path(&self) -> PathBuf {
+        self.dist_dir().join("report.html")
+    }
+
     /// Everything this tool keeps between runs; `cargo clean` removes it.
     pub fn cache_dir(&self) -> PathBuf {
         self.target_dir.join(CACHE_DIR)

@@ -243,7 +243,10 @@ pub fn materialise(
     let mut keep: std::collections::HashSet<PathBuf> =
         wanted.keys().map(|relative| config.root.join(relative)).collect();
     if complete {
+        // The report describes the manifest: it is written after the
+        // checks (`drive`), and goes when the manifest does.
         keep.insert(manifest_path);
+        keep.insert(config.report_path());
     }
     remove_others(&config.root, &config.dist_dir(), &keep, &mut changes.removed)?;
 
@@ -263,6 +266,7 @@ pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
         .map(|relative| config.root.join(relative))
         .collect();
     produced.insert(config.manifest_path());
+    produced.insert(config.report_path());
     let mut found = Vec::new();
     let mut stack = vec![config.dist_dir()];
     while let Some(dir) = stack.pop() {

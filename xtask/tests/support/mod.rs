@@ -253,3 +253,32 @@ fn ensure_test_image(engine: &str) -> bool {
         .expect("running .ci/test-image.sh");
     status.success()
 }
+
+/// `dist/report.html` as two builds of the same inputs must agree on it:
+/// without the content of its `<section id="changes">` (a comparison with
+/// whatever was built before) and without the measured init times
+/// (`data-init-ms` and `span.ms`). `incremental.rs` tests that nothing else
+/// is left out.
+pub fn html_report(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let text = blank(&text, "<section id=\"changes\"", "</section>");
+    let text = blank(&text, "data-init-ms=\"", "\"");
+    let text = blank(&text, "<span class=\"ms\">", "</span>");
+    text.into_bytes()
+}
+
+/// `text` with what lies between each `open` and the next `close` removed.
+fn blank(text: &str, open: &str, close: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(open) {
+        let after = start + open.len();
+        let Some(end) = rest[after..].find(close) else {
+            break;
+        };
+        out.push_str(&rest[..after]);
+        rest = &rest[after + end..];
+    }
+    out.push_str(rest);
+    out
+}
