@@ -6,6 +6,7 @@
 mod analyze;
 mod archive;
 mod atomic;
+mod browser;
 mod checks;
 mod cli;
 mod commands;

@@ -1,7 +1,8 @@
 //! What a fresh machine of this project's kind lacks for the tests, had by
 //! `cargo xtask ci` itself: Python 3, the pinned uv, the stand-in for the
 //! Lambda build image (built from Debian's packages with mmdebstrap, since
-//! no registry answers), each idempotent and silent when already there.
+//! no registry answers), Chromium for the report's test in a browser (Debian's
+//! `chromium`), each idempotent and silent when already there.
 //! What cannot be had here is a stage to skip, counted and named.
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,12 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         }),
     }
     tools.save()?;
+    if let Err(why) = chromium(sh) {
+        provisioned.skipped.push(Skipped {
+            stage: crate::browser::STAGE,
+            why,
+        });
+    }
     if tools::which(Path::new("terraform")).is_none() {
         provisioned.skipped.push(Skipped {
             stage: "terraform",
@@ -232,6 +239,23 @@ fn test_image(sh: &Shell, config: &Config, engine: &Engine) -> Result<()> {
     Ok(())
 }
 
+/// A Chromium for the report's test in a browser: one on PATH, else
+/// Debian's `chromium` installed as root; or why there is none.
+fn chromium(sh: &Shell) -> Result<(), String> {
+    if crate::browser::find_chromium().is_some() {
+        return Ok(());
+    }
+    eprintln!(
+        "ci: no Chromium on PATH ({}): the report's test needs one (Debian's chromium, about 30 s, once)",
+        crate::browser::CHROMIUM_NAMES.join(", ")
+    );
+    apt_install(sh, &["chromium"], "Chromium").map_err(|err| format!("{err:#}"))?;
+    match crate::browser::find_chromium() {
+        Some(_) => Ok(()),
+        None => Err("apt-get installed chromium, but `chromium --version` does not answer".to_string()),
+    }
+}
+
 /// Installs Debian packages, as root with apt-get, or says what to install.
 fn apt_install(sh: &Shell, packages: &[&str], what: &str) -> Result<()> {
     let root = cmd!(sh, "id -u")
@@ -245,7 +269,7 @@ fn apt_install(sh: &Shell, packages: &[&str], what: &str) -> Result<()> {
             packages.join(" ")
         );
     }
-    eprintln!("ci: installing {}", packages.join(" "));
+    eprintln!("ci: installing {} with apt-get", packages.join(" "));
     cmd!(sh, "apt-get update -qq")
         .quiet()
         .ignore_stdout()

@@ -2,7 +2,8 @@
 //! run on a fresh machine: it first has what the tests need (Python, uv,
 //! the test image), then runs formatting, lints, the Rust tests (with the
 //! container builder against a real engine), the Python suite, an
-//! end-to-end build of the example application and the Terraform tests. A
+//! end-to-end build of the example application, its report in headless
+//! Chromium and the Terraform tests. A
 //! stage this machine cannot run is skipped, counted and named; with
 //! `CI=true` a skipped stage fails the run.
 
@@ -11,11 +12,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::checks;
 use crate::cli::Options;
 use crate::config::Config;
 use crate::progress::Printer;
 use crate::provision::{provision, Skipped};
+use crate::{browser, checks};
 
 /// What `ci` runs, in order.
 const STEPS: &[&str] = &[
@@ -26,6 +27,7 @@ const STEPS: &[&str] = &[
     "pytest",
     "lock --check",
     "end-to-end build",
+    "report in Chromium",
     "pip and uv layers agree",
     "container layers from the locks",
     "invoke --all (host)",
@@ -75,6 +77,7 @@ pub fn run(options: &Options) -> Result<()> {
     })?;
     let no_terraform = skipped.iter().any(|skip| skip.stage == "terraform");
     let no_container = skipped.iter().any(|skip| skip.stage == "container tests");
+    let no_browser = skipped.iter().any(|skip| skip.stage == browser::STAGE);
     let no_emulator = skipped
         .iter()
         .any(|skip| skip.stage == "terraform apply (emulator)");
@@ -96,6 +99,9 @@ pub fn run(options: &Options) -> Result<()> {
         &mut || Ok(cmd!(sh, "{xtask} lock --check").run()?),
     )?;
     step("end-to-end build", &mut || checks::end_to_end(&sh, &config))?;
+    if !no_browser {
+        step(browser::STAGE, &mut || browser::report_in_browser(&sh, &config))?;
+    }
     step("pip and uv layers agree", &mut || checks::installers_agree(&sh))?;
     if !no_container {
         let image = crate::provision::TEST_IMAGE;
@@ -153,4 +159,15 @@ pub fn run(options: &Options) -> Result<()> {
     eprintln!("ci: skipped {}", names.join(", "));
     eprintln!("ci: {ran} passed, 0 failed, {} skipped", skipped.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_stage_is_listed_under_the_name_it_is_skipped_by() {
+        let at = |name: &str| STEPS.iter().position(|step| *step == name);
+        assert!(at(browser::STAGE) > at("end-to-end build"), "{STEPS:?}");
+    }
 }
