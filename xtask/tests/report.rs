@@ -303,6 +303,14 @@ fn the_same_build_writes_the_same_bytes_and_a_new_version_shows_in_changes() {
         mtime,
         "not rewritten"
     );
+    // A no-op run skips rendering only while the page is intact.
+    fs::write(&path, "edited by hand").unwrap();
+    runtime.run(&repo, BUILD).success();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        first,
+        "a page edited by hand is written again"
+    );
 
     let before = check_limits_totals(&runtime, &repo);
     repo.profile("core", &["tool==2.0"]);
