@@ -112,6 +112,8 @@ fn maximal_configuration() -> Value {
         "ephemeral_storage": 1024,
         "log_retention_days": 14,
         "environment": {"LOG_LEVEL": "INFO"},
+        "remote_cache": "s3://layer-cache/ci",
+        "remote_cache_mode": "read-only",
         "layers": {
             "core": {
                 "requirements": "layers/core/requirements.txt",

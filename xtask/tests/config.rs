@@ -140,6 +140,16 @@ fn each_rule_is_a_usage_error_naming_the_key() {
             "[workspace.metadata.lambda.functions.hello]",
             "[workspace.metadata.lambda.layers.Core]\nrequirements = \"layers/core/requirements.txt\"\n\n[workspace.metadata.lambda.functions.hello]",
         ),
+        (
+            "a remote cache that is not an S3 URL",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nremote_cache = \"https://example.com/cache\"",
+        ),
+        (
+            "an unknown remote cache mode",
+            "runtime = \"python3.11\"",
+            "runtime = \"python3.11\"\nremote_cache_mode = \"write-only\"",
+        ),
     ];
     let expected_key: &[&str] = &[
         "workspace.metadata.lambda.runtim: unknown key",
@@ -163,6 +173,8 @@ fn each_rule_is_a_usage_error_naming_the_key() {
         "workspace.metadata.lambda.functions.hello.environment: 4103 bytes of variables",
         "workspace.metadata.lambda.reserved_concurrency: unknown key",
         "workspace.metadata.lambda.layers.core: differs from `Core` only in case",
+        "workspace.metadata.lambda.remote_cache: `https://example.com/cache` is not an S3 URL",
+        "workspace.metadata.lambda.remote_cache_mode: unknown mode `write-only` (use read-write or read-only)",
     ];
     for ((name, from, to), needle) in cases.iter().zip(expected_key) {
         assert!(GOOD.contains(from), "{name}: fixture does not contain {from:?}");
@@ -255,4 +267,19 @@ fn a_closed_stdout_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_remote_cache_variables_are_checked_and_named() {
+    let repo = repo(GOOD);
+    repo.xtask_with(
+        &["build-layers", "--builder", "host", "--dry-run"],
+        &[("XTASK_REMOTE_CACHE_MODE", "sometimes")],
+    )
+    .fails_with(2, "XTASK_REMOTE_CACHE_MODE: unknown mode `sometimes`");
+    repo.xtask_with(
+        &["build-layers", "--builder", "host", "--dry-run"],
+        &[("XTASK_REMOTE_CACHE", "bucket/prefix")],
+    )
+    .fails_with(2, "XTASK_REMOTE_CACHE: `bucket/prefix` is not an S3 URL");
 }

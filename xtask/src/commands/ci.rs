@@ -86,11 +86,15 @@ pub fn run(options: &Options) -> Result<()> {
         Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?)
     })?;
     step("cargo clippy", &mut || {
-        Ok(cmd!(sh, "{cargo} clippy --workspace --all-targets -- -D warnings").run()?)
+        Ok(cmd!(
+            sh,
+            "{cargo} clippy --workspace --all-targets --all-features -- -D warnings"
+        )
+        .run()?)
     })?;
     step("cargo test", &mut || {
         // The container tests skip themselves where no engine answers.
-        Ok(cmd!(sh, "{cargo} test --workspace").run()?)
+        Ok(cmd!(sh, "{cargo} test --workspace --all-features").run()?)
     })?;
     step("pytest", &mut || checks::pytest(&sh, &config, options))?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
+use crate::remote_cache::{Mode as RemoteMode, Settings as RemoteSettings};
 
 mod deploy;
 mod table;
@@ -181,6 +182,10 @@ pub struct Config {
     pub import_budget_ms: u64,
     /// Sample events (`<events>/<function>/<name>.json`) for `invoke --all`.
     pub events: PathBuf,
+    /// The remote cache of dependency layers (`remote_cache`,
+    /// `remote_cache_mode`; the environment's `XTASK_REMOTE_CACHE` and
+    /// `XTASK_REMOTE_CACHE_MODE` win).
+    pub remote_cache: Option<RemoteSettings>,
     pub layers: BTreeMap<String, Layer>,
     pub functions: BTreeMap<String, Function>,
 }
@@ -255,6 +260,7 @@ impl Config {
             config.image = image.clone();
         }
         config.runner = overrides.runner.unwrap_or_default();
+        config.remote_cache = crate::remote_cache::with_env(config.remote_cache.take())?;
         Ok(config)
     }
 
@@ -316,6 +322,20 @@ impl Config {
             Some(events) => existing_path(root, &format!("{TABLE}.events"), &events, true)?,
             None => PathBuf::from(DEFAULT_EVENTS),
         };
+        let remote_mode = match top.optional_str("remote_cache_mode")? {
+            None => RemoteMode::ReadWrite,
+            Some(name) => RemoteMode::parse(&name).ok_or_else(|| {
+                format!("{TABLE}.remote_cache_mode: unknown mode `{name}` (use read-write or read-only)")
+            })?,
+        };
+        let remote_cache = match top.optional_str("remote_cache")? {
+            None => None,
+            Some(url) => Some(RemoteSettings::parse(
+                &format!("{TABLE}.remote_cache"),
+                &url,
+                remote_mode,
+            )?),
+        };
 
         let mut layers = BTreeMap::new();
         let mut folded = BTreeMap::new();
@@ -347,6 +367,7 @@ impl Config {
             budget,
             import_budget_ms,
             events,
+            remote_cache,
             layers,
             functions,
         })

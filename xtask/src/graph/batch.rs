@@ -16,6 +16,7 @@ use crate::facts;
 use crate::import_check;
 use crate::installer::Source;
 use crate::manifest::{BuiltView, Manifest};
+use crate::remote_cache::RemoteCache;
 use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
 use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
@@ -61,6 +62,9 @@ pub fn run_batch(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let mut results: Vec<Built> = Vec::new();
+    let (remote, printer, force) = (session.remote.as_ref(), session.printer, session.options.force);
+    // The dependency layers this batch took from the remote cache.
+    let fetched = std::sync::Mutex::new(Vec::new());
     let timed = |index: usize, work: &dyn Fn() -> Result<Entry>| -> Built {
         let node = &graph.nodes[index];
         let started = Instant::now();
@@ -72,6 +76,9 @@ pub fn run_batch(
         };
         let result = work().with_context(|| format!("{} {subject} `{}`", node.kind.verb(), node.name));
         let outcome = match &result {
+            Ok(_) if fetched.lock().expect("not poisoned").contains(&index) => {
+                format!("fetched from the remote cache in {:.1?}", started.elapsed())
+            }
             Ok(_) => format!("built in {:.1?}", started.elapsed()),
             Err(_) => "failed".to_string(),
         };
@@ -104,6 +111,9 @@ pub fn run_batch(
                 );
             };
             platforms.insert(*platform, (builder, config.at(*platform), 1));
+        }
+        if let Some(which) = remote.filter(|_| !force).and_then(RemoteCache::announce) {
+            progress.note(&format!("remote cache: {which}"));
         }
         for (platform, (builder, _, count)) in &platforms {
             progress.note(&format!(
@@ -143,13 +153,25 @@ pub fn run_batch(
                             .iter()
                             .filter_map(|&dep| Some(statuses[dep].as_ref()?.entry()?.dir.join(LAYER_ZIP)))
                             .collect();
-                        store.put(node.kind.store_dir(), &key_of(index), |dir| {
+                        let (kind, key) = (node.kind.store_dir(), key_of(index));
+                        // What another machine built under the same key, unless --force.
+                        if let Some(remote) = remote.filter(|_| !force) {
+                            if let Some(entry) = remote.fetch(store, kind, &key, &node.id(), printer) {
+                                fetched.lock().expect("not poisoned").push(index);
+                                return Ok(entry);
+                            }
+                        }
+                        let entry = store.put(kind, &key, |dir| {
                             let data = build_layer(
                                 &sh, config, builder, *finish, &node.name, &source, &provided, &bases, dir,
                                 progress,
                             )?;
                             Ok(serde_json::to_value(data)?)
-                        })
+                        })?;
+                        if let Some(remote) = remote {
+                            remote.upload(kind, &key, &entry, printer);
+                        }
+                        Ok(entry)
                     })
                 })
                 .collect()

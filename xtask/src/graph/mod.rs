@@ -19,6 +19,7 @@ use xshell::Shell;
 use crate::cli::Options;
 use crate::config::{Config, Platform};
 use crate::progress::Printer;
+use crate::remote_cache::RemoteCache;
 use crate::sources::SourceFile;
 use crate::steps::builder::Builder;
 use crate::steps::runtime_env::Runner;
@@ -191,6 +192,8 @@ pub struct Session<'a> {
     pub sh: Shell,
     pub tools: Tools,
     pub store: Store,
+    /// The remote cache of dependency layers, when one is configured.
+    pub remote: Option<RemoteCache>,
 }
 
 impl<'a> Session<'a> {
@@ -204,6 +207,10 @@ impl<'a> Session<'a> {
             sh,
             tools: Tools::load(&config.cache_dir(), !options.dry_run),
             store: Store::new(&config.cache_dir()),
+            remote: match &config.remote_cache {
+                Some(settings) if !options.dry_run => RemoteCache::open(settings, printer)?,
+                _ => None,
+            },
         })
     }
 }

@@ -2,6 +2,8 @@
 //! wheels and requirements, and a runner for the real `xtask` binary.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
