@@ -71,10 +71,16 @@ cat "$work/second.sha256"
 
 # Each run: a fresh target directory (local store, uv cache and tools' memo
 # empty); only XTASK_REMOTE_CACHE differs between the two arms.
-hyperfine --runs "$runs" --export-markdown "$work/result.md" \
+hyperfine --runs "$runs" --export-json "$work/result.json" \
     --prepare "rm -rf '$work/t'" \
     -n "from the remote cache (moto)" \
     "CARGO_TARGET_DIR='$work/t' XTASK_REMOTE_CACHE=s3://bench/layers '$xtask' build-layers --builder host --quiet" \
     -n "from the package index" \
     "CARGO_TARGET_DIR='$work/t' '$xtask' build-layers --builder host --quiet"
-cat "$work/result.md"
+python3 - "$work/result.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+for result in results:
+    print(f"{result['command']}: median {result['median']:.3f} s over {len(result['times'])} runs")
+print(f"ratio of medians: {results[1]['median'] / results[0]['median']:.1f}x")
+PY

@@ -126,7 +126,7 @@ impl RemoteCache {
     pub fn open(settings: &Settings, printer: &Printer) -> anyhow::Result<Option<RemoteCache>> {
         printer.warn(&format!(
             "remote cache {} ({}) is configured, but this xtask was built without the `remote-cache` \
-             feature: building locally (run it with `cargo run -p xtask --features remote-cache --`)",
+             feature: building locally (export CARGO_ALIAS_XTASK=\"run --package xtask --features remote-cache --\")",
             settings.url(),
             settings.mode.name()
         ));
