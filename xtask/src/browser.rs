@@ -83,7 +83,7 @@ pub fn report_in_browser(sh: &Shell, config: &Config) -> Result<()> {
         &fs::read(config.manifest_path()).context("the build wrote no dist/manifest.json")?,
     )
     .context("reading dist/manifest.json")?;
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let xtask = crate::checks::xtask_binary(config);
     // Over a limit or not, check-limits prints every function's figures.
     let limits = cmd!(sh, "{xtask} check-limits --json --quiet")
         .ignore_status()

@@ -31,9 +31,10 @@ pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
 /// the same distributions, byte for byte the same ZIPs (pip is the
 /// fallback where uv cannot be had). uv goes last, so that dist/ is left as
 /// the default build makes it.
-pub fn installers_agree(sh: &Shell) -> Result<()> {
-    let pip = layer_hashes(sh, &["--builder", "host", "--installer", "pip"])?;
-    let uv = layer_hashes(sh, &["--builder", "host", "--installer", "uv"])?;
+pub fn installers_agree(sh: &Shell, config: &Config) -> Result<()> {
+    let xtask = xtask_binary(config);
+    let pip = layer_hashes(sh, &xtask, &["--builder", "host", "--installer", "pip"])?;
+    let uv = layer_hashes(sh, &xtask, &["--builder", "host", "--installer", "uv"])?;
     same_layers(&uv, &pip, "pip and uv built")
 }
 
@@ -42,14 +43,15 @@ pub fn installers_agree(sh: &Shell) -> Result<()> {
 /// when the two Pythons are different patch releases (each compiles its
 /// own; the same release gives identical ZIPs). The host goes last.
 pub fn container_agrees(sh: &Shell, config: &Config, image: &str) -> Result<()> {
-    let container = layer_hashes(sh, &["--builder", "container", "--image", image])?;
+    let xtask = xtask_binary(config);
+    let container = layer_hashes(sh, &xtask, &["--builder", "container", "--image", image])?;
     let kept = tempfile_dir(config, "container-layers")?;
     for name in container.keys() {
         let zip = config.dist_dir().join("layers").join(format!("{name}.zip"));
         fs::copy(&zip, kept.join(format!("{name}.zip")))
             .with_context(|| format!("keeping {}", zip.display()))?;
     }
-    let host = layer_hashes(sh, &["--builder", "host"])?;
+    let host = layer_hashes(sh, &xtask, &["--builder", "host"])?;
     ensure!(!host.is_empty(), "build-layers built no layer");
     for (name, sha256) in &host {
         if container.get(name) == Some(sha256) {
@@ -120,9 +122,26 @@ fn same_layers(one: &BTreeMap<String, String>, other: &BTreeMap<String, String>,
     Ok(())
 }
 
+/// The xtask binary the stages run: the one `ci` was started as, copied
+/// aside when `ci` starts, because `cargo test --all-features` rebuilds
+/// `target/debug/xtask` under the running program.
+pub fn xtask_binary(config: &Config) -> PathBuf {
+    config.cache_dir().join("ci").join("xtask")
+}
+
+/// Copies the running binary to [`xtask_binary`].
+pub fn keep_xtask_binary(config: &Config) -> Result<PathBuf> {
+    let running = std::env::current_exe().context("locating the xtask binary")?;
+    let kept = xtask_binary(config);
+    fs::create_dir_all(kept.parent().context("the cache folder")?)?;
+    let partial = kept.with_extension("partial");
+    fs::copy(&running, &partial).with_context(|| format!("copying {} aside", running.display()))?;
+    fs::rename(&partial, &kept)?;
+    Ok(kept)
+}
+
 /// Each layer's base64 sha256 as `build-layers ARGS --json` reports it.
-fn layer_hashes(sh: &Shell, args: &[&str]) -> Result<BTreeMap<String, String>> {
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+fn layer_hashes(sh: &Shell, xtask: &Path, args: &[&str]) -> Result<BTreeMap<String, String>> {
     let output = cmd!(sh, "{xtask} build-layers {args...} --json --quiet").read()?;
     let value: serde_json::Value = serde_json::from_str(&output).context("reading build-layers --json")?;
     let layers = value["layers"]
@@ -142,7 +161,7 @@ fn layer_hashes(sh: &Shell, args: &[&str]) -> Result<BTreeMap<String, String>> {
 /// `cargo xtask build` of the example application, twice, with assertions
 /// on what it produced.
 pub fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let xtask = xtask_binary(config);
     cmd!(sh, "{xtask} build").run()?;
     let first = artifacts(config)?;
     let manifest: Manifest =
@@ -300,7 +319,7 @@ pub fn layer_removal(sh: &Shell, config: &Config) -> Result<()> {
         without.replace(attached, "layers = [\"core\", \"shared\"]"),
     )?;
 
-    let xtask = std::env::current_exe()?;
+    let xtask = xtask_binary(config);
     let uv_cache = config.cache_dir().join("uv");
     let copy_sh = Shell::new()?;
     copy_sh.change_dir(&copy);

@@ -47,6 +47,9 @@ pub fn run(options: &Options) -> Result<()> {
     }
     let sh = Shell::new()?;
     sh.change_dir(&config.root);
+    // The stages run this binary; `cargo test --all-features` replaces the
+    // file it was started from.
+    checks::keep_xtask_binary(&config)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut timings: Vec<(&str, f64)> = Vec::new();
     let mut step = |name: &'static str, work: &mut dyn FnMut() -> Result<()>| -> Result<()> {
@@ -97,7 +100,7 @@ pub fn run(options: &Options) -> Result<()> {
         Ok(cmd!(sh, "{cargo} test --workspace --all-features").run()?)
     })?;
     step("pytest", &mut || checks::pytest(&sh, &config, options))?;
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let xtask = checks::xtask_binary(&config);
     step(
         "lock --check",
         &mut || Ok(cmd!(sh, "{xtask} lock --check").run()?),
@@ -106,7 +109,9 @@ pub fn run(options: &Options) -> Result<()> {
     if !no_browser {
         step(browser::STAGE, &mut || browser::report_in_browser(&sh, &config))?;
     }
-    step("pip and uv layers agree", &mut || checks::installers_agree(&sh))?;
+    step("pip and uv layers agree", &mut || {
+        checks::installers_agree(&sh, &config)
+    })?;
     if !no_container {
         let image = crate::provision::TEST_IMAGE;
         step("container layers from the locks", &mut || {
