@@ -43,7 +43,7 @@ const SERVICES: &[&str] = &["apigatewayv2", "dynamodb", "iam", "lambda", "logs",
 
 /// moto's account (what its STS answers), in the made-up secret ARNs.
 const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
+const REGION: &str = crate::facts::LOCAL_REGION;
 
 /// How long moto may take to answer after it was started.
 const MOTO_START: Duration = Duration::from_secs(60);
@@ -947,17 +947,24 @@ mod tests {
     /// The stage's tests share its folder in the cache: one at a time.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-    /// The whole stage, as `cargo xtask ci` runs it: `TF_PROVIDER_MIRROR`
-    /// set, terraform and uv on PATH, dist/ built.
-    #[test]
-    #[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
-    fn applies_envs_dev_against_moto() {
-        let _alone = ONE_AT_A_TIME
+    /// The turn of one such test, the repository's configuration and a
+    /// shell at its root.
+    fn stage_world() -> (std::sync::MutexGuard<'static, ()>, Config, Shell) {
+        let alone = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let config = Config::load(&Default::default()).expect("the repository's configuration");
         let sh = Shell::new().expect("a shell");
         sh.change_dir(&config.root);
+        (alone, config, sh)
+    }
+
+    /// The whole stage, as `cargo xtask ci` runs it: `TF_PROVIDER_MIRROR`
+    /// set, terraform and uv on PATH, dist/ built.
+    #[test]
+    #[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
+    fn applies_envs_dev_against_moto() {
+        let (_alone, config, sh) = stage_world();
         if let Err(err) = apply_against_emulator(&sh, &config) {
             panic!("{err:#}");
         }
@@ -968,12 +975,7 @@ mod tests {
     #[test]
     #[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
     fn a_deployment_changed_by_hand_is_caught() {
-        let _alone = ONE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let config = Config::load(&Default::default()).expect("the repository's configuration");
-        let sh = Shell::new().expect("a shell");
-        sh.change_dir(&config.root);
+        let (_alone, config, sh) = stage_world();
         let manifest = read_manifest(&config).expect("dist/manifest.json");
         let emulated = Emulated::prepare(&sh, &config).expect("moto and terraform init");
         emulated.apply().expect("terraform apply");

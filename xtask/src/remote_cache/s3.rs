@@ -384,7 +384,7 @@ impl AwsEnv {
         let region = var("AWS_REGION")
             .or_else(|| var("AWS_DEFAULT_REGION"))
             .or_else(|| config.get("region").cloned())
-            .unwrap_or_else(|| "us-east-1".to_string());
+            .unwrap_or_else(|| crate::facts::S3_DEFAULT_REGION.to_string());
         let endpoint = var("AWS_ENDPOINT_URL_S3")
             .or_else(|| var("AWS_ENDPOINT_URL"))
             .or_else(|| config.get("endpoint_url").cloned());
