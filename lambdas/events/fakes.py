@@ -77,12 +77,15 @@ OPENAI_API_KEY = "sk-fake-openai-key-for-events"
 OPENAI_REPLY = "Paris. (A canned answer from the fake OpenAI in lambdas/events/fakes.py.)"
 
 # --- people -----------------------------------------------------------------
-# Alice signs in (auth) and carries the access token (authorizer, users).
+# Alice signs in (auth) and carries the access token (authorizer, users); she
+# is in the admins group. Bob and Carol are members of no group: their user_id
+# is their sub, as auth records it at login.
 ALICE = {"sub": "a11ce000-0000-4000-8000-000000000001", "username": "alice"}
 ALICE_EMAIL = "alice@example.com"
 SENDER = "+15555550100"  # the phone number texting the sms webhook
 SEEDED_AT = "2025-01-01T00:00:00+00:00"
-# get/patch address Bob, delete addresses Dave: the events work in any order.
+# Alice's get/patch and Bob's own address Bob, Alice's delete Dave, Carol's
+# delete herself: the events work in any order.
 SEEDED_USERS = [
     {"user_id": "b0b00000-0000-4000-8000-000000000002", "email": "bob@example.com", "name": "Bob"},
     {
@@ -90,8 +93,14 @@ SEEDED_USERS = [
         "email": "dave@example.com",
         "name": "Dave",
     },
+    {
+        "user_id": "ca401000-0000-4000-8000-000000000004",
+        "email": "carol@example.com",
+        "name": "Carol",
+    },
 ]
-BOB, DAVE = (user["user_id"] for user in SEEDED_USERS)
+BOB, DAVE, CAROL = (user["user_id"] for user in SEEDED_USERS)
+MEMBERS = {BOB: "bob", CAROL: "carol"}  # sub -> username, in no group
 MISSING_USER = "00000000-0000-4000-8000-000000000404"
 
 log = logging.getLogger("fakes")
@@ -133,15 +142,20 @@ def id_claims(issued_at: int, expires_at: int) -> dict[str, Any]:
     }
 
 
-def access_claims(issued_at: int, expires_at: int) -> dict[str, Any]:
+def access_claims(issued_at: int, expires_at: int, member: str | None = None) -> dict[str, Any]:
+    """Alice's access token, or with ``member`` (a sub of MEMBERS) that member's."""
+    # Cognito leaves cognito:groups out of the token of a user in no group.
+    who = {"sub": ALICE["sub"], "cognito:groups": ["admins"], "username": ALICE["username"]}
+    if member is not None:
+        who = {"sub": member, "username": MEMBERS[member]}
     return {
-        "sub": ALICE["sub"],
-        "cognito:groups": ["admins"],
+        "sub": who["sub"],
+        **({"cognito:groups": who["cognito:groups"]} if "cognito:groups" in who else {}),
         "client_id": CLIENT_ID,
         "iss": ISSUER,
         "token_use": "access",
         "scope": "openid email",
-        "username": ALICE["username"],
+        "username": who["username"],
         "auth_time": issued_at,
         "iat": issued_at,
         "exp": expires_at,

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import fakes
-from fakes import ALICE, API_DOMAIN, BOB, DAVE, MISSING_USER
+from fakes import API_DOMAIN, BOB, CAROL, DAVE, MEMBERS, MISSING_USER
 
 ISSUED_AT = 1735689600  # 2025-01-01T00:00:00Z
 FOREVER = 4102444800  # 2100-01-01T00:00:00Z
@@ -40,8 +40,8 @@ STATE = "5f3c1a9e2b7d4c6f8a0e1d3b5c7a9f2e"
 CAPITAL_QUESTION = "What is the capital of France?"
 
 
-def access_token(**overrides: Any) -> str:
-    return fakes.sign({**fakes.access_claims(ISSUED_AT, FOREVER), **overrides})
+def access_token(member: str | None = None, **overrides: Any) -> str:
+    return fakes.sign({**fakes.access_claims(ISSUED_AT, FOREVER, member), **overrides})
 
 
 def id_token() -> str:
@@ -177,20 +177,32 @@ def authorizer_events() -> dict[str, tuple[dict, str]]:
     }
 
 
-def users_events() -> dict[str, tuple[dict, int]]:
-    authorizer = {
-        "principalId": ALICE["sub"],
+def authorizer_context(member: str | None = None) -> dict[str, Any]:
+    """What jwt_authorizer.py's Allow hands the integration for Alice's (or a member's) token."""
+    claims = fakes.access_claims(ISSUED_AT, FOREVER, member)
+    return {
+        "principalId": claims["sub"],
         "integrationLatency": 42,
-        "client_id": fakes.CLIENT_ID,
-        "groups": "admins",
-        "scope": "openid email",
-        "sub": ALICE["sub"],
-        "username": ALICE["username"],
+        "client_id": claims["client_id"],
+        "groups": ",".join(claims.get("cognito:groups", [])),
+        "scope": claims["scope"],
+        "sub": claims["sub"],
+        "username": claims["username"],
     }
-    bearer = f"Bearer {access_token()}"
 
-    def request(name: str, method: str, user_id: str | None = None, body: Any = None, **kw: Any):
-        headers = browser(authorization=bearer)
+
+def users_events() -> dict[str, tuple[dict, int]]:
+    def request(
+        name: str,
+        method: str,
+        user_id: str | None = None,
+        body: Any = None,
+        member: str | None = None,
+        authorized: bool = True,
+        **kw: Any,
+    ):
+        """Alice's request (admins), or with ``member`` that member's."""
+        headers = browser(authorization=f"Bearer {access_token(member)}")
         if body is not None:
             headers["content-type"] = "application/json"
             body = json.dumps(body)
@@ -206,11 +218,13 @@ def users_events() -> dict[str, tuple[dict, int]]:
             headers,
             path_parameters=parameters,
             body=body,
-            authorizer=authorizer,
+            authorizer=authorizer_context(member) if authorized else None,
             **kw,
         )
 
+    assert set(MEMBERS) == {BOB, CAROL}
     return {
+        # Alice, in the admins group: any user.
         "list": (request("list", "GET", query={"limit": "10"}), 200),
         "create": (
             request("create", "POST", body={"email": "erin@example.com", "name": "Erin"}),
@@ -224,6 +238,34 @@ def users_events() -> dict[str, tuple[dict, int]]:
         "patch": (request("patch", "PATCH", BOB, body={"name": "Bob Builder"}), 200),
         "delete": (request("delete", "DELETE", DAVE), 204),
         "get_missing": (request("get_missing", "GET", MISSING_USER), 404),
+        # Bob and Carol, in no group: their own user only.
+        "member_list": (request("member_list", "GET", member=BOB), 200),
+        "member_create": (
+            request(
+                "member_create",
+                "POST",
+                body={"email": "eve@example.com", "name": "Eve"},
+                member=BOB,
+            ),
+            403,
+        ),
+        "member_get_own": (request("member_get_own", "GET", BOB, member=BOB), 200),
+        "member_patch_own": (
+            request("member_patch_own", "PATCH", BOB, body={"name": "Bob B."}, member=BOB),
+            200,
+        ),
+        "member_delete_own": (request("member_delete_own", "DELETE", CAROL, member=CAROL), 204),
+        "member_get_other": (request("member_get_other", "GET", DAVE, member=BOB), 403),
+        "member_patch_other": (
+            request("member_patch_other", "PATCH", CAROL, body={"name": "Mallory"}, member=BOB),
+            403,
+        ),
+        "member_delete_other": (request("member_delete_other", "DELETE", BOB, member=CAROL), 403),
+        # Without the authorizer's context (a route left without authorize = true): nothing.
+        "unauthorized_no_context": (
+            request("unauthorized_no_context", "DELETE", BOB, authorized=False),
+            401,
+        ),
     }
 
 

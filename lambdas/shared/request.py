@@ -1,4 +1,4 @@
-"""Reading API Gateway proxy events (REST API, payload format 1.0).
+"""Reading API Gateway proxy events (payload format 1.0, as the HTTP API sends them).
 
 Header names arrive in whatever case the client sent (HTTP APIs lower-case
 them), bodies may be base64-encoded, and cookies come in one ``Cookie``

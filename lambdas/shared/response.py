@@ -67,7 +67,7 @@ def build_response(
         "body": body,
     }
     if cookies:
-        # Several Set-Cookie headers need multiValueHeaders in the REST API format.
+        # Several Set-Cookie headers need multiValueHeaders in payload format 1.0.
         response["multiValueHeaders"] = {"Set-Cookie": cookies}
     return response
 

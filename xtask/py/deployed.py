@@ -1,11 +1,16 @@
 """Prints, as one JSON document, what an AWS API holds for the functions whose
-names start with a prefix: what `cargo xtask ci` compares with
-dist/manifest.json after applying terraform/envs/dev against moto.
+names start with a prefix, and for the HTTP API "<prefix>-api": what `cargo
+xtask ci` compares with dist/manifest.json after applying terraform/envs/dev
+against moto.
 
 argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
 "<prefix>-*"). Credentials and the region come from the environment. Output:
 
-    {"functions": {"<function name>": {
+    {"api": null (no such HTTP API) or
+             {"access_log": null (its $default stage logs nothing) or
+                            {"log_group_name": ..., "log_group": {"retention_in_days": <int> or null}
+                                                                 or null (no such group)}},
+     "functions": {"<function name>": {
         "configuration": {Handler, Runtime, Architectures, CodeSha256, CodeSize,
                           MemorySize, Timeout, EphemeralStorage, Environment, Layers},
         "reserved_concurrency": <int> or null,
@@ -71,10 +76,29 @@ def log_group(client, name):
     return None
 
 
+def http_api(client, logs, name):
+    apis = [
+        api
+        for page in client.get_paginator("get_apis").paginate()
+        for api in page["Items"]
+        if api["Name"] == name
+    ]
+    if not apis:
+        return None
+    stage = client.get_stage(ApiId=apis[0]["ApiId"], StageName="$default")
+    destination = (stage.get("AccessLogSettings") or {}).get("DestinationArn")
+    if not destination:
+        return {"access_log": None}
+    # arn:aws:logs:<region>:<account>:log-group:<name>, maybe with ":*".
+    group_name = destination.partition(":log-group:")[2].removesuffix(":*")
+    return {"access_log": {"log_group_name": group_name, "log_group": log_group(logs, group_name)}}
+
+
 def main():
     endpoint, prefix = sys.argv[1], sys.argv[2]
     lambdas = boto3.client("lambda", endpoint_url=endpoint)
     logs = boto3.client("logs", endpoint_url=endpoint)
+    apis = boto3.client("apigatewayv2", endpoint_url=endpoint)
     functions = {}
     for name in function_names(lambdas, prefix):
         configuration = lambdas.get_function(FunctionName=name)["Configuration"]
@@ -85,7 +109,8 @@ def main():
             "log_group": log_group(logs, "/aws/lambda/" + name),
             "layers": [layer(lambdas, item["Arn"]) for item in configuration.get("Layers") or []],
         }
-    json.dump({"functions": functions}, sys.stdout, sort_keys=True)
+    document = {"api": http_api(apis, logs, prefix + "-api"), "functions": functions}
+    json.dump(document, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
 
 

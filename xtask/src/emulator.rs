@@ -187,7 +187,7 @@ impl Emulated {
         let differences = differences(manifest, &deployed, NAME_PREFIX);
         if differences.is_empty() {
             eprintln!(
-                "{STAGE}: {} functions and their layers hold what dist/manifest.json says",
+                "{STAGE}: {} functions and their layers, and the API's access log, hold what dist/manifest.json says",
                 manifest["functions"]
                     .as_object()
                     .map_or(0, |functions| functions.len())
@@ -240,9 +240,9 @@ impl Emulated {
 /// One way the emulated API differs from the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
-    /// The manifest's name of the function (or the deployed name of a
-    /// function the manifest does not have).
-    pub function: String,
+    /// What differs: "function `<manifest name>`" (the deployed name for a
+    /// function the manifest does not have), or "HTTP API `<name>`".
+    pub subject: String,
     pub field: String,
     pub expected: String,
     pub found: String,
@@ -252,8 +252,8 @@ impl fmt::Display for Difference {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             out,
-            "function `{}`: {}: expected {}, found {}",
-            self.function, self.field, self.expected, self.found
+            "{}: {}: expected {}, found {}",
+            self.subject, self.field, self.expected, self.found
         )
     }
 }
@@ -364,14 +364,58 @@ pub fn differences(manifest: &Value, deployed: &Value, prefix: &str) -> Vec<Diff
             .unwrap_or(deployed_name);
         if !functions.contains_key(name) {
             found.push(Difference {
-                function: deployed_name.clone(),
+                subject: format!("function `{deployed_name}`"),
                 field: "function".into(),
                 expected: "no such function (dist/manifest.json has none of that name)".into(),
                 found: "a deployed function".into(),
             });
         }
     }
+    access_log(manifest, &deployed["api"], prefix, &mut found);
     found
+}
+
+/// The HTTP API's access log against the manifest's top-level
+/// `log_retention_days` (Cargo.toml's): the stage logs to a log group that
+/// keeps its logs that long.
+fn access_log(manifest: &Value, api: &Value, prefix: &str, found: &mut Vec<Difference>) {
+    let subject = format!("HTTP API `{prefix}-api`");
+    let mut push = |field: &str, expected: String, found_here: String| {
+        found.push(Difference {
+            subject: subject.clone(),
+            field: field.to_string(),
+            expected,
+            found: found_here,
+        });
+    };
+    if api.is_null() {
+        return push("API", "to exist".into(), "no such API".into());
+    }
+    let settings = &api["access_log"];
+    let Some(group_name) = settings["log_group_name"].as_str() else {
+        return push("$default stage access log", "to be on".into(), show(settings));
+    };
+    let log_group = format!("access log group {group_name}");
+    let Some(group) = settings["log_group"].as_object() else {
+        return push(&log_group, "to exist".into(), "no such log group".into());
+    };
+    let Some(days) = manifest.get("log_retention_days") else {
+        return push(
+            "log_retention_days",
+            "`log_retention_days` at the top of dist/manifest.json".into(),
+            "no such key (a manifest from before it existed?)".into(),
+        );
+    };
+    // 0 = never expire: the group has no retention.
+    let expected = if days == 0 { Value::Null } else { days.clone() };
+    let retention = group.get("retention_in_days").unwrap_or(&Value::Null);
+    if &expected != retention {
+        push(
+            &format!("{log_group} retention (days)"),
+            show(&expected),
+            show(retention),
+        );
+    }
 }
 
 /// Collects one function's differences.
@@ -383,7 +427,7 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn push(&mut self, field: &str, expected: String, found: String) {
         self.found.push(Difference {
-            function: self.function.to_string(),
+            subject: format!("function `{}`", self.function),
             field: field.to_string(),
             expected,
             found,
@@ -786,6 +830,7 @@ mod tests {
         json!({
             "runtime": "python3.11",
             "architecture": "x86_64",
+            "log_retention_days": 7,
             "layers": {
                 "core": {"kind": "requirements", "base64sha256": "Y29yZQ==", "zipped_bytes": 1000},
                 "core@python3.12-arm64": {"kind": "requirements", "base64sha256": "YXJt", "zipped_bytes": 900},
@@ -825,7 +870,10 @@ mod tests {
 
     /// What the API would hold after a faithful deployment of `manifest()`.
     fn deployed() -> Value {
-        json!({"functions": {
+        json!({"api": {"access_log": {
+            "log_group_name": "/aws/apigateway/app-api/access",
+            "log_group": {"retention_in_days": 7}
+        }}, "functions": {
             "app-sms": {
                 "configuration": {
                     "Handler": "sms_handler.lambda_handler",
@@ -896,6 +944,7 @@ mod tests {
         arm["log_group"] = Value::Null;
         arm["layers"][0]["content"]["CodeSize"] = json!(901);
         deployed["functions"]["app-stale"] = json!({"configuration": {}, "layers": []});
+        deployed["api"]["access_log"]["log_group"]["retention_in_days"] = json!(30);
 
         let found = differences(&manifest(), &deployed, "app");
         let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
@@ -914,11 +963,12 @@ mod tests {
             "function `sms`: Layers[0] (core) content: expected a readable layer version, found arn:aws:lambda:us-east-1:999999999999:layer:ext:3: Cannot find layer",
             "function `sms`: Layers[1] (ext) ARN: expected \"arn:aws:lambda:us-east-1:999999999999:layer:ext:3\", found \"arn:aws:lambda:us-east-1:123456789012:layer:app-core:1\"",
             "function `app-stale`: function: expected no such function (dist/manifest.json has none of that name), found a deployed function",
+            "HTTP API `app-api`: access log group /aws/apigateway/app-api/access retention (days): expected 7, found 30",
         ];
         assert_eq!(lines, expected);
         let message = report(&found);
         assert!(message.starts_with(
-            "the emulated AWS API differs from dist/manifest.json in 14 place(s):\n  function `arm`"
+            "the emulated AWS API differs from dist/manifest.json in 15 place(s):\n  function `arm`"
         ));
     }
 
@@ -941,6 +991,52 @@ mod tests {
                 "function `sms`: MemorySize: expected a value from dist/manifest.json, which has none, found 256",
                 "function `sms`: environment: expected `environment` in dist/manifest.json, found no such key (a manifest from before it existed?)",
             ]
+        );
+    }
+
+    #[test]
+    fn the_access_log_is_checked_against_the_manifests_retention() {
+        let check = |manifest: &Value, api: Value| -> Vec<String> {
+            let mut deployed = deployed();
+            deployed["api"] = api;
+            differences(manifest, &deployed, "app")
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let group = |retention: Value| {
+            json!({"access_log": {
+                "log_group_name": "/aws/apigateway/app-api/access",
+                "log_group": {"retention_in_days": retention}
+            }})
+        };
+        let mut never = manifest();
+        never["log_retention_days"] = json!(0);
+        assert_eq!(check(&never, group(Value::Null)), Vec::<String>::new());
+        assert_eq!(
+            check(&never, group(json!(7))),
+            ["HTTP API `app-api`: access log group /aws/apigateway/app-api/access retention (days): expected none, found 7"]
+        );
+        assert_eq!(
+            check(&manifest(), Value::Null),
+            ["HTTP API `app-api`: API: expected to exist, found no such API"]
+        );
+        assert_eq!(
+            check(&manifest(), json!({"access_log": null})),
+            ["HTTP API `app-api`: $default stage access log: expected to be on, found none"]
+        );
+        assert_eq!(
+            check(
+                &manifest(),
+                json!({"access_log": {"log_group_name": "/aws/apigateway/app-api/access", "log_group": null}})
+            ),
+            ["HTTP API `app-api`: access log group /aws/apigateway/app-api/access: expected to exist, found no such log group"]
+        );
+        let mut older = manifest();
+        older.as_object_mut().unwrap().remove("log_retention_days");
+        assert_eq!(
+            check(&older, group(json!(7))),
+            ["HTTP API `app-api`: log_retention_days: expected `log_retention_days` at the top of dist/manifest.json, found no such key (a manifest from before it existed?)"]
         );
     }
 
@@ -985,8 +1081,9 @@ endpoint, prefix = sys.argv[1], sys.argv[2]
 functions = boto3.client("lambda", endpoint_url=endpoint)
 functions.put_function_concurrency(FunctionName=prefix + "-cors", ReservedConcurrentExecutions=7)
 functions.update_function_configuration(FunctionName=prefix + "-users", Timeout=99)
-boto3.client("logs", endpoint_url=endpoint).put_retention_policy(
-    logGroupName="/aws/lambda/" + prefix + "-auth", retentionInDays=30)
+logs = boto3.client("logs", endpoint_url=endpoint)
+logs.put_retention_policy(logGroupName="/aws/lambda/" + prefix + "-auth", retentionInDays=30)
+logs.put_retention_policy(logGroupName="/aws/apigateway/" + prefix + "-api/access", retentionInDays=60)
 "#;
         run_python(
             &emulated.python,
@@ -1007,6 +1104,10 @@ boto3.client("logs", endpoint_url=endpoint).put_retention_policy(
             format!(
                 "function `auth`: log group /aws/lambda/lambda-app-dev-auth retention (days): expected {}, found 30",
                 functions["auth"]["log_retention_days"]
+            ),
+            format!(
+                "HTTP API `lambda-app-dev-api`: access log group /aws/apigateway/lambda-app-dev-api/access retention (days): expected {}, found 60",
+                manifest["log_retention_days"]
             ),
             "`terraform plan` right after the apply is not empty".to_string(),
         ] {

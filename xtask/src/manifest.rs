@@ -13,6 +13,10 @@ use crate::layer_content::Package;
 pub struct Manifest {
     pub runtime: String,
     pub architecture: String,
+    /// The repository's log retention, days (0: never expires): Terraform
+    /// gives it to the log groups of no function (the HTTP API's access log).
+    #[serde(default)]
+    pub log_retention_days: u64,
     #[serde(default)]
     pub layers: BTreeMap<String, LayerEntry>,
     #[serde(default)]

@@ -171,6 +171,10 @@ module "api" {
   routes                 = local.routes
   payload_format_version = local.payload_format_version
 
+  # Kept as long as the functions' logs by default: Cargo.toml's
+  # log_retention_days, through the manifest.
+  access_log_retention_days = module.manifest.log_retention_days
+
   # The authorizer also accepts the token from the access_token cookie, so it
   # has no identity source (API Gateway would answer 401 to a request without
   # the Authorization header) and therefore no result caching.

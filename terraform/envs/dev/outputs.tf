@@ -13,6 +13,11 @@ output "execution_arn" {
   value       = module.api.execution_arn
 }
 
+output "api_access_log_group" {
+  description = "CloudWatch log group of the HTTP API's JSON access logs (one object per request)."
+  value       = module.api.access_log_group
+}
+
 output "auth_callback_url" {
   description = "The callback URL to register on the Cognito app client (the auth function's COGNITO_REDIRECT_URI unless cognito_redirect_uri is set)."
   value       = local.auth_callback_url

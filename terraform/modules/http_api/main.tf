@@ -1,7 +1,8 @@
 # An API Gateway HTTP API whose routes proxy to Lambda functions, with an
-# optional Lambda REQUEST authorizer. CORS preflight is left to a route
-# (e.g. OPTIONS /{proxy+}): setting the API's cors_configuration would make
-# API Gateway answer OPTIONS itself and never call that route.
+# optional Lambda REQUEST authorizer and JSON access logs in a CloudWatch log
+# group of its own. CORS preflight is left to a route (e.g. OPTIONS
+# /{proxy+}): setting the API's cors_configuration would make API Gateway
+# answer OPTIONS itself and never call that route.
 
 locals {
   route_functions = toset([for route in values(var.routes) : route.function])
@@ -21,6 +22,22 @@ locals {
   # Lambda statement IDs allow [A-Za-z0-9_-]; naming them after the API lets
   # two APIs invoke the same function.
   statement_prefix = replace(var.name, "/[^0-9A-Za-z_-]/", "_")
+
+  # One JSON object per request: who called (ip), what (httpMethod,
+  # routeKey), the answer (status, responseLength), and why a request failed
+  # before or in the integration (authorizerError, integrationErrorMessage).
+  access_log_format = jsonencode({
+    requestId               = "$context.requestId"
+    ip                      = "$context.identity.sourceIp"
+    requestTime             = "$context.requestTime"
+    httpMethod              = "$context.httpMethod"
+    routeKey                = "$context.routeKey"
+    status                  = "$context.status"
+    protocol                = "$context.protocol"
+    responseLength          = "$context.responseLength"
+    integrationErrorMessage = "$context.integrationErrorMessage"
+    authorizerError         = "$context.authorizer.error"
+  })
 }
 
 resource "aws_apigatewayv2_api" "this" {
@@ -32,11 +49,22 @@ resource "aws_apigatewayv2_api" "this" {
 # The checks sit on the stage, not on the API: the API's endpoint must not
 # depend on the functions, whose environment may contain it (webhook and
 # callback URLs).
+resource "aws_cloudwatch_log_group" "access" {
+  name              = "/aws/apigateway/${var.name}/access"
+  retention_in_days = var.access_log_retention_days
+  tags              = var.tags
+}
+
 resource "aws_apigatewayv2_stage" "default" {
   api_id      = aws_apigatewayv2_api.this.id
   name        = "$default"
   auto_deploy = true
   tags        = var.tags
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.access.arn
+    format          = local.access_log_format
+  }
 
   lifecycle {
     precondition {

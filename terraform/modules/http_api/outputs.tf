@@ -17,3 +17,8 @@ output "route_keys" {
   description = "Route keys, sorted."
   value       = sort(keys(aws_apigatewayv2_route.this))
 }
+
+output "access_log_group" {
+  description = "Name of the CloudWatch log group the $default stage writes its JSON access logs to."
+  value       = aws_cloudwatch_log_group.access.name
+}

@@ -55,6 +55,16 @@ variable "payload_format_version" {
   }
 }
 
+variable "access_log_retention_days" {
+  description = "Retention of the access log group, days (0: never expires): pass the manifest module's `log_retention_days` (Cargo.toml's). CloudWatch's allowed values are checked by the build tool, not here."
+  type        = number
+
+  validation {
+    condition     = var.access_log_retention_days != null && try(var.access_log_retention_days >= 0 && floor(var.access_log_retention_days) == var.access_log_retention_days, false)
+    error_message = "access_log_retention_days must be a whole number of days, 0 for never expiring."
+  }
+}
+
 variable "tags" {
   description = "Tags added to the API and its stage."
   type        = map(string)

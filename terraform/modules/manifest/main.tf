@@ -38,9 +38,12 @@ locals {
   # `dist/x.zip`, not `./dist/x.zip`, when Terraform runs at the root.
   zip_prefix = local.repo_root == "." ? "" : "${local.repo_root}/"
 
-  raw           = jsondecode(file(var.manifest_path))
-  raw_layers    = try(local.raw.layers, {})
-  raw_functions = try(local.raw.functions, {})
+  raw = jsondecode(file(var.manifest_path))
+  # The repository's retention, for the log groups of no function (the
+  # HTTP API's access log); null when the manifest predates it.
+  log_retention_days = try(tonumber(local.raw.log_retention_days), null)
+  raw_layers         = try(local.raw.layers, {})
+  raw_functions      = try(local.raw.functions, {})
 
   built_layers = tomap({
     for name, layer in local.raw_layers : name => {

@@ -71,6 +71,16 @@ output "functions" {
   }
 }
 
+output "log_retention_days" {
+  description = "The repository's log_retention_days from Cargo.toml (0: never expires): the retention of the log groups that belong to no function, such as the HTTP API's access log."
+  value       = local.log_retention_days
+
+  precondition {
+    condition     = local.log_retention_days != null && try(local.log_retention_days >= 0 && floor(local.log_retention_days) == local.log_retention_days, false)
+    error_message = "dist/manifest.json (${var.manifest_path}): no valid top-level log_retention_days (a whole number of days from Cargo.toml): the manifest predates it. Run `cargo xtask build` to rebuild it."
+  }
+}
+
 output "layer_names" {
   description = "Every layer the manifest defines, built or external, sorted."
   value       = sort(keys(local.raw_layers))

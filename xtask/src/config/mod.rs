@@ -186,6 +186,10 @@ pub struct Config {
     /// `remote_cache_mode`; the environment's `XTASK_REMOTE_CACHE` and
     /// `XTASK_REMOTE_CACHE_MODE` win).
     pub remote_cache: Option<RemoteSettings>,
+    /// The repository's `log_retention_days`: the retention of the log
+    /// groups that belong to no function (the HTTP API's access log) and of
+    /// every function without its own.
+    pub log_retention_days: u64,
     pub layers: BTreeMap<String, Layer>,
     pub functions: BTreeMap<String, Function>,
 }
@@ -368,6 +372,7 @@ impl Config {
             import_budget_ms,
             events,
             remote_cache,
+            log_retention_days: deploy.log_retention_days,
             layers,
             functions,
         })

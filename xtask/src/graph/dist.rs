@@ -47,6 +47,7 @@ pub fn manifest(
     let mut manifest = Manifest {
         runtime: config.runtime.name.to_string(),
         architecture: config.arch.name().to_string(),
+        log_retention_days: config.log_retention_days,
         ..Manifest::default()
     };
     let mut missing = Vec::new();

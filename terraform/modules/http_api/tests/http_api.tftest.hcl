@@ -25,6 +25,12 @@ mock_provider "aws" {
       id = "auth1"
     }
   }
+
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = {
+      arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/test-api/access"
+    }
+  }
 }
 
 variables {
@@ -52,7 +58,8 @@ variables {
     "GET /users/{id}/raw" = { function = "users" }
   }
 
-  payload_format_version = "1.0"
+  payload_format_version    = "1.0"
+  access_log_retention_days = 14
 
   authorizer = {
     function               = "authorizer"
@@ -266,4 +273,77 @@ run "unknown_payload_format_is_rejected" {
   }
 
   expect_failures = [var.payload_format_version]
+}
+
+# The $default stage writes one JSON object per request to a log group of
+# the API's own, kept as long as the manifest says (Cargo.toml's
+# log_retention_days).
+run "access_log" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_cloudwatch_log_group.access.name == "/aws/apigateway/test-api/access" &&
+      aws_cloudwatch_log_group.access.retention_in_days == 14 &&
+      output.access_log_group == "/aws/apigateway/test-api/access"
+    )
+    error_message = "access log group: ${jsonencode(aws_cloudwatch_log_group.access)}"
+  }
+
+  assert {
+    condition = (
+      length(aws_apigatewayv2_stage.default.access_log_settings) == 1 &&
+      one(aws_apigatewayv2_stage.default.access_log_settings).destination_arn == "arn:aws:logs:us-east-1:123456789012:log-group:/aws/apigateway/test-api/access"
+    )
+    error_message = "the stage logs to the access log group: ${jsonencode(aws_apigatewayv2_stage.default.access_log_settings)}"
+  }
+
+  assert {
+    condition = jsondecode(one(aws_apigatewayv2_stage.default.access_log_settings).format) == {
+      requestId               = "$context.requestId"
+      ip                      = "$context.identity.sourceIp"
+      requestTime             = "$context.requestTime"
+      httpMethod              = "$context.httpMethod"
+      routeKey                = "$context.routeKey"
+      status                  = "$context.status"
+      protocol                = "$context.protocol"
+      responseLength          = "$context.responseLength"
+      integrationErrorMessage = "$context.integrationErrorMessage"
+      authorizerError         = "$context.authorizer.error"
+    }
+    error_message = "access log format: ${one(aws_apigatewayv2_stage.default.access_log_settings).format}"
+  }
+}
+
+run "access_log_never_expiring" {
+  command = apply
+
+  variables {
+    access_log_retention_days = 0
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.access.retention_in_days == 0
+    error_message = "retention 0 (never expires) is passed through: ${aws_cloudwatch_log_group.access.retention_in_days}"
+  }
+}
+
+run "negative_access_log_retention_is_rejected" {
+  command = plan
+
+  variables {
+    access_log_retention_days = -1
+  }
+
+  expect_failures = [var.access_log_retention_days]
+}
+
+run "fractional_access_log_retention_is_rejected" {
+  command = plan
+
+  variables {
+    access_log_retention_days = 1.5
+  }
+
+  expect_failures = [var.access_log_retention_days]
 }

@@ -26,6 +26,11 @@ run "full_manifest" {
   }
 
   assert {
+    condition     = output.log_retention_days == 14
+    error_message = "the repository's log_retention_days not passed through: ${jsonencode(output.log_retention_days)}"
+  }
+
+  assert {
     condition     = keys(output.built_layers) == tolist(["core", "jwt", "shared", "sms"])
     error_message = "built layers are ${jsonencode(keys(output.built_layers))}"
   }
@@ -152,7 +157,7 @@ run "manifest_without_settings_is_rejected" {
     manifest_path = "tests/fixtures/predates_settings.json"
   }
 
-  expect_failures = [output.functions]
+  expect_failures = [output.functions, output.log_retention_days]
 }
 
 run "removing_a_layer_removes_it_everywhere" {
