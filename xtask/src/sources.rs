@@ -19,6 +19,8 @@ const SKIPPED_DIRS: &[&str] = &[
     ".ruff_cache",
     "tests",
     ".git",
+    ".hg",
+    ".svn",
 ];
 
 /// Files never packaged: bytecode, OS and editor leftovers.
@@ -208,6 +210,9 @@ mod tests {
             "pkg/b.py",
             "pkg/__pycache__/b.cpython-311.pyc",
             "tests/test_a.py",
+            ".git/config",
+            ".hg/hgrc",
+            "pkg/.svn/entries",
             ".DS_Store",
             "a.py.swp",
         ] {
