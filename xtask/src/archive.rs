@@ -180,7 +180,9 @@ pub fn list_zip(path: &Path) -> Result<Vec<Listed>> {
         ZipArchive::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
     let mut listed = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
-        let entry = archive.by_index_raw(index)?;
+        let entry = archive
+            .by_index_raw(index)
+            .with_context(|| format!("reading entry {index} of {}", path.display()))?;
         if !entry.is_dir() {
             listed.push(Listed {
                 path: entry.name()?.to_string(),
@@ -191,19 +193,45 @@ pub fn list_zip(path: &Path) -> Result<Vec<Listed>> {
     Ok(listed)
 }
 
+/// How many bytes one archive may unpack to. Nothing bigger can ship (it
+/// is Lambda's limit for a function and all its layers together), and an
+/// archive's own size fields are not believed: the bytes are counted.
+const MAX_UNPACKED_BYTES: u64 = crate::facts::MAX_UNZIPPED_BYTES;
+
+/// Copies `entry` into `out`, at most `left` bytes across one archive's
+/// entries; `left` shrinks by what was copied.
+fn copy_bounded(entry: &mut impl io::Read, out: &mut impl Write, left: &mut u64, zip: &Path) -> Result<()> {
+    let copied = io::copy(&mut io::Read::take(entry, left.saturating_add(1)), out)
+        .with_context(|| format!("reading {}", zip.display()))?;
+    *left = left.checked_sub(copied).with_context(|| {
+        format!(
+            "{} unpacks to more than {MAX_UNPACKED_BYTES} bytes, Lambda's limit unzipped (delete it and build again)",
+            zip.display()
+        )
+    })?;
+    Ok(())
+}
+
 /// Every file of a ZIP with its bytes and whether it is executable.
 pub fn read_entries(path: &Path) -> Result<Vec<(String, Vec<u8>, bool)>> {
+    read_entries_within(path, MAX_UNPACKED_BYTES)
+}
+
+fn read_entries_within(path: &Path, mut left: u64) -> Result<Vec<(String, Vec<u8>, bool)>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =
         ZipArchive::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
-    let mut entries = Vec::with_capacity(archive.len());
+    let mut entries = Vec::new();
     for index in 0..archive.len() {
-        let mut entry = archive.by_index(index)?;
+        let mut entry = archive
+            .by_index(index)
+            .with_context(|| format!("reading entry {index} of {}", path.display()))?;
         if entry.is_dir() {
             continue;
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        io::Read::read_to_end(&mut entry, &mut bytes)?;
+        // Never sized from the entry's own claim: the buffer grows with the bytes.
+        let mut bytes = Vec::new();
+        copy_bounded(&mut entry, &mut bytes, &mut left, path)?;
         let executable = entry.unix_mode().is_some_and(|mode| mode & 0o111 != 0);
         entries.push((entry.name()?.to_string(), bytes, executable));
     }
@@ -213,11 +241,17 @@ pub fn read_entries(path: &Path) -> Result<Vec<(String, Vec<u8>, bool)>> {
 /// Extracts a ZIP into `dest` the way Lambda does: later calls overwrite
 /// files an earlier one wrote.
 pub fn extract_zip(path: &Path, dest: &Path) -> Result<()> {
+    extract_zip_within(path, dest, MAX_UNPACKED_BYTES)
+}
+
+fn extract_zip_within(path: &Path, dest: &Path, mut left: u64) -> Result<()> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =
         ZipArchive::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
     for index in 0..archive.len() {
-        let mut entry = archive.by_index(index)?;
+        let mut entry = archive
+            .by_index(index)
+            .with_context(|| format!("reading entry {index} of {}", path.display()))?;
         let Some(relative) = entry.enclosed_name() else {
             bail!(
                 "{}: entry `{}` points outside the archive",
@@ -227,16 +261,17 @@ pub fn extract_zip(path: &Path, dest: &Path) -> Result<()> {
         };
         let target = dest.join(relative);
         if entry.is_dir() {
-            fs::create_dir_all(&target)?;
+            fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
             continue;
         }
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         let mut out = File::create(&target).with_context(|| format!("writing {}", target.display()))?;
-        io::copy(&mut entry, &mut out)?;
+        copy_bounded(&mut entry, &mut out, &mut left, path)?;
         if let Some(mode) = entry.unix_mode() {
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o777))?;
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o777))
+                .with_context(|| format!("setting the mode of {}", target.display()))?;
         }
     }
     Ok(())
@@ -361,5 +396,166 @@ mod tests {
         );
         let listed = list_zip(&zip).unwrap();
         assert_eq!(listed.len(), 3);
+    }
+
+    /// A real archive from the writer: a directory, a deflated text file,
+    /// incompressible bytes and an executable.
+    fn sample_zip(dir: &Path) -> (PathBuf, Vec<(String, Vec<u8>, bool)>) {
+        let mut noise = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..3000)
+            .map(|_| {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                noise as u8
+            })
+            .collect();
+        let files = vec![
+            (
+                "python/pkg/__init__.py".to_string(),
+                b"x = 1\n".repeat(200),
+                false,
+            ),
+            ("python/pkg/noise.bin".to_string(), noise, false),
+            ("python/tool".to_string(), b"#!/bin/sh\n".to_vec(), true),
+        ];
+        let entries = files
+            .iter()
+            .map(|(path, bytes, executable)| Entry {
+                path: path.clone(),
+                content: Content::Bytes(bytes.clone()),
+                executable: *executable,
+            })
+            .collect();
+        let zip = dir.join("sample.zip");
+        write_zip(&zip, entries).unwrap();
+        (zip, files)
+    }
+
+    /// Where the central directory starts and how many bytes it has, from
+    /// the end record the writer puts last (it writes no comment).
+    fn central_directory(bytes: &[u8]) -> (usize, usize) {
+        let end = bytes.len() - 22;
+        assert_eq!(&bytes[end..end + 4], b"PK\x05\x06");
+        let size = u32::from_le_bytes(bytes[end + 12..end + 16].try_into().unwrap()) as usize;
+        let start = u32::from_le_bytes(bytes[end + 16..end + 20].try_into().unwrap()) as usize;
+        (start, size)
+    }
+
+    #[test]
+    fn an_entry_that_claims_a_huge_size_is_not_believed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zip, files) = sample_zip(dir.path());
+        let mut bytes = fs::read(&zip).unwrap();
+        let (start, size) = central_directory(&bytes);
+        // The first file's central record claims 2^40 bytes through a ZIP64
+        // extra field; the data is what it was.
+        let mut at = start;
+        let (name, file) = loop {
+            assert_eq!(&bytes[at..at + 4], b"PK\x01\x02");
+            let name = u16::from_le_bytes([bytes[at + 28], bytes[at + 29]]) as usize;
+            let path = std::str::from_utf8(&bytes[at + 46..at + 46 + name]).unwrap();
+            if !path.ends_with('/') {
+                break (name, path.to_string());
+            }
+            // The writer adds no extra field and no comment.
+            at += 46 + name;
+        };
+        bytes[at + 24..at + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+        bytes[at + 30..at + 32].copy_from_slice(&12u16.to_le_bytes());
+        let mut extra = vec![1, 0, 8, 0];
+        extra.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        let insert = at + 46 + name;
+        bytes.splice(insert..insert, extra);
+        let end = bytes.len() - 22;
+        bytes[end + 12..end + 16].copy_from_slice(&(size as u32 + 12).to_le_bytes());
+        fs::write(&zip, &bytes).unwrap();
+
+        // The claim may be refused or ignored; what is read is the real bytes.
+        if let Ok(read) = read_entries(&zip) {
+            let (_, content, _) = read.iter().find(|(path, _, _)| *path == file).unwrap();
+            let (_, expected, _) = files.iter().find(|(path, _, _)| *path == file).unwrap();
+            assert_eq!(content, expected);
+        }
+        let _ = extract_zip(&zip, &dir.path().join("out"));
+    }
+
+    #[test]
+    fn unpacking_stops_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zip, files) = sample_zip(dir.path());
+        let total: u64 = files.iter().map(|(_, bytes, _)| bytes.len() as u64).sum();
+        assert_eq!(read_entries_within(&zip, total).unwrap().len(), files.len());
+        let err = read_entries_within(&zip, total - 1).unwrap_err().to_string();
+        assert!(err.contains("unpacks to more than"), "{err}");
+        extract_zip_within(&zip, &dir.path().join("fits"), total).unwrap();
+        let err = extract_zip_within(&zip, &dir.path().join("too-big"), total - 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unpacks to more than"), "{err}");
+    }
+
+    /// Truncated, mutated and random archives give an error or a result,
+    /// never a panic; the writer's archive still round-trips through every
+    /// reader. A fixed seed keeps the cases the same on every run.
+    #[test]
+    fn random_truncated_and_mutated_archives_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zip, files) = sample_zip(dir.path());
+        let original = fs::read(&zip).unwrap();
+        let read = read_entries(&zip).unwrap();
+        assert_eq!(read, files);
+        let listed = list_zip(&zip).unwrap();
+        assert_eq!(listed.len(), files.len());
+        extract_zip(&zip, &dir.path().join("out")).unwrap();
+        for (path, bytes, executable) in &files {
+            let target = dir.path().join("out").join(path);
+            assert_eq!(&fs::read(&target).unwrap(), bytes);
+            assert_eq!(is_executable(&fs::metadata(&target).unwrap()), *executable);
+        }
+
+        let (start, size) = central_directory(&original);
+        let hot = [(0, 64), (start, size + 22)];
+        let extremes = [0u32, 1, 0xff, 0xffff, 0x7fff_ffff, 0xffff_fffe, 0xffff_ffff];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound.max(1) as u64) as usize
+        };
+        let case_zip = dir.path().join("case.zip");
+        let out = dir.path().join("case");
+        for case in 0..400 {
+            let mut bytes = original.clone();
+            match case % 4 {
+                0 => bytes.truncate(random(original.len())),
+                1 => {
+                    let (at, len) = hot[random(hot.len())];
+                    for _ in 0..1 + random(6) {
+                        bytes[at + random(len)] = random(256) as u8;
+                    }
+                }
+                2 => {
+                    let (at, len) = hot[random(hot.len())];
+                    let at = (at + random(len)).min(bytes.len() - 4);
+                    let value = extremes[random(extremes.len())];
+                    let width = [2, 4][random(2)];
+                    bytes[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+                }
+                _ => {
+                    bytes = (0..random(4096)).map(|_| random(256) as u8).collect();
+                    if bytes.len() >= 22 && random(2) == 0 {
+                        let end = bytes.len() - 22;
+                        bytes[end..end + 4].copy_from_slice(b"PK\x05\x06");
+                    }
+                }
+            }
+            fs::write(&case_zip, &bytes).unwrap();
+            let _ = list_zip(&case_zip);
+            let _ = read_entries(&case_zip);
+            let _ = extract_zip(&case_zip, &out);
+            let _ = fs::remove_dir_all(&out);
+        }
     }
 }

@@ -1,8 +1,12 @@
 //! Atomic writes: work happens in a temporary sibling that is renamed into
 //! place, so an interrupt never leaves a half-written file or directory
-//! under a real name; the leftovers of interrupted runs are swept.
+//! under a real name; the leftovers of interrupted runs are swept. Also the
+//! one way to make a folder in the shared temporary folder: a fresh,
+//! unguessable name that no other user can pre-create, list or write.
 
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -93,11 +97,60 @@ pub fn sweep_temp(dir: &Path) {
 /// Gives the owner write access to every folder under `path` (symlinks
 /// are not followed), so that it can be removed.
 pub fn make_writable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
     if fs::symlink_metadata(path).is_ok_and(|metadata| metadata.is_dir()) {
         let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o755));
         for entry in fs::read_dir(path).into_iter().flatten().flatten() {
             make_writable(&entry.path());
+        }
+    }
+}
+
+/// A new folder `<prefix><pid>-<random>` in the system's temporary folder
+/// (`TMPDIR`, else `/tmp`), with mode `mode` (0700, or 0711 for a parent
+/// that another user must cross but not list). Its 128-bit random name
+/// cannot be guessed, and it is created, never reused: a folder or symlink
+/// that someone else put there first makes this fail instead.
+pub fn private_temp_dir(prefix: &str, mode: u32) -> Result<PathBuf> {
+    let mut random = [0u8; 16];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut urandom| urandom.read_exact(&mut random))
+        .context("reading /dev/urandom for a temporary folder's name")?;
+    let random: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("{prefix}{}-{random}", std::process::id()));
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    // The umask may have taken bits away; ours, so no one else can race this.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Removes the folders [`private_temp_dir`] made with `prefix` for runs
+/// that have ended (their process is gone), when they are this user's.
+pub fn sweep_private_temp_dirs(prefix: &str) {
+    let Ok(items) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let uid = fs::metadata("/proc/self").map(|metadata| metadata.uid()).ok();
+    for item in items.flatten() {
+        let name = item.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(prefix))
+            .and_then(|rest| rest.split_once('-'))
+            .map(|(pid, _)| pid)
+        else {
+            continue;
+        };
+        let ours = fs::symlink_metadata(item.path())
+            .is_ok_and(|metadata| metadata.is_dir() && Some(metadata.uid()) == uid);
+        let ended = pid
+            .parse::<u32>()
+            .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if ours && ended {
+            let _ = fs::remove_dir_all(item.path());
         }
     }
 }
@@ -120,5 +173,32 @@ mod tests {
         temp.persist(&dest).unwrap();
         assert!(dest.join("whole").is_file());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn private_temp_dirs_are_fresh_unguessable_and_private() {
+        let one = private_temp_dir("xtask-atomic-test-", 0o700).unwrap();
+        let two = private_temp_dir("xtask-atomic-test-", 0o711).unwrap();
+        assert_ne!(one, two);
+        assert_eq!(one.parent(), Some(std::env::temp_dir().as_path()));
+        let name = one.file_name().unwrap().to_str().unwrap();
+        let random = name.rsplit_once('-').unwrap().1;
+        assert_eq!(random.len(), 32, "{name}");
+        assert_eq!(fs::metadata(&one).unwrap().mode() & 0o7777, 0o700);
+        assert_eq!(fs::metadata(&two).unwrap().mode() & 0o7777, 0o711);
+        // A folder of a run that is still going (this one) is not swept.
+        sweep_private_temp_dirs("xtask-atomic-test-");
+        assert!(one.is_dir() && two.is_dir());
+        fs::remove_dir(&one).unwrap();
+        fs::remove_dir(&two).unwrap();
+
+        // One of a run that has ended is.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let ended = child.id();
+        child.wait().unwrap();
+        let left = std::env::temp_dir().join(format!("xtask-atomic-test-{ended}-0123"));
+        fs::create_dir(&left).unwrap();
+        sweep_private_temp_dirs("xtask-atomic-test-");
+        assert!(!left.exists());
     }
 }

@@ -58,43 +58,57 @@ pub fn inspect(bytes: &[u8]) -> Option<ElfInfo> {
     })
 }
 
+/// The newest `GLIBC_x.y` named by the version-need sections. Every offset
+/// and count comes from the file, so all arithmetic is checked (`None` on
+/// overflow or a read past the end), and the walk visits at most one record
+/// per 16 bytes of the file, so a chain that loops ends too.
 fn glibc_needed(bytes: &[u8]) -> Option<(u32, u32)> {
-    let section_offset = u64_at(bytes, 0x28)? as usize;
-    let entry_size = u16_at(bytes, 0x3a)? as usize;
-    let count = u16_at(bytes, 0x3c)? as usize;
-    let section = |index: usize| -> Option<(u32, usize, usize, u32, u32)> {
+    let section_offset = usize::try_from(u64_at(bytes, 0x28)?).ok()?;
+    let entry_size = usize::from(u16_at(bytes, 0x3a)?);
+    let count = usize::from(u16_at(bytes, 0x3c)?);
+    let section = |index: usize| -> Option<(u32, usize, u32, u32)> {
         let base = section_offset.checked_add(index.checked_mul(entry_size)?)?;
         Some((
-            u32_at(bytes, base + 4)?,
-            u64_at(bytes, base + 24)? as usize,
-            u64_at(bytes, base + 32)? as usize,
-            u32_at(bytes, base + 40)?,
-            u32_at(bytes, base + 44)?,
+            u32_at(bytes, base.checked_add(4)?)?,
+            usize::try_from(u64_at(bytes, base.checked_add(24)?)?).ok()?,
+            u32_at(bytes, base.checked_add(40)?)?,
+            u32_at(bytes, base.checked_add(44)?)?,
         ))
     };
+    // Verneed and Vernaux records are 16 bytes each: a well-formed file never
+    // needs more steps than this.
+    let mut budget = bytes.len() / 16;
+    let mut step = || -> Option<()> {
+        budget = budget.checked_sub(1)?;
+        Some(())
+    };
+    let field = |at: usize, plus: usize| at.checked_add(plus);
     let mut newest = None;
     for index in 0..count {
-        let (kind, offset, _size, link, entries) = section(index)?;
+        let (kind, offset, link, entries) = section(index)?;
         if kind != SHT_GNU_VERNEED {
             continue;
         }
-        let (_, strings, _, _, _) = section(link as usize)?;
+        let (_, strings, _, _) = section(usize::try_from(link).ok()?)?;
         let mut need = offset;
         for _ in 0..entries {
-            let aux_count = u16_at(bytes, need + 2)?;
-            let mut aux = need + u32_at(bytes, need + 8)? as usize;
+            step()?;
+            let aux_count = u16_at(bytes, field(need, 2)?)?;
+            let mut aux = need.checked_add(usize::try_from(u32_at(bytes, field(need, 8)?)?).ok()?)?;
             for _ in 0..aux_count {
-                let name = c_str_at(bytes, strings + u32_at(bytes, aux + 8)? as usize)?;
+                step()?;
+                let name_at = strings.checked_add(usize::try_from(u32_at(bytes, field(aux, 8)?)?).ok()?)?;
+                let name = c_str_at(bytes, name_at)?;
                 if let Some(version) = name.strip_prefix("GLIBC_").and_then(parse_version) {
                     newest = newest.max(Some(version));
                 }
-                aux += u32_at(bytes, aux + 12)? as usize;
+                aux = aux.checked_add(usize::try_from(u32_at(bytes, field(aux, 12)?)?).ok()?)?;
             }
-            let next = u32_at(bytes, need + 12)? as usize;
+            let next = usize::try_from(u32_at(bytes, field(need, 12)?)?).ok()?;
             if next == 0 {
                 break;
             }
-            need += next;
+            need = need.checked_add(next)?;
         }
     }
     newest
@@ -106,14 +120,21 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
+// The readers take offsets read from the file: `None` past the end, never a panic.
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 fn c_str_at(bytes: &[u8], at: usize) -> Option<&str> {
     let tail = bytes.get(at..)?;
@@ -235,9 +256,9 @@ pub fn strip_symbols(bytes: &[u8]) -> Option<Stripped> {
         EHDR_SIZE
     };
     for index in 0..usize::from(phnum) {
-        let at = phoff + index * PHDR_SIZE;
-        let offset = usize::try_from(u64_at(bytes, at + 8)?).ok()?;
-        let size = usize::try_from(u64_at(bytes, at + 32)?).ok()?;
+        let at = phoff.checked_add(index.checked_mul(PHDR_SIZE)?)?;
+        let offset = usize::try_from(u64_at(bytes, at.checked_add(8)?)?).ok()?;
+        let size = usize::try_from(u64_at(bytes, at.checked_add(32)?)?).ok()?;
         let end = offset.checked_add(size)?;
         if end > bytes.len() {
             return None;
@@ -250,7 +271,7 @@ pub fn strip_symbols(bytes: &[u8]) -> Option<Stripped> {
         return None;
     }
     let sections: Vec<Section> = (0..usize::from(shnum))
-        .map(|index| Section::read(bytes, shoff + index * SHDR_SIZE))
+        .map(|index| Section::read(bytes, shoff.checked_add(index.checked_mul(SHDR_SIZE)?)?))
         .collect::<Option<_>>()?;
     let (names_start, names_end) = sections[usize::from(shstrndx)].file_range(bytes.len())?;
     let names = &bytes[names_start..names_end];
@@ -339,8 +360,8 @@ pub fn strip_symbols(bytes: &[u8]) -> Option<Stripped> {
         if !keep[index] {
             continue;
         }
-        let at = shoff + index * SHDR_SIZE;
-        let mut header: [u8; SHDR_SIZE] = bytes[at..at + SHDR_SIZE].try_into().ok()?;
+        let at = shoff.checked_add(index.checked_mul(SHDR_SIZE)?)?;
+        let mut header: [u8; SHDR_SIZE] = bytes.get(at..at.checked_add(SHDR_SIZE)?)?.try_into().ok()?;
         let info_is_link =
             section.kind == SHT_REL || section.kind == SHT_RELA || section.flags & SHF_INFO_LINK != 0;
         let info = if info_is_link {
@@ -357,7 +378,7 @@ pub fn strip_symbols(bytes: &[u8]) -> Option<Stripped> {
     out[0x28..0x30].copy_from_slice(&u64::try_from(new_shoff).ok()?.to_le_bytes());
     out[0x3c..0x3e].copy_from_slice(&u16::try_from(new_shnum).ok()?.to_le_bytes());
     out[0x3e..0x40].copy_from_slice(&new_shstrndx.to_le_bytes());
-    let removed = u64::try_from(bytes.len() - out.len()).ok()?;
+    let removed = u64::try_from(bytes.len().checked_sub(out.len())?).ok()?;
     Some(Stripped { bytes: out, removed })
 }
 
@@ -445,8 +466,10 @@ mod tests {
         let source = dir.path().join("lib.c");
         fs::write(
             &source,
-            "static const char greeting[] = \"hello from a stripped library\";\n\
+            "#include <stdlib.h>\n\
+             static const char greeting[] = \"hello from a stripped library\";\n\
              static int counter = 7;\n\
+             void *grab(size_t size) { return malloc(size); }\n\
              int answer(void) { return 42; }\n\
              int bump(void) { return ++counter; }\n\
              const char *hello(void) { return greeting; }\n",
@@ -688,6 +711,163 @@ mod tests {
             if let Some(stripped) = strip_symbols(&bytes) {
                 assert!(stripped.bytes.len() < bytes.len());
             }
+        }
+    }
+
+    /// A 64-byte ELF64 little-endian shared-object header, the rest zero.
+    fn bare_header() -> Vec<u8> {
+        let mut bytes = vec![0u8; EHDR_SIZE];
+        bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        bytes[0x10..0x12].copy_from_slice(&ET_DYN.to_le_bytes());
+        bytes[0x12..0x14].copy_from_slice(&62u16.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn offsets_near_the_end_of_the_address_space_are_no_panic() {
+        for shoff in [u64::MAX, u64::MAX - 2, u64::MAX - 40, u64::MAX - 63, 1 << 63] {
+            let mut bytes = bare_header();
+            bytes[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+            bytes[0x3a..0x3c].copy_from_slice(&(SHDR_SIZE as u16).to_le_bytes());
+            bytes[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes());
+            let info = inspect(&bytes).expect("still an ELF header");
+            assert_eq!(
+                info,
+                ElfInfo {
+                    machine: 62,
+                    max_glibc: None
+                },
+                "e_shoff {shoff:#x}"
+            );
+            assert_eq!(strip_symbols(&bytes), None, "e_shoff {shoff:#x}");
+        }
+        // A version-need chain whose offsets wrap around, and one that loops.
+        let (_dir, _, original) = debug_library();
+        let verneed = sections(&original)
+            .into_iter()
+            .find(|(_, section)| section.kind == SHT_GNU_VERNEED)
+            .expect("gcc's library needs glibc versions")
+            .1;
+        let at = verneed.offset as usize;
+        for (field, value) in [(8, u32::MAX), (12, u32::MAX), (8, u32::MAX - 7)] {
+            let mut bytes = original.clone();
+            bytes[at + field..at + field + 4].copy_from_slice(&value.to_le_bytes());
+            let _ = inspect(&bytes);
+        }
+        let mut looping = original.clone();
+        let header = u64_at(&original, 0x28).unwrap() as usize
+            + sections(&original)
+                .iter()
+                .position(|(_, section)| section.kind == SHT_GNU_VERNEED)
+                .unwrap()
+                * SHDR_SIZE;
+        // u32::MAX needs, each pointing at the next record 1 byte on.
+        looping[header + 44..header + 48].copy_from_slice(&u32::MAX.to_le_bytes());
+        looping[at + 12..at + 16].copy_from_slice(&1u32.to_le_bytes());
+        let _ = inspect(&looping);
+    }
+
+    /// xorshift64: a fixed seed makes every run feed the same cases.
+    struct Prng(u64);
+
+    impl Prng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, bound: usize) -> usize {
+            (self.next() % bound.max(1) as u64) as usize
+        }
+    }
+
+    /// Random, truncated and mutated real libraries never make the reader or
+    /// the rewriter panic, and what the rewriter returns is still an ELF file
+    /// smaller than its input; the real library still round-trips.
+    #[test]
+    fn random_truncated_and_mutated_inputs_never_panic() {
+        let (_dir, _, original) = debug_library();
+        let stripped = strip_symbols(&original).unwrap();
+        assert_eq!(inspect(&stripped.bytes), inspect(&original));
+        assert_eq!(strip_symbols(&stripped.bytes), None);
+
+        let all = sections(&original);
+        let shoff = u64_at(&original, 0x28).unwrap() as usize;
+        // Where the parsers look: the ELF header, the section headers and
+        // the version-need records.
+        let verneed = all
+            .iter()
+            .find(|(_, section)| section.kind == SHT_GNU_VERNEED)
+            .unwrap()
+            .1;
+        let hot = [
+            (0, EHDR_SIZE),
+            (shoff, all.len() * SHDR_SIZE),
+            (verneed.offset as usize, verneed.size as usize),
+        ];
+        let extremes = |len: u64| {
+            [
+                0,
+                1,
+                0xff,
+                0xffff,
+                0xffff_ffff,
+                len - 1,
+                len,
+                len + 1,
+                u64::MAX / 2,
+                u64::MAX - 2,
+                u64::MAX,
+            ]
+        };
+        let mut random = Prng(0x2545_f491_4f6c_dd1d);
+        let check = |bytes: &[u8]| {
+            let _ = inspect(bytes);
+            if let Some(stripped) = strip_symbols(bytes) {
+                assert!(stripped.bytes.len() < bytes.len());
+                assert_eq!(stripped.removed, (bytes.len() - stripped.bytes.len()) as u64);
+                assert!(inspect(&stripped.bytes).is_some());
+            }
+        };
+        for case in 0..3000 {
+            let mut bytes = original.clone();
+            match case % 4 {
+                // Truncated, possibly after a mutation.
+                0 => bytes.truncate(random.below(original.len())),
+                // Random bytes in the places the parsers read.
+                1 => {
+                    let (start, len) = hot[random.below(hot.len())];
+                    for _ in 0..1 + random.below(8) {
+                        bytes[start + random.below(len)] = random.next() as u8;
+                    }
+                }
+                // An extreme value in a field the parsers read.
+                2 => {
+                    let (start, len) = hot[random.below(hot.len())];
+                    let at = (start + random.below(len)) & !3;
+                    let value = extremes(original.len() as u64)[random.below(11)];
+                    let width = if random.below(2) == 0 { 4 } else { 8 }.min(bytes.len() - at);
+                    bytes[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+                }
+                // Random bytes anywhere.
+                _ => {
+                    for _ in 0..1 + random.below(32) {
+                        let at = random.below(bytes.len());
+                        bytes[at] = random.next() as u8;
+                    }
+                }
+            }
+            check(&bytes);
+        }
+        // Pure noise, short and long, behind an ELF magic or not.
+        for _ in 0..500 {
+            let len = random.below(2048);
+            let mut bytes: Vec<u8> = (0..len).map(|_| random.next() as u8).collect();
+            if len >= 6 && random.below(2) == 0 {
+                bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+            }
+            check(&bytes);
         }
     }
 }

@@ -116,18 +116,27 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
 /// `dir` itself when the sandbox user of the tests' functions can reach it;
 /// else (a checkout in a private folder, as root) a copy in the temporary
 /// folder, so that the tests still run their functions as that user.
+///
+/// The copy lives in a fresh folder of the shared temporary folder with an
+/// unguessable name and mode 0711: the sandbox user can cross it to the
+/// copy (0755) but not list it, and no other user can pre-create, replace or
+/// write anything on the way. Copies of earlier runs that have ended are
+/// removed first.
 fn reachable_copy(dir: &Path) -> Result<PathBuf> {
     if crate::steps::layout::others_reach(dir) {
         return Ok(dir.to_path_buf());
     }
-    // One copy per client and runtime (the cache folder's name says both),
-    // made anew each run.
-    let name = dir.parent().and_then(Path::file_name).unwrap_or_default();
-    let copy = std::env::temp_dir().join(format!("xtask-ci-{}", name.to_string_lossy()));
-    let _ = std::fs::remove_dir_all(&copy);
+    crate::atomic::sweep_private_temp_dirs(CI_COPY_PREFIX);
+    let parent = crate::atomic::private_temp_dir(CI_COPY_PREFIX, 0o711)?;
+    // The cache folder's name says which client and runtime this is.
+    let name = dir.parent().and_then(Path::file_name);
+    let copy = parent.join(name.unwrap_or("runtime-client".as_ref()));
     copy_tree(dir, &copy).with_context(|| format!("copying {} to {}", dir.display(), copy.display()))?;
     Ok(copy)
 }
+
+/// How the folders of [`reachable_copy`] begin.
+const CI_COPY_PREFIX: &str = "xtask-ci-";
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -282,4 +291,56 @@ fn apt_install(sh: &Shell, packages: &[&str], what: &str) -> Result<()> {
         .run()
         .with_context(|| format!("apt-get install {}", packages.join(" ")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    /// As root in a private checkout, the copy the sandbox user reads is in
+    /// a fresh 0711 folder with a random name: not at a fixed path another
+    /// local user could pre-create or point elsewhere with a symlink.
+    #[test]
+    fn the_reachable_copy_is_in_a_fresh_private_folder() {
+        let private = tempfile::tempdir().unwrap();
+        fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let client = private.path().join("python3.11-test-client/client");
+        fs::create_dir_all(client.join("awslambdaric")).unwrap();
+        fs::write(client.join("awslambdaric/bootstrap.py"), "X = 1\n").unwrap();
+        let fixed = std::env::temp_dir().join("xtask-ci-python3.11-test-client");
+        let planted = tempfile::tempdir().unwrap();
+        let _ = fs::remove_file(&fixed);
+        std::os::unix::fs::symlink(planted.path(), &fixed).unwrap();
+
+        let one = reachable_copy(&client).unwrap();
+        let two = reachable_copy(&client).unwrap();
+        let _ = fs::remove_file(&fixed);
+        assert_ne!(one, two, "a fresh folder each time");
+        assert_eq!(
+            fs::read_dir(planted.path()).unwrap().count(),
+            0,
+            "the planted link was followed"
+        );
+        for copy in [&one, &two] {
+            let parent = copy.parent().unwrap();
+            assert_eq!(parent.parent(), Some(std::env::temp_dir().as_path()));
+            assert_ne!(
+                parent,
+                std::env::temp_dir().join("xtask-ci-python3.11-test-client")
+            );
+            assert_eq!(fs::symlink_metadata(parent).unwrap().mode() & 0o7777, 0o711);
+            assert_eq!(fs::metadata(copy).unwrap().mode() & 0o7777, 0o755);
+            assert!(crate::steps::layout::others_reach(copy));
+            assert_eq!(
+                fs::read_to_string(copy.join("awslambdaric/bootstrap.py")).unwrap(),
+                "X = 1\n"
+            );
+        }
+        for copy in [one, two] {
+            fs::remove_dir_all(copy.parent().unwrap()).unwrap();
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Application source folders as they are packaged: build and editor
 //! leftovers left out, files that look like secrets refused unless the
-//! configuration allows them, symlinks followed only inside the repository,
-//! unreadable files an error. Also the content hash that decides whether a
-//! ZIP must be rewritten and whether the manifest is stale.
+//! configuration allows them, symlinks resolved and followed only inside the
+//! repository and never to a secret or a version-control folder, unreadable
+//! files an error.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ const SKIPPED_DIRS: &[&str] = &[
     ".ruff_cache",
     "tests",
     ".git",
+    ".hg",
+    ".svn",
 ];
 
 /// Files never packaged: bytecode, OS and editor leftovers.
@@ -31,6 +33,10 @@ fn is_skipped_file(name: &str) -> bool {
         || name.ends_with('~')
         || name.starts_with(".#")
 }
+
+/// Version-control folders: they hold history and often credentials
+/// (`.git/config` with a token in a remote URL), never application code.
+const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn"];
 
 /// Files that look like credentials: refused unless listed in `allow`.
 fn looks_like_secret(name: &str) -> bool {
@@ -59,6 +65,14 @@ pub fn collect(root: &Path, dir: &Path, key: &str, allow: &[String]) -> Result<V
         .canonicalize()
         .with_context(|| format!("resolving {}", root.display()))?;
     let start = root.join(dir);
+    // The folder itself, or one of its parents, may be a link: what is
+    // walked is where it leads, which must be inside the repository too.
+    let resolved = start
+        .canonicalize()
+        .with_context(|| format!("{key}: cannot resolve {}", start.display()))?;
+    if resolved != start {
+        check_link_target(&root, &start, &resolved, "", key, &[])?;
+    }
     let mut files = Vec::new();
     walk(&root, &start, "", key, allow, &mut files, 0)?;
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
@@ -93,14 +107,8 @@ fn walk(
             let target = path
                 .canonicalize()
                 .with_context(|| format!("{key}: {} is a broken symlink", path.display()))?;
-            if !target.starts_with(root) {
-                bail!(
-                    "{key}: {} is a symlink to {}, outside the repository (copy the file in or remove the link)",
-                    path.display(),
-                    target.display()
-                );
-            }
-            metadata = fs::metadata(&target)?;
+            check_link_target(root, &path, &target, &relative, key, allow)?;
+            metadata = fs::metadata(&target).with_context(|| format!("reading {}", target.display()))?;
         }
         if metadata.is_dir() {
             if !SKIPPED_DIRS.contains(&name.as_str()) {
@@ -133,6 +141,50 @@ fn walk(
     Ok(())
 }
 
+/// Refuses a link (`link`, shipped as `relative`) whose resolved `target`
+/// leaves the repository, is or lies in a version-control folder, or has a
+/// name that looks like a secret (unless `relative` is allowed): the filters
+/// judge what would ship, not only the name it ships under.
+fn check_link_target(
+    root: &Path,
+    link: &Path,
+    target: &Path,
+    relative: &str,
+    key: &str,
+    allow: &[String],
+) -> Result<()> {
+    let Ok(inside) = target.strip_prefix(root) else {
+        bail!(
+            "{key}: {} is a symlink to {}, outside the repository (copy it into the repository or remove the link)",
+            link.display(),
+            target.display()
+        );
+    };
+    let names = inside.iter().map(|part| part.to_string_lossy());
+    for name in names {
+        if VCS_DIRS.contains(&name.as_ref()) {
+            bail!(
+                "{key}: refusing to package {}: it is a symlink to {}, inside the version-control folder `{name}` (remove the link)",
+                link.display(),
+                inside.display()
+            );
+        }
+        if looks_like_secret(&name) && !allow.iter().any(|allowed| allowed == relative) {
+            let fix = if relative.is_empty() {
+                "point the configuration at the folder itself or remove the link".to_string()
+            } else {
+                format!("list \"{relative}\" in `allow` to ship it anyway, or remove the link")
+            };
+            bail!(
+                "{key}: refusing to package {}: it is a symlink to {}, which looks like a secret ({fix})",
+                link.display(),
+                inside.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// ZIP entries for `files` under `prefix` (`""` for a function's root).
 pub fn entries(files: &[SourceFile], prefix: &str) -> Vec<Entry> {
     files
@@ -158,6 +210,9 @@ mod tests {
             "pkg/b.py",
             "pkg/__pycache__/b.cpython-311.pyc",
             "tests/test_a.py",
+            ".git/config",
+            ".hg/hgrc",
+            "pkg/.svn/entries",
             ".DS_Store",
             "a.py.swp",
         ] {

@@ -198,6 +198,87 @@ fn each_rule_is_a_usage_error_naming_the_key() {
     }
 }
 
+/// Sizes and durations that do not fit in 64 bits or that Lambda itself
+/// would refuse: exit 2, one line naming the key, the limit and an example
+/// of a good value. Each was accepted before (the larger ones saturated to
+/// 2^64 - 1 bytes or milliseconds).
+#[test]
+fn sizes_and_durations_past_lambdas_limits_are_refused() {
+    const TOP: &str = "runtime = \"python3.11\"";
+    const FUNCTION: &str = "layers = [\"core\"]";
+    const LAYER: &str = "requirements = \"layers/core/requirements.txt\"";
+    let external = |size: &str| {
+        format!("arn = \"arn:aws:lambda:us-east-1:123456789012:layer:x:1\"\nunzipped_size = {size}")
+    };
+    let unzipped = "is more than 262144000 bytes (250 MiB), Lambda's limit for a function and its layers unzipped (e.g. \"50 MiB\")";
+    let cases: Vec<(&str, String, String)> = vec![
+        (TOP, format!("{TOP}\nbudget = \"251 MiB\""), format!("workspace.metadata.lambda.budget: `251 MiB` {unzipped}")),
+        (
+            TOP,
+            format!("{TOP}\nbudget = \"99999999999999999999 GiB\""),
+            format!("workspace.metadata.lambda.budget: `99999999999999999999 GiB` {unzipped}"),
+        ),
+        (
+            TOP,
+            format!("{TOP}\nbudget = \"{} B\"", "9".repeat(400)),
+            "workspace.metadata.lambda.budget: `99".to_string(),
+        ),
+        (TOP, format!("{TOP}\nbudget = 9223372036854775807"), format!("workspace.metadata.lambda.budget: `9223372036854775807` {unzipped}")),
+        (
+            FUNCTION,
+            format!("{FUNCTION}\nbudget = \"1 GB\""),
+            format!("workspace.metadata.lambda.functions.hello.budget: `1 GB` {unzipped}"),
+        ),
+        (
+            LAYER,
+            external("\"18446744073709551616 B\""),
+            format!("workspace.metadata.lambda.layers.core.unzipped_size: `18446744073709551616 B` {unzipped}"),
+        ),
+        (
+            TOP,
+            format!("{TOP}\nimport_budget = \"99999999999999999999 s\""),
+            "workspace.metadata.lambda.import_budget: `99999999999999999999 s` is more than 10 s, the time Lambda gives the init phase (e.g. \"3 s\")".to_string(),
+        ),
+        (
+            TOP,
+            format!("{TOP}\nimport_budget = \"11 s\""),
+            "workspace.metadata.lambda.import_budget: `11 s` is more than 10 s".to_string(),
+        ),
+        (
+            FUNCTION,
+            format!("{FUNCTION}\ntimeout = \"18446744073709551616 ms\""),
+            "workspace.metadata.lambda.functions.hello.timeout: `18446744073709551616 ms` is more than 900 s, Lambda's longest function timeout (e.g. \"3 s\")".to_string(),
+        ),
+        (
+            TOP,
+            format!("{TOP}\ntimeout = \"901 s\""),
+            "workspace.metadata.lambda.timeout: `901 s` is more than 900 s".to_string(),
+        ),
+    ];
+    for (from, to, needle) in &cases {
+        let repo = repo(&GOOD.replacen(from, to, 1));
+        let run = repo.xtask(&["build", "--dry-run"]);
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 2, "{to}: expected exit 2\n{stderr}");
+        assert!(
+            stderr.contains(needle.as_str()),
+            "{to}: stderr lacks {needle:?}:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{to}: one line expected:\n{stderr}"
+        );
+    }
+    // The limits themselves are accepted.
+    let edge = GOOD.replacen(
+        TOP,
+        &format!("{TOP}\nbudget = \"250 MiB\"\nimport_budget = \"10 s\"\ntimeout = \"900 s\""),
+        1,
+    );
+    repo(&edge).xtask(&["build", "--dry-run"]).success();
+}
+
 #[test]
 fn more_than_five_layers_is_refused() {
     let mut metadata = String::from("[workspace.metadata.lambda]\nruntime = \"python3.11\"\n");

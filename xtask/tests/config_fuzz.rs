@@ -4,7 +4,8 @@
 //! durations and handlers, impossible layer lists), each run through
 //! `build --dry-run` with and without `--json`. Whatever the table, the tool
 //! exits 0 or 2 (a dry run builds nothing, so only its input can be wrong),
-//! never panics, and explains an exit code 2 with an `error:` line. The generator is a fixed-seed xorshift: every run sees the
+//! never panics, and explains an exit code 2 with an `error:` line; a size
+//! or duration past Lambda's limits (or 64 bits) is always exit 2. The generator is a fixed-seed xorshift: every run sees the
 //! same cases.
 
 mod support;
@@ -342,6 +343,9 @@ const ODD_SIZES: &[&str] = &[
     "0.5",
     "true",
     "[\"50 MiB\"]",
+    "\"251 MiB\"",
+    "262144001",
+    "\"99999999999999999999999 GiB\"",
 ];
 
 const ODD_DURATIONS: &[&str] = &[
@@ -359,6 +363,22 @@ const ODD_DURATIONS: &[&str] = &[
     "\"0 ms\"",
     "\"s\"",
     "{ s = 3 }",
+    "\"11 s\"",
+    "\"10001 ms\"",
+];
+
+/// The odd sizes and durations that fit the syntax but not Lambda (or not
+/// 64 bits): a configuration holding one of them is always refused.
+const OVER_THE_LIMIT: &[&str] = &[
+    "\"999999999999 GiB\"",
+    "\"18446744073709551615\"",
+    "9223372036854775807",
+    "\"251 MiB\"",
+    "262144001",
+    "\"99999999999999999999999 GiB\"",
+    "\"99999999999999999999 s\"",
+    "\"11 s\"",
+    "\"10001 ms\"",
 ];
 
 /// Values of the wrong type for a key that wants a string, a list, a bool
@@ -779,6 +799,14 @@ fn judge(case: &Case, args: &[&str], code: Option<i32>, stderr: &str) -> Option<
     }
     if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
         wrong.push("panicked".to_string());
+    }
+    if let Some(value) = OVER_THE_LIMIT
+        .iter()
+        .find(|value| case.toml.contains(&format!("= {value}")))
+    {
+        if code != Some(2) {
+            wrong.push(format!("{value} is past Lambda's limits but was not refused"));
+        }
     }
     if code == Some(2) && !stderr.lines().any(|line| line.starts_with("error:")) {
         wrong.push("exit code 2 without an `error:` line".to_string());

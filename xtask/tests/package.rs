@@ -347,3 +347,76 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         edited.stdout()
     );
 }
+
+/// A function's source folder that is a link out of the repository is
+/// refused, naming the link, its target and the fix; nothing is written.
+#[test]
+fn a_source_folder_linked_outside_the_repository_is_refused() {
+    let repo = app();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("bye_handler.py"),
+        "def lambda_handler(event, context):\n    return None\n",
+    )
+    .unwrap();
+    let bye = repo.path().join("lambdas/bye");
+    fs::remove_dir_all(&bye).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &bye).unwrap();
+    let run = repo.xtask(&["package"]);
+    run.fails_with(
+        2,
+        "outside the repository (copy it into the repository or remove the link)",
+    );
+    let stderr = run.stderr();
+    assert!(stderr.contains("lambdas/bye is a symlink to"), "{stderr}");
+    assert!(stderr.contains(&outside.path().display().to_string()), "{stderr}");
+    assert!(!repo.path().join("dist/functions/bye.zip").exists());
+}
+
+/// `settings.py -> ../../.env`: the secret filter judges the target's name
+/// too; the name it ships under is what `allow` lists.
+#[test]
+fn a_link_to_a_secret_is_refused_unless_allowed() {
+    let repo = app();
+    repo.write(".env", "PASSWORD=hunter2\n");
+    std::os::unix::fs::symlink("../../.env", repo.path().join("lambdas/hello/settings.py")).unwrap();
+    let run = repo.xtask(&["package"]);
+    run.fails_with(
+        2,
+        "settings.py: it is a symlink to .env, which looks like a secret",
+    );
+    assert!(
+        run.stderr().contains("list \"settings.py\" in `allow`"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("hunter2"));
+    assert!(!repo.path().join("dist/functions/hello.zip").exists());
+    repo.set_metadata(&APP.replace(
+        "layers = [\"core\", \"shared\"]",
+        "layers = [\"core\", \"shared\"]\nallow = [\"settings.py\"]",
+    ));
+    repo.xtask(&["package"]).success();
+    assert!(zip_names(&repo.path().join("dist/functions/hello.zip")).contains(&"settings.py".to_string()));
+}
+
+/// `vendor -> ../../.git`: a link into a version-control folder is refused
+/// whatever its name (its config can hold a token); without it, all builds.
+#[test]
+fn a_link_into_a_version_control_folder_is_refused() {
+    let repo = app();
+    repo.write(
+        ".git/config",
+        "[remote \"origin\"]\nurl = https://bot:TOKEN@example.com/r.git\n",
+    );
+    std::os::unix::fs::symlink("../../.git", repo.path().join("lambdas/shared/vendor")).unwrap();
+    let run = repo.xtask(&["package"]);
+    run.fails_with(
+        2,
+        "vendor: it is a symlink to .git, inside the version-control folder `.git` (remove the link)",
+    );
+    assert!(!run.stderr().contains("TOKEN"));
+    assert!(!repo.path().join("dist/layers/shared.zip").exists());
+    fs::remove_file(repo.path().join("lambdas/shared/vendor")).unwrap();
+    repo.xtask(&["package"]).success();
+}

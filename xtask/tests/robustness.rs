@@ -1091,3 +1091,38 @@ fn smoke_alone_imports_the_current_sources_not_a_stale_zip() {
     );
     run.fails_with(1, "boom");
 }
+
+// ---------------------------------------------------------------------------
+// Untrusted bytes in a dependency.
+
+/// A wheel's shared object whose section table offset is near 2^64 is left
+/// as it is (the reader and the rewriter give up on it): the build goes on
+/// and ships the file byte for byte, it does not panic.
+#[test]
+fn a_crafted_shared_object_is_left_as_it_is() {
+    let repo = app();
+    let mut crafted = vec![0u8; 64];
+    crafted[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    crafted[0x10..0x12].copy_from_slice(&3u16.to_le_bytes());
+    crafted[0x12..0x14].copy_from_slice(&62u16.to_le_bytes());
+    crafted[0x28..0x30].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+    crafted[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+    crafted[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes());
+    repo.wheel_bytes(
+        "core",
+        "tool",
+        "1.0",
+        &[("tool.py", b"X = 1\n"), ("tool_libs/libcrafted.so.1", &crafted)],
+        &[],
+    );
+    build(&repo).success();
+    let zip = repo.path().join("dist/layers/core.zip");
+    let mut archive = zip::ZipArchive::new(fs::File::open(zip).unwrap()).unwrap();
+    let mut shipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive.by_name("python/tool_libs/libcrafted.so.1").unwrap(),
+        &mut shipped,
+    )
+    .unwrap();
+    assert_eq!(shipped, crafted);
+}

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::table::Table;
+use super::table::{Limit, Table};
 use crate::facts;
 
 /// A function's runtime settings, defaults applied.
@@ -68,7 +68,11 @@ fn read(table: &mut Table, defaults: &Deploy) -> Result<Deploy, String> {
             ))
         }
     };
-    let timeout_s = match table.optional_duration_ms("timeout")? {
+    let limit = Limit {
+        max: facts::MAX_TIMEOUT_S * 1000,
+        why: "Lambda's longest function timeout",
+    };
+    let timeout_s = match table.optional_duration_ms("timeout", &limit)? {
         None => defaults.timeout_s,
         Some(ms) if ms % 1000 == 0 && (1..=facts::MAX_TIMEOUT_S).contains(&(ms / 1000)) => ms / 1000,
         Some(_) => {

@@ -20,8 +20,20 @@ pub use deploy::Deploy;
 
 #[cfg(test)]
 pub(crate) use table::asked_log;
-use table::Table;
+use table::{Limit, Table};
 use workspace::Workspace;
+
+/// Budgets and an external layer's size: nothing bigger can deploy.
+const UNZIPPED_LIMIT: Limit = Limit {
+    max: facts::MAX_UNZIPPED_BYTES,
+    why: "Lambda's limit for a function and its layers unzipped",
+};
+
+/// An import slower than Lambda's init phase never finishes there.
+const IMPORT_BUDGET_LIMIT: Limit = Limit {
+    max: facts::INIT_TIMEOUT_S * 1000,
+    why: "the time Lambda gives the init phase",
+};
 
 pub(crate) const TABLE: &str = "workspace.metadata.lambda";
 
@@ -318,9 +330,9 @@ impl Config {
         };
         let slim = top.optional_bool("slim")?;
         let deploy = deploy::repository(&mut top)?;
-        let budget = top.optional_size("budget")?;
+        let budget = top.optional_size("budget", &UNZIPPED_LIMIT)?;
         let import_budget_ms = top
-            .optional_duration_ms("import_budget")?
+            .optional_duration_ms("import_budget", &IMPORT_BUDGET_LIMIT)?
             .unwrap_or(facts::DEFAULT_IMPORT_BUDGET_MS);
         let events = match top.optional_str("events")? {
             Some(events) => existing_path(root, &format!("{TABLE}.events"), &events, true)?,
@@ -494,7 +506,7 @@ fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> 
     let requirements = table.optional_str("requirements")?;
     let source = table.optional_str("source")?;
     let arn = table.optional_str("arn")?;
-    let unzipped_size = table.optional_size("unzipped_size")?;
+    let unzipped_size = table.optional_size("unzipped_size", &UNZIPPED_LIMIT)?;
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
     let base = table.optional_str_list("base")?.unwrap_or_default();
     let slim = table.optional_bool("slim")?;
@@ -669,7 +681,7 @@ fn parse_function(
             facts::MAX_LAYERS
         ));
     }
-    let budget = table.optional_size("budget")?;
+    let budget = table.optional_size("budget", &UNZIPPED_LIMIT)?;
     let bundle = table.optional_bool("bundle")?.unwrap_or(false);
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
     let runtime = match table.optional_str("runtime")? {

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-/// Parses `"50 MiB"`, `"1.5 MB"`, `"1000 B"` or a plain number of bytes.
-pub(super) fn parse_size(text: &str) -> Option<u64> {
+/// Parses `"50 MiB"`, `"1.5 MB"`, `"1000 B"` or a plain number of bytes,
+/// as a whole number of bytes that may not fit in 64 bits: the caller
+/// compares it with its limit before it becomes a `u64`.
+pub(super) fn parse_size(text: &str) -> Option<f64> {
     let text = text.trim();
     let split = text
         .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
@@ -24,11 +26,13 @@ pub(super) fn parse_size(text: &str) -> Option<u64> {
         "GiB" => 1 << 30,
         _ => return None,
     };
-    Some((number * multiplier as f64).round() as u64)
+    // A long enough string of digits parses as infinity.
+    Some((number * multiplier as f64).round()).filter(|bytes| bytes.is_finite())
 }
 
-/// Parses `"3 s"`, `"2.5s"` or `"500 ms"` into milliseconds.
-pub(super) fn parse_duration_ms(text: &str) -> Option<u64> {
+/// Parses `"3 s"`, `"2.5s"` or `"500 ms"` into milliseconds, which may not
+/// fit in 64 bits (see [`parse_size`]).
+pub(super) fn parse_duration_ms(text: &str) -> Option<f64> {
     let text = text.trim();
     let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
         (ms, 1.0)
@@ -38,7 +42,22 @@ pub(super) fn parse_duration_ms(text: &str) -> Option<u64> {
         return None;
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value >= 0.0).then(|| (value * scale).round() as u64)
+    let ms = (value * scale).round();
+    (ms >= 0.0 && ms.is_finite()).then_some(ms)
+}
+
+/// `value` as a `u64` when it is at most `max` (and so fits in 64 bits).
+fn at_most(value: f64, max: u64) -> Option<u64> {
+    // `max as f64` is exact for the limits used here (all below 2^53).
+    (value <= max as f64).then_some(value as u64)
+}
+
+/// The largest value a size or duration key accepts, and why: the error
+/// names both, so a user sees which limit a value crossed.
+pub(super) struct Limit {
+    pub(super) max: u64,
+    /// e.g. "Lambda's limit for a function and its layers unzipped".
+    pub(super) why: &'static str,
 }
 
 /// A metadata table being read: remembers its key path for messages and
@@ -132,31 +151,55 @@ impl Table {
         }
     }
 
-    pub(super) fn optional_size(&mut self, name: &str) -> Result<Option<u64>, String> {
+    /// A size in bytes, at most `limit.max`.
+    pub(super) fn optional_size(&mut self, name: &str, limit: &Limit) -> Result<Option<u64>, String> {
         let path = self.path(name);
         let bad = |found: &dyn std::fmt::Display| {
             format!("{path}: `{found}` is not a size (e.g. \"50 MiB\"; units B, KB, MB, GB, KiB, MiB, GiB)")
         };
-        match self.take(name) {
-            None => Ok(None),
-            Some(Value::String(text)) => parse_size(&text).map(Some).ok_or_else(|| bad(&text)),
-            Some(Value::Number(number)) => number.as_u64().map(Some).ok_or_else(|| bad(&number)),
-            Some(other) => Err(bad(&other)),
-        }
+        let too_big = |found: &dyn std::fmt::Display| {
+            format!(
+                "{path}: `{found}` is more than {} bytes ({:.0} MiB), {} (e.g. \"50 MiB\")",
+                limit.max,
+                limit.max as f64 / f64::from(1u32 << 20),
+                limit.why
+            )
+        };
+        let bytes = match self.take(name) {
+            None => return Ok(None),
+            Some(Value::String(text)) => {
+                let bytes = parse_size(&text).ok_or_else(|| bad(&text))?;
+                at_most(bytes, limit.max).ok_or_else(|| too_big(&text))?
+            }
+            Some(Value::Number(number)) => {
+                let bytes = number.as_u64().ok_or_else(|| bad(&number))?;
+                at_most(bytes as f64, limit.max).ok_or_else(|| too_big(&number))?
+            }
+            Some(other) => return Err(bad(&other)),
+        };
+        Ok(Some(bytes))
     }
 
-    pub(super) fn optional_duration_ms(&mut self, name: &str) -> Result<Option<u64>, String> {
+    /// A duration in milliseconds, at most `limit.max`.
+    pub(super) fn optional_duration_ms(&mut self, name: &str, limit: &Limit) -> Result<Option<u64>, String> {
+        let path = self.path(name);
         match self.take(name) {
             None => Ok(None),
-            Some(Value::String(text)) => parse_duration_ms(&text).map(Some).ok_or_else(|| {
-                format!(
-                    "{}: `{text}` is not a duration (e.g. \"3 s\" or \"500 ms\")",
-                    self.path(name)
-                )
-            }),
+            Some(Value::String(text)) => {
+                let ms = parse_duration_ms(&text).ok_or_else(|| {
+                    format!("{path}: `{text}` is not a duration (e.g. \"3 s\" or \"500 ms\")")
+                })?;
+                let ms = at_most(ms, limit.max).ok_or_else(|| {
+                    format!(
+                        "{path}: `{text}` is more than {} s, {} (e.g. \"3 s\")",
+                        limit.max as f64 / 1000.0,
+                        limit.why
+                    )
+                })?;
+                Ok(Some(ms))
+            }
             Some(other) => Err(format!(
-                "{}: expected a duration such as \"3 s\", found {other}",
-                self.path(name)
+                "{path}: expected a duration such as \"3 s\", found {other}"
             )),
         }
     }
@@ -249,7 +292,11 @@ mod tests {
         let value = serde_json::json!({ "runtime": "python3.11", "layers": {} });
         let mut table = Table::new("t", &value).unwrap();
         table.required_str("runtime").unwrap();
-        table.optional_size("budget").unwrap();
+        let limit = Limit {
+            max: 1,
+            why: "a test",
+        };
+        table.optional_size("budget", &limit).unwrap();
         table.optional_map("layers").unwrap();
         table.optional_str("runtime").unwrap();
         assert_eq!(table.asked(), ["runtime", "budget", "layers"]);
@@ -266,19 +313,58 @@ mod tests {
 
     #[test]
     fn sizes_use_decimal_and_binary_units() {
-        assert_eq!(parse_size("50 MiB"), Some(52_428_800));
-        assert_eq!(parse_size("250MiB"), Some(262_144_000));
-        assert_eq!(parse_size("1.5 MB"), Some(1_500_000));
-        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("50 MiB"), Some(52_428_800.0));
+        assert_eq!(parse_size("250MiB"), Some(262_144_000.0));
+        assert_eq!(parse_size("1.5 MB"), Some(1_500_000.0));
+        assert_eq!(parse_size("12"), Some(12.0));
         assert_eq!(parse_size("12 parsecs"), None);
         assert_eq!(parse_size("MiB"), None);
+        assert_eq!(parse_size(&"9".repeat(400)), None, "infinity");
     }
 
     #[test]
     fn durations_accept_seconds_and_milliseconds() {
-        assert_eq!(parse_duration_ms("3 s"), Some(3000));
-        assert_eq!(parse_duration_ms("2.5s"), Some(2500));
-        assert_eq!(parse_duration_ms("500 ms"), Some(500));
+        assert_eq!(parse_duration_ms("3 s"), Some(3000.0));
+        assert_eq!(parse_duration_ms("2.5s"), Some(2500.0));
+        assert_eq!(parse_duration_ms("500 ms"), Some(500.0));
         assert_eq!(parse_duration_ms("soon"), None);
+        assert_eq!(parse_duration_ms("inf s"), None);
+        assert_eq!(parse_duration_ms("1e400 ms"), None);
+        assert_eq!(parse_duration_ms("NaN ms"), None);
+    }
+
+    #[test]
+    fn values_past_the_limit_or_64_bits_are_refused_with_the_limit_named() {
+        let limit = Limit {
+            max: 262_144_000,
+            why: "the limit",
+        };
+        for (value, accepted) in [
+            (serde_json::json!("250 MiB"), Some(262_144_000)),
+            (serde_json::json!(262_144_000u64), Some(262_144_000)),
+            (serde_json::json!("250.001 MiB"), None),
+            (serde_json::json!("99999999999999999999 GiB"), None),
+            (serde_json::json!(u64::MAX), None),
+        ] {
+            let mut table = Table::new("t", &serde_json::json!({ "budget": value })).unwrap();
+            match (table.optional_size("budget", &limit), accepted) {
+                (Ok(bytes), Some(_)) => assert_eq!(bytes, accepted),
+                (Err(err), None) => assert!(
+                    err.starts_with("t.budget: `")
+                        && err.contains("is more than 262144000 bytes (250 MiB), the limit"),
+                    "{err}"
+                ),
+                (result, _) => panic!("{value}: {result:?}"),
+            }
+        }
+        let limit = Limit {
+            max: 10_000,
+            why: "the limit",
+        };
+        for text in ["10.001 s", "99999999999999999999 s", "18446744073709551616 ms"] {
+            let mut table = Table::new("t", &serde_json::json!({ "wait": text })).unwrap();
+            let err = table.optional_duration_ms("wait", &limit).unwrap_err();
+            assert!(err.contains("is more than 10 s, the limit"), "{err}");
+        }
     }
 }
