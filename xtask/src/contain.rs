@@ -231,14 +231,29 @@ pub fn sandbox_python(python: &Path, version: &str, reads: &[&Path]) -> Result<P
             python.display()
         ));
     };
-    if let Some(blocked) = reads.iter().find(|dir| !others_reach(dir)) {
+    if let Some(blocked) = reads.iter().find_map(|dir| closed_to_others(dir)) {
         return Err(format!(
-            "the sandbox user (uid {}) cannot reach {} (make the folders above it enterable by others)",
+            "the sandbox user (uid {}) cannot enter {} (let others enter it: chmod o+rx)",
             facts::SANDBOX_UID,
             blocked.display()
         ));
     }
     Ok(usable)
+}
+
+/// The first folder from the root down to `dir` (included) that users other
+/// than its owner and group cannot enter (`dir` itself: nor list), if any.
+fn closed_to_others(dir: &Path) -> Option<PathBuf> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Some(dir.to_path_buf());
+    };
+    let mut folders: Vec<&Path> = dir.ancestors().collect();
+    folders.reverse();
+    folders.into_iter().find_map(|folder| {
+        let wanted = if folder == dir { 0o005 } else { 0o001 };
+        let open = fs::metadata(folder).is_ok_and(|metadata| metadata.mode() & wanted == wanted);
+        (!open).then(|| folder.to_path_buf())
+    })
 }
 
 /// Lets users other than the owner read every file and enter every folder

@@ -93,15 +93,11 @@ fn assert_contained_env(env: &BTreeMap<String, String>, what: &str) {
     assert_ne!(env.get("HOME"), Some(&home), "{what} got the caller's home");
 }
 
-#[test]
-fn the_layer_proof_imports_third_party_code_without_secrets_privilege_or_network() {
-    let repo = app();
-    let record = shared_record(&repo, "spy.jsonl");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // The module records, on import, what it sees; the path is baked in,
-    // since no variable of the test reaches it.
-    let spy = format!(
+/// A module that records, on import, what it sees into `record`: its
+/// user, its environment, whether 127.0.0.1:`port` answers. The path is
+/// baked in, since no variable of the test reaches it.
+fn spy_module(record: &Path, port: u16) -> String {
+    format!(
         r#"import json, os, socket
 _seen = {{"uid": os.getuid(), "env": dict(os.environ)}}
 try:
@@ -114,7 +110,16 @@ with open({record:?}, "a") as _file:
     _file.write(json.dumps(_seen) + "\n")
 "#,
         record = record.display().to_string()
-    );
+    )
+}
+
+#[test]
+fn the_layer_proof_imports_third_party_code_without_secrets_privilege_or_network() {
+    let repo = app();
+    let record = shared_record(&repo, "spy.jsonl");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spy = spy_module(&record, port);
     repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", &spy)], &[]);
     repo.xtask_with(&["build-layers", "--builder", "host"], CALLER)
         .success();
@@ -324,5 +329,40 @@ fn the_container_builders_command_line_holds_no_value_of_the_callers_environment
                 "the proof ran as root: {args:?}"
             );
         }
+    }
+}
+
+#[test]
+fn a_layer_the_sandbox_user_cannot_reach_is_proven_as_root_and_said() {
+    let repo = app();
+    let record = shared_record(&repo, "spy.jsonl");
+    repo.wheel(
+        "core",
+        "spy",
+        "1.0",
+        &[("spy/__init__.py", &spy_module(&record, 9))],
+        &[],
+    );
+    // With umask 077 the tool's own folders under target/ are closed to others.
+    let run = repo.xtask_umask("077", &["build-layers", "--builder", "host"]);
+    let stderr = run.success().stderr();
+    let text = fs::read_to_string(&record).unwrap();
+    if running_as_root() {
+        let target = repo.path().join("target");
+        assert!(
+            stderr.contains(&format!(
+                "the layer proofs import third-party code as root: the sandbox user (uid 993) cannot enter {}",
+                target.display()
+            )),
+            "{stderr}"
+        );
+        assert!(text.contains("\"uid\": 0"), "{text}");
+    } else {
+        // Only root can switch users: nothing to fall back from, nothing to say.
+        assert!(!stderr.contains("as root"), "{stderr}");
+        assert!(
+            !text.is_empty(),
+            "the proof did not import the test wheel's module"
+        );
     }
 }
