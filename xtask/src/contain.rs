@@ -114,7 +114,9 @@ impl Contained {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn()?;
-        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let Some(mut stdin) = child.stdin.take() else {
+            return Err(std::io::Error::other("no pipe to the child's stdin"));
+        };
         let input = input.to_vec();
         // A writer of its own: the child may fill its stdout before it has read all of stdin.
         let writer = std::thread::spawn(move || stdin.write_all(&input));
