@@ -91,7 +91,8 @@ pub fn run(python: &Path, request: &Request) -> Result<Answer> {
     let contained = Contained::as_invoker(&std::env::temp_dir())?;
     let mut command = contained.command(python);
     command.args(["-I", "-c", SCRIPT]);
-    let output = Contained::output_with_input(command, input.as_bytes())
+    let output = contained
+        .output(command, Some(input.as_bytes()))
         .with_context(|| format!("running {} to parse the handlers", python.display()))?;
     if !output.status.success() {
         anyhow::bail!(

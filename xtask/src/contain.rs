@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -106,24 +106,77 @@ impl Contained {
         command
     }
 
-    /// Runs `command` (made by [`Contained::command`]) with `input` on its
-    /// stdin, and waits for it.
-    pub fn output_with_input(mut command: Command, input: &[u8]) -> std::io::Result<Output> {
+    /// Runs `command` (made by [`Contained::command`]) to its end, with
+    /// `input` on its stdin, then ends what it left running in its process
+    /// group (a module that starts a process on import). Its output goes to
+    /// files, not pipes: a process left holding them cannot keep the run
+    /// waiting.
+    pub fn output(&self, mut command: Command, input: Option<&[u8]>) -> std::io::Result<Output> {
+        let (mut stdout, mut stderr) = (self.scratch("stdout")?, self.scratch("stderr")?);
         command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(stdout.try_clone()?)
+            .stderr(stderr.try_clone()?)
+            .process_group(0);
+        if input.is_some() {
+            command.stdin(Stdio::piped());
+        }
         let mut child = command.spawn()?;
-        let Some(mut stdin) = child.stdin.take() else {
-            return Err(std::io::Error::other("no pipe to the child's stdin"));
+        let writer = match (input, child.stdin.take()) {
+            (Some(input), Some(mut stdin)) => {
+                let input = input.to_vec();
+                // A child that exits without reading everything closes the pipe: its status says why.
+                Some(std::thread::spawn(move || stdin.write_all(&input)))
+            }
+            _ => None,
         };
-        let input = input.to_vec();
-        // A writer of its own: the child may fill its stdout before it has read all of stdin.
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let output = child.wait_with_output()?;
-        // A child that exits without reading everything closes the pipe: its status says why.
-        let _ = writer.join();
-        Ok(output)
+        if let Ok(group) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: waitid with WNOWAIT waits for the child's end without
+            // reaping it: while it is a zombie its pid, and so the id of its
+            // process group, cannot be taken by another process; the
+            // signal then reaches only what it left in its group.
+            unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                while libc::waitid(
+                    libc::P_PID,
+                    group as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                ) != 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                }
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
+        let status = child.wait();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        let read = |file: &mut fs::File| -> std::io::Result<Vec<u8>> {
+            let mut bytes = Vec::new();
+            file.seek(SeekFrom::Start(0))?;
+            file.read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        Ok(Output {
+            status: status?,
+            stdout: read(&mut stdout)?,
+            stderr: read(&mut stderr)?,
+        })
+    }
+
+    /// An anonymous file for the child's output: made in the private folder
+    /// and unlinked at once, so that nothing but its descriptor reaches it.
+    fn scratch(&self, name: &str) -> std::io::Result<fs::File> {
+        let path = self.home.join(format!(".{name}-{}", random_hex()));
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        fs::remove_file(&path)?;
+        Ok(file)
     }
 }
 

@@ -375,3 +375,41 @@ fn a_layer_the_sandbox_user_cannot_reach_is_proven_as_root_and_said() {
         );
     }
 }
+
+/// The pids of running processes whose command line is `sleep SECONDS`.
+fn sleepers(seconds: &str) -> Vec<u32> {
+    let wanted = format!("sleep\0{seconds}\0");
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| cmdline == wanted.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn a_process_a_module_starts_during_the_proof_does_not_outlive_it() {
+    let repo = app();
+    // Detached from the proof's output, so that only an end of its process
+    // group ends it; the duration names it among this machine's processes.
+    let seconds = "4817";
+    let module = format!(
+        "import subprocess\nsubprocess.Popen(['sleep', '{seconds}'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+    );
+    repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", &module)], &[]);
+    let before = sleepers(seconds);
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+    let left: Vec<u32> = sleepers(seconds)
+        .into_iter()
+        .filter(|pid| !before.contains(pid))
+        .collect();
+    for pid in &left {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert!(
+        left.is_empty(),
+        "the proof left `sleep {seconds}` running: {left:?}"
+    );
+}

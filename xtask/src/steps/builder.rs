@@ -383,10 +383,10 @@ pub fn run_python(
                 ));
             }
             // Nothing to read: a module that waits on stdin gets end-of-file.
+            let mut command = contained.command(&python);
+            command.args(args);
             contained
-                .command(&python)
-                .args(args)
-                .output()
+                .output(command, None)
                 .with_context(|| format!("running {}", python.display()))?
         }
         Builder::Container { engine, image, .. } => {

@@ -354,11 +354,11 @@ fn install_runtime_site(
     // Contained as the layers' compilation is: it reads third-party code.
     if let Planned::Ready(Some(python)) = python::find_interpreter(sh, tools, config.runtime, None) {
         let contained = crate::contain::Contained::as_invoker(temp.path())?;
-        let _ = contained
-            .command(&python)
+        let mut command = contained.command(&python);
+        command
             .args(["-I", "-m", "compileall", "-q", "-j", "0"])
-            .arg(&site)
-            .output();
+            .arg(&site);
+        let _ = contained.output(command, None);
     }
     temp.persist(dest)
 }
