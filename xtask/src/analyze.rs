@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::{cmd, Shell};
+
+use crate::contain::Contained;
 
 pub const SCRIPT: &str = include_str!("../py/analyze.py");
 
@@ -82,13 +83,16 @@ pub struct Import {
     pub names: Vec<String>,
 }
 
-pub fn run(sh: &Shell, python: &Path, request: &Request) -> Result<Answer> {
+/// Runs the analysis of `request` with `python`, contained (`contain.rs`):
+/// it reads the sources and runs none of them, as the invoking user, with
+/// no network and none of the caller's variables but the allow-list.
+pub fn run(python: &Path, request: &Request) -> Result<Answer> {
     let input = serde_json::to_string(request)?;
-    let output = cmd!(sh, "{python} -I -c {SCRIPT}")
-        .stdin(input)
-        .quiet()
-        .ignore_status()
-        .output()
+    let contained = Contained::as_invoker(&std::env::temp_dir())?;
+    let mut command = contained.command(python);
+    command.args(["-I", "-c", SCRIPT]);
+    let output = contained
+        .output(command, Some(input.as_bytes()))
         .with_context(|| format!("running {} to parse the handlers", python.display()))?;
     if !output.status.success() {
         anyhow::bail!(

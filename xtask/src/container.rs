@@ -117,7 +117,10 @@ impl Engine {
     }
 
     /// `docker run` of `command` in `image`, with the layer's requirements
-    /// directory read-only, `out` writable and the pip cache mounted.
+    /// directory read-only, `out` writable and the pip cache mounted. The
+    /// command line carries no value of the caller's environment (anyone
+    /// on the machine may read it with `ps`): such a variable is named with
+    /// `--env NAME` and its value set in the engine's own environment.
     pub fn run_command<'a>(
         &self,
         sh: &'a Shell,
@@ -126,12 +129,18 @@ impl Engine {
     ) -> Result<xshell::Cmd<'a>> {
         let program = &self.program;
         let platform = run.arch.container_platform();
-        let user = current_user(sh)?;
+        let user = match run.access {
+            Access::Contained { user: Some(uid) } => format!("{uid}:{uid}"),
+            _ => current_user(sh)?,
+        };
         let mut args: Vec<String> = vec!["run".into(), "--rm".into(), "--platform".into(), platform.into()];
         args.extend(["--user".into(), user]);
         if self.program == "podman" {
             // Rootless podman maps the invoking user only with keep-id.
             args.push("--userns=keep-id".into());
+        }
+        if let Access::Contained { .. } = run.access {
+            args.extend(["--network".into(), "none".into()]);
         }
         let mut mount = |host: &Path, inside: &str, read_only: bool| {
             let suffix = if read_only { ":ro" } else { "" };
@@ -140,22 +149,62 @@ impl Engine {
         mount(&run.input_dir, INPUT_DIR, true);
         mount(&run.out_dir, OUT_DIR, false);
         mount(&run.cache_dir, CACHE_DIR, false);
-        let ca_bundle = CA_BUNDLE_VARIABLES
-            .iter()
-            .filter_map(std::env::var_os)
-            .map(PathBuf::from)
-            .find(|path| path.is_file());
-        if let Some(bundle) = &ca_bundle {
-            mount(bundle, CA_BUNDLE, true);
+        if run.access == Access::Install {
+            if let Some(bundle) = ca_bundle(|name| std::env::var_os(name)) {
+                mount(&bundle, CA_BUNDLE, true);
+            }
         }
-        let mut env: Vec<(String, String)> = vec![
-            ("HOME".into(), "/tmp".into()),
-            ("PIP_CACHE_DIR".into(), format!("{CACHE_DIR}/pip")),
-            ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-        ];
-        if ca_bundle.is_some() {
-            env.extend(
+        let (fixed, passed) = container_env(run.access, |name| std::env::var_os(name));
+        for (name, value) in &fixed {
+            args.extend(["--env".into(), format!("{name}={value}")]);
+        }
+        for (name, _) in &passed {
+            args.extend(["--env".into(), name.clone()]);
+        }
+        args.push("--workdir".into());
+        args.push(run.workdir.clone());
+        args.push(run.image.clone());
+        args.extend(command.iter().cloned());
+        let mut engine = cmd!(sh, "{program} {args...}");
+        for (name, value) in passed {
+            engine = engine.env(name, value);
+        }
+        Ok(engine)
+    }
+}
+
+/// The caller's CA bundle, when one of [`CA_BUNDLE_VARIABLES`] names a file.
+fn ca_bundle(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    CA_BUNDLE_VARIABLES
+        .iter()
+        .filter_map(|name| lookup(name))
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+}
+
+/// A variable of the caller's that a build container gets, by name.
+type Passed = (String, std::ffi::OsString);
+
+/// The variables a build container gets, as (fixed, passed): fixed are the
+/// tool's own constants, the same on every machine, on the command line
+/// (the engine reads its own `HOME`, so that one cannot be set there);
+/// passed come from the caller's environment (`lookup`) and go by name.
+/// An install gets the installer's variables and the proxies; the
+/// runtime's Python over a layer gets none of the caller's.
+fn container_env(
+    access: Access,
+    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> (Vec<(String, String)>, Vec<Passed>) {
+    let mut fixed: Vec<(String, String)> = vec![
+        ("HOME".into(), "/tmp".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+    ];
+    let mut passed = Vec::new();
+    if access == Access::Install {
+        fixed.push(("PIP_CACHE_DIR".into(), format!("{CACHE_DIR}/pip")));
+        fixed.push(("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()));
+        if ca_bundle(&lookup).is_some() {
+            fixed.extend(
                 CA_BUNDLE_VARIABLES
                     .iter()
                     .map(|name| (name.to_string(), CA_BUNDLE.to_string())),
@@ -163,19 +212,12 @@ impl Engine {
         }
         let result_variables = RESULT_VARIABLES.iter().map(|(name, _)| *name);
         for name in result_variables.chain(NETWORK_VARIABLES.iter().copied()) {
-            if let Ok(value) = std::env::var(name) {
-                env.push((name.to_string(), value));
+            if let Some(value) = lookup(name) {
+                passed.push((name.to_string(), value));
             }
         }
-        for (name, value) in env {
-            args.extend(["--env".into(), format!("{name}={value}")]);
-        }
-        args.push("--workdir".into());
-        args.push(run.workdir.clone());
-        args.push(run.image.clone());
-        args.extend(command.iter().cloned());
-        Ok(cmd!(sh, "{program} {args...}"))
     }
+    (fixed, passed)
 }
 
 /// The engine as a plan sees it: `Ready(None)` when none answers.
@@ -284,6 +326,18 @@ pub fn can_run(arch: Arch) -> Result<(), String> {
     }
 }
 
+/// What a build container may reach besides its mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The installer: the network, and the installer's and the proxies'
+    /// variables of the caller.
+    Install,
+    /// The runtime's Python over a layer (compiling, proving): no network,
+    /// none of the caller's variables; as `user` (uid and gid) when given,
+    /// else as the invoking user.
+    Contained { user: Option<u32> },
+}
+
 /// One container invocation's mounts.
 pub struct ContainerRun {
     pub image: String,
@@ -294,6 +348,7 @@ pub struct ContainerRun {
     pub workdir: String,
     pub out_dir: PathBuf,
     pub cache_dir: PathBuf,
+    pub access: Access,
 }
 
 /// The pip command that installs `requirements` (relative to the mounted
@@ -415,5 +470,31 @@ impl Engine {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_variables_go_by_name_and_only_to_the_installer() {
+        let caller = |name: &str| {
+            (name == "PIP_INDEX_URL" || name == "HTTPS_PROXY")
+                .then(|| format!("https://user:token@{name}.example").into())
+        };
+        let (fixed, passed) = container_env(Access::Install, caller);
+        let names: Vec<&str> = passed.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["PIP_INDEX_URL", "HTTPS_PROXY"]);
+        assert!(
+            fixed.iter().all(|(_, value)| !value.contains("token")),
+            "{fixed:?}"
+        );
+        let (fixed, passed) = container_env(Access::Contained { user: None }, caller);
+        assert!(passed.is_empty(), "{passed:?}");
+        assert!(
+            fixed.iter().all(|(name, _)| !name.starts_with("PIP_")),
+            "{fixed:?}"
+        );
     }
 }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use xshell::Shell;
 
 use crate::analyze::{self, ModuleAnswer};
 use crate::atomic;
@@ -216,7 +215,7 @@ pub struct Analysis {
     pub stdlib: BTreeSet<String>,
 }
 
-pub fn analyse_sources(sh: &Shell, config: &Config, python: &Path) -> Result<Analysis> {
+pub fn analyse_sources(config: &Config, python: &Path) -> Result<Analysis> {
     let mut paths = BTreeSet::new();
     let mut dirs: Vec<PathBuf> = config
         .functions
@@ -256,7 +255,7 @@ pub fn analyse_sources(sh: &Shell, config: &Config, python: &Path) -> Result<Ana
             .map(|path| config.root.join(path).display().to_string())
             .collect(),
     };
-    let answer = analyze::run(sh, python, &request)?;
+    let answer = analyze::run(python, &request)?;
     let modules: BTreeMap<String, ModuleAnswer> = paths
         .iter()
         .filter_map(|path| {

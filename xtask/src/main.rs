@@ -11,6 +11,7 @@ mod checks;
 mod cli;
 mod commands;
 mod config;
+mod contain;
 mod container;
 #[cfg(test)]
 mod design_doc;

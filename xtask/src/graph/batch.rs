@@ -196,7 +196,7 @@ pub fn run_batch(
                 _ => None,
             })
             .collect();
-        package::check_handlers(&session.sh, parser, &[], &code)?.1
+        package::check_handlers(parser, &[], &code)?.1
     } else {
         Compiled::new()
     };
@@ -254,7 +254,7 @@ pub fn run_batch(
                 }
             })
             .collect();
-        let (verdicts, compiled) = package::check_handlers(&session.sh, parser, &handlers, &code)?;
+        let (verdicts, compiled) = package::check_handlers(parser, &handlers, &code)?;
         results.extend(pool.install(|| {
             functions
                 .par_iter()
@@ -310,7 +310,7 @@ pub fn run_batch(
         let Planned::Ready(parser) = &graph.parser else {
             bail!("checks to run, but no interpreter to parse the sources");
         };
-        let analysis = import_check::analyse_sources(&session.sh, config, parser)?;
+        let analysis = import_check::analyse_sources(config, parser)?;
         let listings = Listings::default();
         results.extend(pool.install(|| {
             checks

@@ -11,9 +11,10 @@ use xshell::Shell;
 
 use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Bytecode, Config, Layer};
-use crate::container::{self, ContainerRun, Engine};
+use crate::contain::{self, Contained};
+use crate::container::{self, Access, ContainerRun, Engine};
 use crate::error::EnvironmentError;
-use crate::facts::Arch;
+use crate::facts::{self, Arch};
 use crate::installer::Source;
 use crate::installer::{self, Installer};
 use crate::python;
@@ -314,6 +315,7 @@ fn container_run(config: &Config, image: &str, requirements: &Path, work: &Path)
         workdir: container::requirements_workdir(requirements),
         out_dir: work.to_path_buf(),
         cache_dir,
+        access: Access::Install,
     })
 }
 
@@ -321,32 +323,85 @@ fn container_run(config: &Config, image: &str, requirements: &Path, work: &Path)
 /// itself on the host, its mount in the container.
 pub const WORK: &str = "{work}";
 
+/// What a run of the runtime's Python over a layer is: either way it gets
+/// no network and none of the caller's variables but the allow-list
+/// (`contain.rs`).
+#[derive(Debug, Clone, Copy)]
+pub enum PythonRun<'a> {
+    /// The interpreter's own tools (`compileall`): they read the layer and
+    /// run none of it, as the invoking user, who may write into `work`.
+    Tool,
+    /// Imports of the layer's modules (third-party code): as the sandbox
+    /// user when the tool runs as root and that user reaches `work`, which
+    /// it may then read, but write only `answer` (a file in `work`).
+    Imports { answer: &'a Path },
+}
+
+/// What a run of the runtime's Python gave.
+pub struct PythonOutput {
+    pub output: std::process::Output,
+    /// What the containment could not do here (once per run and reason).
+    pub notes: Vec<String>,
+}
+
 /// Runs the builder's runtime Python with `args`, in which [`WORK`] stands
-/// for `work` (mounted writable in the container).
+/// for `work` (mounted writable in the container), contained as `run` says.
 pub fn run_python(
     sh: &Shell,
     config: &Config,
     builder: &Builder,
     work: &Path,
     args: &[String],
-) -> Result<std::process::Output> {
+    run: PythonRun,
+) -> Result<PythonOutput> {
+    let mut notes = Vec::new();
     let output = match builder {
         Builder::Host { interpreter, .. } => {
             let python = interpreter.as_ref().context("no runtime Python on this host")?;
             let here = work.display().to_string();
             let args: Vec<String> = args.iter().map(|arg| arg.replace(WORK, &here)).collect();
+            let (python, contained) = match run {
+                PythonRun::Imports { answer } if contain::is_root() => {
+                    let version = config.runtime.python_version();
+                    match contain::sandbox_python(python, &version, &[work]) {
+                        Ok(usable) => {
+                            contain::grant_read(work)?;
+                            contain::answer_file(answer, facts::SANDBOX_UID)?;
+                            (usable, Contained::as_sandbox_user(work)?)
+                        }
+                        Err(why) => {
+                            notes.push(format!("the layer proofs import third-party code as root: {why}"));
+                            (python.clone(), Contained::as_invoker(work)?)
+                        }
+                    }
+                }
+                _ => (python.clone(), Contained::as_invoker(work)?),
+            };
+            if let (PythonRun::Imports { .. }, Err(why)) = (run, contain::network_isolation()) {
+                notes.push(format!(
+                    "the layer proofs import third-party code with the network: {why}"
+                ));
+            }
             // Nothing to read: a module that waits on stdin gets end-of-file.
-            xshell::cmd!(sh, "{python} {args...}")
-                .quiet()
-                .ignore_status()
-                .stdin("")
-                .output()?
+            let mut command = contained.command(&python);
+            command.args(args);
+            contained
+                .output(command, None)
+                .with_context(|| format!("running {}", python.display()))?
         }
         Builder::Container { engine, image, .. } => {
             let cache_dir = config.cache_dir().join("container");
             fs::create_dir_all(&cache_dir)?;
             let mut command = vec!["python3".to_string()];
             command.extend(args.iter().map(|arg| arg.replace(WORK, container::OUT_DIR)));
+            let user = match run {
+                PythonRun::Imports { answer } if contain::is_root() => {
+                    contain::grant_read(work)?;
+                    contain::answer_file(answer, facts::SANDBOX_UID)?;
+                    Some(facts::SANDBOX_UID)
+                }
+                _ => None,
+            };
             let run = ContainerRun {
                 image: image.clone(),
                 arch: config.arch,
@@ -354,6 +409,7 @@ pub fn run_python(
                 workdir: container::OUT_DIR.to_string(),
                 out_dir: work.to_path_buf(),
                 cache_dir,
+                access: Access::Contained { user },
             };
             engine
                 .run_command(sh, &run, &command)?
@@ -362,7 +418,8 @@ pub fn run_python(
                 .output()?
         }
     };
-    Ok(output)
+    notes.retain(|note| contain::first_time(note));
+    Ok(PythonOutput { output, notes })
 }
 
 /// `.pyc` compiled by the runtime's own Python, with source paths as they
@@ -380,7 +437,10 @@ pub fn compile_bytecode(
 ) -> Result<()> {
     let runtime_dir = format!("{}/python", crate::facts::LAYER_MOUNT);
     let site = site.to_string();
-    let mut args: Vec<String> = ["-m", "compileall", "-q", "-j", "0"].map(String::from).to_vec();
+    // -I: none of the caller's PYTHON* variables or user site-packages.
+    let mut args: Vec<String> = ["-I", "-m", "compileall", "-q", "-j", "0"]
+        .map(String::from)
+        .to_vec();
     let invalidation = match mode {
         Bytecode::None => return Ok(()),
         Bytecode::Sourceless => {
@@ -400,7 +460,7 @@ pub fn compile_bytecode(
         runtime_dir,
         site,
     ]);
-    let output = run_python(sh, config, builder, work, &args)?;
+    let output = run_python(sh, config, builder, work, &args, PythonRun::Tool)?.output;
     // compileall exits 1 when some file does not compile (test templates,
     // Python 2 leftovers); those simply ship without bytecode.
     if !output.status.success() && output.status.code() != Some(1) {

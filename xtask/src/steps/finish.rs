@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use super::builder::{compile_bytecode, run_python, Builder, Finish, WORK};
+use super::builder::{compile_bytecode, run_python, Builder, Finish, PythonRun, WORK};
 use crate::config::{Bytecode, Config, TABLE};
 use crate::elf;
 use crate::layer_content::remove_any;
@@ -86,6 +86,8 @@ pub struct Finished {
     pub saved: BTreeMap<String, u64>,
     /// Modules imported by the proof.
     pub proven: usize,
+    /// What containing the proof could not do on this machine, said once.
+    pub notes: Vec<String>,
 }
 
 /// Finishes the layer `name` installed in `install/python` (`install` is
@@ -128,11 +130,29 @@ pub fn finish_layer(
     }
     let modules = modules_of(&site)?;
     finished.proven = modules.len();
-    let failed = prove(sh, config, builder, install, SITE, &path, &modules)?;
+    let failed = prove(
+        sh,
+        config,
+        builder,
+        install,
+        SITE,
+        &path,
+        &modules,
+        &mut finished.notes,
+    )?;
     if !failed.is_empty() {
         // Only what the installed layer imported counts against a rule.
         let names: Vec<String> = failed.keys().cloned().collect();
-        let before = prove(sh, config, builder, install, PRISTINE, &path, &names)?;
+        let before = prove(
+            sh,
+            config,
+            builder,
+            install,
+            PRISTINE,
+            &path,
+            &names,
+            &mut finished.notes,
+        )?;
         let broken: BTreeMap<String, String> = failed
             .into_iter()
             .filter(|(module, _)| !before.contains_key(module))
@@ -145,7 +165,17 @@ pub fn finish_layer(
                 remove_any(&trial)?;
                 link_tree(&pristine, &trial)?;
                 apply(sh, config, builder, rule, install, TRIAL)?;
-                for module in prove(sh, config, builder, install, TRIAL, &path, &names)?.into_keys() {
+                let failed = prove(
+                    sh,
+                    config,
+                    builder,
+                    install,
+                    TRIAL,
+                    &path,
+                    &names,
+                    &mut finished.notes,
+                )?;
+                for module in failed.into_keys() {
                     culprits.entry(module).or_default().push(rule);
                 }
             }
@@ -325,7 +355,12 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// Imports `modules` from `install/<site>` (then `path`) with the runtime's
-/// Python: each failure, by module.
+/// Python: each failure, by module. The imports run the layer's code
+/// (third-party code), so they run contained (`contain.rs`): no network,
+/// none of the caller's variables but the allow-list, and as the sandbox
+/// user when the tool runs as root, reading the layer and writing only the
+/// answer. `notes` receives what this machine did not allow.
+#[allow(clippy::too_many_arguments)]
 fn prove(
     sh: &Shell,
     config: &Config,
@@ -334,6 +369,7 @@ fn prove(
     site: &str,
     path: &[String],
     modules: &[String],
+    notes: &mut Vec<String>,
 ) -> Result<BTreeMap<String, String>> {
     let mut folders = vec![site.to_string()];
     folders.extend(path.iter().cloned());
@@ -353,7 +389,16 @@ fn prove(
     ]
     .map(String::from)
     .to_vec();
-    let output = run_python(sh, config, builder, install, &args)?;
+    let ran = run_python(
+        sh,
+        config,
+        builder,
+        install,
+        &args,
+        PythonRun::Imports { answer: &answer },
+    )?;
+    notes.extend(ran.notes);
+    let output = ran.output;
     let result = fs::read(&answer)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<BTreeMap<String, String>>(&bytes).ok());

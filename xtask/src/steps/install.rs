@@ -143,6 +143,9 @@ pub fn build_layer(
     if finish.transforms() {
         progress.phase(name, "finishing and proving");
         let finished = finish_layer(sh, config, builder, finish, name, &install_dir, bases)?;
+        for note in &finished.notes {
+            progress.note(note);
+        }
         inventory.packages = layer_content::inventory(&site)?;
         finish_data = Some(FinishData {
             bytecode: finish.bytecode.name().to_string(),

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use xshell::Shell;
 
 use super::install::{WrittenData, ZipData, LAYER_ZIP};
 use crate::analyze::{self, HandlerRequest};
@@ -140,7 +139,6 @@ pub type Compiled = BTreeMap<String, Vec<(String, Vec<u8>)>>;
 /// (`__pycache__/<module>.<tag>.pyc`): the sources stay, so tracebacks of
 /// application code keep their lines, and nothing is compiled at import.
 pub fn check_handlers(
-    sh: &Shell,
     python: &Path,
     handlers: &[(&Function, &[SourceFile])],
     code: &[AppCode],
@@ -181,7 +179,7 @@ pub fn check_handlers(
     if request.handlers.is_empty() && request.compile.is_empty() {
         return Ok((BTreeMap::new(), Compiled::new()));
     }
-    let answer = analyze::run(sh, python, &request)?;
+    let answer = analyze::run(python, &request)?;
     let mut compiled = Compiled::new();
     for (key, hex) in &answer.compiled {
         let (Some((owner, stem)), Some(hex)) = (jobs.get(key), hex) else {

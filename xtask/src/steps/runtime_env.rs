@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::atomic::TempDir;
 use crate::cli::InstallerChoice;
@@ -351,11 +351,14 @@ fn install_runtime_site(
     }
     // The runtime ships its packages compiled; from source their import would
     // count several times over against the budget. Best effort.
+    // Contained as the layers' compilation is: it reads third-party code.
     if let Planned::Ready(Some(python)) = python::find_interpreter(sh, tools, config.runtime, None) {
-        let _ = cmd!(sh, "{python} -m compileall -q -j 0 {site}")
-            .quiet()
-            .ignore_status()
-            .output();
+        let contained = crate::contain::Contained::as_invoker(temp.path())?;
+        let mut command = contained.command(&python);
+        command
+            .args(["-I", "-m", "compileall", "-q", "-j", "0"])
+            .arg(&site);
+        let _ = contained.output(command, None);
     }
     temp.persist(dest)
 }
