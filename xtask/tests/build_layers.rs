@@ -693,3 +693,81 @@ fn the_interpreter_behind_a_shim_is_what_runs() {
         from_scratch.read("dist/layers/alpha.zip")
     );
 }
+
+/// A URL's credentials never show: not in a failed build's errors, not in
+/// `--dry-run` or `--json`, not in an error about the configuration.
+#[test]
+fn index_credentials_never_reach_the_output() {
+    let repo = two_profiles();
+    // beta asks the index, which nothing listens on: it fails at once.
+    repo.write("layers/beta/requirements.txt", "tool==2.0\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let index = |token: &str| format!("https://ci-bot:{token}@127.0.0.1:{port}/simple");
+    let (one, two) = (index("SECRET-TOKEN-ONE"), index("SECRET-TOKEN-TWO"));
+    let env = |url: &str| {
+        [
+            ("UV_INDEX_URL", url.to_string()),
+            ("PIP_INDEX_URL", url.to_string()),
+            ("UV_HTTP_RETRIES", "0".to_string()),
+            ("PIP_RETRIES", "0".to_string()),
+        ]
+    };
+    let run = |args: &[&str], url: &str| {
+        let env = env(url);
+        let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        repo.xtask_with(args, &env)
+    };
+    let mut outputs = Vec::new();
+    let built = run(&["build-layers", "--builder", "host", "-v"], &one);
+    built.fails_with(1, "layer `beta`");
+    outputs.push(built);
+    for installer in ["uv", "pip"] {
+        outputs.push(run(
+            &[
+                "build-layers",
+                "--builder",
+                "host",
+                "--installer",
+                installer,
+                "--json",
+                "-v",
+            ],
+            &two,
+        ));
+    }
+    // The index changed: each plan says so, with the value it changed to.
+    outputs.push(run(
+        &["build-layers", "--builder", "host", "--dry-run", "-v"],
+        &one,
+    ));
+    outputs.push(run(
+        &["build-layers", "--builder", "host", "--dry-run", "--json"],
+        &two,
+    ));
+    outputs.push(run(
+        &["build-layers", "--builder", "host", "--dry-run", "-q"],
+        &one,
+    ));
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nremote_cache = \"{one}\""),
+    ));
+    let misconfigured = run(&["build-layers", "--builder", "host"], &one);
+    misconfigured.fails_with(2, "remote_cache");
+    outputs.push(misconfigured);
+    for output in &outputs {
+        for text in [output.stdout(), output.stderr()] {
+            assert!(!text.contains("SECRET-TOKEN"), "a token in the output:\n{text}");
+        }
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|output| output.stderr().contains("ci-bot:***@")),
+        "the URLs are shown, redacted"
+    );
+}
