@@ -771,3 +771,28 @@ fn index_credentials_never_reach_the_output() {
         "the URLs are shown, redacted"
     );
 }
+
+/// What the memo knows of an engine's images belongs to the daemon it
+/// asked: pointed at another daemon, the plan asks again instead of keying
+/// the layer with the first daemon's image id.
+#[test]
+fn the_image_id_belongs_to_the_daemon_that_answered() {
+    if support::engine_with_test_image().is_none() {
+        return;
+    }
+    let repo = two_profiles();
+    repo.set_metadata(&with_image(support::TEST_IMAGE));
+    let args = ["build-layers", "--builder", "container", "beta"];
+    repo.xtask(&args).success();
+    let plan = plan_of(&repo, &args, &[]);
+    assert!(layer_state(&plan, "beta").starts_with("fresh:"), "{plan:#}");
+    let elsewhere = plan_of(
+        &repo,
+        &args,
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert!(
+        !layer_state(&elsewhere, "beta").starts_with("fresh:"),
+        "another daemon's images are not known: {elsewhere:#}"
+    );
+}
