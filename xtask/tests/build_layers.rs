@@ -648,7 +648,7 @@ fn the_interpreter_behind_a_shim_is_what_runs() {
     fs::write(
         &shim,
         format!(
-            "#!/bin/sh\n# chooses as pyenv does, by PYENV_VERSION\nif [ \"$PYENV_VERSION\" = second ]; then exec '{}' \"$@\"; fi\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\n# a stand-in for a pyenv shim (which names pyenv, as this line does): it chooses by PYENV_VERSION\nif [ \"$PYENV_VERSION\" = second ]; then exec '{}' \"$@\"; fi\nexec '{}' \"$@\"\n",
             second.display(),
             first.display()
         ),
