@@ -37,6 +37,32 @@ const IMAGE_INDEXES: &[&str] = &[
     "/var/lib/docker/image/fuse-overlayfs/repositories.json",
     "/var/lib/docker/image/vfs/repositories.json",
 ];
+/// Variables that point the engines at another daemon, whose images and
+/// ids are its own.
+const DAEMON_VARIABLES: &[&str] = &[
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "CONTAINER_HOST",
+    "CONTAINER_CONNECTION",
+];
+
+/// Which daemon the engines talk to, for the memo's labels: a digest, as
+/// a daemon's address may carry credentials.
+fn daemon() -> String {
+    let mut hasher = crate::digest::KeyHasher::default();
+    for name in DAEMON_VARIABLES {
+        if let Some(value) = std::env::var_os(name) {
+            hasher.part(name, value.as_encoded_bytes());
+        }
+    }
+    hasher.hex()[..16].to_string()
+}
+
+/// The memo's label of `image`'s id on `program`'s daemon.
+fn image_id_label(program: &str, image: &str) -> String {
+    format!("image-id {program} {image} daemon {}", daemon())
+}
 
 /// Where things are mounted inside the container.
 /// The read-only input: the repository (for an install) or the runtime's
@@ -65,7 +91,7 @@ impl Engine {
         }
         let mut files: Vec<&Path> = programs.iter().map(PathBuf::as_path).collect();
         files.extend(SOCKETS.iter().map(Path::new));
-        tools.fact("engine", &files, || {
+        tools.fact(&format!("engine daemon {}", daemon()), &files, || {
             ENGINES.into_iter().find_map(|program| {
                 let answers = cmd!(sh, "{program} version")
                     .quiet()
@@ -79,15 +105,17 @@ impl Engine {
     }
 
     /// The image's content id, `Absent` when the image is not present
-    /// locally; remembered by the engine's binary, socket and image index.
+    /// locally; remembered by the engine's binary, socket and image index,
+    /// and the daemon it talks to.
     pub fn image_id(&self, sh: &Shell, tools: &Tools, image: &str) -> Fact {
         let Some(binary) = crate::tools::which(Path::new(&self.program)) else {
             return Fact::Absent;
         };
         let mut files: Vec<&Path> = vec![&binary];
         files.extend(SOCKETS.iter().chain(IMAGE_INDEXES).map(Path::new));
-        let label = format!("image-id {} {image}", self.program);
-        tools.fact(&label, &files, || self.inspect_image(sh, image))
+        tools.fact(&image_id_label(&self.program, image), &files, || {
+            self.inspect_image(sh, image)
+        })
     }
 
     fn inspect_image(&self, sh: &Shell, image: &str) -> Option<String> {
@@ -270,7 +298,7 @@ pub fn required_image(
     engine.pull(sh, image, arch).with_context(|| {
         format!("the build image {image} is not available (set `image` in Cargo.toml to one you have)")
     })?;
-    tools.forget(&format!("image-id {} {image}", engine.program));
+    tools.forget(&image_id_label(&engine.program, image));
     match engine.image_id(sh, tools, image) {
         Fact::Known(id) => Ok(Planned::Ready(id)),
         _ => bail!("{image} pulled but not found"),

@@ -75,7 +75,8 @@ pub fn is_usage(err: &anyhow::Error) -> bool {
 /// Prints the error, first line then its causes, and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     if err.downcast_ref::<Failed>().is_none() {
-        eprintln!("error: {}", format_chain(err));
+        // An error may quote a configured value or an installer's stderr.
+        eprintln!("error: {}", crate::redact_output::redact_urls(&format_chain(err)));
     }
     if is_usage(err) {
         ExitCode::from(2)

@@ -11,7 +11,7 @@ use xshell::{cmd, Shell};
 use crate::atomic::TempDir;
 use crate::cli::InstallerChoice;
 use crate::facts::{Arch, Runtime};
-use crate::tools::{Fact, Planned, Tools};
+use crate::tools::{which, Fact, Planned, Tools};
 
 /// The uv release this tool is tested with; part of every cache key.
 pub const UV_VERSION: &str = "0.13.9";
@@ -90,7 +90,7 @@ impl Installer {
                 )),
             }
         }
-        let version = tools.about_program("pip-version", Path::new(HOST_PYTHON), |python| {
+        let version = tools.about_program(sh, "pip-version", Path::new(HOST_PYTHON), |python| {
             reported_version(cmd!(sh, "{python} -m pip --version"))
         });
         let version = match version {
@@ -102,7 +102,8 @@ impl Installer {
         };
         Ok(Planned::Ready(Installer {
             kind: Kind::Pip,
-            program: PathBuf::from(HOST_PYTHON),
+            // The program that was asked, not whatever PATH finds later.
+            program: which(Path::new(HOST_PYTHON)).unwrap_or_else(|| PathBuf::from(HOST_PYTHON)),
             version,
         }))
     }
@@ -232,10 +233,11 @@ impl Source {
     }
 }
 
-/// The version `program --version` prints, remembered per binary so that a
-/// no-op build does not pay for starting uv (or a version manager's shim).
+/// The version `program --version` prints, remembered per binary (and per
+/// environment, for a version manager's shim) so that a no-op build does
+/// not pay for starting uv.
 fn uv_version(sh: &Shell, tools: &Tools, program: &Path) -> Fact {
-    tools.about_program("uv-version", program, |resolved| {
+    tools.about_program(sh, "uv-version", program, |resolved| {
         reported_version(cmd!(sh, "{resolved} --version"))
     })
 }
@@ -253,7 +255,9 @@ fn reported_version(command: xshell::Cmd) -> Option<String> {
 
 /// uv on PATH at the pinned version, else the copy bootstrapped into the
 /// cache, else a fresh bootstrap with pip. A uv on PATH at another version is
-/// used only when bootstrapping fails.
+/// used only when bootstrapping fails. The installer runs the binary that
+/// was asked for its version, and a fresh bootstrap is asked too: its answer
+/// is what the memo remembers, so the next dry run knows it.
 fn find_uv(
     sh: &Shell,
     tools: &Tools,
@@ -268,8 +272,9 @@ fn find_uv(
         })
     };
     let on_path = uv_version(sh, tools, Path::new("uv"));
+    let path_uv = || which(Path::new("uv")).unwrap_or_else(|| PathBuf::from("uv"));
     if on_path == Fact::Known(UV_VERSION.to_string()) {
-        return Ok(uv(PathBuf::from("uv"), UV_VERSION.to_string()));
+        return Ok(uv(path_uv(), UV_VERSION.to_string()));
     }
     let home = cache_dir.join("tools").join(format!("uv-{UV_VERSION}"));
     let program = home.join("bin").join("uv");
@@ -289,9 +294,20 @@ fn find_uv(
     }
     if let Err(err) = bootstrap_uv(sh, &home) {
         if let Fact::Known(version) = on_path {
-            return Ok(uv(PathBuf::from("uv"), version));
+            return Ok(uv(path_uv(), version));
         }
         return Err(err);
+    }
+    match uv_version(sh, tools, &program) {
+        Fact::Known(version) if version == UV_VERSION => {}
+        Fact::Known(version) => bail!(
+            "the uv bootstrapped into {} says it is {version}, not {UV_VERSION}: delete that folder and run again",
+            home.display()
+        ),
+        _ => bail!(
+            "the uv bootstrapped into {} does not answer `uv --version`: delete that folder and run again",
+            home.display()
+        ),
     }
     notes.push(format!(
         "uv {UV_VERSION} was not on PATH: bootstrapped it with pip into {} (once)",

@@ -2,7 +2,8 @@
 //! output on stdout, human text on stderr, warnings that survive `--quiet`,
 //! details at `-v`, a closed pipe that ends quietly) and [`Progress`], which
 //! core code calls and only the printer decides how to draw (indicatif lines
-//! on a terminal, plain lines otherwise, nothing with `--quiet`).
+//! on a terminal, plain lines otherwise, nothing with `--quiet`). Whatever
+//! it prints, it prints with the credentials of URLs redacted.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -10,6 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::redact_output::redact_urls;
 
 pub trait Progress: Sync {
     /// `item` entered a new phase (`installing`, `zipping`, …).
@@ -38,7 +41,7 @@ impl Printer {
     pub fn new(verbosity: Verbosity) -> Printer {
         Printer {
             verbosity,
-            progress: for_terminal(verbosity == Verbosity::Quiet),
+            progress: Box::new(Redacted(for_terminal(verbosity == Verbosity::Quiet))),
         }
     }
 
@@ -49,6 +52,7 @@ impl Printer {
     /// Machine output (`--json`, plans) on stdout. A reader that went away
     /// (`| head`) ends the run quietly instead of a panic.
     pub fn out(&self, text: &str) {
+        let text = redact_urls(text);
         let mut stdout = std::io::stdout().lock();
         let written = stdout
             .write_all(text.as_bytes())
@@ -84,7 +88,7 @@ impl Printer {
     /// Always printed, `--quiet` or not.
     pub fn warn(&self, text: &str) {
         if self.verbosity == Verbosity::Quiet {
-            eprintln!("warning: {text}");
+            eprintln!("warning: {}", redact_urls(text));
         } else {
             self.progress.note(&format!("warning: {text}"));
         }
@@ -93,10 +97,26 @@ impl Printer {
     /// Always printed: what failed.
     pub fn error(&self, text: &str) {
         if self.verbosity == Verbosity::Quiet {
-            eprintln!("error: {text}");
+            eprintln!("error: {}", redact_urls(text));
         } else {
             self.progress.note(&format!("error: {text}"));
         }
+    }
+}
+
+/// Every reporter's text, its URLs' credentials redacted: core code may
+/// report what it was given (an index URL, an installer's stderr).
+struct Redacted(Box<dyn Progress>);
+
+impl Progress for Redacted {
+    fn phase(&self, item: &str, phase: &str) {
+        self.0.phase(&redact_urls(item), &redact_urls(phase));
+    }
+    fn done(&self, item: &str, outcome: &str) {
+        self.0.done(&redact_urls(item), &redact_urls(outcome));
+    }
+    fn note(&self, message: &str) {
+        self.0.note(&redact_urls(message));
     }
 }
 

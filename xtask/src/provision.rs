@@ -57,7 +57,8 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         .context("ci needs uv for the tests")?;
     tools.save()?;
     if let Planned::Ready(uv) = uv {
-        if uv.program.components().count() > 1 {
+        // Only the bootstrapped copy: a uv already on PATH stays where it is.
+        if uv.program.starts_with(config.cache_dir()) {
             provisioned.path_first = uv.program.parent().map(Path::to_path_buf);
         }
     }

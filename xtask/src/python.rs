@@ -1,6 +1,8 @@
 //! Finding a Python of the runtime's exact minor version on the host, for
 //! hash-based bytecode, parsing the sources and the smoke test (bytecode and
-//! import behaviour differ between minor versions).
+//! import behaviour differ between minor versions), and what it is: the
+//! real binary that runs and its full version, never the path a version
+//! manager's shim answers on.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +12,10 @@ use crate::facts::Runtime;
 use crate::tools::{Fact, Planned, Tools};
 
 /// `python3.X` on PATH, else `python3` if it is 3.X, else what `uv python
-/// find` knows of. Returns the interpreter's own path (`sys.executable`), so
-/// that later runs skip any version-manager shim in front of it. `None`
-/// when there is no such Python here.
+/// find` knows of. Returns the real binary that runs (`sys.executable`, its
+/// links resolved), so that later runs skip any version-manager shim in
+/// front of it and keys name what runs. `None` when there is no such Python
+/// here.
 pub fn find_interpreter(
     sh: &Shell,
     tools: &Tools,
@@ -21,7 +24,8 @@ pub fn find_interpreter(
 ) -> Planned<Option<PathBuf>> {
     let wanted = runtime.python_version();
     let probe = |program: &Path| -> Option<PathBuf> {
-        let script = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)";
+        let script =
+            "import os, sys; print('%d.%d' % sys.version_info[:2]); print(os.path.realpath(sys.executable))";
         let output = cmd!(sh, "{program} -c {script}")
             .quiet()
             .ignore_status()
@@ -35,7 +39,7 @@ pub fn find_interpreter(
     };
     let label = format!("python{wanted}");
     for candidate in [format!("python{wanted}"), "python3".to_string()] {
-        let found = tools.about_program(&label, Path::new(&candidate), |resolved| {
+        let found = tools.about_program(sh, &label, Path::new(&candidate), |resolved| {
             probe(resolved).map(|path| path.display().to_string())
         });
         match found {
@@ -63,13 +67,16 @@ pub fn find_interpreter(
     Planned::Ready(found)
 }
 
-/// The full version of `python` (`3.11.7`), remembered by its binary:
-/// bytecode compiled by two patch releases may differ, so it enters the
-/// keys of what that interpreter compiles.
+/// The implementation and full version of `python` as it reports them
+/// (`CPython 3.11.7 (main, …) [GCC 12.2.0]`), remembered by its binary
+/// (and its environment, should it be a shim): bytecode compiled by two
+/// builds may differ, so it enters the keys of what that interpreter
+/// compiles, parses or runs.
 pub fn full_version(sh: &Shell, tools: &Tools, python: &Path) -> Planned<String> {
-    let script = "import platform; print(platform.python_version())";
-    let fact = tools.fact(&format!("python-version {}", python.display()), &[python], || {
-        let output = cmd!(sh, "{python} -c {script}")
+    let script =
+        "import platform, sys; print(platform.python_implementation(), ' '.join(sys.version.split()))";
+    let fact = tools.about_program(sh, "python-identity", python, |resolved| {
+        let output = cmd!(sh, "{resolved} -c {script}")
             .quiet()
             .ignore_status()
             .output()

@@ -535,6 +535,29 @@ fn uv_is_bootstrapped_into_the_cache_when_absent() {
     assert!(run.stderr().contains("uv 0.13.9"), "{}", run.stderr());
     assert!(repo.path().join("target/lambda/tools/uv-0.13.9/bin/uv").is_file());
     assert!(repo.path().join("dist/layers/beta.zip").is_file());
+    // The run remembered the uv it bootstrapped: the dry run that follows,
+    // still without uv on PATH, plans what the run does (nothing).
+    for installer in ["uv", "auto"] {
+        let args = [
+            "build-layers",
+            "--builder",
+            "host",
+            "--installer",
+            installer,
+            "beta",
+        ];
+        let plan = plan_of(&repo, &args, &[("PATH", &path)]);
+        assert!(
+            layer_state(&plan, "beta").starts_with("fresh:"),
+            "{installer}: {plan:#}"
+        );
+        let again = repo.xtask_with(&args, &[("PATH", &path)]);
+        let stderr = again.success().stderr();
+        assert!(
+            !stderr.contains("built in") && !stderr.contains("bootstrapped"),
+            "{installer}: {stderr}"
+        );
+    }
 }
 
 /// Complaint 7 of peers.md: arm64 layers built under slow emulation, or with
@@ -571,5 +594,205 @@ fn a_foreign_architecture_is_cross_installed_not_emulated() {
     assert!(
         repo.path().join("dist/layers/alpha.zip").is_file(),
         "a machine that cannot build is no reason to empty dist/"
+    );
+}
+
+/// Python 3.11 interpreters of two different releases, each as its real
+/// binary and full version: every `python3.11` on PATH asked (a version
+/// manager's shim answers with its own choice). With only one release
+/// here, a copy of it (`venv --copies`) is the second: another binary, the
+/// same version.
+fn two_pythons(scratch: &std::path::Path) -> [(std::path::PathBuf, String); 2] {
+    let script =
+        "import os, platform, sys; print(os.path.realpath(sys.executable)); print(platform.python_version())";
+    let mut found: Vec<(std::path::PathBuf, String)> = Vec::new();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let Ok(output) = std::process::Command::new(dir.join("python3.11"))
+            .args(["-c", script])
+            .output()
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut lines = text.lines();
+        if let (true, Some(path), Some(version)) = (output.status.success(), lines.next(), lines.next()) {
+            if !found.iter().any(|(_, seen)| seen == version) {
+                found.push((path.into(), version.to_string()));
+            }
+        }
+    }
+    assert!(!found.is_empty(), "this test needs a python3.11 on PATH");
+    if found.len() == 1 {
+        let copy = scratch.join("copy");
+        let status = std::process::Command::new(&found[0].0)
+            .args(["-m", "venv", "--copies", "--without-pip"])
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        found.push((copy.join("bin/python3.11"), found[0].1.clone()));
+    }
+    [found[0].clone(), found[1].clone()]
+}
+
+/// A version manager's shim (pyenv, asdf, mise) is a script whose answer
+/// depends on its environment: the key follows the interpreter that runs,
+/// and the incremental build equals the one from scratch.
+#[test]
+fn the_interpreter_behind_a_shim_is_what_runs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let [(first, first_version), (second, second_version)] = two_pythons(scratch.path());
+    let shims = scratch.path().join("shims");
+    fs::create_dir_all(&shims).unwrap();
+    let shim = shims.join("python3.11");
+    fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\n# a stand-in for a pyenv shim (which names pyenv, as this line does): it chooses by PYENV_VERSION\nif [ \"$PYENV_VERSION\" = second ]; then exec '{}' \"$@\"; fi\nexec '{}' \"$@\"\n",
+            second.display(),
+            first.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", shims.display(), std::env::var("PATH").unwrap());
+    let args = ["build-layers", "--builder", "host", "alpha"];
+    let build = |repo: &Repo, choice: &str| {
+        repo.xtask_with(&args, &[("PATH", &path), ("PYENV_VERSION", choice)])
+            .success();
+        let plan = plan_of(repo, &args, &[("PATH", &path), ("PYENV_VERSION", choice)]);
+        let state = layer_state(&plan, "alpha");
+        assert!(state.starts_with("fresh:"), "{choice}: {plan:#}");
+        state
+    };
+
+    let repo = two_profiles();
+    let with_first = build(&repo, "first");
+    let unrelated = plan_of(
+        &repo,
+        &args,
+        &[("PATH", &path), ("PYENV_VERSION", "first"), ("UNRELATED", "1")],
+    );
+    assert_eq!(
+        layer_state(&unrelated, "alpha"),
+        with_first,
+        "a variable the shim ignores"
+    );
+    let switched = plan_of(&repo, &args, &[("PATH", &path), ("PYENV_VERSION", "second")]);
+    assert!(
+        !layer_state(&switched, "alpha").starts_with("fresh:"),
+        "another interpreter runs ({first_version} -> {second_version}): {switched:#}"
+    );
+    let with_second = build(&repo, "second");
+    assert_ne!(with_second, with_first, "{first:?} and {second:?} share a key");
+
+    let from_scratch = two_profiles();
+    assert_eq!(build(&from_scratch, "second"), with_second);
+    assert_eq!(
+        repo.read("dist/layers/alpha.zip"),
+        from_scratch.read("dist/layers/alpha.zip")
+    );
+}
+
+/// A URL's credentials never show: not in a failed build's errors, not in
+/// `--dry-run` or `--json`, not in an error about the configuration.
+#[test]
+fn index_credentials_never_reach_the_output() {
+    let repo = two_profiles();
+    // beta asks the index, which nothing listens on: it fails at once.
+    repo.write("layers/beta/requirements.txt", "tool==2.0\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let index = |token: &str| format!("https://ci-bot:{token}@127.0.0.1:{port}/simple");
+    let (one, two) = (index("SECRET-TOKEN-ONE"), index("SECRET-TOKEN-TWO"));
+    let env = |url: &str| {
+        [
+            ("UV_INDEX_URL", url.to_string()),
+            ("PIP_INDEX_URL", url.to_string()),
+            ("UV_HTTP_RETRIES", "0".to_string()),
+            ("PIP_RETRIES", "0".to_string()),
+        ]
+    };
+    let run = |args: &[&str], url: &str| {
+        let env = env(url);
+        let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        repo.xtask_with(args, &env)
+    };
+    let mut outputs = Vec::new();
+    let built = run(&["build-layers", "--builder", "host", "-v"], &one);
+    built.fails_with(1, "layer `beta`");
+    outputs.push(built);
+    for installer in ["uv", "pip"] {
+        outputs.push(run(
+            &[
+                "build-layers",
+                "--builder",
+                "host",
+                "--installer",
+                installer,
+                "--json",
+                "-v",
+            ],
+            &two,
+        ));
+    }
+    // The index changed: each plan says so, with the value it changed to.
+    outputs.push(run(
+        &["build-layers", "--builder", "host", "--dry-run", "-v"],
+        &one,
+    ));
+    outputs.push(run(
+        &["build-layers", "--builder", "host", "--dry-run", "--json"],
+        &two,
+    ));
+    outputs.push(run(
+        &["build-layers", "--builder", "host", "--dry-run", "-q"],
+        &one,
+    ));
+    repo.set_metadata(&TWO_PROFILES.replace(
+        "runtime = \"python3.11\"",
+        &format!("runtime = \"python3.11\"\nremote_cache = \"{one}\""),
+    ));
+    let misconfigured = run(&["build-layers", "--builder", "host"], &one);
+    misconfigured.fails_with(2, "remote_cache");
+    outputs.push(misconfigured);
+    for output in &outputs {
+        for text in [output.stdout(), output.stderr()] {
+            assert!(!text.contains("SECRET-TOKEN"), "a token in the output:\n{text}");
+        }
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|output| output.stderr().contains("ci-bot:***@")),
+        "the URLs are shown, redacted"
+    );
+}
+
+/// What the memo knows of an engine's images belongs to the daemon it
+/// asked: pointed at another daemon, the plan asks again instead of keying
+/// the layer with the first daemon's image id.
+#[test]
+fn the_image_id_belongs_to_the_daemon_that_answered() {
+    if support::engine_with_test_image().is_none() {
+        return;
+    }
+    let repo = two_profiles();
+    repo.set_metadata(&with_image(support::TEST_IMAGE));
+    let args = ["build-layers", "--builder", "container", "beta"];
+    repo.xtask(&args).success();
+    let plan = plan_of(&repo, &args, &[]);
+    assert!(layer_state(&plan, "beta").starts_with("fresh:"), "{plan:#}");
+    let elsewhere = plan_of(
+        &repo,
+        &args,
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert!(
+        !layer_state(&elsewhere, "beta").starts_with("fresh:"),
+        "another daemon's images are not known: {elsewhere:#}"
     );
 }

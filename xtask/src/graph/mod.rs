@@ -225,7 +225,8 @@ pub struct Graph {
     pub runners: BTreeMap<Platform, Planned<Runner>>,
     /// The interpreter whose parser reads the sources.
     pub parser: Planned<PathBuf>,
-    /// The parser's full version (`3.11.7`), part of its identity in keys.
+    /// The parser's implementation and full version (`CPython 3.11.7 (…)`),
+    /// part of its identity in keys.
     pub parser_version: String,
     /// Whether the parser, the runtime's own Python, compiles application
     /// code (functions and source layers) to checked-hash bytecode.

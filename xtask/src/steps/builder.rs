@@ -27,7 +27,8 @@ pub enum Builder {
         installer: Installer,
         /// The runtime's exact Python on this host, if any.
         interpreter: Option<PathBuf>,
-        /// Its full version (`3.11.7`): bytecode may differ between patch releases.
+        /// Its implementation and full version (`CPython 3.11.7 (…)`): bytecode
+        /// may differ between builds.
         interpreter_version: String,
     },
     Container {

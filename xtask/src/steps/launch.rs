@@ -46,7 +46,7 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
     let client = start.site.client.clone().map_err(anyhow::Error::msg)?;
     let mut notes = layout.notes.clone();
     match start.runner {
-        Runner::Host { python } => {
+        Runner::Host { python, .. } => {
             let (task, opt) = (path_text(&layout.task), path_text(&layout.opt));
             let site = start.site.dir.as_deref().map(path_text).unwrap_or_default();
             let mut reachable = vec![layout.task.clone(), layout.opt.clone(), client.clone()];

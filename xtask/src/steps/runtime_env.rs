@@ -85,7 +85,10 @@ pub struct LayerStep {
 /// Where the imports run, or why they cannot run on this machine.
 pub enum Runner {
     Host {
+        /// The real binary (see `python::find_interpreter`).
         python: PathBuf,
+        /// Its implementation and full version, for the smoke nodes' keys.
+        version: String,
     },
     Container {
         engine: Engine,
@@ -146,7 +149,10 @@ pub fn choose_runner(sh: &Shell, config: &Config, tools: &Tools) -> Result<Plann
     Ok(
         match python::find_interpreter(sh, tools, config.runtime, Some(Path::new("uv"))) {
             Planned::Pending(what) => Planned::Pending(what),
-            Planned::Ready(Some(python)) => Planned::Ready(Runner::Host { python }),
+            Planned::Ready(Some(python)) => match python::full_version(sh, tools, &python) {
+                Planned::Ready(version) => Planned::Ready(Runner::Host { python, version }),
+                Planned::Pending(what) => Planned::Pending(what),
+            },
             Planned::Ready(None) => Planned::Ready(Runner::Skip(format!(
                 "no Python {} on this host (install it, or use --builder container)",
                 config.runtime.python_version()
@@ -159,7 +165,7 @@ impl Runner {
     /// What the runner is, for the smoke nodes' keys.
     pub fn identity(&self) -> String {
         match self {
-            Runner::Host { python } => format!("host {}", python.display()),
+            Runner::Host { python, version } => format!("host {} {version}", python.display()),
             Runner::Container { image, image_id, .. } => format!("container {image} {image_id}"),
             Runner::Skip(reason) => format!("skip: {reason}"),
         }
