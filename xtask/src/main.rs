@@ -32,6 +32,7 @@ mod manifest;
 mod progress;
 mod provision;
 mod python;
+mod redact;
 mod remote_cache;
 mod render;
 mod report;

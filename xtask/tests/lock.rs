@@ -49,7 +49,11 @@ fn a_lock_pins_everything_and_the_layer_is_built_from_it() {
     repo.xtask(&["lock"]).success();
     let lock = lock_text(&repo);
     assert!(lock.contains("# inputs-sha256: "), "{lock}");
-    assert!(lock.contains("--no-index"), "{lock}");
+    // No index, no find-links folder: the installer's configuration says
+    // where files come from (here the requirements' --find-links).
+    for option in ["--no-index", "--find-links", "--index-url"] {
+        assert!(!lock.contains(option), "{lock}");
+    }
     for pin in ["app==1.0", "helper==1.0"] {
         assert!(lock.contains(pin), "{lock}");
     }
@@ -96,8 +100,10 @@ fn a_lock_older_than_its_requirements_names_the_command() {
     repo.profile("core", &["app==1.0", "helper==1.0"]);
     repo.xtask(&["build-layers", "--builder", "host"])
         .fails_with(2, "run cargo xtask lock core");
-    repo.xtask(&["lock", "--check"])
-        .fails_with(2, "older than its requirements");
+    repo.xtask(&["lock", "--check"]).fails_with(
+        2,
+        "its requirements layers/core/requirements.txt changed since it was written",
+    );
     repo.xtask(&["lock", "core"]).success();
     repo.xtask(&["build-layers", "--builder", "host"]).success();
     // A lock that was never written is named by --check, not by build-layers.
@@ -276,15 +282,54 @@ fn a_stacked_profile_ships_nothing_its_base_provides() {
     );
     let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
     assert_eq!(layer_packages(run.success(), "extra"), ["tool==1.0"]);
-    // Relocking the base makes the stacked lock stale: its pins held it.
+    // Relocking the base relocks what is stacked on it: its pins held it.
     repo.xtask(&["lock", "core", "--upgrade"]).success();
     repo.xtask(&["lock", "--check"]).success();
     repo.profile("core", &["app==1.0", "helper==1.0"]);
-    repo.xtask(&["lock", "core"]).success();
-    repo.xtask(&["lock", "--check"]).fails_with(
-        2,
-        "extra: layers/extra/requirements.python3.11-x86_64.lock is older",
+    let run = repo.xtask(&["lock", "core"]);
+    assert!(
+        run.success().stderr().contains("lock: extra: "),
+        "{}",
+        run.stderr()
     );
+    repo.xtask(&["lock", "--check"]).success();
+}
+
+/// A stale lock says what changed since it was written, and every stale or
+/// missing lock is named in one run, by `lock --check` and by a build.
+#[test]
+fn every_stale_lock_is_named_with_what_changed() {
+    let repo = stacked();
+    repo.xtask(&["lock"]).success();
+    let core_lock = "layers/core/requirements.python3.11-x86_64.lock";
+    let extra_lock = "layers/extra/requirements.python3.11-x86_64.lock";
+    // The base's lock changed (by hand) under a stacked lock.
+    let text = String::from_utf8(repo.read(core_lock)).unwrap();
+    repo.write(core_lock, &format!("{text}# edited\n"));
+    let expected = format!("{extra_lock}: its base's lock {core_lock} changed since it was written");
+    repo.xtask(&["lock", "--check"]).fails_with(2, &expected);
+    repo.xtask(&["build-layers", "--builder", "host"])
+        .fails_with(2, &expected);
+    // An included file, and two stale locks at once.
+    repo.write("layers/extra/pins.txt", "tool==1.0\n");
+    repo.write(
+        "layers/extra/requirements.txt",
+        "--no-index\n--find-links wheels\n-r pins.txt\n",
+    );
+    repo.xtask(&["lock", "extra"]).success();
+    repo.write("layers/extra/pins.txt", "tool>=1.0\n");
+    repo.profile("core", &["app==1.0", "helper==1.0"]);
+    for args in [&["lock", "--check"][..], &["build-layers", "--builder", "host"]] {
+        let run = repo.xtask(args);
+        run.fails_with(
+            2,
+            &format!(
+                "{core_lock}: its requirements layers/core/requirements.txt changed since it was written"
+            ),
+        );
+        run.fails_with(2, "the included file layers/extra/pins.txt changed");
+        run.fails_with(2, "(run cargo xtask lock core extra)");
+    }
 }
 
 #[test]

@@ -253,15 +253,44 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
             .output()
             .with_context(|| format!("running {}", installer.id()))?,
         Builder::Container { engine, image, .. } => {
-            let relative = source
-                .path()
-                .strip_prefix(&config.root)
-                .context("the requirements file is inside the repository")?;
-            let run = container_run(config, image, relative, work)?;
-            let mut args = match source {
-                Source::Requirements { .. } => container::install_args(relative),
+            let (run, mut args) = match source {
+                Source::Requirements { file, .. } => {
+                    let relative = file
+                        .strip_prefix(&config.root)
+                        .context("the requirements file is inside the repository")?;
+                    (
+                        container_run(config, image, relative, work)?,
+                        container::install_args(relative),
+                    )
+                }
                 // The same wheels as on the host: the runtime's platform, not the image's.
-                Source::Lock(_) => container::locked_install_args(relative, config.runtime, config.arch),
+                Source::Lock {
+                    file,
+                    find_links,
+                    no_index,
+                } => {
+                    // The lock's private copy is in `work`, the container's output folder.
+                    let name = file.file_name().context("a lock file")?.to_string_lossy();
+                    let folders = find_links
+                        .iter()
+                        .map(|folder| {
+                            folder.strip_prefix(&config.root).map(Path::to_path_buf).with_context(|| {
+                                format!(
+                                    "{}: a --find-links folder outside the repository is not mounted in the build container",
+                                    folder.display()
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let args = container::locked_install_args(
+                        &name,
+                        &folders,
+                        *no_index,
+                        config.runtime,
+                        config.arch,
+                    );
+                    (container_run(config, image, Path::new(""), work)?, args)
+                }
             };
             if let Source::Requirements {
                 constraints: Some(file),

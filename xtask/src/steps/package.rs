@@ -15,6 +15,7 @@ use crate::analyze::{self, HandlerRequest};
 use crate::archive::{self, Content, Entry};
 use crate::config::{Config, Function, Layer, LayerSource};
 use crate::error::UsageError;
+use crate::graph::Inputs;
 use crate::sources::{self, SourceFile};
 
 /// The output file of a function entry.
@@ -61,14 +62,39 @@ pub fn source_layer_files(config: &Config, layer: &Layer) -> Result<(Vec<SourceF
     Ok((files, format!("python/{package}/")))
 }
 
-/// A source layer's ZIP: its files under `prefix`, with their `compiled` bytecode.
-pub fn source_layer(
+/// The entries of `files` (of the folder `dir`) under `prefix`, with the
+/// bytes their key hashed (`keyed`): each file is read once, checked, and
+/// zipped from memory, so a file edited during the build fails the step
+/// instead of shipping new bytes under the old key.
+pub fn verified_entries(
     files: &[SourceFile],
     prefix: &str,
-    compiled: &[(String, Vec<u8>)],
-    work: &Path,
-) -> Result<ZipData> {
-    let mut entries = sources::entries(files, prefix);
+    dir: &Path,
+    keyed: &Inputs,
+) -> Result<Vec<Entry>> {
+    files
+        .iter()
+        .map(|file| {
+            let label = dir.join(&file.relative).display().to_string();
+            let bytes = std::fs::read(&file.path).with_context(|| format!("reading {label}"))?;
+            let hashed = keyed
+                .value(&format!("file {label}"))
+                .and_then(|value| value.get(1..));
+            if hashed != Some(crate::digest::bytes_sha256(&bytes).as_str()) {
+                anyhow::bail!("{label} changed during the build; run again");
+            }
+            Ok(Entry {
+                path: format!("{prefix}{}", file.relative),
+                content: Content::Bytes(bytes),
+                executable: file.executable,
+            })
+        })
+        .collect()
+}
+
+/// A source layer's ZIP: its `files` (from [`verified_entries`]), with
+/// their `compiled` bytecode.
+pub fn source_layer(mut entries: Vec<Entry>, compiled: &[(String, Vec<u8>)], work: &Path) -> Result<ZipData> {
     entries.extend(compiled_entries(compiled));
     let written = archive::write_zip(&work.join(LAYER_ZIP), entries)?;
     Ok(ZipData {
@@ -80,10 +106,11 @@ pub fn source_layer(
     })
 }
 
-/// A function's ZIP: its own files and their `compiled` bytecode, over the
-/// content of the layers it bundles (`python/x` → `x`), in their order.
+/// A function's ZIP: its own files (from [`verified_entries`]) and their
+/// `compiled` bytecode, over the content of the layers it bundles
+/// (`python/x` → `x`), in their order.
 pub fn function(
-    files: &[SourceFile],
+    files: Vec<Entry>,
     compiled: &[(String, Vec<u8>)],
     bundled: &[(String, PathBuf)],
     work: &Path,
@@ -102,9 +129,7 @@ pub fn function(
     // A later layer's file wins, as it would when attached; the function's
     // own files win over all, as /var/task comes before /opt on sys.path.
     let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
-    let own = sources::entries(files, "")
-        .into_iter()
-        .chain(compiled_entries(compiled));
+    let own = files.into_iter().chain(compiled_entries(compiled));
     for entry in entries.into_iter().chain(own) {
         by_path.insert(entry.path.clone(), entry);
     }
