@@ -371,3 +371,167 @@ fn the_dry_run_writes_nothing() {
     assert!(!repo.path().join(LOCK).exists());
     assert!(!repo.path().join("target").exists());
 }
+
+/// `lock` writes into the repository: it waits for the run that holds the
+/// repository lock (a build reading the locks) before it resolves.
+#[test]
+fn lock_waits_for_a_run_in_progress() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let repo = app();
+    let lock_file = repo.path().join("target/lambda/lock");
+    fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    // Another run: holds the lock until its stdin closes.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()\n",
+        ])
+        .arg(&lock_file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    let mut lock = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("lock")
+        .current_dir(repo.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(lock.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("waiting for another xtask run") {
+            break;
+        }
+    }
+    let waited = seen.contains("waiting for another xtask run");
+    // Nothing was written while the other run held the repository.
+    let written_meanwhile = repo.path().join(LOCK).exists();
+    drop(holder.stdin.take().unwrap().write_all(b""));
+    holder.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = lock.wait().unwrap();
+    assert!(waited, "lock did not wait for the repository lock:\n{seen}{rest}");
+    assert!(
+        !written_meanwhile,
+        "lock wrote while another run held the repository"
+    );
+    assert!(status.success(), "{seen}{rest}");
+    assert!(repo.path().join(LOCK).exists());
+}
+
+/// A lock rewritten while the installer runs (here by a stand-in for uv
+/// that rewrites it, then runs the real uv) never ships its new pins under
+/// the old lock's key: after the old lock is restored, as `git checkout`
+/// would, the build equals a build from scratch.
+#[test]
+fn a_lock_rewritten_during_a_build_never_ships_under_the_old_key() {
+    let repo = app();
+    repo.profile("core", &["app"]);
+    repo.xtask(&["lock"]).success();
+    let old = lock_text(&repo);
+    repo.wheel("core", "helper", "2.0", &[("helper.py", "V = 2\n")], &[]);
+    repo.xtask(&["lock", "--upgrade"]).success();
+    let new = lock_text(&repo);
+    assert!(
+        old.contains("helper==1.0") && new.contains("helper==2.0"),
+        "{old}\n{new}"
+    );
+    repo.write(LOCK, &old);
+    repo.write("rewritten.lock", &new);
+
+    let uv = std::process::Command::new("sh")
+        .args(["-c", "command -v uv"])
+        .output()
+        .unwrap();
+    let uv = String::from_utf8(uv.stdout).unwrap().trim().to_string();
+    assert!(
+        !uv.is_empty(),
+        "these tests need uv on PATH (cargo xtask ci provides it)"
+    );
+    let bin = repo.path().join("stand-in");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1 $2\" = \"pip install\" ]; then cp '{}' '{}'; fi\nexec '{uv}' \"$@\"\n",
+        repo.path().join("rewritten.lock").display(),
+        repo.path().join(LOCK).display()
+    );
+    repo.write("stand-in/uv", &script);
+    fs::set_permissions(
+        bin.join("uv"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let during = repo.xtask_with(
+        &[
+            "build-layers",
+            "--builder",
+            "host",
+            "--installer",
+            "uv",
+            "--force",
+        ],
+        &[("PATH", path.as_str())],
+    );
+    if during.code() != 0 {
+        during.fails_with(
+            1,
+            "requirements.python3.11-x86_64.lock changed during the build; run again",
+        );
+    }
+    assert_eq!(lock_text(&repo), new, "the stand-in rewrote the lock");
+
+    // `git checkout -- layers`.
+    repo.write(LOCK, &old);
+    repo.xtask(&["build-layers", "--builder", "host", "--installer", "uv"])
+        .success();
+    let incremental = repo.read("dist/layers/core.zip");
+    repo.xtask(&[
+        "build-layers",
+        "--builder",
+        "host",
+        "--installer",
+        "uv",
+        "--force",
+    ])
+    .success();
+    let scratch = repo.read("dist/layers/core.zip");
+    assert!(
+        incremental == scratch,
+        "the incremental build shipped other bytes than a build from scratch"
+    );
+}
+
+/// An architecture chosen on the command line obeys the rule that a
+/// repository that locks installs only from locks, as a function's own
+/// `architecture` does.
+#[test]
+fn another_architecture_on_the_command_line_needs_its_own_lock() {
+    let repo = app();
+    repo.xtask(&["lock"]).success();
+    repo.xtask(&["build-layers", "--builder", "host", "--arch", "arm64"])
+        .fails_with(
+            2,
+            "layers/core/requirements.python3.11-arm64.lock: missing, and the repository locks its profiles (run cargo xtask lock --arch arm64 core)",
+        );
+    repo.xtask(&["lock", "--arch", "arm64"]).success();
+    assert!(repo
+        .path()
+        .join("layers/core/requirements.python3.11-arm64.lock")
+        .is_file());
+    repo.xtask(&["build-layers", "--builder", "host", "--arch", "arm64"])
+        .success();
+}
