@@ -255,7 +255,9 @@ pub fn render(runtime: Runtime, arch: Arch, inputs: &Inputs, resolved: &str) -> 
     for (path, digest, _) in &inputs.files {
         text.push_str(&format!("{INPUT}{digest} {}\n", path.display()));
     }
-    for line in resolved.lines().filter(|line| !is_index_line(line)) {
+    text.push('\n');
+    let pins = resolved.lines().filter(|line| !is_index_line(line));
+    for line in pins.skip_while(|line| line.trim().is_empty()) {
         text.push_str(line);
         text.push('\n');
     }
@@ -413,7 +415,7 @@ mod tests {
             !text.contains("--index-url") && !text.contains("--find-links"),
             "{text}"
         );
-        assert!(text.contains("\ntool==1.0 \\\n    --hash=sha256:ab\n"), "{text}");
+        assert!(text.contains("\n\ntool==1.0 \\\n    --hash=sha256:ab\n"), "{text}");
         // A new wheel in the folder leaves the lock current; an included file does not.
         fs::write(
             root.path().join("layers/core/wheels/tool-2.0-py3-none-any.whl"),
