@@ -231,6 +231,17 @@ mod tests {
                 "layers/constraints/c.txt",
             ]
         );
+        let local = local_sources(root.path(), Path::new("layers/a/requirements.txt"), "k").unwrap();
+        assert_eq!(
+            local,
+            LocalSources {
+                folders: vec![PathBuf::from("layers/a/wheels")],
+                no_index: false,
+            }
+        );
+        write("layers/constraints/c.txt", "--no-index\nx<2\n");
+        let local = local_sources(root.path(), Path::new("layers/a/requirements.txt"), "k").unwrap();
+        assert!(local.no_index, "an included file's --no-index counts");
         write("layers/a/requirements.txt", "-r missing.txt\n");
         let err = input_files(root.path(), Path::new("layers/a/requirements.txt"), "k").unwrap_err();
         assert!(

@@ -157,7 +157,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
             )),
             Err(err) if crate::error::is_usage(&err) => return Err(err),
             Err(err) => {
-                printer.error(&format!("{err:#}"));
+                // uv's reason may quote an index URL with its credentials.
+                printer.error(&crate::redact::urls(&format!("{err:#}")));
                 failed += 1;
             }
         }

@@ -241,3 +241,30 @@ fn compiled_entries(compiled: &[(String, Vec<u8>)]) -> impl Iterator<Item = Entr
         executable: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_edited_after_it_was_keyed_is_not_zipped() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = Path::new("lambdas/a");
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        let path = root.path().join(dir).join("a.py");
+        std::fs::write(&path, "V = 1\n").unwrap();
+        let files = vec![SourceFile {
+            relative: "a.py".to_string(),
+            path: path.clone(),
+            executable: false,
+        }];
+        let mut keyed = Inputs::default();
+        keyed.source_files(dir, &files).unwrap();
+        let entries = verified_entries(&files, "python/a/", dir, &keyed).unwrap();
+        assert_eq!(entries[0].path, "python/a/a.py");
+        assert!(matches!(&entries[0].content, Content::Bytes(bytes) if bytes == b"V = 1\n"));
+        std::fs::write(&path, "V = 2\n").unwrap();
+        let err = verified_entries(&files, "python/a/", dir, &keyed).unwrap_err();
+        assert_eq!(format!("{err:#}"), "lambdas/a/a.py changed during the build; run again");
+    }
+}
