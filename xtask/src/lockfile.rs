@@ -415,7 +415,10 @@ mod tests {
             !text.contains("--index-url") && !text.contains("--find-links"),
             "{text}"
         );
-        assert!(text.contains("\n\ntool==1.0 \\\n    --hash=sha256:ab\n"), "{text}");
+        assert!(
+            text.contains("\n\ntool==1.0 \\\n    --hash=sha256:ab\n"),
+            "{text}"
+        );
         // A new wheel in the folder leaves the lock current; an included file does not.
         fs::write(
             root.path().join("layers/core/wheels/tool-2.0-py3-none-any.whl"),

@@ -112,6 +112,37 @@ fn a_lock_older_than_its_requirements_names_the_command() {
         .fails_with(2, "core: no layers/core/requirements.python3.11-x86_64.lock");
 }
 
+/// A lock of an older xtask names an index (which pip would prefer to the
+/// user's): it is refused, without showing the index's credentials, until
+/// `lock` rewrites it, its pins kept.
+#[test]
+fn a_lock_that_names_an_index_is_refused_until_rewritten() {
+    let repo = app();
+    repo.xtask(&["lock"]).success();
+    let current = lock_text(&repo);
+    let (header, pins) = current.split_once("\n\n").unwrap();
+    repo.write(
+        LOCK,
+        &format!("{header}\n--index-url https://ci-bot:s3cr3t-t0ken@mirror.example/simple\n\n{pins}"),
+    );
+    for args in [&["build-layers", "--builder", "host"][..], &["lock", "--check"]] {
+        let run = repo.xtask(args);
+        run.fails_with(
+            2,
+            "names an index (`--index-url https://ci-bot:***@mirror.example/simple`",
+        );
+        run.fails_with(2, "(run cargo xtask lock core)");
+        assert!(!run.stderr().contains("s3cr3t-t0ken"), "{}", run.stderr());
+    }
+    repo.xtask(&["lock"]).success();
+    assert_eq!(
+        lock_text(&repo),
+        current,
+        "rewritten with the same pins, without the index"
+    );
+    repo.xtask(&["build-layers", "--builder", "host"]).success();
+}
+
 #[test]
 fn pins_stay_until_upgraded() {
     let repo = app();

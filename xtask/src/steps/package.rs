@@ -265,6 +265,9 @@ mod tests {
         assert!(matches!(&entries[0].content, Content::Bytes(bytes) if bytes == b"V = 1\n"));
         std::fs::write(&path, "V = 2\n").unwrap();
         let err = verified_entries(&files, "python/a/", dir, &keyed).unwrap_err();
-        assert_eq!(format!("{err:#}"), "lambdas/a/a.py changed during the build; run again");
+        assert_eq!(
+            format!("{err:#}"),
+            "lambdas/a/a.py changed during the build; run again"
+        );
     }
 }
