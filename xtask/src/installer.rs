@@ -372,6 +372,23 @@ pub fn last_lines(output: &[u8], count: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(count)..].to_vec()
 }
 
+/// Whether the installer's output says an index did not answer (refused,
+/// unknown host, timed out): then "no version found" means "not asked".
+pub fn index_unreachable(output: &str) -> bool {
+    [
+        "Connection refused",
+        "Failed to establish a new connection",
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "dns error",
+        "Could not fetch URL",
+        "Failed to fetch",
+        "timed out",
+    ]
+    .iter()
+    .any(|sign| output.contains(sign))
+}
+
 /// When the installer found no wheel for a requirement, names it, so that
 /// the error can suggest the build container.
 pub fn missing_wheel(output: &str) -> Option<String> {

@@ -314,7 +314,14 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut message = format!("the installer failed ({})", builder.installer_id());
-    if let Some(package) = installer::missing_wheel(&stderr).or_else(|| installer::missing_wheel(&stdout)) {
+    if installer::index_unreachable(&stderr) || installer::index_unreachable(&stdout) {
+        message = format!(
+            "the installer failed ({}): the package index could not be read (check PIP_INDEX_URL, UV_INDEX_URL, their credentials and pip's or uv's configuration)",
+            builder.installer_id()
+        );
+    } else if let Some(package) =
+        installer::missing_wheel(&stderr).or_else(|| installer::missing_wheel(&stdout))
+    {
         if matches!(builder, Builder::Host { .. }) {
             message = format!(
                 "no wheel of `{package}` for {} {} (manylinux, glibc ≤ {}.{}): build it from source in the Lambda build container with --builder container",

@@ -42,10 +42,13 @@ pub fn source(config: &Config, name: &str, requirements: &Path, lock: Option<&Pa
     let local = requirements::local_sources(&config.root, requirements, &key)?;
     Ok(Source::Lock {
         file: config.root.join(lock),
+        // A folder that is not there has nothing to offer (and would make
+        // some installers fail).
         find_links: local
             .folders
             .iter()
             .map(|folder| config.root.join(folder))
+            .filter(|folder| folder.is_dir())
             .collect(),
         no_index: local.no_index,
     })
