@@ -62,13 +62,13 @@ fn verify_unchanged(root: &Path, keyed: &Inputs) -> Result<()> {
         let Some(relative) = label.strip_prefix("file ") else {
             continue;
         };
+        // An installer variable's file is labelled with the variable's name
+        // (`PIP_CONSTRAINT constraints.txt`).
+        let relative = match relative.split_once(' ') {
+            Some((name, file)) if RESULT_VARIABLES.iter().any(|(variable, _)| *variable == name) => file,
+            _ => relative,
+        };
         let path = root.join(relative);
-        // Only the profile's own files: an installer variable's file is
-        // labelled with the variable's name.
-        let first_word = relative.split(' ').next().unwrap_or_default();
-        if RESULT_VARIABLES.iter().any(|(name, _)| *name == first_word) {
-            continue;
-        }
         let now = crate::digest::file_sha256(&path).map(|digest| digest.hex).ok();
         if now.as_deref() != Some(value.get(1..).unwrap_or_default()) {
             bail!("{relative} changed during the build; run again");
