@@ -481,9 +481,27 @@ fn a_lock_rewritten_during_a_build_never_ships_under_the_old_key() {
         old.contains("helper==1.0") && new.contains("helper==2.0"),
         "{old}\n{new}"
     );
-    repo.write(LOCK, &old);
-    repo.write("rewritten.lock", &new);
+    rewritten_during_the_install(&repo, LOCK, &old, &new);
+}
 
+/// The same for a profile without a lock: requirements edited while the
+/// installer runs.
+#[test]
+fn requirements_edited_during_a_build_never_ship_under_the_old_key() {
+    let repo = app();
+    repo.wheel("core", "helper", "2.0", &[("helper.py", "V = 2\n")], &[]);
+    let requirements = "layers/core/requirements.txt";
+    let old = "--no-index\n--find-links wheels\napp==1.0\nhelper==1.0\n";
+    let new = "--no-index\n--find-links wheels\napp==1.0\nhelper==2.0\n";
+    repo.write(requirements, old);
+    rewritten_during_the_install(&repo, requirements, old, new);
+}
+
+/// Builds with a stand-in for uv that writes `new` into `file` when the
+/// install starts; then restores `old` and builds again: the result equals
+/// a build from scratch. The first build either fails, naming the file, or
+/// ships what its key says.
+fn rewritten_during_the_install(repo: &Repo, file: &str, old: &str, new: &str) {
     let uv = std::process::Command::new("sh")
         .args(["-c", "command -v uv"])
         .output()
@@ -493,52 +511,32 @@ fn a_lock_rewritten_during_a_build_never_ships_under_the_old_key() {
         !uv.is_empty(),
         "these tests need uv on PATH (cargo xtask ci provides it)"
     );
-    let bin = repo.path().join("stand-in");
+    repo.write(file, old);
+    repo.write("rewritten", new);
     let script = format!(
         "#!/bin/sh\nif [ \"$1 $2\" = \"pip install\" ]; then cp '{}' '{}'; fi\nexec '{uv}' \"$@\"\n",
-        repo.path().join("rewritten.lock").display(),
-        repo.path().join(LOCK).display()
+        repo.path().join("rewritten").display(),
+        repo.path().join(file).display()
     );
-    repo.write("stand-in/uv", &script);
-    fs::set_permissions(
-        bin.join("uv"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let during = repo.xtask_with(
-        &[
-            "build-layers",
-            "--builder",
-            "host",
-            "--installer",
-            "uv",
-            "--force",
-        ],
-        &[("PATH", path.as_str())],
+    let stand_in = repo.write("stand-in/uv", &script);
+    fs::set_permissions(&stand_in, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        stand_in.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
     );
+    let build = ["build-layers", "--builder", "host", "--installer", "uv"];
+    let during = repo.xtask_with(&[&build[..], &["--force"]].concat(), &[("PATH", path.as_str())]);
     if during.code() != 0 {
-        during.fails_with(
-            1,
-            "requirements.python3.11-x86_64.lock changed during the build; run again",
-        );
+        during.fails_with(1, &format!("{file} changed during the build; run again"));
     }
-    assert_eq!(lock_text(&repo), new, "the stand-in rewrote the lock");
+    assert_eq!(repo.read(file), new.as_bytes(), "the stand-in rewrote {file}");
 
     // `git checkout -- layers`.
-    repo.write(LOCK, &old);
-    repo.xtask(&["build-layers", "--builder", "host", "--installer", "uv"])
-        .success();
+    repo.write(file, old);
+    repo.xtask(&build).success();
     let incremental = repo.read("dist/layers/core.zip");
-    repo.xtask(&[
-        "build-layers",
-        "--builder",
-        "host",
-        "--installer",
-        "uv",
-        "--force",
-    ])
-    .success();
+    repo.xtask(&[&build[..], &["--force"]].concat()).success();
     let scratch = repo.read("dist/layers/core.zip");
     assert!(
         incremental == scratch,
