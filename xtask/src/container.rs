@@ -384,6 +384,11 @@ pub struct ContainerRun {
 /// so that the files a requirements file includes with `-r ../x.txt` are
 /// there too, and pip runs in the requirements file's folder, as on the host.
 pub fn install_args(requirements: &Path) -> Vec<String> {
+    pip_install(&format!("{INPUT_DIR}/{}", requirements.display()))
+}
+
+/// pip installing the requirements file at `file` (a path in the container).
+fn pip_install(file: &str) -> Vec<String> {
     [
         "python3",
         "-m",
@@ -395,19 +400,28 @@ pub fn install_args(requirements: &Path) -> Vec<String> {
         "--target",
         &format!("{OUT_DIR}/python"),
         "-r",
-        &format!("{INPUT_DIR}/{}", requirements.display()),
+        file,
     ]
     .into_iter()
     .map(str::to_string)
     .collect()
 }
 
-/// The pip command that installs a lock (relative to the mounted
-/// repository) exactly: no dependency resolved, every hash checked, and the
-/// wheels chosen for the runtime's platform as on the host (one `--platform`
-/// per manylinux tag), not for the image's own glibc.
-pub fn locked_install_args(lock: &Path, runtime: Runtime, arch: Arch) -> Vec<String> {
-    let mut args = install_args(lock);
+/// The pip command that installs a lock (the copy of it in the output
+/// folder, [`OUT_DIR`]`/<name>`) exactly: no dependency resolved, every
+/// hash checked, and the wheels chosen for the runtime's platform as on the
+/// host (one `--platform` per manylinux tag), not for the image's own
+/// glibc. The files come from `find_links` (folders relative to the mounted
+/// repository) and, unless `no_index`, from the index the container's
+/// environment names (the lock names none).
+pub fn locked_install_args(
+    lock_name: &str,
+    find_links: &[PathBuf],
+    no_index: bool,
+    runtime: Runtime,
+    arch: Arch,
+) -> Vec<String> {
+    let mut args = pip_install(&format!("{OUT_DIR}/{lock_name}"));
     let at = args.len() - 2;
     let mut extra: Vec<String> = [
         "--no-deps",
@@ -418,6 +432,15 @@ pub fn locked_install_args(lock: &Path, runtime: Runtime, arch: Arch) -> Vec<Str
     ]
     .map(String::from)
     .to_vec();
+    if no_index {
+        extra.push("--no-index".to_string());
+    }
+    for folder in find_links {
+        extra.extend([
+            "--find-links".to_string(),
+            format!("{INPUT_DIR}/{}", folder.display()),
+        ]);
+    }
     extra.extend(["--python-version".to_string(), runtime.python_version()]);
     for tag in runtime.pip_platforms(arch) {
         extra.extend(["--platform".to_string(), tag]);

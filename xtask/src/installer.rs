@@ -44,6 +44,25 @@ pub const RESULT_VARIABLES: &[(&str, bool)] = &[
     ("UV_EXCLUDE_NEWER", false),
 ];
 
+/// The variables of [`RESULT_VARIABLES`] that say where distributions are
+/// fetched from: they decide what an unlocked install resolves, but not
+/// what a lock installs (its hashes do), so a locked layer's key leaves
+/// them out and two runners behind different mirrors share its entries.
+pub const INDEX_LOCATION_VARIABLES: &[&str] = &[
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_NO_INDEX",
+    "PIP_TRUSTED_HOST",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_FIND_LINKS",
+    "UV_NO_INDEX",
+    "UV_INDEX_STRATEGY",
+];
+
 /// The host Python that runs pip (for bootstrapping uv or as the fallback).
 pub const HOST_PYTHON: &str = "python3";
 
@@ -159,9 +178,10 @@ impl Installer {
     /// uv's resolution of `requirements` for the runtime's platform (`sh`
     /// stands in the requirements file's folder, so that its relative
     /// `-r` and `--find-links` read as the install reads them), binary
-    /// wheels only, every file's sha256, written to `output`; pins already
-    /// in `output` are kept unless `--upgrade` or `--upgrade-package` are
-    /// added to the command.
+    /// wheels only, every file's sha256, written to `output` without any
+    /// index or find-links line (where the files come from is the
+    /// installing user's configuration); pins already in `output` are kept
+    /// unless `--upgrade` or `--upgrade-package` are added to the command.
     pub fn compile_command<'a>(
         &self,
         sh: &'a Shell,
@@ -177,7 +197,7 @@ impl Installer {
         let file = requirements.file_name().unwrap_or_default();
         let mut command = cmd!(
             sh,
-            "{program} pip compile {file} --python-platform {platform} --python-version {python_version} --only-binary :all: --generate-hashes --no-header --no-annotate --emit-find-links --emit-index-url --quiet -o {output}"
+            "{program} pip compile {file} --python-platform {platform} --python-version {python_version} --only-binary :all: --generate-hashes --no-header --no-annotate --quiet -o {output}"
         )
         .env("UV_PYTHON_DOWNLOADS", "never");
         if std::env::var_os("UV_CACHE_DIR").is_none() {
@@ -196,8 +216,15 @@ pub enum Source {
         file: PathBuf,
         constraints: Option<PathBuf>,
     },
-    /// A lock (`lockfile.rs`): every distribution pinned with its hashes.
-    Lock(PathBuf),
+    /// A lock (`lockfile.rs`): every distribution pinned with its hashes,
+    /// found in the local folders its requirements name or through the
+    /// user's own index configuration (never an index the lock names).
+    Lock {
+        file: PathBuf,
+        /// Absolute paths of the requirements' `--find-links` folders.
+        find_links: Vec<PathBuf>,
+        no_index: bool,
+    },
 }
 
 impl Source {
@@ -210,7 +237,7 @@ impl Source {
 
     pub fn path(&self) -> &Path {
         match self {
-            Source::Requirements { file, .. } | Source::Lock(file) => file,
+            Source::Requirements { file, .. } | Source::Lock { file, .. } => file,
         }
     }
 
@@ -228,7 +255,18 @@ impl Source {
             } => {
                 vec!["-c".to_string(), file.display().to_string()]
             }
-            Source::Lock(_) => vec!["--no-deps".to_string(), "--require-hashes".to_string()],
+            Source::Lock {
+                find_links, no_index, ..
+            } => {
+                let mut args = vec!["--no-deps".to_string(), "--require-hashes".to_string()];
+                if *no_index {
+                    args.push("--no-index".to_string());
+                }
+                for folder in find_links {
+                    args.extend(["--find-links".to_string(), folder.display().to_string()]);
+                }
+                args
+            }
         }
     }
 }
@@ -348,6 +386,23 @@ pub fn last_lines(output: &[u8], count: usize) -> Vec<String> {
         .map(str::to_string)
         .collect();
     lines[lines.len().saturating_sub(count)..].to_vec()
+}
+
+/// Whether the installer's output says an index did not answer (refused,
+/// unknown host, timed out): then "no version found" means "not asked".
+pub fn index_unreachable(output: &str) -> bool {
+    [
+        "Connection refused",
+        "Failed to establish a new connection",
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "dns error",
+        "Could not fetch URL",
+        "Failed to fetch",
+        "timed out",
+    ]
+    .iter()
+    .any(|sign| output.contains(sign))
 }
 
 /// When the installer found no wheel for a requirement, names it, so that

@@ -6,8 +6,13 @@
 //! The format is a requirements file with `--hash` options, as
 //! `uv pip compile --generate-hashes` writes it: pip and uv both install it
 //! (the build image has pip only), which PEP 751's `pylock.toml` cannot
-//! claim for pip yet. A header records the sha256 of the requirements files
-//! it was resolved from, so a lock older than its requirements is refused.
+//! claim for pip yet. A header records the sha256 of each file it was
+//! resolved from, so a lock older than its requirements is refused with
+//! what changed. It names no index and no find-links folder: the hashes
+//! decide the bytes, and where they are fetched from is the installing
+//! user's configuration (pip would let an index line in the file win over
+//! `PIP_INDEX_URL`). A lock that still names one was written by an older
+//! xtask and is refused until `cargo xtask lock` rewrites it (its pins kept).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +31,8 @@ use crate::requirements;
 
 /// The header line that records what a lock was resolved from.
 const INPUTS: &str = "# inputs-sha256: ";
+/// One header line per input: its sha256 and path, to say what changed.
+const INPUT: &str = "# input-sha256: ";
 
 /// `layers/core/requirements.txt` → `layers/core/requirements.python3.11-x86_64.lock`.
 pub fn path(requirements: &Path, runtime: Runtime, arch: Arch) -> PathBuf {
@@ -34,6 +41,28 @@ pub fn path(requirements: &Path, runtime: Runtime, arch: Arch) -> PathBuf {
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
     requirements.with_file_name(format!("{stem}.{}-{}.lock", runtime.name, arch.name()))
+}
+
+/// Whether `requirements` (relative to `root`) has a lock for any runtime
+/// and architecture.
+pub fn any_exists(root: &Path, requirements: &Path) -> bool {
+    let Some(stem) = requirements
+        .file_stem()
+        .map(|stem| format!("{}.", stem.to_string_lossy()))
+    else {
+        return false;
+    };
+    let dir = root
+        .join(requirements)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    fs::read_dir(dir).is_ok_and(|items| {
+        items.flatten().any(|item| {
+            let name = item.file_name().to_string_lossy().into_owned();
+            name.starts_with(&stem) && name.ends_with(".lock") && item.path().is_file()
+        })
+    })
 }
 
 /// The locks of the profiles `name` is stacked on, for `platform` (whether
@@ -50,17 +79,38 @@ pub fn base_locks(config: &Config, name: &str, platform: Platform) -> Vec<PathBu
         .collect()
 }
 
-/// The sha256 of the requirements file and of every file it includes or
-/// constrains (not the wheels of local folders: a new wheel there is picked
-/// up by `cargo xtask lock --upgrade`, not by invalidating the lock), and of
-/// the locks of the profiles it is stacked on (their pins held it).
-pub fn inputs_sha256(root: &Path, requirements: &Path, key: &str, base_locks: &[PathBuf]) -> Result<String> {
+/// What a lock was resolved from: the requirements file, every file it
+/// includes or constrains (not the wheels of local folders: a new wheel
+/// there is picked up by `cargo xtask lock --upgrade`, not by invalidating
+/// the lock), and the locks of the profiles it is stacked on (their pins
+/// held it), each with its sha256, and one sha256 over them all.
+pub struct Inputs {
+    pub combined: String,
+    /// `(path, sha256 or "missing", what it is to the lock)`.
+    pub files: Vec<(PathBuf, String, Role)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Requirements,
+    Included,
+    BaseLock,
+}
+
+pub fn inputs(root: &Path, requirements: &Path, key: &str, base_locks: &[PathBuf]) -> Result<Inputs> {
     let mut hasher = Sha256::new();
+    let mut files = Vec::new();
     for base in base_locks {
+        let bytes = fs::read(root.join(base)).ok();
         hasher.update(base.display().to_string().as_bytes());
         hasher.update([0]);
-        hasher.update(fs::read(root.join(base)).unwrap_or_default());
+        hasher.update(bytes.as_deref().unwrap_or_default());
         hasher.update([0]);
+        let digest = bytes.map_or_else(
+            || "missing".to_string(),
+            |bytes| crate::digest::bytes_sha256(&bytes),
+        );
+        files.push((base.clone(), digest, Role::BaseLock));
     }
     for file in requirements::input_files(root, requirements, key)? {
         if is_distribution(&file) {
@@ -72,8 +122,17 @@ pub fn inputs_sha256(root: &Path, requirements: &Path, key: &str, base_locks: &[
         hasher.update([0]);
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
+        let role = if file == requirements {
+            Role::Requirements
+        } else {
+            Role::Included
+        };
+        files.push((file, crate::digest::bytes_sha256(&bytes), role));
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(Inputs {
+        combined: format!("{:x}", hasher.finalize()),
+        files,
+    })
 }
 
 fn is_distribution(file: &Path) -> bool {
@@ -85,39 +144,121 @@ fn is_distribution(file: &Path) -> bool {
 pub enum State {
     Missing,
     Current,
-    /// Resolved from other requirements than today's.
-    Stale,
+    /// Resolved from other inputs than today's: what changed, in a phrase.
+    Stale(String),
+    /// Written by an older xtask: it names an index (the line), which would
+    /// override the user's own index configuration.
+    NamesIndex(String),
 }
 
-pub fn state(root: &Path, lock: &Path, inputs: &str) -> State {
+/// The options a lock no longer carries: where to fetch from is the
+/// installing user's configuration.
+const INDEX_OPTIONS: &[&str] = &[
+    "--index-url",
+    "--extra-index-url",
+    "--find-links",
+    "--no-index",
+    "--trusted-host",
+    "-i",
+    "-f",
+];
+
+fn is_index_line(line: &str) -> bool {
+    let line = line.trim_start();
+    INDEX_OPTIONS.iter().any(|option| {
+        line.strip_prefix(option)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '=', '\t']))
+    })
+}
+
+pub fn state(root: &Path, lock: &Path, inputs: &Inputs) -> State {
     let Ok(text) = fs::read_to_string(root.join(lock)) else {
         return State::Missing;
     };
+    if let Some(line) = text.lines().find(|line| is_index_line(line)) {
+        return State::NamesIndex(line.trim().to_string());
+    }
     let recorded = text.lines().find_map(|line| line.strip_prefix(INPUTS));
-    if recorded == Some(inputs) {
-        State::Current
-    } else {
-        State::Stale
+    if recorded == Some(inputs.combined.as_str()) {
+        return State::Current;
+    }
+    State::Stale(what_changed(&text, inputs))
+}
+
+/// Why a lock that exists cannot be installed as it is (`None`: it can).
+pub fn problem(lock: &Path, state: &State) -> Option<String> {
+    match state {
+        State::Missing | State::Current => None,
+        State::Stale(why) => Some(format!("{}: {why} since it was written", lock.display())),
+        State::NamesIndex(line) => Some(format!(
+            "{}: names an index (`{line}`: written by an older xtask, it would override your index configuration)",
+            lock.display(),
+            line = crate::redact::urls(line)
+        )),
     }
 }
 
-/// The lock's text: the header, the index options the install needs, then
-/// what the resolver wrote.
-pub fn render(runtime: Runtime, arch: Arch, inputs: &str, no_index: bool, resolved: &str) -> String {
+/// The first input whose recorded sha256 differs from today's, as a phrase
+/// (`its requirements layers/a/requirements.txt changed`).
+fn what_changed(text: &str, inputs: &Inputs) -> String {
+    let recorded: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix(INPUT))
+        .filter_map(|rest| rest.split_once(' '))
+        .collect();
+    let describe = |path: &Path, role: Role| match role {
+        Role::Requirements => format!("its requirements {}", path.display()),
+        Role::Included => format!("the included file {}", path.display()),
+        Role::BaseLock => format!("its base's lock {}", path.display()),
+    };
+    if recorded.is_empty() {
+        let requirements = inputs
+            .files
+            .iter()
+            .find(|(_, _, role)| *role == Role::Requirements)
+            .map_or_else(String::new, |(path, _, _)| path.display().to_string());
+        return format!("resolved from other requirements than {requirements}");
+    }
+    for (path, digest, role) in &inputs.files {
+        let label = path.display().to_string();
+        match recorded.iter().find(|(_, recorded_path)| *recorded_path == label) {
+            None => return format!("{} was added", describe(path, *role)),
+            Some((before, _)) if before != digest => return format!("{} changed", describe(path, *role)),
+            Some(_) => {}
+        }
+    }
+    if let Some((_, gone)) = recorded.iter().find(|(_, path)| {
+        !inputs
+            .files
+            .iter()
+            .any(|(file, _, _)| file.display().to_string() == *path)
+    }) {
+        return format!("{gone} is no longer one of its inputs");
+    }
+    "its inputs changed".to_string()
+}
+
+/// The lock's text: the header (what it was resolved from), then the pins
+/// the resolver wrote, without any index line.
+pub fn render(runtime: Runtime, arch: Arch, inputs: &Inputs, resolved: &str) -> String {
     let mut text = format!(
         "# Written by `cargo xtask lock` for {} {} (manylinux wheels for glibc {}.{}): do not edit,\n\
          # run `cargo xtask lock` again after changing the requirements.\n\
-         {INPUTS}{inputs}\n",
+         # Where the files come from is the installer's own configuration (PIP_INDEX_URL, UV_INDEX_URL, ...).\n\
+         {INPUTS}{}\n",
         runtime.name,
         arch.name(),
         runtime.glibc.0,
-        runtime.glibc.1
+        runtime.glibc.1,
+        inputs.combined
     );
-    if no_index {
-        text.push_str("--no-index\n");
+    for (path, digest, _) in &inputs.files {
+        text.push_str(&format!("{INPUT}{digest} {}\n", path.display()));
     }
-    text.push_str(resolved);
-    if !text.ends_with('\n') {
+    text.push('\n');
+    let pins = resolved.lines().filter(|line| !is_index_line(line));
+    for line in pins.skip_while(|line| line.trim().is_empty()) {
+        text.push_str(line);
         text.push('\n');
     }
     text
@@ -140,7 +281,7 @@ pub fn write(
     base_locks: &[PathBuf],
 ) -> Result<(PathBuf, usize)> {
     refuse_unlockable(root, requirements, key)?;
-    let inputs = inputs_sha256(root, requirements, key, base_locks)?;
+    let inputs = inputs(root, requirements, key, base_locks)?;
     let lock = path(requirements, runtime, arch);
     let full = root.join(&lock);
     let temp = atomic::temp_sibling(&full);
@@ -161,9 +302,15 @@ pub fn write(
         fs::write(&constraints, &pins)?;
         extra.extend(["-c".to_string(), constraints.display().to_string()]);
     }
-    // uv keeps the pins of the file it writes to: today's lock, unless upgrading.
-    if full.is_file() {
-        fs::copy(&full, &temp).with_context(|| format!("reading {}", lock.display()))?;
+    // uv keeps the pins of the file it writes to: today's lock, unless
+    // upgrading (without the index lines an older lock may carry).
+    if let Ok(before) = fs::read_to_string(&full) {
+        let pins: String = before
+            .lines()
+            .filter(|line| !is_index_line(line))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        fs::write(&temp, pins).with_context(|| format!("copying {}", lock.display()))?;
     }
     let local = sh.clone();
     local.change_dir(root.join(requirements).parent().unwrap_or(root));
@@ -188,9 +335,7 @@ pub fn write(
     let _ = fs::remove_file(&temp);
     let _ = fs::remove_file(&constraints);
     let resolved = resolved?;
-    let files = requirements::input_files(root, requirements, key)?;
-    let no_index = requirements::says_no_index(root, &files);
-    let text = render(runtime, arch, &inputs, no_index, &resolved);
+    let text = render(runtime, arch, &inputs, &resolved);
     atomic::write_atomic(&full, text.as_bytes())?;
     let pinned = resolved.lines().filter(|line| line.contains("==")).count();
     Ok((lock, pinned))
@@ -252,7 +397,7 @@ mod tests {
         let runtime = Runtime::find("python3.11").unwrap();
         let lock = path(requirements, runtime, Arch::X86_64);
         assert_eq!(lock, Path::new("layers/core/requirements.python3.11-x86_64.lock"));
-        let inputs = inputs_sha256(root.path(), requirements, "k", &[]).unwrap();
+        let inputs = inputs(root.path(), requirements, "k", &[]).unwrap();
         assert!(matches!(state(root.path(), &lock, &inputs), State::Missing));
         fs::write(
             root.path().join(&lock),
@@ -260,26 +405,46 @@ mod tests {
                 runtime,
                 Arch::X86_64,
                 &inputs,
-                true,
-                "tool==1.0 \\\n    --hash=sha256:ab\n",
+                "--index-url https://pypi.org/simple\n--find-links wheels\ntool==1.0 \\\n    --hash=sha256:ab\n",
             ),
         )
         .unwrap();
         assert!(matches!(state(root.path(), &lock, &inputs), State::Current));
+        let text = fs::read_to_string(root.path().join(&lock)).unwrap();
+        assert!(
+            !text.contains("--index-url") && !text.contains("--find-links"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n\ntool==1.0 \\\n    --hash=sha256:ab\n"),
+            "{text}"
+        );
         // A new wheel in the folder leaves the lock current; an included file does not.
         fs::write(
             root.path().join("layers/core/wheels/tool-2.0-py3-none-any.whl"),
             "x",
         )
         .unwrap();
-        assert_eq!(
-            inputs_sha256(root.path(), requirements, "k", &[]).unwrap(),
-            inputs
-        );
+        let again = super::inputs(root.path(), requirements, "k", &[]).unwrap();
+        assert_eq!(again.combined, inputs.combined);
         fs::write(root.path().join("layers/core/pins.txt"), "tool==2.0\n").unwrap();
-        let changed = inputs_sha256(root.path(), requirements, "k", &[]).unwrap();
-        assert!(matches!(state(root.path(), &lock, &changed), State::Stale));
-        let text = fs::read_to_string(root.path().join(&lock)).unwrap();
-        assert!(text.contains("--no-index\ntool==1.0"), "{text}");
+        let changed = super::inputs(root.path(), requirements, "k", &[]).unwrap();
+        match state(root.path(), &lock, &changed) {
+            State::Stale(why) => assert_eq!(why, "the included file layers/core/pins.txt changed"),
+            _ => panic!("a changed include makes the lock stale"),
+        }
+        // A lock of an older xtask, naming an index, is refused as it is.
+        fs::write(
+            root.path().join(&lock),
+            format!(
+                "{INPUTS}{}\n--index-url https://pypi.org/simple\ntool==1.0\n",
+                changed.combined
+            ),
+        )
+        .unwrap();
+        assert!(matches!(
+            state(root.path(), &lock, &changed),
+            State::NamesIndex(line) if line == "--index-url https://pypi.org/simple"
+        ));
     }
 }

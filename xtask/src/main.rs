@@ -33,6 +33,7 @@ mod manifest;
 mod progress;
 mod provision;
 mod python;
+mod redact;
 mod redact_output;
 mod remote_cache;
 mod render;

@@ -13,8 +13,41 @@ use anyhow::{Context, Result};
 /// as paths relative to `root` where they are inside it. `key` names the
 /// configuration entry in errors.
 pub fn input_files(root: &Path, requirements: &Path, key: &str) -> Result<Vec<PathBuf>> {
+    Ok(walk(root, requirements, key)?.files)
+}
+
+/// Where a requirements file says distributions are found without an
+/// index URL: the local folders of its `--find-links` lines (relative to
+/// the repository root) and whether it says `--no-index`. A lock is
+/// installed with these and nothing else of its requirements (its hashes
+/// decide the bytes; an index URL is the user's configuration).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalSources {
+    pub folders: Vec<PathBuf>,
+    pub no_index: bool,
+}
+
+pub fn local_sources(root: &Path, requirements: &Path, key: &str) -> Result<LocalSources> {
+    let walked = walk(root, requirements, key)?;
+    Ok(LocalSources {
+        no_index: says_no_index(root, &walked.texts),
+        folders: walked.folders,
+    })
+}
+
+struct Walk {
+    /// Every file, the requirements file first.
+    files: Vec<PathBuf>,
+    /// The requirements and constraints files among them.
+    texts: Vec<PathBuf>,
+    /// The local `--find-links` folders, whether they exist or not.
+    folders: Vec<PathBuf>,
+}
+
+fn walk(root: &Path, requirements: &Path, key: &str) -> Result<Walk> {
     let mut seen = BTreeSet::new();
     let mut files = Vec::new();
+    let mut folders = Vec::new();
     let mut queue = vec![requirements.to_path_buf()];
     while let Some(file) = queue.pop() {
         if !seen.insert(file.clone()) {
@@ -40,6 +73,9 @@ pub fn input_files(root: &Path, requirements: &Path, key: &str) -> Result<Vec<Pa
                     queue.push(normalize(&path));
                 }
                 Include::Folder => {
+                    if !folders.contains(&normalize(&path)) {
+                        folders.push(normalize(&path));
+                    }
                     let folder = root.join(&path);
                     if folder.is_dir() {
                         let mut wheels: Vec<PathBuf> = fs::read_dir(&folder)
@@ -57,12 +93,17 @@ pub fn input_files(root: &Path, requirements: &Path, key: &str) -> Result<Vec<Pa
         }
         files.push(file);
     }
+    let texts: Vec<PathBuf> = seen.into_iter().collect();
     // The requirements file first, then the rest in a stable order.
     files.retain(|file| file != requirements);
     files.sort();
     files.dedup();
     files.insert(0, requirements.to_path_buf());
-    Ok(files)
+    Ok(Walk {
+        files,
+        texts,
+        folders,
+    })
 }
 
 /// Whether any of `files` (relative to `root`) says `--no-index`.
@@ -190,6 +231,17 @@ mod tests {
                 "layers/constraints/c.txt",
             ]
         );
+        let local = local_sources(root.path(), Path::new("layers/a/requirements.txt"), "k").unwrap();
+        assert_eq!(
+            local,
+            LocalSources {
+                folders: vec![PathBuf::from("layers/a/wheels")],
+                no_index: false,
+            }
+        );
+        write("layers/constraints/c.txt", "--no-index\nx<2\n");
+        let local = local_sources(root.path(), Path::new("layers/a/requirements.txt"), "k").unwrap();
+        assert!(local.no_index, "an included file's --no-index counts");
         write("layers/a/requirements.txt", "-r missing.txt\n");
         let err = input_files(root.path(), Path::new("layers/a/requirements.txt"), "k").unwrap_err();
         assert!(

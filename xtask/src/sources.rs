@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::archive::{is_executable, Content, Entry};
+use crate::archive::is_executable;
 
 /// Directories never packaged.
 const SKIPPED_DIRS: &[&str] = &[
@@ -183,18 +183,6 @@ fn check_link_target(
         }
     }
     Ok(())
-}
-
-/// ZIP entries for `files` under `prefix` (`""` for a function's root).
-pub fn entries(files: &[SourceFile], prefix: &str) -> Vec<Entry> {
-    files
-        .iter()
-        .map(|file| Entry {
-            path: format!("{prefix}{}", file.relative),
-            content: Content::File(file.path.clone()),
-            executable: file.executable,
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use anyhow::Result;
 use xshell::Shell;
 
 use crate::cli::{InstallerChoice, Options};
-use crate::config::{Config, LayerSource, Platform};
+use crate::config::{self, Config, LayerSource, Platform};
 use crate::error::{Failed, UsageError};
 use crate::installer::Installer;
 use crate::lockfile::{self, State};
@@ -35,10 +35,19 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         );
         return Err(UsageError::new(message).into());
     }
-    // One lock per platform the profile's functions run on.
+    // The named profiles and those stacked on them (their locks were
+    // resolved under the named ones' pins), one lock per platform their
+    // functions run on, bases first.
+    let named = |name: &String| {
+        names.is_empty()
+            || names.contains(name)
+            || config::bases_of(&config.layers, name)
+                .iter()
+                .any(|base| names.iter().any(|named| named == base))
+    };
     let chosen: Vec<(String, std::path::PathBuf, Platform)> = profiles
         .into_iter()
-        .filter(|(name, _)| names.is_empty() || names.contains(name))
+        .filter(|(name, _)| named(name))
         .flat_map(|(name, requirements)| {
             config
                 .layer_platforms(&name)
@@ -66,35 +75,44 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         return Ok(());
     }
     if options.check {
+        // Every stale or missing lock, in one answer.
         let mut stale = Vec::new();
+        let mut to_lock: Vec<&str> = Vec::new();
         for (name, requirements, platform) in &chosen {
             let lock = lockfile::path(requirements, platform.runtime, platform.arch);
-            let inputs = lockfile::inputs_sha256(
+            let inputs = lockfile::inputs(
                 &config.root,
                 requirements,
                 &key(name),
                 &lockfile::base_locks(&config, name, *platform),
             )?;
-            match lockfile::state(&config.root, &lock, &inputs) {
-                State::Current => printer.info(&format!("lock: {name}: {} is current", lock.display())),
-                State::Missing => stale.push(format!("{name}: no {}", lock.display())),
-                State::Stale => stale.push(format!(
-                    "{name}: {} is older than its requirements",
-                    lock.display()
-                )),
+            let state = lockfile::state(&config.root, &lock, &inputs);
+            let problem = match &state {
+                State::Current => {
+                    printer.info(&format!("lock: {name}: {} is current", lock.display()));
+                    continue;
+                }
+                State::Missing => format!("no {}", lock.display()),
+                other => lockfile::problem(&lock, other).unwrap_or_default(),
+            };
+            stale.push(format!("{name}: {problem}"));
+            if !to_lock.contains(&name.as_str()) {
+                to_lock.push(name);
             }
         }
         if stale.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = stale.iter().filter_map(|line| line.split(':').next()).collect();
         return Err(UsageError::new(format!(
             "{} (run cargo xtask lock {})",
             stale.join("; "),
-            names.join(" ")
+            to_lock.join(" ")
         ))
         .into());
     }
+    // Nothing else writes into the repository (a build reads the locks)
+    // while they are resolved and written.
+    let _lock = crate::lock::acquire(&config.cache_dir(), &printer)?;
     let mut upgrade: Vec<String> = Vec::new();
     if options.upgrade {
         upgrade.push("--upgrade".to_string());
@@ -139,7 +157,8 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
             )),
             Err(err) if crate::error::is_usage(&err) => return Err(err),
             Err(err) => {
-                printer.error(&format!("{err:#}"));
+                // uv's reason may quote an index URL with its credentials.
+                printer.error(&crate::redact::urls(&format!("{err:#}")));
                 failed += 1;
             }
         }

@@ -11,15 +11,14 @@ use rayon::prelude::*;
 use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
-use crate::config::{Config, Platform};
+use crate::config::{Config, LayerSource, Platform};
 use crate::facts;
 use crate::import_check;
-use crate::installer::Source;
 use crate::manifest::{BuiltView, Manifest};
 use crate::remote_cache::RemoteCache;
 use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
-use crate::steps::install::{build_layer, ZipData, LAYER_ZIP};
+use crate::steps::install::{self, build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package::{self, AppCode, Compiled};
 use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
 use crate::steps::smoke::smoke_function;
@@ -143,10 +142,7 @@ pub fn run_batch(
                             bail!("not a dependency layer with a known builder");
                         };
                         let (builder, config, _) = &platforms[platform];
-                        let source = match lock {
-                            Some(lock) => Source::Lock(config.root.join(lock)),
-                            None => Source::requirements(config.root.join(requirements)),
-                        };
+                        let source = install::source(config, &node.name, requirements, lock.as_deref())?;
                         let provided = provided_by(&node.deps, statuses)?;
                         let bases: Vec<PathBuf> = node
                             .deps
@@ -163,7 +159,16 @@ pub fn run_batch(
                         }
                         let entry = store.put(kind, &key, |dir| {
                             let data = build_layer(
-                                &sh, config, builder, *finish, &node.name, &source, &provided, &bases, dir,
+                                &sh,
+                                config,
+                                builder,
+                                *finish,
+                                &node.name,
+                                &source,
+                                &node.inputs,
+                                &provided,
+                                &bases,
+                                dir,
                                 progress,
                             )?;
                             Ok(serde_json::to_value(data)?)
@@ -210,9 +215,13 @@ pub fn run_batch(
                         bail!("not a source layer");
                     };
                     let compiled = compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default();
+                    let LayerSource::Source(source_dir) = &config.layers[&node.name].source else {
+                        bail!("not a source layer");
+                    };
                     store.put(node.kind.store_dir(), &key_of(index), |dir| {
+                        let files = package::verified_entries(files, prefix, source_dir, &node.inputs)?;
                         Ok(serde_json::to_value(package::source_layer(
-                            files, prefix, compiled, dir,
+                            files, compiled, dir,
                         )?)?)
                     })
                 })
@@ -286,6 +295,7 @@ pub fn run_batch(
                         bundled.sort_by_key(|(name, _)| order.iter().position(|layer| layer == name));
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
                             let compiled = compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default();
+                            let files = package::verified_entries(files, "", &function.source, &node.inputs)?;
                             let written = package::function(files, compiled, &bundled, dir)?;
                             Ok(serde_json::to_value(ZipData {
                                 written,

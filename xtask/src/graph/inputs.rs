@@ -32,6 +32,14 @@ impl Inputs {
         Ok(self.add(format!("file {label}"), format!("{mode}{digest}")))
     }
 
+    /// The value of the first input labelled `label`.
+    pub fn value(&self, label: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == label)
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn source_files(&mut self, dir: &Path, files: &[SourceFile]) -> Result<&mut Self> {
         for file in files {
             let label = dir.join(&file.relative).display().to_string();

@@ -11,11 +11,11 @@ use anyhow::Result;
 use super::{Graph, Inputs, Kind, Node, Session, Work};
 use crate::config::{self, Bytecode, Config, Layer, LayerSource, Platform};
 use crate::error::UsageError;
-use crate::installer::RESULT_VARIABLES;
+use crate::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
 use crate::steps::builder::{choose_builder, finish_for, Builder};
 use crate::steps::runtime_env::{choose_runner, site_identity};
 use crate::tools::Planned;
-use crate::{analyze, facts, lockfile, python, requirements, steps};
+use crate::{analyze, facts, lockfile, python, redact, requirements, steps};
 
 /// Plans the whole graph of the configuration. Reads files and the tools'
 /// memo; starts a process only where the session may probe and the memo
@@ -89,13 +89,19 @@ pub fn plan(session: &Session) -> Result<Graph> {
     }
     let environment = environment_inputs(config)?;
     let locks_required = repository_locks(config);
+    // Every lock that cannot be installed, named in one answer.
+    let mut lock_problems: Vec<(String, String)> = Vec::new();
 
     for layer in config.stack_order() {
         match &layer.source {
             LayerSource::Requirements(path) => {
                 for platform in config.layer_platforms(&layer.name) {
-                    let lock = locked(config, &layer.name, path, platform, locks_required)?;
-                    plan_profile(&mut graph, config, layer, path, platform, lock, &environment)?;
+                    match locked(config, &layer.name, path, platform, locks_required)? {
+                        Ok(lock) => {
+                            plan_profile(&mut graph, config, layer, path, platform, lock, &environment)?
+                        }
+                        Err(problem) => lock_problems.push((layer.name.clone(), problem)),
+                    }
                 }
             }
             LayerSource::Source(dir) => {
@@ -115,6 +121,9 @@ pub fn plan(session: &Session) -> Result<Graph> {
             }
             LayerSource::External { .. } => {}
         }
+    }
+    if !lock_problems.is_empty() {
+        return Err(lock_error(session, &lock_problems).into());
     }
 
     for function in config.functions.values() {
@@ -276,7 +285,15 @@ fn plan_profile(
     if let Some(lock) = &lock {
         inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
     }
-    inputs.0.extend(environment.0.iter().cloned());
+    // A lock's hashes decide its bytes, wherever they are fetched from: the
+    // index variables count only where the installer resolves.
+    inputs.0.extend(
+        environment
+            .0
+            .iter()
+            .filter(|(label, _)| lock.is_none() || !names_index_location(label))
+            .cloned(),
+    );
     let mut pending = None;
     let mut finish = None;
     match graph.builders.get(&platform) {
@@ -367,14 +384,15 @@ fn common(kind: Kind) -> Inputs {
 }
 
 /// The installer variables that are set, and the content of the files
-/// they name.
+/// they name. A value with a credential in it (`https://ci-bot:TOKEN@…`)
+/// is kept redacted, with its digest: keys and records never hold it.
 fn environment_inputs(config: &Config) -> Result<Inputs> {
     let mut inputs = Inputs::default();
     for (name, names_files) in RESULT_VARIABLES {
         let Ok(value) = std::env::var(name) else {
             continue;
         };
-        inputs.add(format!("env {name}"), value.as_str());
+        inputs.add(format!("env {name}"), redact::for_key(&value));
         if *names_files {
             for file in value.split_whitespace() {
                 let path = config.root.join(file);
@@ -387,51 +405,73 @@ fn environment_inputs(config: &Config) -> Result<Inputs> {
     Ok(inputs)
 }
 
-/// Whether any dependency profile has a lock for any platform: a repository
-/// that locks installs every profile from a lock, resolving none at build time.
+/// Whether an `env …` input is a variable that says where distributions
+/// are fetched from.
+fn names_index_location(label: &str) -> bool {
+    label
+        .strip_prefix("env ")
+        .is_some_and(|name| INDEX_LOCATION_VARIABLES.contains(&name))
+}
+
+/// Whether any dependency profile has a lock, for any runtime and
+/// architecture: a repository that locks installs every profile from a
+/// lock, resolving none at build time, also for a platform chosen on the
+/// command line (`--arch`) that no lock was written for yet.
 fn repository_locks(config: &Config) -> bool {
     config.layers.values().any(|layer| match &layer.source {
-        LayerSource::Requirements(path) => config.layer_platforms(&layer.name).into_iter().any(|platform| {
-            config
-                .root
-                .join(lockfile::path(path, platform.runtime, platform.arch))
-                .is_file()
-        }),
+        LayerSource::Requirements(path) => lockfile::any_exists(&config.root, path),
         _ => false,
     })
 }
 
-/// The profile's lock for the runtime and architecture, when there is one;
-/// a lock older than its requirements, or none where the repository locks
-/// its other profiles, is a configuration error that names the command to run.
+/// The profile's lock for the platform (`Ok(None)`: it has none, and the
+/// repository does not lock); `Err` with what is wrong when it is missing
+/// where the repository locks, older than its inputs, or names an index.
 fn locked(
     config: &Config,
     name: &str,
     requirements: &Path,
     platform: Platform,
     required: bool,
-) -> Result<Option<PathBuf>> {
+) -> Result<Result<Option<PathBuf>, String>> {
     let key = format!("layers.{name}.requirements");
     let lock = lockfile::path(requirements, platform.runtime, platform.arch);
-    let inputs = lockfile::inputs_sha256(
+    let inputs = lockfile::inputs(
         &config.root,
         requirements,
         &key,
         &lockfile::base_locks(config, name, platform),
     )?;
-    match lockfile::state(&config.root, &lock, &inputs) {
-        lockfile::State::Missing if required => Err(UsageError::new(format!(
-            "{}: missing, and the repository locks its other profiles (run cargo xtask lock {name})",
+    let state = lockfile::state(&config.root, &lock, &inputs);
+    Ok(match state {
+        lockfile::State::Missing if required => Err(format!(
+            "{}: missing, and the repository locks its profiles",
             lock.display()
-        ))
-        .into()),
+        )),
         lockfile::State::Missing => Ok(None),
         lockfile::State::Current => Ok(Some(lock)),
-        lockfile::State::Stale => Err(UsageError::new(format!(
-            "{}: resolved from other requirements than {} (run cargo xtask lock {name})",
-            lock.display(),
-            requirements.display()
-        ))
-        .into()),
+        other => Err(lockfile::problem(&lock, &other).unwrap_or_default()),
+    })
+}
+
+/// One configuration error for every lock that cannot be installed, with
+/// the one command that writes them all (on the platform chosen on the
+/// command line, when one was).
+fn lock_error(session: &Session, problems: &[(String, String)]) -> UsageError {
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in problems {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
     }
+    let arch = match session.options.overrides.arch {
+        Some(arch) => format!("--arch {} ", arch.name()),
+        None => String::new(),
+    };
+    let lines: Vec<&str> = problems.iter().map(|(_, problem)| problem.as_str()).collect();
+    UsageError::new(format!(
+        "{} (run cargo xtask lock {arch}{})",
+        lines.join("; "),
+        names.join(" ")
+    ))
 }

@@ -255,15 +255,44 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
             .output()
             .with_context(|| format!("running {}", installer.id()))?,
         Builder::Container { engine, image, .. } => {
-            let relative = source
-                .path()
-                .strip_prefix(&config.root)
-                .context("the requirements file is inside the repository")?;
-            let run = container_run(config, image, relative, work)?;
-            let mut args = match source {
-                Source::Requirements { .. } => container::install_args(relative),
+            let (run, mut args) = match source {
+                Source::Requirements { file, .. } => {
+                    let relative = file
+                        .strip_prefix(&config.root)
+                        .context("the requirements file is inside the repository")?;
+                    (
+                        container_run(config, image, relative, work)?,
+                        container::install_args(relative),
+                    )
+                }
                 // The same wheels as on the host: the runtime's platform, not the image's.
-                Source::Lock(_) => container::locked_install_args(relative, config.runtime, config.arch),
+                Source::Lock {
+                    file,
+                    find_links,
+                    no_index,
+                } => {
+                    // The lock's private copy is in `work`, the container's output folder.
+                    let name = file.file_name().context("a lock file")?.to_string_lossy();
+                    let folders = find_links
+                        .iter()
+                        .map(|folder| {
+                            folder.strip_prefix(&config.root).map(Path::to_path_buf).with_context(|| {
+                                format!(
+                                    "{}: a --find-links folder outside the repository is not mounted in the build container",
+                                    folder.display()
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let args = container::locked_install_args(
+                        &name,
+                        &folders,
+                        *no_index,
+                        config.runtime,
+                        config.arch,
+                    );
+                    (container_run(config, image, Path::new(""), work)?, args)
+                }
             };
             if let Source::Requirements {
                 constraints: Some(file),
@@ -287,7 +316,14 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut message = format!("the installer failed ({})", builder.installer_id());
-    if let Some(package) = installer::missing_wheel(&stderr).or_else(|| installer::missing_wheel(&stdout)) {
+    if installer::index_unreachable(&stderr) || installer::index_unreachable(&stdout) {
+        message = format!(
+            "the installer failed ({}): the package index could not be read (check PIP_INDEX_URL, UV_INDEX_URL, their credentials and pip's or uv's configuration)",
+            builder.installer_id()
+        );
+    } else if let Some(package) =
+        installer::missing_wheel(&stderr).or_else(|| installer::missing_wheel(&stdout))
+    {
         if matches!(builder, Builder::Host { .. }) {
             message = format!(
                 "no wheel of `{package}` for {} {} (manylinux, glibc ≤ {}.{}): build it from source in the Lambda build container with --builder container",

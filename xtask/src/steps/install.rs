@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::Shell;
 
@@ -14,15 +14,82 @@ use super::finish::finish_layer;
 use crate::archive::{self, Written};
 use crate::config::Config;
 use crate::elf;
-use crate::installer::Source;
+use crate::graph::Inputs;
+use crate::installer::{Source, RESULT_VARIABLES};
 use crate::layer_content::{self, Inventory};
 use crate::progress::Progress;
+use crate::requirements;
 
 /// The output file of a layer entry.
 pub const LAYER_ZIP: &str = "layer.zip";
 
 /// The constraints a stacked profile is installed under, in the install folder.
 const PROVIDED_CONSTRAINTS: &str = "provided-by-bases.txt";
+
+/// The private copy of a lock the installer reads, in the install folder:
+/// the bytes the key hashed, whatever happens to the lock meanwhile.
+const LOCK_COPY: &str = "locked-requirements.txt";
+
+/// What the profile at `requirements` installs from: its lock when it has
+/// one (with the local wheel folders its requirements name, and nothing
+/// else of them), else the requirements themselves. Paths are relative to
+/// the repository root.
+pub fn source(config: &Config, name: &str, requirements: &Path, lock: Option<&Path>) -> Result<Source> {
+    let Some(lock) = lock else {
+        return Ok(Source::requirements(config.root.join(requirements)));
+    };
+    let key = format!("layers.{name}.requirements");
+    let local = requirements::local_sources(&config.root, requirements, &key)?;
+    Ok(Source::Lock {
+        file: config.root.join(lock),
+        // A folder that is not there has nothing to offer (and would make
+        // some installers fail).
+        find_links: local
+            .folders
+            .iter()
+            .map(|folder| config.root.join(folder))
+            .filter(|folder| folder.is_dir())
+            .collect(),
+        no_index: local.no_index,
+    })
+}
+
+/// Fails the step when a file the key hashed (`file <path>` in `keyed`,
+/// paths relative to `root`) no longer holds those bytes: what is built
+/// from it would ship under the key of other bytes.
+fn verify_unchanged(root: &Path, keyed: &Inputs) -> Result<()> {
+    for (label, value) in &keyed.0 {
+        let Some(relative) = label.strip_prefix("file ") else {
+            continue;
+        };
+        // An installer variable's file is labelled with the variable's name
+        // (`PIP_CONSTRAINT constraints.txt`).
+        let relative = match relative.split_once(' ') {
+            Some((name, file)) if RESULT_VARIABLES.iter().any(|(variable, _)| *variable == name) => file,
+            _ => relative,
+        };
+        let path = root.join(relative);
+        let now = crate::digest::file_sha256(&path).map(|digest| digest.hex).ok();
+        if now.as_deref() != Some(value.get(1..).unwrap_or_default()) {
+            bail!("{relative} changed during the build; run again");
+        }
+    }
+    Ok(())
+}
+
+/// The lock's bytes, checked against the key, copied into `dir` for the
+/// installer: it reads exactly what was hashed.
+fn snapshot_lock(root: &Path, lock: &Path, keyed: &Inputs, dir: &Path) -> Result<std::path::PathBuf> {
+    let relative = lock.strip_prefix(root).unwrap_or(lock);
+    let bytes = fs::read(lock).with_context(|| format!("reading {}", relative.display()))?;
+    let hashed = keyed.value(&format!("file {}", relative.display()));
+    if hashed.and_then(|value| value.get(1..)) != Some(crate::digest::bytes_sha256(&bytes).as_str()) {
+        bail!("{} changed during the build; run again", relative.display());
+    }
+    let copy = dir.join(LOCK_COPY);
+    fs::write(&copy, bytes).with_context(|| format!("writing {}", copy.display()))?;
+    Ok(copy)
+}
 
 /// What the entry of a ZIP product (a layer or a function) records besides
 /// the ZIP: its size unzipped and, for a dependency layer, what it holds
@@ -72,6 +139,9 @@ impl From<Written> for WrittenData {
 /// `provided` are the distributions of the profiles it is stacked on: an
 /// unlocked install is held to their versions, and none of them ships;
 /// `bases` are their ZIPs, for the proof that the finished layer imports.
+/// `keyed` are the inputs of its key: the installer reads a private copy
+/// of the lock hashed there, and a requirements file or wheel that changes
+/// before the install ends fails the step (never new bytes under an old key).
 #[allow(clippy::too_many_arguments)]
 pub fn build_layer(
     sh: &Shell,
@@ -80,6 +150,7 @@ pub fn build_layer(
     finish: Finish,
     name: &str,
     source: &Source,
+    keyed: &Inputs,
     provided: &[(String, String)],
     bases: &[std::path::PathBuf],
     work: &Path,
@@ -89,7 +160,17 @@ pub fn build_layer(
     let site = install_dir.join("python");
     fs::create_dir_all(&site)?;
     progress.phase(name, "installing");
+    verify_unchanged(&config.root, keyed)?;
     let source = match source {
+        Source::Lock {
+            file,
+            find_links,
+            no_index,
+        } => Source::Lock {
+            file: snapshot_lock(&config.root, file, keyed, &install_dir)?,
+            find_links: find_links.clone(),
+            no_index: *no_index,
+        },
         Source::Requirements { file, .. } if !provided.is_empty() => {
             let constraints = install_dir.join(PROVIDED_CONSTRAINTS);
             let pins: String = provided
@@ -105,12 +186,14 @@ pub fn build_layer(
         _ => source.clone(),
     };
     install(sh, config, builder, &source, &install_dir)?;
-    if let Source::Requirements {
-        constraints: Some(file),
-        ..
-    } = &source
-    {
-        fs::remove_file(file)?;
+    verify_unchanged(&config.root, keyed)?;
+    match &source {
+        Source::Requirements {
+            constraints: Some(file),
+            ..
+        }
+        | Source::Lock { file, .. } => fs::remove_file(file)?,
+        Source::Requirements { .. } => {}
     }
 
     progress.phase(name, "cleaning");

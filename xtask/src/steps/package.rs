@@ -14,6 +14,7 @@ use crate::analyze::{self, HandlerRequest};
 use crate::archive::{self, Content, Entry};
 use crate::config::{Config, Function, Layer, LayerSource};
 use crate::error::UsageError;
+use crate::graph::Inputs;
 use crate::sources::{self, SourceFile};
 
 /// The output file of a function entry.
@@ -60,14 +61,39 @@ pub fn source_layer_files(config: &Config, layer: &Layer) -> Result<(Vec<SourceF
     Ok((files, format!("python/{package}/")))
 }
 
-/// A source layer's ZIP: its files under `prefix`, with their `compiled` bytecode.
-pub fn source_layer(
+/// The entries of `files` (of the folder `dir`) under `prefix`, with the
+/// bytes their key hashed (`keyed`): each file is read once, checked, and
+/// zipped from memory, so a file edited during the build fails the step
+/// instead of shipping new bytes under the old key.
+pub fn verified_entries(
     files: &[SourceFile],
     prefix: &str,
-    compiled: &[(String, Vec<u8>)],
-    work: &Path,
-) -> Result<ZipData> {
-    let mut entries = sources::entries(files, prefix);
+    dir: &Path,
+    keyed: &Inputs,
+) -> Result<Vec<Entry>> {
+    files
+        .iter()
+        .map(|file| {
+            let label = dir.join(&file.relative).display().to_string();
+            let bytes = std::fs::read(&file.path).with_context(|| format!("reading {label}"))?;
+            let hashed = keyed
+                .value(&format!("file {label}"))
+                .and_then(|value| value.get(1..));
+            if hashed != Some(crate::digest::bytes_sha256(&bytes).as_str()) {
+                anyhow::bail!("{label} changed during the build; run again");
+            }
+            Ok(Entry {
+                path: format!("{prefix}{}", file.relative),
+                content: Content::Bytes(bytes),
+                executable: file.executable,
+            })
+        })
+        .collect()
+}
+
+/// A source layer's ZIP: its `files` (from [`verified_entries`]), with
+/// their `compiled` bytecode.
+pub fn source_layer(mut entries: Vec<Entry>, compiled: &[(String, Vec<u8>)], work: &Path) -> Result<ZipData> {
     entries.extend(compiled_entries(compiled));
     let written = archive::write_zip(&work.join(LAYER_ZIP), entries)?;
     Ok(ZipData {
@@ -79,10 +105,11 @@ pub fn source_layer(
     })
 }
 
-/// A function's ZIP: its own files and their `compiled` bytecode, over the
-/// content of the layers it bundles (`python/x` → `x`), in their order.
+/// A function's ZIP: its own files (from [`verified_entries`]) and their
+/// `compiled` bytecode, over the content of the layers it bundles
+/// (`python/x` → `x`), in their order.
 pub fn function(
-    files: &[SourceFile],
+    files: Vec<Entry>,
     compiled: &[(String, Vec<u8>)],
     bundled: &[(String, PathBuf)],
     work: &Path,
@@ -101,9 +128,7 @@ pub fn function(
     // A later layer's file wins, as it would when attached; the function's
     // own files win over all, as /var/task comes before /opt on sys.path.
     let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
-    let own = sources::entries(files, "")
-        .into_iter()
-        .chain(compiled_entries(compiled));
+    let own = files.into_iter().chain(compiled_entries(compiled));
     for entry in entries.into_iter().chain(own) {
         by_path.insert(entry.path.clone(), entry);
     }
@@ -213,4 +238,34 @@ fn compiled_entries(compiled: &[(String, Vec<u8>)]) -> impl Iterator<Item = Entr
         content: Content::Bytes(bytes.clone()),
         executable: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_edited_after_it_was_keyed_is_not_zipped() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = Path::new("lambdas/a");
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        let path = root.path().join(dir).join("a.py");
+        std::fs::write(&path, "V = 1\n").unwrap();
+        let files = vec![SourceFile {
+            relative: "a.py".to_string(),
+            path: path.clone(),
+            executable: false,
+        }];
+        let mut keyed = Inputs::default();
+        keyed.source_files(dir, &files).unwrap();
+        let entries = verified_entries(&files, "python/a/", dir, &keyed).unwrap();
+        assert_eq!(entries[0].path, "python/a/a.py");
+        assert!(matches!(&entries[0].content, Content::Bytes(bytes) if bytes == b"V = 1\n"));
+        std::fs::write(&path, "V = 2\n").unwrap();
+        let err = verified_entries(&files, "python/a/", dir, &keyed).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "lambdas/a/a.py changed during the build; run again"
+        );
+    }
 }

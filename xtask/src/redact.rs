@@ -1,0 +1,97 @@
+//! Credentials out of what is shown or stored: the `user:password@` (or
+//! `token@`) of a URL becomes `user:***@`, and a value that carried one is
+//! kept in keys and records only as its redacted form and a digest.
+
+use std::borrow::Cow;
+
+/// `text` with the password of every URL in it replaced by `***`
+/// (`https://ci-bot:TOKEN@host/simple` → `https://ci-bot:***@host/simple`);
+/// a URL whose user info is a single word (a token used as the user name)
+/// loses it whole (`https://***@host`).
+pub fn urls(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let authority_start = at + 3;
+        out.push_str(&rest[..authority_start]);
+        let after = &rest[authority_start..];
+        let authority_len = after
+            .find(|ch: char| {
+                matches!(ch, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || ch.is_whitespace()
+            })
+            .unwrap_or(after.len());
+        let authority = &after[..authority_len];
+        match authority.rfind('@') {
+            Some(user_end) => {
+                let user_info = &authority[..user_end];
+                match user_info.split_once(':') {
+                    Some((user, _)) => {
+                        out.push_str(user);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[user_end..]);
+                changed = true;
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[authority_len..];
+    }
+    out.push_str(rest);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A value as keys and records may hold it: as it is, or, when it carries
+/// a credential, redacted and followed by the digest of the whole value
+/// (two tokens still make two keys; neither reaches the disk).
+pub fn for_key(value: &str) -> Cow<'_, str> {
+    match urls(value) {
+        Cow::Borrowed(_) => Cow::Borrowed(value),
+        Cow::Owned(redacted) => Cow::Owned(format!(
+            "{redacted} (sha256 {})",
+            crate::digest::bytes_sha256(value.as_bytes())
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hides_passwords_and_tokens_in_urls() {
+        assert_eq!(
+            urls("PIP_INDEX_URL=https://ci-bot:s3cr3t@pypi.example.com/simple and more"),
+            "PIP_INDEX_URL=https://ci-bot:***@pypi.example.com/simple and more"
+        );
+        assert_eq!(urls("https://tok3n@host:8080/x"), "https://***@host:8080/x");
+        assert_eq!(
+            urls("a https://u:p@a/ b http://v:q@b c"),
+            "a https://u:***@a/ b http://v:***@b c"
+        );
+        // A password with an `@` in it is hidden whole.
+        assert_eq!(urls("https://u:p@ss@host/"), "https://u:***@host/");
+        for plain in [
+            "https://pypi.org/simple",
+            "me@example.com",
+            "no url",
+            "git@github.com:a/b",
+        ] {
+            assert!(matches!(urls(plain), Cow::Borrowed(_)), "{plain}");
+        }
+        let kept = for_key("https://u:one@h/");
+        assert!(kept.starts_with("https://u:***@h/ (sha256 "), "{kept}");
+        assert!(!kept.contains("one@"), "{kept}");
+        assert_ne!(kept, for_key("https://u:two@h/"));
+        assert_eq!(for_key("https://h/simple"), "https://h/simple");
+    }
+}
