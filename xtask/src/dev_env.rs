@@ -53,7 +53,7 @@ pub fn venv_python(
     };
     tools.save()?;
     for note in notes {
-        eprintln!("{}", crate::redact_output::redact_urls(&note));
+        eprintln!("{}", crate::redact::urls(&note));
     }
     match installer.kind {
         installer::Kind::Uv => {

@@ -34,7 +34,6 @@ mod progress;
 mod provision;
 mod python;
 mod redact;
-mod redact_output;
 mod remote_cache;
 mod render;
 mod report;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::redact_output::redact_urls;
+use crate::redact;
 
 pub trait Progress: Sync {
     /// `item` entered a new phase (`installing`, `zipping`, …).
@@ -52,7 +52,7 @@ impl Printer {
     /// Machine output (`--json`, plans) on stdout. A reader that went away
     /// (`| head`) ends the run quietly instead of a panic.
     pub fn out(&self, text: &str) {
-        let text = redact_urls(text);
+        let text = redact::urls(text);
         let mut stdout = std::io::stdout().lock();
         let written = stdout
             .write_all(text.as_bytes())
@@ -88,7 +88,7 @@ impl Printer {
     /// Always printed, `--quiet` or not.
     pub fn warn(&self, text: &str) {
         if self.verbosity == Verbosity::Quiet {
-            eprintln!("warning: {}", redact_urls(text));
+            eprintln!("warning: {}", redact::urls(text));
         } else {
             self.progress.note(&format!("warning: {text}"));
         }
@@ -97,7 +97,7 @@ impl Printer {
     /// Always printed: what failed.
     pub fn error(&self, text: &str) {
         if self.verbosity == Verbosity::Quiet {
-            eprintln!("error: {}", redact_urls(text));
+            eprintln!("error: {}", redact::urls(text));
         } else {
             self.progress.note(&format!("error: {text}"));
         }
@@ -110,13 +110,13 @@ struct Redacted(Box<dyn Progress>);
 
 impl Progress for Redacted {
     fn phase(&self, item: &str, phase: &str) {
-        self.0.phase(&redact_urls(item), &redact_urls(phase));
+        self.0.phase(&redact::urls(item), &redact::urls(phase));
     }
     fn done(&self, item: &str, outcome: &str) {
-        self.0.done(&redact_urls(item), &redact_urls(outcome));
+        self.0.done(&redact::urls(item), &redact::urls(outcome));
     }
     fn note(&self, message: &str) {
-        self.0.note(&redact_urls(message));
+        self.0.note(&redact::urls(message));
     }
 }
 

@@ -21,7 +21,7 @@ pub fn urls(text: &str) -> Cow<'_, str> {
         let after = &rest[authority_start..];
         let authority_len = after
             .find(|ch: char| {
-                matches!(ch, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || ch.is_whitespace()
+                matches!(ch, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | '\\') || ch.is_whitespace()
             })
             .unwrap_or(after.len());
         let authority = &after[..authority_len];
@@ -93,5 +93,33 @@ mod tests {
         assert!(!kept.contains("one@"), "{kept}");
         assert_ne!(kept, for_key("https://u:two@h/"));
         assert_eq!(for_key("https://h/simple"), "https://h/simple");
+    }
+
+    #[test]
+    fn credentials_in_urls_never_show() {
+        let cases = [
+            (
+                "https://ci-bot:TOKEN@host/simple",
+                "https://ci-bot:***@host/simple",
+            ),
+            (
+                "env UV_INDEX_URL: https://a:ONE@h:9/simple → https://a:TWO@h:9/simple",
+                "env UV_INDEX_URL: https://a:***@h:9/simple → https://a:***@h:9/simple",
+            ),
+            ("\"https://u:p@h\"", "\"https://u:***@h\""),
+            ("https://TOKEN@github.com/o/r", "https://***@github.com/o/r"),
+            ("https://u:p@ss@h/x", "https://u:***@h/x"),
+            ("http://[::1]:8080/x u:p@h", "http://[::1]:8080/x u:p@h"),
+            (
+                "mail me@example.com at https://h/x",
+                "mail me@example.com at https://h/x",
+            ),
+            ("https://h/x?to=a@b", "https://h/x?to=a@b"),
+            ("no url at all", "no url at all"),
+            ("ends with ://", "ends with ://"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(urls(text), expected, "{text}");
+        }
     }
 }
