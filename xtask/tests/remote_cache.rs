@@ -3,11 +3,6 @@
 //! the bucket byte for byte without installing anything; a corrupted entry
 //! is rejected and rebuilt; `read-only` never writes; a remote that does
 //! not answer slows nothing down much and fails nothing.
-//!
-//! Built with the `remote-cache` feature only (`cargo test -p xtask
-//! --features remote-cache --test remote_cache`; `cargo xtask ci` tests with
-//! every feature).
-#![cfg(feature = "remote-cache")]
 
 mod support;
 

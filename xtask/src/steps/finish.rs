@@ -86,6 +86,9 @@ pub struct Finished {
     pub saved: BTreeMap<String, u64>,
     /// Modules imported by the proof.
     pub proven: usize,
+    /// Modules of the finished layer that do not import, as installed
+    /// either: a fetched copy's proof tolerates these and no others.
+    pub unimportable: Vec<String>,
 }
 
 /// Finishes the layer `name` installed in `install/python` (`install` is
@@ -129,6 +132,7 @@ pub fn finish_layer(
     let modules = modules_of(&site)?;
     finished.proven = modules.len();
     let failed = prove(sh, config, builder, install, SITE, &path, &modules)?;
+    finished.unimportable = failed.keys().cloned().collect();
     if !failed.is_empty() {
         // Only what the installed layer imported counts against a rule.
         let names: Vec<String> = failed.keys().cloned().collect();
@@ -276,7 +280,7 @@ fn drop_compiled_sources(root: &Path) -> Result<()> {
 /// The modules the proof imports: every module of the finished layer
 /// (packages, submodules, extension modules) by its dotted name, but
 /// `__main__` modules, which run programs.
-fn modules_of(site: &Path) -> Result<Vec<String>> {
+pub(crate) fn modules_of(site: &Path) -> Result<Vec<String>> {
     let mut modules = BTreeSet::new();
     for file in files_under(site)? {
         let relative = file.strip_prefix(site)?;
@@ -326,7 +330,7 @@ fn is_identifier(name: &str) -> bool {
 
 /// Imports `modules` from `install/<site>` (then `path`) with the runtime's
 /// Python: each failure, by module.
-fn prove(
+pub(crate) fn prove(
     sh: &Shell,
     config: &Config,
     builder: &Builder,
