@@ -213,6 +213,7 @@ impl RemoteCache {
     /// the files themselves (the meta's `data` is only a claim to compare
     /// with) or why the entry is not taken. `None`: not there, not usable
     /// (said with a warning) or the remote does not answer; build it.
+    #[allow(clippy::too_many_arguments)]
     pub fn fetch(
         &self,
         store: &Store,
@@ -287,7 +288,10 @@ impl RemoteCache {
                 Ok(Answer::Ok) => {}
                 Ok(Answer::NotFound) => return reject(format!("{} is missing", file.name)),
                 Err(Failure::TooLarge) => {
-                    return reject(format!("{} has more than the {limit} bytes it may have", file.name))
+                    return reject(format!(
+                        "{} has more than the {limit} bytes it may have",
+                        file.name
+                    ))
                 }
                 Err(failure) => {
                     self.give_up(printer, failure);

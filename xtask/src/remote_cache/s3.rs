@@ -41,7 +41,10 @@ impl Credentials {
     fn short_key_id(&self) -> String {
         let chars: Vec<char> = self.key_id.chars().collect();
         if chars.len() >= 12 {
-            let (head, tail): (String, String) = (chars[..4].iter().collect(), chars[chars.len() - 4..].iter().collect());
+            let (head, tail): (String, String) = (
+                chars[..4].iter().collect(),
+                chars[chars.len() - 4..].iter().collect(),
+            );
             format!("{head}…{tail}")
         } else {
             format!("{}…", chars.iter().take(2).collect::<String>())
@@ -133,7 +136,9 @@ impl S3 {
                 credentials.short_key_id(),
                 credentials.source
             ),
-            None => "no credentials (anonymous requests: no AWS_ACCESS_KEY_ID, no profile with keys)".to_string(),
+            None => {
+                "no credentials (anonymous requests: no AWS_ACCESS_KEY_ID, no profile with keys)".to_string()
+            }
         }
     }
 
@@ -176,7 +181,9 @@ impl S3 {
     }
 
     fn failure(&self, method: &str, code: u16, body: &str) -> Failure {
-        let s3_code = error_code(body).map(|code| format!(" {code}")).unwrap_or_default();
+        let s3_code = error_code(body)
+            .map(|code| format!(" {code}"))
+            .unwrap_or_default();
         if code != 403 {
             return Failure::Unavailable(format!("{method} answered HTTP {code}{s3_code}"));
         }
@@ -203,7 +210,10 @@ impl S3 {
             ("x-amz-content-sha256".to_string(), payload_sha256.to_string()),
             ("x-amz-date".to_string(), sigv4::amz_date(SystemTime::now())),
         ]);
-        let mut lines = vec![format!("url = {}", quoted(&format!("{}://{}{path}", self.scheme, self.host)))];
+        let mut lines = vec![format!(
+            "url = {}",
+            quoted(&format!("{}://{}{path}", self.scheme, self.host))
+        )];
         if let Some(credentials) = &self.credentials {
             if let Some(token) = &credentials.token {
                 headers.insert("x-amz-security-token".to_string(), token.clone());
@@ -259,7 +269,9 @@ fn parse_endpoint(url: &str) -> Option<(String, String, String)> {
     if scheme != "http" && scheme != "https" {
         return None;
     }
-    let (host, path) = rest.split_once('/').map_or((rest, ""), |(host, path)| (host, path));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, ""), |(host, path)| (host, path));
     let host_ok = !host.is_empty()
         && host
             .chars()
@@ -289,13 +301,25 @@ fn max_time(bytes: u64) -> u64 {
 /// status, or why there was none.
 fn run_curl(config: &str, sink: &mut dyn Write, limit: u64, max_time_s: u64) -> Result<u16, Failure> {
     let mut child = Command::new("curl")
-        .args(["--silent", "--show-error", "--globoff", "--path-as-is", "--config", "-"])
+        .args([
+            "--silent",
+            "--show-error",
+            "--globoff",
+            "--path-as-is",
+            "--config",
+            "-",
+        ])
         .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
         .args(["--speed-limit", &STALL_BYTES_PER_S.to_string()])
         .args(["--speed-time", &STALL_S.to_string()])
         .args(["--max-time", &max_time_s.to_string()])
         .args(["--max-filesize", &limit.to_string()])
-        .args(["--output", "-", "--write-out", "%{stderr}\nhttp_code=%{http_code}\n"])
+        .args([
+            "--output",
+            "-",
+            "--write-out",
+            "%{stderr}\nhttp_code=%{http_code}\n",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -353,8 +377,7 @@ fn run_curl(config: &str, sink: &mut dyn Write, limit: u64, max_time_s: u64) -> 
         let why = stderr
             .lines()
             .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with("http_code="))
-            .last()
+            .rfind(|line| !line.is_empty() && !line.starts_with("http_code="))
             .map(str::to_string)
             .unwrap_or_else(|| format!("curl exited with {exited:?}"));
         return Err(Failure::Unavailable(why));
@@ -432,7 +455,8 @@ impl AwsEnv {
                         token: section.get("aws_session_token").cloned(),
                         source: format!(
                             "profile `{profile}` of {}",
-                            file.as_ref().map_or("?".into(), |path| path.display().to_string())
+                            file.as_ref()
+                                .map_or("?".into(), |path| path.display().to_string())
                         ),
                     })
                 })
@@ -526,17 +550,47 @@ mod tests {
             region: "us-east-1".into(),
             credentials: Some(credentials),
         };
-        let Failure::Refused(message) = s3.failure("GET", 403, "<Error><Code>AccessDenied</Code></Error>") else {
+        let Failure::Refused(message) = s3.failure("GET", 403, "<Error><Code>AccessDenied</Code></Error>")
+        else {
             panic!("a 403 is a refusal")
         };
-        assert!(message.contains("AccessDenied") && message.contains("AKIA…MPLE"), "{message}");
-        assert!(message.contains("AWS_ACCESS_KEY_ID from the environment"), "{message}");
-        assert!(!message.contains("EXAMPLEKEY") && !message.contains("TOKEN"), "{message}");
-        let config = s3.curl_config("PUT", "ci/profile/k/layer.zip", EMPTY_SHA256, Some(Path::new("/t/l.zip")));
-        assert!(config.contains("url = \"http://127.0.0.1:9/layers/ci/profile/k/layer.zip\""), "{config}");
-        assert!(config.contains(&format!("header = \"x-amz-content-sha256: {EMPTY_SHA256}\"")), "{config}");
-        assert!(config.contains("header = \"x-amz-security-token: TOKEN\""), "{config}");
-        assert!(config.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"), "{config}");
-        assert!(!config.contains("UNSIGNED-PAYLOAD") && !config.contains("X-Amz-Expires"), "{config}");
+        assert!(
+            message.contains("AccessDenied") && message.contains("AKIA…MPLE"),
+            "{message}"
+        );
+        assert!(
+            message.contains("AWS_ACCESS_KEY_ID from the environment"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("EXAMPLEKEY") && !message.contains("TOKEN"),
+            "{message}"
+        );
+        let config = s3.curl_config(
+            "PUT",
+            "ci/profile/k/layer.zip",
+            EMPTY_SHA256,
+            Some(Path::new("/t/l.zip")),
+        );
+        assert!(
+            config.contains("url = \"http://127.0.0.1:9/layers/ci/profile/k/layer.zip\""),
+            "{config}"
+        );
+        assert!(
+            config.contains(&format!("header = \"x-amz-content-sha256: {EMPTY_SHA256}\"")),
+            "{config}"
+        );
+        assert!(
+            config.contains("header = \"x-amz-security-token: TOKEN\""),
+            "{config}"
+        );
+        assert!(
+            config.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"),
+            "{config}"
+        );
+        assert!(
+            !config.contains("UNSIGNED-PAYLOAD") && !config.contains("X-Amz-Expires"),
+            "{config}"
+        );
     }
 }

@@ -23,8 +23,15 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         block[..key.len()].copy_from_slice(key);
     }
     let pad = |byte: u8| -> Vec<u8> { block.iter().map(|b| b ^ byte).collect() };
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// SigV4's URI encoding: every byte but `A-Z a-z 0-9 - _ . ~` as `%XX`, and
@@ -99,7 +106,12 @@ impl Signer<'_> {
         let canonical_headers: String = request
             .headers
             .iter()
-            .map(|(name, value)| format!("{name}:{}\n", value.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .map(|(name, value)| {
+                format!(
+                    "{name}:{}\n",
+                    value.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
             .collect();
         let canonical_request = format!(
             "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
@@ -126,7 +138,10 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
     }
 
     fn signature(authorization: &str) -> &str {
@@ -158,7 +173,10 @@ mod tests {
             region: "us-east-1",
             service: "service",
         };
-        let headers = headers(&[("host", "example.amazonaws.com"), ("x-amz-date", "20150830T123600Z")]);
+        let headers = headers(&[
+            ("host", "example.amazonaws.com"),
+            ("x-amz-date", "20150830T123600Z"),
+        ]);
         let authorization = signer.authorization(&Request {
             method: "GET",
             path: "/",
@@ -221,9 +239,8 @@ mod tests {
             headers: &put,
             payload_sha256: &body_sha256,
         });
-        assert!(authorization.contains(
-            "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,"
-        ));
+        assert!(authorization
+            .contains("SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class,"));
         assert_eq!(
             signature(&authorization),
             "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"

@@ -49,7 +49,10 @@ pub fn verify_layer(
     let claimed_inventory = claimed_data.inventory.clone().unwrap_or_default();
     // What was left out is not in the ZIP to count: only the names are
     // taken, and only of distributions the ZIP indeed does not hold.
-    let shipped: BTreeSet<String> = packages.iter().map(|package| normalize_dist_name(&package.name)).collect();
+    let shipped: BTreeSet<String> = packages
+        .iter()
+        .map(|package| normalize_dist_name(&package.name))
+        .collect();
     for pin in &claimed_inventory.excluded {
         let name = pin.split_once("==").map(|(name, _)| normalize_dist_name(name));
         if name.is_none_or(|name| name.is_empty() || shipped.contains(&name)) {
@@ -95,7 +98,10 @@ fn mismatch(claimed: &serde_json::Value, actual: &serde_json::Value) -> String {
     if claimed_written != written {
         return format!(
             "its data says layer.zip unpacks to {} bytes in {} files, and it unpacks to {} in {}",
-            claimed_written["unzipped_bytes"], claimed_written["files"], written["unzipped_bytes"], written["files"]
+            claimed_written["unzipped_bytes"],
+            claimed_written["files"],
+            written["unzipped_bytes"],
+            written["files"]
         );
     }
     let differs: Vec<String> = actual
@@ -120,15 +126,28 @@ fn mismatch(claimed: &serde_json::Value, actual: &serde_json::Value) -> String {
 /// the proof of a fresh build: a module that does not import, and that the
 /// build that made it did not record as not importing as installed either,
 /// rejects it.
-fn prove_fetched(expect: &Expectation, install: &Path, modules: &[String], tolerated: &[String]) -> Result<(), String> {
+fn prove_fetched(
+    expect: &Expectation,
+    install: &Path,
+    modules: &[String],
+    tolerated: &[String],
+) -> Result<(), String> {
     let mut path = Vec::new();
     for (index, zip) in expect.bases.iter().enumerate() {
         let dir = install.join("bases").join(index.to_string());
         crate::archive::extract_zip(zip, &dir).map_err(|err| format!("{err:#}"))?;
         path.push(format!("bases/{index}/python"));
     }
-    let failed = prove(expect.sh, expect.config, expect.builder, install, "python", &path, modules)
-        .map_err(|err| format!("proving it: {err:#}"))?;
+    let failed = prove(
+        expect.sh,
+        expect.config,
+        expect.builder,
+        install,
+        "python",
+        &path,
+        modules,
+    )
+    .map_err(|err| format!("proving it: {err:#}"))?;
     match failed.iter().find(|(module, _)| !tolerated.contains(module)) {
         Some((module, why)) => Err(format!("its module `{module}` does not import ({why})")),
         None => Ok(()),
@@ -159,7 +178,9 @@ fn unpack(zip: &Path, dest: &Path) -> Result<WrittenData> {
         declared = declared.saturating_add(entry.size());
     }
     if declared > MAX_UNZIPPED_BYTES {
-        anyhow::bail!("layer.zip unpacks to {declared} bytes, more than the {MAX_UNZIPPED_BYTES} a layer may have");
+        anyhow::bail!(
+            "layer.zip unpacks to {declared} bytes, more than the {MAX_UNZIPPED_BYTES} a layer may have"
+        );
     }
     let mut written = WrittenData {
         files: 0,
@@ -167,7 +188,10 @@ fn unpack(zip: &Path, dest: &Path) -> Result<WrittenData> {
     };
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index)?;
-        let relative = entry.enclosed_name().context("an entry checked above")?.to_path_buf();
+        let relative = entry
+            .enclosed_name()
+            .context("an entry checked above")?
+            .to_path_buf();
         let target = dest.join(relative);
         if entry.is_dir() {
             fs::create_dir_all(&target)?;
