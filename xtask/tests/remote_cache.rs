@@ -41,7 +41,12 @@ fn app(remote: &str) -> Repo {
         "core",
         "req",
         "1.0",
-        &[("req/__init__.py", "VERSION = '1.0'\n")],
+        &[
+            ("req/__init__.py", "VERSION = '1.0'\n"),
+            // A module that does not import as installed (an optional
+            // dependency missing): a fetched copy is not rejected for it.
+            ("req/optional.py", "import not_installed_anywhere\n"),
+        ],
         &[],
     );
     repo.profile("extra", &["tool"]);
@@ -112,6 +117,13 @@ fn a_second_checkout_takes_every_layer_from_the_remote_cache() {
             "{key}"
         );
     }
+
+    let (_, _, meta) = core_entry(&moto, &first);
+    assert_eq!(
+        meta["data"]["finish"]["unimportable"],
+        serde_json::json!(["req.optional"]),
+        "the build records what did not import as installed either"
+    );
 
     // Its own local cache, the same inputs, and no install that could work.
     let second = app("s3://layers/ci");
@@ -245,8 +257,12 @@ fn core_entry(moto: &moto::Moto, built: &Repo) -> (String, String, serde_json::V
         .as_str()
         .expect("core's cache key")
         .to_string();
-    let zip_key = format!("profile/{key}/layer.zip");
-    let meta_key = format!("profile/{key}/meta.json");
+    let meta_key = moto
+        .keys(BUCKET)
+        .into_iter()
+        .find(|object| object.ends_with(&format!("/{key}/meta.json")))
+        .expect("core's entry is in the bucket");
+    let zip_key = meta_key.replace("/meta.json", "/layer.zip");
     let meta = serde_json::from_slice(&moto.get(BUCKET, &meta_key)).unwrap();
     (zip_key, meta_key, meta)
 }
