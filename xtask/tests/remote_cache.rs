@@ -558,6 +558,16 @@ fn no_request_is_on_a_command_line() {
 
 /// A server that answers every request with S3's 403 AccessDenied.
 fn refusing_server() -> String {
+    let body =
+        "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+    answering_server(format!(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// A server on 127.0.0.1 that reads each request's head and answers `answer`.
+fn answering_server(answer: String) -> String {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -571,11 +581,6 @@ fn refusing_server() -> String {
                     _ => break,
                 }
             }
-            let body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
-            let answer = format!(
-                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
             let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
         }
     });
@@ -608,5 +613,28 @@ fn a_refusal_names_the_credentials_used() {
     assert!(
         !stderr.contains(secret) && !stderr.contains("AKIAIOSFODNN7EXAMPLE"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn an_answer_is_held_to_our_own_size_limit() {
+    // A meta.json of 10^15 bytes, by the server's word: refused at once,
+    // not waited for.
+    let endpoint = answering_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\nConnection: close\r\n\r\n{\"format\": 1,"
+            .to_string(),
+    );
+    let repo = app("s3://layers/ci");
+    let run = build(
+        &repo,
+        &env(&endpoint),
+        &[("XTASK_REMOTE_CACHE_MODE", "read-only".into())],
+    );
+    run.success();
+    assert_eq!(
+        run.stderr().matches("meta.json is over 4194304 bytes").count(),
+        2,
+        "{}",
+        run.stderr()
     );
 }
