@@ -7,7 +7,7 @@
 #
 # Needs uv on PATH (moto's virtualenv is made from
 # terraform/tests/emulator/requirements.txt), curl and hyperfine; the index
-# arm needs the package index. Builds the xtask with `--features remote-cache`.
+# arm needs the package index.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +37,7 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 curl -s --fail --aws-sigv4 "aws:amz:us-east-1:s3" --user testing:testing -X PUT "$AWS_ENDPOINT_URL_S3/bench" >/dev/null
 
-(cd "$root" && cargo build --quiet -p xtask --features remote-cache)
+(cd "$root" && cargo build --quiet -p xtask)
 xtask="$root/target/debug/xtask"
 cd "$root"
 

@@ -126,7 +126,6 @@ pub const LOCAL_REGION: &str = "us-east-1";
 /// The region S3 requests are signed for when nothing names one: the
 /// service's own default (the SDKs fall back to it too). Source: Amazon S3
 /// API reference, "Regions and endpoints" (us-east-1 is the global endpoint's).
-#[cfg_attr(not(feature = "remote-cache"), allow(dead_code))]
 pub const S3_DEFAULT_REGION: &str = "us-east-1";
 
 /// Where Lambda extracts the layers; `python/` inside a layer lands at `/opt/python`.

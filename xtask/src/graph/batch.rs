@@ -18,6 +18,7 @@ use crate::manifest::{BuiltView, Manifest};
 use crate::remote_cache::RemoteCache;
 use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
+use crate::steps::fetched::{verify_layer, Expectation};
 use crate::steps::install::{self, build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package::{self, AppCode, Compiled};
 use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
@@ -150,9 +151,23 @@ pub fn run_batch(
                             .filter_map(|&dep| Some(statuses[dep].as_ref()?.entry()?.dir.join(LAYER_ZIP)))
                             .collect();
                         let (kind, key) = (node.kind.store_dir(), key_of(index));
-                        // What another machine built under the same key, unless --force.
+                        // What another machine built under the same key, unless --force:
+                        // taken only for what its bytes show, and proven as a build is.
                         if let Some(remote) = remote.filter(|_| !force) {
-                            if let Some(entry) = remote.fetch(store, kind, &key, &node.id(), printer) {
+                            let expect = Expectation {
+                                sh: &sh,
+                                config,
+                                builder,
+                                finish: *finish,
+                                bases: &bases,
+                            };
+                            let verify = |files: &std::path::Path, claimed: &serde_json::Value| {
+                                verify_layer(&expect, files, claimed, &files.with_file_name("verify"))
+                            };
+                            let expected = [(LAYER_ZIP, facts::MAX_UNZIPPED_BYTES)];
+                            if let Some(entry) =
+                                remote.fetch(store, kind, &key, &node.id(), printer, &expected, &verify)
+                            {
                                 fetched.lock().expect("not poisoned").push(index);
                                 return Ok(entry);
                             }

@@ -157,6 +157,21 @@ pub fn manifest(
     Ok((manifest, missing))
 }
 
+/// Why a product's store entry cannot be used (its ZIP is not among its
+/// files, or its data is not a ZIP product's), if it cannot: such an entry
+/// is rebuilt, never read again and again by every later run.
+pub fn unusable(kind: Kind, entry: &Entry) -> Option<String> {
+    if !kind.is_product() {
+        return None;
+    }
+    if entry.file(store_file(kind)).is_none() {
+        return Some(format!("it has no {}", store_file(kind)));
+    }
+    serde_json::from_value::<ZipData>(entry.data.clone())
+        .err()
+        .map(|err| format!("its data is not a ZIP product's ({err})"))
+}
+
 fn zip_facts(kind: Kind, name: &str, entry: &Entry) -> Result<(ZipFacts, ZipData)> {
     let file = entry
         .file(store_file(kind))

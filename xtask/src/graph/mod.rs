@@ -320,7 +320,14 @@ pub fn evaluate(
         };
     }
     match store.lookup(node.kind.store_dir(), &key) {
-        Lookup::Hit(entry) => Status::Fresh { key, entry },
+        Lookup::Hit(entry) => match dist::unusable(node.kind, &entry) {
+            None => Status::Fresh { key, entry },
+            Some(why) => Status::Stale {
+                key: Some(key),
+                reason: format!("cache entry damaged: {why}"),
+                damaged: true,
+            },
+        },
         Lookup::Damaged(why) => Status::Stale {
             key: Some(key),
             reason: format!("cache entry damaged: {why}"),

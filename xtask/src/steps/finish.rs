@@ -88,6 +88,9 @@ pub struct Finished {
     pub proven: usize,
     /// What containing the proof could not do on this machine, said once.
     pub notes: Vec<String>,
+    /// Modules of the finished layer that do not import, as installed
+    /// either: a fetched copy's proof tolerates these and no others.
+    pub unimportable: Vec<String>,
 }
 
 /// Finishes the layer `name` installed in `install/python` (`install` is
@@ -140,6 +143,7 @@ pub fn finish_layer(
         &modules,
         &mut finished.notes,
     )?;
+    finished.unimportable = failed.keys().cloned().collect();
     if !failed.is_empty() {
         // Only what the installed layer imported counts against a rule.
         let names: Vec<String> = failed.keys().cloned().collect();
@@ -306,7 +310,7 @@ fn drop_compiled_sources(root: &Path) -> Result<()> {
 /// The modules the proof imports: every module of the finished layer
 /// (packages, submodules, extension modules) by its dotted name, but
 /// `__main__` modules, which run programs.
-fn modules_of(site: &Path) -> Result<Vec<String>> {
+pub(crate) fn modules_of(site: &Path) -> Result<Vec<String>> {
     let mut modules = BTreeSet::new();
     for file in files_under(site)? {
         let relative = file.strip_prefix(site)?;
@@ -361,7 +365,7 @@ fn is_identifier(name: &str) -> bool {
 /// user when the tool runs as root, reading the layer and writing only the
 /// answer. `notes` receives what this machine did not allow.
 #[allow(clippy::too_many_arguments)]
-fn prove(
+pub(crate) fn prove(
     sh: &Shell,
     config: &Config,
     builder: &Builder,

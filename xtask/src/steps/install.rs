@@ -118,6 +118,9 @@ pub struct FinishData {
     /// Modules imported with the runtime's Python before the layer shipped.
     #[serde(default)]
     pub proven: usize,
+    /// Modules that did not import, as installed either (see `Finished`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unimportable: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -235,6 +238,7 @@ pub fn build_layer(
             slim: finish.slim,
             saved: finished.saved,
             proven: finished.proven,
+            unimportable: finished.unimportable,
         });
     }
 

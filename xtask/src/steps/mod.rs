@@ -4,6 +4,7 @@
 
 pub mod builder;
 pub mod check;
+pub mod fetched;
 pub mod finish;
 pub mod install;
 pub mod launch;
