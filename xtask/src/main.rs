@@ -35,6 +35,7 @@ mod python;
 mod remote_cache;
 mod render;
 mod report;
+mod reaper;
 mod requirements;
 mod runtime_api;
 mod sources;
