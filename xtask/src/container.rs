@@ -465,3 +465,45 @@ fn engine_reads(name: &str) -> bool {
     const PREFIXES: &[&str] = &["DOCKER_", "CONTAINER_", "CONTAINERS_", "PODMAN_", "BUILDAH_", "XDG_"];
     NAMES.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sandboxs_values_are_not_on_the_command_line() {
+        let engine = Engine {
+            program: "docker".into(),
+        };
+        let env = [
+            ("PATH", "/var/lang/bin:/usr/bin"),
+            ("HOME", "/tmp"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:1234"),
+            ("DB_PASSWORD", "first"),
+            ("DB_PASSWORD", "s3cret-value"),
+        ];
+        let run = SandboxRun {
+            image: "image",
+            arch: Arch::X86_64,
+            name: "xtask-lambda-1-0",
+            mounts: Vec::new(),
+            env: env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
+            user: 993,
+        };
+        let args = engine.sandbox_args(&run, &["python3".to_string()]);
+        let line = args.join(" ");
+        assert!(!line.contains("s3cret-value") && !line.contains("first"), "{line}");
+        assert!(!line.contains("127.0.0.1:1234"), "{line}");
+        assert_eq!(line.matches("--env DB_PASSWORD ").count(), 1, "{line}");
+        // What the engine reads itself keeps its value on the line.
+        assert!(line.contains("--env HOME=/tmp"), "{line}");
+        let values = engine.sandbox_env(&run);
+        assert_eq!(
+            values,
+            [
+                ("AWS_LAMBDA_RUNTIME_API".to_string(), "127.0.0.1:1234".to_string()),
+                ("DB_PASSWORD".to_string(), "s3cret-value".to_string()),
+            ]
+        );
+    }
+}

@@ -190,14 +190,20 @@ fn install_signal_handlers() {
                 if reader.read_exact(&mut signal).is_err() {
                     return;
                 }
-                let owned: Vec<Owned> = OWNED
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .iter()
-                    .map(|(_, owned)| owned.clone())
-                    .collect();
-                // Processes first: they may be writing into the folders.
-                for owned in &owned {
+                // Held until xtask dies: a thread that is done with what it
+                // owns waits here to forget it, and does not exit first.
+                let owned = OWNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Containers first (removing one ends its processes and
+                // its engine's client), then process trees, then folders,
+                // which those processes may be writing into.
+                let rank = |owned: &Owned| match owned {
+                    Owned::Container(..) => 0,
+                    Owned::Tree(_) => 1,
+                    Owned::Folder(_) => 2,
+                };
+                let mut ordered: Vec<&Owned> = owned.iter().map(|(_, owned)| owned).collect();
+                ordered.sort_by_key(|owned| rank(owned));
+                for owned in ordered {
                     end(owned);
                 }
                 // SAFETY: restoring the default action and raising the

@@ -763,7 +763,9 @@ fn a_second_local_client_can_neither_take_nor_answer() {
         let text = fs::read_to_string(&addr).unwrap();
         let (api, request_id) = text.split_once(' ').unwrap();
         let ask = |request: String| {
-            let mut stream = std::net::TcpStream::connect(api).unwrap();
+            let Ok(mut stream) = std::net::TcpStream::connect(api) else {
+                return "refused: the run was over".to_string();
+            };
             stream
                 .set_read_timeout(Some(std::time::Duration::from_secs(5)))
                 .unwrap();
@@ -804,6 +806,23 @@ fn an_event_over_lambdas_limit_is_refused_before_the_function_starts() {
     );
     assert!(!run.stderr().contains("REPORT"), "{}", run.stderr());
     assert!(!repo.path().join("target/lambda/sandbox").exists());
+    let mut stdin = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["invoke", "--builder", "host", "echo", "--event", "-"])
+        .current_dir(repo.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = stdin.stdin.take().unwrap();
+    let event = format!("{{\"a\": \"{padding}\"}}");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = input.write_all(event.as_bytes());
+    });
+    let run = Run(stdin.wait_with_output().unwrap());
+    writer.join().unwrap();
+    run.fails_with(2, "--event -: the event on stdin is over Lambda's limit of 6291456 bytes");
     repo.write("lambdas/events/echo/big.json", &format!("{{\"a\": \"{padding}\"}}"));
     repo.write("lambdas/events/echo/expect.json", "{\"big\": 200}");
     repo.xtask(&["invoke", "--builder", "host", "--all"]).fails_with(

@@ -168,7 +168,12 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
                 .take(facts::MAX_SYNC_EVENT_BYTES + 1)
                 .read_to_end(&mut bytes)
                 .context("reading the event from stdin")?;
-            within_event_limit("--event - (stdin)", bytes.len() as u64)?;
+            if bytes.len() as u64 > facts::MAX_SYNC_EVENT_BYTES {
+                return Err(usage(format!(
+                    "--event -: the event on stdin is over Lambda's limit of {} bytes for a synchronous invocation (RequestTooLargeException): make it smaller",
+                    facts::MAX_SYNC_EVENT_BYTES
+                )));
+            }
             bytes
         }
         Some(file) => {

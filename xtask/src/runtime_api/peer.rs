@@ -5,7 +5,11 @@
 //! local address is the peer's and whose remote address is ours, which
 //! gives its inode and owner uid; the connection is admitted only when a
 //! process of the runtime's tree holds that inode among its descriptors
-//! (/proc/<pid>/fd links to `socket:[inode]`).
+//! (/proc/<pid>/fd links to `socket:[inode]`). Reading another user's
+//! descriptors takes CAP_SYS_PTRACE (root in a container usually lacks it)
+//! or, rootless, is not possible for a container's processes: where a
+//! process of the tree cannot be read, a socket owned by the uid of the
+//! tree's first process (the sandbox user) is admitted instead.
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,9 +25,7 @@ pub enum Peers {
     Tree(u32),
     /// The runtime in a container (host network): a socket held by the
     /// container's first process (as the engine reports its host pid) or a
-    /// descendant. Where this user cannot read those processes'
-    /// descriptors (rootless engines map the container's user to another
-    /// uid), a socket owned by the uid of the container's first process.
+    /// descendant.
     Container {
         engine: Engine,
         name: String,
@@ -69,10 +71,8 @@ impl Peers {
                 return Ok(());
             }
         }
-        if let (Peers::Container { .. }, true) = (self, unreadable) {
-            if process_uid(root) == Some(uid) {
-                return Ok(());
-            }
+        if unreadable && process_uid(root) == Some(uid) {
+            return Ok(());
         }
         Err(format!(
             "the socket from {peer} (uid {uid}) is held by no process of the runtime's tree"
