@@ -462,7 +462,14 @@ fn engine_reads(name: &str) -> bool {
         "https_proxy",
         "no_proxy",
     ];
-    const PREFIXES: &[&str] = &["DOCKER_", "CONTAINER_", "CONTAINERS_", "PODMAN_", "BUILDAH_", "XDG_"];
+    const PREFIXES: &[&str] = &[
+        "DOCKER_",
+        "CONTAINER_",
+        "CONTAINERS_",
+        "PODMAN_",
+        "BUILDAH_",
+        "XDG_",
+    ];
     NAMES.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
@@ -487,12 +494,18 @@ mod tests {
             arch: Arch::X86_64,
             name: "xtask-lambda-1-0",
             mounts: Vec::new(),
-            env: env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
             user: 993,
         };
         let args = engine.sandbox_args(&run, &["python3".to_string()]);
         let line = args.join(" ");
-        assert!(!line.contains("s3cret-value") && !line.contains("first"), "{line}");
+        assert!(
+            !line.contains("s3cret-value") && !line.contains("first"),
+            "{line}"
+        );
         assert!(!line.contains("127.0.0.1:1234"), "{line}");
         assert_eq!(line.matches("--env DB_PASSWORD ").count(), 1, "{line}");
         // What the engine reads itself keeps its value on the line.

@@ -49,7 +49,7 @@ const ADMIT_WAIT: Duration = Duration::from_secs(facts::INIT_TIMEOUT_S);
 
 /// How often a runtime waiting for work is checked for having gone away,
 /// so that an event is never handed to a closed connection.
-const GONE_CHECK: Duration = Duration::from_millis(200);
+const GONE_CHECK: Duration = Duration::from_millis(50);
 
 /// An event waiting for the runtime's next `GET …/next`.
 pub struct Invocation {
@@ -78,6 +78,8 @@ pub enum Message {
         error_type: String,
         body: Vec<u8>,
     },
+    /// A connection not attributed to the runtime was refused: why.
+    Refused(String),
 }
 
 #[derive(Default)]
@@ -152,7 +154,11 @@ impl RuntimeApi {
 
     /// Who may take and answer invocations: the runtime just started.
     pub fn admit(&self, peers: Peers) {
-        let mut known = self.shared.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut known = self
+            .shared
+            .peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *known = Some(Arc::new(peers));
         self.shared.peers_known.notify_all();
     }
@@ -229,6 +235,7 @@ const ACCEPTED: &[u8] = br#"{"status":"OK"}"#;
 fn serve(stream: TcpStream, shared: &Shared, messages: &Sender<Message>) -> Result<()> {
     let mut writer = stream.try_clone()?;
     if let Err(why) = admitted(&stream, shared) {
+        let _ = messages.send(Message::Refused(why.clone()));
         let body = serde_json::json!({ "errorMessage": format!("not the function's runtime: {why}") });
         respond(&mut writer, 403, &[], body.to_string().as_bytes())?;
         linger(&mut writer);

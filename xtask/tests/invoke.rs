@@ -550,8 +550,10 @@ fn spawned(logs: &str) -> Vec<u32> {
 
 /// Whether a process runs (a zombie has ended: only its wait is missing).
 fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 fn no_layout_left(repo: &Repo) {
@@ -594,7 +596,10 @@ fn a_timed_out_handler_leaves_no_process_behind() {
 
 /// `cargo xtask invoke` started in the background, its stderr lines on a
 /// channel (a thread reads them: a leftover process may hold the pipe).
-fn invoke_in_background(repo: &Repo, args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+fn invoke_in_background(
+    repo: &Repo,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let site = repo.path().join("runtime-site");
     fs::create_dir_all(&site).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -671,7 +676,14 @@ fn sigterm_to_invoke_ends_the_runtime_and_its_layout() {
     repo.write("events/hang.json", "{\"sleep\": 300}");
     let (mut child, lines) = invoke_in_background(
         &repo,
-        &["invoke", "--builder", "host", "spawner", "--event", "events/hang.json"],
+        &[
+            "invoke",
+            "--builder",
+            "host",
+            "spawner",
+            "--event",
+            "events/hang.json",
+        ],
     );
     let pids = match wait_for_spawned(&mut child, &lines) {
         Ok(pids) => pids,
@@ -734,7 +746,10 @@ fn sigterm_to_invoke_in_a_container_removes_it() {
     assert!(!status.success(), "{status}");
     assert_eq!(containers(engine), "", "the container is gone");
     no_layout_left(&repo);
-    assert!(shown.is_empty(), "a variable's value on a command line: {shown:?}");
+    assert!(
+        shown.is_empty(),
+        "a variable's value on a command line: {shown:?}"
+    );
 }
 
 /// Another local process finds the Runtime API's address and tries to
@@ -799,7 +814,14 @@ fn an_event_over_lambdas_limit_is_refused_before_the_function_starts() {
     let limit = 6_291_456;
     let padding = "x".repeat(limit + 1 - "{\"a\": \"\"}".len());
     repo.write("events/big.json", &format!("{{\"a\": \"{padding}\"}}"));
-    let run = repo.xtask(&["invoke", "--builder", "host", "echo", "--event", "events/big.json"]);
+    let run = repo.xtask(&[
+        "invoke",
+        "--builder",
+        "host",
+        "echo",
+        "--event",
+        "events/big.json",
+    ]);
     run.fails_with(
         2,
         "events/big.json: the event is 6291457 bytes, over Lambda's limit of 6291456 bytes",
@@ -822,13 +844,17 @@ fn an_event_over_lambdas_limit_is_refused_before_the_function_starts() {
     });
     let run = Run(stdin.wait_with_output().unwrap());
     writer.join().unwrap();
-    run.fails_with(2, "--event -: the event on stdin is over Lambda's limit of 6291456 bytes");
-    repo.write("lambdas/events/echo/big.json", &format!("{{\"a\": \"{padding}\"}}"));
-    repo.write("lambdas/events/echo/expect.json", "{\"big\": 200}");
-    repo.xtask(&["invoke", "--builder", "host", "--all"]).fails_with(
+    run.fails_with(
         2,
-        "lambdas/events/echo/big.json: the event is 6291457 bytes",
+        "--event -: the event on stdin is over Lambda's limit of 6291456 bytes",
     );
+    repo.write(
+        "lambdas/events/echo/big.json",
+        &format!("{{\"a\": \"{padding}\"}}"),
+    );
+    repo.write("lambdas/events/echo/expect.json", "{\"big\": 200}");
+    repo.xtask(&["invoke", "--builder", "host", "--all"])
+        .fails_with(2, "lambdas/events/echo/big.json: the event is 6291457 bytes");
 }
 
 /// A response over Lambda's limit is the error Lambda reports for it.
@@ -866,7 +892,16 @@ fn the_function_sees_only_an_allowed_environment() {
         ["AWS_", "LAMBDA_", "_HANDLER", "_X_AMZN_", "LC_"]
             .iter()
             .any(|prefix| name.starts_with(prefix))
-            || ["PATH", "HOME", "LANG", "TZ", "PYTHONDONTWRITEBYTECODE", "GREETING", "FROM_TOML"].contains(&name)
+            || [
+                "PATH",
+                "HOME",
+                "LANG",
+                "TZ",
+                "PYTHONDONTWRITEBYTECODE",
+                "GREETING",
+                "FROM_TOML",
+            ]
+            .contains(&name)
     };
     let stray: Vec<&&String> = names.iter().filter(|name| !allowed(name)).collect();
     assert!(stray.is_empty(), "{stray:?} in {env}");

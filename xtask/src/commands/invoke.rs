@@ -178,7 +178,8 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
         }
         Some(file) => {
             let path = PathBuf::from(file);
-            let cannot_read = |err: std::io::Error| usage(format!("--event: cannot read {}: {err}", path.display()));
+            let cannot_read =
+                |err: std::io::Error| usage(format!("--event: cannot read {}: {err}", path.display()));
             within_event_limit(file, std::fs::metadata(&path).map_err(cannot_read)?.len())?;
             let bytes = std::fs::read(&path).map_err(cannot_read)?;
             within_event_limit(file, bytes.len() as u64)?;

@@ -235,7 +235,12 @@ fn decimal(text: &str) -> Option<u64> {
 
 /// Writes one answer: head and body in a single write (two segments would
 /// wait on the peer's delayed acknowledgement, tens of milliseconds each).
-pub fn respond(writer: &mut impl Write, status: u16, headers: &[(&str, String)], body: &[u8]) -> io::Result<()> {
+pub fn respond(
+    writer: &mut impl Write,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         202 => "Accepted",

@@ -46,7 +46,8 @@ impl Peers {
     /// Whether the connection from `peer` to our `ours` belongs to the
     /// runtime; `Err` says why not.
     pub fn admit(&self, peer: SocketAddr, ours: SocketAddr) -> Result<(), String> {
-        let (uid, inode) = socket_of(peer, ours).ok_or_else(|| format!("no socket from {peer} in /proc/net"))?;
+        let (uid, inode) =
+            socket_of(peer, ours).ok_or_else(|| format!("no socket from {peer} in /proc/net"))?;
         let root = match self {
             Peers::Tree(root) => *root,
             Peers::Container { engine, name, pid } => {
@@ -59,16 +60,24 @@ impl Peers {
         };
         let wanted = format!("socket:[{inode}]");
         let mut unreadable = false;
-        for pid in reaper::tree(root) {
+        // The runtime itself holds its connection, as a rule: the tree is
+        // listed (all of /proc) only when it does not.
+        let tree = || reaper::tree(root).into_iter().filter(move |&pid| pid != root);
+        for pid in std::iter::once(root).chain(std::iter::once(()).flat_map(|()| tree())) {
             let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
                 unreadable = true;
                 continue;
             };
-            let holds = fds
-                .flatten()
-                .any(|fd| fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == wanted.as_str()));
-            if holds {
-                return Ok(());
+            // Without the right to read them, the links are listed but
+            // cannot be read.
+            for fd in fds.flatten() {
+                match fs::read_link(fd.path()) {
+                    Ok(link) if link.as_os_str() == wanted.as_str() => return Ok(()),
+                    Ok(_) => {}
+                    // Closed since it was listed.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(_) => unreadable = true,
+                }
             }
         }
         if unreadable && process_uid(root) == Some(uid) {

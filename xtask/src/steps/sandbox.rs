@@ -110,6 +110,9 @@ pub struct Sandbox {
     logs: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<JoinHandle<()>>,
     function_arn: String,
+    /// Why the Runtime API refused connections (the first few), for the
+    /// message when the runtime fails.
+    refused: Vec<String>,
     /// The layout's folders and where Lambda has them, for messages.
     paths: Vec<(String, String)>,
     pub notes: Vec<String>,
@@ -143,7 +146,10 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
     match &container {
         None => api.admit(Peers::Tree(child.id())),
         Some((engine, name)) => {
-            watched.push(reaper::watch(Owned::Container(engine.program.clone(), name.clone())));
+            watched.push(reaper::watch(Owned::Container(
+                engine.program.clone(),
+                name.clone(),
+            )));
             api.admit(Peers::container(engine.clone(), name.clone()));
         }
     }
@@ -197,6 +203,7 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         container,
         reaped: false,
         _watched: watched,
+        refused: Vec::new(),
         logs,
         readers,
         function_arn,
@@ -312,8 +319,11 @@ impl Sandbox {
     fn wait(&mut self, deadline: Instant) -> Waited {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if let Some(message) = self.api.receive(left.min(Duration::from_millis(20))) {
-                return Waited::Message(message);
+            match self.api.receive(left.min(Duration::from_millis(20))) {
+                Some(Message::Refused(why)) if self.refused.len() < 3 => self.refused.push(why),
+                Some(Message::Refused(_)) => {}
+                Some(message) => return Waited::Message(message),
+                None => {}
             }
             if let Some(status) = self.runtime_exited() {
                 // What it posted before it exited comes first.
@@ -363,6 +373,9 @@ impl Sandbox {
         let mut message = format!("Runtime exited with error: {status}");
         if !tail.is_empty() {
             message = format!("{message}; it printed: {}", tail.join(" | "));
+        }
+        if let Some(why) = self.refused.first() {
+            message = format!("{message}; the Runtime API refused a connection: {why}");
         }
         Failure::new("Runtime.ExitError", message)
     }
