@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use crate::facts;
-use http::{respond, Head, Limits, Reader, Refused};
+use http::{linger, refuse, respond, Head, Limits, Reader, Refused};
 pub use peer::Peers;
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -305,35 +305,6 @@ fn admitted(stream: &TcpStream, shared: &Shared) -> Result<(), String> {
     let peers = guard.clone().ok_or("no runtime was started")?;
     drop(guard);
     peers.admit(peer, shared.address)
-}
-
-/// Answers a request that is not served, then the connection closes.
-fn refuse(writer: &mut TcpStream, refused: Refused) -> Result<()> {
-    let (status, why) = match refused {
-        Refused::Gone => return Ok(()),
-        Refused::Bad(status, why) => (status, why.to_string()),
-        Refused::TooLarge => (
-            413,
-            format!(
-                "Exceeded maximum allowed payload size ({} bytes).",
-                facts::MAX_SYNC_RESPONSE_BYTES
-            ),
-        ),
-    };
-    let body = serde_json::json!({ "errorMessage": why });
-    respond(writer, status, &[], body.to_string().as_bytes())?;
-    linger(writer);
-    Ok(())
-}
-
-/// Closes our side, then reads (a bounded amount, for a bounded time)
-/// what the client is still sending: closing a socket with unread input
-/// resets the connection, and the client would lose the answer.
-fn linger(stream: &mut TcpStream) {
-    const MOST: u64 = 1 << 20;
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let _ = std::io::copy(&mut std::io::Read::take(&mut *stream, MOST), &mut std::io::sink());
 }
 
 /// A response or error over Lambda's limit ends the invocation as Lambda

@@ -652,10 +652,14 @@ fn wait_for_spawned(
     panic!("the function never started: {seen}");
 }
 
-/// SIGTERM, then `invoke`'s end, within a bound.
+/// SIGTERM (or `signal`), then `invoke`'s end, within a bound.
 fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    signal(child, "-TERM")
+}
+
+fn signal(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -672,6 +676,16 @@ fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
 
 #[test]
 fn sigterm_to_invoke_ends_the_runtime_and_its_layout() {
+    signal_ends_the_runtime_and_its_layout("-TERM");
+}
+
+/// Ctrl-C reaches xtask alone: the runtime has its own process group.
+#[test]
+fn sigint_to_invoke_ends_the_runtime_and_its_layout() {
+    signal_ends_the_runtime_and_its_layout("-INT");
+}
+
+fn signal_ends_the_runtime_and_its_layout(name: &str) {
     let repo = spawner_app("60 s");
     repo.write("events/hang.json", "{\"sleep\": 300}");
     let (mut child, lines) = invoke_in_background(
@@ -693,10 +707,10 @@ fn sigterm_to_invoke_ends_the_runtime_and_its_layout() {
         }
         Err(said) => panic!("invoke ended before the function ran: {said}"),
     };
-    let status = terminate(&mut child);
+    let status = signal(&mut child, name);
     assert!(!status.success(), "{status}");
     let left: Vec<u32> = pids.into_iter().filter(|&pid| alive(pid)).collect();
-    assert!(left.is_empty(), "still running after SIGTERM: {left:?}");
+    assert!(left.is_empty(), "still running after {name}: {left:?}");
     no_layout_left(&repo);
 }
 

@@ -10,6 +10,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::facts;
+
 /// The bounds of one connection's requests.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -260,4 +262,33 @@ pub fn respond(
     message.extend_from_slice(body);
     writer.write_all(&message)?;
     writer.flush()
+}
+
+/// Answers a request that is not served, then the connection closes.
+pub fn refuse(writer: &mut TcpStream, refused: Refused) -> anyhow::Result<()> {
+    let (status, why) = match refused {
+        Refused::Gone => return Ok(()),
+        Refused::Bad(status, why) => (status, why.to_string()),
+        Refused::TooLarge => (
+            413,
+            format!(
+                "Exceeded maximum allowed payload size ({} bytes).",
+                facts::MAX_SYNC_RESPONSE_BYTES
+            ),
+        ),
+    };
+    let body = serde_json::json!({ "errorMessage": why });
+    respond(writer, status, &[], body.to_string().as_bytes())?;
+    linger(writer);
+    Ok(())
+}
+
+/// Closes our side, then reads (a bounded amount, for a bounded time)
+/// what the client is still sending: closing a socket with unread input
+/// resets the connection, and the client would lose the answer.
+pub fn linger(stream: &mut TcpStream) {
+    const MOST: u64 = 1 << 20;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = io::copy(&mut (&mut *stream).take(MOST), &mut io::sink());
 }
