@@ -462,10 +462,19 @@ fn the_container_runs_the_function_as_lambda_does() {
             "--event",
             "events/hello.json",
         ],
-        &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
+        &[
+            ("XTASK_RUNTIME_SITE", site.to_str().unwrap()),
+            ("SOME_TOKEN", "the-shells-token"),
+        ],
     );
     let answer = response(run.success());
     assert_eq!(answer["event"]["name"], "container");
+    // Only the variables named to the engine reach the function.
+    let env = &answer["env"];
+    assert!(!env.to_string().contains("the-shells-token"), "{env}");
+    assert_eq!(env["FROM_TOML"], "yes", "{env}");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "echo", "{env}");
+    assert_eq!(env["HOME"], "/tmp", "{env}");
     assert_eq!(answer["uid"], 993);
     assert_eq!(answer["task_writable"], false);
     assert!(run.stderr().contains("REPORT RequestId: "), "{}", run.stderr());
