@@ -51,6 +51,9 @@ const ADMIT_WAIT: Duration = Duration::from_secs(facts::INIT_TIMEOUT_S);
 /// so that an event is never handed to a closed connection.
 const GONE_CHECK: Duration = Duration::from_millis(50);
 
+/// How many refused connections are reported as [`Message::Refused`].
+const REFUSALS_TOLD: usize = 3;
+
 /// An event waiting for the runtime's next `GET …/next`.
 pub struct Invocation {
     pub request_id: String,
@@ -96,6 +99,7 @@ struct Shared {
     peers: Mutex<Option<Arc<Peers>>>,
     peers_known: Condvar,
     connections: AtomicUsize,
+    refusals: AtomicUsize,
 }
 
 impl Shared {
@@ -137,6 +141,7 @@ impl RuntimeApi {
             peers: Mutex::new(None),
             peers_known: Condvar::new(),
             connections: AtomicUsize::new(0),
+            refusals: AtomicUsize::new(0),
         });
         let (sender, messages) = channel();
         let server = Arc::clone(&shared);
@@ -235,7 +240,11 @@ const ACCEPTED: &[u8] = br#"{"status":"OK"}"#;
 fn serve(stream: TcpStream, shared: &Shared, messages: &Sender<Message>) -> Result<()> {
     let mut writer = stream.try_clone()?;
     if let Err(why) = admitted(&stream, shared) {
-        let _ = messages.send(Message::Refused(why.clone()));
+        // The first few are told: a flood of strangers must not fill the
+        // channel.
+        if shared.refusals.fetch_add(1, Ordering::SeqCst) < REFUSALS_TOLD {
+            let _ = messages.send(Message::Refused(why.clone()));
+        }
         let body = serde_json::json!({ "errorMessage": format!("not the function's runtime: {why}") });
         respond(&mut writer, 403, &[], body.to_string().as_bytes())?;
         linger(&mut writer);

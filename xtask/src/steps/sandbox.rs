@@ -110,7 +110,7 @@ pub struct Sandbox {
     logs: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<JoinHandle<()>>,
     function_arn: String,
-    /// Why the Runtime API refused connections (the first few), for the
+    /// Why the Runtime API refused connections (the first few it tells), for the
     /// message when the runtime fails.
     refused: Vec<String>,
     /// The layout's folders and where Lambda has them, for messages.
@@ -320,8 +320,7 @@ impl Sandbox {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.api.receive(left.min(Duration::from_millis(20))) {
-                Some(Message::Refused(why)) if self.refused.len() < 3 => self.refused.push(why),
-                Some(Message::Refused(_)) => {}
+                Some(Message::Refused(why)) => self.refused.push(why),
                 Some(message) => return Waited::Message(message),
                 None => {}
             }
