@@ -493,12 +493,27 @@ impl Engine {
         for (host, inside) in &run.mounts {
             args.extend(["--volume".into(), format!("{}:{inside}:ro", host.display())]);
         }
-        for (name, value) in &run.env {
-            args.extend(["--env".into(), format!("{name}={value}")]);
+        for (name, value) in last_values(&run.env) {
+            if engine_reads(name) {
+                args.extend(["--env".into(), format!("{name}={value}")]);
+            } else {
+                args.extend(["--env".into(), name.to_string()]);
+            }
         }
         args.extend(["--workdir".into(), "/tmp".into(), run.image.to_string()]);
         args.extend(command.iter().cloned());
         args
+    }
+
+    /// The values of the variables [`Engine::sandbox_args`] names without
+    /// them: the engine's process gets them in its environment and passes
+    /// them on (`--env NAME`), so no command line shows them.
+    pub fn sandbox_env(&self, run: &SandboxRun) -> Vec<(String, String)> {
+        last_values(&run.env)
+            .into_iter()
+            .filter(|(name, _)| !engine_reads(name))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
     }
 
     /// The host's pid of a running container's first process.
@@ -524,6 +539,46 @@ impl Engine {
     }
 }
 
+/// Each variable once, with its last value, in the order first given.
+fn last_values(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for (name, value) in env {
+        match out.iter_mut().find(|(seen, _)| *seen == name.as_str()) {
+            Some(slot) => slot.1 = value.as_str(),
+            None => out.push((name.as_str(), value.as_str())),
+        }
+    }
+    out
+}
+
+/// Variables the engine's own client reads (where its configuration,
+/// helpers, daemon and proxy are): a function's value for one of these
+/// cannot go through the engine's environment without changing how the
+/// engine runs, so it is given on the command line. The runner sets only
+/// Lambda's fixed PATH and HOME among them.
+fn engine_reads(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    ];
+    const PREFIXES: &[&str] = &[
+        "DOCKER_",
+        "CONTAINER_",
+        "CONTAINERS_",
+        "PODMAN_",
+        "BUILDAH_",
+        "XDG_",
+    ];
+    NAMES.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,6 +601,49 @@ mod tests {
         assert!(
             fixed.iter().all(|(name, _)| !name.starts_with("PIP_")),
             "{fixed:?}"
+        );
+    }
+
+    #[test]
+    fn a_sandboxs_values_are_not_on_the_command_line() {
+        let engine = Engine {
+            program: "docker".into(),
+        };
+        let env = [
+            ("PATH", "/var/lang/bin:/usr/bin"),
+            ("HOME", "/tmp"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:1234"),
+            ("DB_PASSWORD", "first"),
+            ("DB_PASSWORD", "s3cret-value"),
+        ];
+        let run = SandboxRun {
+            image: "image",
+            arch: Arch::X86_64,
+            name: "xtask-lambda-1-0",
+            mounts: Vec::new(),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            user: 993,
+        };
+        let args = engine.sandbox_args(&run, &["python3".to_string()]);
+        let line = args.join(" ");
+        assert!(
+            !line.contains("s3cret-value") && !line.contains("first"),
+            "{line}"
+        );
+        assert!(!line.contains("127.0.0.1:1234"), "{line}");
+        assert_eq!(line.matches("--env DB_PASSWORD ").count(), 1, "{line}");
+        // What the engine reads itself keeps its value on the line.
+        assert!(line.contains("--env HOME=/tmp"), "{line}");
+        let values = engine.sandbox_env(&run);
+        assert_eq!(
+            values,
+            [
+                ("AWS_LAMBDA_RUNTIME_API".to_string(), "127.0.0.1:1234".to_string()),
+                ("DB_PASSWORD".to_string(), "s3cret-value".to_string()),
+            ]
         );
     }
 }

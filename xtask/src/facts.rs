@@ -136,6 +136,22 @@ pub const LAYER_MOUNT: &str = "/opt";
 /// environment lifecycle, "Init phase".
 pub const INIT_TIMEOUT_S: u64 = 10;
 
+/// A synchronous invocation's event: "6 MB" is 6 MiB; a larger request is
+/// refused with `RequestTooLargeException` ("Request must be smaller than
+/// 6291456 bytes for the InvokeFunction operation"). Source: AWS Lambda
+/// quotas ("Invocation payload (request and response)").
+pub const MAX_SYNC_EVENT_BYTES: u64 = 6_291_456;
+
+/// A synchronous invocation's response (or error) as Lambda measures it:
+/// its error says "Response payload size exceeded maximum allowed payload
+/// size (6291556 bytes)", 100 bytes above 6 MiB. Source: that error, as
+/// Lambda reports it.
+pub const MAX_SYNC_RESPONSE_BYTES: u64 = 6_291_556;
+
+/// The error type Lambda reports for a response over
+/// [`MAX_SYNC_RESPONSE_BYTES`].
+pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
+
 /// The cold-start goal of the team: import time per handler, milliseconds.
 pub const DEFAULT_IMPORT_BUDGET_MS: u64 = 3_000;
 

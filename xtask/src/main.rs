@@ -33,6 +33,7 @@ mod manifest;
 mod progress;
 mod provision;
 mod python;
+mod reaper;
 mod redact;
 mod remote_cache;
 mod render;

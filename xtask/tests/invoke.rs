@@ -54,6 +54,8 @@ def lambda_handler(event, context):
     if event.get("sleep"):
         import time
         time.sleep(event["sleep"])
+    if event.get("big"):
+        return "A" * event["big"]
     try:
         open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "scratch"), "w").close()
         writable = True
@@ -72,6 +74,7 @@ def lambda_handler(event, context):
         "greeting": os.environ.get("GREETING"),
         "from_toml": os.environ.get("FROM_TOML"),
         "memory": os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        "env": dict(os.environ),
     }
 "#;
 
@@ -459,10 +462,19 @@ fn the_container_runs_the_function_as_lambda_does() {
             "--event",
             "events/hello.json",
         ],
-        &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
+        &[
+            ("XTASK_RUNTIME_SITE", site.to_str().unwrap()),
+            ("SOME_TOKEN", "the-shells-token"),
+        ],
     );
     let answer = response(run.success());
     assert_eq!(answer["event"]["name"], "container");
+    // Only the variables named to the engine reach the function.
+    let env = &answer["env"];
+    assert!(!env.to_string().contains("the-shells-token"), "{env}");
+    assert_eq!(env["FROM_TOML"], "yes", "{env}");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "echo", "{env}");
+    assert_eq!(env["HOME"], "/tmp", "{env}");
     assert_eq!(answer["uid"], 993);
     assert_eq!(answer["task_writable"], false);
     assert!(run.stderr().contains("REPORT RequestId: "), "{}", run.stderr());
@@ -499,28 +511,423 @@ fn the_dry_run_touches_nothing() {
     assert!(!repo.path().join("dist").exists());
 }
 
-/// A process the handler leaves behind, holding the function's output
-/// open, does not keep `invoke` waiting: `invoke` is done while it still runs.
-#[test]
-fn a_process_left_running_does_not_hold_invoke() {
+/// Starts two `sleep 300` (one in its own session, out of the runtime's
+/// process group) and says their pids; with a `channel` folder, writes the
+/// Runtime API's address and its request id there and waits for `release`.
+const SPAWNER: &str = r#"
+import os
+import subprocess
+import time
+
+
+def lambda_handler(event, context):
+    kept = subprocess.Popen(["sleep", "300"])
+    left = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    print("spawned", os.getpid(), kept.pid, left.pid, flush=True)
+    channel = event.get("channel")
+    if channel:
+        with open(os.path.join(channel, "addr.tmp"), "w") as out:
+            out.write(os.environ["AWS_LAMBDA_RUNTIME_API"] + " " + context.aws_request_id)
+        os.rename(os.path.join(channel, "addr.tmp"), os.path.join(channel, "addr"))
+        for _ in range(1000):
+            if os.path.exists(os.path.join(channel, "release")):
+                break
+            time.sleep(0.05)
+        return {"statusCode": 500, "genuine": True}
+    time.sleep(event.get("sleep", 0))
+    return {"statusCode": 200}
+"#;
+
+/// The app with a `spawner` function of this timeout.
+fn spawner_app(timeout: &str) -> Repo {
     let repo = app();
-    repo.write(
-        "lambdas/plain/plain.py",
-        "import subprocess\n\n\ndef lambda_handler(event, context):\n    subprocess.Popen(['sleep', '37.5'])\n    return {\"statusCode\": 200}\n",
-    );
-    let Some(run) = invoke(&repo, &["plain"]) else {
+    repo.set_metadata(&format!(
+        "{APP}\n[workspace.metadata.lambda.functions.spawner]\nsource = \"lambdas/spawner\"\nhandler = \"spawner.lambda_handler\"\nlayers = [\"shared\"]\ntimeout = \"{timeout}\"\nenvironment = {{ PROBE = \"ps-probe-7f3a9c\" }}\n"
+    ));
+    repo.write("lambdas/spawner/spawner.py", SPAWNER);
+    repo
+}
+
+/// The pids of `spawned RUNTIME KEPT LEFT` in the function's logs.
+fn spawned(logs: &str) -> Vec<u32> {
+    let line = logs
+        .lines()
+        .find_map(|line| line.split_once("spawned ").map(|(_, pids)| pids.to_string()))
+        .unwrap_or_else(|| panic!("no pids in: {logs}"));
+    line.split_whitespace().map(|pid| pid.parse().unwrap()).collect()
+}
+
+/// Whether a process runs (a zombie has ended: only its wait is missing).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn no_layout_left(repo: &Repo) {
+    let sandboxes = repo.path().join("target/lambda/sandbox");
+    let left: Vec<_> = fs::read_dir(&sandboxes)
+        .map(|items| items.flatten().map(|item| item.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "layout folders left: {left:?}");
+}
+
+/// A process the handler leaves behind does not keep `invoke` waiting,
+/// and does not outlive it: the run's end ends the function's whole tree.
+#[test]
+fn the_end_of_the_run_ends_what_the_function_started() {
+    let repo = spawner_app("5 s");
+    let Some(run) = invoke(&repo, &["spawner"]) else {
         return;
     };
     assert_eq!(response(run.success())["statusCode"], 200);
-    let still = std::process::Command::new("pgrep")
-        .args(["-f", "sleep 37.5"])
-        .output()
+    let pids = spawned(&run.stderr());
+    let left: Vec<u32> = pids.into_iter().filter(|&pid| alive(pid)).collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+    no_layout_left(&repo);
+}
+
+#[test]
+fn a_timed_out_handler_leaves_no_process_behind() {
+    let repo = spawner_app("1 s");
+    repo.write("events/hang.json", "{\"sleep\": 300}");
+    let Some(run) = invoke(&repo, &["spawner", "--event", "events/hang.json"]) else {
+        return;
+    };
+    run.fails_with(1, "Sandbox.Timedout: Task timed out after 1.00 seconds");
+    let pids = spawned(&run.stderr());
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    let left: Vec<u32> = pids.into_iter().filter(|&pid| alive(pid)).collect();
+    assert!(left.is_empty(), "still running after the timeout: {left:?}");
+    no_layout_left(&repo);
+}
+
+/// `cargo xtask invoke` started in the background, its stderr lines on a
+/// channel (a thread reads them: a leftover process may hold the pipe).
+fn invoke_in_background(
+    repo: &Repo,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let site = repo.path().join("runtime-site");
+    fs::create_dir_all(&site).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(repo.path())
+        .env("XTASK_RUNTIME_SITE", &site)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let _ = std::process::Command::new("pkill")
-        .args(["-f", "sleep 37.5"])
-        .status();
-    assert!(
-        still.status.success(),
-        "invoke waited for the process the handler started"
+    let (lines, received) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, received)
+}
+
+/// The function's `spawned` pids, once it has said them; `None` when
+/// `invoke` ended first (this host cannot run it), with what it said.
+fn wait_for_spawned(
+    child: &mut std::process::Child,
+    lines: &std::sync::mpsc::Receiver<String>,
+) -> Result<Vec<u32>, String> {
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while std::time::Instant::now() < deadline {
+        match lines.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains("spawned ") {
+                    return Ok(spawned(&line));
+                }
+            }
+            Err(_) => {
+                if child.try_wait().unwrap().is_some() {
+                    return Err(seen);
+                }
+            }
+        }
+    }
+    let _ = child.kill();
+    panic!("the function never started: {seen}");
+}
+
+/// SIGTERM (or `signal`), then `invoke`'s end, within a bound.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    signal(child, "-TERM")
+}
+
+fn signal(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("invoke did not end after SIGTERM");
+}
+
+#[test]
+fn sigterm_to_invoke_ends_the_runtime_and_its_layout() {
+    signal_ends_the_runtime_and_its_layout("-TERM");
+}
+
+/// Ctrl-C reaches xtask alone: the runtime has its own process group.
+#[test]
+fn sigint_to_invoke_ends_the_runtime_and_its_layout() {
+    signal_ends_the_runtime_and_its_layout("-INT");
+}
+
+fn signal_ends_the_runtime_and_its_layout(name: &str) {
+    let repo = spawner_app("60 s");
+    repo.write("events/hang.json", "{\"sleep\": 300}");
+    let (mut child, lines) = invoke_in_background(
+        &repo,
+        &[
+            "invoke",
+            "--builder",
+            "host",
+            "spawner",
+            "--event",
+            "events/hang.json",
+        ],
     );
+    let pids = match wait_for_spawned(&mut child, &lines) {
+        Ok(pids) => pids,
+        Err(said) if said.contains("cannot run here") => {
+            eprintln!("SKIPPED: {said}");
+            return;
+        }
+        Err(said) => panic!("invoke ended before the function ran: {said}"),
+    };
+    let status = signal(&mut child, name);
+    assert!(!status.success(), "{status}");
+    let left: Vec<u32> = pids.into_iter().filter(|&pid| alive(pid)).collect();
+    assert!(left.is_empty(), "still running after {name}: {left:?}");
+    no_layout_left(&repo);
+}
+
+/// In the build image: SIGTERM removes the container; while it ran, no
+/// command line showed the function's variables (`--env NAME` only).
+#[test]
+fn sigterm_to_invoke_in_a_container_removes_it() {
+    let Some(engine) = support::engine_with_test_image() else {
+        return;
+    };
+    let repo = spawner_app("60 s");
+    repo.write("events/hang.json", "{\"sleep\": 300}");
+    let (mut child, lines) = invoke_in_background(
+        &repo,
+        &[
+            "invoke",
+            "--builder",
+            "host",
+            "--runner",
+            "container",
+            "--image",
+            support::TEST_IMAGE,
+            "spawner",
+            "--event",
+            "events/hang.json",
+        ],
+    );
+    let said = wait_for_spawned(&mut child, &lines);
+    assert!(said.is_ok(), "{said:?}");
+    let shown: Vec<String> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains("ps-probe-7f3a9c"))
+        .collect();
+    let name = format!("name=xtask-lambda-{}-", child.id());
+    let containers = |engine: &str| {
+        let output = Command::new(engine)
+            .args(["ps", "--all", "--quiet", "--filter", &name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    assert!(!containers(engine).is_empty(), "the container runs");
+    let status = terminate(&mut child);
+    assert!(!status.success(), "{status}");
+    assert_eq!(containers(engine), "", "the container is gone");
+    no_layout_left(&repo);
+    assert!(
+        shown.is_empty(),
+        "a variable's value on a command line: {shown:?}"
+    );
+}
+
+/// Another local process finds the Runtime API's address and tries to
+/// answer the invocation (and to take the next): it is refused, and
+/// `invoke --all` reports the function's own answer.
+#[test]
+fn a_second_local_client_can_neither_take_nor_answer() {
+    let repo = spawner_app("60 s");
+    let channel = repo.path().join("channel");
+    fs::create_dir_all(&channel).unwrap();
+    fs::set_permissions(&channel, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    repo.write(
+        "lambdas/events/spawner/one.json",
+        &format!("{{\"channel\": \"{}\"}}", channel.display()),
+    );
+    repo.write("lambdas/events/spawner/expect.json", "{\"one\": 200}");
+    let thief_channel = channel.clone();
+    let thief = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let addr = thief_channel.join("addr");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while !addr.exists() {
+            assert!(std::time::Instant::now() < deadline, "the function never ran");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let text = fs::read_to_string(&addr).unwrap();
+        let (api, request_id) = text.split_once(' ').unwrap();
+        let ask = |request: String| {
+            let Ok(mut stream) = std::net::TcpStream::connect(api) else {
+                return "refused: the run was over".to_string();
+            };
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let _ = stream.write_all(request.as_bytes());
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        let forged = "{\"statusCode\": 200, \"forged\": true}";
+        let posted = ask(format!(
+            "POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\nContent-Length: {}\r\n\r\n{forged}",
+            forged.len()
+        ));
+        let taken = ask("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n".to_string());
+        fs::write(thief_channel.join("release"), "").unwrap();
+        (posted, taken)
+    });
+    let Some(run) = invoke(&repo, &["--all"]) else {
+        fs::write(channel.join("release"), "").unwrap();
+        return;
+    };
+    let (posted, taken) = thief.join().unwrap();
+    assert!(posted.starts_with("HTTP/1.1 403"), "the forged answer: {posted}");
+    assert!(taken.starts_with("HTTP/1.1 403"), "the stolen request: {taken}");
+    run.fails_with(1, "spawner one: expected 200, got 500");
+}
+
+#[test]
+fn an_event_over_lambdas_limit_is_refused_before_the_function_starts() {
+    let repo = app();
+    let limit = 6_291_456;
+    let padding = "x".repeat(limit + 1 - "{\"a\": \"\"}".len());
+    repo.write("events/big.json", &format!("{{\"a\": \"{padding}\"}}"));
+    let run = repo.xtask(&[
+        "invoke",
+        "--builder",
+        "host",
+        "echo",
+        "--event",
+        "events/big.json",
+    ]);
+    run.fails_with(
+        2,
+        "events/big.json: the event is 6291457 bytes, over Lambda's limit of 6291456 bytes",
+    );
+    assert!(!run.stderr().contains("REPORT"), "{}", run.stderr());
+    assert!(!repo.path().join("target/lambda/sandbox").exists());
+    let mut stdin = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["invoke", "--builder", "host", "echo", "--event", "-"])
+        .current_dir(repo.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = stdin.stdin.take().unwrap();
+    let event = format!("{{\"a\": \"{padding}\"}}");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = input.write_all(event.as_bytes());
+    });
+    let run = Run(stdin.wait_with_output().unwrap());
+    writer.join().unwrap();
+    run.fails_with(
+        2,
+        "--event -: the event on stdin is over Lambda's limit of 6291456 bytes",
+    );
+    repo.write(
+        "lambdas/events/echo/big.json",
+        &format!("{{\"a\": \"{padding}\"}}"),
+    );
+    repo.write("lambdas/events/echo/expect.json", "{\"big\": 200}");
+    repo.xtask(&["invoke", "--builder", "host", "--all"])
+        .fails_with(2, "lambdas/events/echo/big.json: the event is 6291457 bytes");
+}
+
+/// A response over Lambda's limit is the error Lambda reports for it.
+#[test]
+fn a_response_over_lambdas_limit_is_response_size_too_large() {
+    let repo = app();
+    repo.write("events/big.json", "{\"big\": 7000000}");
+    let Some(run) = invoke(&repo, &["echo", "--event", "events/big.json"]) else {
+        return;
+    };
+    run.fails_with(1, "echo: Function.ResponseSizeTooLarge: Response payload size exceeded maximum allowed payload size (6291556 bytes)");
+}
+
+/// The function sees Lambda's variables, its own and `--env`'s, and
+/// nothing else of the environment `invoke` was started with.
+#[test]
+fn the_function_sees_only_an_allowed_environment() {
+    let repo = app();
+    let site = repo.path().join("runtime-site");
+    fs::create_dir_all(&site).unwrap();
+    let run = repo.xtask_with(
+        &["invoke", "--builder", "host", "echo", "--env", "GREETING=hi"],
+        &[
+            ("XTASK_RUNTIME_SITE", site.to_str().unwrap()),
+            ("AWS_SECRET_ACCESS_KEY", "the-shells-real-secret"),
+            ("SOME_TOKEN", "the-shells-token"),
+        ],
+    );
+    if run.code() == 2 && run.stderr().contains("cannot run here") {
+        return;
+    }
+    let env = response(run.success())["env"].clone();
+    let names: Vec<&String> = env.as_object().unwrap().keys().collect();
+    let allowed = |name: &str| {
+        ["AWS_", "LAMBDA_", "_HANDLER", "_X_AMZN_", "LC_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || [
+                "PATH",
+                "HOME",
+                "LANG",
+                "TZ",
+                "PYTHONDONTWRITEBYTECODE",
+                "GREETING",
+                "FROM_TOML",
+            ]
+            .contains(&name)
+    };
+    let stray: Vec<&&String> = names.iter().filter(|name| !allowed(name)).collect();
+    assert!(stray.is_empty(), "{stray:?} in {env}");
+    assert!(!env.to_string().contains("the-shells-"), "{env}");
+    assert_eq!(env["GREETING"], "hi");
 }

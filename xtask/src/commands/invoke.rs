@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::config::Platform;
 use crate::drive::{drive, Finished};
 use crate::error::{EnvironmentError, UsageError};
+use crate::facts;
 use crate::fakes::Fakes;
 use crate::graph::{Graph, Session};
 use crate::manifest::BuiltView;
@@ -144,6 +145,12 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
             ));
         }
         let samples = samples::load(config)?;
+        for (function, events) in &samples {
+            for sample in events {
+                let file = format!("{}/{function}/{}.json", config.events.display(), sample.name);
+                within_event_limit(&file, sample.body.len() as u64)?;
+            }
+        }
         return Ok(Request {
             functions: samples.keys().cloned().collect(),
             event: None,
@@ -155,16 +162,28 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
     let event = match options.event.as_deref() {
         None => b"{}".to_vec(),
         Some("-") => {
+            // One byte more than the limit is enough to refuse it.
             let mut bytes = Vec::new();
             std::io::stdin()
+                .take(facts::MAX_SYNC_EVENT_BYTES + 1)
                 .read_to_end(&mut bytes)
                 .context("reading the event from stdin")?;
+            if bytes.len() as u64 > facts::MAX_SYNC_EVENT_BYTES {
+                return Err(usage(format!(
+                    "--event -: the event on stdin is over Lambda's limit of {} bytes for a synchronous invocation (RequestTooLargeException): make it smaller",
+                    facts::MAX_SYNC_EVENT_BYTES
+                )));
+            }
             bytes
         }
         Some(file) => {
             let path = PathBuf::from(file);
-            std::fs::read(&path)
-                .map_err(|err| usage(format!("--event: cannot read {}: {err}", path.display())))?
+            let cannot_read =
+                |err: std::io::Error| usage(format!("--event: cannot read {}: {err}", path.display()));
+            within_event_limit(file, std::fs::metadata(&path).map_err(cannot_read)?.len())?;
+            let bytes = std::fs::read(&path).map_err(cannot_read)?;
+            within_event_limit(file, bytes.len() as u64)?;
+            bytes
         }
     };
     samples::json(options.event.as_deref().unwrap_or("the event"), &event)?;
@@ -175,6 +194,19 @@ fn parse(config: &Config, options: &Options, names: &[String]) -> Result<Request
         env,
         layers,
     })
+}
+
+/// Lambda refuses a synchronous invocation whose event is over its limit
+/// before the function runs (`RequestTooLargeException`); so does `invoke`.
+fn within_event_limit(file: &str, size: u64) -> Result<()> {
+    let limit = facts::MAX_SYNC_EVENT_BYTES;
+    if size <= limit {
+        return Ok(());
+    }
+    Err(UsageError::new(format!(
+        "{file}: the event is {size} bytes, over Lambda's limit of {limit} bytes for a synchronous invocation (RequestTooLargeException): make it smaller"
+    ))
+    .into())
 }
 
 struct Invoker<'a> {

@@ -64,6 +64,9 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
             if as_sandbox_user {
                 command.uid(facts::SANDBOX_UID).gid(facts::SANDBOX_UID);
             }
+            // Its own process group, killed whole (sandbox.rs); a Ctrl-C
+            // at the terminal reaches xtask, which ends it.
+            command.process_group(0);
             Ok(Launch {
                 command,
                 container: None,
@@ -109,7 +112,11 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
                 facts::RUNTIME_DIR,
             ));
             let mut command = Command::new(&engine.program);
+            // Values travel in the engine's environment, not on its
+            // command line, where `ps` would show them.
             command.args(engine.sandbox_args(&run, &command_line));
+            command.envs(engine.sandbox_env(&run));
+            command.process_group(0);
             Ok(Launch {
                 command,
                 container: Some((engine.clone(), name)),

@@ -13,10 +13,13 @@ use super::runtime_env::FunctionPlan;
 use crate::archive;
 use crate::atomic::TempDir;
 use crate::config::Config;
+use crate::reaper::{self, Owned, Watched};
 
 /// A function laid out as Lambda lays it out, removed when dropped.
 pub struct Layout {
     work: TempDir,
+    /// Removed on SIGINT/SIGTERM too.
+    _watched: Watched,
     pub task: PathBuf,
     pub opt: PathBuf,
     /// What was left out (external layers without a local copy).
@@ -36,6 +39,7 @@ pub fn lay_out(
     let sandboxes = config.cache_dir().join("sandbox");
     fs::create_dir_all(&sandboxes).with_context(|| format!("creating {}", sandboxes.display()))?;
     let work = TempDir::beside(&sandboxes.join(&plan.name))?;
+    let watched = reaper::watch(Owned::Folder(work.path().to_path_buf()));
     let (task, opt) = (work.path().join("task"), work.path().join("opt"));
     fs::create_dir_all(&task)?;
     fs::create_dir_all(&opt)?;
@@ -62,6 +66,7 @@ pub fn lay_out(
     fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755))?;
     Ok(Layout {
         work,
+        _watched: watched,
         task,
         opt,
         notes,

@@ -20,7 +20,8 @@ use super::launch::{self, path_text, Launch, Start};
 use super::layout::Layout;
 use crate::container::Engine;
 use crate::facts;
-use crate::runtime_api::{Invocation, Message, RuntimeApi};
+use crate::reaper::{self, Owned, Watched};
+use crate::runtime_api::{Invocation, Message, Peers, RuntimeApi};
 
 /// How the init phase ended.
 #[derive(Debug)]
@@ -101,9 +102,17 @@ pub struct Sandbox {
     /// The runtime's process on this host (the container's first process).
     pid: Option<u32>,
     container: Option<(Engine, String)>,
+    /// The runtime's process has been waited for: its pid (and process
+    /// group) may now belong to another process.
+    reaped: bool,
+    /// Ended on SIGINT/SIGTERM: the process group, the container.
+    _watched: Vec<Watched>,
     logs: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<JoinHandle<()>>,
     function_arn: String,
+    /// Why the Runtime API refused connections (the first few it tells), for the
+    /// message when the runtime fails.
+    refused: Vec<String>,
     /// The layout's folders and where Lambda has them, for messages.
     paths: Vec<(String, String)>,
     pub notes: Vec<String>,
@@ -128,9 +137,22 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let spawned = Instant::now();
+    // Its own process group (see launch.rs): whatever the function starts
+    // stays in it and is killed with it.
     let mut child = command
         .spawn()
         .with_context(|| format!("starting {:?}", command.get_program()))?;
+    let mut watched = vec![reaper::watch(Owned::Tree(child.id()))];
+    match &container {
+        None => api.admit(Peers::Tree(child.id())),
+        Some((engine, name)) => {
+            watched.push(reaper::watch(Owned::Container(
+                engine.program.clone(),
+                name.clone(),
+            )));
+            api.admit(Peers::container(engine.clone(), name.clone()));
+        }
+    }
     let logs: Arc<Mutex<VecDeque<String>>> = Arc::default();
     let mut readers = Vec::new();
     let streams: [Option<Box<dyn Read + Send>>; 2] = [
@@ -179,6 +201,9 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         spawned,
         pid,
         container,
+        reaped: false,
+        _watched: watched,
+        refused: Vec::new(),
         logs,
         readers,
         function_arn,
@@ -294,10 +319,12 @@ impl Sandbox {
     fn wait(&mut self, deadline: Instant) -> Waited {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if let Some(message) = self.api.receive(left.min(Duration::from_millis(20))) {
-                return Waited::Message(message);
+            match self.api.receive(left.min(Duration::from_millis(20))) {
+                Some(Message::Refused(why)) => self.refused.push(why),
+                Some(message) => return Waited::Message(message),
+                None => {}
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.runtime_exited() {
                 // What it posted before it exited comes first.
                 return match self.api.receive(Duration::from_millis(50)) {
                     Some(message) => Waited::Message(message),
@@ -346,15 +373,46 @@ impl Sandbox {
         if !tail.is_empty() {
             message = format!("{message}; it printed: {}", tail.join(" | "));
         }
+        if let Some(why) = self.refused.first() {
+            message = format!("{message}; the Runtime API refused a connection: {why}");
+        }
         Failure::new("Runtime.ExitError", message)
     }
 
+    /// The runtime's exit status once it has exited. What it started is
+    /// ended first, while its pid (a zombie until waited for) still holds
+    /// the number of its process group.
+    fn runtime_exited(&mut self) -> Option<ExitStatus> {
+        if self.reaped {
+            return self.child.try_wait().ok().flatten();
+        }
+        // SAFETY: waitid only writes into `info`; WNOWAIT leaves the child
+        // to be waited for below.
+        let exited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            libc::waitid(libc::P_PID, self.child.id(), &mut info, flags) == 0 && info.si_pid() != 0
+        };
+        if !exited {
+            return None;
+        }
+        self.stop();
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Ends the runtime's whole process tree (and its container), then
+    /// waits for the runtime's process.
     fn stop(&mut self) {
+        if self.reaped {
+            return;
+        }
         if let Some((engine, name)) = &self.container {
             engine.remove(name);
         }
+        reaper::end_tree(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.reaped = true;
     }
 
     /// Lets the log readers take the last lines. A process the function
