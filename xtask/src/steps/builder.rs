@@ -254,7 +254,13 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
             .ignore_status()
             .output()
             .with_context(|| format!("running {}", installer.id()))?,
-        Builder::Container { engine, image, .. } => {
+        // By the id the key holds, not the tag: a tag moved since the plan
+        // would otherwise build other bytes under this key.
+        Builder::Container {
+            engine,
+            image_id: image,
+            ..
+        } => {
             let (run, mut args) = match source {
                 Source::Requirements { file, .. } => {
                     let relative = file
@@ -426,7 +432,11 @@ pub fn run_python(
                 .output(command, None)
                 .with_context(|| format!("running {}", python.display()))?
         }
-        Builder::Container { engine, image, .. } => {
+        Builder::Container {
+            engine,
+            image_id: image,
+            ..
+        } => {
             let cache_dir = config.cache_dir().join("container");
             fs::create_dir_all(&cache_dir)?;
             let mut command = vec!["python3".to_string()];
