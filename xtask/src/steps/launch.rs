@@ -2,8 +2,6 @@
 //! the host (as the sandbox user when the tool runs as root) or in the build
 //! image, with the bootstrap's arguments and Lambda's variables.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,11 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 
-use super::layout::{others_reach, Layout};
+use super::layout::Layout;
 use super::runtime_env::{
     FunctionPlan, Runner, RuntimeSite, CONTAINER_BASE_ENV, HOST_ENV_KEPT, LAMBDA_ENV, SCRIPT,
 };
 use crate::config::Config;
+use crate::contain;
 use crate::container::{Engine, SandboxRun};
 use crate::facts;
 
@@ -73,7 +72,12 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
                 notes,
             })
         }
-        Runner::Container { engine, image, .. } => {
+        // By the id the smoke key holds, not the tag (which may have moved).
+        Runner::Container {
+            engine,
+            image_id: image,
+            ..
+        } => {
             static COUNTER: AtomicU64 = AtomicU64::new(0);
             let name = format!(
                 "xtask-lambda-{}-{}",
@@ -168,33 +172,17 @@ fn sandbox_python(
     config: &Config,
     notes: &mut Vec<String>,
 ) -> (PathBuf, bool) {
-    let root = fs::metadata("/proc/self").is_ok_and(|metadata| metadata.uid() == 0);
-    if !root {
+    if !contain::is_root() {
         return (python.to_path_buf(), false);
     }
-    let version = config.runtime.python_version();
-    let candidates = [
-        python.to_path_buf(),
-        PathBuf::from(format!("/usr/bin/python{version}")),
-        PathBuf::from(format!("/usr/local/bin/python{version}")),
-    ];
-    let Some(usable) = candidates.into_iter().find(|candidate| others_reach(candidate)) else {
-        notes.push(format!(
-            "runs as root: the sandbox user (uid {}) cannot reach {} (no Python {version} outside private folders)",
-            facts::SANDBOX_UID,
-            python.display()
-        ));
-        return (python.to_path_buf(), false);
-    };
-    if let Some(blocked) = reachable.iter().find(|dir| !others_reach(dir)) {
-        notes.push(format!(
-            "runs as root: the sandbox user (uid {}) cannot reach {} (make its folders world-readable)",
-            facts::SANDBOX_UID,
-            blocked.display()
-        ));
-        return (usable, false);
+    let reads: Vec<&Path> = reachable.iter().map(PathBuf::as_path).collect();
+    match contain::sandbox_python(python, &config.runtime.python_version(), &reads) {
+        Ok(usable) => (usable, true),
+        Err(why) => {
+            notes.push(format!("runs as root: {why}"));
+            (python.to_path_buf(), false)
+        }
     }
-    (usable, true)
 }
 
 pub fn path_text(path: &Path) -> String {
