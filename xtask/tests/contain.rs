@@ -339,6 +339,21 @@ fn the_container_builders_command_line_holds_no_value_of_the_callers_environment
             );
         }
     }
+    // Every container runs the image the key names by its id: a tag moved
+    // after the plan cannot put another image's bytes under the key.
+    let id = std::process::Command::new(engine)
+        .args(["image", "inspect", "--format", "{{.Id}}", support::TEST_IMAGE])
+        .output()
+        .unwrap();
+    let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    for args in &runs {
+        assert!(
+            args.contains(&id.as_str()),
+            "not run by the image id {id}: {args:?}"
+        );
+        assert!(!args.contains(&support::TEST_IMAGE), "run by the tag: {args:?}");
+    }
 }
 
 #[test]
