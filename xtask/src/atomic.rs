@@ -111,12 +111,14 @@ pub fn make_writable(path: &Path) {
 /// cannot be guessed, and it is created, never reused: a folder or symlink
 /// that someone else put there first makes this fail instead.
 pub fn private_temp_dir(prefix: &str, mode: u32) -> Result<PathBuf> {
-    let mut random = [0u8; 16];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut urandom| urandom.read_exact(&mut random))
-        .context("reading /dev/urandom for a temporary folder's name")?;
-    let random: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("{prefix}{}-{random}", std::process::id()));
+    let prefix = format!("{prefix}{}-", std::process::id());
+    private_dir_in(&std::env::temp_dir(), &prefix, mode)
+}
+
+/// A new folder `<prefix><random>` in `parent` with mode `mode`, as
+/// [`private_temp_dir`] makes them.
+pub fn private_dir_in(parent: &Path, prefix: &str, mode: u32) -> Result<PathBuf> {
+    let dir = parent.join(format!("{prefix}{}", random_hex()?));
     fs::DirBuilder::new()
         .mode(mode)
         .create(&dir)
@@ -125,6 +127,15 @@ pub fn private_temp_dir(prefix: &str, mode: u32) -> Result<PathBuf> {
     fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
         .with_context(|| format!("setting the mode of {}", dir.display()))?;
     Ok(dir)
+}
+
+/// 128 random bits from the kernel, in hex: a name nobody can guess.
+pub fn random_hex() -> Result<String> {
+    let mut random = [0u8; 16];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut urandom| urandom.read_exact(&mut random))
+        .context("reading /dev/urandom for a private name")?;
+    Ok(random.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// Removes the folders [`private_temp_dir`] made with `prefix` for runs

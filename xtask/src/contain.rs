@@ -71,7 +71,7 @@ impl Contained {
     }
 
     fn new(parent: &Path, user: Option<u32>) -> Result<Contained> {
-        let home = private_dir(parent)?;
+        let home = crate::atomic::private_dir_in(parent, ".xtask-home-", 0o700)?;
         let contained = Contained {
             home,
             user,
@@ -168,7 +168,10 @@ impl Contained {
     /// An anonymous file for the child's output: made in the private folder
     /// and unlinked at once, so that nothing but its descriptor reaches it.
     fn scratch(&self, name: &str) -> std::io::Result<fs::File> {
-        let path = self.home.join(format!(".{name}-{}", random_hex()));
+        let path = self.home.join(format!(
+            ".{name}-{}",
+            crate::atomic::random_hex().map_err(std::io::Error::other)?
+        ));
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -350,36 +353,6 @@ pub fn answer_file(path: &Path, uid: u32) -> Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     std::os::unix::fs::chown(path, Some(uid), Some(uid))
         .with_context(|| format!("giving {} to uid {uid}", path.display()))
-}
-
-/// A fresh folder in `parent` that only its owner may enter, under a name
-/// nobody can guess beforehand.
-fn private_dir(parent: &Path) -> Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    for _ in 0..8 {
-        let dir = parent.join(format!(".xtask-home-{}", random_hex()));
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(err).with_context(|| format!("creating {}", dir.display())),
-        }
-    }
-    anyhow::bail!("could not create a private folder in {}", parent.display())
-}
-
-/// 16 random bytes from the kernel, in hex.
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    // SAFETY: the buffer is valid for its length.
-    let read = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if read != bytes.len() as isize {
-        // Never on Linux ≥ 3.17; the time and the pid are unique enough then.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos());
-        return format!("{nanos:x}{:x}", std::process::id());
-    }
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Whether `note` is said for the first time in this run (the same
