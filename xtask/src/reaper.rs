@@ -97,14 +97,17 @@ pub fn tree(root: u32) -> Vec<u32> {
 }
 
 /// Kills the tree rooted at `root` with SIGKILL, again until none of it is
-/// left (a process may fork while it is being killed), a bounded number
-/// of times.
+/// left (a process may fork while it is being killed), for a bounded
+/// time.
 pub fn end_tree(root: u32) {
     // 0 and 1 are not a tree this run started (kill(0) is our own group).
     if root <= 1 || root == std::process::id() {
         return;
     }
-    for _ in 0..50 {
+    // SIGKILLed processes are gone (zombies, which `tree` skips) within a
+    // scheduling tick: look again soon, then less often, about 0.5 s in all.
+    let mut pause = Duration::from_micros(250);
+    for _ in 0..60 {
         let mut members = tree(root);
         // Never xtask itself, nor init.
         members.retain(|&pid| pid > 1 && pid != std::process::id());
@@ -118,7 +121,8 @@ pub fn end_tree(root: u32) {
                 libc::kill(*pid as libc::pid_t, libc::SIGKILL);
             }
         }
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 
