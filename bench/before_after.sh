@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tool at an earlier commit against this checkout, side by side in one
-# run: each scenario is one hyperfine invocation timing both, alternately
-# prepared, on two copies of the example application that differ only in
+# run: each scenario is two hyperfine invocations timing both (one in each
+# order), on two copies of the example application that differ only in
 # the tool's sources.
 #
 #   bash bench/before_after.sh REF      # e.g. a commit before a change: what did it cost?
@@ -9,10 +9,12 @@
 #   a. no-op:    xtask build --builder host            after one untimed full build
 #   b. one edit: the same after appending a comment to lambdas/users/users_handler.py
 #   c. cold:     the same with everything under target/lambda removed but
-#                uv's cache (target/lambda/uv), and dist/ removed
+#                uv's cache (target/lambda/uv) and the tools the first build
+#                bootstrapped (target/lambda/tools: uv, where it was not on
+#                PATH), and dist/ removed
 #
 # Environment:
-#   BENCH_RUNS=N   timed runs per command and scenario (default 5; one warm-up run before them)
+#   BENCH_RUNS=N   timed runs per command, scenario and order (default 5; one warm-up run before them)
 #
 # The copies are target/bench/before-after/{before,after}: `before` is
 # `git archive REF`, `after` the tracked files of this checkout as they are
@@ -82,20 +84,30 @@ edit() { # SIDE
         "$work/$1.counter" "$work/$1.counter" "$work/$1.handler.orig" "$dir/$edited" "$dir/$edited"
 }
 cold() { # SIDE
-    printf 'find %q -mindepth 1 -maxdepth 1 ! -name uv -exec rm -rf {} + && rm -rf %q' \
+    printf 'find %q -mindepth 1 -maxdepth 1 ! -name uv ! -name tools -exec rm -rf {} + && rm -rf %q' \
         "$work/$1/target/lambda" "$work/$1/dist"
 }
 
-# scenario NAME [PREPARE_BEFORE PREPARE_AFTER]
+# scenario NAME [PREPARE_BEFORE PREPARE_AFTER]: two hyperfine runs, the
+# second in the other order, so that neither side always goes first.
 scenario() {
     local name="$1"; shift
-    local args=(hyperfine --warmup 1 --runs "$runs" --export-json "$bench_dir/before-after-$name.json")
-    if [[ $# -eq 2 ]]; then
-        args+=(--prepare "$1" --prepare "$2")
-    fi
-    args+=(-n before "cd $work/before && $build" -n after "cd $work/after && $build")
-    echo "+ ${args[*]}"
-    "${args[@]}" 2>&1 | tee -a "$work/logs/hyperfine.log"
+    local order first second
+    for order in 1 2; do
+        local args=(hyperfine --warmup 1 --runs "$runs" --export-json "$bench_dir/before-after-$name-$order.json")
+        if [[ "$order" == 1 ]]; then first=before; second=after; else first=after; second=before; fi
+        if [[ $# -eq 2 ]]; then
+            local prep_before="$1" prep_after="$2"
+            if [[ "$first" == before ]]; then
+                args+=(--prepare "$prep_before" --prepare "$prep_after")
+            else
+                args+=(--prepare "$prep_after" --prepare "$prep_before")
+            fi
+        fi
+        args+=(-n "$first" "cd $work/$first && $build" -n "$second" "cd $work/$second && $build")
+        echo "+ ${args[*]}"
+        "${args[@]}" 2>&1 | tee -a "$work/logs/hyperfine.log"
+    done
 }
 
 machine="$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start, $(hyperfine --version)"
@@ -108,13 +120,16 @@ python3 - "$bench_dir" "$runs" "$machine" "$before_commit" >"$results_md" <<'PY'
 import json, os, statistics, sys
 
 bench_dir, runs, machine, commit = sys.argv[1:]
-print(f"{machine}; before = {commit[:12]}; medians of {runs}\n")
+print(f"{machine}; before = {commit[:12]}; medians of {2 * int(runs)} (two hyperfine runs of {runs}, one in each order)\n")
 print("| scenario | before s | after s | after / before |")
 print("|---|---|---|---|")
 for name, label in [("noop", "no-op build"), ("edit", "one handler edited"), ("cold", "cold, uv cache warm")]:
-    with open(os.path.join(bench_dir, f"before-after-{name}.json")) as f:
-        results = {r["command"]: statistics.median(r["times"]) for r in json.load(f)["results"]}
-    before, after = results["before"], results["after"]
+    times = {"before": [], "after": []}
+    for order in (1, 2):
+        with open(os.path.join(bench_dir, f"before-after-{name}-{order}.json")) as f:
+            for result in json.load(f)["results"]:
+                times[result["command"]] += result["times"]
+    before, after = statistics.median(times["before"]), statistics.median(times["after"])
     print(f"| {label} | {before:.3f} | {after:.3f} | {after / before:.2f} |")
 PY
 cat "$results_md"
