@@ -165,6 +165,11 @@ const INDEX_OPTIONS: &[&str] = &[
 
 fn is_index_line(line: &str) -> bool {
     let line = line.trim_start();
+    // Every plan reads every lock whole: most of its lines are pins and
+    // `--hash=` options, which are passed over without trying each option.
+    if !line.starts_with('-') || line.starts_with("--hash") {
+        return false;
+    }
     INDEX_OPTIONS.iter().any(|option| {
         line.strip_prefix(option)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '=', '\t']))
