@@ -176,11 +176,38 @@ fn is_index_line(line: &str) -> bool {
     })
 }
 
+/// The first line of `text` that names an index, if any.
+pub fn index_line(text: &str) -> Option<&str> {
+    text.lines().find(|line| is_index_line(line))
+}
+
+/// What `lock` and `lock --check` say of a lock: read whole.
 pub fn state(root: &Path, lock: &Path, inputs: &Inputs) -> State {
+    read_state(root, lock, inputs, index_line)
+}
+
+/// What a plan says of a lock: every plan reads every lock, so it looks
+/// for index options only above the first pin, where uv writes them and
+/// where a lock of an older xtask has them. The install reads the whole of
+/// the copy it installs ([`index_line`]), so an option further down stops
+/// the build there.
+pub fn planned_state(root: &Path, lock: &Path, inputs: &Inputs) -> State {
+    read_state(root, lock, inputs, |text| {
+        text.lines()
+            .take_while(|line| {
+                !line
+                    .trim_start()
+                    .starts_with(|first: char| first.is_ascii_alphanumeric())
+            })
+            .find(|line| is_index_line(line))
+    })
+}
+
+fn read_state(root: &Path, lock: &Path, inputs: &Inputs, find_index: impl Fn(&str) -> Option<&str>) -> State {
     let Ok(text) = fs::read_to_string(root.join(lock)) else {
         return State::Missing;
     };
-    if let Some(line) = text.lines().find(|line| is_index_line(line)) {
+    if let Some(line) = find_index(&text) {
         return State::NamesIndex(line.trim().to_string());
     }
     let recorded = text.lines().find_map(|line| line.strip_prefix(INPUTS));
@@ -451,5 +478,28 @@ mod tests {
             state(root.path(), &lock, &changed),
             State::NamesIndex(line) if line == "--index-url https://pypi.org/simple"
         ));
+        assert!(matches!(
+            planned_state(root.path(), &lock, &changed),
+            State::NamesIndex(_)
+        ));
+        // One added below the pins by hand: `lock` sees it, a plan leaves it
+        // to the install, which reads the whole lock.
+        let appended = format!(
+            "{INPUTS}{}\ntool==1.0\n--index-url https://elsewhere/simple\n",
+            changed.combined
+        );
+        fs::write(root.path().join(&lock), &appended).unwrap();
+        assert!(matches!(
+            state(root.path(), &lock, &changed),
+            State::NamesIndex(_)
+        ));
+        assert!(matches!(
+            planned_state(root.path(), &lock, &changed),
+            State::Current
+        ));
+        assert_eq!(
+            index_line(&appended),
+            Some("--index-url https://elsewhere/simple")
+        );
     }
 }

@@ -143,6 +143,30 @@ fn a_lock_that_names_an_index_is_refused_until_rewritten() {
     repo.xtask(&["build-layers", "--builder", "host"]).success();
 }
 
+/// An index option added below the pins by hand: the plan reads only above
+/// them (it reads every lock on every run), the install reads the whole
+/// copy it installs and stops there; `lock --check` reads it whole too.
+#[test]
+fn an_index_below_the_pins_is_refused_by_the_install() {
+    let repo = app();
+    repo.xtask(&["lock"]).success();
+    let current = lock_text(&repo);
+    repo.write(
+        LOCK,
+        &format!("{current}--extra-index-url https://ci-bot:s3cr3t-t0ken@mirror.example/simple\n"),
+    );
+    let build = repo.xtask(&["build-layers", "--builder", "host"]);
+    build.fails_with(
+        1,
+        "names an index (`--extra-index-url https://ci-bot:***@mirror.example/simple`",
+    );
+    assert!(!build.stderr().contains("s3cr3t-t0ken"), "{}", build.stderr());
+    repo.xtask(&["lock", "--check"])
+        .fails_with(2, "names an index (`--extra-index-url");
+    repo.xtask(&["lock"]).success();
+    assert_eq!(lock_text(&repo), current);
+}
+
 #[test]
 fn pins_stay_until_upgraded() {
     let repo = app();

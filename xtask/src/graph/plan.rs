@@ -442,7 +442,7 @@ fn locked(
         &key,
         &lockfile::base_locks(config, name, platform),
     )?;
-    let state = lockfile::state(&config.root, &lock, &inputs);
+    let state = lockfile::planned_state(&config.root, &lock, &inputs);
     Ok(match state {
         lockfile::State::Missing if required => Err(format!(
             "{}: missing, and the repository locks its profiles",

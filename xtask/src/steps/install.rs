@@ -86,6 +86,14 @@ fn snapshot_lock(root: &Path, lock: &Path, keyed: &Inputs, dir: &Path) -> Result
     if hashed.and_then(|value| value.get(1..)) != Some(crate::digest::bytes_sha256(&bytes).as_str()) {
         bail!("{} changed during the build; run again", relative.display());
     }
+    // The plan looked above the pins only; what the installer reads is read whole.
+    if let Some(line) = crate::lockfile::index_line(&String::from_utf8_lossy(&bytes)) {
+        let problem = crate::lockfile::State::NamesIndex(line.trim().to_string());
+        bail!(
+            "{} (run cargo xtask lock)",
+            crate::lockfile::problem(relative, &problem).unwrap_or_default()
+        );
+    }
     let copy = dir.join(LOCK_COPY);
     fs::write(&copy, bytes).with_context(|| format!("writing {}", copy.display()))?;
     Ok(copy)
