@@ -121,6 +121,8 @@ impl Contained {
             command.stdin(Stdio::piped());
         }
         let mut child = command.spawn()?;
+        // SIGINT or SIGTERM to xtask ends what it runs too.
+        let _watched = crate::reaper::watch(crate::reaper::Owned::Tree(child.id()));
         let writer = match (input, child.stdin.take()) {
             (Some(input), Some(mut stdin)) => {
                 let input = input.to_vec();

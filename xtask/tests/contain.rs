@@ -428,3 +428,68 @@ fn a_process_a_module_starts_during_the_proof_does_not_outlive_it() {
         "the proof left `sleep {seconds}` running: {left:?}"
     );
 }
+
+/// SIGTERM to xtask while the proof imports a module that does not return:
+/// the proof's processes end with xtask, as a function's do.
+#[test]
+fn sigterm_during_the_proof_ends_its_processes() {
+    let repo = app();
+    let started = shared_record(&repo, "started.txt");
+    let seconds = "4819";
+    let module = format!(
+        "import os, time\nwith open({started:?}, 'a') as f:\n    f.write(str(os.getpid()))\ntime.sleep({seconds})\n",
+        started = started.display().to_string()
+    );
+    repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", &module)], &[]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["build-layers", "--builder", "host"])
+        .current_dir(repo.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("UV_CACHE_DIR")
+        .env_remove("PIP_CACHE_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded: the install and the proof's start take seconds here.
+    let mut pid = String::new();
+    for _ in 0..1200 {
+        pid = fs::read_to_string(&started).unwrap_or_default();
+        if !pid.is_empty() || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let importing: u32 = pid
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the proof never imported the module ({pid:?})"));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ended = child.wait().unwrap();
+    assert!(!ended.success(), "{ended}");
+    // A zombie has ended; only a live process of the proof counts.
+    let alive = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let mut left = alive(importing);
+    for _ in 0..100 {
+        if !left {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = alive(importing);
+    }
+    if left {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &importing.to_string()])
+            .status();
+    }
+    assert!(!left, "the proof's python ({importing}) outlived xtask");
+}
