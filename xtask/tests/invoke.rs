@@ -100,7 +100,7 @@ fn invoke(repo: &Repo, args: &[&str]) -> Option<Run> {
     all.extend_from_slice(args);
     let run = repo.xtask_with(&all, &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())]);
     if run.code() == 2 && run.stderr().contains("cannot run here") {
-        eprintln!("SKIPPED: {}", run.stderr().trim());
+        support::skip(run.stderr().trim());
         return None;
     }
     Some(run)
@@ -711,7 +711,7 @@ fn signal_ends_the_runtime_and_its_layout(name: &str) {
     let pids = match wait_for_spawned(&mut child, &lines) {
         Ok(pids) => pids,
         Err(said) if said.contains("cannot run here") => {
-            eprintln!("SKIPPED: {said}");
+            support::skip(&said);
             return;
         }
         Err(said) => panic!("invoke ended before the function ran: {said}"),

@@ -1014,7 +1014,7 @@ fn dry_runs(repo: &Repo, path: &str, expect_stale: &[&str]) -> Vec<String> {
                     problems.push(format!("{label}: docker images changed:\n{before}\n->\n{after}"))
                 }
                 (Some(_), Some(_)) => {}
-                _ => eprintln!("SKIPPED: docker (does not answer): {label} checked files only"),
+                _ => support::skip(&format!("docker (does not answer): {label} checked files only")),
             }
             let started = spies.take();
             if !started.is_empty() {

@@ -99,7 +99,7 @@ fn smoke_with_site(repo: &Repo, args: &[&str], site: &str) -> Option<Run> {
         &[("XTASK_RUNTIME_SITE", site), ("XTASK_TEST_HOST_ONLY", "1")],
     );
     if run.code() == 0 && run.stderr().contains("smoke: skipped:") {
-        eprintln!("SKIPPED: {}", run.stderr().trim());
+        support::skip(run.stderr().trim());
         return None;
     }
     Some(run)

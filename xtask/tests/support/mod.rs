@@ -226,11 +226,21 @@ pub fn container_engine() -> Option<&'static str> {
 /// pip), built by `.ci/test-image.sh` when missing.
 pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
 
-/// The engine with the test image ready, or `None` (after saying SKIPPED)
-/// where no engine answers. Fails the test when the image cannot be built.
+/// A test that cannot run on this machine says so and returns, except
+/// under `CI=true`, where it fails: CI has what every test needs, and a
+/// skipped test must never pass as run.
+pub fn skip(why: &str) {
+    if std::env::var("CI").is_ok_and(|value| value == "true") {
+        panic!("CI=true and this test cannot run here: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+/// The engine with the test image ready, or `None` (after [`skip`]) where
+/// no engine answers. Fails the test when the image cannot be built.
 pub fn engine_with_test_image() -> Option<&'static str> {
     let Some(engine) = container_engine() else {
-        eprintln!("SKIPPED: no container engine answers (docker or podman)");
+        skip("no container engine answers (docker or podman)");
         return None;
     };
     assert!(

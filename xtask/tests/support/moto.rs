@@ -19,17 +19,14 @@ pub struct Moto {
     log: PathBuf,
 }
 
-/// moto started, or `None` after saying SKIPPED when its virtualenv cannot
-/// be made on this machine (no uv, no network). Under `CI=true` that fails
-/// the test instead: CI has what the tests need.
+/// moto started, or `None` after [`super::skip`] when its virtualenv cannot
+/// be made on this machine (no uv, no network); under `CI=true` that fails
+/// the test instead.
 pub fn start() -> Option<Moto> {
     let python = match venv() {
         Ok(python) => python,
         Err(why) => {
-            if std::env::var("CI").is_ok_and(|value| value == "true") {
-                panic!("CI=true and moto's virtualenv cannot be made: {why}");
-            }
-            eprintln!("SKIPPED: moto's virtualenv cannot be made: {why}");
+            super::skip(&format!("moto's virtualenv cannot be made: {why}"));
             return None;
         }
     };
