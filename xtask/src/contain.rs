@@ -379,8 +379,8 @@ mod tests {
             ("GITHUB_TOKEN", "token"),
             ("PIP_INDEX_URL", "https://user:token@index.example/simple"),
             ("HTTPS_PROXY", "http://user:pw@proxy:3128"),
-            ("HOME", "/home/someone"),
-            ("PYTHONPATH", "/somewhere"),
+            ("HOME", "caller-home"),
+            ("PYTHONPATH", "caller-site"),
         ]
         .map(|(name, value)| (OsString::from(name), OsString::from(value)));
         let names: Vec<String> = kept_environment(caller)
