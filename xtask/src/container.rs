@@ -557,17 +557,7 @@ fn last_values(env: &[(String, String)]) -> Vec<(&str, &str)> {
 /// engine runs, so it is given on the command line. The runner sets only
 /// Lambda's fixed PATH and HOME among them.
 fn engine_reads(name: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "PATH",
-        "HOME",
-        "TMPDIR",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-    ];
+    const NAMES: &[&str] = &["PATH", "HOME", "TMPDIR"];
     const PREFIXES: &[&str] = &[
         "DOCKER_",
         "CONTAINER_",
@@ -576,7 +566,9 @@ fn engine_reads(name: &str) -> bool {
         "BUILDAH_",
         "XDG_",
     ];
-    NAMES.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+    NAMES.contains(&name)
+        || NETWORK_VARIABLES.contains(&name)
+        || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
 #[cfg(test)]
