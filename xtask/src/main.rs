@@ -1,53 +1,11 @@
 //! `cargo xtask`: builds, packages and verifies this repository's Python
-//! AWS Lambda functions. Dispatch only; each subcommand lives in
-//! `commands/`, the build graph in `graph/`, its steps in `steps/`, and what
-//! they stand on in the modules below.
-
-mod analyze;
-mod archive;
-mod atomic;
-mod browser;
-mod checks;
-mod cli;
-mod commands;
-mod config;
-mod contain;
-mod container;
-#[cfg(test)]
-mod design_doc;
-mod dev_env;
-mod digest;
-mod drive;
-mod elf;
-mod emulator;
-mod error;
-mod facts;
-mod fakes;
-mod graph;
-mod import_check;
-mod installer;
-mod layer_content;
-mod lock;
-mod lockfile;
-mod manifest;
-mod progress;
-mod provision;
-mod python;
-mod reaper;
-mod redact;
-mod remote_cache;
-mod render;
-mod report;
-mod requirements;
-mod runtime_api;
-mod sources;
-mod steps;
-mod store;
-mod tools;
+//! AWS Lambda functions. Dispatch only: the library's `commands` wing holds
+//! each subcommand.
 
 use std::process::ExitCode;
 
-use cli::Command;
+use xtask::cli::{self, Command};
+use xtask::{commands, error, progress};
 
 fn main() -> ExitCode {
     let invocation = match cli::parse(std::env::args().skip(1)) {
@@ -68,7 +26,7 @@ fn main() -> ExitCode {
         Command::Lock(names) => commands::lock::run(options, names),
         Command::Build => commands::build::run(options),
         Command::Report => commands::report::run(options),
-        Command::Ci => commands::ci::run(options),
+        Command::Ci => commands::ci::run(&std::env::args().skip(1).collect::<Vec<_>>()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

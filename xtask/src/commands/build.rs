@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use crate::cli::Options;
-use crate::drive::{drive, Finished};
+use crate::commands::drive::{drive, Finished};
 use crate::progress::Verbosity;
-use crate::{render, report};
+use crate::{report, report::render};
 
 pub fn run(options: &Options) -> Result<()> {
     drive(

@@ -3,11 +3,11 @@
 use anyhow::Result;
 
 use crate::cli::Options;
+use crate::commands::drive::{drive, Finished};
 use crate::config::{Config, LayerSource};
-use crate::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
-use crate::render;
+use crate::report::render;
 
 pub fn run(options: &Options, names: &[String]) -> Result<()> {
     drive(

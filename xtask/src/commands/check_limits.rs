@@ -5,9 +5,9 @@
 use anyhow::Result;
 
 use crate::cli::Options;
-use crate::drive::{drive, Finished};
+use crate::commands::drive::{drive, Finished};
 use crate::graph::Kind;
-use crate::{render, report};
+use crate::{report, report::render};
 
 pub fn run(options: &Options) -> Result<()> {
     drive(

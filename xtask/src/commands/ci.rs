@@ -1,182 +1,30 @@
-//! `cargo xtask ci`: everything CI checks, as one command a developer can
-//! run on a fresh machine: it first has what the tests need (Python, uv,
-//! the test image), then runs formatting, lints, the Rust tests (with the
-//! container builder against a real engine), the Python suite, an
-//! end-to-end build of the example application, its report in headless
-//! Chromium and the Terraform tests. A
-//! stage this machine cannot run is skipped, counted and named; with
-//! `CI=true` a skipped stage fails the run.
+//! `cargo xtask ci`: everything CI checks. The harness is a crate of its
+//! own (`xtask/ci`) that only this command builds, so a user's build never
+//! compiles it; this runs it with the whole command line and answers with its exit code.
 
-use std::time::Instant;
+use std::process::Command;
 
-use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use anyhow::{Context, Result};
 
-use crate::cli::Options;
-use crate::config::Config;
-use crate::progress::Printer;
-use crate::provision::{provision, Skipped};
-use crate::{browser, checks};
+use crate::error::Failed;
 
-/// What `ci` runs, in order.
-const STEPS: &[&str] = &[
-    "provision",
-    "cargo fmt --check",
-    "cargo clippy",
-    "cargo test",
-    "pytest",
-    "lock --check",
-    "end-to-end build",
-    "report in Chromium",
-    "pip and uv layers agree",
-    "container layers from the locks",
-    "invoke --all (host)",
-    "invoke --all (container)",
-    "terraform",
-    "terraform apply (emulator)",
-    "terraform: a layer removed",
-];
+/// How the harness finds the xtask binary its stages run.
+pub const XTASK_BINARY_VARIABLE: &str = "XTASK_BINARY";
 
-pub fn run(options: &Options) -> Result<()> {
-    let config = Config::load(&options.overrides)?;
-    if options.dry_run {
-        // Each step is a whole program; there is no cheaper preview of them.
-        let plan: Vec<String> = STEPS.iter().map(|name| format!("ci: would run {name}")).collect();
-        Printer::new(options.verbosity).out(&plan.join("\n"));
-        return Ok(());
-    }
-    let sh = Shell::new()?;
-    sh.change_dir(&config.root);
-    // The stages run this binary; `cargo test --all-features` replaces the
-    // file it was started from.
-    checks::keep_xtask_binary(&config)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut timings: Vec<(&str, f64)> = Vec::new();
-    let mut step = |name: &'static str, work: &mut dyn FnMut() -> Result<()>| -> Result<()> {
-        eprintln!("\n==> ci: {name}");
-        let started = Instant::now();
-        work().with_context(|| format!("ci step `{name}` failed"))?;
-        timings.push((name, started.elapsed().as_secs_f64()));
-        Ok(())
-    };
-
-    let mut skipped: Vec<Skipped> = Vec::new();
-    step("provision", &mut || {
-        let provisioned = provision(&sh, &config)?;
-        if let Some(dir) = &provisioned.path_first {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let mut dirs = vec![dir.clone()];
-            dirs.extend(std::env::split_paths(&path));
-            sh.set_var("PATH", std::env::join_paths(dirs)?);
+pub fn run(args: &[String]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let status = Command::new(cargo)
+        .args(["run", "--quiet", "--package", "xtask-ci", "--"])
+        .args(args)
+        .env(XTASK_BINARY_VARIABLE, xtask)
+        .status()
+        .context("starting `cargo run --package xtask-ci`")?;
+    match status.code() {
+        Some(0) => Ok(()),
+        code => Err(Failed {
+            usage: code == Some(2),
         }
-        if let Some(mirror) = &provisioned.provider_mirror {
-            sh.set_var("TF_PROVIDER_MIRROR", mirror);
-        }
-        if let Some(client) = &provisioned.runtime_client {
-            sh.set_var(crate::steps::runtime_env::RUNTIME_CLIENT_VARIABLE, client);
-        }
-        skipped = provisioned.skipped;
-        Ok(())
-    })?;
-    let no_terraform = skipped.iter().any(|skip| skip.stage == "terraform");
-    let no_container = skipped.iter().any(|skip| skip.stage == "container tests");
-    let no_browser = skipped.iter().any(|skip| skip.stage == browser::STAGE);
-    let no_emulator = skipped
-        .iter()
-        .any(|skip| skip.stage == "terraform apply (emulator)");
-
-    step("cargo fmt --check", &mut || {
-        Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?)
-    })?;
-    step("cargo clippy", &mut || {
-        Ok(cmd!(
-            sh,
-            "{cargo} clippy --workspace --all-targets --all-features -- -D warnings"
-        )
-        .run()?)
-    })?;
-    step("cargo test", &mut || {
-        // The container tests skip themselves where no engine answers.
-        Ok(cmd!(sh, "{cargo} test --workspace --all-features").run()?)
-    })?;
-    step("pytest", &mut || checks::pytest(&sh, &config, options))?;
-    let xtask = checks::xtask_binary(&config);
-    step(
-        "lock --check",
-        &mut || Ok(cmd!(sh, "{xtask} lock --check").run()?),
-    )?;
-    step("end-to-end build", &mut || checks::end_to_end(&sh, &config))?;
-    if !no_browser {
-        step(browser::STAGE, &mut || browser::report_in_browser(&sh, &config))?;
-    }
-    step("pip and uv layers agree", &mut || {
-        checks::installers_agree(&sh, &config)
-    })?;
-    if !no_container {
-        let image = crate::provision::TEST_IMAGE;
-        step("container layers from the locks", &mut || {
-            checks::container_agrees(&sh, &config, image)
-        })?;
-    }
-    step("invoke --all (host)", &mut || {
-        Ok(cmd!(sh, "{xtask} invoke --all --builder host --runner host").run()?)
-    })?;
-    if !no_container {
-        // The layers as built on the host; the functions run in the test
-        // image, as the Lambda image would run them.
-        let image = crate::provision::TEST_IMAGE;
-        step("invoke --all (container)", &mut || {
-            Ok(cmd!(
-                sh,
-                "{xtask} invoke --all --builder host --runner container --image {image}"
-            )
-            .run()?)
-        })?;
-    }
-    if !no_terraform {
-        step("terraform", &mut || checks::terraform(&sh, &config))?;
-        if !no_emulator {
-            step("terraform apply (emulator)", &mut || {
-                crate::emulator::apply_against_emulator(&sh, &config)
-            })?;
-        }
-        step("terraform: a layer removed", &mut || {
-            checks::layer_removal(&sh, &config)
-        })?;
-    }
-
-    eprintln!();
-    for (name, seconds) in &timings {
-        eprintln!("  {name:<28} {seconds:>7.1} s");
-    }
-    for skip in &skipped {
-        eprintln!("  {:<28} SKIPPED: {}", skip.stage, skip.why);
-    }
-    let ran = timings.len();
-    if skipped.is_empty() {
-        eprintln!("ci: {ran} passed, 0 failed");
-        return Ok(());
-    }
-    let names: Vec<&str> = skipped.iter().map(|skip| skip.stage).collect();
-    if std::env::var("CI").is_ok_and(|value| value == "true") {
-        bail!(
-            "CI=true and {} stage(s) skipped ({}): this kind of machine can run them",
-            skipped.len(),
-            names.join(", ")
-        );
-    }
-    eprintln!("ci: skipped {}", names.join(", "));
-    eprintln!("ci: {ran} passed, 0 failed, {} skipped", skipped.len());
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_browser_stage_is_listed_under_the_name_it_is_skipped_by() {
-        let at = |name: &str| STEPS.iter().position(|step| *step == name);
-        assert!(at(browser::STAGE) > at("end-to-end build"), "{STEPS:?}");
+        .into()),
     }
 }

@@ -12,23 +12,23 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::cli::Options;
+use crate::commands::drive::{drive, Finished};
+use crate::config::manifest::BuiltView;
 use crate::config::Config;
 use crate::config::Platform;
-use crate::drive::{drive, Finished};
 use crate::error::{EnvironmentError, UsageError};
 use crate::facts;
-use crate::fakes::Fakes;
 use crate::graph::{Graph, Session};
-use crate::manifest::BuiltView;
+use crate::lambda::fakes::Fakes;
+use crate::lambda::launch::Start;
+use crate::lambda::layout::{self, Layout};
+use crate::lambda::runtime_env::{site_for, Runner, RuntimeSite};
+use crate::lambda::samples::{self, Sample, Verdict};
+use crate::lambda::sandbox::{self, Failure, Init, Sandbox};
 use crate::progress::{ms, Printer};
-use crate::render;
-use crate::steps::launch::Start;
-use crate::steps::layout::{self, Layout};
-use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
-use crate::steps::samples::{self, Sample, Verdict};
-use crate::steps::sandbox::{self, Failure, Init, Sandbox};
+use crate::report::render;
 use crate::steps::smoke::{missing_module, missing_module_hint, plan};
-use crate::tools::Planned;
+use crate::store::tools::Planned;
 
 /// What `invoke` was asked, checked before anything is built.
 struct Request {

@@ -8,10 +8,10 @@ use xshell::Shell;
 use crate::cli::{InstallerChoice, Options};
 use crate::config::{self, Config, LayerSource, Platform};
 use crate::error::{Failed, UsageError};
-use crate::installer::Installer;
-use crate::lockfile::{self, State};
 use crate::progress::Printer;
-use crate::tools::{Planned, Tools};
+use crate::python::installer::Installer;
+use crate::python::lockfile::{self, State};
+use crate::store::tools::{Planned, Tools};
 
 pub fn run(options: &Options, names: &[String]) -> Result<()> {
     let config = Config::load(&options.overrides)?;
@@ -112,7 +112,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     }
     // Nothing else writes into the repository (a build reads the locks)
     // while they are resolved and written.
-    let _lock = crate::lock::acquire(&config.cache_dir(), &printer)?;
+    let _lock = crate::store::lock::acquire(&config.cache_dir(), &printer)?;
     let mut upgrade: Vec<String> = Vec::new();
     if options.upgrade {
         upgrade.push("--upgrade".to_string());

@@ -5,6 +5,7 @@ pub mod build;
 pub mod build_layers;
 pub mod check_limits;
 pub mod ci;
+pub mod drive;
 pub mod invoke;
 pub mod lock;
 pub mod package;

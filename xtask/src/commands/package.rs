@@ -4,12 +4,12 @@
 use anyhow::Result;
 
 use crate::cli::Options;
+use crate::commands::drive::{drive, Finished};
+use crate::config::manifest::LayerKind;
 use crate::config::Config;
-use crate::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
-use crate::manifest::LayerKind;
-use crate::render;
+use crate::report::render;
 
 pub fn run(options: &Options, names: &[String]) -> Result<()> {
     drive(

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use anyhow::Result;
 
 use crate::cli::Options;
-use crate::drive::{drive, Finished};
+use crate::commands::drive::{drive, Finished};
 use crate::progress::Printer;
 use crate::report;
 

@@ -4,11 +4,11 @@
 use anyhow::Result;
 
 use crate::cli::Options;
-use crate::drive::{drive, Finished};
+use crate::commands::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
 use crate::progress::Verbosity;
-use crate::render;
+use crate::report::render;
 
 pub fn run(options: &Options, names: &[String]) -> Result<()> {
     drive(

@@ -1,3 +1,10 @@
+//! The configuration wing: the repository as its team declares it and as
+//! a build declares it to Terraform. Imports the store wing and the
+//! ground floor.
+//!
+//! - this file and `table`, `deploy`, `workspace`: the configuration;
+//! - `manifest`: `dist/manifest.json`, what was built.
+//!
 //! `[workspace.metadata.lambda]` of the root `Cargo.toml`, read into typed
 //! structs. Strict: an unknown key or a bad value is a usage error that names
 //! the key and says how to fix it.
@@ -10,9 +17,12 @@ use serde_json::Value;
 
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
-use crate::remote_cache::{Mode as RemoteMode, Settings as RemoteSettings};
+use crate::store::remote_cache::{Mode as RemoteMode, Settings as RemoteSettings};
 
 mod deploy;
+#[cfg(test)]
+mod design_doc;
+pub mod manifest;
 mod table;
 mod workspace;
 
@@ -276,7 +286,7 @@ impl Config {
             config.image = image.clone();
         }
         config.runner = overrides.runner.unwrap_or_default();
-        config.remote_cache = crate::remote_cache::with_env(config.remote_cache.take())?;
+        config.remote_cache = crate::store::remote_cache::with_env(config.remote_cache.take())?;
         Ok(config)
     }
 

@@ -11,20 +11,20 @@ use rayon::prelude::*;
 use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
+use crate::config::manifest::{BuiltView, Manifest};
 use crate::config::{Config, LayerSource, Platform};
 use crate::facts;
-use crate::import_check;
-use crate::manifest::{BuiltView, Manifest};
-use crate::remote_cache::RemoteCache;
+use crate::lambda::runtime_env::{site_for, Runner, RuntimeSite};
+use crate::python::import_check;
 use crate::steps::builder::Builder;
 use crate::steps::check::{check_function, Listings};
 use crate::steps::fetched::{verify_layer, Expectation};
 use crate::steps::install::{self, build_layer, ZipData, LAYER_ZIP};
 use crate::steps::package::{self, AppCode, Compiled};
-use crate::steps::runtime_env::{site_for, Runner, RuntimeSite};
 use crate::steps::smoke::smoke_function;
+use crate::store::remote_cache::RemoteCache;
+use crate::store::tools::Planned;
 use crate::store::Entry;
-use crate::tools::Planned;
 
 /// A node's index and what running it gave: its key and entry, or why not.
 pub type Built = (usize, Result<(String, Entry)>);

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Graph, Kind, Status};
 use crate::atomic::{temp_sibling, write_atomic};
+use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
 use crate::config::{Config, LayerSource};
 use crate::digest::file_sha256;
-use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
 use crate::steps::install::{ZipData, LAYER_ZIP};
 use crate::steps::package::FUNCTION_ZIP;
 use crate::store::{stamp, Entry};

@@ -18,23 +18,22 @@ use xshell::Shell;
 
 use crate::cli::Options;
 use crate::config::{Config, Platform};
+use crate::lambda::runtime_env::Runner;
 use crate::progress::Printer;
-use crate::remote_cache::RemoteCache;
-use crate::sources::SourceFile;
+use crate::python::sources::SourceFile;
 use crate::steps::builder::Builder;
-use crate::steps::runtime_env::Runner;
+use crate::store::remote_cache::RemoteCache;
+use crate::store::tools::{Planned, Tools};
 use crate::store::{Entry, Lookup, Store};
-use crate::tools::{Planned, Tools};
 
 mod batch;
 pub mod dist;
-mod inputs;
 mod plan;
 pub mod run;
 
 pub use plan::plan;
 
-pub use inputs::{Inputs, LazyRecords};
+pub use crate::store::inputs::{Inputs, LazyRecords};
 
 /// Bumped whenever a step's output for the same inputs changes, so that
 /// entries of an older tool are never reused.

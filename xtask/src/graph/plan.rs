@@ -11,11 +11,13 @@ use anyhow::Result;
 use super::{Graph, Inputs, Kind, Node, Session, Work};
 use crate::config::{self, Bytecode, Config, Layer, LayerSource, Platform};
 use crate::error::UsageError;
-use crate::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
+use crate::lambda::runtime_env::{choose_runner, site_identity};
+use crate::python::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
 use crate::steps::builder::{choose_builder, finish_for, Builder};
-use crate::steps::runtime_env::{choose_runner, site_identity};
-use crate::tools::Planned;
-use crate::{analyze, facts, lockfile, python, redact, requirements, steps};
+use crate::store::tools::Planned;
+use crate::{
+    facts, python::analyze, python::interpreter, python::lockfile, python::requirements, redact, steps,
+};
 
 /// Plans the whole graph of the configuration. Reads files and the tools'
 /// memo; starts a process only where the session may probe and the memo
@@ -72,11 +74,12 @@ pub fn plan(session: &Session) -> Result<Graph> {
         .values()
         .any(|layer| matches!(layer.source, LayerSource::Source(_)));
     if !config.functions.is_empty() || has_source_layers {
-        graph.parser = match python::find_interpreter(&session.sh, &session.tools, config.runtime, None) {
+        graph.parser = match interpreter::find_interpreter(&session.sh, &session.tools, config.runtime, None)
+        {
             Planned::Ready(found) => {
                 graph.compiles_app_code = found.is_some() && config.bytecode != Some(Bytecode::None);
                 let python = found.unwrap_or_else(|| PathBuf::from("python3"));
-                match python::full_version(&session.sh, &session.tools, &python) {
+                match interpreter::full_version(&session.sh, &session.tools, &python) {
                     Planned::Ready(version) => {
                         graph.parser_version = version;
                         Planned::Ready(python)
@@ -228,7 +231,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
             .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
             .add(
                 "bootstrap",
-                crate::digest::bytes_sha256(crate::steps::runtime_env::SCRIPT.as_bytes()),
+                crate::digest::bytes_sha256(crate::lambda::runtime_env::SCRIPT.as_bytes()),
             )
             .add("runtime site", site_identities[&platform].as_str());
         smoke.0.extend(layers.0.iter().cloned());

@@ -1,3 +1,9 @@
+//! The report wing: what a run shows people. Imports every wing below the
+//! commands (the graph, the steps, configuration, store, ground floor).
+//!
+//! - `render`: the text and JSON of commands (plans, tables, verdicts);
+//! - this file, `html`, `treemap`: `dist/report.html`.
+//!
 //! `dist/report.html`: one self-contained page about what was built, for
 //! people. For each function a treemap of its unzipped bytes (its own
 //! code, each attached layer in order, their distributions and largest
@@ -20,15 +26,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{self, Listed};
 use crate::atomic::write_atomic;
+use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest};
 use crate::config::Config;
 use crate::facts::{self, normalize_dist_name};
-use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest};
 use crate::steps::check::FunctionReport;
 use crate::steps::smoke::Outcome;
+use crate::store::archive::{self, Listed};
 
 mod html;
+pub mod render;
 mod treemap;
 
 /// The report's path relative to the repository root, as people see it.
@@ -949,8 +956,8 @@ mod tests {
         }
     }
 
-    fn package(name: &str, version: &str, bytes: u64) -> crate::layer_content::Package {
-        crate::layer_content::Package {
+    fn package(name: &str, version: &str, bytes: u64) -> crate::python::layer_content::Package {
+        crate::python::layer_content::Package {
             name: name.into(),
             version: version.into(),
             unzipped_bytes: bytes,
@@ -961,7 +968,7 @@ mod tests {
 
     /// sms with the layers core and sms, twilio at `twilio`'s version and size.
     fn build(twilio: (&str, u64), handler_bytes: u64) -> Manifest {
-        use crate::manifest::ZipFacts;
+        use crate::config::manifest::ZipFacts;
         let zip = |path: &str, bytes: u64| ZipFacts {
             zip: path.into(),
             sha256: format!("{path}{bytes}"),

@@ -12,13 +12,13 @@ use xshell::Shell;
 use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Bytecode, Config, Layer};
 use crate::contain::{self, Contained};
-use crate::container::{self, Access, ContainerRun, Engine};
 use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
-use crate::installer::Source;
-use crate::installer::{self, Installer};
-use crate::python;
-use crate::tools::{Planned, Tools};
+use crate::python::container::{self, Access, ContainerRun, Engine};
+use crate::python::installer::Source;
+use crate::python::installer::{self, Installer};
+use crate::python::interpreter;
+use crate::store::tools::{Planned, Tools};
 
 /// How the layers of this run are built.
 #[derive(Debug, Clone)]
@@ -151,12 +151,12 @@ pub fn choose_builder(
         // The runtime's own Python compiles bytecode and proves finished
         // layers; without it layers ship as installed (see finish_for).
         let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-        let interpreter = match python::find_interpreter(sh, tools, config.runtime, uv) {
+        let interpreter = match interpreter::find_interpreter(sh, tools, config.runtime, uv) {
             Planned::Pending(what) => return Ok(Planned::Pending(what)),
             Planned::Ready(found) => found,
         };
         let interpreter_version = match &interpreter {
-            Some(python) => match python::full_version(sh, tools, python) {
+            Some(python) => match interpreter::full_version(sh, tools, python) {
                 Planned::Ready(version) => version,
                 Planned::Pending(what) => return Ok(Planned::Pending(what)),
             },

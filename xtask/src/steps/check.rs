@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::archive;
+use crate::config::manifest::{BuiltView, LayerKind, Manifest};
 use crate::config::{Config, Function};
 use crate::facts;
-use crate::import_check::{self, Analysis, Provider};
-use crate::manifest::{BuiltView, LayerKind, Manifest};
 use crate::progress::human_bytes;
+use crate::python::import_check::{self, Analysis, Provider};
+use crate::store::archive;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionReport {
@@ -55,7 +55,11 @@ pub struct LayerShare {
 
 /// For each attached stacked profile, what its bases provide instead: the
 /// distributions it left out and their size in the bases' layers.
-fn stacked(config: &Config, manifest: &crate::manifest::Manifest, function: &Function) -> Vec<Stacked> {
+fn stacked(
+    config: &Config,
+    manifest: &crate::config::manifest::Manifest,
+    function: &Function,
+) -> Vec<Stacked> {
     let platform = config.platform_of(function);
     let mut all = Vec::new();
     for name in &function.layers {

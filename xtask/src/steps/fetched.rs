@@ -19,7 +19,7 @@ use super::finish::{modules_of, prove};
 use super::install::{FinishData, WrittenData, ZipData, LAYER_ZIP};
 use crate::config::Config;
 use crate::facts::{normalize_dist_name, MAX_UNZIPPED_BYTES};
-use crate::layer_content::{self, Inventory};
+use crate::python::layer_content::{self, Inventory};
 
 /// What the layer is verified against: how this machine would build it.
 pub struct Expectation<'a> {
@@ -135,7 +135,7 @@ fn prove_fetched(
     let mut path = Vec::new();
     for (index, zip) in expect.bases.iter().enumerate() {
         let dir = install.join("bases").join(index.to_string());
-        crate::archive::extract_zip(zip, &dir).map_err(|err| format!("{err:#}"))?;
+        crate::store::archive::extract_zip(zip, &dir).map_err(|err| format!("{err:#}"))?;
         path.push(format!("bases/{index}/python"));
     }
     // What containment this machine lacks is said by the layers it builds;

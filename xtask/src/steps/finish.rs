@@ -13,8 +13,8 @@ use xshell::Shell;
 
 use super::builder::{compile_bytecode, run_python, Builder, Finish, PythonRun, WORK};
 use crate::config::{Bytecode, Config, TABLE};
-use crate::elf;
-use crate::layer_content::remove_any;
+use crate::python::elf;
+use crate::python::layer_content::remove_any;
 
 /// The proof's script, run by the runtime's Python.
 pub const PROVE_SCRIPT: &str = include_str!("../../py/prove.py");
@@ -123,12 +123,12 @@ pub fn finish_layer(
         }
         size = now;
     }
-    crate::layer_content::refresh_records(&site)?;
+    crate::python::layer_content::refresh_records(&site)?;
 
     let mut path = Vec::new();
     for (index, zip) in bases.iter().enumerate() {
         let dir = install.join(BASES).join(index.to_string());
-        crate::archive::extract_zip(zip, &dir)?;
+        crate::store::archive::extract_zip(zip, &dir)?;
         path.push(format!("{BASES}/{index}/python"));
     }
     let modules = modules_of(&site)?;

@@ -11,14 +11,14 @@ use xshell::Shell;
 
 use super::builder::{install, Builder, Finish};
 use super::finish::finish_layer;
-use crate::archive::{self, Written};
 use crate::config::Config;
-use crate::elf;
-use crate::graph::Inputs;
-use crate::installer::{Source, RESULT_VARIABLES};
-use crate::layer_content::{self, Inventory};
 use crate::progress::Progress;
-use crate::requirements;
+use crate::python::elf;
+use crate::python::installer::{Source, RESULT_VARIABLES};
+use crate::python::layer_content::{self, Inventory};
+use crate::python::requirements;
+use crate::store::archive::{self, Written};
+use crate::store::inputs::Inputs;
 
 /// The output file of a layer entry.
 pub const LAYER_ZIP: &str = "layer.zip";
@@ -87,11 +87,11 @@ fn snapshot_lock(root: &Path, lock: &Path, keyed: &Inputs, dir: &Path) -> Result
         bail!("{} changed during the build; run again", relative.display());
     }
     // The plan looked above the pins only; what the installer reads is read whole.
-    if let Some(line) = crate::lockfile::index_line(&String::from_utf8_lossy(&bytes)) {
-        let problem = crate::lockfile::State::NamesIndex(line.trim().to_string());
+    if let Some(line) = crate::python::lockfile::index_line(&String::from_utf8_lossy(&bytes)) {
+        let problem = crate::python::lockfile::State::NamesIndex(line.trim().to_string());
         bail!(
             "{} (run cargo xtask lock)",
-            crate::lockfile::problem(relative, &problem).unwrap_or_default()
+            crate::python::lockfile::problem(relative, &problem).unwrap_or_default()
         );
     }
     let copy = dir.join(LOCK_COPY);

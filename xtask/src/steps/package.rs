@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::install::{WrittenData, ZipData, LAYER_ZIP};
-use crate::analyze::{self, HandlerRequest};
-use crate::archive::{self, Content, Entry};
 use crate::config::{Config, Function, Layer, LayerSource};
 use crate::error::UsageError;
-use crate::graph::Inputs;
-use crate::sources::{self, SourceFile};
+use crate::python::analyze::{self, HandlerRequest};
+use crate::python::sources::{self, SourceFile};
+use crate::store::archive::{self, Content, Entry};
+use crate::store::inputs::Inputs;
 
 /// The output file of a function entry.
 pub const FUNCTION_ZIP: &str = "function.zip";

@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::launch::Start;
-use super::runtime_env::{FunctionPlan, LayerStep, Runner, RuntimeSite};
-use super::sandbox::{self, Failure, Init};
+use crate::config::manifest::{BuiltView, LayerKind, Manifest};
 use crate::config::Config;
 use crate::facts;
-use crate::manifest::{BuiltView, LayerKind, Manifest};
+use crate::lambda::launch::Start;
+use crate::lambda::runtime_env::{FunctionPlan, LayerStep, Runner, RuntimeSite};
+use crate::lambda::sandbox::{self, Failure, Init};
 use crate::progress::{ms, Progress};
 
 /// One function's verdict, as `--json` shows it. A `skipped` function is
@@ -124,7 +124,7 @@ fn smoke_one(
     progress: &dyn Progress,
 ) -> Result<(Init, Vec<String>)> {
     progress.phase(&plan.name, "extracting");
-    let layout = super::layout::lay_out(config, plan, &BTreeMap::new())?;
+    let layout = crate::lambda::layout::lay_out(config, plan, &BTreeMap::new())?;
     progress.phase(&plan.name, "starting");
     let start = Start {
         config,

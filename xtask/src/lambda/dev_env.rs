@@ -12,8 +12,8 @@ use xshell::{cmd, Shell};
 use crate::cli::InstallerChoice;
 use crate::config::Config;
 use crate::digest::file_sha256;
-use crate::installer::{self, Installer};
-use crate::tools::{Planned, Tools};
+use crate::python::installer::{self, Installer};
+use crate::store::tools::{Planned, Tools};
 
 /// The requirements of the development environment, from the repository root.
 pub const REQUIREMENTS: &str = "lambdas/requirements-dev.txt";

@@ -1,3 +1,10 @@
+//! The containment wing: processes the tool starts for code it does not
+//! own, and their end. Imports only the ground floor.
+//!
+//! - this file: running a program contained (allow-listed environment,
+//!   private folders, no network, the sandbox user);
+//! - `reaper`: what a run started is ended, on exit and on SIGINT/SIGTERM.
+//!
 //! Running code the tool does not own (a layer's modules on import) and the
 //! interpreter's tools over files it does not own (compiling, parsing) with
 //! nothing they do not need: an environment built from an allow-list (no
@@ -17,8 +24,9 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 
+pub mod reaper;
+
 use crate::facts;
-use crate::steps::layout::others_reach;
 
 /// The caller's variables a contained process keeps: where programs are,
 /// the locale, and the library path that an interpreter linked against a
@@ -122,7 +130,7 @@ impl Contained {
         }
         let mut child = command.spawn()?;
         // SIGINT or SIGTERM to xtask ends what it runs too.
-        let _watched = crate::reaper::watch(crate::reaper::Owned::Tree(child.id()));
+        let _watched = crate::contain::reaper::watch(crate::contain::reaper::Owned::Tree(child.id()));
         let writer = match (input, child.stdin.take()) {
             (Some(input), Some(mut stdin)) => {
                 let input = input.to_vec();
@@ -362,6 +370,19 @@ pub fn answer_file(path: &Path, uid: u32) -> Result<()> {
 pub fn first_time(note: &str) -> bool {
     static SAID: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     SAID.lock().map_or(true, |mut said| said.insert(note.to_string()))
+}
+
+/// Whether a user who is neither owner nor group can read and enter (or
+/// run) `path`, and enter every folder above it.
+pub fn others_reach(path: &Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    fs::metadata(&path).is_ok_and(|metadata| metadata.mode() & 0o005 == 0o005)
+        && path
+            .ancestors()
+            .skip(1)
+            .all(|dir| fs::metadata(dir).is_ok_and(|metadata| metadata.mode() & 0o001 != 0))
 }
 
 #[cfg(test)]

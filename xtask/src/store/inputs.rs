@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 use crate::digest::{file_sha256, KeyHasher};
-use crate::sources::SourceFile;
+use crate::python::sources::SourceFile;
 
 /// Labelled values, in the order they were added. A value is shown to
 /// people as it is, unless it is a hash.

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::cli::InstallerChoice;
-use crate::config::Config;
-use crate::container::{self, Engine};
-use crate::installer::Installer;
-use crate::progress::Lines;
-use crate::steps::runtime_env;
-use crate::tools::{self, Planned, Tools};
+use xtask::cli::InstallerChoice;
+use xtask::config::Config;
+use xtask::lambda::runtime_env;
+use xtask::progress::Lines;
+use xtask::python::container::{self, Engine};
+use xtask::python::installer::Installer;
+use xtask::store::tools::{self, Planned, Tools};
 
 /// The image the container tests use (`.ci/test-image.sh` builds it).
 pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
@@ -124,11 +124,11 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
 /// write anything on the way. Copies of earlier runs that have ended are
 /// removed first.
 fn reachable_copy(dir: &Path) -> Result<PathBuf> {
-    if crate::steps::layout::others_reach(dir) {
+    if xtask::contain::others_reach(dir) {
         return Ok(dir.to_path_buf());
     }
-    crate::atomic::sweep_private_temp_dirs(CI_COPY_PREFIX);
-    let parent = crate::atomic::private_temp_dir(CI_COPY_PREFIX, 0o711)?;
+    xtask::atomic::sweep_private_temp_dirs(CI_COPY_PREFIX);
+    let parent = xtask::atomic::private_temp_dir(CI_COPY_PREFIX, 0o711)?;
     // The cache folder's name says which client and runtime this is.
     let name = dir.parent().and_then(Path::file_name);
     let copy = parent.join(name.unwrap_or("runtime-client".as_ref()));
@@ -334,7 +334,7 @@ mod tests {
             );
             assert_eq!(fs::symlink_metadata(parent).unwrap().mode() & 0o7777, 0o711);
             assert_eq!(fs::metadata(copy).unwrap().mode() & 0o7777, 0o755);
-            assert!(crate::steps::layout::others_reach(copy));
+            assert!(xtask::contain::others_reach(copy));
             assert_eq!(
                 fs::read_to_string(copy.join("awslambdaric/bootstrap.py")).unwrap(),
                 "X = 1\n"

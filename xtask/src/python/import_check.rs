@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::{self, ModuleAnswer};
 use crate::atomic;
 use crate::config::{Config, LayerSource};
 use crate::digest::{file_sha256, KeyHasher};
 use crate::facts::{self, normalize_dist_name};
-use crate::layer_content::Package;
+use crate::python::analyze::{self, ModuleAnswer};
+use crate::python::layer_content::Package;
 
 /// The Python code of one function: its own modules and those of the
 /// attached source layers, by dotted name.
@@ -227,10 +227,10 @@ pub fn analyse_sources(config: &Config, python: &Path) -> Result<Analysis> {
         _ => None,
     }));
     let mut key = KeyHasher::default();
-    key.part("script", include_str!("../py/analyze.py"))
+    key.part("script", include_str!("../../py/analyze.py"))
         .part("runtime", config.runtime.name);
     for dir in &dirs {
-        for file in crate::sources::collect(&config.root, dir, "source", &allow_all(config))? {
+        for file in crate::python::sources::collect(&config.root, dir, "source", &allow_all(config))? {
             if file.relative.ends_with(".py") {
                 let relative = dir.join(&file.relative).display().to_string();
                 key.part(&relative, file_sha256(&file.path)?.hex);
@@ -322,7 +322,7 @@ pub fn function_code<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::Import;
+    use crate::python::analyze::Import;
 
     fn module(imports: &[(&str, u32, &[&str])]) -> ModuleAnswer {
         ModuleAnswer {

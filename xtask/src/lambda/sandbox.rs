@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::launch::{self, path_text, Launch, Start};
 use super::layout::Layout;
-use crate::container::Engine;
+use crate::contain::reaper::{self, Owned, Watched};
 use crate::facts;
-use crate::reaper::{self, Owned, Watched};
-use crate::runtime_api::{Invocation, Message, Peers, RuntimeApi};
+use crate::lambda::runtime_api::{Invocation, Message, Peers, RuntimeApi};
+use crate::python::container::Engine;
 
 /// How the init phase ended.
 #[derive(Debug)]

@@ -9,8 +9,8 @@ use xshell::{cmd, Shell};
 
 use crate::error::EnvironmentError;
 use crate::facts::{Arch, Runtime};
-use crate::installer::RESULT_VARIABLES;
-use crate::tools::{Fact, Planned, Tools};
+use crate::python::installer::RESULT_VARIABLES;
+use crate::store::tools::{Fact, Planned, Tools};
 
 /// Environment passed into the container besides the installer's
 /// [`RESULT_VARIABLES`], so that proxies work there as they do on the host;
@@ -84,7 +84,7 @@ impl Engine {
     pub fn detect(sh: &Shell, tools: &Tools) -> Fact {
         let programs: Vec<PathBuf> = ENGINES
             .iter()
-            .filter_map(|program| crate::tools::which(Path::new(program)))
+            .filter_map(|program| crate::store::tools::which(Path::new(program)))
             .collect();
         if programs.is_empty() {
             return Fact::Absent;
@@ -108,7 +108,7 @@ impl Engine {
     /// locally; remembered by the engine's binary, socket and image index,
     /// and the daemon it talks to.
     pub fn image_id(&self, sh: &Shell, tools: &Tools, image: &str) -> Fact {
-        let Some(binary) = crate::tools::which(Path::new(&self.program)) else {
+        let Some(binary) = crate::store::tools::which(Path::new(&self.program)) else {
             return Fact::Absent;
         };
         let mut files: Vec<&Path> = vec![&binary];

@@ -10,7 +10,7 @@ use crate::cli::Options;
 use crate::config::Config;
 use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Status};
 use crate::progress::Printer;
-use crate::{atomic, lock, render, report};
+use crate::{atomic, report, report::render, store::lock};
 
 /// A command's answer after a run: whether what it showed failed.
 pub struct Finished {

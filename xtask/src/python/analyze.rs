@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contain::Contained;
 
-pub const SCRIPT: &str = include_str!("../py/analyze.py");
+pub const SCRIPT: &str = include_str!("../../py/analyze.py");
 
 #[derive(Debug, Default, Serialize)]
 pub struct Request {

@@ -15,8 +15,8 @@ use super::runtime_env::{
 };
 use crate::config::Config;
 use crate::contain;
-use crate::container::{Engine, SandboxRun};
 use crate::facts;
+use crate::python::container::{Engine, SandboxRun};
 
 /// What a sandbox is started with.
 pub struct Start<'a> {

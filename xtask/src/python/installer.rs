@@ -11,7 +11,7 @@ use xshell::{cmd, Shell};
 use crate::atomic::TempDir;
 use crate::cli::InstallerChoice;
 use crate::facts::{Arch, Runtime};
-use crate::tools::{which, Fact, Planned, Tools};
+use crate::store::tools::{which, Fact, Planned, Tools};
 
 /// The uv release this tool is tested with; part of every cache key.
 pub const UV_VERSION: &str = "0.13.9";

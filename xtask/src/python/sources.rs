@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::archive::is_executable;
+use crate::store::archive::is_executable;
 
 /// Directories never packaged.
 const SKIPPED_DIRS: &[&str] = &[

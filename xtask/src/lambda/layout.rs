@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::runtime_env::FunctionPlan;
-use crate::archive;
 use crate::atomic::TempDir;
 use crate::config::Config;
-use crate::reaper::{self, Owned, Watched};
+use crate::contain::reaper::{self, Owned, Watched};
+use crate::store::archive;
 
 /// A function laid out as Lambda lays it out, removed when dropped.
 pub struct Layout {
@@ -94,17 +94,4 @@ impl Drop for Layout {
         // Read-only folders cannot be emptied by a user who is not root.
         crate::atomic::make_writable(self.work.path());
     }
-}
-
-/// Whether a user who is neither owner nor group can read and enter (or
-/// run) `path`, and enter every folder above it.
-pub fn others_reach(path: &Path) -> bool {
-    let Ok(path) = path.canonicalize() else {
-        return false;
-    };
-    fs::metadata(&path).is_ok_and(|metadata| metadata.mode() & 0o005 == 0o005)
-        && path
-            .ancestors()
-            .skip(1)
-            .all(|dir| fs::metadata(dir).is_ok_and(|metadata| metadata.mode() & 0o001 != 0))
 }

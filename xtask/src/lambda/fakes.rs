@@ -39,7 +39,7 @@ impl Fakes {
                 env: BTreeMap::new(),
             });
         }
-        let python = crate::dev_env::python(sh, config, installer)?;
+        let python = crate::lambda::dev_env::python(sh, config, installer)?;
         printer.info(&format!("invoke: starting {}", relative(config, &script)));
         let mut child = Command::new(&python)
             .arg(&script)

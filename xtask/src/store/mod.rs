@@ -1,3 +1,14 @@
+//! The store wing: what a run keeps and how it is named. Imports only
+//! the ground floor (the files directly in `src/`).
+//!
+//! - this file: the content-addressed store of node outputs;
+//! - `inputs`: a node's labelled inputs, the key made of them, and the
+//!   records that say why a node is stale;
+//! - `tools`: what the tools a run uses were found to be, remembered;
+//! - `archive`: the one deterministic ZIP writer and reader;
+//! - `remote_cache`: entries shared between machines through S3;
+//! - `lock`: one run at a time in a repository.
+//!
 //! The content-addressed store under `target/lambda/store/<kind>/<key>/`:
 //! one entry per node key, holding the node's output files and a
 //! `meta.json` that records each file's sha256 and the node's data, sealed
@@ -11,6 +22,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+pub mod archive;
+pub mod inputs;
+pub mod lock;
+pub mod remote_cache;
+pub mod tools;
 
 use crate::atomic::{write_atomic, TempDir};
 use crate::digest::{bytes_sha256, file_sha256, KeyHasher};

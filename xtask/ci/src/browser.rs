@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::config::Config;
-use crate::facts::MAX_UNZIPPED_BYTES;
-use crate::manifest::Manifest;
-use crate::progress::human_bytes;
+use xtask::config::manifest::Manifest;
+use xtask::config::Config;
+use xtask::facts::MAX_UNZIPPED_BYTES;
+use xtask::progress::human_bytes;
 
 /// The stage's name in `ci` (and in its list of skipped stages).
 pub const STAGE: &str = "report in Chromium";
@@ -53,7 +53,7 @@ const WINDOW_SIZE: &str = "1280,2000";
 /// passed over.
 pub fn find_chromium() -> Option<(PathBuf, String)> {
     CHROMIUM_NAMES.iter().find_map(|name| {
-        let program = crate::tools::which(Path::new(name))?;
+        let program = xtask::store::tools::which(Path::new(name))?;
         let mut command = Command::new(&program);
         command
             .arg("--version")

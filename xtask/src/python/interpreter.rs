@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use xshell::{cmd, Shell};
 
 use crate::facts::Runtime;
-use crate::tools::{Fact, Planned, Tools};
+use crate::store::tools::{Fact, Planned, Tools};
 
 /// `python3.X` on PATH, else `python3` if it is 3.X, else what `uv python
 /// find` knows of. Returns the real binary that runs (`sys.executable`, its

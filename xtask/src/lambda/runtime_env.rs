@@ -13,13 +13,13 @@ use xshell::Shell;
 use crate::atomic::TempDir;
 use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Config, RunnerChoice};
-use crate::container::Engine;
 use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
-use crate::installer::{self, Installer, Source};
 use crate::progress::Progress;
-use crate::python;
-use crate::tools::{Planned, Tools};
+use crate::python::container::Engine;
+use crate::python::installer::{self, Installer, Source};
+use crate::python::interpreter;
+use crate::store::tools::{Planned, Tools};
 
 /// Starts a function as the runtime's bootstrap does, then hands over to
 /// the runtime interface client.
@@ -85,7 +85,7 @@ pub struct LayerStep {
 /// Where the imports run, or why they cannot run on this machine.
 pub enum Runner {
     Host {
-        /// The real binary (see `python::find_interpreter`).
+        /// The real binary (see `interpreter::find_interpreter`).
         python: PathBuf,
         /// Its implementation and full version, for the smoke nodes' keys.
         version: String,
@@ -119,18 +119,18 @@ pub fn choose_runner(sh: &Shell, config: &Config, tools: &Tools) -> Result<Plann
         RunnerChoice::Host => false,
     };
     if in_container {
-        let engine = match crate::container::required_engine(sh, tools)? {
+        let engine = match crate::python::container::required_engine(sh, tools)? {
             Planned::Ready(engine) => engine,
             Planned::Pending(what) => return Ok(Planned::Pending(what)),
         };
-        if let Err(why) = crate::container::can_run(config.arch) {
+        if let Err(why) = crate::python::container::can_run(config.arch) {
             return Ok(Planned::Ready(Runner::Skip(why)));
         }
-        let image_id = match crate::container::required_image(sh, tools, &engine, &config.image, config.arch)?
-        {
-            Planned::Ready(id) => id,
-            Planned::Pending(what) => return Ok(Planned::Pending(what)),
-        };
+        let image_id =
+            match crate::python::container::required_image(sh, tools, &engine, &config.image, config.arch)? {
+                Planned::Ready(id) => id,
+                Planned::Pending(what) => return Ok(Planned::Pending(what)),
+            };
         let image = config.image.clone();
         return Ok(Planned::Ready(Runner::Container {
             engine,
@@ -147,9 +147,9 @@ pub fn choose_runner(sh: &Shell, config: &Config, tools: &Tools) -> Result<Plann
     // find_interpreter returns the interpreter's own path: the bootstrap runs
     // with an empty environment, where a version manager's shim would fail.
     Ok(
-        match python::find_interpreter(sh, tools, config.runtime, Some(Path::new("uv"))) {
+        match interpreter::find_interpreter(sh, tools, config.runtime, Some(Path::new("uv"))) {
             Planned::Pending(what) => Planned::Pending(what),
-            Planned::Ready(Some(python)) => match python::full_version(sh, tools, &python) {
+            Planned::Ready(Some(python)) => match interpreter::full_version(sh, tools, &python) {
                 Planned::Ready(version) => Planned::Ready(Runner::Host { python, version }),
                 Planned::Pending(what) => Planned::Pending(what),
             },
@@ -358,7 +358,7 @@ fn install_runtime_site(
     // The runtime ships its packages compiled; from source their import would
     // count several times over against the budget. Best effort.
     // Contained as the layers' compilation is: it reads third-party code.
-    if let Planned::Ready(Some(python)) = python::find_interpreter(sh, tools, config.runtime, None) {
+    if let Planned::Ready(Some(python)) = interpreter::find_interpreter(sh, tools, config.runtime, None) {
         let contained = crate::contain::Contained::as_invoker(temp.path())?;
         let mut command = contained.command(&python);
         command

@@ -9,18 +9,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::archive;
-use crate::cli::Options;
-use crate::config::Config;
-use crate::digest::file_sha256;
-use crate::manifest::Manifest;
+use xtask::cli::Options;
+use xtask::commands::ci::XTASK_BINARY_VARIABLE;
+use xtask::config::manifest::Manifest;
+use xtask::config::Config;
+use xtask::digest::file_sha256;
+use xtask::store::archive;
 
 /// Function ZIPs must stay thin: only their handler, no shared code.
 const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
 
 /// The Python suite in the development virtualenv.
 pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
-    let python = crate::dev_env::python(sh, config, options.installer)?;
+    let python = xtask::lambda::dev_env::python(sh, config, options.installer)?;
     cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;
@@ -131,7 +132,10 @@ pub fn xtask_binary(config: &Config) -> PathBuf {
 
 /// Copies the running binary to [`xtask_binary`].
 pub fn keep_xtask_binary(config: &Config) -> Result<PathBuf> {
-    let running = std::env::current_exe().context("locating the xtask binary")?;
+    // `cargo xtask ci` names itself: this program is the harness.
+    let running = std::env::var_os(XTASK_BINARY_VARIABLE)
+        .map(PathBuf::from)
+        .context("XTASK_BINARY is not set: start the harness with `cargo xtask ci`")?;
     let kept = xtask_binary(config);
     fs::create_dir_all(kept.parent().context("the cache folder")?)?;
     let partial = kept.with_extension("partial");
@@ -171,7 +175,7 @@ pub fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
     let dependency_layers: Vec<&String> = config
         .layers
         .iter()
-        .filter(|(_, layer)| !matches!(layer.source, crate::config::LayerSource::External { .. }))
+        .filter(|(_, layer)| !matches!(layer.source, xtask::config::LayerSource::External { .. }))
         .map(|(name, _)| name)
         .collect();
     for name in &dependency_layers {
@@ -191,7 +195,7 @@ pub fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
         // The example keeps the defaults: every profile ships slimmed and
         // sourceless (and was proven to import), which the invoke stages
         // then run.
-        if entry.kind == crate::manifest::LayerKind::Requirements {
+        if entry.kind == xtask::config::manifest::LayerKind::Requirements {
             ensure!(
                 entry.bytecode.as_deref() == Some("sourceless") && entry.slim == Some(true),
                 "layer `{name}`: expected the default, slimmed and sourceless, got bytecode {:?}, slim {:?}",

@@ -26,8 +26,8 @@ use crate::atomic;
 use crate::config::{self, Config, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::facts::{Arch, Runtime};
-use crate::installer::{self, Installer};
-use crate::requirements;
+use crate::python::installer::{self, Installer};
+use crate::python::requirements;
 
 /// The header line that records what a lock was resolved from.
 const INPUTS: &str = "# inputs-sha256: ";

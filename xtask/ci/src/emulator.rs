@@ -25,14 +25,14 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use xshell::Shell;
 
-use crate::cli::InstallerChoice;
-use crate::config::Config;
+use xtask::cli::InstallerChoice;
+use xtask::config::Config;
 
 /// moto and the packages that read its state, from the repository root.
 pub const REQUIREMENTS: &str = "terraform/tests/emulator/requirements.txt";
 
 /// Reads the emulated API's state as one JSON document.
-const SCRIPT: &str = include_str!("../py/deployed.py");
+const SCRIPT: &str = include_str!("../../py/deployed.py");
 
 /// envs/dev's `name_prefix`, given explicitly so that the names compared are
 /// the names deployed.
@@ -43,7 +43,7 @@ const SERVICES: &[&str] = &["apigatewayv2", "dynamodb", "iam", "lambda", "logs",
 
 /// moto's account (what its STS answers), in the made-up secret ARNs.
 const ACCOUNT: &str = "123456789012";
-const REGION: &str = crate::facts::LOCAL_REGION;
+const REGION: &str = xtask::facts::LOCAL_REGION;
 
 /// How long moto may take to answer after it was started.
 const MOTO_START: Duration = Duration::from_secs(60);
@@ -91,7 +91,7 @@ impl Emulated {
             .context(
                 "TF_PROVIDER_MIRROR is not set: the stage needs a filesystem mirror holding hashicorp/aws",
             )?;
-        let python = crate::dev_env::venv_python(
+        let python = xtask::lambda::dev_env::venv_python(
             sh,
             config,
             &config.root.join(REQUIREMENTS),

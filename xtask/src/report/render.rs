@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::config::manifest::{LayerKind, Manifest};
 use crate::config::Config;
 use crate::facts;
 use crate::graph::{Graph, Kind, Status};
-use crate::installer;
-use crate::manifest::{LayerKind, Manifest};
+use crate::lambda::samples::Verdict;
 use crate::progress::{human_bytes, ms};
+use crate::python::installer;
 use crate::steps::check::FunctionReport;
-use crate::steps::samples::Verdict;
 use crate::steps::smoke::Outcome;
 
 /// `writeln!` into a String, which cannot fail.
@@ -74,7 +74,7 @@ pub fn plan_json(
     // The builder of the repository's platform (of the first, when no
     // profile is built for it).
     let builder = graph.builders.values().find_map(|builder| match builder {
-        crate::tools::Planned::Ready(builder) => Some(builder.name().to_string()),
+        crate::store::tools::Planned::Ready(builder) => Some(builder.name().to_string()),
         _ => None,
     });
     serde_json::json!({ "builder": builder, "notes": graph.notes, "plan": nodes, "dist_removed": removed })

@@ -15,8 +15,8 @@ use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 
-use crate::container::Engine;
-use crate::reaper;
+use crate::contain::reaper;
+use crate::python::container::Engine;
 
 /// Which processes may take and answer invocations.
 pub enum Peers {

@@ -24,11 +24,11 @@ use std::fs;
 
 use serde_json::{json, Value};
 
+use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
 use crate::config::{asked_log, Config, TABLE};
-use crate::layer_content::Package;
-use crate::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
+use crate::python::layer_content::Package;
 
-const DESIGN: &str = include_str!("../../docs/design.md");
+const DESIGN: &str = include_str!("../../../docs/design.md");
 
 /// The keys the table announced by `<!-- keys: NAME -->` lists.
 fn doc_keys(name: &str) -> BTreeSet<String> {

@@ -1,0 +1,20 @@
+//! The local Lambda wing: a function run on this machine as Lambda runs
+//! it. Imports Python, containment, configuration, the store and the
+//! ground floor.
+//!
+//! - `runtime_env`: what a function runs on (the host's Python or the
+//!   build image) with AWS's runtime interface client;
+//! - `layout`: its ZIP and layers laid out as `/var/task` and `/opt`;
+//! - `launch`, `sandbox`: its runtime started, with the Runtime API
+//!   (`runtime_api`) it talks to;
+//! - `samples`, `fakes`, `dev_env`: the events of `invoke --all` and the
+//!   local world they run against.
+
+pub mod dev_env;
+pub mod fakes;
+pub mod launch;
+pub mod layout;
+pub mod runtime_api;
+pub mod runtime_env;
+pub mod samples;
+pub mod sandbox;

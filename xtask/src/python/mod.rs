@@ -1,0 +1,19 @@
+//! The Python wing: everything that talks to Python and its packaging.
+//! Imports containment, configuration, the store and the ground floor.
+//!
+//! - `interpreter`: a Python of the runtime's version on the host;
+//! - `installer`, `container`: uv or pip on the host, or in the build image;
+//! - `requirements`, `lockfile`: what a profile installs, and its lock;
+//! - `layer_content`, `elf`: what an install wrote, and its binaries;
+//! - `sources`, `analyze`, `import_check`: application code and its imports.
+
+pub mod analyze;
+pub mod container;
+pub mod elf;
+pub mod import_check;
+pub mod installer;
+pub mod interpreter;
+pub mod layer_content;
+pub mod lockfile;
+pub mod requirements;
+pub mod sources;
