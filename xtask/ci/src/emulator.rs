@@ -25,8 +25,8 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use xshell::Shell;
 
-use xtask::cli::InstallerChoice;
 use xtask::config::Config;
+use xtask::python::installer::InstallerChoice;
 
 /// moto and the packages that read its state, from the repository root.
 pub const REQUIREMENTS: &str = "terraform/tests/emulator/requirements.txt";

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use xtask::cli::InstallerChoice;
 use xtask::config::Config;
 use xtask::lambda::runtime_env;
 use xtask::progress::Lines;
 use xtask::python::container::{self, Engine};
 use xtask::python::installer::Installer;
+use xtask::python::installer::InstallerChoice;
 use xtask::store::tools::{self, Planned, Tools};
 
 /// The image the container tests use (`.ci/test-image.sh` builds it).

@@ -6,14 +6,7 @@ use crate::config::{BuilderChoice, Overrides, RunnerChoice};
 use crate::error::UsageError;
 use crate::facts::Arch;
 use crate::progress::Verbosity;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InstallerChoice {
-    #[default]
-    Auto,
-    Uv,
-    Pip,
-}
+use crate::python::installer::InstallerChoice;
 
 /// Flags every subcommand understands.
 #[derive(Debug, Clone, Default)]

@@ -5,11 +5,12 @@
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::cli::{InstallerChoice, Options};
+use crate::cli::Options;
 use crate::config::{self, Config, LayerSource, Platform};
 use crate::error::{Failed, UsageError};
 use crate::progress::Printer;
 use crate::python::installer::Installer;
+use crate::python::installer::InstallerChoice;
 use crate::python::lockfile::{self, State};
 use crate::store::tools::{Planned, Tools};
 

@@ -24,9 +24,9 @@ use std::fs;
 
 use serde_json::{json, Value};
 
+use crate::config::manifest::Package;
 use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
 use crate::config::{asked_log, Config, TABLE};
-use crate::python::layer_content::Package;
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
 

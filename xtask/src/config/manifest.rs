@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, LayerSource};
-use crate::python::layer_content::Package;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -239,6 +238,21 @@ impl<'a> BuiltView<'a> {
             providers: manifest.providers(config),
         }
     }
+}
+
+/// One installed distribution, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub unzipped_bytes: u64,
+    /// The top-level modules and packages it makes importable.
+    #[serde(default)]
+    pub top_level: Vec<String>,
+    /// The distributions it depends on (normalised names, every extra and
+    /// marker included): what makes a dependency "used" through another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
 }
 
 #[cfg(test)]

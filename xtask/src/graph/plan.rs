@@ -13,6 +13,7 @@ use crate::config::{self, Bytecode, Config, Layer, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::lambda::runtime_env::{choose_runner, site_identity};
 use crate::python::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
+use crate::python::sources;
 use crate::steps::builder::{choose_builder, finish_for, Builder};
 use crate::store::tools::Planned;
 use crate::{
@@ -111,7 +112,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 let (files, prefix) = steps::package::source_layer_files(config, layer)?;
                 let mut inputs = common(Kind::SourceLayer);
                 inputs.add("prefix", prefix.as_str());
-                inputs.source_files(dir, &files)?;
+                sources::key_files(&mut inputs, dir, &files)?;
                 let pending = app_bytecode(&graph, &mut inputs);
                 graph.push(Node {
                     kind: Kind::SourceLayer,
@@ -151,7 +152,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
                 }
             }
         }
-        inputs.source_files(&function.source, &files)?;
+        sources::key_files(&mut inputs, &function.source, &files)?;
         // Bytecode is compiled for the repository's runtime, whose Python parses.
         let compiles = graph.compiles_app_code && config.platform_of(function).runtime == config.runtime;
         inputs.add("bytecode", if compiles { "checked-hash" } else { "none" });

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::cli::InstallerChoice;
 use crate::config::Config;
 use crate::digest::file_sha256;
+use crate::python::installer::InstallerChoice;
 use crate::python::installer::{self, Installer};
 use crate::store::tools::{Planned, Tools};
 

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::cli::InstallerChoice;
 use crate::config::Config;
 use crate::progress::Printer;
+use crate::python::installer::InstallerChoice;
 
 /// The running fakes and the variables they gave each function.
 pub struct Fakes {

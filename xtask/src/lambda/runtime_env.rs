@@ -11,12 +11,12 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::atomic::TempDir;
-use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Config, RunnerChoice};
 use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
 use crate::progress::Progress;
 use crate::python::container::Engine;
+use crate::python::installer::InstallerChoice;
 use crate::python::installer::{self, Installer, Source};
 use crate::python::interpreter;
 use crate::store::tools::{Planned, Tools};

@@ -10,11 +10,11 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
+use crate::config::manifest::Package;
 use crate::config::{Config, LayerSource};
 use crate::digest::{file_sha256, KeyHasher};
 use crate::facts::{self, normalize_dist_name};
 use crate::python::analyze::{self, ModuleAnswer};
-use crate::python::layer_content::Package;
 
 /// The Python code of one function: its own modules and those of the
 /// attached source layers, by dotted name.

@@ -9,9 +9,18 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::atomic::TempDir;
-use crate::cli::InstallerChoice;
 use crate::facts::{Arch, Runtime};
 use crate::store::tools::{which, Fact, Planned, Tools};
+
+/// Which installer a run asks for (`--installer`): `auto` takes uv where it
+/// can be had, pip otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstallerChoice {
+    #[default]
+    Auto,
+    Uv,
+    Pip,
+}
 
 /// The uv release this tool is tested with; part of every cache key.
 pub const UV_VERSION: &str = "0.13.9";

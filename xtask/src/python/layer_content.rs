@@ -11,22 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::config::manifest::Package;
 use crate::facts::normalize_dist_name;
-
-/// One installed distribution, as the manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Package {
-    pub name: String,
-    pub version: String,
-    pub unzipped_bytes: u64,
-    /// The top-level modules and packages it makes importable.
-    #[serde(default)]
-    pub top_level: Vec<String>,
-    /// The distributions it depends on (normalised names, every extra and
-    /// marker included): what makes a dependency "used" through another.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub requires: Vec<String>,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::store::archive::is_executable;
+use crate::store::inputs::Inputs;
 
 /// Directories never packaged.
 const SKIPPED_DIRS: &[&str] = &[
@@ -55,6 +56,16 @@ pub struct SourceFile {
     pub relative: String,
     pub path: PathBuf,
     pub executable: bool,
+}
+
+/// `files` of the source folder `dir` as inputs of a key, each labelled
+/// by its path under `dir`.
+pub fn key_files(inputs: &mut Inputs, dir: &Path, files: &[SourceFile]) -> Result<()> {
+    for file in files {
+        let label = dir.join(&file.relative).display().to_string();
+        inputs.file(&label, &file.path, file.executable)?;
+    }
+    Ok(())
 }
 
 /// The files of `dir` (relative to `root`), sorted. `key` names the

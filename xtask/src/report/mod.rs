@@ -956,8 +956,8 @@ mod tests {
         }
     }
 
-    fn package(name: &str, version: &str, bytes: u64) -> crate::python::layer_content::Package {
-        crate::python::layer_content::Package {
+    fn package(name: &str, version: &str, bytes: u64) -> crate::config::manifest::Package {
+        crate::config::manifest::Package {
             name: name.into(),
             version: version.into(),
             unzipped_bytes: bytes,

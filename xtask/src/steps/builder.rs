@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::cli::InstallerChoice;
 use crate::config::{BuilderChoice, Bytecode, Config, Layer};
 use crate::contain::{self, Contained};
 use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
 use crate::python::container::{self, Access, ContainerRun, Engine};
+use crate::python::installer::InstallerChoice;
 use crate::python::installer::Source;
 use crate::python::installer::{self, Installer};
 use crate::python::interpreter;

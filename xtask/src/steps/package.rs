@@ -257,7 +257,7 @@ mod tests {
             executable: false,
         }];
         let mut keyed = Inputs::default();
-        keyed.source_files(dir, &files).unwrap();
+        crate::python::sources::key_files(&mut keyed, dir, &files).unwrap();
         let entries = verified_entries(&files, "python/a/", dir, &keyed).unwrap();
         assert_eq!(entries[0].path, "python/a/a.py");
         assert!(matches!(&entries[0].content, Content::Bytes(bytes) if bytes == b"V = 1\n"));

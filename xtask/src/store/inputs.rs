@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 use crate::digest::{file_sha256, KeyHasher};
-use crate::python::sources::SourceFile;
 
 /// Labelled values, in the order they were added. A value is shown to
 /// people as it is, unless it is a hash.
@@ -38,14 +37,6 @@ impl Inputs {
             .iter()
             .find(|(name, _)| name == label)
             .map(|(_, value)| value.as_str())
-    }
-
-    pub fn source_files(&mut self, dir: &Path, files: &[SourceFile]) -> Result<&mut Self> {
-        for file in files {
-            let label = dir.join(&file.relative).display().to_string();
-            self.file(&label, &file.path, file.executable)?;
-        }
-        Ok(self)
     }
 
     pub fn key(&self) -> String {
