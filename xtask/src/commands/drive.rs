@@ -10,7 +10,7 @@ use crate::cli::Options;
 use crate::config::Config;
 use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Status};
 use crate::progress::Printer;
-use crate::{atomic, report, report::render, store::lock};
+use crate::{atomic, report, report::render, store::run_lock};
 
 /// A command's answer after a run: whether what it showed failed.
 pub struct Finished {
@@ -31,7 +31,7 @@ pub fn drive(
         Err(err) => {
             if let (Some((root, target_dir)), false) = (workspace, options.dry_run) {
                 // Under the lock: a run still going must not lose files under it.
-                let _lock = lock::acquire(&target_dir.join(crate::config::CACHE_DIR), &printer)?;
+                let _lock = run_lock::acquire(&target_dir.join(crate::config::CACHE_DIR), &printer)?;
                 clear_dist(&root.join("dist"), &printer);
             }
             return Err(err);
@@ -40,7 +40,7 @@ pub fn drive(
     if options.dry_run {
         return dry_run(&config, options, &printer, select);
     }
-    let _lock = lock::acquire(&config.cache_dir(), &printer)?;
+    let _lock = run_lock::acquire(&config.cache_dir(), &printer)?;
     sweep(&config);
     let session = Session::new(&config, options, &printer)?;
     let graph = match graph::plan(&session) {

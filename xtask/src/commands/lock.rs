@@ -113,7 +113,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
     }
     // Nothing else writes into the repository (a build reads the locks)
     // while they are resolved and written.
-    let _lock = crate::store::lock::acquire(&config.cache_dir(), &printer)?;
+    let _lock = crate::store::run_lock::acquire(&config.cache_dir(), &printer)?;
     let mut upgrade: Vec<String> = Vec::new();
     if options.upgrade {
         upgrade.push("--upgrade".to_string());

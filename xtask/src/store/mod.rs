@@ -7,7 +7,7 @@
 //! - `tools`: what the tools a run uses were found to be, remembered;
 //! - `archive`: the one deterministic ZIP writer and reader;
 //! - `remote_cache`: entries shared between machines through S3;
-//! - `lock`: one run at a time in a repository.
+//! - `run_lock`: one run at a time in a repository.
 //!
 //! The content-addressed store under `target/lambda/store/<kind>/<key>/`:
 //! one entry per node key, holding the node's output files and a
@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod archive;
 pub mod inputs;
-pub mod lock;
 pub mod remote_cache;
+pub mod run_lock;
 pub mod tools;
 
 use crate::atomic::{write_atomic, TempDir};
