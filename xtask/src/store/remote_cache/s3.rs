@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
+use super::settings::Settings;
 use super::sigv4::{self, Signer, EMPTY_SHA256};
-use super::Settings;
 use crate::error::UsageError;
 
 /// How long a connection may take before the remote counts as not answering.
