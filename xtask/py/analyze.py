@@ -18,7 +18,10 @@ def parse(path):
 def defines(tree, name):
     """True when the module binds `name` at top level to something callable-looking."""
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.name == name
+        ):
             return True
         if isinstance(node, ast.Assign) and any(
             isinstance(target, ast.Name) and target.id == name for target in node.targets
@@ -40,7 +43,11 @@ def guarded_by_import_error(parents):
                     names = [handler.type.id]
                 elif isinstance(handler.type, ast.Tuple):
                     names = [elt.id for elt in handler.type.elts if isinstance(elt, ast.Name)]
-                if handler.type is None or {"ImportError", "ModuleNotFoundError", "Exception"} & set(names):
+                if handler.type is None or {
+                    "ImportError",
+                    "ModuleNotFoundError",
+                    "Exception",
+                } & set(names):
                     return True
     return False
 
@@ -51,13 +58,26 @@ def imports(tree):
     def visit(node, parents):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                found.append({"module": alias.name, "level": 0, "line": node.lineno,
-                              "guarded": guarded_by_import_error(parents)})
+                found.append(
+                    {
+                        "module": alias.name,
+                        "level": 0,
+                        "line": node.lineno,
+                        "guarded": guarded_by_import_error(parents),
+                    }
+                )
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             guarded = guarded_by_import_error(parents)
-            found.append({"module": base, "level": node.level, "line": node.lineno, "guarded": guarded,
-                          "names": [alias.name for alias in node.names]})
+            found.append(
+                {
+                    "module": base,
+                    "level": node.level,
+                    "line": node.lineno,
+                    "guarded": guarded,
+                    "names": [alias.name for alias in node.names],
+                }
+            )
         for child in ast.iter_child_nodes(node):
             visit(child, parents + [node])
 
@@ -104,10 +124,14 @@ def main():
                 answer["handlers"][handler["key"]] = {"ok": True}
             else:
                 answer["handlers"][handler["key"]] = {
-                    "ok": False, "error": f"defines no top-level `{handler['name']}`"}
+                    "ok": False,
+                    "error": f"defines no top-level `{handler['name']}`",
+                }
         except SyntaxError as err:
             answer["handlers"][handler["key"]] = {
-                "ok": False, "error": f"syntax error at line {err.lineno}: {err.msg}"}
+                "ok": False,
+                "error": f"syntax error at line {err.lineno}: {err.msg}",
+            }
         except OSError as err:
             answer["handlers"][handler["key"]] = {"ok": False, "error": str(err)}
     for path in request.get("modules", []):
