@@ -9,7 +9,6 @@ import pytest
 
 import users_handler
 
-
 ADMIN = {"sub": "admin-sub", "groups": "admins"}
 
 

@@ -34,6 +34,10 @@ def defines(tree, name):
     return False
 
 
+# An `except` of one of these (or a bare one) catches a failed import.
+CATCHES_IMPORT_ERROR = {"ImportError", "ModuleNotFoundError", "Exception"}
+
+
 def guarded_by_import_error(parents):
     for parent in parents:
         if isinstance(parent, ast.Try):
@@ -43,11 +47,7 @@ def guarded_by_import_error(parents):
                     names = [handler.type.id]
                 elif isinstance(handler.type, ast.Tuple):
                     names = [elt.id for elt in handler.type.elts if isinstance(elt, ast.Name)]
-                if handler.type is None or {
-                    "ImportError",
-                    "ModuleNotFoundError",
-                    "Exception",
-                } & set(names):
+                if handler.type is None or CATCHES_IMPORT_ERROR & set(names):
                     return True
     return False
 
@@ -79,7 +79,7 @@ def imports(tree):
                 }
             )
         for child in ast.iter_child_nodes(node):
-            visit(child, parents + [node])
+            visit(child, [*parents, node])
 
     visit(tree, [])
     return found

@@ -8,8 +8,9 @@ argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
 
     {"api": null (no such HTTP API) or
              {"access_log": null (its $default stage logs nothing) or
-                            {"log_group_name": ..., "log_group": {"retention_in_days": <int> or null}
-                                                                 or null (no such group)}},
+                            {"log_group_name": ...,
+                             "log_group": {"retention_in_days": <int> or null}
+                                          or null (no such group)}},
      "functions": {"<function name>": {
         "configuration": {Handler, Runtime, Architectures, CodeSha256, CodeSize,
                           MemorySize, Timeout, EphemeralStorage, Environment, Layers},
