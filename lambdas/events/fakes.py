@@ -305,7 +305,9 @@ def seed_aws(endpoint: str) -> dict[str, str]:
     }
 
 
-def environment(aws: str, arns: dict[str, str], idp: str, hosted_ui: str, openai: str) -> dict:
+def environment(
+    aws: str, arns: dict[str, str], idp: str, hosted_ui: str, openai: str
+) -> dict[str, dict[str, str]]:
     common = {
         "ALLOWED_ORIGINS": ALLOWED_ORIGIN,
         "LOG_LEVEL": "INFO",

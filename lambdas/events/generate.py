@@ -39,6 +39,10 @@ TWILIO_IP = "198.51.100.20"
 STATE = "5f3c1a9e2b7d4c6f8a0e1d3b5c7a9f2e"
 CAPITAL_QUESTION = "What is the capital of France?"
 
+Event = dict[str, Any]
+# A status code, or the authorizer's policy effect ("Allow" or "Deny").
+Outcome = int | str
+
 
 def access_token(member: str | None = None, **overrides: Any) -> str:
     return fakes.sign({**fakes.access_claims(ISSUED_AT, FOREVER, member), **overrides})
@@ -124,7 +128,9 @@ def proxy_event(
     }
 
 
-def authorizer_event(request_id: str, method: str, path: str, resource: str, headers: dict) -> dict:
+def authorizer_event(
+    request_id: str, method: str, path: str, resource: str, headers: dict[str, str]
+) -> Event:
     """The REQUEST authorizer's input (payload format 1.0, no identity sources)."""
     arn = f"arn:aws:execute-api:{fakes.REGION}:{fakes.ACCOUNT_ID}:{fakes.API_ID}"
     context = request_context(request_id, method, path, resource, BROWSER, CLIENT_IP)
@@ -146,8 +152,8 @@ def authorizer_event(request_id: str, method: str, path: str, resource: str, hea
 # --- the events, by function --------------------------------------------------
 
 
-def authorizer_events() -> dict[str, tuple[dict, str]]:
-    def request(name: str, path: str = "/users", resource: str = "/users", **headers: str):
+def authorizer_events() -> dict[str, tuple[Event, Outcome]]:
+    def request(name: str, path: str = "/users", resource: str = "/users", **headers: str) -> Event:
         return authorizer_event(f"authorizer-{name}", "GET", path, resource, browser(**headers))
 
     bearer = f"Bearer {access_token()}"
@@ -191,7 +197,7 @@ def authorizer_context(member: str | None = None) -> dict[str, Any]:
     }
 
 
-def users_events() -> dict[str, tuple[dict, int]]:
+def users_events() -> dict[str, tuple[Event, Outcome]]:
     def request(
         name: str,
         method: str,
@@ -200,7 +206,7 @@ def users_events() -> dict[str, tuple[dict, int]]:
         member: str | None = None,
         authorized: bool = True,
         **kw: Any,
-    ):
+    ) -> Event:
         """Alice's request (admins), or with ``member`` that member's."""
         headers = browser(authorization=f"Bearer {access_token(member)}")
         if body is not None:
@@ -269,8 +275,8 @@ def users_events() -> dict[str, tuple[dict, int]]:
     }
 
 
-def auth_events() -> dict[str, tuple[dict, int]]:
-    def callback(name: str, query: dict[str, str], state_cookie: str | None = STATE):
+def auth_events() -> dict[str, tuple[Event, Outcome]]:
+    def callback(name: str, query: dict[str, str], state_cookie: str | None = STATE) -> Event:
         # The browser follows the hosted UI's redirect: a top-level navigation, no Origin.
         headers = {
             "accept": "text/html,application/xhtml+xml",
@@ -307,8 +313,8 @@ def auth_events() -> dict[str, tuple[dict, int]]:
     }
 
 
-def sms_events() -> dict[str, tuple[dict, int]]:
-    def webhook(name: str, body: str, signature: str | None) -> dict[str, Any]:
+def sms_events() -> dict[str, tuple[Event, Outcome]]:
+    def webhook(name: str, body: str, signature: str | None) -> Event:
         from twilio.request_validator import RequestValidator
 
         params = {
@@ -354,8 +360,8 @@ def sms_events() -> dict[str, tuple[dict, int]]:
     }
 
 
-def cors_events() -> dict[str, tuple[dict, int]]:
-    def preflight(name: str, origin: str | None) -> dict[str, Any]:
+def cors_events() -> dict[str, tuple[Event, Outcome]]:
+    def preflight(name: str, origin: str | None) -> Event:
         headers = {
             "accept": "*/*",
             "access-control-request-headers": "authorization,content-type",

@@ -56,7 +56,7 @@ def _loopback_only(sock: socket.socket, address: Any) -> None:
     return _connect(sock, address)
 
 
-socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+socket.socket.connect = _loopback_only  # type: ignore[method-assign,assignment]
 
 REGION = "us-east-1"
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"

@@ -101,7 +101,8 @@ def test_token_with_unknown_key_id_is_denied(cognito: Any, lambda_context: Any) 
 
 def test_unsigned_token_is_denied(cognito: Any, lambda_context: Any) -> None:
     claims = jwt.decode(cognito.access_token(), options={"verify_signature": False})
-    token = jwt.encode(claims, None, algorithm="none", headers={"kid": "test-key-1"})
+    # PyJWT takes "" for the key of alg "none" (it must be empty), as it takes None.
+    token = jwt.encode(claims, "", algorithm="none", headers={"kid": "test-key-1"})
 
     assert effect(authorize(lambda_context, token)) == "Deny"
 

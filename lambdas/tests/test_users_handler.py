@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -50,7 +51,7 @@ def call(event: dict[str, Any], context: Any) -> tuple[int, Any]:
 
 
 @pytest.fixture
-def create(users_table: Any, lambda_context: Any):
+def create(users_table: Any, lambda_context: Any) -> Callable[..., dict[str, Any]]:
     def create_user(email: str = "alice@example.com", name: str = "Alice") -> dict[str, Any]:
         status, user = call(request("POST", body={"email": email, "name": name}), lambda_context)
         assert status == 201
@@ -60,7 +61,7 @@ def create(users_table: Any, lambda_context: Any):
 
 
 @pytest.fixture
-def seed(users_table: Any):
+def seed(users_table: Any) -> Callable[[str, str], dict[str, Any]]:
     """Put a user with a chosen user_id (as auth records a member at login: user_id = sub)."""
 
     def put(user_id: str, name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import os
 import sys
 
 
-def main():
+def main() -> None:
     task_root, opt_root, runtime_site, runtime_dir, handler = sys.argv[1:6]
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     entries = [
