@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 import auth_handler
+import world
 
 REDIRECT_URI = "https://api.example.com/auth/callback"
 APP_URL = "https://app.example.com/"
@@ -122,16 +123,16 @@ def test_first_login_creates_the_user_and_later_logins_keep_created_at(
     pool: Any, users_table: Any, lambda_context: Any
 ) -> None:
     callback(lambda_context)
-    first = users_table.get_item(Key={"user_id": "user-sub-1"})["Item"]
+    first = users_table.get_item(Key={"user_id": world.ALICE["sub"]})["Item"]
     users_table.update_item(
-        Key={"user_id": "user-sub-1"},
+        Key={"user_id": world.ALICE["sub"]},
         UpdateExpression="SET created_at = :old",
         ExpressionAttributeValues={":old": "2020-01-01T00:00:00+00:00"},
     )
 
     callback(lambda_context)
 
-    user = users_table.get_item(Key={"user_id": "user-sub-1"})["Item"]
+    user = users_table.get_item(Key={"user_id": world.ALICE["sub"]})["Item"]
     assert first["email"] == "alice@example.com"
     assert first["name"] == "Alice Liddell"
     assert user["created_at"] == "2020-01-01T00:00:00+00:00"
