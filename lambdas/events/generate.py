@@ -4,7 +4,7 @@
     python lambdas/events/generate.py --check   # exit 1 when a file is not what it would write
 
 The events are static files: they were written once by this script and only
-change when it or the constants in fakes.py change. The output is
+change when it or the constants in world.py change. The output is
 deterministic (RS256 signatures and Twilio's HMAC are), so a run over an
 unchanged tree rewrites every file byte for byte. test-signing-key.pem is
 created only when it is missing; a new key changes every token below.
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import fakes
-from fakes import API_DOMAIN, BOB, CAROL, DAVE, MEMBERS, MISSING_USER
+import world
+from world import API_DOMAIN, BOB, CAROL, DAVE, MEMBERS, MISSING_USER
 
 ISSUED_AT = 1735689600  # 2025-01-01T00:00:00Z
 FOREVER = 4102444800  # 2100-01-01T00:00:00Z
@@ -39,13 +39,17 @@ TWILIO_IP = "198.51.100.20"
 STATE = "5f3c1a9e2b7d4c6f8a0e1d3b5c7a9f2e"
 CAPITAL_QUESTION = "What is the capital of France?"
 
+Event = dict[str, Any]
+# A status code, or the authorizer's policy effect ("Allow" or "Deny").
+Outcome = int | str
+
 
 def access_token(member: str | None = None, **overrides: Any) -> str:
-    return fakes.sign({**fakes.access_claims(ISSUED_AT, FOREVER, member), **overrides})
+    return world.sign({**world.access_claims(ISSUED_AT, FOREVER, member), **overrides})
 
 
 def id_token() -> str:
-    return fakes.sign(fakes.id_claims(ISSUED_AT, FOREVER))
+    return world.sign(world.id_claims(ISSUED_AT, FOREVER))
 
 
 def forwarded(ip: str) -> dict[str, str]:
@@ -60,7 +64,7 @@ def forwarded(ip: str) -> dict[str, str]:
 def browser(**headers: str) -> dict[str, str]:
     return {
         "accept": "application/json",
-        "origin": fakes.ALLOWED_ORIGIN,
+        "origin": world.ALLOWED_ORIGIN,
         "user-agent": BROWSER,
         **forwarded(CLIENT_IP),
         **headers,
@@ -71,10 +75,10 @@ def request_context(
     request_id: str, method: str, path: str, resource: str, user_agent: str, ip: str
 ) -> dict[str, Any]:
     return {
-        "accountId": fakes.ACCOUNT_ID,
-        "apiId": fakes.API_ID,
+        "accountId": world.ACCOUNT_ID,
+        "apiId": world.API_ID,
         "domainName": API_DOMAIN,
-        "domainPrefix": fakes.API_ID,
+        "domainPrefix": world.API_ID,
         "httpMethod": method,
         "identity": {"sourceIp": ip, "userAgent": user_agent},
         "path": path,
@@ -83,7 +87,7 @@ def request_context(
         "requestTime": REQUEST_TIME[0],
         "requestTimeEpoch": REQUEST_TIME[1],
         "resourcePath": resource,
-        "stage": fakes.STAGE,
+        "stage": world.STAGE,
     }
 
 
@@ -124,14 +128,16 @@ def proxy_event(
     }
 
 
-def authorizer_event(request_id: str, method: str, path: str, resource: str, headers: dict) -> dict:
+def authorizer_event(
+    request_id: str, method: str, path: str, resource: str, headers: dict[str, str]
+) -> Event:
     """The REQUEST authorizer's input (payload format 1.0, no identity sources)."""
-    arn = f"arn:aws:execute-api:{fakes.REGION}:{fakes.ACCOUNT_ID}:{fakes.API_ID}"
+    arn = f"arn:aws:execute-api:{world.REGION}:{world.ACCOUNT_ID}:{world.API_ID}"
     context = request_context(request_id, method, path, resource, BROWSER, CLIENT_IP)
     return {
         "version": "1.0",
         "type": "REQUEST",
-        "methodArn": f"{arn}/{fakes.STAGE}/{method}{path}",
+        "methodArn": f"{arn}/{world.STAGE}/{method}{path}",
         "resource": resource,
         "path": path,
         "httpMethod": method,
@@ -146,8 +152,8 @@ def authorizer_event(request_id: str, method: str, path: str, resource: str, hea
 # --- the events, by function --------------------------------------------------
 
 
-def authorizer_events() -> dict[str, tuple[dict, str]]:
-    def request(name: str, path: str = "/users", resource: str = "/users", **headers: str):
+def authorizer_events() -> dict[str, tuple[Event, Outcome]]:
+    def request(name: str, path: str = "/users", resource: str = "/users", **headers: str) -> Event:
         return authorizer_event(f"authorizer-{name}", "GET", path, resource, browser(**headers))
 
     bearer = f"Bearer {access_token()}"
@@ -179,7 +185,7 @@ def authorizer_events() -> dict[str, tuple[dict, str]]:
 
 def authorizer_context(member: str | None = None) -> dict[str, Any]:
     """What jwt_authorizer.py's Allow hands the integration for Alice's (or a member's) token."""
-    claims = fakes.access_claims(ISSUED_AT, FOREVER, member)
+    claims = world.access_claims(ISSUED_AT, FOREVER, member)
     return {
         "principalId": claims["sub"],
         "integrationLatency": 42,
@@ -191,7 +197,7 @@ def authorizer_context(member: str | None = None) -> dict[str, Any]:
     }
 
 
-def users_events() -> dict[str, tuple[dict, int]]:
+def users_events() -> dict[str, tuple[Event, Outcome]]:
     def request(
         name: str,
         method: str,
@@ -200,7 +206,7 @@ def users_events() -> dict[str, tuple[dict, int]]:
         member: str | None = None,
         authorized: bool = True,
         **kw: Any,
-    ):
+    ) -> Event:
         """Alice's request (admins), or with ``member`` that member's."""
         headers = browser(authorization=f"Bearer {access_token(member)}")
         if body is not None:
@@ -269,8 +275,8 @@ def users_events() -> dict[str, tuple[dict, int]]:
     }
 
 
-def auth_events() -> dict[str, tuple[dict, int]]:
-    def callback(name: str, query: dict[str, str], state_cookie: str | None = STATE):
+def auth_events() -> dict[str, tuple[Event, Outcome]]:
+    def callback(name: str, query: dict[str, str], state_cookie: str | None = STATE) -> Event:
         # The browser follows the hosted UI's redirect: a top-level navigation, no Origin.
         headers = {
             "accept": "text/html,application/xhtml+xml",
@@ -283,10 +289,10 @@ def auth_events() -> dict[str, tuple[dict, int]]:
         return proxy_event(f"auth-{name}", "GET", resource, resource, headers, query=query)
 
     return {
-        "callback": (callback("callback", {"code": fakes.AUTH_CODE, "state": STATE}), 302),
+        "callback": (callback("callback", {"code": world.AUTH_CODE, "state": STATE}), 302),
         "callback_missing_code": (callback("callback_missing_code", {"state": STATE}), 400),
         "callback_state_mismatch": (
-            callback("callback_state_mismatch", {"code": fakes.AUTH_CODE, "state": STATE}, "other"),
+            callback("callback_state_mismatch", {"code": world.AUTH_CODE, "state": STATE}, "other"),
             400,
         ),
         # The token endpoint answers invalid_grant: a used, expired or foreign code.
@@ -307,15 +313,15 @@ def auth_events() -> dict[str, tuple[dict, int]]:
     }
 
 
-def sms_events() -> dict[str, tuple[dict, int]]:
-    def webhook(name: str, body: str, signature: str | None) -> dict[str, Any]:
+def sms_events() -> dict[str, tuple[Event, Outcome]]:
+    def webhook(name: str, body: str, signature: str | None) -> Event:
         from twilio.request_validator import RequestValidator
 
         params = {
             "AccountSid": "AC00000000000000000000000000000000",
             "ApiVersion": "2010-04-01",
             "Body": body,
-            "From": fakes.SENDER,
+            "From": world.SENDER,
             "FromCountry": "US",
             "MessageSid": "SM00000000000000000000000000000001",
             "NumMedia": "0",
@@ -333,8 +339,8 @@ def sms_events() -> dict[str, tuple[dict, int]]:
             **forwarded(TWILIO_IP),
         }
         if signature == "valid":
-            validator = RequestValidator(fakes.TWILIO_AUTH_TOKEN)
-            signature = validator.compute_signature(fakes.TWILIO_WEBHOOK_URL, params)
+            validator = RequestValidator(world.TWILIO_AUTH_TOKEN)
+            signature = validator.compute_signature(world.TWILIO_WEBHOOK_URL, params)
         if signature is not None:
             headers["x-twilio-signature"] = signature
         path = "/sms/webhook"
@@ -354,8 +360,8 @@ def sms_events() -> dict[str, tuple[dict, int]]:
     }
 
 
-def cors_events() -> dict[str, tuple[dict, int]]:
-    def preflight(name: str, origin: str | None) -> dict[str, Any]:
+def cors_events() -> dict[str, tuple[Event, Outcome]]:
+    def preflight(name: str, origin: str | None) -> Event:
         headers = {
             "accept": "*/*",
             "access-control-request-headers": "authorization,content-type",
@@ -372,7 +378,7 @@ def cors_events() -> dict[str, tuple[dict, int]]:
         )
 
     return {
-        "preflight_allowed": (preflight("preflight_allowed", fakes.ALLOWED_ORIGIN), 204),
+        "preflight_allowed": (preflight("preflight_allowed", world.ALLOWED_ORIGIN), 204),
         "preflight_foreign_origin": (
             preflight("preflight_foreign_origin", "https://evil.example"),
             403,
@@ -399,7 +405,7 @@ def files() -> dict[Path, str]:
     out: dict[Path, str] = {}
     for function, make in EVENTS.items():
         events = make()
-        folder = fakes.HERE / function
+        folder = world.HERE / function
         for name, (event, _) in events.items():
             out[folder / f"{name}.json"] = render(event)
         out[folder / "expect.json"] = render(
@@ -409,13 +415,13 @@ def files() -> dict[Path, str]:
 
 
 def ensure_key() -> None:
-    if fakes.KEY_FILE.exists():
+    if world.KEY_FILE.exists():
         return
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fakes.KEY_FILE.write_bytes(
+    world.KEY_FILE.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -436,21 +442,21 @@ def main(argv: list[str]) -> int:
     extra = sorted(
         path
         for function in EVENTS
-        for path in (fakes.HERE / function).glob("*.json")
+        for path in (world.HERE / function).glob("*.json")
         if path not in wanted
     )
     if check:
         for path in stale:
-            print(f"out of date: {path.relative_to(fakes.HERE)}", file=sys.stderr)
+            print(f"out of date: {path.relative_to(world.HERE)}", file=sys.stderr)
         for path in extra:
-            print(f"not written by generate.py: {path.relative_to(fakes.HERE)}", file=sys.stderr)
+            print(f"not written by generate.py: {path.relative_to(world.HERE)}", file=sys.stderr)
         return 1 if stale or extra else 0
     for path in stale:
         path.parent.mkdir(exist_ok=True)
         path.write_text(wanted[path])
     for path in extra:
         print(
-            f"left alone, not written by generate.py: {path.relative_to(fakes.HERE)}",
+            f"left alone, not written by generate.py: {path.relative_to(world.HERE)}",
             file=sys.stderr,
         )
     print(f"{len(stale)} of {len(wanted)} files written", file=sys.stderr)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 import auth_handler
+import world
 
 REDIRECT_URI = "https://api.example.com/auth/callback"
 APP_URL = "https://app.example.com/"
@@ -80,10 +81,12 @@ def test_login_sets_secure_cookies_and_redirects(
     assert response["headers"]["Location"] == APP_URL
     jar = cookies(response)
     for name in ("id_token", "access_token", "refresh_token"):
-        assert "Secure" in jar[name] and "HttpOnly" in jar[name]
+        assert "Secure" in jar[name]
+        assert "HttpOnly" in jar[name]
     assert jar["access_token"].startswith(f"access_token={pool.answer[1]['access_token']};")
     assert "Max-Age=3600" in jar["access_token"]
-    assert "Path=/prod/auth;" in jar["refresh_token"] and "SameSite=Strict" in jar["refresh_token"]
+    assert "Path=/prod/auth;" in jar["refresh_token"]
+    assert "SameSite=Strict" in jar["refresh_token"]
     assert "Max-Age=0" in jar["oauth_state"]
     assert pool.answer[1]["access_token"] not in response["body"]
 
@@ -120,17 +123,18 @@ def test_first_login_creates_the_user_and_later_logins_keep_created_at(
     pool: Any, users_table: Any, lambda_context: Any
 ) -> None:
     callback(lambda_context)
-    first = users_table.get_item(Key={"user_id": "user-sub-1"})["Item"]
+    first = users_table.get_item(Key={"user_id": world.ALICE["sub"]})["Item"]
     users_table.update_item(
-        Key={"user_id": "user-sub-1"},
+        Key={"user_id": world.ALICE["sub"]},
         UpdateExpression="SET created_at = :old",
         ExpressionAttributeValues={":old": "2020-01-01T00:00:00+00:00"},
     )
 
     callback(lambda_context)
 
-    user = users_table.get_item(Key={"user_id": "user-sub-1"})["Item"]
-    assert first["email"] == "alice@example.com" and first["name"] == "Alice Liddell"
+    user = users_table.get_item(Key={"user_id": world.ALICE["sub"]})["Item"]
+    assert first["email"] == "alice@example.com"
+    assert first["name"] == "Alice Liddell"
     assert user["created_at"] == "2020-01-01T00:00:00+00:00"
     assert user["last_login_at"] >= first["last_login_at"]
 

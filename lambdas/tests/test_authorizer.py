@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 import jwt_authorizer
+import world
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/users/42"
 STAGE_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*"
@@ -37,12 +38,13 @@ def effect(policy: dict[str, Any]) -> str:
 
 
 def test_valid_access_token_is_allowed_with_claims(cognito: Any, lambda_context: Any) -> None:
-    policy = authorize(lambda_context, cognito.access_token())
+    groups = {"cognito:groups": ["admins", "staff"]}
+    policy = authorize(lambda_context, cognito.access_token(**groups))
 
     assert effect(policy) == "Allow"
-    assert policy["principalId"] == "user-sub-1"
+    assert policy["principalId"] == world.ALICE["sub"]
     assert policy["context"] == {
-        "sub": "user-sub-1",
+        "sub": world.ALICE["sub"],
         "username": "alice",
         "scope": "openid email",
         "client_id": cognito.client_id,
@@ -76,7 +78,7 @@ def test_jwks_is_fetched_once_per_container(cognito: Any, lambda_context: Any) -
         pytest.param({"client_id": "another-app-client"}, id="wrong-client"),
         pytest.param({"token_use": "id"}, id="id-token-use"),
         pytest.param({"token_use": None}, id="no-token-use"),
-        pytest.param({"aud": "test-app-client"}, id="has-audience"),
+        pytest.param({"aud": world.CLIENT_ID}, id="has-audience"),
     ],
 )
 def test_bad_claims_are_denied(claims: dict[str, Any], cognito: Any, lambda_context: Any) -> None:
@@ -101,7 +103,8 @@ def test_token_with_unknown_key_id_is_denied(cognito: Any, lambda_context: Any) 
 
 def test_unsigned_token_is_denied(cognito: Any, lambda_context: Any) -> None:
     claims = jwt.decode(cognito.access_token(), options={"verify_signature": False})
-    token = jwt.encode(claims, None, algorithm="none", headers={"kid": "test-key-1"})
+    # PyJWT takes "" for the key of alg "none" (it must be empty), as it takes None.
+    token = jwt.encode(claims, "", algorithm="none", headers={"kid": world.KEY_ID})
 
     assert effect(authorize(lambda_context, token)) == "Deny"
 
@@ -157,6 +160,6 @@ def test_issuer_can_come_from_the_pool_id(
     cognito: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     monkeypatch.delenv("COGNITO_ISSUER")
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", "us-east-1_TestPool")
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", world.USER_POOL_ID)
 
     assert effect(authorize(lambda_context, cognito.access_token())) == "Allow"

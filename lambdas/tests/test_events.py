@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +88,7 @@ def read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     home = tmp_path_factory.mktemp("events-home")
     base_env = {"HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
     log_path = home / "fakes.log"
@@ -102,7 +101,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             stderr=log,
             env=base_env,
         )
-        assert fakes.stdin is not None and fakes.stdout is not None
+        assert fakes.stdin is not None
+        assert fakes.stdout is not None
         started = time.monotonic()
         processes: dict[str, subprocess.Popen[str]] = {}
         try:
@@ -153,7 +153,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 fakes.wait()
             rest = fakes.stdout.read()
             fakes.stdout.close()
-    yield World(env, runs, fakes.returncode, rest, log_path.read_text())
+    return World(env, runs, fakes.returncode, rest, log_path.read_text())
 
 
 def test_every_event_has_one_expectation_and_every_expectation_an_event() -> None:
@@ -168,7 +168,8 @@ def test_every_event_has_one_expectation_and_every_expectation_an_event() -> Non
             if function == "authorizer":
                 assert outcome in ("Allow", "Deny"), (function, name)
             else:
-                assert type(outcome) is int and 100 <= outcome <= 599, (function, name)
+                assert type(outcome) is int, (function, name)
+                assert 100 <= outcome <= 599, (function, name)
 
 
 def test_every_route_of_the_api_has_a_successful_event() -> None:
@@ -184,7 +185,7 @@ def test_every_route_of_the_api_has_a_successful_event() -> None:
             outcome = expected[path.stem]
             if outcome == "Allow" or (type(outcome) is int and 200 <= outcome < 400):
                 covered.add((event["httpMethod"], event["resource"], function))
-    assert {route for route in routes} <= covered
+    assert set(routes) <= covered
     assert any(function == "authorizer" for *_, function in covered)
 
 

@@ -14,6 +14,7 @@ import ast
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ RUNTIME_MODULES = {"boto3", "botocore"}
 MAY_BE_UNUSED: dict[str, set[str]] = {}
 
 
-def functions() -> dict[str, dict]:
+def functions() -> dict[str, dict[str, Any]]:
     config = tomllib.loads((ROOT / "Cargo.toml").read_text())
     return config["workspace"]["metadata"]["lambda"]["functions"]
 

@@ -15,7 +15,6 @@ from shared.logging_utils import JsonFormatter, bind_lambda_context
 from shared.request import get_cookie, get_header, json_body
 from shared.response import api_handler, set_cookie
 
-
 # --- config -----------------------------------------------------------------
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import users_handler
-
 
 ADMIN = {"sub": "admin-sub", "groups": "admins"}
 
@@ -51,7 +51,7 @@ def call(event: dict[str, Any], context: Any) -> tuple[int, Any]:
 
 
 @pytest.fixture
-def create(users_table: Any, lambda_context: Any):
+def create(users_table: Any, lambda_context: Any) -> Callable[..., dict[str, Any]]:
     def create_user(email: str = "alice@example.com", name: str = "Alice") -> dict[str, Any]:
         status, user = call(request("POST", body={"email": email, "name": name}), lambda_context)
         assert status == 201
@@ -61,7 +61,7 @@ def create(users_table: Any, lambda_context: Any):
 
 
 @pytest.fixture
-def seed(users_table: Any):
+def seed(users_table: Any) -> Callable[[str, str], dict[str, Any]]:
     """Put a user with a chosen user_id (as auth records a member at login: user_id = sub)."""
 
     def put(user_id: str, name: str) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import os
 import sys
 
 
-def main():
+def main() -> None:
     task_root, opt_root, runtime_site, runtime_dir, handler = sys.argv[1:6]
-    version = "python%d.%d" % sys.version_info[:2]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     entries = [
         task_root,
         os.path.join(opt_root, "python", "lib", version, "site-packages"),

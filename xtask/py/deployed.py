@@ -8,8 +8,9 @@ argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
 
     {"api": null (no such HTTP API) or
              {"access_log": null (its $default stage logs nothing) or
-                            {"log_group_name": ..., "log_group": {"retention_in_days": <int> or null}
-                                                                 or null (no such group)}},
+                            {"log_group_name": ...,
+                             "log_group": {"retention_in_days": <int> or null}
+                                          or null (no such group)}},
      "functions": {"<function name>": {
         "configuration": {Handler, Runtime, Architectures, CodeSha256, CodeSize,
                           MemorySize, Timeout, EphemeralStorage, Environment, Layers},
@@ -22,11 +23,19 @@ Layer versions are read with GetLayerVersion (name and version from the ARN):
 moto has no GetLayerVersionByArn.
 """
 
+from __future__ import annotations
+
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from types_boto3_apigatewayv2.client import ApiGatewayV2Client
+    from types_boto3_lambda.client import LambdaClient
+    from types_boto3_logs.client import CloudWatchLogsClient
 
 CONFIGURATION_KEYS = (
     "Handler",
@@ -42,8 +51,8 @@ CONFIGURATION_KEYS = (
 )
 
 
-def function_names(client, prefix):
-    names = []
+def function_names(client: LambdaClient, prefix: str) -> list[str]:
+    names: list[str] = []
     for page in client.get_paginator("list_functions").paginate():
         names.extend(
             function["FunctionName"]
@@ -53,7 +62,7 @@ def function_names(client, prefix):
     return sorted(names)
 
 
-def layer(client, arn):
+def layer(client: LambdaClient, arn: str) -> dict[str, Any]:
     # arn:aws:lambda:<region>:<account>:layer:<name>:<version>
     layer_arn, _, version = arn.rpartition(":")
     try:
@@ -68,7 +77,7 @@ def layer(client, arn):
     }
 
 
-def log_group(client, name):
+def log_group(client: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
     for page in client.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name):
         for group in page["logGroups"]:
             if group["logGroupName"] == name:
@@ -76,7 +85,9 @@ def log_group(client, name):
     return None
 
 
-def http_api(client, logs, name):
+def http_api(
+    client: ApiGatewayV2Client, logs: CloudWatchLogsClient, name: str
+) -> dict[str, Any] | None:
     apis = [
         api
         for page in client.get_paginator("get_apis").paginate()
@@ -94,12 +105,12 @@ def http_api(client, logs, name):
     return {"access_log": {"log_group_name": group_name, "log_group": log_group(logs, group_name)}}
 
 
-def main():
+def main() -> None:
     endpoint, prefix = sys.argv[1], sys.argv[2]
     lambdas = boto3.client("lambda", endpoint_url=endpoint)
     logs = boto3.client("logs", endpoint_url=endpoint)
     apis = boto3.client("apigatewayv2", endpoint_url=endpoint)
-    functions = {}
+    functions: dict[str, Any] = {}
     for name in function_names(lambdas, prefix):
         configuration = lambdas.get_function(FunctionName=name)["Configuration"]
         concurrency = lambdas.get_function_concurrency(FunctionName=name)

@@ -18,16 +18,16 @@ import sys
 SECONDS_PER_MODULE = 30
 
 
-def too_slow(signum, frame):
+def too_slow(signum: int, frame: object) -> None:
     raise TimeoutError(f"its import took more than {SECONDS_PER_MODULE} s")
 
 
-def main():
+def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     with open(sys.argv[1], encoding="utf-8") as file:
         request = json.load(file)
     sys.path[:0] = [os.path.join(here, folder) for folder in request["path"]]
-    failed = {}
+    failed: dict[str, str] = {}
     signal.signal(signal.SIGALRM, too_slow)
     for name in request["modules"]:
         print(name, file=sys.stderr, flush=True)
