@@ -19,12 +19,23 @@ use xtask::store::archive;
 /// Function ZIPs must stay thin: only their handler, no shared code.
 const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
 
-/// The Python suite in the development virtualenv.
+/// The Python suites (the example's and the tool's own scripts') in the
+/// development virtualenv.
 pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
     let python = xtask::lambda::dev_env::python(sh, config, options.installer)?;
-    cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas")
+    cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas xtask/py")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;
+    Ok(())
+}
+
+/// ruff's lint and format checks and mypy over `lambdas/` and `xtask/py/`,
+/// as `pyproject.toml` configures them, with the virtualenv's pinned versions.
+pub fn python_lint(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
+    let python = xtask::lambda::dev_env::python(sh, config, options.installer)?;
+    cmd!(sh, "{python} -m ruff check --no-cache xtask/py lambdas").run()?;
+    cmd!(sh, "{python} -m ruff format --no-cache --check xtask/py lambdas").run()?;
+    cmd!(sh, "{python} -m mypy --cache-dir=/dev/null").run()?;
     Ok(())
 }
 
