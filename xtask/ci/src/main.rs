@@ -41,6 +41,7 @@ const STEPS: &[&str] = &[
     "cargo clippy",
     "cargo test",
     "pytest",
+    "python lint",
     "lock --check",
     "end-to-end build",
     "report in Chromium",
@@ -135,6 +136,7 @@ fn run(options: &Options) -> Result<()> {
         Ok(cmd!(sh, "{cargo} test --workspace --all-features").run()?)
     })?;
     step("pytest", &mut || checks::pytest(&sh, &config, options))?;
+    step("python lint", &mut || checks::python_lint(&sh, &config, options))?;
     let xtask = checks::xtask_binary(&config);
     step(
         "lock --check",
