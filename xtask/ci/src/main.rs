@@ -149,8 +149,8 @@ const STAGES: &[Stage] = &[
         run: |ci| checks::terraform(&ci.sh, &ci.config),
     },
     Stage {
-        name: EMULATOR,
-        needs: &[TERRAFORM, EMULATOR],
+        name: emulator::STAGE,
+        needs: &[TERRAFORM, emulator::STAGE],
         run: |ci| emulator::apply_against_emulator(&ci.sh, &ci.config),
     },
     Stage {
@@ -163,7 +163,6 @@ const STAGES: &[Stage] = &[
 /// Names provisioning skips stages by.
 const CONTAINER_TESTS: &str = "container tests";
 const TERRAFORM: &str = "terraform";
-const EMULATOR: &str = "terraform apply (emulator)";
 
 /// Every stage's name, in the order `ci` runs them.
 fn stage_names() -> impl Iterator<Item = &'static str> {
