@@ -1,25 +1,32 @@
 //! AWS Lambda facts the code depends on, each in exactly one place, with its
-//! source. See ../shared/docs/lambda-facts.md for the reasoning behind them.
+//! source: the page of AWS's documentation that states it, or the standard
+//! or tool that defines it.
 
 /// Function code and all its layers, unzipped: "250 MB", i.e. 250 MiB.
-/// Source: AWS Lambda quotas ("Deployment package (.zip file archive) size").
+/// Source: AWS Lambda quotas, "Deployment package (.zip file archive) size",
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 
 /// A ZIP uploaded directly (API, SDK, Terraform `filename`): "50 MB" zipped.
-/// Larger packages must go through S3. Source: AWS Lambda quotas.
+/// Larger packages must go through S3. Source: AWS Lambda quotas,
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
 
-/// Layers a function may attach. Source: AWS Lambda quotas.
+/// Layers a function may attach. Source: AWS Lambda quotas ("Function layers"),
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_LAYERS: usize = 5;
 
 /// Distributions the Python runtime already ships in `/var/lang/lib/python3.X/site-packages`
 /// and that are left out of layers unless the configuration says otherwise.
-/// Source: the Lambda Python runtime images (boto3 and its own dependencies).
+/// Source: "Building Lambda functions with Python" (the runtime includes the
+/// SDK for Python, boto3, with its own dependencies),
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html
 pub const RUNTIME_PROVIDED: &[&str] = &["boto3", "botocore", "s3transfer", "jmespath"];
 
 /// Top-level modules a handler can import without shipping them: the
 /// runtime's boto3 and the packages it brings along in
-/// `/var/lang/lib/python3.X/site-packages`.
+/// `/var/lang/lib/python3.X/site-packages`, and the runtime interface client.
+/// Source: https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html
 pub const RUNTIME_IMPORTABLE: &[&str] = &[
     "boto3",
     "botocore",
@@ -35,14 +42,19 @@ pub const RUNTIME_IMPORTABLE: &[&str] = &[
 /// (with botocore, s3transfer, jmespath and their dependencies). Handlers import it without
 /// packaging it, so the tool installs this pin once into its cache. The runtimes update
 /// theirs every few months; only its presence and its import time matter here.
+/// AWS lists the boto3 each runtime includes in
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html
 pub const RUNTIME_BOTO3: &str = "boto3==1.44.5";
 
 /// AWS's runtime interface client, which the Python runtime runs from `/var/runtime`:
-/// it imports the handler and talks to the Runtime API. Source: PyPI `awslambdaric`.
+/// it imports the handler and talks to the Runtime API. Source: "Using the
+/// runtime interface client", https://docs.aws.amazon.com/lambda/latest/dg/python-image.html,
+/// and its releases, https://pypi.org/project/awslambdaric/
 pub const RUNTIME_INTERFACE_CLIENT: &str = "awslambdaric==4.2.2";
 
 /// The runtimes the newest client no longer supports, and the last one that
 /// does (awslambdaric 4.2 needs Python 3.10; 4.0.4 ships cp39 wheels).
+/// Source: https://pypi.org/project/awslambdaric/#history
 const OLDER_RUNTIME_INTERFACE_CLIENTS: &[((u8, u8), &str)] = &[((3, 9), "awslambdaric==4.0.4")];
 
 /// The runtime interface client pinned for `runtime`.
@@ -54,9 +66,13 @@ pub fn runtime_interface_client(runtime: Runtime) -> &'static str {
 }
 
 /// Where Lambda extracts the function's ZIP (`LAMBDA_TASK_ROOT`), read-only.
+/// Source: "Defined runtime environment variables",
+/// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
 pub const TASK_ROOT: &str = "/var/task";
 
-/// Where the runtime interface client lives in the Python runtime.
+/// Where the runtime interface client lives in the Python runtime
+/// (`LAMBDA_RUNTIME_DIR`). Source: "Defined runtime environment variables",
+/// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
 pub const RUNTIME_DIR: &str = "/var/runtime";
 
 /// The runtime's own site-packages, where its boto3 is.
@@ -65,38 +81,48 @@ pub fn runtime_site_packages(runtime: Runtime) -> String {
 }
 
 /// The unprivileged user (and group) a function runs as in Lambda's
-/// execution environment. Source: the Lambda base images (`sbx_user1051`).
+/// execution environment. AWS documents that a function runs as a
+/// least-privileged user ("Container image requirements",
+/// https://docs.aws.amazon.com/lambda/latest/dg/images-create.html); the uid
+/// is the one the Lambda base images give that user, `sbx_user1051`
+/// (https://gallery.ecr.aws/lambda/python).
 pub const SANDBOX_UID: u32 = 993;
 
 /// A function's timeout when none is configured, and the largest allowed,
-/// seconds. Source: AWS Lambda quotas ("Function timeout").
+/// seconds. Source: Lambda's `CreateFunction` API (`Timeout`: default 3),
+/// https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html, and AWS Lambda quotas ("Function timeout"),
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const DEFAULT_TIMEOUT_S: u64 = 3;
 pub const MAX_TIMEOUT_S: u64 = 900;
 
 /// A function's memory when none is configured, and the range allowed, MB.
-/// Source: Lambda's `CreateFunction` API (`MemorySize`: default 128, 128 to 10,240).
+/// Source: Lambda's `CreateFunction` API (`MemorySize`: default 128, 128 to 10,240),
+/// https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html
 pub const DEFAULT_MEMORY_MB: u64 = 128;
 pub const MIN_MEMORY_MB: u64 = 128;
 pub const MAX_MEMORY_MB: u64 = 10_240;
 
 /// A function's `/tmp` when none is configured, and the range allowed, MB.
-/// Source: Lambda's `CreateFunction` API (`EphemeralStorage.Size`: default 512, 512 to 10,240).
+/// Source: Lambda's `CreateFunction` API (`EphemeralStorage.Size`: default 512, 512 to 10,240),
+/// https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html
 pub const DEFAULT_EPHEMERAL_STORAGE_MB: u64 = 512;
 pub const MAX_EPHEMERAL_STORAGE_MB: u64 = 10_240;
 
 /// The retentions a CloudWatch Logs group accepts, days (`PutRetentionPolicy`);
 /// no retention (never expire) is the service's default.
-/// Source: CloudWatch Logs API, `PutRetentionPolicy`, `retentionInDays`.
+/// Source: CloudWatch Logs API, `PutRetentionPolicy`, `retentionInDays`,
+/// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 pub const LOG_RETENTION_DAYS: &[u64] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
 
 /// A function's environment variables together: 4 KB. Source: AWS Lambda quotas
-/// ("Function environment variables").
+/// ("Function environment variables"), https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_ENVIRONMENT_BYTES: usize = 4096;
 
 /// Variables the Lambda runtime sets itself and `CreateFunction` refuses.
-/// Source: AWS Lambda "Defined runtime environment variables" (reserved ones).
+/// Source: AWS Lambda "Defined runtime environment variables" (reserved ones),
+/// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
 pub const RESERVED_ENVIRONMENT: &[&str] = &[
     "_HANDLER",
     "_X_AMZN_TRACE_ID",
@@ -124,35 +150,43 @@ pub const LOCAL_ACCOUNT: &str = "000000000000";
 pub const LOCAL_REGION: &str = "us-east-1";
 
 /// The region S3 requests are signed for when nothing names one: the
-/// service's own default (the SDKs fall back to it too). Source: Amazon S3
-/// API reference, "Regions and endpoints" (us-east-1 is the global endpoint's).
+/// service's own default (the SDKs fall back to it too). Source: "Amazon S3
+/// endpoints and quotas" (us-east-1 is the global endpoint's),
+/// https://docs.aws.amazon.com/general/latest/gr/s3.html
 pub const S3_DEFAULT_REGION: &str = "us-east-1";
 
 /// Where Lambda extracts the layers; `python/` inside a layer lands at `/opt/python`.
+/// Source: "Packaging your layer content",
+/// https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html
 pub const LAYER_MOUNT: &str = "/opt";
 
 /// Lambda gives the init phase (which imports the handler) 10 s; an import
 /// still running by then is reported as hung. Source: AWS Lambda execution
-/// environment lifecycle, "Init phase".
+/// environment lifecycle, "Init phase",
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
 pub const INIT_TIMEOUT_S: u64 = 10;
 
 /// A synchronous invocation's event: "6 MB" is 6 MiB; a larger request is
 /// refused with `RequestTooLargeException` ("Request must be smaller than
 /// 6291456 bytes for the InvokeFunction operation"). Source: AWS Lambda
-/// quotas ("Invocation payload (request and response)").
+/// quotas ("Invocation payload (request and response)"),
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_SYNC_EVENT_BYTES: u64 = 6_291_456;
 
 /// A synchronous invocation's response (or error) as Lambda measures it:
 /// its error says "Response payload size exceeded maximum allowed payload
-/// size (6291556 bytes)", 100 bytes above 6 MiB. Source: that error, as
-/// Lambda reports it.
+/// size (6291556 bytes)", 100 bytes above 6 MiB. Source: the 6 MB of AWS
+/// Lambda quotas ("Invocation payload (request and response)"),
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html; the exact figure is the one in Lambda's
+/// error above.
 pub const MAX_SYNC_RESPONSE_BYTES: u64 = 6_291_556;
 
 /// The error type Lambda reports for a response over
 /// [`MAX_SYNC_RESPONSE_BYTES`].
 pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
 
-/// The cold-start goal of the team: import time per handler, milliseconds.
+/// The cold-start goal of the team: import time per handler, milliseconds
+/// (`import_budget` in docs/design.md).
 pub const DEFAULT_IMPORT_BUDGET_MS: u64 = 3_000;
 
 /// A supported Python runtime: its interpreter version and the glibc of the
@@ -165,7 +199,10 @@ pub struct Runtime {
     pub glibc: (u32, u32),
 }
 
-/// Source: AWS "Lambda runtimes" table (Python: AL2 for 3.9–3.11, AL2023 from 3.12).
+/// Source: AWS "Lambda runtimes" table (Python: AL2 for 3.9–3.11, AL2023 from 3.12),
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html; the
+/// glibc of each OS (AL2 2.26, AL2023 2.34),
+/// https://docs.aws.amazon.com/linux/al2023/ug/glibc-gcc-and-binutils.html
 pub const RUNTIMES: &[Runtime] = &[
     Runtime {
         name: "python3.9",
@@ -215,7 +252,8 @@ impl Runtime {
         format!("{}.{}", self.python.0, self.python.1)
     }
 
-    /// The SAM build image for this runtime, the default `image`.
+    /// The SAM build image for this runtime, the default `image`. Source:
+    /// https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-image-repositories.html
     pub fn default_image(&self, arch: Arch) -> String {
         format!("public.ecr.aws/sam/build-{}:latest-{}", self.name, arch.name())
     }
@@ -224,7 +262,10 @@ impl Runtime {
     /// allows, newest first. pip takes a `manylinux_2_X` tag literally (it
     /// does not widen it to older ones), so each is given: with
     /// `manylinux_2_26` alone, a wheel tagged `manylinux_2_17` (most binary
-    /// wheels, cryptography's among them) would not be found.
+    /// wheels, cryptography's among them) would not be found. Sources: the
+    /// manylinux tags, https://peps.python.org/pep-0600/; pip's `--platform`,
+    /// https://pip.pypa.io/en/stable/cli/pip_install/#cmdoption-platform; AWS's
+    /// own recipe, https://docs.aws.amazon.com/lambda/latest/dg/python-package.html
     pub fn pip_platforms(&self, arch: Arch) -> Vec<String> {
         let machine = arch.machine();
         let oldest = match arch {
@@ -258,6 +299,7 @@ impl Runtime {
 }
 
 /// The manylinux glibc versions uv's `--python-platform` accepts (uv 0.13).
+/// Source: https://docs.astral.sh/uv/reference/cli/#uv-pip-install--python-platform
 const UV_MANYLINUX_GLIBC: &[(u32, u32)] = &[
     (2, 17),
     (2, 28),
@@ -288,6 +330,7 @@ impl Arch {
     }
 
     /// Lambda's spelling (`architectures` in the API and in Terraform).
+    /// Source: https://docs.aws.amazon.com/lambda/latest/dg/foundation-arch.html
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
@@ -329,7 +372,7 @@ impl Arch {
 }
 
 /// Normalises a distribution name as PEP 503 does, so `PyJWT`, `pyjwt` and
-/// `py_jwt` compare equal.
+/// `py_jwt` compare equal. Source: https://peps.python.org/pep-0503/#normalized-names
 pub fn normalize_dist_name(name: &str) -> String {
     let mut normalized = String::with_capacity(name.len());
     let mut last_was_separator = false;

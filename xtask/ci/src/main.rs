@@ -22,6 +22,7 @@ mod checks;
 mod emulator;
 mod provision;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -34,25 +35,144 @@ use xtask::config::Config;
 use xtask::progress::Printer;
 use xtask::{cli, error};
 
-/// What `ci` runs, in order.
-const STEPS: &[&str] = &[
-    "provision",
-    "cargo fmt --check",
-    "cargo clippy",
-    "cargo test",
-    "pytest",
-    "python lint",
-    "lock --check",
-    "end-to-end build",
-    "report in Chromium",
-    "pip and uv layers agree",
-    "container layers from the locks",
-    "invoke --all (host)",
-    "invoke --all (container)",
-    "terraform",
-    "terraform apply (emulator)",
-    "terraform: a layer removed",
+/// The first stage: what the others need on this machine, or why they
+/// are skipped.
+const PROVISION: &str = "provision";
+
+/// What the stages after provisioning share.
+struct Harness<'a> {
+    /// At the repository's root, with what provisioning put on PATH.
+    sh: Shell,
+    config: Config,
+    options: &'a Options,
+    cargo: String,
+    xtask: PathBuf,
+}
+
+/// One stage of `ci` after provisioning.
+struct Stage {
+    name: &'static str,
+    /// The stages provisioning can skip that leave this one out too.
+    needs: &'static [&'static str],
+    run: fn(&Harness) -> Result<()>,
+}
+
+/// What `ci` runs after provisioning, in order.
+const STAGES: &[Stage] = &[
+    Stage {
+        name: "cargo fmt --check",
+        needs: &[],
+        run: |ci| {
+            let cargo = &ci.cargo;
+            Ok(cmd!(ci.sh, "{cargo} fmt --all -- --check").run()?)
+        },
+    },
+    Stage {
+        name: "cargo clippy",
+        needs: &[],
+        run: |ci| {
+            let cargo = &ci.cargo;
+            Ok(cmd!(
+                ci.sh,
+                "{cargo} clippy --workspace --all-targets --all-features -- -D warnings"
+            )
+            .run()?)
+        },
+    },
+    Stage {
+        name: "cargo test",
+        needs: &[],
+        // The container tests skip themselves where no engine answers.
+        run: |ci| {
+            let cargo = &ci.cargo;
+            Ok(cmd!(ci.sh, "{cargo} test --workspace --all-features").run()?)
+        },
+    },
+    Stage {
+        name: "pytest",
+        needs: &[],
+        run: |ci| checks::pytest(&ci.sh, &ci.config, ci.options),
+    },
+    Stage {
+        name: "python lint",
+        needs: &[],
+        run: |ci| checks::python_lint(&ci.sh, &ci.config, ci.options),
+    },
+    Stage {
+        name: "lock --check",
+        needs: &[],
+        run: |ci| {
+            let xtask = &ci.xtask;
+            Ok(cmd!(ci.sh, "{xtask} lock --check").run()?)
+        },
+    },
+    Stage {
+        name: "end-to-end build",
+        needs: &[],
+        run: |ci| checks::end_to_end(&ci.sh, &ci.config),
+    },
+    Stage {
+        name: browser::STAGE,
+        needs: &[browser::STAGE],
+        run: |ci| browser::report_in_browser(&ci.sh, &ci.config),
+    },
+    Stage {
+        name: "pip and uv layers agree",
+        needs: &[],
+        run: |ci| checks::installers_agree(&ci.sh, &ci.config),
+    },
+    Stage {
+        name: "container layers from the locks",
+        needs: &[CONTAINER_TESTS],
+        run: |ci| checks::container_agrees(&ci.sh, &ci.config, provision::TEST_IMAGE),
+    },
+    Stage {
+        name: "invoke --all (host)",
+        needs: &[],
+        run: |ci| {
+            let xtask = &ci.xtask;
+            Ok(cmd!(ci.sh, "{xtask} invoke --all --builder host --runner host").run()?)
+        },
+    },
+    Stage {
+        name: "invoke --all (container)",
+        needs: &[CONTAINER_TESTS],
+        // The layers as built on the host; the functions run in the test
+        // image, as the Lambda image would run them.
+        run: |ci| {
+            let (xtask, image) = (&ci.xtask, provision::TEST_IMAGE);
+            Ok(cmd!(
+                ci.sh,
+                "{xtask} invoke --all --builder host --runner container --image {image}"
+            )
+            .run()?)
+        },
+    },
+    Stage {
+        name: TERRAFORM,
+        needs: &[TERRAFORM],
+        run: |ci| checks::terraform(&ci.sh, &ci.config),
+    },
+    Stage {
+        name: emulator::STAGE,
+        needs: &[TERRAFORM, emulator::STAGE],
+        run: |ci| emulator::apply_against_emulator(&ci.sh, &ci.config),
+    },
+    Stage {
+        name: "terraform: a layer removed",
+        needs: &[TERRAFORM],
+        run: |ci| checks::layer_removal(&ci.sh, &ci.config),
+    },
 ];
+
+/// Names provisioning skips stages by.
+const CONTAINER_TESTS: &str = "container tests";
+const TERRAFORM: &str = "terraform";
+
+/// Every stage's name, in the order `ci` runs them.
+fn stage_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once(PROVISION).chain(STAGES.iter().map(|stage| stage.name))
+}
 
 fn main() -> ExitCode {
     // `cargo xtask ci` hands on its whole command line, parsed as it was.
@@ -77,7 +197,9 @@ fn run(options: &Options) -> Result<()> {
     let config = Config::load(&options.overrides)?;
     if options.dry_run {
         // Each step is a whole program; there is no cheaper preview of them.
-        let plan: Vec<String> = STEPS.iter().map(|name| format!("ci: would run {name}")).collect();
+        let plan: Vec<String> = stage_names()
+            .map(|name| format!("ci: would run {name}"))
+            .collect();
         Printer::new(options.verbosity).out(&plan.join("\n"));
         return Ok(());
     }
@@ -86,110 +208,69 @@ fn run(options: &Options) -> Result<()> {
     // The stages run this binary; `cargo test --all-features` replaces the
     // file it was started from.
     checks::keep_xtask_binary(&config)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut timings: Vec<(&str, f64)> = Vec::new();
-    let mut step = |name: &'static str, work: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+    let mut timings = Timings::default();
+    let skipped = timings.time(PROVISION, || provisioned(&sh, &config))?;
+    let harness = Harness {
+        cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()),
+        xtask: checks::xtask_binary(&config),
+        sh,
+        config,
+        options,
+    };
+    for stage in STAGES {
+        let left_out = skipped.iter().any(|skip| stage.needs.contains(&skip.stage));
+        if !left_out {
+            timings.time(stage.name, || (stage.run)(&harness))?;
+        }
+    }
+    verdict(&timings, &skipped)
+}
+
+/// Provisions the machine and points the shell at what it provided; the
+/// stages it could not provide for.
+fn provisioned(sh: &Shell, config: &Config) -> Result<Vec<Skipped>> {
+    let provisioned = provision(sh, config)?;
+    if let Some(dir) = &provisioned.path_first {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![dir.clone()];
+        dirs.extend(std::env::split_paths(&path));
+        sh.set_var("PATH", std::env::join_paths(dirs)?);
+    }
+    if let Some(mirror) = &provisioned.provider_mirror {
+        sh.set_var("TF_PROVIDER_MIRROR", mirror);
+    }
+    if let Some(client) = &provisioned.runtime_client {
+        sh.set_var(xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE, client);
+    }
+    Ok(provisioned.skipped)
+}
+
+/// How long each stage that ran took, in order.
+#[derive(Default)]
+struct Timings(Vec<(&'static str, f64)>);
+
+impl Timings {
+    /// Runs one stage under its banner, timed; its failure names it.
+    fn time<T>(&mut self, name: &'static str, work: impl FnOnce() -> Result<T>) -> Result<T> {
         eprintln!("\n==> ci: {name}");
         let started = Instant::now();
-        work().with_context(|| format!("ci step `{name}` failed"))?;
-        timings.push((name, started.elapsed().as_secs_f64()));
-        Ok(())
-    };
+        let value = work().with_context(|| format!("ci step `{name}` failed"))?;
+        self.0.push((name, started.elapsed().as_secs_f64()));
+        Ok(value)
+    }
+}
 
-    let mut skipped: Vec<Skipped> = Vec::new();
-    step("provision", &mut || {
-        let provisioned = provision(&sh, &config)?;
-        if let Some(dir) = &provisioned.path_first {
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let mut dirs = vec![dir.clone()];
-            dirs.extend(std::env::split_paths(&path));
-            sh.set_var("PATH", std::env::join_paths(dirs)?);
-        }
-        if let Some(mirror) = &provisioned.provider_mirror {
-            sh.set_var("TF_PROVIDER_MIRROR", mirror);
-        }
-        if let Some(client) = &provisioned.runtime_client {
-            sh.set_var(xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE, client);
-        }
-        skipped = provisioned.skipped;
-        Ok(())
-    })?;
-    let no_terraform = skipped.iter().any(|skip| skip.stage == "terraform");
-    let no_container = skipped.iter().any(|skip| skip.stage == "container tests");
-    let no_browser = skipped.iter().any(|skip| skip.stage == browser::STAGE);
-    let no_emulator = skipped
-        .iter()
-        .any(|skip| skip.stage == "terraform apply (emulator)");
-
-    step("cargo fmt --check", &mut || {
-        Ok(cmd!(sh, "{cargo} fmt --all -- --check").run()?)
-    })?;
-    step("cargo clippy", &mut || {
-        Ok(cmd!(
-            sh,
-            "{cargo} clippy --workspace --all-targets --all-features -- -D warnings"
-        )
-        .run()?)
-    })?;
-    step("cargo test", &mut || {
-        // The container tests skip themselves where no engine answers.
-        Ok(cmd!(sh, "{cargo} test --workspace --all-features").run()?)
-    })?;
-    step("pytest", &mut || checks::pytest(&sh, &config, options))?;
-    step("python lint", &mut || checks::python_lint(&sh, &config, options))?;
-    let xtask = checks::xtask_binary(&config);
-    step(
-        "lock --check",
-        &mut || Ok(cmd!(sh, "{xtask} lock --check").run()?),
-    )?;
-    step("end-to-end build", &mut || checks::end_to_end(&sh, &config))?;
-    if !no_browser {
-        step(browser::STAGE, &mut || browser::report_in_browser(&sh, &config))?;
-    }
-    step("pip and uv layers agree", &mut || {
-        checks::installers_agree(&sh, &config)
-    })?;
-    if !no_container {
-        let image = crate::provision::TEST_IMAGE;
-        step("container layers from the locks", &mut || {
-            checks::container_agrees(&sh, &config, image)
-        })?;
-    }
-    step("invoke --all (host)", &mut || {
-        Ok(cmd!(sh, "{xtask} invoke --all --builder host --runner host").run()?)
-    })?;
-    if !no_container {
-        // The layers as built on the host; the functions run in the test
-        // image, as the Lambda image would run them.
-        let image = crate::provision::TEST_IMAGE;
-        step("invoke --all (container)", &mut || {
-            Ok(cmd!(
-                sh,
-                "{xtask} invoke --all --builder host --runner container --image {image}"
-            )
-            .run()?)
-        })?;
-    }
-    if !no_terraform {
-        step("terraform", &mut || checks::terraform(&sh, &config))?;
-        if !no_emulator {
-            step("terraform apply (emulator)", &mut || {
-                crate::emulator::apply_against_emulator(&sh, &config)
-            })?;
-        }
-        step("terraform: a layer removed", &mut || {
-            checks::layer_removal(&sh, &config)
-        })?;
-    }
-
+/// The table of timings and skips, and the verdict: with `CI=true` a
+/// skipped stage fails the run.
+fn verdict(timings: &Timings, skipped: &[Skipped]) -> Result<()> {
     eprintln!();
-    for (name, seconds) in &timings {
+    for (name, seconds) in &timings.0 {
         eprintln!("  {name:<28} {seconds:>7.1} s");
     }
-    for skip in &skipped {
+    for skip in skipped {
         eprintln!("  {:<28} SKIPPED: {}", skip.stage, skip.why);
     }
-    let ran = timings.len();
+    let ran = timings.0.len();
     if skipped.is_empty() {
         eprintln!("ci: {ran} passed, 0 failed");
         return Ok(());
@@ -213,7 +294,8 @@ mod tests {
 
     #[test]
     fn the_browser_stage_is_listed_under_the_name_it_is_skipped_by() {
-        let at = |name: &str| STEPS.iter().position(|step| *step == name);
-        assert!(at(browser::STAGE) > at("end-to-end build"), "{STEPS:?}");
+        let names: Vec<&str> = stage_names().collect();
+        let at = |name: &str| names.iter().position(|step| *step == name);
+        assert!(at(browser::STAGE) > at("end-to-end build"), "{names:?}");
     }
 }

@@ -103,7 +103,7 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         provisioned.provider_mirror = provider_mirror();
         if provisioned.provider_mirror.is_none() {
             let why = "no filesystem mirror holds the hashicorp/aws provider (set TF_PROVIDER_MIRROR)";
-            for stage in ["terraform validate", "terraform apply (emulator)"] {
+            for stage in ["terraform validate", crate::emulator::STAGE] {
                 provisioned.skipped.push(Skipped {
                     stage,
                     why: why.to_string(),

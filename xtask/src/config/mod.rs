@@ -2,7 +2,10 @@
 //! a build declares it to Terraform. Imports the store wing and the
 //! ground floor.
 //!
-//! - this file and `table`, `deploy`, `workspace`: the configuration;
+//! - this file: the configuration's types, and what a build asks of them;
+//! - `load`: reading and validating `[workspace.metadata.lambda]` into them,
+//!   with `table` (strict typed getters), `deploy` (how Lambda runs a
+//!   function) and `workspace` (cargo's metadata);
 //! - `manifest`: `dist/manifest.json`, what was built.
 //!
 //! `[workspace.metadata.lambda]` of the root `Cargo.toml`, read into typed
@@ -10,18 +13,15 @@
 //! the key and says how to fix it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Result;
-use serde_json::Value;
-
-use crate::error::UsageError;
-use crate::facts::{self, Arch, Runtime};
-use crate::store::remote_cache::{Mode as RemoteMode, Settings as RemoteSettings};
+use crate::facts::{Arch, Runtime};
+use crate::store::remote_cache::Settings as RemoteSettings;
 
 mod deploy;
 #[cfg(test)]
 mod design_doc;
+mod load;
 pub mod manifest;
 mod table;
 mod workspace;
@@ -30,20 +30,6 @@ pub use deploy::Deploy;
 
 #[cfg(test)]
 pub(crate) use table::asked_log;
-use table::{Limit, Table};
-use workspace::Workspace;
-
-/// Budgets and an external layer's size: nothing bigger can deploy.
-const UNZIPPED_LIMIT: Limit = Limit {
-    max: facts::MAX_UNZIPPED_BYTES,
-    why: "Lambda's limit for a function and its layers unzipped",
-};
-
-/// An import slower than Lambda's init phase never finishes there.
-const IMPORT_BUDGET_LIMIT: Limit = Limit {
-    max: facts::INIT_TIMEOUT_S * 1000,
-    why: "the time Lambda gives the init phase",
-};
 
 pub(crate) const TABLE: &str = "workspace.metadata.lambda";
 
@@ -236,170 +222,6 @@ pub enum RunnerChoice {
 }
 
 impl Config {
-    /// Reads the configuration of the workspace around the current directory.
-    pub fn load(overrides: &Overrides) -> Result<Config> {
-        Config::load_in_workspace(overrides).1
-    }
-
-    /// The configuration, and the workspace's root and target directory
-    /// whenever they were found (also when the table is invalid: what was
-    /// built from it must go).
-    pub fn load_in_workspace(overrides: &Overrides) -> (Option<(PathBuf, PathBuf)>, Result<Config>) {
-        let metadata = match Workspace::read() {
-            Ok(metadata) => metadata,
-            Err(err) => {
-                let err = UsageError::new(format!("cannot read the workspace: {err}"));
-                return (None, Err(err.into()));
-            }
-        };
-        let found = (metadata.workspace_root.clone(), metadata.target_directory.clone());
-        (Some(found), Config::from_metadata(metadata, overrides))
-    }
-
-    fn from_metadata(metadata: Workspace, overrides: &Overrides) -> Result<Config> {
-        let root = metadata.workspace_root;
-        let target_dir = metadata.target_directory;
-        let Some(table) = metadata
-            .metadata
-            .as_ref()
-            .and_then(|metadata| metadata.get("lambda"))
-        else {
-            return Err(UsageError::new(format!(
-                "{}: no [{TABLE}] table: add one (see README.md)",
-                root.join("Cargo.toml").display()
-            ))
-            .into());
-        };
-        let mut config = Config::from_value(&root, table)
-            .map_err(|message| UsageError::new(format!("Cargo.toml: {message}")))?;
-        config.target_dir = target_dir;
-        if let Some(arch) = overrides.arch {
-            if config.image == config.runtime.default_image(config.arch) {
-                config.image = config.runtime.default_image(arch);
-            }
-            config.arch = arch;
-        }
-        if let Some(builder) = overrides.builder {
-            config.builder = builder;
-        }
-        if let Some(image) = &overrides.image {
-            config.image = image.clone();
-        }
-        config.runner = overrides.runner.unwrap_or_default();
-        config.remote_cache = crate::store::remote_cache::with_env(config.remote_cache.take())?;
-        Ok(config)
-    }
-
-    /// Parses and validates the table. Errors are one line: `key: problem (fix)`.
-    pub fn from_value(root: &Path, value: &Value) -> Result<Config, String> {
-        let mut top = Table::new(TABLE, value)?;
-        let runtime_name = top.required_str("runtime")?;
-        let runtime = Runtime::find(&runtime_name).ok_or_else(|| {
-            let known: Vec<_> = facts::RUNTIMES.iter().map(|r| r.name).collect();
-            format!(
-                "{TABLE}.runtime: unknown runtime `{runtime_name}` (use one of: {})",
-                known.join(", ")
-            )
-        })?;
-        let arch = match top.optional_str("architecture")? {
-            None => Arch::X86_64,
-            Some(name) => Arch::parse(&name).ok_or_else(|| {
-                format!("{TABLE}.architecture: unknown architecture `{name}` (use x86_64 or arm64)")
-            })?,
-        };
-        let builder = match top.optional_str("builder")? {
-            None => BuilderChoice::Auto,
-            Some(name) => BuilderChoice::parse(&name).ok_or_else(|| {
-                format!("{TABLE}.builder: unknown builder `{name}` (use auto, container or host)")
-            })?,
-        };
-        let image = top
-            .optional_str("image")?
-            .unwrap_or_else(|| runtime.default_image(arch));
-        let exclude = match top.optional_str_list("exclude")? {
-            None => facts::RUNTIME_PROVIDED
-                .iter()
-                .map(|name| name.to_string())
-                .collect(),
-            Some(names) => names,
-        };
-        let mut exclude: Vec<String> = exclude
-            .iter()
-            .map(|name| facts::normalize_dist_name(name))
-            .collect();
-        exclude.sort();
-        exclude.dedup();
-        let bytecode = match top.optional_str("bytecode")? {
-            None => None,
-            Some(name) => Some(Bytecode::parse(&name).ok_or_else(|| {
-                format!(
-                    "{TABLE}.bytecode: unknown mode `{name}` (use {})",
-                    Bytecode::NAMES
-                )
-            })?),
-        };
-        let slim = top.optional_bool("slim")?;
-        let deploy = deploy::repository(&mut top)?;
-        let budget = top.optional_size("budget", &UNZIPPED_LIMIT)?;
-        let import_budget_ms = top
-            .optional_duration_ms("import_budget", &IMPORT_BUDGET_LIMIT)?
-            .unwrap_or(facts::DEFAULT_IMPORT_BUDGET_MS);
-        let events = match top.optional_str("events")? {
-            Some(events) => existing_path(root, &format!("{TABLE}.events"), &events, true)?,
-            None => PathBuf::from(DEFAULT_EVENTS),
-        };
-        let remote_mode = match top.optional_str("remote_cache_mode")? {
-            None => RemoteMode::ReadWrite,
-            Some(name) => RemoteMode::parse(&name).ok_or_else(|| {
-                format!("{TABLE}.remote_cache_mode: unknown mode `{name}` (use read-write or read-only)")
-            })?,
-        };
-        let remote_cache = match top.optional_str("remote_cache")? {
-            None => None,
-            Some(url) => Some(RemoteSettings::parse(
-                &format!("{TABLE}.remote_cache"),
-                &url,
-                remote_mode,
-            )?),
-        };
-
-        let mut layers = BTreeMap::new();
-        let mut folded = BTreeMap::new();
-        for (name, value) in top.optional_map("layers")? {
-            let layer = parse_layer(root, &name, &value)?;
-            check_case_unique(&format!("{TABLE}.layers"), &name, &mut folded)?;
-            layers.insert(name, layer);
-        }
-        check_bases(&layers)?;
-        let mut functions = BTreeMap::new();
-        let mut folded = BTreeMap::new();
-        for (name, value) in top.optional_map("functions")? {
-            let function = parse_function(root, &name, &value, &layers, &deploy)?;
-            check_case_unique(&format!("{TABLE}.functions"), &name, &mut folded)?;
-            functions.insert(name, function);
-        }
-        top.finish()?;
-        Ok(Config {
-            root: root.to_path_buf(),
-            target_dir: root.join("target"),
-            runtime,
-            arch,
-            builder,
-            image,
-            runner: RunnerChoice::FollowBuilder,
-            exclude,
-            bytecode,
-            slim,
-            budget,
-            import_budget_ms,
-            events,
-            remote_cache,
-            log_retention_days: deploy.log_retention_days,
-            layers,
-            functions,
-        })
-    }
-
     pub fn dist_dir(&self) -> PathBuf {
         self.root.join("dist")
     }
@@ -418,7 +240,6 @@ impl Config {
         self.target_dir.join(CACHE_DIR)
     }
 
-    /// The budget that applies to one function: its own, else the repository's.
     /// The layers with every profile after the profiles it is stacked on
     /// (the configuration refuses cycles), otherwise by name.
     pub fn stack_order(&self) -> Vec<&Layer> {
@@ -504,118 +325,10 @@ impl Config {
         }
     }
 
+    /// The budget that applies to one function: its own, else the repository's.
     pub fn budget_for(&self, function: &Function) -> Option<u64> {
         function.budget.or(self.budget)
     }
-}
-
-fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> {
-    let key = format!("{TABLE}.layers.{name}");
-    check_name(&key, name)?;
-    let mut table = Table::new(&key, value)?;
-    let requirements = table.optional_str("requirements")?;
-    let source = table.optional_str("source")?;
-    let arn = table.optional_str("arn")?;
-    let unzipped_size = table.optional_size("unzipped_size", &UNZIPPED_LIMIT)?;
-    let allow = table.optional_str_list("allow")?.unwrap_or_default();
-    let base = table.optional_str_list("base")?.unwrap_or_default();
-    let slim = table.optional_bool("slim")?;
-    table.finish()?;
-    if !base.is_empty() && requirements.is_none() {
-        return Err(format!(
-            "{key}.base: only a dependency profile (`requirements`) is stacked on others; remove it"
-        ));
-    }
-    if slim.is_some() && requirements.is_none() {
-        return Err(format!(
-            "{key}.slim: only a dependency profile (`requirements`) is slimmed; remove it"
-        ));
-    }
-    let source = match (requirements, source, arn) {
-        (Some(path), None, None) => {
-            let path = existing_path(root, &format!("{key}.requirements"), &path, false)?;
-            LayerSource::Requirements(path)
-        }
-        (None, Some(path), None) => {
-            LayerSource::Source(existing_path(root, &format!("{key}.source"), &path, true)?)
-        }
-        (None, None, Some(arn)) => {
-            if !arn.starts_with("arn:") || !arn.contains(":layer:") {
-                return Err(format!("{key}.arn: `{arn}` is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)"));
-            }
-            let unzipped_bytes = unzipped_size.ok_or_else(|| {
-                format!("{key}.unzipped_size: missing (an external layer must declare its unzipped size, e.g. \"80 MiB\", so that limits can be checked)")
-            })?;
-            return Ok(Layer {
-                name: name.to_string(),
-                source: LayerSource::External { arn, unzipped_bytes },
-                allow,
-                base,
-                slim,
-            });
-        }
-        (None, None, None) => {
-            return Err(format!(
-                "{key}: a layer needs one of `requirements`, `source` or `arn`"
-            ))
-        }
-        _ => {
-            return Err(format!(
-                "{key}: set exactly one of `requirements`, `source` or `arn`, not several"
-            ))
-        }
-    };
-    if unzipped_size.is_some() {
-        return Err(format!(
-            "{key}.unzipped_size: only an external (`arn`) layer declares its size; remove it"
-        ));
-    }
-    Ok(Layer {
-        name: name.to_string(),
-        source,
-        allow,
-        base,
-        slim,
-    })
-}
-
-/// Each `base` names another dependency profile, and no profile stands on
-/// itself, however far down.
-fn check_bases(layers: &BTreeMap<String, Layer>) -> Result<(), String> {
-    for layer in layers.values() {
-        let key = format!("{TABLE}.layers.{}.base", layer.name);
-        for base in &layer.base {
-            match layers.get(base).map(|base| &base.source) {
-                Some(LayerSource::Requirements(_)) => {}
-                Some(_) => {
-                    return Err(format!(
-                        "{key}: `{base}` is not a dependency profile (`requirements`)"
-                    ))
-                }
-                None => {
-                    return Err(format!(
-                        "{key}: unknown layer `{base}` (define [{TABLE}.layers.{base}])"
-                    ))
-                }
-            }
-        }
-        let mut seen = vec![layer.name.as_str()];
-        let mut queue: Vec<&str> = layer.base.iter().map(String::as_str).collect();
-        while let Some(next) = queue.pop() {
-            if next == layer.name {
-                return Err(format!(
-                    "{key}: `{}` ends up stacked on itself (through {})",
-                    layer.name,
-                    seen.join(" → ")
-                ));
-            }
-            if !seen.contains(&next) {
-                seen.push(next);
-                queue.extend(layers[next].base.iter().map(String::as_str));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Every profile a profile stands on, nearest first.
@@ -635,151 +348,4 @@ pub fn bases_of<'a>(layers: &'a BTreeMap<String, Layer>, name: &str) -> Vec<&'a 
         }
     }
     all
-}
-
-fn parse_function(
-    root: &Path,
-    name: &str,
-    value: &Value,
-    layers: &BTreeMap<String, Layer>,
-    defaults: &Deploy,
-) -> Result<Function, String> {
-    let key = format!("{TABLE}.functions.{name}");
-    check_name(&key, name)?;
-    let mut table = Table::new(&key, value)?;
-    let source = table.optional_str("source")?.ok_or_else(|| {
-        format!("{key}.source: missing (the folder holding the handler, e.g. \"lambdas/{name}\")")
-    })?;
-    let source = existing_path(root, &format!("{key}.source"), &source, true)?;
-    let handler = table
-        .optional_str("handler")?
-        .ok_or_else(|| format!("{key}.handler: missing (e.g. \"{name}_handler.lambda_handler\")"))?;
-    let valid_handler = handler.rsplit_once('.').is_some_and(|(module, function)| {
-        !function.is_empty() && module.split('.').chain([function]).all(is_identifier)
-    });
-    if !valid_handler {
-        return Err(format!(
-            "{key}.handler: `{handler}` is not `module.function` (e.g. \"{name}_handler.lambda_handler\")"
-        ));
-    }
-    let function_layers = table.optional_str_list("layers")?.unwrap_or_default();
-    for layer in &function_layers {
-        if !layers.contains_key(layer) {
-            let known: Vec<_> = layers.keys().map(String::as_str).collect();
-            return Err(format!(
-                "{key}.layers: unknown layer `{layer}` (define [{TABLE}.layers.{layer}] or use one of: {})",
-                known.join(", ")
-            ));
-        }
-        if function_layers.iter().filter(|other| *other == layer).count() > 1 {
-            return Err(format!("{key}.layers: `{layer}` is listed twice"));
-        }
-    }
-    for (at, layer) in function_layers.iter().enumerate() {
-        for base in bases_of(layers, layer) {
-            if !function_layers[..at].iter().any(|earlier| earlier == base) {
-                return Err(format!(
-                    "{key}.layers: `{layer}` is stacked on `{base}` and ships without what `{base}` provides: attach `{base}` before `{layer}`"
-                ));
-            }
-        }
-    }
-    if function_layers.len() > facts::MAX_LAYERS {
-        return Err(format!(
-            "{key}.layers: {} layers, but Lambda attaches at most {} (merge profiles or set bundle = true)",
-            function_layers.len(),
-            facts::MAX_LAYERS
-        ));
-    }
-    let budget = table.optional_size("budget", &UNZIPPED_LIMIT)?;
-    let bundle = table.optional_bool("bundle")?.unwrap_or(false);
-    let allow = table.optional_str_list("allow")?.unwrap_or_default();
-    let runtime = match table.optional_str("runtime")? {
-        None => None,
-        Some(name) => Some(Runtime::find(&name).ok_or_else(|| {
-            let known: Vec<_> = facts::RUNTIMES.iter().map(|r| r.name).collect();
-            format!(
-                "{key}.runtime: unknown runtime `{name}` (use one of: {})",
-                known.join(", ")
-            )
-        })?),
-    };
-    let arch = match table.optional_str("architecture")? {
-        None => None,
-        Some(name) => Some(Arch::parse(&name).ok_or_else(|| {
-            format!("{key}.architecture: unknown architecture `{name}` (use x86_64 or arm64)")
-        })?),
-    };
-    let deploy = deploy::function(&mut table, defaults)?;
-    table.finish()?;
-    Ok(Function {
-        name: name.to_string(),
-        source,
-        handler,
-        layers: function_layers,
-        budget,
-        bundle,
-        allow,
-        deploy,
-        runtime,
-        arch,
-    })
-}
-
-fn check_name(key: &str, name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key}: the name may hold only letters, digits, `-` and `_` (at most 64)"
-        ))
-    }
-}
-
-/// Names that differ only in case would give files that collide on a
-/// case-insensitive file system (`dist/layers/Core.zip`, `core.zip`).
-/// `folded` maps each lowercased name seen so far to its spelling.
-fn check_case_unique(key: &str, name: &str, folded: &mut BTreeMap<String, String>) -> Result<(), String> {
-    match folded.insert(name.to_ascii_lowercase(), name.to_string()) {
-        Some(other) => Err(format!(
-            "{key}.{name}: differs from `{other}` only in case (their files would collide in dist/): rename one"
-        )),
-        None => Ok(()),
-    }
-}
-
-fn is_identifier(part: &str) -> bool {
-    let mut chars = part.chars();
-    chars
-        .next()
-        .is_some_and(|ch| ch == '_' || ch.is_ascii_alphabetic())
-        && chars.all(|ch| ch == '_' || ch.is_ascii_alphanumeric())
-}
-
-/// A path relative to the workspace root that must exist.
-fn existing_path(root: &Path, key: &str, path: &str, want_dir: bool) -> Result<PathBuf, String> {
-    let relative = PathBuf::from(path);
-    if relative.is_absolute()
-        || relative
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
-        return Err(format!(
-            "{key}: `{path}` must be a path inside the repository, relative to its root"
-        ));
-    }
-    let full = root.join(&relative);
-    let ok = if want_dir { full.is_dir() } else { full.is_file() };
-    if !ok {
-        let what = if want_dir { "directory" } else { "file" };
-        return Err(format!(
-            "{key}: {path} does not exist or is not a {what} (create it or fix the path)"
-        ));
-    }
-    Ok(relative)
 }

@@ -67,87 +67,140 @@ pub fn module_name(relative: &str) -> Option<String> {
 }
 
 pub fn check(code: &Code, providers: &[Provider], stdlib: &BTreeSet<String>) -> Report {
-    let mut report = Report::default();
-    let internal_tops: BTreeSet<&str> = code
-        .modules
-        .keys()
-        .map(|name| name.split('.').next().unwrap_or(name))
-        .collect();
-    let mut by_import: BTreeMap<&str, (&str, &Package)> = BTreeMap::new();
-    for provider in providers {
-        for package in provider.packages {
-            for name in &package.top_level {
-                by_import
-                    .entry(name.as_str())
-                    .or_insert((provider.layer, package));
-            }
-        }
-    }
+    let mut reach = Reach::new(code, providers, stdlib);
+    reach.walk();
+    let Reach {
+        mut report,
+        used_dists,
+        ..
+    } = reach;
+    judge_distributions(providers, used_dists, &mut report);
+    report
+}
 
-    let mut used_dists: BTreeSet<String> = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    let mut queue = VecDeque::from([code.entry.clone()]);
-    while let Some(module) = queue.pop_front() {
-        if !seen.insert(module.clone()) {
-            continue;
-        }
-        let Some(answer) = code.modules.get(&module) else {
-            continue;
-        };
-        if let Some(error) = &answer.error {
-            report.unparsable.push(format!("{module}: {error}"));
-            continue;
-        }
-        let is_package = code
+/// A walk through a function's code from its entry module, and what it found.
+struct Reach<'a, 'c> {
+    code: &'a Code<'c>,
+    stdlib: &'a BTreeSet<String>,
+    /// The top-level names of the code's own modules.
+    internal_tops: BTreeSet<&'a str>,
+    /// Import name → the layer and distribution that provide it (the first to list it).
+    by_import: BTreeMap<&'a str, (&'a str, &'a Package)>,
+    report: Report,
+    /// Normalised names of the distributions something reached imports.
+    used_dists: BTreeSet<String>,
+}
+
+impl<'a, 'c> Reach<'a, 'c> {
+    fn new(code: &'a Code<'c>, providers: &'a [Provider], stdlib: &'a BTreeSet<String>) -> Reach<'a, 'c> {
+        let internal_tops: BTreeSet<&str> = code
             .modules
             .keys()
-            .any(|other| other.starts_with(&format!("{module}.")));
-        for import in &answer.imports {
-            let Some(absolute) = resolve(&module, is_package, import.level, &import.module) else {
-                continue;
-            };
-            let mut candidates = vec![absolute.clone()];
-            candidates.extend(import.names.iter().map(|name| format!("{absolute}.{name}")));
-            let mut reached_internal = false;
-            for candidate in &candidates {
-                // Importing a.b.c runs a, a.b and a.b.c.
-                let mut prefix = String::new();
-                for part in candidate.split('.') {
-                    if !prefix.is_empty() {
-                        prefix.push('.');
-                    }
-                    prefix.push_str(part);
-                    if code.modules.contains_key(&prefix) {
-                        queue.push_back(prefix.clone());
-                        reached_internal = true;
-                    }
+            .map(|name| name.split('.').next().unwrap_or(name))
+            .collect();
+        let mut by_import: BTreeMap<&str, (&str, &Package)> = BTreeMap::new();
+        for provider in providers {
+            for package in provider.packages {
+                for name in &package.top_level {
+                    by_import
+                        .entry(name.as_str())
+                        .or_insert((provider.layer, package));
                 }
             }
-            let top = absolute.split('.').next().unwrap_or_default();
-            if reached_internal || import.level > 0 || top.is_empty() || internal_tops.contains(top) {
+        }
+        Reach {
+            code,
+            stdlib,
+            internal_tops,
+            by_import,
+            report: Report::default(),
+            used_dists: BTreeSet::new(),
+        }
+    }
+
+    /// Every module the entry reaches, breadth first, each once.
+    fn walk(&mut self) {
+        let mut seen = BTreeSet::new();
+        let mut queue = VecDeque::from([self.code.entry.clone()]);
+        while let Some(module) = queue.pop_front() {
+            if !seen.insert(module.clone()) {
                 continue;
             }
-            if top == "__future__" || stdlib.contains(top) {
+            let Some(answer) = self.code.modules.get(&module) else {
+                continue;
+            };
+            if let Some(error) = &answer.error {
+                self.report.unparsable.push(format!("{module}: {error}"));
                 continue;
             }
-            if let Some((layer, package)) = by_import.get(top) {
-                report.provided.insert(top.to_string(), layer.to_string());
-                used_dists.insert(normalize_dist_name(&package.name));
-            } else if facts::RUNTIME_IMPORTABLE.contains(&top) {
-                report.runtime.insert(top.to_string());
-            } else if !report.missing.iter().any(|missing| missing.name == top) {
-                report.missing.push(Missing {
-                    name: top.to_string(),
-                    module: module.clone(),
-                    line: import.line,
-                    guarded: import.guarded,
-                });
+            let is_package = self
+                .code
+                .modules
+                .keys()
+                .any(|other| other.starts_with(&format!("{module}.")));
+            for import in &answer.imports {
+                self.import(&module, is_package, import, &mut queue);
             }
         }
     }
 
-    // A distribution is used when something reached imports it, or a used
-    // distribution depends on it.
+    /// One import of `module`: the code's own modules it runs join the
+    /// queue; a name from outside the code and the standard library is
+    /// provided by a layer, by the runtime, or missing.
+    fn import(
+        &mut self,
+        module: &str,
+        is_package: bool,
+        import: &analyze::Import,
+        queue: &mut VecDeque<String>,
+    ) {
+        let Some(absolute) = resolve(module, is_package, import.level, &import.module) else {
+            return;
+        };
+        let mut candidates = vec![absolute.clone()];
+        candidates.extend(import.names.iter().map(|name| format!("{absolute}.{name}")));
+        let mut reached_internal = false;
+        for candidate in &candidates {
+            // Importing a.b.c runs a, a.b and a.b.c.
+            let mut prefix = String::new();
+            for part in candidate.split('.') {
+                if !prefix.is_empty() {
+                    prefix.push('.');
+                }
+                prefix.push_str(part);
+                if self.code.modules.contains_key(&prefix) {
+                    queue.push_back(prefix.clone());
+                    reached_internal = true;
+                }
+            }
+        }
+        let top = absolute.split('.').next().unwrap_or_default();
+        if reached_internal || import.level > 0 || top.is_empty() || self.internal_tops.contains(top) {
+            return;
+        }
+        if top == "__future__" || self.stdlib.contains(top) {
+            return;
+        }
+        if let Some((layer, package)) = self.by_import.get(top) {
+            self.report.provided.insert(top.to_string(), layer.to_string());
+            self.used_dists.insert(normalize_dist_name(&package.name));
+        } else if facts::RUNTIME_IMPORTABLE.contains(&top) {
+            self.report.runtime.insert(top.to_string());
+        } else if !self.report.missing.iter().any(|missing| missing.name == top) {
+            self.report.missing.push(Missing {
+                name: top.to_string(),
+                module: module.to_string(),
+                line: import.line,
+                guarded: import.guarded,
+            });
+        }
+    }
+}
+
+/// A distribution is used when something reached imports it, or a used
+/// distribution depends on it; the others are unused. Those the runtime
+/// provides shadow its own.
+fn judge_distributions(providers: &[Provider], mut used_dists: BTreeSet<String>, report: &mut Report) {
     let all: BTreeMap<String, (&str, &Package)> = providers
         .iter()
         .flat_map(|provider| {
@@ -186,7 +239,6 @@ pub fn check(code: &Code, providers: &[Provider], stdlib: &BTreeSet<String>) -> 
     report
         .unused
         .sort_by_key(|unused| std::cmp::Reverse(unused.unzipped_bytes));
-    report
 }
 
 /// The absolute module an import names, resolving `from . import x`.

@@ -1,0 +1,333 @@
+//! What the emulated API holds after the apply, read by xtask/py/deployed.py,
+//! against dist/manifest.json: each function's configuration, concurrency,
+//! log group and layers in order, and the HTTP API's access log.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use super::moto::run_python;
+use super::NAME_PREFIX;
+
+/// Reads the emulated API's state as one JSON document.
+const SCRIPT: &str = include_str!("../../../py/deployed.py");
+
+/// xtask/py/deployed.py against the endpoint, parsed.
+pub(super) fn read_deployed(python: &Path, endpoint: &str) -> Result<Value> {
+    let stdout =
+        run_python(python, SCRIPT, &[endpoint, NAME_PREFIX]).context("running xtask/py/deployed.py")?;
+    serde_json::from_slice(&stdout).context("reading what xtask/py/deployed.py printed")
+}
+
+/// One way the emulated API differs from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// What differs: "function `<manifest name>`" (the deployed name for a
+    /// function the manifest does not have), or "HTTP API `<name>`".
+    pub subject: String,
+    pub field: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            out,
+            "{}: {}: expected {}, found {}",
+            self.subject, self.field, self.expected, self.found
+        )
+    }
+}
+
+/// All differences as one message.
+pub fn report(differences: &[Difference]) -> String {
+    let mut text = format!(
+        "the emulated AWS API differs from dist/manifest.json in {} place(s):",
+        differences.len()
+    );
+    for difference in differences {
+        text.push_str("\n  ");
+        text.push_str(&difference.to_string());
+    }
+    text
+}
+
+/// What `deployed` (the document xtask/py/deployed.py prints) holds that
+/// `manifest` (dist/manifest.json) does not say, for the functions named
+/// `<prefix>-<manifest name>`.
+pub fn differences(manifest: &Value, deployed: &Value, prefix: &str) -> Vec<Difference> {
+    let mut found = Vec::new();
+    let empty = serde_json::Map::new();
+    let functions = manifest["functions"].as_object().unwrap_or(&empty);
+    let deployed_functions = deployed["functions"].as_object().unwrap_or(&empty);
+    for (name, entry) in functions {
+        let deployed_name = format!("{prefix}-{name}");
+        let mut check = Checker {
+            function: name,
+            found: &mut found,
+        };
+        let Some(function) = deployed_functions.get(&deployed_name) else {
+            check.push(
+                "function",
+                format!("deployed as {deployed_name}"),
+                "no such function".into(),
+            );
+            continue;
+        };
+        check.configuration(entry, &function["configuration"]);
+        check.concurrency_and_logs(entry, function, &deployed_name);
+        check.layers(manifest, entry, function, prefix);
+    }
+    for deployed_name in deployed_functions.keys() {
+        let name = deployed_name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .unwrap_or(deployed_name);
+        if !functions.contains_key(name) {
+            found.push(Difference {
+                subject: format!("function `{deployed_name}`"),
+                field: "function".into(),
+                expected: "no such function (dist/manifest.json has none of that name)".into(),
+                found: "a deployed function".into(),
+            });
+        }
+    }
+    access_log(manifest, &deployed["api"], prefix, &mut found);
+    found
+}
+
+/// The HTTP API's access log against the manifest's top-level
+/// `log_retention_days` (Cargo.toml's): the stage logs to a log group that
+/// keeps its logs that long.
+fn access_log(manifest: &Value, api: &Value, prefix: &str, found: &mut Vec<Difference>) {
+    let subject = format!("HTTP API `{prefix}-api`");
+    let mut push = |field: &str, expected: String, found_here: String| {
+        found.push(Difference {
+            subject: subject.clone(),
+            field: field.to_string(),
+            expected,
+            found: found_here,
+        });
+    };
+    if api.is_null() {
+        return push("API", "to exist".into(), "no such API".into());
+    }
+    let settings = &api["access_log"];
+    let Some(group_name) = settings["log_group_name"].as_str() else {
+        return push("$default stage access log", "to be on".into(), show(settings));
+    };
+    let log_group = format!("access log group {group_name}");
+    let Some(group) = settings["log_group"].as_object() else {
+        return push(&log_group, "to exist".into(), "no such log group".into());
+    };
+    let Some(days) = manifest.get("log_retention_days") else {
+        return push(
+            "log_retention_days",
+            "`log_retention_days` at the top of dist/manifest.json".into(),
+            "no such key (a manifest from before it existed?)".into(),
+        );
+    };
+    // 0 = never expire: the group has no retention.
+    let expected = if days == 0 { Value::Null } else { days.clone() };
+    let retention = group.get("retention_in_days").unwrap_or(&Value::Null);
+    if &expected != retention {
+        push(
+            &format!("{log_group} retention (days)"),
+            show(&expected),
+            show(retention),
+        );
+    }
+}
+
+/// Collects one function's differences.
+struct Checker<'a> {
+    function: &'a str,
+    found: &'a mut Vec<Difference>,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, field: &str, expected: String, found: String) {
+        self.found.push(Difference {
+            subject: format!("function `{}`", self.function),
+            field: field.to_string(),
+            expected,
+            found,
+        });
+    }
+
+    /// The manifest's `expected` (None: the manifest lacks the key) against
+    /// what the API holds.
+    fn equal(&mut self, field: &str, expected: Option<&Value>, found: &Value) {
+        match expected {
+            Some(expected) if expected == found => {}
+            Some(expected) => self.push(field, show(expected), show(found)),
+            None => self.push(
+                field,
+                "a value from dist/manifest.json, which has none".into(),
+                show(found),
+            ),
+        }
+    }
+
+    fn missing_key(&mut self, key: &str) {
+        self.push(
+            key,
+            format!("`{key}` in dist/manifest.json"),
+            "no such key (a manifest from before it existed?)".into(),
+        );
+    }
+
+    /// GetFunctionConfiguration's fields against the manifest's entry.
+    fn configuration(&mut self, entry: &Value, configuration: &Value) {
+        self.equal("Handler", entry.get("handler"), &configuration["Handler"]);
+        self.equal("Runtime", entry.get("runtime"), &configuration["Runtime"]);
+        let architectures = entry
+            .get("architecture")
+            .map(|architecture| Value::Array(vec![architecture.clone()]));
+        self.equal(
+            "Architectures",
+            architectures.as_ref(),
+            &configuration["Architectures"],
+        );
+        self.equal(
+            "CodeSha256",
+            entry.get("base64sha256"),
+            &configuration["CodeSha256"],
+        );
+        self.equal("CodeSize", entry.get("zipped_bytes"), &configuration["CodeSize"]);
+        self.equal("MemorySize", entry.get("memory_mb"), &configuration["MemorySize"]);
+        self.equal("Timeout", entry.get("timeout_s"), &configuration["Timeout"]);
+        self.equal(
+            "EphemeralStorage.Size",
+            entry.get("ephemeral_storage_mb"),
+            &configuration["EphemeralStorage"]["Size"],
+        );
+        match entry.get("environment").map(Value::as_object) {
+            Some(Some(variables)) => {
+                for (key, value) in variables {
+                    self.equal(
+                        &format!("Environment.Variables.{key}"),
+                        Some(value),
+                        &configuration["Environment"]["Variables"][key],
+                    );
+                }
+            }
+            Some(None) => self.push(
+                "environment",
+                "an object in dist/manifest.json".into(),
+                show(&entry["environment"]),
+            ),
+            None => self.missing_key("environment"),
+        }
+    }
+
+    /// The reserved concurrency and the retention of the function's log group.
+    fn concurrency_and_logs(&mut self, entry: &Value, function: &Value, deployed_name: &str) {
+        // Absent means no reserved concurrency: GetFunctionConcurrency has none.
+        self.equal(
+            "reserved concurrency",
+            Some(entry.get("reserved_concurrency").unwrap_or(&Value::Null)),
+            &function["reserved_concurrency"],
+        );
+        let log_group = format!("log group /aws/lambda/{deployed_name}");
+        match (entry.get("log_retention_days"), function["log_group"].as_object()) {
+            (_, None) => self.push(&log_group, "to exist".into(), "no such log group".into()),
+            (None, Some(_)) => self.missing_key("log_retention_days"),
+            (Some(days), Some(group)) => {
+                // 0 = never expire: the group has no retention.
+                let expected = if days == 0 { Value::Null } else { days.clone() };
+                let retention = group.get("retention_in_days").unwrap_or(&Value::Null);
+                self.equal(
+                    &format!("{log_group} retention (days)"),
+                    Some(&expected),
+                    retention,
+                );
+            }
+        }
+    }
+
+    /// The deployed layers, in order, against the manifest's: a built
+    /// layer's version holds its ZIP (hash and size) under its Terraform
+    /// name; an external layer is its ARN.
+    fn layers(&mut self, manifest: &Value, entry: &Value, function: &Value, prefix: &str) {
+        let no_layers = Vec::new();
+        let expected = entry["layers"].as_array().unwrap_or(&no_layers);
+        let deployed = function["layers"].as_array().unwrap_or(&no_layers);
+        for index in 0..expected.len().max(deployed.len()) {
+            let name = expected.get(index).and_then(Value::as_str);
+            let field = match name {
+                Some(name) => format!("Layers[{index}] ({name})"),
+                None => format!("Layers[{index}]"),
+            };
+            let Some(layer) = deployed.get(index) else {
+                self.push(
+                    &field,
+                    format!("layer `{}`", name.unwrap_or("?")),
+                    "no layer".into(),
+                );
+                continue;
+            };
+            let arn = layer["arn"].as_str().unwrap_or_default();
+            let Some(name) = name else {
+                self.push(
+                    &field,
+                    "no layer (dist/manifest.json lists fewer)".into(),
+                    arn.to_string(),
+                );
+                continue;
+            };
+            let Some(layer_entry) = manifest["layers"].get(name) else {
+                self.push(
+                    &field,
+                    format!("layer `{name}` in dist/manifest.json's layers"),
+                    "none".into(),
+                );
+                continue;
+            };
+            if layer_entry["kind"] == "external" {
+                self.equal(&format!("{field} ARN"), layer_entry.get("arn"), &layer["arn"]);
+                continue;
+            }
+            let wanted_name = format!("{prefix}-{}", name.replace('@', "-").replace('.', ""));
+            // arn:aws:lambda:<region>:<account>:layer:<name>:<version>
+            let deployed_name = arn.split(':').nth(6).unwrap_or_default();
+            if deployed_name != wanted_name {
+                self.push(
+                    &format!("{field} layer name"),
+                    wanted_name,
+                    format!("{deployed_name} ({arn})"),
+                );
+            }
+            if layer["content"].is_null() {
+                let why = layer["error"].as_str().unwrap_or("no content");
+                self.push(
+                    &format!("{field} content"),
+                    "a readable layer version".into(),
+                    format!("{arn}: {why}"),
+                );
+                continue;
+            }
+            self.equal(
+                &format!("{field} CodeSha256"),
+                layer_entry.get("base64sha256"),
+                &layer["content"]["CodeSha256"],
+            );
+            self.equal(
+                &format!("{field} CodeSize"),
+                layer_entry.get("zipped_bytes"),
+                &layer["content"]["CodeSize"],
+            );
+        }
+    }
+}
+
+/// A JSON value as the report shows it: null as "none".
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "none".to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,227 @@
+//! `cargo xtask ci`'s "terraform apply (emulator)": terraform/envs/dev
+//! applied with the real hashicorp/aws provider (from the filesystem mirror
+//! in `TF_PROVIDER_MIRROR`) against moto in server mode on 127.0.0.1,
+//! which this stage starts and stops. It proves that what the emulated AWS
+//! API then holds is what dist/manifest.json says (code hashes and sizes,
+//! settings, layers in order, log retention, reserved concurrency) and
+//! that a plan right after the apply is empty.
+//!
+//! Nothing lands in the work tree: Terraform runs on a copy of terraform/
+//! in the tool's cache, with dist/ linked where envs/dev looks for it
+//! (`../../../dist/manifest.json`), an override file pointing the provider
+//! at moto and a variables file of made-up Cognito ids and secret ARNs.
+//! moto lives in its own virtualenv, remade when
+//! terraform/tests/emulator/requirements.txt changes.
+//!
+//! - this file: the stage, in order: prepare, apply, verify;
+//! - `moto`: the emulator's lifecycle;
+//! - `terraform`: the copy of terraform/ and terraform run against moto;
+//! - `deployed`: what the emulated API holds against the manifest.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use xshell::Shell;
+
+use xtask::config::Config;
+use xtask::python::installer::InstallerChoice;
+
+use deployed::{differences, read_deployed, report};
+use moto::Moto;
+use terraform::{copy_terraform, plan_text, Terraform};
+
+mod deployed;
+mod moto;
+mod terraform;
+#[cfg(test)]
+mod tests;
+
+/// moto and the packages that read its state, from the repository root.
+pub const REQUIREMENTS: &str = "terraform/tests/emulator/requirements.txt";
+
+/// envs/dev's `name_prefix`, given explicitly so that the names compared are
+/// the names deployed.
+const NAME_PREFIX: &str = "lambda-app-dev";
+
+/// moto's account (what its STS answers), in the made-up secret ARNs.
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = xtask::facts::LOCAL_REGION;
+
+/// The stage's name in `ci` (and in its list of skipped stages).
+pub const STAGE: &str = "terraform apply (emulator)";
+
+/// Applies terraform/envs/dev against moto and checks the result (see the
+/// module's documentation). The provider comes from `TF_PROVIDER_MIRROR`.
+pub fn apply_against_emulator(sh: &Shell, config: &Config) -> Result<()> {
+    let started = Instant::now();
+    let manifest = read_manifest(config)?;
+    let emulated = Emulated::prepare(sh, config)?;
+    emulated.apply()?;
+    emulated.verify(&manifest)?;
+    emulated.finish();
+    eprintln!("{STAGE}: passed in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn read_manifest(config: &Config) -> Result<Value> {
+    let path = config.manifest_path();
+    let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// A copy of terraform/ initialised against a running moto.
+struct Emulated {
+    /// The copy, the variables, moto's log; removed when all went well.
+    work: PathBuf,
+    python: PathBuf,
+    terraform: Terraform,
+    var_file: String,
+    /// Dropped last: moto is stopped on every way out.
+    moto: Moto,
+}
+
+impl Emulated {
+    /// moto's virtualenv, the copy of terraform/ with the override and the
+    /// variables, moto started, `terraform init` done.
+    fn prepare(sh: &Shell, config: &Config) -> Result<Emulated> {
+        let mirror = sh
+            .var("TF_PROVIDER_MIRROR")
+            .ok()
+            .filter(|dir| !dir.is_empty())
+            .context(
+                "TF_PROVIDER_MIRROR is not set: the stage needs a filesystem mirror holding hashicorp/aws",
+            )?;
+        let python = xtask::lambda::dev_env::venv_python(
+            sh,
+            config,
+            &config.root.join(REQUIREMENTS),
+            &config.cache_dir().join("tools").join("emulator-venv"),
+            InstallerChoice::Uv,
+        )
+        .with_context(|| format!("making moto's virtualenv from {REQUIREMENTS}"))?;
+
+        let work = fresh_copy(config)?;
+        let moto = Moto::start(&python, &work.join("moto.log"))?;
+        let endpoint = moto.endpoint();
+        eprintln!("{STAGE}: moto answers on {endpoint}");
+        let (terraform, tfvars) = Terraform::against_moto(sh, &work, &endpoint, &mirror)?;
+        terraform.init()?;
+        Ok(Emulated {
+            work,
+            python,
+            terraform,
+            var_file: format!("-var-file={}", tfvars.display()),
+            moto,
+        })
+    }
+
+    fn apply(&self) -> Result<()> {
+        let applying = Instant::now();
+        self.terraform
+            .run(&[
+                "apply",
+                "-input=false",
+                "-no-color",
+                "-auto-approve",
+                &self.var_file,
+            ])
+            .with_context(|| {
+                format!(
+                    "terraform apply of envs/dev against moto (its log: {})",
+                    self.work.join("moto.log").display()
+                )
+            })?;
+        let resources = self.terraform.run(&["state", "list"])?;
+        let count = String::from_utf8_lossy(&resources.stdout).lines().count();
+        eprintln!(
+            "{STAGE}: {count} resources applied in {:.1} s",
+            applying.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// What the API holds against `manifest`, then an empty plan: every
+    /// failure in one error.
+    fn verify(&self, manifest: &Value) -> Result<()> {
+        let deployed = read_deployed(&self.python, &self.moto.endpoint())?;
+        let differences = differences(manifest, &deployed, NAME_PREFIX);
+        if differences.is_empty() {
+            eprintln!(
+                "{STAGE}: {} functions and their layers, and the API's access log, hold what dist/manifest.json says",
+                manifest["functions"]
+                    .as_object()
+                    .map_or(0, |functions| functions.len())
+            );
+        }
+        let plan = self.terraform.output(&[
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-detailed-exitcode",
+            &self.var_file,
+        ])?;
+        let plan_problem = match plan.status.code() {
+            Some(0) => {
+                eprintln!("{STAGE}: the plan right after the apply is empty");
+                None
+            }
+            Some(2) => Some(format!(
+                "`terraform plan` right after the apply is not empty:\n{}",
+                plan_text(&plan.stdout)
+            )),
+            _ => Some(format!(
+                "`terraform plan` after the apply failed:\n{}",
+                tail(&[plan.stdout.as_slice(), plan.stderr.as_slice()].concat(), 40)
+            )),
+        };
+        let mut problems = Vec::new();
+        if !differences.is_empty() {
+            problems.push(report(&differences));
+        }
+        problems.extend(plan_problem);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        bail!(
+            "{}\n(the applied copy is kept in {})",
+            problems.join("\n\n"),
+            self.work.display()
+        )
+    }
+
+    /// Stops moto and removes the copy.
+    fn finish(self) {
+        let work = self.work.clone();
+        drop(self);
+        let _ = fs::remove_dir_all(work);
+    }
+}
+
+/// The stage's folder in the cache, made again: a copy of terraform/ and
+/// dist/ linked where envs/dev reads it (`../../../dist/manifest.json` and
+/// the ZIPs it names).
+fn fresh_copy(config: &Config) -> Result<PathBuf> {
+    let work = config.cache_dir().join("ci-emulator");
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    copy_terraform(&config.root.join("terraform"), &work.join("terraform"))?;
+    std::os::unix::fs::symlink(config.dist_dir(), work.join("dist"))
+        .with_context(|| format!("linking dist/ into {}", work.display()))?;
+    Ok(work)
+}
+
+/// The last `count` lines of a command's output, indented.
+fn tail(output: &[u8], count: usize) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(count);
+    lines[start..]
+        .iter()
+        .map(|line| format!("  | {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,316 @@
+use std::path::Path;
+
+use serde_json::{json, Value};
+use xshell::Shell;
+
+use super::deployed::{differences, report};
+use super::moto::run_python;
+use super::terraform::{mirror_config, provider_override, variables, SERVICES};
+use super::*;
+
+fn manifest() -> Value {
+    json!({
+        "runtime": "python3.11",
+        "architecture": "x86_64",
+        "log_retention_days": 7,
+        "layers": {
+            "core": {"kind": "requirements", "base64sha256": "Y29yZQ==", "zipped_bytes": 1000},
+            "core@python3.12-arm64": {"kind": "requirements", "base64sha256": "YXJt", "zipped_bytes": 900},
+            "ext": {"kind": "external", "arn": "arn:aws:lambda:us-east-1:999999999999:layer:ext:3"}
+        },
+        "functions": {
+            "sms": {
+                "handler": "sms_handler.lambda_handler",
+                "runtime": "python3.11",
+                "architecture": "x86_64",
+                "base64sha256": "c21z",
+                "zipped_bytes": 100,
+                "memory_mb": 256,
+                "timeout_s": 15,
+                "ephemeral_storage_mb": 512,
+                "environment": {"HTTP_TIMEOUT_SECONDS": "10"},
+                "reserved_concurrency": 5,
+                "log_retention_days": 14,
+                "layers": ["core", "ext"]
+            },
+            "arm": {
+                "handler": "arm.handler",
+                "runtime": "python3.12",
+                "architecture": "arm64",
+                "base64sha256": "YXJtZg==",
+                "zipped_bytes": 50,
+                "memory_mb": 128,
+                "timeout_s": 3,
+                "ephemeral_storage_mb": 512,
+                "environment": {},
+                "log_retention_days": 0,
+                "layers": ["core@python3.12-arm64"]
+            }
+        }
+    })
+}
+
+/// What the API would hold after a faithful deployment of `manifest()`.
+fn deployed() -> Value {
+    json!({"api": {"access_log": {
+        "log_group_name": "/aws/apigateway/app-api/access",
+        "log_group": {"retention_in_days": 7}
+    }}, "functions": {
+        "app-sms": {
+            "configuration": {
+                "Handler": "sms_handler.lambda_handler",
+                "Runtime": "python3.11",
+                "Architectures": ["x86_64"],
+                "CodeSha256": "c21z",
+                "CodeSize": 100,
+                "MemorySize": 256,
+                "Timeout": 15,
+                "EphemeralStorage": {"Size": 512},
+                "Environment": {"Variables": {"HTTP_TIMEOUT_SECONDS": "10", "LOG_LEVEL": "INFO"}}
+            },
+            "reserved_concurrency": 5,
+            "log_group": {"retention_in_days": 14},
+            "layers": [
+                {"arn": "arn:aws:lambda:us-east-1:123456789012:layer:app-core:1",
+                 "content": {"CodeSha256": "Y29yZQ==", "CodeSize": 1000}, "error": null},
+                {"arn": "arn:aws:lambda:us-east-1:999999999999:layer:ext:3",
+                 "content": null, "error": "Cannot find layer"}
+            ]
+        },
+        "app-arm": {
+            "configuration": {
+                "Handler": "arm.handler",
+                "Runtime": "python3.12",
+                "Architectures": ["arm64"],
+                "CodeSha256": "YXJtZg==",
+                "CodeSize": 50,
+                "MemorySize": 128,
+                "Timeout": 3,
+                "EphemeralStorage": {"Size": 512},
+                "Environment": null
+            },
+            "reserved_concurrency": null,
+            "log_group": {"retention_in_days": null},
+            "layers": [
+                {"arn": "arn:aws:lambda:us-east-1:123456789012:layer:app-core-python312-arm64:2",
+                 "content": {"CodeSha256": "YXJt", "CodeSize": 900}, "error": null}
+            ]
+        }
+    }})
+}
+
+#[test]
+fn a_faithful_deployment_has_no_differences() {
+    assert_eq!(differences(&manifest(), &deployed(), "app"), Vec::new());
+}
+
+#[test]
+fn every_difference_is_found_and_named() {
+    let mut deployed = deployed();
+    let sms = &mut deployed["functions"]["app-sms"];
+    sms["configuration"]["MemorySize"] = json!(128);
+    sms["configuration"]["Timeout"] = json!(3);
+    sms["configuration"]["EphemeralStorage"]["Size"] = json!(1024);
+    sms["configuration"]["CodeSha256"] = json!("b2xk");
+    sms["configuration"]["Environment"]["Variables"]
+        .as_object_mut()
+        .unwrap()
+        .remove("HTTP_TIMEOUT_SECONDS");
+    sms["reserved_concurrency"] = Value::Null;
+    sms["log_group"]["retention_in_days"] = json!(30);
+    // The layers in the wrong order.
+    let layers = sms["layers"].as_array_mut().unwrap();
+    layers.swap(0, 1);
+    let arm = &mut deployed["functions"]["app-arm"];
+    arm["configuration"]["Architectures"] = json!(["x86_64"]);
+    arm["log_group"] = Value::Null;
+    arm["layers"][0]["content"]["CodeSize"] = json!(901);
+    deployed["functions"]["app-stale"] = json!({"configuration": {}, "layers": []});
+    deployed["api"]["access_log"]["log_group"]["retention_in_days"] = json!(30);
+
+    let found = differences(&manifest(), &deployed, "app");
+    let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+    let expected = [
+        "function `arm`: Architectures: expected [\"arm64\"], found [\"x86_64\"]",
+        "function `arm`: log group /aws/lambda/app-arm: expected to exist, found no such log group",
+        "function `arm`: Layers[0] (core@python3.12-arm64) CodeSize: expected 900, found 901",
+        "function `sms`: CodeSha256: expected \"c21z\", found \"b2xk\"",
+        "function `sms`: MemorySize: expected 256, found 128",
+        "function `sms`: Timeout: expected 15, found 3",
+        "function `sms`: EphemeralStorage.Size: expected 512, found 1024",
+        "function `sms`: Environment.Variables.HTTP_TIMEOUT_SECONDS: expected \"10\", found none",
+        "function `sms`: reserved concurrency: expected 5, found none",
+        "function `sms`: log group /aws/lambda/app-sms retention (days): expected 14, found 30",
+        "function `sms`: Layers[0] (core) layer name: expected app-core, found ext (arn:aws:lambda:us-east-1:999999999999:layer:ext:3)",
+        "function `sms`: Layers[0] (core) content: expected a readable layer version, found arn:aws:lambda:us-east-1:999999999999:layer:ext:3: Cannot find layer",
+        "function `sms`: Layers[1] (ext) ARN: expected \"arn:aws:lambda:us-east-1:999999999999:layer:ext:3\", found \"arn:aws:lambda:us-east-1:123456789012:layer:app-core:1\"",
+        "function `app-stale`: function: expected no such function (dist/manifest.json has none of that name), found a deployed function",
+        "HTTP API `app-api`: access log group /aws/apigateway/app-api/access retention (days): expected 7, found 30",
+    ];
+    assert_eq!(lines, expected);
+    let message = report(&found);
+    assert!(message.starts_with(
+        "the emulated AWS API differs from dist/manifest.json in 15 place(s):\n  function `arm`"
+    ));
+}
+
+#[test]
+fn a_missing_function_and_an_older_manifest_are_reported() {
+    let mut manifest = manifest();
+    let sms = manifest["functions"]["sms"].as_object_mut().unwrap();
+    sms.remove("memory_mb");
+    sms.remove("environment");
+    let mut deployed = deployed();
+    deployed["functions"].as_object_mut().unwrap().remove("app-arm");
+    let lines: Vec<String> = differences(&manifest, &deployed, "app")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "function `arm`: function: expected deployed as app-arm, found no such function",
+            "function `sms`: MemorySize: expected a value from dist/manifest.json, which has none, found 256",
+            "function `sms`: environment: expected `environment` in dist/manifest.json, found no such key (a manifest from before it existed?)",
+        ]
+    );
+}
+
+#[test]
+fn the_access_log_is_checked_against_the_manifests_retention() {
+    let check = |manifest: &Value, api: Value| -> Vec<String> {
+        let mut deployed = deployed();
+        deployed["api"] = api;
+        differences(manifest, &deployed, "app")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let group = |retention: Value| {
+        json!({"access_log": {
+            "log_group_name": "/aws/apigateway/app-api/access",
+            "log_group": {"retention_in_days": retention}
+        }})
+    };
+    let mut never = manifest();
+    never["log_retention_days"] = json!(0);
+    assert_eq!(check(&never, group(Value::Null)), Vec::<String>::new());
+    assert_eq!(
+        check(&never, group(json!(7))),
+        ["HTTP API `app-api`: access log group /aws/apigateway/app-api/access retention (days): expected none, found 7"]
+    );
+    assert_eq!(
+        check(&manifest(), Value::Null),
+        ["HTTP API `app-api`: API: expected to exist, found no such API"]
+    );
+    assert_eq!(
+        check(&manifest(), json!({"access_log": null})),
+        ["HTTP API `app-api`: $default stage access log: expected to be on, found none"]
+    );
+    assert_eq!(
+        check(
+            &manifest(),
+            json!({"access_log": {"log_group_name": "/aws/apigateway/app-api/access", "log_group": null}})
+        ),
+        ["HTTP API `app-api`: access log group /aws/apigateway/app-api/access: expected to exist, found no such log group"]
+    );
+    let mut older = manifest();
+    older.as_object_mut().unwrap().remove("log_retention_days");
+    assert_eq!(
+        check(&older, group(json!(7))),
+        ["HTTP API `app-api`: log_retention_days: expected `log_retention_days` at the top of dist/manifest.json, found no such key (a manifest from before it existed?)"]
+    );
+}
+
+/// The stage's tests share its folder in the cache: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The turn of one such test, the repository's configuration and a
+/// shell at its root.
+fn stage_world() -> (std::sync::MutexGuard<'static, ()>, Config, Shell) {
+    let alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let config = Config::load(&Default::default()).expect("the repository's configuration");
+    let sh = Shell::new().expect("a shell");
+    sh.change_dir(&config.root);
+    (alone, config, sh)
+}
+
+/// The whole stage, as `cargo xtask ci` runs it: `TF_PROVIDER_MIRROR`
+/// set, terraform and uv on PATH, dist/ built.
+#[test]
+#[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
+fn applies_envs_dev_against_moto() {
+    let (_alone, config, sh) = stage_world();
+    if let Err(err) = apply_against_emulator(&sh, &config) {
+        panic!("{err:#}");
+    }
+}
+
+/// A deployment changed behind Terraform's back fails the stage's
+/// checks, each change named, and moto is gone afterwards.
+#[test]
+#[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
+fn a_deployment_changed_by_hand_is_caught() {
+    let (_alone, config, sh) = stage_world();
+    let manifest = read_manifest(&config).expect("dist/manifest.json");
+    let emulated = Emulated::prepare(&sh, &config).expect("moto and terraform init");
+    emulated.apply().expect("terraform apply");
+    let changes = r#"
+import sys, boto3
+endpoint, prefix = sys.argv[1], sys.argv[2]
+functions = boto3.client("lambda", endpoint_url=endpoint)
+functions.put_function_concurrency(FunctionName=prefix + "-cors", ReservedConcurrentExecutions=7)
+functions.update_function_configuration(FunctionName=prefix + "-users", Timeout=99)
+logs = boto3.client("logs", endpoint_url=endpoint)
+logs.put_retention_policy(logGroupName="/aws/lambda/" + prefix + "-auth", retentionInDays=30)
+logs.put_retention_policy(logGroupName="/aws/apigateway/" + prefix + "-api/access", retentionInDays=60)
+"#;
+    run_python(
+        &emulated.python,
+        changes,
+        &[&emulated.moto.endpoint(), NAME_PREFIX],
+    )
+    .expect("the changes");
+    let pid = emulated.moto.child.id();
+    let error = format!(
+        "{:#}",
+        emulated.verify(&manifest).expect_err("the changes go unnoticed")
+    );
+    drop(emulated);
+    let functions = &manifest["functions"];
+    for expected in [
+        "function `cors`: reserved concurrency: expected none, found 7".to_string(),
+        format!("function `users`: Timeout: expected {}, found 99", functions["users"]["timeout_s"]),
+        format!(
+            "function `auth`: log group /aws/lambda/lambda-app-dev-auth retention (days): expected {}, found 30",
+            functions["auth"]["log_retention_days"]
+        ),
+        format!(
+            "HTTP API `lambda-app-dev-api`: access log group /aws/apigateway/lambda-app-dev-api/access retention (days): expected {}, found 60",
+            manifest["log_retention_days"]
+        ),
+        "`terraform plan` right after the apply is not empty".to_string(),
+    ] {
+        assert!(error.contains(&expected), "{expected}\nnot in:\n{error}");
+    }
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "moto (pid {pid}) still runs"
+    );
+    eprintln!("{error}");
+}
+
+#[test]
+fn the_override_points_every_service_at_the_endpoint() {
+    let text = provider_override("http://127.0.0.1:4566");
+    for service in SERVICES {
+        assert!(
+            text.contains(&format!("{service:<12} = \"http://127.0.0.1:4566\"")),
+            "{service}"
+        );
+    }
+    assert!(variables().contains("name_prefix = \"lambda-app-dev\""));
+    assert!(mirror_config("/a \"b\"").contains(r#"path = "/a \"b\"""#));
+}
