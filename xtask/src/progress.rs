@@ -215,11 +215,34 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// `+2.1 MiB`, `−300.0 KiB` (a minus sign), `±0 B`.
+pub fn signed_bytes(delta: i64) -> String {
+    match delta.signum() {
+        0 => "±0 B".to_string(),
+        1 => format!("+{}", human_bytes(delta.unsigned_abs())),
+        _ => format!("\u{2212}{}", human_bytes(delta.unsigned_abs())),
+    }
+}
+
 /// A duration in milliseconds for people.
 pub fn ms(value: Option<f64>) -> String {
     match value {
         Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
         Some(ms) => format!("{ms:.0} ms"),
         None => "—".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(2_202_009), "2.1 MiB");
+        assert_eq!(signed_bytes(2_202_009), "+2.1 MiB");
+        assert_eq!(signed_bytes(-307_200), "\u{2212}300.0 KiB");
+        assert_eq!(signed_bytes(0), "±0 B");
     }
 }

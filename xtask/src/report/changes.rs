@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::Snapshot;
-use super::html::signed_bytes;
 use crate::config::manifest::{FunctionEntry, Manifest};
 use crate::facts::normalize_dist_name;
+use crate::progress::signed_bytes;
 use crate::steps::check::FunctionReport;
 
 /// The comparison with the previous, different build.

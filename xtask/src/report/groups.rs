@@ -5,13 +5,42 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{Group, Leaf, LeafKind};
 use crate::config::manifest::LayerEntry;
 use crate::facts::normalize_dist_name;
 use crate::store::archive::Listed;
 
 /// How many files of a distribution get their own rectangle and row.
 const LARGEST_FILES: usize = 4;
+
+/// A distribution of a dependency layer, a top-level module of application
+/// code, or what no distribution claims.
+pub(crate) struct Group {
+    pub name: String,
+    pub version: Option<String>,
+    pub distribution: bool,
+    pub bytes: u64,
+    pub files: usize,
+    pub unused: bool,
+    pub twice_files: usize,
+    pub twice_bytes: u64,
+    pub leaves: Vec<Leaf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeafKind {
+    File,
+    /// Its files that another attached layer ships too.
+    Twice,
+    /// The rest of the group.
+    Rest,
+}
+
+pub(crate) struct Leaf {
+    pub kind: LeafKind,
+    pub label: String,
+    pub files: usize,
+    pub bytes: u64,
+}
 
 /// The name a file is imported by: `pkg/mod.py` → `pkg`, `mod.py` → `mod`,
 /// `_ext.cpython-311-x86_64-linux-gnu.so` → `_ext`,

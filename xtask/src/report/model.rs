@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::changes::{changes, Changes};
-use super::groups::{code_groups, distribution_groups};
+use super::groups::{code_groups, distribution_groups, Group};
 use super::history::Snapshot;
 use crate::config::manifest::{FunctionEntry, LayerKind, Manifest};
 use crate::config::Config;
@@ -88,36 +88,6 @@ pub(crate) struct Part {
     pub name: String,
     pub bytes: u64,
     pub groups: Vec<Group>,
-}
-
-/// A distribution of a dependency layer, a top-level module of application
-/// code, or what no distribution claims.
-pub(crate) struct Group {
-    pub name: String,
-    pub version: Option<String>,
-    pub distribution: bool,
-    pub bytes: u64,
-    pub files: usize,
-    pub unused: bool,
-    pub twice_files: usize,
-    pub twice_bytes: u64,
-    pub leaves: Vec<Leaf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LeafKind {
-    File,
-    /// Its files that another attached layer ships too.
-    Twice,
-    /// The rest of the group.
-    Rest,
-}
-
-pub(crate) struct Leaf {
-    pub kind: LeafKind,
-    pub label: String,
-    pub files: usize,
-    pub bytes: u64,
 }
 
 pub(crate) struct Twice {

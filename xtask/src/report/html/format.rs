@@ -1,8 +1,6 @@
 //! Escaping and the page's fixed formats: grouped digits, signed sizes,
 //! percentages, coordinates with one decimal, colours.
 
-use crate::progress::human_bytes;
-
 /// Escapes text for HTML content and attribute values.
 pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -30,15 +28,6 @@ pub(super) fn grouped(value: u64) -> String {
         out.push(ch);
     }
     out
-}
-
-/// `+2.1 MiB`, `−300.0 KiB` (a minus sign), `±0 B`.
-pub(in crate::report) fn signed_bytes(delta: i64) -> String {
-    match delta.signum() {
-        0 => "±0 B".to_string(),
-        1 => format!("+{}", human_bytes(delta.unsigned_abs())),
-        _ => format!("\u{2212}{}", human_bytes(delta.unsigned_abs())),
-    }
 }
 
 /// `13.7%`.
@@ -102,9 +91,6 @@ mod tests {
         assert_eq!(grouped(262_144_000), "262,144,000");
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
-        assert_eq!(signed_bytes(2_202_009), "+2.1 MiB");
-        assert_eq!(signed_bytes(-307_200), "\u{2212}300.0 KiB");
-        assert_eq!(signed_bytes(0), "±0 B");
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(num(-0.01), "0.0");
         assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");

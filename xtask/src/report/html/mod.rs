@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::model::{FunctionView, Model};
 use crate::facts;
-use crate::progress::human_bytes;
+use crate::progress::{human_bytes, signed_bytes};
 use format::{esc, grouped, percent};
 use svg::{legend, treemap};
 use tables::{figures, notes};
@@ -28,8 +28,6 @@ macro_rules! put {
 mod format;
 mod svg;
 mod tables;
-
-pub(super) use format::signed_bytes;
 
 const STYLE: &str = r#"
 :root { color-scheme: light; --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --bad: #b3261e; --ok: #1a7f37; }

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use super::format::{esc, fit, grouped, hex, num, percent, text_on, tint};
 use crate::facts;
 use crate::progress::human_bytes;
-use crate::report::model::{FunctionView, Group, Leaf, LeafKind, Model, Part, PartKind};
+use crate::report::groups::{Group, Leaf, LeafKind};
+use crate::report::model::{FunctionView, Model, Part, PartKind};
 use crate::report::treemap::{squarify, Rect};
 
 /// The drawing's width; the treemap's height and where it starts.

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use super::format::{esc, grouped, percent};
 use crate::progress::human_bytes;
-use crate::report::model::{FunctionView, Group, LeafKind, Part, PartKind, Provided, ProvidedBy, Twice};
+use crate::report::groups::{Group, LeafKind};
+use crate::report::model::{FunctionView, Part, PartKind, Provided, ProvidedBy, Twice};
 
 /// One note: whether it tells of an error, and its HTML.
 type Note = (bool, String);
