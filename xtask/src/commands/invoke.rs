@@ -20,6 +20,7 @@ use crate::error::{EnvironmentError, UsageError};
 use crate::facts;
 use crate::graph::{Graph, Session};
 use crate::lambda::fakes::Fakes;
+use crate::lambda::function::{missing_module, missing_module_hint, plan};
 use crate::lambda::launch::Start;
 use crate::lambda::layout::{self, Layout};
 use crate::lambda::runtime_env::{site_for, Runner, RuntimeSite};
@@ -27,7 +28,6 @@ use crate::lambda::samples::{self, Sample, Verdict};
 use crate::lambda::sandbox::{self, Failure, Init, Sandbox};
 use crate::progress::{ms, Printer};
 use crate::report::render;
-use crate::steps::smoke::{missing_module, missing_module_hint, plan};
 use crate::store::tools::Planned;
 
 /// What `invoke` was asked, checked before anything is built.

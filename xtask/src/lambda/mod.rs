@@ -4,6 +4,8 @@
 //!
 //! - `runtime_env`: what a function runs on (the host's Python or the
 //!   build image) with AWS's runtime interface client;
+//! - `function`: what a built function imports, and what would provide a
+//!   module it could not;
 //! - `layout`: its ZIP and layers laid out as `/var/task` and `/opt`;
 //! - `launch`, `sandbox`: its runtime started, with the Runtime API
 //!   (`runtime_api`) it talks to;
@@ -12,6 +14,7 @@
 
 pub mod dev_env;
 pub mod fakes;
+pub mod function;
 pub mod launch;
 pub mod layout;
 pub mod runtime_api;
