@@ -19,7 +19,7 @@ pub fn run(options: &Options) -> Result<()> {
             let smokes_ok = outcomes.values().all(|outcome| !outcome.failed());
             let failures = outcome.failures();
             let ok = checks_ok && smokes_ok && failures.is_empty();
-            if session.options.json {
+            if options.json {
                 let verdicts: serde_json::Map<String, serde_json::Value> = config
                     .functions
                     .keys()
@@ -68,7 +68,7 @@ pub fn run(options: &Options) -> Result<()> {
             if smokes_ok {
                 printer.info(&render::smoke_summary(&outcomes));
             } else {
-                let quiet = session.options.verbosity == Verbosity::Quiet;
+                let quiet = options.verbosity == Verbosity::Quiet;
                 eprint!("{}", render::smoke_table(&outcomes, quiet));
             }
             if outcome.missing.is_empty() {

@@ -21,7 +21,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         |session, graph, outcome| {
             let selected = select(session.config, names)?;
             let names: Vec<&str> = selected.iter().map(String::as_str).collect();
-            if session.options.json {
+            if options.json {
                 let layers: serde_json::Map<String, serde_json::Value> = names
                     .iter()
                     .filter_map(|name| {

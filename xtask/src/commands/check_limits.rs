@@ -17,7 +17,7 @@ pub fn run(options: &Options) -> Result<()> {
             let (reports, _) = render::verdicts(graph, &outcome.statuses);
             let ok =
                 reports.values().all(|report| report.ok) && reports.len() == session.config.functions.len();
-            if session.options.json {
+            if options.json {
                 let value = serde_json::json!({ "ok": ok, "functions": reports });
                 session.printer.out(&serde_json::to_string_pretty(&value)?);
             }

@@ -8,13 +8,24 @@ use anyhow::Result;
 
 use crate::cli::Options;
 use crate::config::Config;
-use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Status};
+use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Settings, Status};
 use crate::progress::Printer;
 use crate::{atomic, report, report::render, store::run_lock};
 
 /// A command's answer after a run: whether what it showed failed.
 pub struct Finished {
     pub failed: bool,
+}
+
+/// What a command of the graph asks of its run.
+pub fn settings(options: &Options) -> Settings {
+    Settings {
+        force: options.force,
+        jobs: options.jobs,
+        installer: options.installer,
+        overrides: options.overrides.clone(),
+        dry_run: options.dry_run,
+    }
 }
 
 /// Plans, then runs `targets` (or prints the plan), then hands the result
@@ -42,7 +53,7 @@ pub fn drive(
     }
     let _lock = run_lock::acquire(&config.cache_dir(), &printer)?;
     sweep(&config);
-    let session = Session::new(&config, options, &printer)?;
+    let session = Session::new(&config, settings(options), &printer)?;
     let graph = match graph::plan(&session) {
         Ok(graph) => graph,
         Err(err) => {
@@ -139,7 +150,7 @@ fn dry_run(
     printer: &Printer,
     select: impl FnOnce(&Config, &Graph) -> Result<Vec<usize>>,
 ) -> Result<()> {
-    let session = Session::new(config, options, printer)?;
+    let session = Session::new(config, settings(options), printer)?;
     let graph = graph::plan(&session)?;
     let targets = select(config, &graph)?;
     for note in &graph.notes {

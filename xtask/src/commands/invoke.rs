@@ -95,7 +95,7 @@ fn ready<'a>(session: &Session, graph: &'a Graph, platform: Platform) -> Result<
     };
     let config = session.config.at(platform);
     let (sh, tools, progress) = (&session.sh, &session.tools, session.printer.progress());
-    let site = site_for(sh, &config, tools, session.options.installer, progress, runner)?;
+    let site = site_for(sh, &config, tools, session.settings.installer, progress, runner)?;
     if let Err(reason) = &site.client {
         return Ok(Err(reason.clone()));
     }
@@ -314,7 +314,7 @@ impl Invoker<'_> {
         let fakes = Fakes::start(
             &session.sh,
             session.config,
-            session.options.installer,
+            session.settings.installer,
             session.printer,
         )?;
         self.printer()

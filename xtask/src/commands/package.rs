@@ -26,7 +26,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         },
         |session, _graph, outcome| {
             let manifest = &outcome.manifest;
-            if session.options.json {
+            if options.json {
                 let layers: std::collections::BTreeMap<_, _> = manifest
                     .layers
                     .iter()

@@ -29,7 +29,7 @@ pub fn run(options: &Options) -> Result<()> {
                 return Ok(Finished { failed: true });
             }
             let functions = outcome.manifest.functions.len();
-            if session.options.json {
+            if options.json {
                 let written = outcome
                     .dist
                     .written
@@ -46,7 +46,7 @@ pub fn run(options: &Options) -> Result<()> {
                 "report: {} ({functions} function(s))",
                 report::RELATIVE_PATH
             ));
-            if session.options.open {
+            if options.open {
                 open(&session.config.report_path(), printer);
             }
             Ok(Finished { failed: false })

@@ -28,7 +28,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         |session, graph, outcome| {
             let (_, mut outcomes) = render::verdicts(graph, &outcome.statuses);
             outcomes.retain(|name, _| names.is_empty() || names.contains(name));
-            if session.options.json {
+            if options.json {
                 let value = serde_json::json!({ "functions": outcomes });
                 session.printer.out(&serde_json::to_string_pretty(&value)?);
             }
@@ -40,7 +40,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
                 let reason = skipped.into_iter().next().expect("one reason");
                 session.printer.warn(&format!("smoke: skipped: {reason}"));
             }
-            let quiet = session.options.verbosity == Verbosity::Quiet;
+            let quiet = options.verbosity == Verbosity::Quiet;
             eprint!("{}", render::smoke_table(&outcomes, quiet));
             let failed = outcomes.values().filter(|outcome| outcome.failed()).count();
             if failed > 0 {
