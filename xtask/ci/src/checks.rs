@@ -9,19 +9,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use xshell::{cmd, Shell};
 
-use xtask::cli::Options;
 use xtask::commands::ci::XTASK_BINARY_VARIABLE;
 use xtask::config::manifest::Manifest;
 use xtask::config::Config;
 use xtask::digest::file_sha256;
+use xtask::python::installer::InstallerChoice;
 use xtask::store::archive;
 
 /// Function ZIPs must stay thin: only their handler, no shared code.
 const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
 
 /// The Python suite in the development virtualenv.
-pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
-    let python = xtask::lambda::dev_env::python(sh, config, options.installer)?;
+pub fn pytest(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result<()> {
+    let python = xtask::lambda::dev_env::python(sh, config, installer)?;
     cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;

@@ -29,10 +29,10 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::provision::{provision, Skipped};
-use xtask::cli::Options;
+use xtask::cli::{self, Common, Parsed};
 use xtask::config::Config;
-use xtask::progress::Printer;
-use xtask::{cli, error};
+use xtask::progress::{Printer, Verbosity};
+use xtask::{commands, error};
 
 /// What `ci` runs, in order.
 const STEPS: &[&str] = &[
@@ -55,16 +55,13 @@ const STEPS: &[&str] = &[
 
 fn main() -> ExitCode {
     // `cargo xtask ci` hands on its whole command line, parsed as it was.
-    let invocation = match cli::parse(std::env::args().skip(1)) {
-        Ok(invocation) => invocation,
-        Err(err) => return error::report(&err.into()),
-    };
-    let result = match &invocation.command {
-        cli::Command::Help(text) => {
-            Printer::new(invocation.options.verbosity).out(text);
+    let result = match cli::parse(commands::COMMANDS, std::env::args().skip(1)) {
+        Ok(Parsed::Help(text)) => {
+            Printer::new(Verbosity::default()).out(&text);
             Ok(())
         }
-        _ => run(&invocation.options),
+        Ok(Parsed::Run(given)) => run(&given.common),
+        Err(err) => Err(err.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,7 +69,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(options: &Options) -> Result<()> {
+fn run(options: &Common) -> Result<()> {
     let config = Config::load(&options.overrides)?;
     if options.dry_run {
         // Each step is a whole program; there is no cheaper preview of them.
@@ -134,7 +131,7 @@ fn run(options: &Options) -> Result<()> {
         // The container tests skip themselves where no engine answers.
         Ok(cmd!(sh, "{cargo} test --workspace --all-features").run()?)
     })?;
-    step("pytest", &mut || checks::pytest(&sh, &config, options))?;
+    step("pytest", &mut || checks::pytest(&sh, &config, options.installer))?;
     let xtask = checks::xtask_binary(&config);
     step(
         "lock --check",

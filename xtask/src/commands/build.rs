@@ -2,14 +2,14 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::Common;
 use crate::commands::drive::{drive, Finished};
 use crate::progress::Verbosity;
 use crate::{report, report::render};
 
-pub fn run(options: &Options) -> Result<()> {
+pub fn run(common: Common) -> Result<()> {
     drive(
-        options,
+        &common,
         |_, graph| Ok((0..graph.nodes.len()).collect()),
         |session, graph, outcome| {
             let config = session.config;
@@ -19,7 +19,7 @@ pub fn run(options: &Options) -> Result<()> {
             let smokes_ok = outcomes.values().all(|outcome| !outcome.failed());
             let failures = outcome.failures();
             let ok = checks_ok && smokes_ok && failures.is_empty();
-            if options.json {
+            if common.json {
                 let verdicts: serde_json::Map<String, serde_json::Value> = config
                     .functions
                     .keys()
@@ -68,7 +68,7 @@ pub fn run(options: &Options) -> Result<()> {
             if smokes_ok {
                 printer.info(&render::smoke_summary(&outcomes));
             } else {
-                let quiet = options.verbosity == Verbosity::Quiet;
+                let quiet = common.verbosity == Verbosity::Quiet;
                 eprint!("{}", render::smoke_table(&outcomes, quiet));
             }
             if outcome.missing.is_empty() {

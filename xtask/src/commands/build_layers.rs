@@ -2,16 +2,17 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::args::NamesArgs;
 use crate::commands::drive::{drive, Finished};
 use crate::config::{Config, LayerSource};
 use crate::error::UsageError;
 use crate::graph::Kind;
 use crate::report::render;
 
-pub fn run(options: &Options, names: &[String]) -> Result<()> {
+pub fn run(args: NamesArgs) -> Result<()> {
+    let (common, names) = (&args.common, &args.names);
     drive(
-        options,
+        common,
         |config, graph| {
             Ok(select(config, names)?
                 .iter()
@@ -21,7 +22,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         |session, graph, outcome| {
             let selected = select(session.config, names)?;
             let names: Vec<&str> = selected.iter().map(String::as_str).collect();
-            if options.json {
+            if common.json {
                 let layers: serde_json::Map<String, serde_json::Value> = names
                     .iter()
                     .filter_map(|name| {

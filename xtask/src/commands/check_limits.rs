@@ -4,20 +4,20 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::Common;
 use crate::commands::drive::{drive, Finished};
 use crate::graph::Kind;
 use crate::{report, report::render};
 
-pub fn run(options: &Options) -> Result<()> {
+pub fn run(common: Common) -> Result<()> {
     drive(
-        options,
+        &common,
         |_, graph| Ok(graph.of_kind(&[Kind::Check])),
         |session, graph, outcome| {
             let (reports, _) = render::verdicts(graph, &outcome.statuses);
             let ok =
                 reports.values().all(|report| report.ok) && reports.len() == session.config.functions.len();
-            if options.json {
+            if common.json {
                 let value = serde_json::json!({ "ok": ok, "functions": reports });
                 session.printer.out(&serde_json::to_string_pretty(&value)?);
             }

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::Common;
 use crate::config::Config;
 use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Settings, Status};
 use crate::progress::Printer;
@@ -18,29 +18,29 @@ pub struct Finished {
 }
 
 /// What a command of the graph asks of its run.
-pub fn settings(options: &Options) -> Settings {
+pub fn settings(common: &Common) -> Settings {
     Settings {
-        force: options.force,
-        jobs: options.jobs,
-        installer: options.installer,
-        overrides: options.overrides.clone(),
-        dry_run: options.dry_run,
+        force: common.force,
+        jobs: common.jobs,
+        installer: common.installer,
+        overrides: common.overrides.clone(),
+        dry_run: common.dry_run,
     }
 }
 
 /// Plans, then runs `targets` (or prints the plan), then hands the result
 /// to `show`.
 pub fn drive(
-    options: &Options,
+    common: &Common,
     select: impl FnOnce(&Config, &Graph) -> Result<Vec<usize>>,
     show: impl FnOnce(&Session, &Graph, &run::Outcome) -> Result<Finished>,
 ) -> Result<()> {
-    let printer = Printer::new(options.verbosity);
-    let (workspace, config) = Config::load_in_workspace(&options.overrides);
+    let printer = Printer::new(common.verbosity);
+    let (workspace, config) = Config::load_in_workspace(&common.overrides);
     let config = match config {
         Ok(config) => config,
         Err(err) => {
-            if let (Some((root, target_dir)), false) = (workspace, options.dry_run) {
+            if let (Some((root, target_dir)), false) = (workspace, common.dry_run) {
                 // Under the lock: a run still going must not lose files under it.
                 let _lock = run_lock::acquire(&target_dir.join(crate::config::CACHE_DIR), &printer)?;
                 clear_dist(&root.join("dist"), &printer);
@@ -48,12 +48,12 @@ pub fn drive(
             return Err(err);
         }
     };
-    if options.dry_run {
-        return dry_run(&config, options, &printer, select);
+    if common.dry_run {
+        return dry_run(&config, common, &printer, select);
     }
     let _lock = run_lock::acquire(&config.cache_dir(), &printer)?;
     sweep(&config);
-    let session = Session::new(&config, settings(options), &printer)?;
+    let session = Session::new(&config, settings(common), &printer)?;
     let graph = match graph::plan(&session) {
         Ok(graph) => graph,
         Err(err) => {
@@ -146,11 +146,11 @@ fn clear_dist(dist: &std::path::Path, printer: &Printer) {
 /// no process is started, no tool is probed.
 fn dry_run(
     config: &Config,
-    options: &Options,
+    common: &Common,
     printer: &Printer,
     select: impl FnOnce(&Config, &Graph) -> Result<Vec<usize>>,
 ) -> Result<()> {
-    let session = Session::new(config, settings(options), printer)?;
+    let session = Session::new(config, settings(common), printer)?;
     let graph = graph::plan(&session)?;
     let targets = select(config, &graph)?;
     for note in &graph.notes {
@@ -159,7 +159,7 @@ fn dry_run(
     let records = LazyRecords::new(&config.cache_dir());
     let mut statuses: Vec<Option<Status>> = vec![None; graph.nodes.len()];
     for index in 0..graph.nodes.len() {
-        let force = options.force;
+        let force = common.force;
         statuses[index] = Some(graph::evaluate(
             &graph,
             index,
@@ -171,7 +171,7 @@ fn dry_run(
     }
     let (_, missing) = dist::manifest(config, &graph, &statuses)?;
     let removed = dist::strays(config, &graph);
-    if options.json {
+    if common.json {
         let mut value = render::plan_json(&graph, &statuses, &targets, &removed);
         value["manifest_complete"] = missing.is_empty().into();
         printer.out(&serde_json::to_string_pretty(&value)?);

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::args::InvokeArgs;
 use crate::commands::drive::{drive, Finished};
 use crate::config::manifest::BuiltView;
 use crate::lambda::invoke::{self, Answered, Here, Invoked};
@@ -18,17 +18,18 @@ use crate::lambda::sandbox::Failure;
 use crate::progress::Printer;
 use crate::report::render;
 
-pub fn run(options: &Options, names: &[String]) -> Result<()> {
+pub fn run(args: InvokeArgs) -> Result<()> {
+    let (common, names) = (&args.common, &args.functions);
     let request: OnceCell<Request> = OnceCell::new();
     drive(
-        options,
+        common,
         |config, graph| {
             let asked = Asked {
                 functions: names,
-                all: options.all,
-                event: options.event.as_deref(),
-                env: &options.env,
-                layers: &options.layers,
+                all: args.all,
+                event: args.event.as_deref(),
+                env: &args.env,
+                layers: &args.layers,
             };
             let _ = request.set(Request::new(config, &asked)?);
             // Every product: dist/manifest.json is written only whole.

@@ -4,18 +4,19 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::args::LockArgs;
 use crate::config::Config;
 use crate::error::{Failed, UsageError};
 use crate::progress::Printer;
 use crate::python::locking::{self, Resolver, Target};
 
-pub fn run(options: &Options, names: &[String]) -> Result<()> {
-    let config = Config::load(&options.overrides)?;
-    let printer = Printer::new(options.verbosity);
+pub fn run(args: LockArgs) -> Result<()> {
+    let (common, names) = (&args.common, &args.profiles);
+    let config = Config::load(&common.overrides)?;
+    let printer = Printer::new(common.verbosity);
     let targets = locking::targets(&config, names)?;
-    locking::refuse_pip(options.installer)?;
-    if options.dry_run {
+    locking::refuse_pip(common.installer)?;
+    if common.dry_run {
         for target in &targets {
             printer.out(&format!(
                 "lock {}: would resolve {} into {}",
@@ -26,13 +27,13 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         }
         return Ok(());
     }
-    if options.check {
+    if args.check {
         return check(&config, &printer, &targets);
     }
     // Nothing else writes into the repository (a build reads the locks)
     // while they are resolved and written.
     let _lock = crate::store::run_lock::acquire(&config.cache_dir(), &printer)?;
-    let (resolver, notes) = Resolver::new(&config, options.upgrade, &options.upgrade_packages)?;
+    let (resolver, notes) = Resolver::new(&config, args.upgrade, &args.upgrade_packages)?;
     for note in notes {
         printer.info(&note);
     }

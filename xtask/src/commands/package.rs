@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::args::NamesArgs;
 use crate::commands::drive::{drive, Finished};
 use crate::config::manifest::LayerKind;
 use crate::config::Config;
@@ -11,9 +11,10 @@ use crate::error::UsageError;
 use crate::graph::Kind;
 use crate::report::render;
 
-pub fn run(options: &Options, names: &[String]) -> Result<()> {
+pub fn run(args: NamesArgs) -> Result<()> {
+    let (common, names) = (&args.common, &args.names);
     drive(
-        options,
+        common,
         |config, graph| {
             let functions = select(config, names)?;
             let mut targets = graph.of_kind(&[Kind::SourceLayer]);
@@ -26,7 +27,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         },
         |session, _graph, outcome| {
             let manifest = &outcome.manifest;
-            if options.json {
+            if common.json {
                 let layers: std::collections::BTreeMap<_, _> = manifest
                     .layers
                     .iter()

@@ -8,14 +8,15 @@ use std::process::{Command, Stdio};
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::args::ReportArgs;
 use crate::commands::drive::{drive, Finished};
 use crate::progress::Printer;
 use crate::report;
 
-pub fn run(options: &Options) -> Result<()> {
+pub fn run(args: ReportArgs) -> Result<()> {
+    let common = &args.common;
     drive(
-        options,
+        common,
         |_, graph| Ok((0..graph.nodes.len()).collect()),
         |session, _graph, outcome| {
             let printer = session.printer;
@@ -29,7 +30,7 @@ pub fn run(options: &Options) -> Result<()> {
                 return Ok(Finished { failed: true });
             }
             let functions = outcome.manifest.functions.len();
-            if options.json {
+            if common.json {
                 let written = outcome
                     .dist
                     .written
@@ -46,7 +47,7 @@ pub fn run(options: &Options) -> Result<()> {
                 "report: {} ({functions} function(s))",
                 report::RELATIVE_PATH
             ));
-            if options.open {
+            if args.open {
                 open(&session.config.report_path(), printer);
             }
             Ok(Finished { failed: false })

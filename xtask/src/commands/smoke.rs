@@ -3,16 +3,17 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
+use crate::cli::args::NamesArgs;
 use crate::commands::drive::{drive, Finished};
 use crate::error::UsageError;
 use crate::graph::Kind;
 use crate::progress::Verbosity;
 use crate::report::render;
 
-pub fn run(options: &Options, names: &[String]) -> Result<()> {
+pub fn run(args: NamesArgs) -> Result<()> {
+    let (common, names) = (&args.common, &args.names);
     drive(
-        options,
+        common,
         |config, graph| {
             if let Some(unknown) = names.iter().find(|name| !config.functions.contains_key(*name)) {
                 let known: Vec<_> = config.functions.keys().map(String::as_str).collect();
@@ -28,7 +29,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
         |session, graph, outcome| {
             let (_, mut outcomes) = render::verdicts(graph, &outcome.statuses);
             outcomes.retain(|name, _| names.is_empty() || names.contains(name));
-            if options.json {
+            if common.json {
                 let value = serde_json::json!({ "functions": outcomes });
                 session.printer.out(&serde_json::to_string_pretty(&value)?);
             }
@@ -40,7 +41,7 @@ pub fn run(options: &Options, names: &[String]) -> Result<()> {
                 let reason = skipped.into_iter().next().expect("one reason");
                 session.printer.warn(&format!("smoke: skipped: {reason}"));
             }
-            let quiet = options.verbosity == Verbosity::Quiet;
+            let quiet = common.verbosity == Verbosity::Quiet;
             eprint!("{}", render::smoke_table(&outcomes, quiet));
             let failed = outcomes.values().filter(|outcome| outcome.failed()).count();
             if failed > 0 {
