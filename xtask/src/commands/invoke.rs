@@ -3,13 +3,12 @@
 //! interface client and sends them events; `--all` sends every sample event
 //! of `lambdas/events/` against local fakes and checks the expected status.
 
-use std::cell::OnceCell;
 use std::time::Instant;
 
 use anyhow::Result;
 
 use crate::cli::args::InvokeArgs;
-use crate::commands::drive::{drive, Finished};
+use crate::commands::graph_run::Repo;
 use crate::config::manifest::BuiltView;
 use crate::lambda::invoke::{self, Answered, Here, Invoked};
 use crate::lambda::request::{Asked, Request};
@@ -19,55 +18,45 @@ use crate::progress::Printer;
 use crate::report::render;
 
 pub fn run(args: InvokeArgs) -> Result<()> {
-    let (common, names) = (&args.common, &args.functions);
-    let request: OnceCell<Request> = OnceCell::new();
-    drive(
-        common,
-        |config, graph| {
-            let asked = Asked {
-                functions: names,
-                all: args.all,
-                event: args.event.as_deref(),
-                env: &args.env,
-                layers: &args.layers,
-            };
-            let _ = request.set(Request::new(config, &asked)?);
-            // Every product: dist/manifest.json is written only whole.
-            Ok(graph
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, node)| node.kind.is_product())
-                .map(|(index, _)| index)
-                .collect())
-        },
-        |session, graph, outcome| {
-            let request = request.get().expect("parsed before the run");
-            if !outcome.missing.is_empty() {
-                return Ok(Finished { failed: true });
-            }
-            let built = BuiltView::new(&outcome.manifest, session.config);
-            let here = Here {
-                config: session.config,
-                sh: &session.sh,
-                tools: &session.tools,
-                installer: session.settings.installer,
-                printer: session.printer,
-                runners: &graph.runners,
-                built: &built,
-            };
-            let printer = session.printer;
-            let failed = match invoke::invoke(&here, request)? {
-                Invoked::One { function, answered } => show_one(printer, &function, answered)?,
-                Invoked::All {
-                    rows,
-                    skipped,
-                    started,
-                } => show_all(printer, &rows, &skipped, started),
-            };
-            Ok(Finished { failed })
-        },
-    )
+    let repo = Repo::load(&args.common)?;
+    let opened = repo.open()?;
+    let asked = Asked {
+        functions: &args.functions,
+        all: args.all,
+        event: args.event.as_deref(),
+        env: &args.env,
+        layers: &args.layers,
+    };
+    let request = Request::new(&repo.config, &asked)?;
+    // Every product: dist/manifest.json is written only whole.
+    let products: Vec<usize> = (0..opened.graph.nodes.len())
+        .filter(|&index| opened.graph.nodes[index].kind.is_product())
+        .collect();
+    let Some(ran) = opened.run(&products)? else {
+        return Ok(());
+    };
+    if !ran.outcome.missing.is_empty() {
+        return ran.finish(true);
+    }
+    let built = BuiltView::new(&ran.outcome.manifest, &repo.config);
+    let here = Here {
+        config: &repo.config,
+        sh: &ran.session.sh,
+        tools: &ran.session.tools,
+        installer: args.common.installer,
+        printer: &repo.printer,
+        runners: &ran.graph.runners,
+        built: &built,
+    };
+    let failed = match invoke::invoke(&here, &request)? {
+        Invoked::One { function, answered } => show_one(&repo.printer, &function, answered)?,
+        Invoked::All {
+            rows,
+            skipped,
+            started,
+        } => show_all(&repo.printer, &rows, &skipped, started),
+    };
+    ran.finish(failed)
 }
 
 /// The response on stdout, Lambda's REPORT line on stderr; whether the

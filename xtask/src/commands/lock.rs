@@ -11,12 +11,11 @@ use crate::progress::Printer;
 use crate::python::locking::{self, Resolver, Target};
 
 pub fn run(args: LockArgs) -> Result<()> {
-    let (common, names) = (&args.common, &args.profiles);
-    let config = Config::load(&common.overrides)?;
-    let printer = Printer::new(common.verbosity);
-    let targets = locking::targets(&config, names)?;
-    locking::refuse_pip(common.installer)?;
-    if common.dry_run {
+    let config = Config::load(&args.common.overrides)?;
+    let printer = Printer::new(args.common.verbosity);
+    let targets = locking::targets(&config, &args.profiles)?;
+    locking::refuse_pip(args.common.installer)?;
+    if args.common.dry_run {
         for target in &targets {
             printer.out(&format!(
                 "lock {}: would resolve {} into {}",

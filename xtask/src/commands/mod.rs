@@ -1,7 +1,7 @@
 //! One module per subcommand, each exposing `run` over its typed
 //! arguments; nothing imports a command. `COMMANDS` declares them all,
 //! once: parsing, `--help`, "did you mean" and `main`'s dispatch all read
-//! it. `drive` is what the commands that run the build graph share.
+//! it. `graph_run` is what the commands that run the build graph share.
 
 use crate::cli::flags::{
     ALL, ARCH, BUILDER, CHECK, ENV, EVENT, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, RUNNER, UPGRADE,
@@ -13,7 +13,7 @@ pub mod build;
 pub mod build_layers;
 pub mod check_limits;
 pub mod ci;
-pub mod drive;
+pub mod graph_run;
 pub mod invoke;
 pub mod lock;
 pub mod package;
