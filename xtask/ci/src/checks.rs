@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use xshell::{cmd, Shell};
 
-use xtask::cli::Options;
 use xtask::commands::ci::XTASK_BINARY_VARIABLE;
 use xtask::config::manifest::Manifest;
 use xtask::config::Config;
 use xtask::digest::file_sha256;
+use xtask::python::installer::InstallerChoice;
 use xtask::store::archive;
 
 /// Function ZIPs must stay thin: only their handler, no shared code.
@@ -21,8 +21,8 @@ const THIN_FUNCTION_BYTES: u64 = 50 * 1024;
 
 /// The Python suites (the example's and the tool's own scripts') in the
 /// development virtualenv.
-pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
-    let python = xtask::lambda::dev_env::python(sh, config, options.installer)?;
+pub fn pytest(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result<()> {
+    let python = xtask::lambda::dev_env::python(sh, config, installer)?;
     cmd!(sh, "{python} -m pytest -p no:cacheprovider -q lambdas xtask/py")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;
@@ -31,8 +31,8 @@ pub fn pytest(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
 
 /// ruff's lint and format checks and mypy over `lambdas/` and `xtask/py/`,
 /// as `pyproject.toml` configures them, with the virtualenv's pinned versions.
-pub fn python_lint(sh: &Shell, config: &Config, options: &Options) -> Result<()> {
-    let python = xtask::lambda::dev_env::python(sh, config, options.installer)?;
+pub fn python_lint(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result<()> {
+    let python = xtask::lambda::dev_env::python(sh, config, installer)?;
     cmd!(sh, "{python} -m ruff check --no-cache xtask/py lambdas").run()?;
     cmd!(sh, "{python} -m ruff format --no-cache --check xtask/py lambdas").run()?;
     cmd!(sh, "{python} -m mypy --cache-dir=/dev/null").run()?;

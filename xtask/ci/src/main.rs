@@ -30,10 +30,10 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::provision::{provision, Skipped};
-use xtask::cli::Options;
+use xtask::cli::{self, Common, Parsed};
 use xtask::config::Config;
-use xtask::progress::Printer;
-use xtask::{cli, error};
+use xtask::progress::{Printer, Verbosity};
+use xtask::{commands, error};
 
 /// The first stage: what the others need on this machine, or why they
 /// are skipped.
@@ -44,7 +44,7 @@ struct Harness<'a> {
     /// At the repository's root, with what provisioning put on PATH.
     sh: Shell,
     config: Config,
-    options: &'a Options,
+    options: &'a Common,
     cargo: String,
     xtask: PathBuf,
 }
@@ -91,12 +91,12 @@ const STAGES: &[Stage] = &[
     Stage {
         name: "pytest",
         needs: &[],
-        run: |ci| checks::pytest(&ci.sh, &ci.config, ci.options),
+        run: |ci| checks::pytest(&ci.sh, &ci.config, ci.options.installer),
     },
     Stage {
         name: "python lint",
         needs: &[],
-        run: |ci| checks::python_lint(&ci.sh, &ci.config, ci.options),
+        run: |ci| checks::python_lint(&ci.sh, &ci.config, ci.options.installer),
     },
     Stage {
         name: "lock --check",
@@ -176,16 +176,13 @@ fn stage_names() -> impl Iterator<Item = &'static str> {
 
 fn main() -> ExitCode {
     // `cargo xtask ci` hands on its whole command line, parsed as it was.
-    let invocation = match cli::parse(std::env::args().skip(1)) {
-        Ok(invocation) => invocation,
-        Err(err) => return error::report(&err.into()),
-    };
-    let result = match &invocation.command {
-        cli::Command::Help(text) => {
-            Printer::new(invocation.options.verbosity).out(text);
+    let result = match cli::parse(commands::COMMANDS, std::env::args().skip(1)) {
+        Ok(Parsed::Help(text)) => {
+            Printer::new(Verbosity::default()).out(&text);
             Ok(())
         }
-        _ => run(&invocation.options),
+        Ok(Parsed::Run(given)) => run(&given.common),
+        Err(err) => Err(err.into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,7 +190,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(options: &Options) -> Result<()> {
+fn run(options: &Common) -> Result<()> {
     let config = Config::load(&options.overrides)?;
     if options.dry_run {
         // Each step is a whole program; there is no cheaper preview of them.

@@ -1,16 +1,51 @@
-//! The command line: subcommands, their flags and their `--help`.
+//! The command line: its options (`flags`), how a line is read against
+//! the table of commands (`commands::COMMANDS`, which declares each command
+//! once), `--help` and "did you mean" (`help`), and each command's typed
+//! arguments (`args`). Nothing below the commands sees these types.
 
-use anyhow::Result;
-
-use crate::config::{BuilderChoice, Overrides, RunnerChoice};
+use crate::config::Overrides;
 use crate::error::UsageError;
-use crate::facts::Arch;
 use crate::progress::Verbosity;
 use crate::python::installer::InstallerChoice;
 
-/// Flags every subcommand understands.
+pub mod args;
+pub mod flags;
+mod help;
+#[cfg(test)]
+mod tests;
+
+use flags::{Flag, Role};
+
+/// One subcommand, declared once: what `--help` says of it, the options
+/// it takes, whether it takes names, and what runs it.
+pub struct Command {
+    pub name: &'static str,
+    /// After its name in the overview: `[LAYER...]`, `FUNCTION | --all`.
+    pub arguments: &'static str,
+    /// Its line in the overview; each further line is indented under the first.
+    pub summary: &'static str,
+    /// `cargo xtask <name> [OPTIONS] …`
+    pub usage: &'static str,
+    /// What `cargo xtask <name> --help` says above the usage.
+    pub about: &'static str,
+    /// The options it takes besides those of every command (`flags::EVERY`).
+    pub flags: &'static [&'static Flag],
+    /// Whether it takes names after it (layers, functions, profiles).
+    pub takes_names: bool,
+    /// Builds its typed arguments from what was given, and runs it.
+    pub run: fn(Given) -> anyhow::Result<()>,
+}
+
+impl Command {
+    pub fn takes(&self, flag: &Flag) -> bool {
+        flags::EVERY.iter().chain(self.flags).any(|taken| taken.is(flag))
+    }
+}
+
+/// The options every command shares; one a command does not take keeps
+/// its default.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct Common {
     pub json: bool,
     pub verbosity: Verbosity,
     pub force: bool,
@@ -18,288 +53,158 @@ pub struct Options {
     pub jobs: Option<usize>,
     pub installer: InstallerChoice,
     pub overrides: Overrides,
-    /// `invoke --all`.
-    pub all: bool,
-    /// `invoke --event FILE|-`.
-    pub event: Option<String>,
-    /// `invoke --env KEY=VALUE`, as given.
-    pub env: Vec<String>,
-    /// `invoke --layer NAME=ZIP`, as given.
-    pub layers: Vec<String>,
-    /// `lock --check`.
-    pub check: bool,
-    /// `lock --upgrade`.
-    pub upgrade: bool,
-    /// `lock --upgrade-package NAME`.
-    pub upgrade_packages: Vec<String>,
-    /// `report --open`.
-    pub open: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Help(String),
-    BuildLayers(Vec<String>),
-    Package(Vec<String>),
-    CheckLimits,
-    Smoke(Vec<String>),
-    Invoke(Vec<String>),
-    Lock(Vec<String>),
-    Build,
-    Report,
-    Ci,
+/// A command line read against the table: the command, the options every
+/// command shares, its names and its own options, for its typed arguments.
+pub struct Given {
+    pub command: &'static Command,
+    pub common: Common,
+    pub names: Vec<String>,
+    /// The whole command line, as it was given.
+    pub line: Vec<String>,
+    own: Vec<(&'static Flag, Option<String>)>,
 }
 
-#[derive(Debug)]
-pub struct Invocation {
-    pub command: Command,
-    pub options: Options,
-}
-
-mod help;
-
-use help::{command_help, unknown, COMMANDS, FLAGS, OVERVIEW};
-
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, UsageError> {
-    let mut args = args.into_iter();
-    let mut options = Options::default();
-    let mut positional = Vec::new();
-    let mut command_name: Option<String> = None;
-    let mut want_help = false;
-    // The options given, by their long spelling: checked against the
-    // command once it is known.
-    let mut given: Vec<&'static str> = Vec::new();
-    while let Some(arg) = args.next() {
-        let (flag, inline_value) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
-            _ => (arg.clone(), None),
-        };
-        if let Some(known) = FLAGS
-            .iter()
-            .find(|known| known.long == flag || known.short == Some(flag.as_str()))
-        {
-            given.push(known.long);
-        }
-        let mut value = |name: &str| -> Result<String, UsageError> {
-            inline_value
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| UsageError::new(format!("{name} needs a value (see --help)")))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => want_help = true,
-            "--json" => options.json = true,
-            "-q" | "--quiet" => options.verbosity = Verbosity::Quiet,
-            "-v" | "--verbose" => options.verbosity = Verbosity::Verbose,
-            "--force" => options.force = true,
-            "--dry-run" => options.dry_run = true,
-            "--builder" => {
-                let name = value("--builder")?;
-                let builder = BuilderChoice::parse(&name).ok_or_else(|| {
-                    UsageError::new(format!(
-                        "--builder: unknown builder `{name}` (use auto, container or host)"
-                    ))
-                })?;
-                options.overrides.builder = Some(builder);
-            }
-            "--image" => options.overrides.image = Some(value("--image")?),
-            "--runner" => {
-                let name = value("--runner")?;
-                options.overrides.runner = Some(match name.as_str() {
-                    "host" => RunnerChoice::Host,
-                    "container" => RunnerChoice::Container,
-                    _ => {
-                        return Err(UsageError::new(format!(
-                            "--runner: unknown runner `{name}` (use host or container)"
-                        )))
-                    }
-                });
-            }
-            "--arch" => {
-                let name = value("--arch")?;
-                let arch = Arch::parse(&name).ok_or_else(|| {
-                    UsageError::new(format!(
-                        "--arch: unknown architecture `{name}` (use x86_64 or arm64)"
-                    ))
-                })?;
-                options.overrides.arch = Some(arch);
-            }
-            "--jobs" | "-j" => {
-                let text = value("--jobs")?;
-                let jobs: usize =
-                    text.parse().ok().filter(|&jobs| jobs > 0).ok_or_else(|| {
-                        UsageError::new(format!("--jobs: `{text}` is not a positive number"))
-                    })?;
-                options.jobs = Some(jobs);
-            }
-            "--all" => options.all = true,
-            "--check" => options.check = true,
-            "--open" => options.open = true,
-            "--upgrade" => options.upgrade = true,
-            "--upgrade-package" => options.upgrade_packages.push(value("--upgrade-package")?),
-            "--event" => options.event = Some(value("--event")?),
-            "--env" => options.env.push(value("--env")?),
-            "--layer" => options.layers.push(value("--layer")?),
-            "--installer" => {
-                let name = value("--installer")?;
-                options.installer = match name.as_str() {
-                    "auto" => InstallerChoice::Auto,
-                    "uv" => InstallerChoice::Uv,
-                    "pip" => InstallerChoice::Pip,
-                    _ => {
-                        return Err(UsageError::new(format!(
-                            "--installer: unknown installer `{name}` (use auto, uv or pip)"
-                        )))
-                    }
-                };
-            }
-            _ if flag.starts_with('-') => {
-                let known = FLAGS
-                    .iter()
-                    .flat_map(|known| [Some(known.long), known.short])
-                    .flatten();
-                return Err(unknown("option", &flag, known.collect()));
-            }
-            _ if command_name.is_none() => command_name = Some(arg),
-            _ => positional.push(arg),
-        }
+impl Given {
+    /// Whether the switch `flag` was given.
+    pub fn switch(&self, flag: &Flag) -> bool {
+        self.given(flag).next().is_some()
     }
-    let Some(name) = command_name else {
-        if want_help {
-            return Ok(Invocation {
-                command: Command::Help(OVERVIEW.to_string()),
-                options,
-            });
+
+    /// The last value given to `flag`.
+    pub fn value(&self, flag: &Flag) -> Option<String> {
+        self.given(flag).last().flatten()
+    }
+
+    /// Every value given to `flag`, in order.
+    pub fn values(&self, flag: &Flag) -> Vec<String> {
+        self.given(flag).flatten().collect()
+    }
+
+    fn given<'a>(&'a self, flag: &'a Flag) -> impl Iterator<Item = Option<String>> + 'a {
+        debug_assert!(
+            self.command.takes(flag),
+            "`{}` reads {}",
+            self.command.name,
+            flag.long
+        );
+        self.own
+            .iter()
+            .filter(move |(given, _)| given.is(flag))
+            .map(|(_, value)| value.clone())
+    }
+}
+
+/// What a command line asks for.
+pub enum Parsed {
+    /// Help: the overview or a command's text.
+    Help(String),
+    Run(Given),
+}
+
+/// The options and words of a command line, before its command is known.
+#[derive(Default)]
+struct Read {
+    common: Common,
+    help: bool,
+    /// The command's name, then its names.
+    words: Vec<String>,
+    /// Every option given, in order, with its value.
+    given: Vec<(&'static Flag, Option<String>)>,
+}
+
+pub fn parse(
+    table: &'static [Command],
+    args: impl IntoIterator<Item = String>,
+) -> Result<Parsed, UsageError> {
+    let line: Vec<String> = args.into_iter().collect();
+    let read = read(&line)?;
+    let Some((name, names)) = read.words.split_first() else {
+        if read.help {
+            return Ok(Parsed::Help(help::overview(table)));
         }
         return Err(UsageError::new("no command given (try cargo xtask --help)"));
     };
-    if name == "help" {
-        let text = match positional.first() {
-            None => OVERVIEW.to_string(),
-            Some(topic) => command_help(topic).ok_or_else(|| unknown("command", topic, COMMANDS.to_vec()))?,
-        };
-        return Ok(Invocation {
-            command: Command::Help(text),
-            options,
-        });
+    if name == help::HELP {
+        return help_topic(table, names.first());
     }
-    let help = command_help(&name).ok_or_else(|| unknown("command", &name, COMMANDS.to_vec()))?;
-    if let Some(flag) = given.iter().find(|long| {
-        FLAGS
-            .iter()
-            .any(|known| known.long == **long && !known.takes(&name))
-    }) {
+    let command = find(table, name)?;
+    if let Some((flag, _)) = read.given.iter().find(|(flag, _)| !command.takes(flag)) {
         return Err(UsageError::new(format!(
-            "`{name}` takes no {flag} (see cargo xtask {name} --help)"
+            "`{name}` takes no {} (see cargo xtask {name} --help)",
+            flag.long
         )));
     }
-    if want_help {
-        return Ok(Invocation {
-            command: Command::Help(help),
-            options,
-        });
+    if read.help {
+        return Ok(Parsed::Help(help::command_help(command)));
     }
-    let no_names = |command: Command| {
-        if positional.is_empty() {
-            Ok(command)
-        } else {
-            Err(UsageError::new(format!(
-                "`{name}` takes no names, got `{}`",
-                positional.join(" ")
-            )))
-        }
-    };
-    let command = match name.as_str() {
-        "build-layers" => Command::BuildLayers(positional),
-        "package" => Command::Package(positional),
-        "smoke" => Command::Smoke(positional),
-        "invoke" => Command::Invoke(positional),
-        "lock" => Command::Lock(positional),
-        "check-limits" => no_names(Command::CheckLimits)?,
-        "build" => no_names(Command::Build)?,
-        "report" => no_names(Command::Report)?,
-        "ci" => no_names(Command::Ci)?,
-        _ => unreachable!("command_help knows exactly these commands"),
-    };
-    Ok(Invocation { command, options })
+    if !command.takes_names && !names.is_empty() {
+        return Err(UsageError::new(format!(
+            "`{name}` takes no names, got `{}`",
+            names.join(" ")
+        )));
+    }
+    Ok(Parsed::Run(Given {
+        command,
+        common: read.common,
+        names: names.to_vec(),
+        line,
+        own: read
+            .given
+            .into_iter()
+            .filter(|(flag, _)| matches!(flag.role, Role::Own))
+            .collect(),
+    }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_str(line: &str) -> Result<Invocation, UsageError> {
-        parse(line.split_whitespace().map(String::from))
-    }
-
-    #[test]
-    fn flags_and_names() {
-        let invocation =
-            parse_str("build-layers core --jobs 3 --builder=host --arch arm64 --json sms").unwrap();
-        assert_eq!(
-            invocation.command,
-            Command::BuildLayers(vec!["core".into(), "sms".into()])
-        );
-        assert_eq!(invocation.options.jobs, Some(3));
-        assert_eq!(invocation.options.overrides.builder, Some(BuilderChoice::Host));
-        assert_eq!(invocation.options.overrides.arch, Some(Arch::Arm64));
-        assert!(invocation.options.json);
-    }
-
-    #[test]
-    fn a_typo_gets_a_suggestion() {
-        let err = parse_str("biuld").err().unwrap().to_string();
-        assert!(err.contains("did you mean `build`?"), "{err}");
-        let err = parse_str("build --dryrun").err().unwrap().to_string();
-        assert!(err.contains("did you mean `--dry-run`?"), "{err}");
-        let err = parse_str("frobnicate").err().unwrap().to_string();
-        assert!(!err.contains("did you mean"), "{err}");
-        let err = parse_str("ci --json").err().unwrap().to_string();
-        assert!(err.contains("`ci` takes no --json"), "{err}");
-    }
-
-    #[test]
-    fn each_command_lists_only_its_own_options() {
-        let Command::Help(ci) = parse_str("ci --help").unwrap().command else {
-            panic!("help")
+/// Reads every option (checking the values of the shared ones) and keeps
+/// the other words in order.
+fn read(line: &[String]) -> Result<Read, UsageError> {
+    let mut read = Read::default();
+    let mut args = line.iter().cloned();
+    while let Some(arg) = args.next() {
+        let (spelled, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_string())),
+            _ => (arg.as_str(), None),
         };
-        assert!(!ci.contains("--builder") && ci.contains("--installer"), "{ci}");
-        let Command::Help(build) = parse_str("build --help").unwrap().command else {
-            panic!("help")
-        };
-        assert!(build.contains("--builder") && build.contains("--json"), "{build}");
-    }
-
-    #[test]
-    fn bad_usage_is_an_error() {
-        assert!(parse_str("").is_err());
-        assert!(parse_str("frobnicate").is_err());
-        assert!(parse_str("build-layers --jobs 0").is_err());
-        assert!(parse_str("build-layers --builder lambda").is_err());
-        assert!(parse_str("check-limits extra").is_err());
-        assert!(parse_str("build --colour").is_err());
-        assert!(parse_str("build --open").is_err());
-        assert!(parse_str("report sms").is_err());
-        assert!(parse_str("report --open").unwrap().options.open);
-    }
-
-    #[test]
-    fn help_for_each_command() {
-        for name in [
-            "build-layers",
-            "package",
-            "check-limits",
-            "smoke",
-            "invoke",
-            "lock",
-            "build",
-            "report",
-            "ci",
-        ] {
-            match parse_str(&format!("{name} --help")).unwrap().command {
-                Command::Help(text) => assert!(text.contains(&format!("cargo xtask {name}"))),
-                other => panic!("expected help, got {other:?}"),
+        let Some(flag) = flags::find(spelled) else {
+            if spelled.starts_with('-') {
+                return Err(help::unknown_option(spelled));
             }
+            read.words.push(arg);
+            continue;
+        };
+        let value = match flag.value {
+            None => None,
+            Some(_) => Some(
+                inline
+                    .or_else(|| args.next())
+                    .ok_or_else(|| UsageError::new(format!("{} needs a value (see --help)", flag.long)))?,
+            ),
+        };
+        match flag.role {
+            Role::Help => read.help = true,
+            Role::Common(set) => set(&mut read.common, value.clone())?,
+            Role::Own => {}
         }
+        read.given.push((flag, value));
     }
+    Ok(read)
+}
+
+/// `cargo xtask help [COMMAND]`.
+fn help_topic(table: &'static [Command], topic: Option<&String>) -> Result<Parsed, UsageError> {
+    let text = match topic {
+        None => help::overview(table),
+        Some(topic) => help::command_help(find(table, topic)?),
+    };
+    Ok(Parsed::Help(text))
+}
+
+fn find(table: &'static [Command], name: &str) -> Result<&'static Command, UsageError> {
+    table
+        .iter()
+        .find(|command| command.name == name)
+        .ok_or_else(|| help::unknown_command(table, name))
 }

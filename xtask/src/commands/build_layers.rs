@@ -2,47 +2,51 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
-use crate::commands::drive::{drive, Finished};
+use crate::cli::args::NamesArgs;
+use crate::commands::graph_run::{Ran, Repo};
 use crate::config::{Config, LayerSource};
 use crate::error::UsageError;
 use crate::graph::Kind;
 use crate::report::render;
 
-pub fn run(options: &Options, names: &[String]) -> Result<()> {
-    drive(
-        options,
-        |config, graph| {
-            Ok(select(config, names)?
-                .iter()
-                .filter_map(|name| graph.find(Kind::Profile, name))
-                .collect())
-        },
-        |session, graph, outcome| {
-            let selected = select(session.config, names)?;
-            let names: Vec<&str> = selected.iter().map(String::as_str).collect();
-            if session.options.json {
-                let layers: serde_json::Map<String, serde_json::Value> = names
-                    .iter()
-                    .filter_map(|name| {
-                        let entry = outcome.manifest.layers.get(*name)?;
-                        Some(serde_json::to_value(entry).map(|value| (name.to_string(), value)))
-                    })
-                    .collect::<Result<_, _>>()?;
-                let failed: serde_json::Map<String, serde_json::Value> = outcome
-                    .failures()
-                    .into_iter()
-                    .map(|(index, message)| (graph.nodes[index].name.clone(), message.into()))
-                    .collect();
-                let value = serde_json::json!({ "layers": layers, "failed": failed });
-                session.printer.out(&serde_json::to_string_pretty(&value)?);
-            }
-            session
-                .printer
-                .info(&render::layer_table(&outcome.manifest, &names));
-            Ok(Finished { failed: false })
-        },
-    )
+pub fn run(args: NamesArgs) -> Result<()> {
+    let repo = Repo::load(&args.common)?;
+    let opened = repo.open()?;
+    let selected = select(&repo.config, &args.names)?;
+    let targets: Vec<usize> = selected
+        .iter()
+        .filter_map(|name| opened.graph.find(Kind::Profile, name))
+        .collect();
+    let Some(ran) = opened.run(&targets)? else {
+        return Ok(());
+    };
+    show(&repo, &ran, &selected, args.common.json)?;
+    ran.finish(false)
+}
+
+/// The layers built, as a table (and as JSON), with what failed.
+fn show(repo: &Repo, ran: &Ran, selected: &[String], json: bool) -> Result<()> {
+    let manifest = &ran.outcome.manifest;
+    let names: Vec<&str> = selected.iter().map(String::as_str).collect();
+    if json {
+        let layers: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .filter_map(|name| {
+                let entry = manifest.layers.get(*name)?;
+                Some(serde_json::to_value(entry).map(|value| (name.to_string(), value)))
+            })
+            .collect::<Result<_, _>>()?;
+        let failed: serde_json::Map<String, serde_json::Value> = ran
+            .outcome
+            .failures()
+            .into_iter()
+            .map(|(index, message)| (ran.graph.nodes[index].name.clone(), message.into()))
+            .collect();
+        let value = serde_json::json!({ "layers": layers, "failed": failed });
+        repo.printer.out(&serde_json::to_string_pretty(&value)?);
+    }
+    repo.printer.info(&render::layer_table(manifest, &names));
+    Ok(())
 }
 
 /// The dependency layers to build (those named, or all of them), each
@@ -71,23 +75,15 @@ fn chosen(config: &Config, names: &[String]) -> Result<Vec<String>> {
         return Ok(all);
     }
     for name in names {
-        match config.layers.get(name).map(|layer| &layer.source) {
-            Some(LayerSource::Requirements(_)) => {}
-            Some(_) => {
-                return Err(UsageError::new(format!(
-                    "layer `{name}` has no `requirements`: build-layers builds dependency profiles ({})",
-                    all.join(", ")
-                ))
-                .into())
-            }
-            None => {
-                return Err(UsageError::new(format!(
-                    "unknown layer `{name}` (configured: {})",
-                    all.join(", ")
-                ))
-                .into())
-            }
-        }
+        let problem = match config.layers.get(name).map(|layer| &layer.source) {
+            Some(LayerSource::Requirements(_)) => continue,
+            Some(_) => format!(
+                "layer `{name}` has no `requirements`: build-layers builds dependency profiles ({})",
+                all.join(", ")
+            ),
+            None => format!("unknown layer `{name}` (configured: {})", all.join(", ")),
+        };
+        return Err(UsageError::new(problem).into());
     }
     Ok(names.to_vec())
 }

@@ -4,33 +4,32 @@
 
 use anyhow::Result;
 
-use crate::cli::Options;
-use crate::commands::drive::{drive, Finished};
+use crate::cli::Common;
+use crate::commands::graph_run::Repo;
 use crate::graph::Kind;
 use crate::{report, report::render};
 
-pub fn run(options: &Options) -> Result<()> {
-    drive(
-        options,
-        |_, graph| Ok(graph.of_kind(&[Kind::Check])),
-        |session, graph, outcome| {
-            let (reports, _) = render::verdicts(graph, &outcome.statuses);
-            let ok =
-                reports.values().all(|report| report.ok) && reports.len() == session.config.functions.len();
-            if session.options.json {
-                let value = serde_json::json!({ "ok": ok, "functions": reports });
-                session.printer.out(&serde_json::to_string_pretty(&value)?);
-            }
-            let mut text = render::check_reports(session.config, &reports);
-            if outcome.missing.is_empty() {
-                text.push_str(&format!("report: {}\n", report::RELATIVE_PATH));
-            }
-            if ok {
-                session.printer.info(&text);
-            } else {
-                eprint!("{text}");
-            }
-            Ok(Finished { failed: !ok })
-        },
-    )
+pub fn run(common: Common) -> Result<()> {
+    let repo = Repo::load(&common)?;
+    let opened = repo.open()?;
+    let checks = opened.graph.of_kind(&[Kind::Check]);
+    let Some(ran) = opened.run(&checks)? else {
+        return Ok(());
+    };
+    let (reports, _) = render::verdicts(&ran.graph, &ran.outcome.statuses);
+    let ok = reports.values().all(|report| report.ok) && reports.len() == repo.config.functions.len();
+    if common.json {
+        let value = serde_json::json!({ "ok": ok, "functions": reports });
+        repo.printer.out(&serde_json::to_string_pretty(&value)?);
+    }
+    let mut text = render::check_reports(&repo.config, &reports);
+    if ran.outcome.missing.is_empty() {
+        text.push_str(&format!("report: {}\n", report::RELATIVE_PATH));
+    }
+    if ok {
+        repo.printer.info(&text);
+    } else {
+        eprint!("{text}");
+    }
+    ran.finish(!ok)
 }

@@ -6,17 +6,18 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use crate::cli::args::CiArgs;
 use crate::error::Failed;
 
 /// How the harness finds the xtask binary its stages run.
 pub const XTASK_BINARY_VARIABLE: &str = "XTASK_BINARY";
 
-pub fn run(args: &[String]) -> Result<()> {
+pub fn run(args: CiArgs) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     let status = Command::new(cargo)
         .args(["run", "--quiet", "--package", "xtask-ci", "--"])
-        .args(args)
+        .args(&args.line)
         .env(XTASK_BINARY_VARIABLE, xtask)
         .status()
         .context("starting `cargo run --package xtask-ci`")?;

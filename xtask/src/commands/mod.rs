@@ -1,13 +1,186 @@
-//! One module per subcommand, each a target set of the build graph and a
-//! way to show its result. Nothing imports a command.
+//! One module per subcommand, each exposing `run` over its typed
+//! arguments; nothing imports a command. `COMMANDS` declares them all,
+//! once: parsing, `--help`, "did you mean" and `main`'s dispatch all read
+//! it. `graph_run` is what the commands that run the build graph share.
+
+use crate::cli::flags::{
+    ALL, ARCH, BUILDER, CHECK, ENV, EVENT, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, RUNNER, UPGRADE,
+    UPGRADE_PACKAGE, VERBOSE,
+};
+use crate::cli::Command;
 
 pub mod build;
 pub mod build_layers;
 pub mod check_limits;
 pub mod ci;
-pub mod drive;
+pub mod graph_run;
 pub mod invoke;
 pub mod lock;
 pub mod package;
 pub mod report;
 pub mod smoke;
+#[cfg(test)]
+mod tests;
+
+/// Every subcommand, in the order `--help` lists them.
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "build-layers",
+        arguments: "[LAYER...]",
+        summary: "install each dependency profile into dist/layers/<name>.zip",
+        usage: "cargo xtask build-layers [OPTIONS] [LAYER...]",
+        about: "Installs every dependency profile (a layer with `requirements`) for the configured
+runtime and architecture, in parallel, and writes dist/layers/<name>.zip with `python/`
+at its root. Runtime-provided distributions (`exclude`, default boto3, botocore,
+s3transfer, jmespath) are left out even when they arrive transitively.
+
+Builders: `container` runs the installer in the Lambda build image with docker or
+podman; `host` cross-installs manylinux wheels the runtime's glibc can load;
+`auto` uses the container when an engine answers and the image is there (it never
+pulls), else host. Results are cached under target/lambda by a key of every input
+(the requirements and every file they include, the installer and its version, the
+image id, the installer's environment variables); a hit does no work.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &ARCH, &FORCE, &JOBS],
+        takes_names: true,
+        run: |given| build_layers::run(given.into()),
+    },
+    Command {
+        name: "package",
+        arguments: "[FUNCTION...]",
+        summary: "zip source layers (shared code) and thin function ZIPs",
+        usage: "cargo xtask package [OPTIONS] [FUNCTION...]",
+        about: "Zips every source layer (application code such as `shared`) as python/<package>/...
+and one thin ZIP per function holding only its source folder. A function with
+`bundle = true` gets its layers' content merged into its ZIP instead.
+Unchanged inputs are not re-zipped.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &ARCH, &FORCE, &JOBS],
+        takes_names: true,
+        run: |given| package::run(given.into()),
+    },
+    Command {
+        name: "check-limits",
+        arguments: "",
+        summary: "check every function with its layers against AWS's limits,\nthe budgets and its imports",
+        usage: "cargo xtask check-limits [OPTIONS]",
+        about: "Checks every function together with its layers (built first when stale): unzipped
+size against 262,144,000 bytes and the budgets, zipped size against direct upload,
+the number of layers, files two layers both ship, and the imports of its code
+against the distributions its layers provide (missing, unused, runtime-provided).
+Verdicts are cached by the keys of what they check.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &ARCH, &FORCE, &JOBS],
+        takes_names: false,
+        run: |given| check_limits::run(given.into()),
+    },
+    Command {
+        name: "smoke",
+        arguments: "[FUNCTION...]",
+        summary: "start each function as Lambda does, under AWS's runtime\ninterface client, and time its init",
+        usage: "cargo xtask smoke [OPTIONS] [FUNCTION...]",
+        about: "Runs each function's init phase as Lambda does: its ZIP read-only at a /var/task,
+its layers in order at an /opt, an unprivileged user (uid 993 when run as root),
+the runtime's Python (in the build image with the container builder) with
+Lambda's sys.path and variables, under AWS's runtime interface client
+(awslambdaric) against a Runtime API on 127.0.0.1. Reports Lambda's own error
+(Runtime.ImportModuleError, Runtime.HandlerNotFound, Runtime.UserCodeSyntaxError…)
+with the layer that would provide a missing module, and the init duration
+against `import_budget` (default 3 s; over it, the fastest of 3 counts).
+What it runs is brought up to date first; a verdict is cached by the keys
+of the function's ZIP, its layers in order and the interpreter.
+The runtime's boto3 and awslambdaric are installed once into target/lambda/runtime
+(or taken from XTASK_RUNTIME_SITE=DIR and XTASK_RUNTIME_CLIENT=DIR).
+--jobs defaults to at most 4 here, to keep timings honest.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS],
+        takes_names: true,
+        run: |given| smoke::run(given.into()),
+    },
+    Command {
+        name: "invoke",
+        arguments: "FUNCTION | --all",
+        summary: "run a packaged function under AWS's runtime interface\nclient and send it an event, or every sample event",
+        usage: "cargo xtask invoke [OPTIONS] FUNCTION [--event FILE|-] | --all",
+        about: "Runs a packaged function (everything built first) as `smoke` starts it, sends
+it one event and prints the response JSON on stdout, the function's logs on
+stderr, and Lambda's REPORT line (Duration, Max Memory Used, Init Duration).
+A handler still running at the function's `timeout` (default 3 s) is stopped:
+\"Task timed out after N.00 seconds\".
+--all sends every sample event, <events>/<function>/<name>.json (`events`,
+default lambdas/events), and checks the status its expect.json names (the
+policy effect for an authorizer), against the local fakes of <events>/fakes.py
+(run with the Python of lambdas/requirements-dev.txt; it prints the functions'
+variables and serves until its stdin closes).
+Exit codes: 0 answered, 1 a function error, an init error, a timeout or an
+unexpected status, 2 bad usage (a bad event file is named with its line) or no
+way to run the runtime here.",
+        flags: &[
+            &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS, &ALL, &EVENT, &ENV, &LAYER,
+        ],
+        takes_names: true,
+        run: |given| invoke::run(given.into()),
+    },
+    Command {
+        name: "lock",
+        arguments: "[PROFILE...]",
+        summary: "resolve each dependency profile once into a lock with\nhashes, beside its requirements; build-layers installs it",
+        usage: "cargo xtask lock [OPTIONS] [PROFILE...]",
+        about: "Resolves each dependency profile (default: all) once, with uv, for the runtime and
+architecture: binary wheels for the runtime's manylinux tags, every distribution
+pinned with the sha256 of each of its files, into
+<requirements folder>/<name>.<runtime>-<architecture>.lock (a requirements file
+with --hash, which pip and uv both install; the header records the sha256 of the
+requirements it was resolved from). A lock keeps its pins until --upgrade or
+--upgrade-package NAME. build-layers installs a profile that has a lock from it
+as it is (--no-deps --require-hashes), on the host and in the build image alike,
+and refuses a lock older than its requirements (exit 2, naming this command).
+--check writes nothing and fails when a lock is missing or stale: for CI.",
+        flags: &[&ARCH, &CHECK, &UPGRADE, &UPGRADE_PACKAGE],
+        takes_names: true,
+        run: |given| lock::run(given.into()),
+    },
+    Command {
+        name: "build",
+        arguments: "",
+        summary: "all of the above in order: the main job",
+        usage: "cargo xtask build [OPTIONS]",
+        about: "Brings everything up to date: dependency layers, source layers, function ZIPs,
+dist/manifest.json (written whole, only when every product is built), the
+check and smoke test of every function, and dist/report.html. Only stale steps
+run; dist/ holds exactly what the graph produces.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS],
+        takes_names: false,
+        run: |given| build::run(given.into()),
+    },
+    Command {
+        name: "report",
+        arguments: "[--open]",
+        summary: "write dist/report.html again from what is built (and open it)",
+        usage: "cargo xtask report [OPTIONS]",
+        about: "Writes dist/report.html again: one self-contained page with, for each function,
+a treemap of its unzipped bytes (its code, each layer in order, their distributions
+and largest files) under a scale with AWS's 262,144,000-byte limit and the budget,
+unused distributions, files two layers both ship, what the runtime provides, the
+init time, the same figures as a table, and what changed since the previous build.
+Whatever it shows is brought up to date first, as `build` does (every other
+command also rewrites the report whenever dist/manifest.json is whole). Prints its
+path, or opens it with --open. Exit 1 only when it cannot be written (a step
+failed); a function over a limit is shown, not an error here.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS, &OPEN],
+        takes_names: false,
+        run: |given| report::run(given.into()),
+    },
+    Command {
+        name: "ci",
+        arguments: "",
+        summary: "everything CI checks: fmt, clippy, tests, pytest, terraform",
+        usage: "cargo xtask ci [OPTIONS]",
+        about: "Runs what CI checks: cargo fmt --check, cargo clippy -D warnings, cargo test,
+the Python test suite in a virtualenv, an end-to-end build of the example
+application, its dist/report.html loaded in headless Chromium (every total
+checked against check-limits, a screenshot under target/lambda/report/),
+invoke --all, the Terraform tests and an apply of terraform/envs/dev against
+moto. A stage this machine cannot run is skipped and counted; with CI=true
+a skipped stage fails the run.",
+        flags: &[],
+        takes_names: false,
+        run: |given| ci::run(given.into()),
+    },
+];

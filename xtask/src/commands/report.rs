@@ -1,59 +1,58 @@
 //! `cargo xtask report [--open]`: dist/report.html, written again from what
 //! is built. Its target set is what the page shows, which is every node:
 //! the products for the manifest, and each function's check and smoke
-//! test for the figures. `drive` writes the page; this shows where it is.
+//! test for the figures. The run writes the page; this shows where it is.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Result;
 
-use crate::cli::Options;
-use crate::commands::drive::{drive, Finished};
+use crate::cli::args::ReportArgs;
+use crate::commands::graph_run::Repo;
 use crate::progress::Printer;
 use crate::report;
 
-pub fn run(options: &Options) -> Result<()> {
-    drive(
-        options,
-        |_, graph| Ok((0..graph.nodes.len()).collect()),
-        |session, _graph, outcome| {
-            let printer = session.printer;
-            if !outcome.missing.is_empty() {
-                // Only a failed step leaves the manifest incomplete here,
-                // and `drive` reports it.
-                printer.error(&format!(
-                    "{} not written: dist/manifest.json is not whole",
-                    report::RELATIVE_PATH
-                ));
-                return Ok(Finished { failed: true });
-            }
-            let functions = outcome.manifest.functions.len();
-            if session.options.json {
-                let written = outcome
-                    .dist
-                    .written
-                    .iter()
-                    .any(|path| path == report::RELATIVE_PATH);
-                let value = serde_json::json!({
-                    "report": report::RELATIVE_PATH,
-                    "written": written,
-                    "functions": functions,
-                });
-                printer.out(&serde_json::to_string_pretty(&value)?);
-            }
-            printer.info(&format!(
-                "report: {} ({functions} function(s))",
-                report::RELATIVE_PATH
-            ));
-            if session.options.open {
-                open(&session.config.report_path(), printer);
-            }
-            Ok(Finished { failed: false })
-        },
-    )
+pub fn run(args: ReportArgs) -> Result<()> {
+    let repo = Repo::load(&args.common)?;
+    let opened = repo.open()?;
+    let every: Vec<usize> = (0..opened.graph.nodes.len()).collect();
+    let Some(ran) = opened.run(&every)? else {
+        return Ok(());
+    };
+    let (printer, outcome) = (&repo.printer, &ran.outcome);
+    if !outcome.missing.is_empty() {
+        // Only a failed step leaves the manifest incomplete here, and the
+        // run has said which.
+        printer.error(&format!(
+            "{} not written: dist/manifest.json is not whole",
+            report::RELATIVE_PATH
+        ));
+        return ran.finish(true);
+    }
+    let functions = outcome.manifest.functions.len();
+    if args.common.json {
+        let written = outcome
+            .dist
+            .written
+            .iter()
+            .any(|path| path == report::RELATIVE_PATH);
+        let value = serde_json::json!({
+            "report": report::RELATIVE_PATH,
+            "written": written,
+            "functions": functions,
+        });
+        printer.out(&serde_json::to_string_pretty(&value)?);
+    }
+    printer.info(&format!(
+        "report: {} ({functions} function(s))",
+        report::RELATIVE_PATH
+    ));
+    if args.open {
+        open(&repo.config.report_path(), printer);
+    }
+    ran.finish(false)
 }
-
 /// Opens the page with the desktop's opener, or says where it is.
 fn open(path: &Path, printer: &Printer) {
     let Some(opener) = ["xdg-open", "open"].into_iter().find_map(on_path) else {

@@ -57,12 +57,12 @@ pub fn run_batch(
             .collect()
     };
     let jobs = session
-        .options
+        .settings
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let mut results: Vec<Built> = Vec::new();
-    let (remote, printer, force) = (session.remote.as_ref(), session.printer, session.options.force);
+    let (remote, printer, force) = (session.remote.as_ref(), session.printer, session.settings.force);
     // The dependency layers this batch took from the remote cache.
     let fetched = std::sync::Mutex::new(Vec::new());
     let timed = |index: usize, work: &dyn Fn() -> Result<Entry>| -> Built {
@@ -376,7 +376,7 @@ pub fn run_batch(
                 &session.sh,
                 &at,
                 &session.tools,
-                session.options.installer,
+                session.settings.installer,
                 progress,
                 runner,
             )?;
@@ -384,7 +384,7 @@ pub fn run_batch(
         }
         // Each import is a fresh process; only a few at once, so that they
         // do not slow each other down and the timings stay honest.
-        let smoke_jobs = session.options.jobs.unwrap_or_else(|| jobs.min(4));
+        let smoke_jobs = session.settings.jobs.unwrap_or_else(|| jobs.min(4));
         let smoke_pool = rayon::ThreadPoolBuilder::new().num_threads(smoke_jobs).build()?;
         let outcomes: BTreeMap<usize, Built> = smoke_pool.install(|| {
             smokes

@@ -260,7 +260,7 @@ pub fn materialise(
         wanted.keys().map(|relative| config.root.join(relative)).collect();
     if complete {
         // The report describes the manifest: it is written after the
-        // checks (`drive`), and goes when the manifest does.
+        // checks (by the command's run), and goes when the manifest does.
         keep.insert(manifest_path);
         keep.insert(config.report_path());
     }

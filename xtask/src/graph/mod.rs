@@ -16,10 +16,10 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::Shell;
 
-use crate::cli::Options;
-use crate::config::{Config, Platform};
+use crate::config::{Config, Overrides, Platform};
 use crate::lambda::runtime_env::Runner;
 use crate::progress::Printer;
+use crate::python::installer::InstallerChoice;
 use crate::python::sources::SourceFile;
 use crate::steps::builder::Builder;
 use crate::store::remote_cache::RemoteCache;
@@ -183,10 +183,25 @@ impl Status {
     }
 }
 
+/// What a run is asked beyond the configuration; the command that runs
+/// the graph sets it.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Rebuild the targets and what they need, ignoring the store.
+    pub force: bool,
+    /// Steps at once (default: the number of CPUs; at most 4 smoke tests).
+    pub jobs: Option<usize>,
+    pub installer: InstallerChoice,
+    /// What the command line overrode, for messages that name a command.
+    pub overrides: Overrides,
+    /// Only planned: no tool is written down, no remote cache opened.
+    pub dry_run: bool,
+}
+
 /// One run's shared state: one configuration, one shell, one printer.
 pub struct Session<'a> {
     pub config: &'a Config,
-    pub options: &'a Options,
+    pub settings: Settings,
     pub printer: &'a Printer,
     pub sh: Shell,
     pub tools: Tools,
@@ -196,20 +211,20 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn new(config: &'a Config, options: &'a Options, printer: &'a Printer) -> Result<Session<'a>> {
+    pub fn new(config: &'a Config, settings: Settings, printer: &'a Printer) -> Result<Session<'a>> {
         let sh = Shell::new()?;
         sh.change_dir(&config.root);
         Ok(Session {
             config,
-            options,
             printer,
             sh,
-            tools: Tools::load(&config.cache_dir(), !options.dry_run),
+            tools: Tools::load(&config.cache_dir(), !settings.dry_run),
             store: Store::new(&config.cache_dir()),
             remote: match &config.remote_cache {
-                Some(settings) if !options.dry_run => RemoteCache::open(settings, printer)?,
+                Some(remote) if !settings.dry_run => RemoteCache::open(remote, printer)?,
                 _ => None,
             },
+            settings,
         })
     }
 }

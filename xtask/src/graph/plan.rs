@@ -50,7 +50,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
         let builder = choose_builder(
             &session.sh,
             &config.at(platform),
-            session.options.installer,
+            session.settings.installer,
             &session.tools,
             &mut graph.notes,
         )?;
@@ -468,7 +468,7 @@ fn lock_error(session: &Session, problems: &[(String, String)]) -> UsageError {
             names.push(name);
         }
     }
-    let arch = match session.options.overrides.arch {
+    let arch = match session.settings.overrides.arch {
         Some(arch) => format!("--arch {} ", arch.name()),
         None => String::new(),
     };

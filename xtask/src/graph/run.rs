@@ -84,7 +84,7 @@ pub fn execute(session: &Session, graph: &Graph, targets: &[usize]) -> Result<Ou
                     if !deps_final {
                         continue;
                     }
-                    let force = session.options.force && closure.contains(&index);
+                    let force = session.settings.force && closure.contains(&index);
                     let status = evaluate(graph, index, statuses, &session.store, force, &records);
                     progressed = true;
                     if let Status::Stale {

@@ -4,6 +4,7 @@
 //! - `interpreter`: a Python of the runtime's version on the host;
 //! - `installer`, `container`: uv or pip on the host, or in the build image;
 //! - `requirements`, `lockfile`: what a profile installs, and its lock;
+//! - `locking`: the locks `lock` checks or resolves;
 //! - `layer_content`, `elf`: what an install wrote, and its binaries;
 //! - `sources`, `analyze`, `import_check`: application code and its imports.
 
@@ -15,5 +16,6 @@ pub mod installer;
 pub mod interpreter;
 pub mod layer_content;
 pub mod lockfile;
+pub mod locking;
 pub mod requirements;
 pub mod sources;

@@ -1,0 +1,99 @@
+//! Each command's typed arguments, built from what was given: the options
+//! every command shares, and the command's own names and options.
+
+use super::flags::{ALL, CHECK, ENV, EVENT, LAYER, OPEN, UPGRADE, UPGRADE_PACKAGE};
+use super::{Common, Given};
+
+/// A command over names it selects from (layers, functions): none means all.
+pub struct NamesArgs {
+    pub common: Common,
+    pub names: Vec<String>,
+}
+
+impl From<Given> for NamesArgs {
+    fn from(given: Given) -> NamesArgs {
+        NamesArgs {
+            common: given.common,
+            names: given.names,
+        }
+    }
+}
+
+impl From<Given> for Common {
+    fn from(given: Given) -> Common {
+        given.common
+    }
+}
+
+/// `invoke FUNCTION [--event FILE|-] | --all`.
+pub struct InvokeArgs {
+    pub common: Common,
+    pub functions: Vec<String>,
+    pub all: bool,
+    /// A JSON file, or `-` for stdin.
+    pub event: Option<String>,
+    /// `KEY=VALUE`, as given.
+    pub env: Vec<String>,
+    /// `NAME=ZIP`, as given.
+    pub layers: Vec<String>,
+}
+
+impl From<Given> for InvokeArgs {
+    fn from(given: Given) -> InvokeArgs {
+        InvokeArgs {
+            all: given.switch(&ALL),
+            event: given.value(&EVENT),
+            env: given.values(&ENV),
+            layers: given.values(&LAYER),
+            functions: given.names,
+            common: given.common,
+        }
+    }
+}
+
+/// `lock [PROFILE...] [--upgrade | --upgrade-package NAME] [--check]`.
+pub struct LockArgs {
+    pub common: Common,
+    pub profiles: Vec<String>,
+    pub check: bool,
+    pub upgrade: bool,
+    pub upgrade_packages: Vec<String>,
+}
+
+impl From<Given> for LockArgs {
+    fn from(given: Given) -> LockArgs {
+        LockArgs {
+            check: given.switch(&CHECK),
+            upgrade: given.switch(&UPGRADE),
+            upgrade_packages: given.values(&UPGRADE_PACKAGE),
+            profiles: given.names,
+            common: given.common,
+        }
+    }
+}
+
+/// `report [--open]`.
+pub struct ReportArgs {
+    pub common: Common,
+    pub open: bool,
+}
+
+impl From<Given> for ReportArgs {
+    fn from(given: Given) -> ReportArgs {
+        ReportArgs {
+            open: given.switch(&OPEN),
+            common: given.common,
+        }
+    }
+}
+
+/// `ci`: the harness reads the whole command line again.
+pub struct CiArgs {
+    pub line: Vec<String>,
+}
+
+impl From<Given> for CiArgs {
+    fn from(given: Given) -> CiArgs {
+        CiArgs { line: given.line }
+    }
+}
