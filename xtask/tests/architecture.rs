@@ -399,12 +399,12 @@ fn an_upward_import_is_seen() {
     imports.insert(upward.relative.clone(), resolve(&upward));
     let sideways = source(
         "graph/plan.rs",
-        "use super::Graph;\nfn f() { crate::store::inputs::key(); }\n",
+        "use super::Graph;\nfn f() { crate::facts::limit(); }\n",
     );
     imports.insert(sideways.relative.clone(), resolve(&sideways));
     assert_eq!(
         imports["graph/plan.rs"],
-        ["graph/mod.rs", "store/inputs.rs"].map(String::from).into()
+        ["facts.rs", "graph/mod.rs"].map(String::from).into()
     );
     assert_eq!(
         against_the_layering(&floors, &imports),

@@ -2,12 +2,24 @@
 //! help line and what it sets. Each command lists the ones it takes
 //! (`commands::COMMANDS`); `--help` shows them in this order.
 
-use super::Common;
-use crate::config::{BuilderChoice, RunnerChoice};
+use crate::config::{BuilderChoice, Overrides, RunnerChoice};
 use crate::error::UsageError;
 use crate::facts::Arch;
 use crate::progress::Verbosity;
 use crate::python::installer::InstallerChoice;
+
+/// The options every command shares; one a command does not take keeps
+/// its default.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    pub json: bool,
+    pub verbosity: Verbosity,
+    pub force: bool,
+    pub dry_run: bool,
+    pub jobs: Option<usize>,
+    pub installer: InstallerChoice,
+    pub overrides: Overrides,
+}
 
 /// One option.
 pub struct Flag {

@@ -4,7 +4,9 @@
 use super::flags::{ALL, ARCH, BUILDER, ENV, EVENT, JOBS, JSON};
 use super::*;
 use crate::config::BuilderChoice;
+use crate::error::UsageError;
 use crate::facts::Arch;
+use crate::progress::Verbosity;
 
 static TABLE: &[Command] = &[
     Command {
