@@ -20,8 +20,10 @@
 mod browser;
 mod checks;
 mod emulator;
+mod lane;
 mod provision;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -29,6 +31,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::lane::{Lane, Setting, CARGO_STAGES};
 use crate::provision::{provision, Skipped};
 use xtask::cli::{self, Common, Parsed};
 use xtask::config::Config;
@@ -45,7 +48,6 @@ struct Harness<'a> {
     sh: Shell,
     config: Config,
     options: &'a Common,
-    cargo: String,
     xtask: PathBuf,
 }
 
@@ -59,35 +61,6 @@ struct Stage {
 
 /// What `ci` runs after provisioning, in order.
 const STAGES: &[Stage] = &[
-    Stage {
-        name: "cargo fmt --check",
-        needs: &[],
-        run: |ci| {
-            let cargo = &ci.cargo;
-            Ok(cmd!(ci.sh, "{cargo} fmt --all -- --check").run()?)
-        },
-    },
-    Stage {
-        name: "cargo clippy",
-        needs: &[],
-        run: |ci| {
-            let cargo = &ci.cargo;
-            Ok(cmd!(
-                ci.sh,
-                "{cargo} clippy --workspace --all-targets --all-features -- -D warnings"
-            )
-            .run()?)
-        },
-    },
-    Stage {
-        name: "cargo test",
-        needs: &[],
-        // The container tests skip themselves where no engine answers.
-        run: |ci| {
-            let cargo = &ci.cargo;
-            Ok(cmd!(ci.sh, "{cargo} test --workspace --all-features").run()?)
-        },
-    },
     Stage {
         name: "pytest",
         needs: &[],
@@ -123,7 +96,7 @@ const STAGES: &[Stage] = &[
     },
     Stage {
         name: "container layers from the locks",
-        needs: &[CONTAINER_TESTS],
+        needs: &[provision::CONTAINER_TESTS],
         run: |ci| checks::container_agrees(&ci.sh, &ci.config, provision::TEST_IMAGE),
     },
     Stage {
@@ -136,7 +109,7 @@ const STAGES: &[Stage] = &[
     },
     Stage {
         name: "invoke --all (container)",
-        needs: &[CONTAINER_TESTS],
+        needs: &[provision::CONTAINER_TESTS],
         // The layers as built on the host; the functions run in the test
         // image, as the Lambda image would run them.
         run: |ci| {
@@ -166,12 +139,13 @@ const STAGES: &[Stage] = &[
 ];
 
 /// Names provisioning skips stages by.
-const CONTAINER_TESTS: &str = "container tests";
 const TERRAFORM: &str = "terraform";
 
 /// Every stage's name, in the order `ci` runs them.
 fn stage_names() -> impl Iterator<Item = &'static str> {
-    std::iter::once(PROVISION).chain(STAGES.iter().map(|stage| stage.name))
+    std::iter::once(PROVISION)
+        .chain(CARGO_STAGES.iter().map(|stage| stage.name))
+        .chain(STAGES.iter().map(|stage| stage.name))
 }
 
 fn main() -> ExitCode {
@@ -202,44 +176,83 @@ fn run(options: &Common) -> Result<()> {
     }
     let sh = Shell::new()?;
     sh.change_dir(&config.root);
-    // The stages run this binary; `cargo test --all-features` replaces the
-    // file it was started from.
+    // The stages run this binary; `cargo test` replaces the file it was
+    // started from.
     checks::keep_xtask_binary(&config)?;
     let mut timings = Timings::default();
-    let skipped = timings.time(PROVISION, || provisioned(&sh, &config))?;
+    let (mut skipped, env) = timings.time(PROVISION, || provisioned(&sh, &config))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let log = config.cache_dir().join("ci").join("cargo.log");
+    eprintln!(
+        "\n==> ci: the cargo lane ({}) runs beside the stages below; its output is in {} and shown when it ends",
+        CARGO_STAGES.iter().map(|stage| stage.name).collect::<Vec<_>>().join(", "),
+        log.strip_prefix(&config.root).unwrap_or(&log).display()
+    );
+    let lane = Lane::start(
+        Setting {
+            cargo,
+            root: config.root.clone(),
+            env,
+            log,
+        },
+        &skipped,
+    )?;
     let harness = Harness {
-        cargo: std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()),
         xtask: checks::xtask_binary(&config),
         sh,
         config,
         options,
     };
-    for stage in STAGES {
-        let left_out = skipped.iter().any(|skip| stage.needs.contains(&skip.stage));
-        if !left_out {
-            timings.time(stage.name, || (stage.run)(&harness))?;
-        }
+    let stages = run_stages(&harness, &skipped, &mut timings);
+    let log = lane.log.clone();
+    let ended = if stages.is_err() { lane.stop() } else { lane.wait() };
+    eprintln!("\n==> ci: the cargo lane's output");
+    eprint!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+    stages?;
+    if let Some(err) = ended.failed {
+        return Err(err);
     }
+    timings.0.extend(ended.timings);
+    skipped.extend(ended.not_run);
     verdict(&timings, &skipped)
 }
 
-/// Provisions the machine and points the shell at what it provided; the
-/// stages it could not provide for.
-fn provisioned(sh: &Shell, config: &Config) -> Result<Vec<Skipped>> {
+/// The stages of the main lane, in order; the first failure ends them.
+fn run_stages(harness: &Harness, skipped: &[Skipped], timings: &mut Timings) -> Result<()> {
+    for stage in STAGES {
+        let left_out = skipped.iter().any(|skip| stage.needs.contains(&skip.stage));
+        if !left_out {
+            timings.time(stage.name, || (stage.run)(harness))?;
+        }
+    }
+    Ok(())
+}
+
+/// Variables provisioning set, by name.
+type Env = Vec<(&'static str, OsString)>;
+
+/// Provisions the machine and points the shell at what it provided: the
+/// stages it could not provide for, and the variables it set (the cargo
+/// lane's commands get them too).
+fn provisioned(sh: &Shell, config: &Config) -> Result<(Vec<Skipped>, Env)> {
     let provisioned = provision(sh, config)?;
+    let mut env: Env = Vec::new();
     if let Some(dir) = &provisioned.path_first {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![dir.clone()];
         dirs.extend(std::env::split_paths(&path));
-        sh.set_var("PATH", std::env::join_paths(dirs)?);
+        env.push(("PATH", std::env::join_paths(dirs)?));
     }
     if let Some(mirror) = &provisioned.provider_mirror {
-        sh.set_var("TF_PROVIDER_MIRROR", mirror);
+        env.push(("TF_PROVIDER_MIRROR", mirror.into()));
     }
     if let Some(client) = &provisioned.runtime_client {
-        sh.set_var(xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE, client);
+        env.push((xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE, client.into()));
     }
-    Ok(provisioned.skipped)
+    for (name, value) in &env {
+        sh.set_var(name, value);
+    }
+    Ok((provisioned.skipped, env))
 }
 
 /// How long each stage that ran took, in order.

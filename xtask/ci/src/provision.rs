@@ -43,6 +43,10 @@ pub struct Provisioned {
     pub skipped: Vec<Skipped>,
 }
 
+/// What provisioning skips when no container engine with the test image
+/// can be had: the container stages and the tests that need an engine.
+pub const CONTAINER_TESTS: &str = "container tests";
+
 pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
     let mut provisioned = Provisioned::default();
     if tools::which(Path::new("python3")).is_none() {
@@ -77,13 +81,13 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         Planned::Ready(Some(engine)) => {
             if let Err(why) = test_image(sh, config, &engine) {
                 provisioned.skipped.push(Skipped {
-                    stage: "container tests",
+                    stage: CONTAINER_TESTS,
                     why: format!("{why:#}"),
                 });
             }
         }
         _ => provisioned.skipped.push(Skipped {
-            stage: "container tests",
+            stage: CONTAINER_TESTS,
             why: "no container engine answers (docker or podman)".to_string(),
         }),
     }
