@@ -15,11 +15,11 @@ use crate::config::manifest::{BuiltView, Manifest};
 use crate::config::{Config, LayerSource, Platform};
 use crate::facts;
 use crate::lambda::runtime_env::{site_for, Runner, RuntimeSite};
-use crate::python::import_check;
+use crate::python::imports;
 use crate::steps::builder::Builder;
-use crate::steps::check::{check_function, Listings};
 use crate::steps::fetched::{verify_layer, Expectation};
 use crate::steps::install::{self, build_layer, ZipData, LAYER_ZIP};
+use crate::steps::limits::{check_function, Listings};
 use crate::steps::package::{self, AppCode, Compiled};
 use crate::steps::smoke::smoke_function;
 use crate::store::remote_cache::RemoteCache;
@@ -335,7 +335,7 @@ pub fn run_batch(
         let Planned::Ready(parser) = &graph.parser else {
             bail!("checks to run, but no interpreter to parse the sources");
         };
-        let analysis = import_check::analyse_sources(config, parser)?;
+        let analysis = imports::analyse_sources(config, parser)?;
         let listings = Listings::default();
         results.extend(pool.install(|| {
             checks

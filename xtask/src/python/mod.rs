@@ -5,12 +5,12 @@
 //! - `installer`, `container`: uv or pip on the host, or in the build image;
 //! - `requirements`, `lockfile`: what a profile installs, and its lock;
 //! - `layer_content`, `elf`: what an install wrote, and its binaries;
-//! - `sources`, `analyze`, `import_check`: application code and its imports.
+//! - `sources`, `analyze`, `imports`: application code and its imports.
 
 pub mod analyze;
 pub mod container;
 pub mod elf;
-pub mod import_check;
+pub mod imports;
 pub mod installer;
 pub mod interpreter;
 pub mod layer_content;

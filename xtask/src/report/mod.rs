@@ -30,7 +30,7 @@ use crate::atomic::write_atomic;
 use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest};
 use crate::config::Config;
 use crate::facts::{self, normalize_dist_name};
-use crate::steps::check::FunctionReport;
+use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 use crate::store::archive::{self, Listed};
 

@@ -13,7 +13,7 @@ use crate::config::manifest::{BuiltView, LayerKind, Manifest};
 use crate::config::{Config, Function};
 use crate::facts;
 use crate::progress::human_bytes;
-use crate::python::import_check::{self, Analysis, Provider};
+use crate::python::imports::{self, Analysis, Provider};
 use crate::store::archive;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct FunctionReport {
     /// What each attached stacked profile leaves to its bases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stacked: Vec<Stacked>,
-    pub imports: import_check::Report,
+    pub imports: imports::Report,
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
     pub ok: bool,
@@ -158,7 +158,7 @@ pub fn check_function(
         upload: entry.upload.clone(),
         largest: Vec::new(),
         stacked: stacked(config, manifest, function),
-        imports: import_check::Report::default(),
+        imports: imports::Report::default(),
         warnings: Vec::new(),
         errors: Vec::new(),
         ok: true,
@@ -204,8 +204,8 @@ pub fn check_function(
     }
     packages.sort_by_key(|package| std::cmp::Reverse(package.1));
     report.largest = packages.into_iter().take(3).collect();
-    let code = import_check::function_code(config, &function.name, reachable_layers, analysis)?;
-    report.imports = import_check::check(&code, &providers, &analysis.stdlib);
+    let code = imports::function_code(config, &function.name, reachable_layers, analysis)?;
+    report.imports = imports::check(&code, &providers, &analysis.stdlib);
     judge_imports(&mut report, &built.providers, &function.name);
     report.ok = report.errors.is_empty();
     Ok(report)
