@@ -143,33 +143,8 @@ pub fn choose_builder(
     tools: &Tools,
     notes: &mut Vec<String>,
 ) -> Result<Planned<Builder>> {
-    let host = |notes: &mut Vec<String>| -> Result<Planned<Builder>> {
-        let installer = match Installer::discover(sh, tools, &config.cache_dir(), choice, notes)? {
-            Planned::Ready(installer) => installer,
-            Planned::Pending(what) => return Ok(Planned::Pending(what)),
-        };
-        // The runtime's own Python compiles bytecode and proves finished
-        // layers; without it layers ship as installed (see finish_for).
-        let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-        let interpreter = match interpreter::find_interpreter(sh, tools, config.runtime, uv) {
-            Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            Planned::Ready(found) => found,
-        };
-        let interpreter_version = match &interpreter {
-            Some(python) => match interpreter::full_version(sh, tools, python) {
-                Planned::Ready(version) => version,
-                Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            },
-            None => String::new(),
-        };
-        Ok(Planned::Ready(Builder::Host {
-            installer,
-            interpreter,
-            interpreter_version,
-        }))
-    };
     match config.builder {
-        BuilderChoice::Host => host(notes),
+        BuilderChoice::Host => host_builder(sh, config, choice, tools, notes),
         BuilderChoice::Container => {
             let engine = match container::required_engine(sh, tools)? {
                 Planned::Ready(engine) => engine,
@@ -184,38 +159,82 @@ pub fn choose_builder(
             };
             Ok(container_builder(sh, config, tools, engine, image_id))
         }
-        BuilderChoice::Auto => {
-            let engine = match container::planned_engine(sh, tools) {
-                Planned::Ready(engine) => engine,
-                Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            };
-            let Some(engine) = engine else {
-                notes.push("builder: host (no container engine answers)".to_string());
-                return host(notes);
-            };
-            // Emulating another architecture's build image is slow and often
-            // missing; cross-installing its wheels is neither.
-            if container::can_run(config.arch).is_err() {
-                notes.push(format!(
-                    "builder: host (cross-installing {} wheels on a {} machine)",
-                    config.arch.name(),
-                    Arch::host().map_or("different", Arch::name)
-                ));
-                return host(notes);
-            }
-            match container::planned_image(sh, tools, &engine, &config.image) {
-                Planned::Ready(Some(image_id)) => Ok(container_builder(sh, config, tools, engine, image_id)),
-                Planned::Pending(what) => Ok(Planned::Pending(what)),
-                Planned::Ready(None) => {
-                    notes.push(format!(
-                        "builder: host ({} has no image {}; `builder = \"container\"` pulls it)",
-                        engine.program, config.image
-                    ));
-                    host(notes)
-                }
-            }
+        BuilderChoice::Auto => auto_builder(sh, config, choice, tools, notes),
+    }
+}
+
+/// `auto`: the container when it can be had without pulling or emulating,
+/// else the host, with a note saying why.
+fn auto_builder(
+    sh: &Shell,
+    config: &Config,
+    choice: InstallerChoice,
+    tools: &Tools,
+    notes: &mut Vec<String>,
+) -> Result<Planned<Builder>> {
+    let engine = match container::planned_engine(sh, tools) {
+        Planned::Ready(engine) => engine,
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+    };
+    let Some(engine) = engine else {
+        notes.push("builder: host (no container engine answers)".to_string());
+        return host_builder(sh, config, choice, tools, notes);
+    };
+    // Emulating another architecture's build image is slow and often
+    // missing; cross-installing its wheels is neither.
+    if container::can_run(config.arch).is_err() {
+        notes.push(format!(
+            "builder: host (cross-installing {} wheels on a {} machine)",
+            config.arch.name(),
+            Arch::host().map_or("different", Arch::name)
+        ));
+        return host_builder(sh, config, choice, tools, notes);
+    }
+    match container::planned_image(sh, tools, &engine, &config.image) {
+        Planned::Ready(Some(image_id)) => Ok(container_builder(sh, config, tools, engine, image_id)),
+        Planned::Pending(what) => Ok(Planned::Pending(what)),
+        Planned::Ready(None) => {
+            notes.push(format!(
+                "builder: host ({} has no image {}; `builder = \"container\"` pulls it)",
+                engine.program, config.image
+            ));
+            host_builder(sh, config, choice, tools, notes)
         }
     }
+}
+
+/// The host builder: the installer, and the runtime's own Python when this
+/// host has it.
+fn host_builder(
+    sh: &Shell,
+    config: &Config,
+    choice: InstallerChoice,
+    tools: &Tools,
+    notes: &mut Vec<String>,
+) -> Result<Planned<Builder>> {
+    let installer = match Installer::discover(sh, tools, &config.cache_dir(), choice, notes)? {
+        Planned::Ready(installer) => installer,
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+    };
+    // The runtime's own Python compiles bytecode and proves finished
+    // layers; without it layers ship as installed (see finish_for).
+    let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
+    let interpreter = match interpreter::find_interpreter(sh, tools, config.runtime, uv) {
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+        Planned::Ready(found) => found,
+    };
+    let interpreter_version = match &interpreter {
+        Some(python) => match interpreter::full_version(sh, tools, python) {
+            Planned::Ready(version) => version,
+            Planned::Pending(what) => return Ok(Planned::Pending(what)),
+        },
+        None => String::new(),
+    };
+    Ok(Planned::Ready(Builder::Host {
+        installer,
+        interpreter,
+        interpreter_version,
+    }))
 }
 
 /// The container builder with `image_id`, and the version of its Python.
