@@ -3,7 +3,7 @@
 //! parse of the changed handlers, the smoke runner) is had once.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -12,16 +12,14 @@ use xshell::Shell;
 
 use super::{Graph, Kind, Session, Status, Work};
 use crate::config::manifest::{BuiltView, Manifest};
-use crate::config::{Config, LayerSource, Platform};
-use crate::facts;
+use crate::config::{Config, Platform};
 use crate::lambda::runtime_env::{site_for, Runner, RuntimeSite};
-use crate::python::imports;
-use crate::steps::builder::Builder;
-use crate::steps::fetched::{verify_layer, Expectation};
-use crate::steps::install::{self, build_layer, ZipData, LAYER_ZIP};
-use crate::steps::limits::{check_function, Listings};
-use crate::steps::package::{self, AppCode, Compiled};
-use crate::steps::smoke::smoke_function;
+use crate::steps::builder::{BuildContext, Builder};
+use crate::steps::fetched::{self, verify_layer};
+use crate::steps::install::{self, build_layer, LayerJob};
+use crate::steps::limits::Limits;
+use crate::steps::package::{self, AppCode, Compiled, Sources};
+use crate::steps::smoke::{smoke_function, Setup};
 use crate::store::remote_cache::RemoteCache;
 use crate::store::tools::Planned;
 use crate::store::Entry;
@@ -144,49 +142,45 @@ pub fn run_batch(
                         };
                         let (builder, config, _) = &platforms[platform];
                         let source = install::source(config, &node.name, requirements, lock.as_deref())?;
-                        let provided = provided_by(&node.deps, statuses)?;
-                        let bases: Vec<PathBuf> = node
+                        let bases = node
                             .deps
                             .iter()
-                            .filter_map(|&dep| Some(statuses[dep].as_ref()?.entry()?.dir.join(LAYER_ZIP)))
-                            .collect();
+                            .map(|&dep| {
+                                statuses[dep]
+                                    .as_ref()
+                                    .and_then(Status::entry)
+                                    .context("a base profile is built first")
+                            })
+                            .collect::<Result<Vec<&Entry>>>()?;
+                        let job = LayerJob {
+                            build: BuildContext {
+                                sh: &sh,
+                                config,
+                                builder,
+                            },
+                            finish: *finish,
+                            name: &node.name,
+                            source,
+                            keyed: &node.inputs,
+                            provided: install::provided_by(&bases)?,
+                            bases: bases.iter().map(|entry| install::layer_zip(entry)).collect(),
+                        };
                         let (kind, key) = (node.kind.store_dir(), key_of(index));
                         // What another machine built under the same key, unless --force:
                         // taken only for what its bytes show, and proven as a build is.
                         if let Some(remote) = remote.filter(|_| !force) {
-                            let expect = Expectation {
-                                sh: &sh,
-                                config,
-                                builder,
-                                finish: *finish,
-                                bases: &bases,
+                            let verify = |files: &Path, claimed: &serde_json::Value| {
+                                verify_layer(&job, files, claimed, &files.with_file_name("verify"))
                             };
-                            let verify = |files: &std::path::Path, claimed: &serde_json::Value| {
-                                verify_layer(&expect, files, claimed, &files.with_file_name("verify"))
-                            };
-                            let expected = [(LAYER_ZIP, facts::MAX_UNZIPPED_BYTES)];
                             if let Some(entry) =
-                                remote.fetch(store, kind, &key, &node.id(), printer, &expected, &verify)
+                                remote.fetch(store, kind, &key, &node.id(), printer, &fetched::FILES, &verify)
                             {
                                 fetched.lock().expect("not poisoned").push(index);
                                 return Ok(entry);
                             }
                         }
                         let entry = store.put(kind, &key, |dir| {
-                            let data = build_layer(
-                                &sh,
-                                config,
-                                builder,
-                                *finish,
-                                &node.name,
-                                &source,
-                                &node.inputs,
-                                &provided,
-                                &bases,
-                                dir,
-                                progress,
-                            )?;
-                            Ok(serde_json::to_value(data)?)
+                            Ok(serde_json::to_value(build_layer(&job, dir, progress)?)?)
                         })?;
                         if let Some(remote) = remote {
                             remote.upload(kind, &key, &entry, printer);
@@ -207,12 +201,9 @@ pub fn run_batch(
         let code: Vec<AppCode> = source_layers
             .iter()
             .filter_map(|&index| match &graph.nodes[index].work {
-                Work::SourceLayer { files, prefix } => Some(AppCode {
-                    owner: graph.nodes[index].name.clone(),
-                    files,
-                    prefix: prefix.clone(),
-                    run_root: facts::LAYER_MOUNT,
-                }),
+                Work::SourceLayer { files, prefix } => {
+                    Some(AppCode::source_layer(&graph.nodes[index].name, files, prefix))
+                }
                 _ => None,
             })
             .collect();
@@ -229,15 +220,15 @@ pub fn run_batch(
                     let Work::SourceLayer { files, prefix } = &node.work else {
                         bail!("not a source layer");
                     };
-                    let compiled = compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default();
-                    let LayerSource::Source(source_dir) = &config.layers[&node.name].source else {
-                        bail!("not a source layer");
+                    let code = Sources {
+                        files,
+                        keyed: &node.inputs,
+                        compiled: compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default(),
                     };
+                    let layer = &config.layers[&node.name];
                     store.put(node.kind.store_dir(), &key_of(index), |dir| {
-                        let files = package::verified_entries(files, prefix, source_dir, &node.inputs)?;
-                        Ok(serde_json::to_value(package::source_layer(
-                            files, compiled, dir,
-                        )?)?)
+                        let data = package::source_layer(layer, prefix, &code, dir)?;
+                        Ok(serde_json::to_value(data)?)
                     })
                 })
             })
@@ -268,12 +259,7 @@ pub fn run_batch(
                     Work::Function {
                         files,
                         compiles: true,
-                    } => Some(AppCode {
-                        owner: node.name.clone(),
-                        files,
-                        prefix: String::new(),
-                        run_root: facts::TASK_ROOT,
-                    }),
+                    } => Some(AppCode::function(&node.name, files)),
                     _ => None,
                 }
             })
@@ -291,34 +277,24 @@ pub fn run_batch(
                         let Work::Function { files, .. } = &node.work else {
                             bail!("not a function");
                         };
+                        // The layers it bundles, each with its ZIP.
                         let bundled: Vec<(String, PathBuf)> = node
                             .deps
                             .iter()
                             .filter_map(|&dep| {
                                 let entry = statuses[dep].as_ref()?.entry()?;
-                                Some((graph.nodes[dep].name.clone(), entry.dir.join(LAYER_ZIP)))
+                                Some((graph.nodes[dep].name.clone(), install::layer_zip(entry)))
                             })
                             .collect();
-                        // In the configuration's order: a later layer's file wins.
+                        let code = Sources {
+                            files,
+                            keyed: &node.inputs,
+                            compiled: compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default(),
+                        };
                         let function = &config.functions[&node.name];
-                        let order: Vec<String> = function
-                            .layers
-                            .iter()
-                            .map(|name| config.attached(function, name))
-                            .collect();
-                        let mut bundled = bundled;
-                        bundled.sort_by_key(|(name, _)| order.iter().position(|layer| layer == name));
                         store.put(node.kind.store_dir(), &key_of(index), |dir| {
-                            let compiled = compiled.get(&node.name).map(Vec::as_slice).unwrap_or_default();
-                            let files = package::verified_entries(files, "", &function.source, &node.inputs)?;
-                            let written = package::function(files, compiled, &bundled, dir)?;
-                            Ok(serde_json::to_value(ZipData {
-                                written,
-                                inventory: None,
-                                builder: None,
-                                installer: None,
-                                finish: None,
-                            })?)
+                            let data = package::function(config, function, &code, bundled, dir)?;
+                            Ok(serde_json::to_value(data)?)
                         })
                     })
                 })
@@ -335,8 +311,7 @@ pub fn run_batch(
         let Planned::Ready(parser) = &graph.parser else {
             bail!("checks to run, but no interpreter to parse the sources");
         };
-        let analysis = imports::analyse_sources(config, parser)?;
-        let listings = Listings::default();
+        let limits = Limits::new(config, built, parser)?;
         results.extend(pool.install(|| {
             checks
                 .par_iter()
@@ -344,7 +319,7 @@ pub fn run_batch(
                     timed(index, &|| {
                         let node = &graph.nodes[index];
                         let function = &config.functions[&node.name];
-                        let report = check_function(config, built, &analysis, &listings, function)?;
+                        let report = limits.check_function(function)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&report)?)
                         })
@@ -394,7 +369,14 @@ pub fn run_batch(
                         let node = &graph.nodes[index];
                         let platform = config.platform_of(&config.functions[&node.name]);
                         let (runner, site, at) = &platforms[&platform];
-                        let outcome = smoke_function(at, runner, site, built, &node.name, progress)?;
+                        let setup = Setup {
+                            config: at,
+                            runner,
+                            site,
+                            built,
+                            progress,
+                        };
+                        let outcome = smoke_function(&setup, &node.name)?;
                         store.put(node.kind.store_dir(), &key_of(index), |_| {
                             Ok(serde_json::to_value(&outcome)?)
                         })
@@ -406,25 +388,4 @@ pub fn run_batch(
         results.extend(outcomes.into_values());
     }
     Ok(results)
-}
-
-/// What the profiles a stacked profile stands on provide: their
-/// distributions, `(name, version)`, from their built entries.
-fn provided_by(deps: &[usize], statuses: &[Option<Status>]) -> Result<Vec<(String, String)>> {
-    let mut provided = Vec::new();
-    for &dep in deps {
-        let entry = statuses[dep]
-            .as_ref()
-            .and_then(Status::entry)
-            .context("a base profile is built first")?;
-        let data: ZipData = serde_json::from_value(entry.data.clone())?;
-        for package in data
-            .inventory
-            .map(|inventory| inventory.packages)
-            .unwrap_or_default()
-        {
-            provided.push((package.name, package.version));
-        }
-    }
-    Ok(provided)
 }
