@@ -15,10 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::{Graph, Kind, Status};
 use crate::atomic::{temp_sibling, write_atomic};
 use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
-use crate::config::{Config, LayerSource};
+use crate::config::{Config, Function, LayerSource, Platform};
 use crate::digest::file_sha256;
-use crate::steps::install::{ZipData, LAYER_ZIP};
-use crate::steps::package::FUNCTION_ZIP;
+use crate::steps::install::ZipData;
 use crate::store::{stamp, Entry};
 
 /// Where a product lands in `dist/`, relative to the repository root.
@@ -30,15 +29,9 @@ pub fn dist_path(kind: Kind, name: &str) -> Option<String> {
     }
 }
 
-fn store_file(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Function => FUNCTION_ZIP,
-        _ => LAYER_ZIP,
-    }
-}
-
 /// The manifest of what is built: every configured layer and function
-/// whose product is up to date. `complete` when nothing is missing.
+/// whose product is up to date, and the products it lacks (none: it is
+/// complete).
 pub fn manifest(
     config: &Config,
     graph: &Graph,
@@ -79,102 +72,105 @@ pub fn manifest(
             ),
         };
         for (name, platforms) in variants {
-            let Some((key, entry)) = built(kind, &name) else {
-                missing.push(format!("layer {name}"));
-                continue;
-            };
-            let (zip, data) = zip_facts(kind, &name, entry)?;
-            let layer_kind = if kind == Kind::Profile {
-                LayerKind::Requirements
-            } else {
-                LayerKind::Source
-            };
-            let mut layer_entry = LayerEntry::built(layer_kind, zip, key.clone());
-            if let Some(inventory) = data.inventory {
-                layer_entry.packages = inventory.packages;
-                layer_entry.excluded = Some(inventory.excluded);
-                layer_entry.builder = data.builder;
-                layer_entry.installer = data.installer;
-                layer_entry.bytecode = Some(
-                    data.finish
-                        .as_ref()
-                        .map_or("none", |f| f.bytecode.as_str())
-                        .to_string(),
-                );
-                layer_entry.slim = Some(data.finish.as_ref().is_some_and(|f| f.slim));
-                layer_entry.cache_key = Some(key);
+            match built(kind, &name) {
+                Some((key, entry)) => {
+                    let layer_entry = layer_entry(kind, &name, key, entry, &platforms)?;
+                    manifest.layers.insert(name, layer_entry);
+                }
+                None => missing.push(format!("layer {name}")),
             }
-            let mut runtimes: Vec<String> = platforms.iter().map(|p| p.runtime.name.to_string()).collect();
-            let mut architectures: Vec<String> =
-                platforms.iter().map(|p| p.arch.name().to_string()).collect();
-            runtimes.sort();
-            runtimes.dedup();
-            architectures.sort();
-            architectures.dedup();
-            layer_entry.runtimes = runtimes;
-            layer_entry.architectures = architectures;
-            manifest.layers.insert(name, layer_entry);
         }
     }
     for function in config.functions.values() {
-        let Some((key, entry)) = built(Kind::Function, &function.name) else {
-            missing.push(format!("function {}", function.name));
-            continue;
-        };
-        let (zip, _) = zip_facts(Kind::Function, &function.name, entry)?;
-        let upload = Upload::for_zip(zip.zipped_bytes);
-        let attached: Vec<String> = function
-            .layers
-            .iter()
-            .map(|name| config.attached(function, name))
-            .collect();
-        let (layers, bundled) = if function.bundle {
-            (Vec::new(), attached)
-        } else {
-            (attached, Vec::new())
-        };
-        let platform = config.platform_of(function);
-        manifest.functions.insert(
-            function.name.clone(),
-            FunctionEntry {
-                zip,
-                handler: function.handler.clone(),
-                runtime: platform.runtime.name.to_string(),
-                architecture: platform.arch.name().to_string(),
-                layers,
-                bundled,
-                upload: upload.name().to_string(),
-                input_sha256: key,
-                memory_mb: function.deploy.memory_mb,
-                timeout_s: function.deploy.timeout_s,
-                ephemeral_storage_mb: function.deploy.ephemeral_storage_mb,
-                environment: function.deploy.environment.clone(),
-                reserved_concurrency: function.deploy.reserved_concurrency,
-                log_retention_days: function.deploy.log_retention_days,
-            },
-        );
+        match built(Kind::Function, &function.name) {
+            Some((key, entry)) => {
+                let function_entry = function_entry(config, function, key, entry)?;
+                manifest.functions.insert(function.name.clone(), function_entry);
+            }
+            None => missing.push(format!("function {}", function.name)),
+        }
     }
     Ok((manifest, missing))
 }
 
-/// Why a product's store entry cannot be used (its ZIP is not among its
-/// files, or its data is not a ZIP product's), if it cannot: such an entry
-/// is rebuilt, never read again and again by every later run.
-pub fn unusable(kind: Kind, entry: &Entry) -> Option<String> {
-    if !kind.is_product() {
-        return None;
+/// The manifest's entry of a built layer (`kind`: a profile or a source
+/// layer) made for `platforms`.
+fn layer_entry(
+    kind: Kind,
+    name: &str,
+    key: String,
+    entry: &Entry,
+    platforms: &[Platform],
+) -> Result<LayerEntry> {
+    let (zip, data) = zip_facts(kind, name, entry)?;
+    let layer_kind = if kind == Kind::Profile {
+        LayerKind::Requirements
+    } else {
+        LayerKind::Source
+    };
+    let mut layer_entry = LayerEntry::built(layer_kind, zip, key.clone());
+    if let Some(inventory) = data.inventory {
+        layer_entry.packages = inventory.packages;
+        layer_entry.excluded = Some(inventory.excluded);
+        layer_entry.builder = data.builder;
+        layer_entry.installer = data.installer;
+        layer_entry.bytecode = Some(
+            data.finish
+                .as_ref()
+                .map_or("none", |f| f.bytecode.as_str())
+                .to_string(),
+        );
+        layer_entry.slim = Some(data.finish.as_ref().is_some_and(|f| f.slim));
+        layer_entry.cache_key = Some(key);
     }
-    if entry.file(store_file(kind)).is_none() {
-        return Some(format!("it has no {}", store_file(kind)));
-    }
-    serde_json::from_value::<ZipData>(entry.data.clone())
-        .err()
-        .map(|err| format!("its data is not a ZIP product's ({err})"))
+    let mut runtimes: Vec<String> = platforms.iter().map(|p| p.runtime.name.to_string()).collect();
+    let mut architectures: Vec<String> = platforms.iter().map(|p| p.arch.name().to_string()).collect();
+    runtimes.sort();
+    runtimes.dedup();
+    architectures.sort();
+    architectures.dedup();
+    layer_entry.runtimes = runtimes;
+    layer_entry.architectures = architectures;
+    Ok(layer_entry)
+}
+
+/// The manifest's entry of a built function: its ZIP, how it is deployed,
+/// and its layers, attached or bundled.
+fn function_entry(config: &Config, function: &Function, key: String, entry: &Entry) -> Result<FunctionEntry> {
+    let (zip, _) = zip_facts(Kind::Function, &function.name, entry)?;
+    let upload = Upload::for_zip(zip.zipped_bytes);
+    let attached: Vec<String> = function
+        .layers
+        .iter()
+        .map(|name| config.attached(function, name))
+        .collect();
+    let (layers, bundled) = if function.bundle {
+        (Vec::new(), attached)
+    } else {
+        (attached, Vec::new())
+    };
+    let platform = config.platform_of(function);
+    Ok(FunctionEntry {
+        zip,
+        handler: function.handler.clone(),
+        runtime: platform.runtime.name.to_string(),
+        architecture: platform.arch.name().to_string(),
+        layers,
+        bundled,
+        upload: upload.name().to_string(),
+        input_sha256: key,
+        memory_mb: function.deploy.memory_mb,
+        timeout_s: function.deploy.timeout_s,
+        ephemeral_storage_mb: function.deploy.ephemeral_storage_mb,
+        environment: function.deploy.environment.clone(),
+        reserved_concurrency: function.deploy.reserved_concurrency,
+        log_retention_days: function.deploy.log_retention_days,
+    })
 }
 
 fn zip_facts(kind: Kind, name: &str, entry: &Entry) -> Result<(ZipFacts, ZipData)> {
     let file = entry
-        .file(store_file(kind))
+        .file(kind.product_file())
         .with_context(|| format!("the cache entry {} has no ZIP", entry.dir.display()))?;
     let data: ZipData = serde_json::from_value(entry.data.clone())
         .with_context(|| format!("reading the cache entry {}", entry.dir.display()))?;
@@ -223,7 +219,7 @@ pub fn materialise(
             continue;
         };
         if let Some(entry) = statuses[index].as_ref().and_then(Status::entry) {
-            if let Some(file) = entry.file(store_file(node.kind)) {
+            if let Some(file) = entry.file(node.kind.product_file()) {
                 wanted.insert(relative, (entry.dir.join(&file.name), file.sha256.clone()));
             }
         }

@@ -22,6 +22,8 @@ use crate::progress::Printer;
 use crate::python::installer::InstallerChoice;
 use crate::python::sources::SourceFile;
 use crate::steps::builder::Builder;
+use crate::steps::install::{ZipData, LAYER_ZIP};
+use crate::steps::package::FUNCTION_ZIP;
 use crate::store::remote_cache::RemoteCache;
 use crate::store::tools::{Planned, Tools};
 use crate::store::{Entry, Lookup, Store};
@@ -88,6 +90,14 @@ impl Kind {
     /// Products land in `dist/`; checks are verdicts about them.
     pub fn is_product(self) -> bool {
         matches!(self, Kind::Profile | Kind::SourceLayer | Kind::Function)
+    }
+
+    /// The file a product's store entry holds: its ZIP.
+    pub fn product_file(self) -> &'static str {
+        match self {
+            Kind::Function => FUNCTION_ZIP,
+            _ => LAYER_ZIP,
+        }
     }
 
     fn format(self) -> &'static str {
@@ -334,7 +344,7 @@ pub fn evaluate(
         };
     }
     match store.lookup(node.kind.store_dir(), &key) {
-        Lookup::Hit(entry) => match dist::unusable(node.kind, &entry) {
+        Lookup::Hit(entry) => match unusable(node.kind, &entry) {
             None => Status::Fresh { key, entry },
             Some(why) => Status::Stale {
                 key: Some(key),
@@ -359,6 +369,21 @@ pub fn evaluate(
             }
         }
     }
+}
+
+/// Why a product's store entry cannot be used (its ZIP is not among its
+/// files, or its data is not a ZIP product's), if it cannot: such an entry
+/// is rebuilt, never read again and again by every later run.
+fn unusable(kind: Kind, entry: &Entry) -> Option<String> {
+    if !kind.is_product() {
+        return None;
+    }
+    if entry.file(kind.product_file()).is_none() {
+        return Some(format!("it has no {}", kind.product_file()));
+    }
+    serde_json::from_value::<ZipData>(entry.data.clone())
+        .err()
+        .map(|err| format!("its data is not a ZIP product's ({err})"))
 }
 
 /// A node's own inputs and the outputs of its dependencies.

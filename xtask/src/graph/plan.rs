@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Graph, Inputs, Kind, Node, Session, Work};
-use crate::config::{self, Bytecode, Config, Layer, LayerSource, Platform};
+use crate::config::{self, Bytecode, Config, Function, Layer, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::lambda::runtime_env::{choose_runner, site_identity};
 use crate::python::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
 use crate::python::sources;
-use crate::steps::builder::{choose_builder, finish_for, Builder};
+use crate::steps::builder::{choose_builder, finish_for, Builder, Finish};
 use crate::store::tools::Planned;
 use crate::{
     facts, python::analyze, python::interpreter, python::lockfile, python::requirements, redact, steps,
@@ -35,18 +35,34 @@ pub fn plan(session: &Session) -> Result<Graph> {
         compiles_app_code: false,
         notes: Vec::new(),
     };
+    choose_builders(session, &mut graph)?;
+    let site_identities = choose_runners(session, &mut graph)?;
+    find_parser(session, &mut graph);
+    plan_layers(session, &mut graph)?;
+    for function in config.functions.values() {
+        plan_function(config, &mut graph, function)?;
+    }
+    for function in config.functions.values() {
+        let (deps, layers) = runtime_view(config, &graph, function);
+        plan_check(config, &mut graph, function, deps.clone(), &layers);
+        let site_identity = &site_identities[&config.platform_of(function)];
+        plan_smoke(config, &mut graph, function, deps, &layers, site_identity);
+    }
+    Ok(graph)
+}
 
-    // One builder for each platform a dependency profile is built for, one
-    // runner for each platform a function runs on.
-    let mut profile_platforms: Vec<Platform> = config
+/// One builder for each platform a dependency profile is built for.
+fn choose_builders(session: &Session, graph: &mut Graph) -> Result<()> {
+    let config = session.config;
+    let mut platforms: Vec<Platform> = config
         .layers
         .values()
         .filter(|layer| matches!(layer.source, LayerSource::Requirements(_)))
         .flat_map(|layer| config.layer_platforms(&layer.name))
         .collect();
-    profile_platforms.sort();
-    profile_platforms.dedup();
-    for platform in profile_platforms {
+    platforms.sort();
+    platforms.dedup();
+    for platform in platforms {
         let builder = choose_builder(
             &session.sh,
             &config.at(platform),
@@ -56,218 +72,262 @@ pub fn plan(session: &Session) -> Result<Graph> {
         )?;
         graph.builders.insert(platform, builder);
     }
-    let mut function_platforms: Vec<Platform> = config
+    Ok(())
+}
+
+/// One runner for each platform a function runs on, and what stands in
+/// for each platform's runtime (once: it may list a folder).
+fn choose_runners(session: &Session, graph: &mut Graph) -> Result<BTreeMap<Platform, String>> {
+    let config = session.config;
+    let mut platforms: Vec<Platform> = config
         .functions
         .values()
         .map(|function| config.platform_of(function))
         .collect();
-    function_platforms.sort();
-    function_platforms.dedup();
-    // What stands in for each platform's runtime, once: it may list a folder.
-    let mut site_identities: BTreeMap<Platform, String> = BTreeMap::new();
-    for platform in function_platforms {
+    platforms.sort();
+    platforms.dedup();
+    let mut site_identities = BTreeMap::new();
+    for platform in platforms {
         let runner = choose_runner(&session.sh, &config.at(platform), &session.tools)?;
         graph.runners.insert(platform, runner);
         site_identities.insert(platform, site_identity(platform.runtime));
     }
+    Ok(site_identities)
+}
+
+/// The interpreter that parses application code (the repository's
+/// runtime's Python when there is one, which then compiles it too), when
+/// there is application code.
+fn find_parser(session: &Session, graph: &mut Graph) {
+    let config = session.config;
     let has_source_layers = config
         .layers
         .values()
         .any(|layer| matches!(layer.source, LayerSource::Source(_)));
-    if !config.functions.is_empty() || has_source_layers {
-        graph.parser = match interpreter::find_interpreter(&session.sh, &session.tools, config.runtime, None)
-        {
-            Planned::Ready(found) => {
-                graph.compiles_app_code = found.is_some() && config.bytecode != Some(Bytecode::None);
-                let python = found.unwrap_or_else(|| PathBuf::from("python3"));
-                match interpreter::full_version(&session.sh, &session.tools, &python) {
-                    Planned::Ready(version) => {
-                        graph.parser_version = version;
-                        Planned::Ready(python)
-                    }
-                    Planned::Pending(what) => Planned::Pending(what),
-                }
-            }
-            Planned::Pending(what) => Planned::Pending(what),
-        };
+    if config.functions.is_empty() && !has_source_layers {
+        return;
     }
+    graph.parser = match interpreter::find_interpreter(&session.sh, &session.tools, config.runtime, None) {
+        Planned::Ready(found) => {
+            graph.compiles_app_code = found.is_some() && config.bytecode != Some(Bytecode::None);
+            let python = found.unwrap_or_else(|| PathBuf::from("python3"));
+            match interpreter::full_version(&session.sh, &session.tools, &python) {
+                Planned::Ready(version) => {
+                    graph.parser_version = version;
+                    Planned::Ready(python)
+                }
+                Planned::Pending(what) => Planned::Pending(what),
+            }
+        }
+        Planned::Pending(what) => Planned::Pending(what),
+    };
+}
+
+/// The layers' nodes, in stack order: each dependency profile for each
+/// platform it is built for, each source layer once. Every lock that
+/// cannot be installed is named in one answer.
+fn plan_layers(session: &Session, graph: &mut Graph) -> Result<()> {
+    let config = session.config;
     let environment = environment_inputs(config)?;
     let locks_required = repository_locks(config);
-    // Every lock that cannot be installed, named in one answer.
     let mut lock_problems: Vec<(String, String)> = Vec::new();
-
     for layer in config.stack_order() {
         match &layer.source {
-            LayerSource::Requirements(path) => {
+            LayerSource::Requirements(requirements) => {
                 for platform in config.layer_platforms(&layer.name) {
-                    match locked(config, &layer.name, path, platform, locks_required)? {
+                    match locked(config, &layer.name, requirements, platform, locks_required)? {
                         Ok(lock) => {
-                            plan_profile(&mut graph, config, layer, path, platform, lock, &environment)?
+                            let variant = Variant {
+                                layer,
+                                requirements,
+                                platform,
+                                lock,
+                            };
+                            plan_profile(graph, config, variant, &environment)?
                         }
                         Err(problem) => lock_problems.push((layer.name.clone(), problem)),
                     }
                 }
             }
-            LayerSource::Source(dir) => {
-                let (files, prefix) = steps::package::source_layer_files(config, layer)?;
-                let mut inputs = common(Kind::SourceLayer);
-                inputs.add("prefix", prefix.as_str());
-                sources::key_files(&mut inputs, dir, &files)?;
-                let pending = app_bytecode(&graph, &mut inputs);
-                graph.push(Node {
-                    kind: Kind::SourceLayer,
-                    name: layer.name.clone(),
-                    deps: Vec::new(),
-                    inputs,
-                    pending,
-                    work: Work::SourceLayer { files, prefix },
-                });
-            }
+            LayerSource::Source(dir) => plan_source_layer(graph, config, layer, dir)?,
             LayerSource::External { .. } => {}
         }
     }
     if !lock_problems.is_empty() {
         return Err(lock_error(session, &lock_problems).into());
     }
+    Ok(())
+}
 
-    for function in config.functions.values() {
-        let files = steps::package::function_files(config, function)?;
-        let mut inputs = common(Kind::Function);
-        inputs
-            .add("handler", function.handler.as_str())
-            .add("bundle", function.bundle.to_string());
-        let mut deps = Vec::new();
-        if function.bundle {
-            inputs.add("bundled", format!("[{}]", function.layers.join(", ")));
-            for name in &function.layers {
-                match graph.layer(&config.attached(function, name)) {
-                    Some(index) => deps.push(index),
-                    None => {
-                        return Err(crate::error::UsageError::new(format!(
-                            "functions.{}.bundle: layer `{name}` is external (an ARN) and cannot be bundled; attach it instead",
-                            function.name
-                        ))
-                        .into())
-                    }
-                }
-            }
-        }
-        sources::key_files(&mut inputs, &function.source, &files)?;
-        // Bytecode is compiled for the repository's runtime, whose Python parses.
-        let compiles = graph.compiles_app_code && config.platform_of(function).runtime == config.runtime;
-        inputs.add("bytecode", if compiles { "checked-hash" } else { "none" });
-        let pending = match &graph.parser {
-            Planned::Pending(what) => Some(what.clone()),
-            Planned::Ready(python) => {
-                inputs.add("parser", format!("{} {}", python.display(), graph.parser_version));
-                None
-            }
-        };
-        graph.push(Node {
-            kind: Kind::Function,
-            name: function.name.clone(),
-            deps,
-            inputs,
-            pending,
-            work: Work::Function { files, compiles },
-        });
-    }
+/// A source layer's node: its files under their prefix.
+fn plan_source_layer(graph: &mut Graph, config: &Config, layer: &Layer, dir: &Path) -> Result<()> {
+    let (files, prefix) = steps::package::source_layer_files(config, layer)?;
+    let mut inputs = common(Kind::SourceLayer);
+    inputs.add("prefix", prefix.as_str());
+    sources::key_files(&mut inputs, dir, &files)?;
+    let pending = app_bytecode(graph, &mut inputs);
+    graph.push(Node {
+        kind: Kind::SourceLayer,
+        name: layer.name.clone(),
+        deps: Vec::new(),
+        inputs,
+        pending,
+        work: Work::SourceLayer { files, prefix },
+    });
+    Ok(())
+}
 
-    for function in config.functions.values() {
-        let function_node = graph.find(Kind::Function, &function.name).expect("just planned");
-        // What the function sees at run time: its ZIP and its layers in order.
-        let mut deps = vec![function_node];
-        let mut layers = Inputs::default();
-        let attached: &[String] = &function.layers;
-        layers.add("layers", format!("[{}]", attached.join(", ")));
-        for name in attached {
+/// A function's node: its files, and the layers it bundles (their outputs
+/// enter its key).
+fn plan_function(config: &Config, graph: &mut Graph, function: &Function) -> Result<()> {
+    let files = steps::package::function_files(config, function)?;
+    let mut inputs = common(Kind::Function);
+    inputs
+        .add("handler", function.handler.as_str())
+        .add("bundle", function.bundle.to_string());
+    let mut deps = Vec::new();
+    if function.bundle {
+        inputs.add("bundled", format!("[{}]", function.layers.join(", ")));
+        for name in &function.layers {
             match graph.layer(&config.attached(function, name)) {
-                Some(index) => {
-                    if !deps.contains(&index) {
-                        deps.push(index);
-                    }
-                }
+                Some(index) => deps.push(index),
                 None => {
-                    if let LayerSource::External { arn, unzipped_bytes } = &config.layers[name].source {
-                        layers.add(format!("external {name}"), format!("{arn} {unzipped_bytes}"));
-                    }
+                    return Err(UsageError::new(format!(
+                        "functions.{}.bundle: layer `{name}` is external (an ARN) and cannot be bundled; attach it instead",
+                        function.name
+                    ))
+                    .into())
                 }
             }
         }
-
-        let platform = config.platform_of(function);
-        let mut check = common(Kind::Check);
-        check
-            .add("runtime", platform.runtime.name)
-            .add("architecture", platform.arch.name())
-            .add("handler", function.handler.as_str())
-            .add("budget", format!("{:?}", config.budget_for(function)))
-            .add(
-                "analyzer",
-                crate::digest::bytes_sha256(analyze::SCRIPT.as_bytes()),
-            );
-        check.0.extend(layers.0.iter().cloned());
-        let check_pending = match &graph.parser {
-            Planned::Pending(what) => Some(what.clone()),
-            Planned::Ready(python) => {
-                check.add("parser", format!("{} {}", python.display(), graph.parser_version));
-                None
-            }
-        };
-        graph.push(Node {
-            kind: Kind::Check,
-            name: function.name.clone(),
-            deps: deps.clone(),
-            inputs: check,
-            pending: check_pending,
-            work: Work::Check,
-        });
-
-        let mut smoke = common(Kind::Smoke);
-        smoke
-            .add("runtime", platform.runtime.name)
-            .add("architecture", platform.arch.name())
-            .add("handler", function.handler.as_str())
-            .add("import budget", format!("{} ms", config.import_budget_ms))
-            .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
-            .add(
-                "bootstrap",
-                crate::digest::bytes_sha256(crate::lambda::runtime_env::SCRIPT.as_bytes()),
-            )
-            .add("runtime site", site_identities[&platform].as_str());
-        smoke.0.extend(layers.0.iter().cloned());
-        let smoke_pending = match graph.runners.get(&platform) {
-            Some(Planned::Ready(runner)) => {
-                smoke.add("runner", runner.identity());
-                None
-            }
-            Some(Planned::Pending(what)) => Some(what.clone()),
-            None => None,
-        };
-        graph.push(Node {
-            kind: Kind::Smoke,
-            name: function.name.clone(),
-            deps,
-            inputs: smoke,
-            pending: smoke_pending,
-            work: Work::Smoke,
-        });
     }
-    Ok(graph)
+    sources::key_files(&mut inputs, &function.source, &files)?;
+    // Bytecode is compiled for the repository's runtime, whose Python parses.
+    let compiles = graph.compiles_app_code && config.platform_of(function).runtime == config.runtime;
+    inputs.add("bytecode", if compiles { "checked-hash" } else { "none" });
+    let pending = parser_input(graph, &mut inputs);
+    graph.push(Node {
+        kind: Kind::Function,
+        name: function.name.clone(),
+        deps,
+        inputs,
+        pending,
+        work: Work::Function { files, compiles },
+    });
+    Ok(())
+}
+
+/// What a function sees at run time: its ZIP and its layers in order (the
+/// nodes of a check or smoke test of it), and its attached layers as
+/// inputs, an external one by its ARN and size.
+fn runtime_view(config: &Config, graph: &Graph, function: &Function) -> (Vec<usize>, Inputs) {
+    let function_node = graph.find(Kind::Function, &function.name).expect("just planned");
+    let mut deps = vec![function_node];
+    let mut layers = Inputs::default();
+    let attached: &[String] = &function.layers;
+    layers.add("layers", format!("[{}]", attached.join(", ")));
+    for name in attached {
+        match graph.layer(&config.attached(function, name)) {
+            Some(index) => {
+                if !deps.contains(&index) {
+                    deps.push(index);
+                }
+            }
+            None => {
+                if let LayerSource::External { arn, unzipped_bytes } = &config.layers[name].source {
+                    layers.add(format!("external {name}"), format!("{arn} {unzipped_bytes}"));
+                }
+            }
+        }
+    }
+    (deps, layers)
+}
+
+/// The check of a function against Lambda's limits and its budget.
+fn plan_check(config: &Config, graph: &mut Graph, function: &Function, deps: Vec<usize>, layers: &Inputs) {
+    let platform = config.platform_of(function);
+    let mut inputs = common(Kind::Check);
+    inputs
+        .add("runtime", platform.runtime.name)
+        .add("architecture", platform.arch.name())
+        .add("handler", function.handler.as_str())
+        .add("budget", format!("{:?}", config.budget_for(function)))
+        .add(
+            "analyzer",
+            crate::digest::bytes_sha256(analyze::SCRIPT.as_bytes()),
+        );
+    inputs.0.extend(layers.0.iter().cloned());
+    let pending = parser_input(graph, &mut inputs);
+    graph.push(Node {
+        kind: Kind::Check,
+        name: function.name.clone(),
+        deps,
+        inputs,
+        pending,
+        work: Work::Check,
+    });
+}
+
+/// The smoke test of a function, run on its platform's runner.
+fn plan_smoke(
+    config: &Config,
+    graph: &mut Graph,
+    function: &Function,
+    deps: Vec<usize>,
+    layers: &Inputs,
+    site_identity: &str,
+) {
+    let platform = config.platform_of(function);
+    let mut inputs = common(Kind::Smoke);
+    inputs
+        .add("runtime", platform.runtime.name)
+        .add("architecture", platform.arch.name())
+        .add("handler", function.handler.as_str())
+        .add("import budget", format!("{} ms", config.import_budget_ms))
+        .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
+        .add(
+            "bootstrap",
+            crate::digest::bytes_sha256(crate::lambda::runtime_env::SCRIPT.as_bytes()),
+        )
+        .add("runtime site", site_identity);
+    inputs.0.extend(layers.0.iter().cloned());
+    let pending = match graph.runners.get(&platform) {
+        Some(Planned::Ready(runner)) => {
+            inputs.add("runner", runner.identity());
+            None
+        }
+        Some(Planned::Pending(what)) => Some(what.clone()),
+        None => None,
+    };
+    graph.push(Node {
+        kind: Kind::Smoke,
+        name: function.name.clone(),
+        deps,
+        inputs,
+        pending,
+        work: Work::Smoke,
+    });
+}
+
+/// One dependency profile as built for one platform, with its lock for
+/// that platform, if it installs one.
+struct Variant<'a> {
+    layer: &'a Layer,
+    requirements: &'a Path,
+    platform: Platform,
+    lock: Option<PathBuf>,
 }
 
 /// The node of one dependency profile built for one platform, named
 /// `core` on the repository's platform and `core@python3.12-arm64` on
 /// another.
-fn plan_profile(
-    graph: &mut Graph,
-    config: &Config,
-    layer: &Layer,
-    path: &Path,
-    platform: Platform,
-    lock: Option<PathBuf>,
-    environment: &Inputs,
-) -> Result<()> {
+fn plan_profile(graph: &mut Graph, config: &Config, variant: Variant, environment: &Inputs) -> Result<()> {
+    let Variant {
+        layer,
+        requirements,
+        platform,
+        lock,
+    } = variant;
     let key = format!("layers.{}.requirements", layer.name);
     let mut inputs = common(Kind::Profile);
     // A stacked profile depends on every profile below it, built for the
@@ -282,8 +342,8 @@ fn plan_profile(
         .add("runtime", platform.runtime.name)
         .add("architecture", platform.arch.name())
         .add("exclude", format!("[{}]", config.exclude.join(", ")))
-        .add("requirements", path.display().to_string());
-    for file in requirements::input_files(&config.root, path, &key)? {
+        .add("requirements", requirements.display().to_string());
+    for file in requirements::input_files(&config.root, requirements, &key)? {
         inputs.file(&file.display().to_string(), &config.root.join(&file), false)?;
     }
     if let Some(lock) = &lock {
@@ -298,55 +358,18 @@ fn plan_profile(
             .filter(|(label, _)| lock.is_none() || !names_index_location(label))
             .cloned(),
     );
-    let mut pending = None;
-    let mut finish = None;
-    match graph.builders.get(&platform) {
+    let (pending, finish) = match graph.builders.get(&platform) {
         Some(Planned::Ready(builder)) => {
-            let (chosen, note) = finish_for(&config.at(platform), layer, builder)?;
-            if let Some(note) = note {
-                if !graph.notes.contains(&note) {
-                    graph.notes.push(note);
-                }
+            let (finish, note) = finish_for(&config.at(platform), layer, builder)?;
+            builder_inputs(&mut inputs, builder, finish);
+            if let Some(note) = note.filter(|note| !graph.notes.contains(note)) {
+                graph.notes.push(note);
             }
-            finish = Some(chosen);
-            if chosen.transforms() {
-                let script = crate::digest::bytes_sha256(crate::steps::finish::PROVE_SCRIPT.as_bytes());
-                inputs.add("proof", script);
-            }
-            inputs
-                .add("bytecode", chosen.bytecode.name())
-                .add("slim", chosen.slim.to_string())
-                .add("builder", builder.name())
-                .add("installer", builder.installer_id());
-            match builder {
-                Builder::Container {
-                    image,
-                    image_id,
-                    python,
-                    ..
-                } => {
-                    inputs
-                        .add("image", image.as_str())
-                        .add("image id", image_id.as_str())
-                        .add("image python", python.as_deref().unwrap_or("none"));
-                }
-                Builder::Host {
-                    interpreter: Some(python),
-                    interpreter_version,
-                    ..
-                } => {
-                    // The patch release too: it compiles the bytecode.
-                    inputs.add(
-                        "interpreter",
-                        format!("{} {interpreter_version}", python.display()),
-                    );
-                }
-                Builder::Host { .. } => {}
-            }
+            (None, Some(finish))
         }
-        Some(Planned::Pending(what)) => pending = Some(what.clone()),
-        None => {}
-    }
+        Some(Planned::Pending(what)) => (Some(what.clone()), None),
+        None => (None, None),
+    };
     graph.push(Node {
         kind: Kind::Profile,
         name: config.variant(&layer.name, platform),
@@ -355,12 +378,63 @@ fn plan_profile(
         pending,
         work: Work::Profile {
             platform,
-            requirements: path.to_path_buf(),
+            requirements: requirements.to_path_buf(),
             lock,
             finish,
         },
     });
     Ok(())
+}
+
+/// What decides a layer's bytes besides what it installs: what is done
+/// after the install, and the builder's identity.
+fn builder_inputs(inputs: &mut Inputs, builder: &Builder, finish: Finish) {
+    if finish.transforms() {
+        let script = crate::digest::bytes_sha256(crate::steps::finish::PROVE_SCRIPT.as_bytes());
+        inputs.add("proof", script);
+    }
+    inputs
+        .add("bytecode", finish.bytecode.name())
+        .add("slim", finish.slim.to_string())
+        .add("builder", builder.name())
+        .add("installer", builder.installer_id());
+    match builder {
+        Builder::Container {
+            image,
+            image_id,
+            python,
+            ..
+        } => {
+            inputs
+                .add("image", image.as_str())
+                .add("image id", image_id.as_str())
+                .add("image python", python.as_deref().unwrap_or("none"));
+        }
+        Builder::Host {
+            interpreter: Some(python),
+            interpreter_version,
+            ..
+        } => {
+            // The patch release too: it compiles the bytecode.
+            inputs.add(
+                "interpreter",
+                format!("{} {interpreter_version}", python.display()),
+            );
+        }
+        Builder::Host { .. } => {}
+    }
+}
+
+/// The parser's identity as an input of a node that reads what it parses,
+/// or what it is pending on while it is not known.
+fn parser_input(graph: &Graph, inputs: &mut Inputs) -> Option<String> {
+    match &graph.parser {
+        Planned::Pending(what) => Some(what.clone()),
+        Planned::Ready(python) => {
+            inputs.add("parser", format!("{} {}", python.display(), graph.parser_version));
+            None
+        }
+    }
 }
 
 /// A source layer's bytecode: compiled by the parser when it is the

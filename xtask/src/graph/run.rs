@@ -54,121 +54,37 @@ impl Outcome {
 
 /// Brings `targets` (and what they need) up to date.
 pub fn execute(session: &Session, graph: &Graph, targets: &[usize]) -> Result<Outcome> {
-    let closure = graph.closure(targets);
-    let records = LazyRecords::new(&session.config.cache_dir());
-    let mut statuses: Vec<Option<Status>> = vec![None; graph.nodes.len()];
-    let mut built = Vec::new();
-    let mut usage_failure = false;
+    let mut run = Run {
+        session,
+        graph,
+        closure: graph.closure(targets),
+        records: LazyRecords::new(&session.config.cache_dir()),
+        statuses: vec![None; graph.nodes.len()],
+        built: Vec::new(),
+        usage_failure: false,
+    };
+    let (products, verdicts): (Vec<usize>, Vec<usize>) =
+        (0..graph.nodes.len()).partition(|&index| graph.nodes[index].kind.is_product());
 
-    let products: Vec<usize> = (0..graph.nodes.len())
-        .filter(|&index| graph.nodes[index].kind.is_product())
-        .collect();
-    let verdicts: Vec<usize> = (0..graph.nodes.len())
-        .filter(|&index| !graph.nodes[index].kind.is_product())
-        .collect();
+    run.phase(&products, None)?;
+    let (manifest, missing) = dist::manifest(session.config, graph, &run.statuses)?;
+    let changes = dist::materialise(
+        session.config,
+        graph,
+        &run.statuses,
+        &manifest,
+        missing.is_empty(),
+    )?;
+    run.phase(&verdicts, Some(&manifest))?;
 
-    let mut phase =
-        |nodes: &[usize], statuses: &mut Vec<Option<Status>>, manifest: Option<&Manifest>| -> Result<()> {
-            loop {
-                let mut runnable = Vec::new();
-                let mut progressed = false;
-                for &index in nodes {
-                    if statuses[index].is_some() {
-                        continue;
-                    }
-                    let deps_final = graph.nodes[index].deps.iter().all(|&dep| match &statuses[dep] {
-                        None => false,
-                        Some(Status::Stale { .. }) => !closure.contains(&dep),
-                        Some(_) => true,
-                    });
-                    if !deps_final {
-                        continue;
-                    }
-                    let force = session.settings.force && closure.contains(&index);
-                    let status = evaluate(graph, index, statuses, &session.store, force, &records);
-                    progressed = true;
-                    if let Status::Stale {
-                        damaged: true,
-                        reason,
-                        key: Some(key),
-                    } = &status
-                    {
-                        let kind = graph.nodes[index].kind.store_dir();
-                        session.printer.warn(&format!(
-                            "{}: discarding the cache entry {}: {}",
-                            graph.nodes[index].id(),
-                            session.store.entry_dir(kind, key).display(),
-                            reason.trim_start_matches("cache entry damaged: ")
-                        ));
-                        session.store.discard(kind, key)?;
-                    }
-                    if let Status::Fresh { entry, .. } = &status {
-                        if entry.rehashed {
-                            let _ = session.store.restamp(entry);
-                        }
-                    }
-                    let run =
-                        closure.contains(&index) && matches!(status, Status::Stale { key: Some(_), .. });
-                    if let Status::Stale {
-                        key: None, reason, ..
-                    } = &status
-                    {
-                        if closure.contains(&index) && graph.nodes[index].pending.is_some() {
-                            bail!(
-                                "{}: {reason} (internal: a run must know its tools)",
-                                graph.nodes[index].id()
-                            );
-                        }
-                    }
-                    if run {
-                        if let Status::Stale { reason, .. } = &status {
-                            session
-                                .printer
-                                .detail(&format!("{}: {reason}", graph.nodes[index].id()));
-                        }
-                        runnable.push(index);
-                    }
-                    statuses[index] = Some(status);
-                }
-                if runnable.is_empty() {
-                    if !progressed {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                let results = run_batch(session, graph, &runnable, statuses, manifest)?;
-                for (index, result) in results {
-                    let status = match result {
-                        Ok((key, entry)) => {
-                            built.push(index);
-                            Status::Fresh { key, entry }
-                        }
-                        Err(err) => {
-                            usage_failure |= is_usage(&err);
-                            Status::Failed(crate::error::format_chain(&err))
-                        }
-                    };
-                    statuses[index] = Some(status);
-                }
-            }
-        };
-
-    phase(&products, &mut statuses, None)?;
-    let (manifest, missing) = dist::manifest(session.config, graph, &statuses)?;
-    let changes = dist::materialise(session.config, graph, &statuses, &manifest, missing.is_empty())?;
-    phase(&verdicts, &mut statuses, Some(&manifest))?;
-
-    if !built.is_empty() {
-        let mut records = records.into_inner();
-        for &index in &built {
-            records
-                .0
-                .insert(graph.nodes[index].id(), full_inputs(graph, index, &statuses));
-        }
-        let ids: BTreeSet<String> = graph.nodes.iter().map(|node| node.id()).collect();
-        records.0.retain(|id, _| ids.contains(id));
-        records.save(&session.config.cache_dir())?;
-    }
+    let Run {
+        records,
+        statuses,
+        built,
+        usage_failure,
+        ..
+    } = run;
+    save_records(session, graph, records, &built, &statuses)?;
     Ok(Outcome {
         statuses,
         built,
@@ -177,4 +93,145 @@ pub fn execute(session: &Session, graph: &Graph, targets: &[usize]) -> Result<Ou
         missing,
         dist: changes,
     })
+}
+
+/// A run in progress: where each node stands so far.
+struct Run<'r> {
+    session: &'r Session<'r>,
+    graph: &'r Graph,
+    /// The targets and everything they depend on: what this run may build.
+    closure: BTreeSet<usize>,
+    records: LazyRecords,
+    statuses: Vec<Option<Status>>,
+    built: Vec<usize>,
+    usage_failure: bool,
+}
+
+impl Run<'_> {
+    /// Runs what `nodes` need, batch after batch, until every one of them
+    /// that can be settled is.
+    fn phase(&mut self, nodes: &[usize], manifest: Option<&Manifest>) -> Result<()> {
+        loop {
+            let (runnable, progressed) = self.settle(nodes)?;
+            if runnable.is_empty() {
+                if !progressed {
+                    return Ok(());
+                }
+                continue;
+            }
+            let results = run_batch(self.session, self.graph, &runnable, &self.statuses, manifest)?;
+            for (index, result) in results {
+                let status = match result {
+                    Ok((key, entry)) => {
+                        self.built.push(index);
+                        Status::Fresh { key, entry }
+                    }
+                    Err(err) => {
+                        self.usage_failure |= is_usage(&err);
+                        Status::Failed(crate::error::format_chain(&err))
+                    }
+                };
+                self.statuses[index] = Some(status);
+            }
+        }
+    }
+
+    /// Evaluates each node of `nodes` whose dependencies are settled, in
+    /// order: the ones to run now, and whether any was evaluated.
+    fn settle(&mut self, nodes: &[usize]) -> Result<(Vec<usize>, bool)> {
+        let mut runnable = Vec::new();
+        let mut progressed = false;
+        for &index in nodes {
+            if self.statuses[index].is_some() || !self.deps_final(index) {
+                continue;
+            }
+            progressed = true;
+            if self.settle_node(index)? {
+                runnable.push(index);
+            }
+        }
+        Ok((runnable, progressed))
+    }
+
+    /// Whether every dependency of `index` stands where this run leaves it.
+    fn deps_final(&self, index: usize) -> bool {
+        self.graph.nodes[index]
+            .deps
+            .iter()
+            .all(|&dep| match &self.statuses[dep] {
+                None => false,
+                Some(Status::Stale { .. }) => !self.closure.contains(&dep),
+                Some(_) => true,
+            })
+    }
+
+    /// Where node `index` stands, recorded: a damaged entry discarded with
+    /// a warning, a rehashed one restamped. Whether it runs now.
+    fn settle_node(&mut self, index: usize) -> Result<bool> {
+        let (session, node) = (self.session, &self.graph.nodes[index]);
+        let wanted = self.closure.contains(&index);
+        let force = session.settings.force && wanted;
+        let status = evaluate(
+            self.graph,
+            index,
+            &self.statuses,
+            &session.store,
+            force,
+            &self.records,
+        );
+        match &status {
+            Status::Stale {
+                damaged: true,
+                reason,
+                key: Some(key),
+            } => {
+                let kind = node.kind.store_dir();
+                session.printer.warn(&format!(
+                    "{}: discarding the cache entry {}: {}",
+                    node.id(),
+                    session.store.entry_dir(kind, key).display(),
+                    reason.trim_start_matches("cache entry damaged: ")
+                ));
+                session.store.discard(kind, key)?;
+            }
+            Status::Fresh { entry, .. } if entry.rehashed => {
+                let _ = session.store.restamp(entry);
+            }
+            Status::Stale {
+                key: None, reason, ..
+            } if wanted && node.pending.is_some() => {
+                bail!("{}: {reason} (internal: a run must know its tools)", node.id());
+            }
+            _ => {}
+        }
+        let run = wanted && matches!(status, Status::Stale { key: Some(_), .. });
+        if let (true, Status::Stale { reason, .. }) = (run, &status) {
+            session.printer.detail(&format!("{}: {reason}", node.id()));
+        }
+        self.statuses[index] = Some(status);
+        Ok(run)
+    }
+}
+
+/// The full inputs of every node this run built, kept for the next run to
+/// say what changed; the records of nodes no longer in the graph dropped.
+fn save_records(
+    session: &Session,
+    graph: &Graph,
+    records: LazyRecords,
+    built: &[usize],
+    statuses: &[Option<Status>],
+) -> Result<()> {
+    if built.is_empty() {
+        return Ok(());
+    }
+    let mut records = records.into_inner();
+    for &index in built {
+        records
+            .0
+            .insert(graph.nodes[index].id(), full_inputs(graph, index, statuses));
+    }
+    let ids: BTreeSet<String> = graph.nodes.iter().map(|node| node.id()).collect();
+    records.0.retain(|id, _| ids.contains(id));
+    records.save(&session.config.cache_dir())
 }

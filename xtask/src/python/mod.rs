@@ -6,12 +6,12 @@
 //! - `requirements`, `lockfile`: what a profile installs, and its lock;
 //! - `locking`: the locks `lock` checks or resolves;
 //! - `layer_content`, `elf`: what an install wrote, and its binaries;
-//! - `sources`, `analyze`, `import_check`: application code and its imports.
+//! - `sources`, `analyze`, `imports`: application code and its imports.
 
 pub mod analyze;
 pub mod container;
 pub mod elf;
-pub mod import_check;
+pub mod imports;
 pub mod installer;
 pub mod interpreter;
 pub mod layer_content;

@@ -8,7 +8,7 @@ use super::history::Snapshot;
 use crate::config::manifest::{FunctionEntry, Manifest};
 use crate::facts::normalize_dist_name;
 use crate::progress::signed_bytes;
-use crate::steps::check::FunctionReport;
+use crate::steps::limits::FunctionReport;
 
 /// The comparison with the previous, different build.
 pub(crate) struct Changes {

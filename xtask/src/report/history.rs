@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 use crate::config::manifest::Manifest;
-use crate::steps::check::FunctionReport;
+use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 
 /// Bumped whenever the page for the same inputs changes, so that a page an

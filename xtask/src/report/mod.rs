@@ -34,7 +34,7 @@ use anyhow::{Context, Result};
 use crate::atomic::write_atomic;
 use crate::config::manifest::Manifest;
 use crate::config::Config;
-use crate::steps::check::FunctionReport;
+use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 
 use history::{page_inputs, History, Page, Snapshot};

@@ -15,7 +15,7 @@ use super::history::Snapshot;
 use crate::config::manifest::{FunctionEntry, LayerKind, Manifest};
 use crate::config::Config;
 use crate::facts::{self, normalize_dist_name};
-use crate::steps::check::FunctionReport;
+use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 use crate::store::archive::{self, Listed};
 

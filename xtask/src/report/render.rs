@@ -12,7 +12,7 @@ use crate::graph::{Graph, Kind, Status};
 use crate::lambda::samples::Verdict;
 use crate::progress::{human_bytes, ms};
 use crate::python::installer;
-use crate::steps::check::FunctionReport;
+use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 
 /// `writeln!` into a String, which cannot fail.

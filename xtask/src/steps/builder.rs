@@ -56,6 +56,16 @@ impl Finish {
     }
 }
 
+/// A builder at work for one platform: the run's shell, the platform's
+/// configuration and the builder. What every step of a dependency layer
+/// that starts a process (the install, bytecode, the proof) is given.
+#[derive(Clone, Copy)]
+pub struct BuildContext<'a> {
+    pub sh: &'a Shell,
+    pub config: &'a Config,
+    pub builder: &'a Builder,
+}
+
 impl Builder {
     pub fn name(&self) -> &'static str {
         match self {
@@ -143,33 +153,8 @@ pub fn choose_builder(
     tools: &Tools,
     notes: &mut Vec<String>,
 ) -> Result<Planned<Builder>> {
-    let host = |notes: &mut Vec<String>| -> Result<Planned<Builder>> {
-        let installer = match Installer::discover(sh, tools, &config.cache_dir(), choice, notes)? {
-            Planned::Ready(installer) => installer,
-            Planned::Pending(what) => return Ok(Planned::Pending(what)),
-        };
-        // The runtime's own Python compiles bytecode and proves finished
-        // layers; without it layers ship as installed (see finish_for).
-        let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
-        let interpreter = match interpreter::find_interpreter(sh, tools, config.runtime, uv) {
-            Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            Planned::Ready(found) => found,
-        };
-        let interpreter_version = match &interpreter {
-            Some(python) => match interpreter::full_version(sh, tools, python) {
-                Planned::Ready(version) => version,
-                Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            },
-            None => String::new(),
-        };
-        Ok(Planned::Ready(Builder::Host {
-            installer,
-            interpreter,
-            interpreter_version,
-        }))
-    };
     match config.builder {
-        BuilderChoice::Host => host(notes),
+        BuilderChoice::Host => host_builder(sh, config, choice, tools, notes),
         BuilderChoice::Container => {
             let engine = match container::required_engine(sh, tools)? {
                 Planned::Ready(engine) => engine,
@@ -184,38 +169,82 @@ pub fn choose_builder(
             };
             Ok(container_builder(sh, config, tools, engine, image_id))
         }
-        BuilderChoice::Auto => {
-            let engine = match container::planned_engine(sh, tools) {
-                Planned::Ready(engine) => engine,
-                Planned::Pending(what) => return Ok(Planned::Pending(what)),
-            };
-            let Some(engine) = engine else {
-                notes.push("builder: host (no container engine answers)".to_string());
-                return host(notes);
-            };
-            // Emulating another architecture's build image is slow and often
-            // missing; cross-installing its wheels is neither.
-            if container::can_run(config.arch).is_err() {
-                notes.push(format!(
-                    "builder: host (cross-installing {} wheels on a {} machine)",
-                    config.arch.name(),
-                    Arch::host().map_or("different", Arch::name)
-                ));
-                return host(notes);
-            }
-            match container::planned_image(sh, tools, &engine, &config.image) {
-                Planned::Ready(Some(image_id)) => Ok(container_builder(sh, config, tools, engine, image_id)),
-                Planned::Pending(what) => Ok(Planned::Pending(what)),
-                Planned::Ready(None) => {
-                    notes.push(format!(
-                        "builder: host ({} has no image {}; `builder = \"container\"` pulls it)",
-                        engine.program, config.image
-                    ));
-                    host(notes)
-                }
-            }
+        BuilderChoice::Auto => auto_builder(sh, config, choice, tools, notes),
+    }
+}
+
+/// `auto`: the container when it can be had without pulling or emulating,
+/// else the host, with a note saying why.
+fn auto_builder(
+    sh: &Shell,
+    config: &Config,
+    choice: InstallerChoice,
+    tools: &Tools,
+    notes: &mut Vec<String>,
+) -> Result<Planned<Builder>> {
+    let engine = match container::planned_engine(sh, tools) {
+        Planned::Ready(engine) => engine,
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+    };
+    let Some(engine) = engine else {
+        notes.push("builder: host (no container engine answers)".to_string());
+        return host_builder(sh, config, choice, tools, notes);
+    };
+    // Emulating another architecture's build image is slow and often
+    // missing; cross-installing its wheels is neither.
+    if container::can_run(config.arch).is_err() {
+        notes.push(format!(
+            "builder: host (cross-installing {} wheels on a {} machine)",
+            config.arch.name(),
+            Arch::host().map_or("different", Arch::name)
+        ));
+        return host_builder(sh, config, choice, tools, notes);
+    }
+    match container::planned_image(sh, tools, &engine, &config.image) {
+        Planned::Ready(Some(image_id)) => Ok(container_builder(sh, config, tools, engine, image_id)),
+        Planned::Pending(what) => Ok(Planned::Pending(what)),
+        Planned::Ready(None) => {
+            notes.push(format!(
+                "builder: host ({} has no image {}; `builder = \"container\"` pulls it)",
+                engine.program, config.image
+            ));
+            host_builder(sh, config, choice, tools, notes)
         }
     }
+}
+
+/// The host builder: the installer, and the runtime's own Python when this
+/// host has it.
+fn host_builder(
+    sh: &Shell,
+    config: &Config,
+    choice: InstallerChoice,
+    tools: &Tools,
+    notes: &mut Vec<String>,
+) -> Result<Planned<Builder>> {
+    let installer = match Installer::discover(sh, tools, &config.cache_dir(), choice, notes)? {
+        Planned::Ready(installer) => installer,
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+    };
+    // The runtime's own Python compiles bytecode and proves finished
+    // layers; without it layers ship as installed (see finish_for).
+    let uv = (installer.kind == installer::Kind::Uv).then_some(installer.program.as_path());
+    let interpreter = match interpreter::find_interpreter(sh, tools, config.runtime, uv) {
+        Planned::Pending(what) => return Ok(Planned::Pending(what)),
+        Planned::Ready(found) => found,
+    };
+    let interpreter_version = match &interpreter {
+        Some(python) => match interpreter::full_version(sh, tools, python) {
+            Planned::Ready(version) => version,
+            Planned::Pending(what) => return Ok(Planned::Pending(what)),
+        },
+        None => String::new(),
+    };
+    Ok(Planned::Ready(Builder::Host {
+        installer,
+        interpreter,
+        interpreter_version,
+    }))
 }
 
 /// The container builder with `image_id`, and the version of its Python.
@@ -239,11 +268,12 @@ fn container_builder(
 
 /// Installs `source` into `work/python` (its constraints, if any, are a
 /// file inside `work`).
-pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, work: &Path) -> Result<()> {
-    let output = match builder {
+pub fn install(build: &BuildContext, source: &Source, work: &Path) -> Result<()> {
+    let config = build.config;
+    let output = match build.builder {
         Builder::Host { installer, .. } => installer
             .install_command(
-                sh,
+                build.sh,
                 source,
                 &work.join("python"),
                 config.runtime,
@@ -261,56 +291,9 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
             image_id: image,
             ..
         } => {
-            let (run, mut args) = match source {
-                Source::Requirements { file, .. } => {
-                    let relative = file
-                        .strip_prefix(&config.root)
-                        .context("the requirements file is inside the repository")?;
-                    (
-                        container_run(config, image, relative, work)?,
-                        container::install_args(relative),
-                    )
-                }
-                // The same wheels as on the host: the runtime's platform, not the image's.
-                Source::Lock {
-                    file,
-                    find_links,
-                    no_index,
-                } => {
-                    // The lock's private copy is in `work`, the container's output folder.
-                    let name = file.file_name().context("a lock file")?.to_string_lossy();
-                    let folders = find_links
-                        .iter()
-                        .map(|folder| {
-                            folder.strip_prefix(&config.root).map(Path::to_path_buf).with_context(|| {
-                                format!(
-                                    "{}: a --find-links folder outside the repository is not mounted in the build container",
-                                    folder.display()
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    let args = container::locked_install_args(
-                        &name,
-                        &folders,
-                        *no_index,
-                        config.runtime,
-                        config.arch,
-                    );
-                    (container_run(config, image, Path::new(""), work)?, args)
-                }
-            };
-            if let Source::Requirements {
-                constraints: Some(file),
-                ..
-            } = source
-            {
-                // The install folder is the container's output folder.
-                let name = file.file_name().context("a constraints file")?.to_string_lossy();
-                args.extend(["-c".to_string(), format!("{}/{name}", container::OUT_DIR)]);
-            }
+            let (run, args) = container_install(config, image, source, work)?;
             engine
-                .run_command(sh, &run, &args)?
+                .run_command(build.sh, &run, &args)?
                 .quiet()
                 .ignore_status()
                 .output()?
@@ -319,6 +302,66 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
     if output.status.success() {
         return Ok(());
     }
+    Err(install_failure(build, &output))
+}
+
+/// The build container's run and the installer's arguments for `source`.
+fn container_install(
+    config: &Config,
+    image: &str,
+    source: &Source,
+    work: &Path,
+) -> Result<(ContainerRun, Vec<String>)> {
+    let (run, mut args) = match source {
+        Source::Requirements { file, .. } => {
+            let relative = file
+                .strip_prefix(&config.root)
+                .context("the requirements file is inside the repository")?;
+            (
+                container_run(config, image, relative, work)?,
+                container::install_args(relative),
+            )
+        }
+        // The same wheels as on the host: the runtime's platform, not the image's.
+        Source::Lock {
+            file,
+            find_links,
+            no_index,
+        } => {
+            // The lock's private copy is in `work`, the container's output folder.
+            let name = file.file_name().context("a lock file")?.to_string_lossy();
+            let folders = find_links
+                .iter()
+                .map(|folder| {
+                    folder.strip_prefix(&config.root).map(Path::to_path_buf).with_context(|| {
+                        format!(
+                            "{}: a --find-links folder outside the repository is not mounted in the build container",
+                            folder.display()
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let args =
+                container::locked_install_args(&name, &folders, *no_index, config.runtime, config.arch);
+            (container_run(config, image, Path::new(""), work)?, args)
+        }
+    };
+    if let Source::Requirements {
+        constraints: Some(file),
+        ..
+    } = source
+    {
+        // The install folder is the container's output folder.
+        let name = file.file_name().context("a constraints file")?.to_string_lossy();
+        args.extend(["-c".to_string(), format!("{}/{name}", container::OUT_DIR)]);
+    }
+    Ok((run, args))
+}
+
+/// Why the installer failed, in the words that say how to fix it where
+/// they are known, with the end of what it said.
+fn install_failure(build: &BuildContext, output: &std::process::Output) -> anyhow::Error {
+    let (config, builder) = (build.config, build.builder);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut message = format!("the installer failed ({})", builder.installer_id());
@@ -344,7 +387,7 @@ pub fn install(sh: &Shell, config: &Config, builder: &Builder, source: &Source, 
     if tail.is_empty() {
         tail = installer::last_lines(&output.stdout, 12);
     }
-    bail!("{message}\n  | {}", tail.join("\n  | "))
+    anyhow::anyhow!("{message}\n  | {}", tail.join("\n  | "))
 }
 
 /// `requirements` is relative to the repository, which is mounted whole.
@@ -390,54 +433,23 @@ pub struct PythonOutput {
 /// Runs the builder's runtime Python with `args`, in which [`WORK`] stands
 /// for `work` (mounted writable in the container), contained as `run` says.
 pub fn run_python(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
+    build: &BuildContext,
     work: &Path,
     args: &[String],
     run: PythonRun,
 ) -> Result<PythonOutput> {
     let mut notes = Vec::new();
-    let output = match builder {
+    let output = match build.builder {
         Builder::Host { interpreter, .. } => {
             let python = interpreter.as_ref().context("no runtime Python on this host")?;
-            let here = work.display().to_string();
-            let args: Vec<String> = args.iter().map(|arg| arg.replace(WORK, &here)).collect();
-            let (python, contained) = match run {
-                PythonRun::Imports { answer } if contain::is_root() => {
-                    let version = config.runtime.python_version();
-                    match contain::sandbox_python(python, &version, &[work]) {
-                        Ok(usable) => {
-                            contain::grant_read(work)?;
-                            contain::answer_file(answer, facts::SANDBOX_UID)?;
-                            (usable, Contained::as_sandbox_user(work)?)
-                        }
-                        Err(why) => {
-                            notes.push(format!("the layer proofs import third-party code as root: {why}"));
-                            (python.clone(), Contained::as_invoker(work)?)
-                        }
-                    }
-                }
-                _ => (python.clone(), Contained::as_invoker(work)?),
-            };
-            if let (PythonRun::Imports { .. }, Err(why)) = (run, contain::network_isolation()) {
-                notes.push(format!(
-                    "the layer proofs import third-party code with the network: {why}"
-                ));
-            }
-            // Nothing to read: a module that waits on stdin gets end-of-file.
-            let mut command = contained.command(&python);
-            command.args(args);
-            contained
-                .output(command, None)
-                .with_context(|| format!("running {}", python.display()))?
+            host_python(build.config, python, work, args, run, &mut notes)?
         }
         Builder::Container {
             engine,
             image_id: image,
             ..
         } => {
-            let cache_dir = config.cache_dir().join("container");
+            let cache_dir = build.config.cache_dir().join("container");
             fs::create_dir_all(&cache_dir)?;
             let mut command = vec!["python3".to_string()];
             command.extend(args.iter().map(|arg| arg.replace(WORK, container::OUT_DIR)));
@@ -451,7 +463,7 @@ pub fn run_python(
             };
             let run = ContainerRun {
                 image: image.clone(),
-                arch: config.arch,
+                arch: build.config.arch,
                 input_dir: work.to_path_buf(),
                 workdir: container::OUT_DIR.to_string(),
                 out_dir: work.to_path_buf(),
@@ -459,7 +471,7 @@ pub fn run_python(
                 access: Access::Contained { user },
             };
             engine
-                .run_command(sh, &run, &command)?
+                .run_command(build.sh, &run, &command)?
                 .quiet()
                 .ignore_status()
                 .output()?
@@ -469,19 +481,54 @@ pub fn run_python(
     Ok(PythonOutput { output, notes })
 }
 
+/// The host's runtime Python, contained: imports of third-party code as
+/// the sandbox user when the tool runs as root and it can be had.
+fn host_python(
+    config: &Config,
+    python: &Path,
+    work: &Path,
+    args: &[String],
+    run: PythonRun,
+    notes: &mut Vec<String>,
+) -> Result<std::process::Output> {
+    let here = work.display().to_string();
+    let args: Vec<String> = args.iter().map(|arg| arg.replace(WORK, &here)).collect();
+    let (python, contained) = match run {
+        PythonRun::Imports { answer } if contain::is_root() => {
+            let version = config.runtime.python_version();
+            match contain::sandbox_python(python, &version, &[work]) {
+                Ok(usable) => {
+                    contain::grant_read(work)?;
+                    contain::answer_file(answer, facts::SANDBOX_UID)?;
+                    (usable, Contained::as_sandbox_user(work)?)
+                }
+                Err(why) => {
+                    notes.push(format!("the layer proofs import third-party code as root: {why}"));
+                    (python.to_path_buf(), Contained::as_invoker(work)?)
+                }
+            }
+        }
+        _ => (python.to_path_buf(), Contained::as_invoker(work)?),
+    };
+    if let (PythonRun::Imports { .. }, Err(why)) = (run, contain::network_isolation()) {
+        notes.push(format!(
+            "the layer proofs import third-party code with the network: {why}"
+        ));
+    }
+    // Nothing to read: a module that waits on stdin gets end-of-file.
+    let mut command = contained.command(&python);
+    command.args(args);
+    contained
+        .output(command, None)
+        .with_context(|| format!("running {}", python.display()))
+}
+
 /// `.pyc` compiled by the runtime's own Python, with source paths as they
 /// will be at run time (`/opt/python/...`): hash-based (PEP 552) in
 /// `__pycache__` beside the sources, or for `sourceless` in place of each
 /// source (`module.pyc`, whose sources [`drop_compiled_sources`] removes).
 /// `site` is the layer's `python/` folder, written with [`WORK`] for `work`.
-pub fn compile_bytecode(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
-    mode: Bytecode,
-    site: &str,
-    work: &Path,
-) -> Result<()> {
+pub fn compile_bytecode(build: &BuildContext, mode: Bytecode, site: &str, work: &Path) -> Result<()> {
     let runtime_dir = format!("{}/python", crate::facts::LAYER_MOUNT);
     let site = site.to_string();
     // -I: none of the caller's PYTHON* variables or user site-packages.
@@ -507,7 +554,7 @@ pub fn compile_bytecode(
         runtime_dir,
         site,
     ]);
-    let output = run_python(sh, config, builder, work, &args, PythonRun::Tool)?.output;
+    let output = run_python(build, work, &args, PythonRun::Tool)?.output;
     // compileall exits 1 when some file does not compile (test templates,
     // Python 2 leftovers); those simply ship without bytecode.
     if !output.status.success() && output.status.code() != Some(1) {

@@ -8,34 +8,25 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use xshell::Shell;
 use zip::ZipArchive;
 
-use super::builder::{Builder, Finish};
-use super::finish::{modules_of, prove};
-use super::install::{FinishData, WrittenData, ZipData, LAYER_ZIP};
-use crate::config::Config;
+use super::finish::{modules_of, Proof};
+use super::install::{FinishData, LayerJob, WrittenData, ZipData, LAYER_ZIP};
 use crate::facts::{normalize_dist_name, MAX_UNZIPPED_BYTES};
 use crate::python::layer_content::{self, Inventory};
 
-/// What the layer is verified against: how this machine would build it.
-pub struct Expectation<'a> {
-    pub sh: &'a Shell,
-    pub config: &'a Config,
-    pub builder: &'a Builder,
-    pub finish: Finish,
-    /// The ZIPs of the layers it is stacked on (local store entries).
-    pub bases: &'a [PathBuf],
-}
+/// The files a fetched layer's entry holds, each with the most it may be.
+pub const FILES: [(&str, u64); 1] = [(LAYER_ZIP, MAX_UNZIPPED_BYTES)];
 
 /// The data of the layer in `files/layer.zip`, recomputed from its bytes
-/// in `work`; `claimed` is the remote's data, which must be the same. `Err`
-/// says why the entry is not taken.
+/// in `work`; `claimed` is the remote's data, which must be the same as
+/// what this machine would have recorded building `job`. `Err` says why
+/// the entry is not taken.
 pub fn verify_layer(
-    expect: &Expectation,
+    job: &LayerJob,
     files: &Path,
     claimed: &serde_json::Value,
     work: &Path,
@@ -60,11 +51,11 @@ pub fn verify_layer(
         }
     }
     let modules = modules_of(&site).map_err(|err| format!("{err:#}"))?;
-    let finish = expect.finish.transforms().then(|| {
+    let finish = job.finish.transforms().then(|| {
         let claimed = claimed_data.finish.clone();
         FinishData {
-            bytecode: expect.finish.bytecode.name().to_string(),
-            slim: expect.finish.slim,
+            bytecode: job.finish.bytecode.name().to_string(),
+            slim: job.finish.slim,
             // The bytes the rules removed are gone: no check reads them.
             saved: claimed.as_ref().map(|f| f.saved.clone()).unwrap_or_default(),
             proven: modules.len(),
@@ -77,8 +68,8 @@ pub fn verify_layer(
             packages,
             excluded: claimed_inventory.excluded.clone(),
         }),
-        builder: Some(expect.builder.name().to_string()),
-        installer: Some(expect.builder.installer_id()),
+        builder: Some(job.build.builder.name().to_string()),
+        installer: Some(job.build.builder.installer_id()),
         finish,
     };
     let data = serde_json::to_value(&recomputed).map_err(|err| err.to_string())?;
@@ -86,7 +77,7 @@ pub fn verify_layer(
         return Err(mismatch(claimed, &data));
     }
     if let Some(finish) = &recomputed.finish {
-        prove_fetched(expect, &install, &modules, &finish.unimportable)?;
+        prove_fetched(job, &install, &modules, &finish.unimportable)?;
     }
     Ok(data)
 }
@@ -127,31 +118,18 @@ fn mismatch(claimed: &serde_json::Value, actual: &serde_json::Value) -> String {
 /// build that made it did not record as not importing as installed either,
 /// rejects it.
 fn prove_fetched(
-    expect: &Expectation,
+    job: &LayerJob,
     install: &Path,
     modules: &[String],
     tolerated: &[String],
 ) -> Result<(), String> {
-    let mut path = Vec::new();
-    for (index, zip) in expect.bases.iter().enumerate() {
-        let dir = install.join("bases").join(index.to_string());
-        crate::store::archive::extract_zip(zip, &dir).map_err(|err| format!("{err:#}"))?;
-        path.push(format!("bases/{index}/python"));
-    }
+    let proof = Proof::stage(&job.build, install, &job.bases).map_err(|err| format!("{err:#}"))?;
     // What containment this machine lacks is said by the layers it builds;
     // a fetched copy is proven under the same containment.
     let mut notes = Vec::new();
-    let failed = prove(
-        expect.sh,
-        expect.config,
-        expect.builder,
-        install,
-        "python",
-        &path,
-        modules,
-        &mut notes,
-    )
-    .map_err(|err| format!("proving it: {err:#}"))?;
+    let failed = proof
+        .imports("python", modules, &mut notes)
+        .map_err(|err| format!("proving it: {err:#}"))?;
     match failed.iter().find(|(module, _)| !tolerated.contains(module)) {
         Some((module, why)) => Err(format!("its module `{module}` does not import ({why})")),
         None => Ok(()),

@@ -9,10 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
-use super::builder::{compile_bytecode, run_python, Builder, Finish, PythonRun, WORK};
-use crate::config::{Bytecode, Config, TABLE};
+use super::builder::{compile_bytecode, run_python, BuildContext, Finish, PythonRun, WORK};
+use super::install::LayerJob;
+use crate::config::{Bytecode, TABLE};
 use crate::python::elf;
 use crate::python::layer_content::remove_any;
 
@@ -93,103 +93,81 @@ pub struct Finished {
     pub unimportable: Vec<String>,
 }
 
-/// Finishes the layer `name` installed in `install/python` (`install` is
-/// the folder mounted into a build container), then proves it: `bases` are
-/// the ZIPs of the layers it is stacked on, put on the path with it.
-#[allow(clippy::too_many_arguments)]
-pub fn finish_layer(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
-    finish: Finish,
-    name: &str,
-    install: &Path,
-    bases: &[PathBuf],
-) -> Result<Finished> {
+/// Finishes the layer of `job` installed in `install/python` (`install`
+/// is the folder mounted into a build container), then proves it on top of
+/// the layers it is stacked on.
+pub fn finish_layer(job: &LayerJob, install: &Path) -> Result<Finished> {
     let mut finished = Finished::default();
-    if !finish.transforms() {
+    if !job.finish.transforms() {
         return Ok(finished);
     }
     let site = install.join(SITE);
-    let pristine = install.join(PRISTINE);
-    link_tree(&site, &pristine)?;
-    let rules = rules_of(finish);
-    let mut size = tree_size(&site)?;
-    for &rule in &rules {
-        apply(sh, config, builder, rule, install, SITE)?;
-        let now = tree_size(&site)?;
-        if now < size {
-            finished.saved.insert(rule.name(), size - now);
-        }
-        size = now;
-    }
+    link_tree(&site, &install.join(PRISTINE))?;
+    let rules = rules_of(job.finish);
+    finished.saved = apply_rules(&job.build, &rules, install)?;
     crate::python::layer_content::refresh_records(&site)?;
 
-    let mut path = Vec::new();
-    for (index, zip) in bases.iter().enumerate() {
-        let dir = install.join(BASES).join(index.to_string());
-        crate::store::archive::extract_zip(zip, &dir)?;
-        path.push(format!("{BASES}/{index}/python"));
-    }
+    let proof = Proof::stage(&job.build, install, &job.bases)?;
     let modules = modules_of(&site)?;
     finished.proven = modules.len();
-    let failed = prove(
-        sh,
-        config,
-        builder,
-        install,
-        SITE,
-        &path,
-        &modules,
-        &mut finished.notes,
-    )?;
+    let failed = proof.imports(SITE, &modules, &mut finished.notes)?;
     finished.unimportable = failed.keys().cloned().collect();
     if !failed.is_empty() {
-        // Only what the installed layer imported counts against a rule.
-        let names: Vec<String> = failed.keys().cloned().collect();
-        let before = prove(
-            sh,
-            config,
-            builder,
-            install,
-            PRISTINE,
-            &path,
-            &names,
-            &mut finished.notes,
-        )?;
-        let broken: BTreeMap<String, String> = failed
-            .into_iter()
-            .filter(|(module, _)| !before.contains_key(module))
-            .collect();
-        if !broken.is_empty() {
-            let names: Vec<String> = broken.keys().cloned().collect();
-            let mut culprits: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
-            for &rule in &rules {
-                let trial = install.join(TRIAL);
-                remove_any(&trial)?;
-                link_tree(&pristine, &trial)?;
-                apply(sh, config, builder, rule, install, TRIAL)?;
-                let failed = prove(
-                    sh,
-                    config,
-                    builder,
-                    install,
-                    TRIAL,
-                    &path,
-                    &names,
-                    &mut finished.notes,
-                )?;
-                for module in failed.into_keys() {
-                    culprits.entry(module).or_default().push(rule);
-                }
-            }
-            bail!(broken_message(name, &broken, &culprits));
-        }
+        blame(job.name, &proof, &rules, failed, &mut finished.notes)?;
     }
     for dir in ["pristine", "trial", BASES] {
         remove_any(&install.join(dir))?;
     }
     Ok(finished)
+}
+
+/// Applies `rules` to `install/python` in order: the bytes each saved.
+fn apply_rules(build: &BuildContext, rules: &[Rule], install: &Path) -> Result<BTreeMap<String, u64>> {
+    let site = install.join(SITE);
+    let mut saved = BTreeMap::new();
+    let mut size = tree_size(&site)?;
+    for &rule in rules {
+        apply(build, rule, install, SITE)?;
+        let now = tree_size(&site)?;
+        if now < size {
+            saved.insert(rule.name(), size - now);
+        }
+        size = now;
+    }
+    Ok(saved)
+}
+
+/// Fails the build when a module that does not import now did as
+/// installed (`pristine`), naming the rules that break it alone.
+fn blame(
+    layer: &str,
+    proof: &Proof,
+    rules: &[Rule],
+    failed: BTreeMap<String, String>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    // Only what the installed layer imported counts against a rule.
+    let names: Vec<String> = failed.keys().cloned().collect();
+    let before = proof.imports(PRISTINE, &names, notes)?;
+    let broken: BTreeMap<String, String> = failed
+        .into_iter()
+        .filter(|(module, _)| !before.contains_key(module))
+        .collect();
+    if broken.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = broken.keys().cloned().collect();
+    let mut culprits: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+    for &rule in rules {
+        let trial = proof.install.join(TRIAL);
+        remove_any(&trial)?;
+        link_tree(&proof.install.join(PRISTINE), &trial)?;
+        apply(proof.build, rule, proof.install, TRIAL)?;
+        for module in proof.imports(TRIAL, &names, notes)?.into_keys() {
+            culprits.entry(module).or_default().push(rule);
+        }
+    }
+    bail!(broken_message(layer, &broken, &culprits))
 }
 
 /// The rules `finish` applies, in the order they run.
@@ -236,18 +214,11 @@ fn broken_message(
 }
 
 /// Applies `rule` to `install/<site>`.
-fn apply(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
-    rule: Rule,
-    install: &Path,
-    site: &str,
-) -> Result<()> {
+fn apply(build: &BuildContext, rule: Rule, install: &Path, site: &str) -> Result<()> {
     let root = install.join(site);
     match rule {
         Rule::Bytecode(mode) => {
-            compile_bytecode(sh, config, builder, mode, &format!("{WORK}/{site}"), install)?;
+            compile_bytecode(build, mode, &format!("{WORK}/{site}"), install)?;
             if mode == Bytecode::Sourceless {
                 drop_compiled_sources(&root)?;
             }
@@ -358,75 +329,95 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|ch| ch.is_alphanumeric() || ch == '_')
 }
 
-/// Imports `modules` from `install/<site>` (then `path`) with the runtime's
-/// Python: each failure, by module. The imports run the layer's code
-/// (third-party code), so they run contained (`contain.rs`): no network,
-/// none of the caller's variables but the allow-list, and as the sandbox
-/// user when the tool runs as root, reading the layer and writing only the
-/// answer. `notes` receives what this machine did not allow.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn prove(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
-    install: &Path,
-    site: &str,
-    path: &[String],
-    modules: &[String],
-    notes: &mut Vec<String>,
-) -> Result<BTreeMap<String, String>> {
-    let mut folders = vec![site.to_string()];
-    folders.extend(path.iter().cloned());
-    let request = serde_json::json!({ "path": folders, "modules": modules });
-    fs::write(install.join("prove.py"), PROVE_SCRIPT)?;
-    fs::write(install.join("prove.json"), serde_json::to_vec(&request)?)?;
-    let answer = install.join("proved.json");
-    let _ = fs::remove_file(&answer);
-    // -B: the proof writes no bytecode into the layer it proves.
-    let args: Vec<String> = [
-        "-I",
-        "-S",
-        "-B",
-        &format!("{WORK}/prove.py"),
-        &format!("{WORK}/prove.json"),
-        &format!("{WORK}/proved.json"),
-    ]
-    .map(String::from)
-    .to_vec();
-    let ran = run_python(
-        sh,
-        config,
-        builder,
-        install,
-        &args,
-        PythonRun::Imports { answer: &answer },
-    )?;
-    notes.extend(ran.notes);
-    let output = ran.output;
-    let result = fs::read(&answer)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<BTreeMap<String, String>>(&bytes).ok());
-    for file in ["prove.py", "prove.json", "proved.json"] {
-        let _ = fs::remove_file(install.join(file));
+/// The import proof of a layer unpacked in a folder `install` (mounted
+/// whole into a build container), on top of the layers it is stacked on.
+pub(crate) struct Proof<'a> {
+    build: &'a BuildContext<'a>,
+    install: &'a Path,
+    /// The bases' folders, relative to `install`: on the path after the
+    /// layer's own.
+    path: Vec<String>,
+}
+
+impl<'a> Proof<'a> {
+    /// Unpacks `bases` (the ZIPs of the layers it is stacked on, in order)
+    /// into `install/bases`.
+    pub(crate) fn stage(
+        build: &'a BuildContext<'a>,
+        install: &'a Path,
+        bases: &[PathBuf],
+    ) -> Result<Proof<'a>> {
+        let mut path = Vec::new();
+        for (index, zip) in bases.iter().enumerate() {
+            let dir = install.join(BASES).join(index.to_string());
+            crate::store::archive::extract_zip(zip, &dir)?;
+            path.push(format!("{BASES}/{index}/python"));
+        }
+        Ok(Proof { build, install, path })
     }
-    match result {
-        Some(failed) if output.status.success() => Ok(failed),
-        _ => {
-            // The interpreter died: the last module it named killed it.
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr.lines().last().unwrap_or("?").to_string();
-            let mut failed = BTreeMap::new();
-            for module in modules {
-                let why = if *module == last {
-                    format!("the interpreter died importing it ({})", output.status)
-                } else {
-                    "not reached: the interpreter died first".to_string()
-                };
-                failed.insert(module.clone(), why);
-            }
-            Ok(failed)
+
+    /// Imports `modules` from `install/<site>` (then the bases) with the
+    /// runtime's Python: each failure, by module. The imports run the
+    /// layer's code (third-party code), so they run contained (`contain`):
+    /// no network, none of the caller's variables but the allow-list, and
+    /// as the sandbox user when the tool runs as root, reading the layer and
+    /// writing only the answer. `notes` receives what this machine did not
+    /// allow.
+    pub(crate) fn imports(
+        &self,
+        site: &str,
+        modules: &[String],
+        notes: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let install = self.install;
+        let mut folders = vec![site.to_string()];
+        folders.extend(self.path.iter().cloned());
+        let request = serde_json::json!({ "path": folders, "modules": modules });
+        fs::write(install.join("prove.py"), PROVE_SCRIPT)?;
+        fs::write(install.join("prove.json"), serde_json::to_vec(&request)?)?;
+        let answer = install.join("proved.json");
+        let _ = fs::remove_file(&answer);
+        // -B: the proof writes no bytecode into the layer it proves.
+        let args: Vec<String> = [
+            "-I",
+            "-S",
+            "-B",
+            &format!("{WORK}/prove.py"),
+            &format!("{WORK}/prove.json"),
+            &format!("{WORK}/proved.json"),
+        ]
+        .map(String::from)
+        .to_vec();
+        let ran = run_python(self.build, install, &args, PythonRun::Imports { answer: &answer })?;
+        notes.extend(ran.notes);
+        let result = fs::read(&answer)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<BTreeMap<String, String>>(&bytes).ok());
+        for file in ["prove.py", "prove.json", "proved.json"] {
+            let _ = fs::remove_file(install.join(file));
+        }
+        match result {
+            Some(failed) if ran.output.status.success() => Ok(failed),
+            _ => Ok(died_importing(&ran.output, modules)),
         }
     }
+}
+
+/// The interpreter died: the last module it named killed it; the others
+/// were not reached.
+fn died_importing(output: &std::process::Output, modules: &[String]) -> BTreeMap<String, String> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or("?").to_string();
+    let mut failed = BTreeMap::new();
+    for module in modules {
+        let why = if *module == last {
+            format!("the interpreter died importing it ({})", output.status)
+        } else {
+            "not reached: the interpreter died first".to_string()
+        };
+        failed.insert(module.clone(), why);
+    }
+    failed
 }
 
 /// A copy of `from` at `to` made of hard links: the finishing rules never

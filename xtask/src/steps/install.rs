@@ -3,13 +3,12 @@
 //! the runtime cannot load, compile bytecode when asked, and zip `python/`.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use xshell::Shell;
 
-use super::builder::{install, Builder, Finish};
+use super::builder::{install, BuildContext, Builder, Finish};
 use super::finish::finish_layer;
 use crate::config::Config;
 use crate::progress::Progress;
@@ -19,6 +18,7 @@ use crate::python::layer_content::{self, Inventory};
 use crate::python::requirements;
 use crate::store::archive::{self, Written};
 use crate::store::inputs::Inputs;
+use crate::store::Entry;
 
 /// The output file of a layer entry.
 pub const LAYER_ZIP: &str = "layer.zip";
@@ -54,6 +54,50 @@ pub fn source(config: &Config, name: &str, requirements: &Path, lock: Option<&Pa
     })
 }
 
+/// The ZIP of a built layer's store entry.
+pub fn layer_zip(entry: &Entry) -> PathBuf {
+    entry.dir.join(LAYER_ZIP)
+}
+
+/// What the profiles a stacked profile stands on provide: their
+/// distributions, `(name, version)`, from their built entries.
+pub fn provided_by(bases: &[&Entry]) -> Result<Vec<(String, String)>> {
+    let mut provided = Vec::new();
+    for entry in bases {
+        let data: ZipData = serde_json::from_value(entry.data.clone())?;
+        for package in data
+            .inventory
+            .map(|inventory| inventory.packages)
+            .unwrap_or_default()
+        {
+            provided.push((package.name, package.version));
+        }
+    }
+    Ok(provided)
+}
+
+/// One dependency layer to build on this machine, or to verify as this
+/// machine would have built it when it is fetched: what its step reads.
+pub struct LayerJob<'a> {
+    pub build: BuildContext<'a>,
+    /// What is done after the install.
+    pub finish: Finish,
+    pub name: &'a str,
+    /// What it installs from (absolute paths: see [`source`]).
+    pub source: Source,
+    /// The inputs of its key: the installer reads a private copy of the
+    /// lock hashed there, and a requirements file or wheel that changes
+    /// before the install ends fails the step (never new bytes under an
+    /// old key).
+    pub keyed: &'a Inputs,
+    /// The distributions of the profiles it is stacked on: an unlocked
+    /// install is held to their versions, and none of them ships.
+    pub provided: Vec<(String, String)>,
+    /// The ZIPs of those profiles, for the proof that the finished layer
+    /// imports.
+    pub bases: Vec<PathBuf>,
+}
+
 /// Fails the step when a file the key hashed (`file <path>` in `keyed`,
 /// paths relative to `root`) no longer holds those bytes: what is built
 /// from it would ship under the key of other bytes.
@@ -79,7 +123,7 @@ fn verify_unchanged(root: &Path, keyed: &Inputs) -> Result<()> {
 
 /// The lock's bytes, checked against the key, copied into `dir` for the
 /// installer: it reads exactly what was hashed.
-fn snapshot_lock(root: &Path, lock: &Path, keyed: &Inputs, dir: &Path) -> Result<std::path::PathBuf> {
+fn snapshot_lock(root: &Path, lock: &Path, keyed: &Inputs, dir: &Path) -> Result<PathBuf> {
     let relative = lock.strip_prefix(root).unwrap_or(lock);
     let bytes = fs::read(lock).with_context(|| format!("reading {}", relative.display()))?;
     let hashed = keyed.value(&format!("file {}", relative.display()));
@@ -137,6 +181,20 @@ pub struct WrittenData {
     pub unzipped_bytes: u64,
 }
 
+impl ZipData {
+    /// The data of a ZIP of application code (a source layer or a
+    /// function): what it holds, and nothing installed or finished.
+    pub fn of_app_code(written: WrittenData) -> ZipData {
+        ZipData {
+            written,
+            inventory: None,
+            builder: None,
+            installer: None,
+            finish: None,
+        }
+    }
+}
+
 impl From<Written> for WrittenData {
     fn from(written: Written) -> WrittenData {
         WrittenData {
@@ -146,45 +204,66 @@ impl From<Written> for WrittenData {
     }
 }
 
-/// Builds the layer `name` from `source` (an absolute path) into `work`.
-/// `provided` are the distributions of the profiles it is stacked on: an
-/// unlocked install is held to their versions, and none of them ships;
-/// `bases` are their ZIPs, for the proof that the finished layer imports.
-/// `keyed` are the inputs of its key: the installer reads a private copy
-/// of the lock hashed there, and a requirements file or wheel that changes
-/// before the install ends fails the step (never new bytes under an old key).
-#[allow(clippy::too_many_arguments)]
-pub fn build_layer(
-    sh: &Shell,
-    config: &Config,
-    builder: &Builder,
-    finish: Finish,
-    name: &str,
-    source: &Source,
-    keyed: &Inputs,
-    provided: &[(String, String)],
-    bases: &[std::path::PathBuf],
-    work: &Path,
-    progress: &dyn Progress,
-) -> Result<ZipData> {
+/// Builds the layer of `job` into `work`.
+pub fn build_layer(job: &LayerJob, work: &Path, progress: &dyn Progress) -> Result<ZipData> {
     let install_dir = work.join("install");
     let site = install_dir.join("python");
     fs::create_dir_all(&site)?;
-    progress.phase(name, "installing");
-    verify_unchanged(&config.root, keyed)?;
-    let source = match source {
+    progress.phase(job.name, "installing");
+    install_profile(job, &install_dir)?;
+
+    progress.phase(job.name, "cleaning");
+    let mut inventory = clean(job, &site)?;
+    let mut finish_data = None;
+    if job.finish.transforms() {
+        progress.phase(job.name, "finishing and proving");
+        let finished = finish_layer(job, &install_dir)?;
+        for note in &finished.notes {
+            progress.note(note);
+        }
+        inventory.packages = layer_content::inventory(&site)?;
+        finish_data = Some(FinishData {
+            bytecode: job.finish.bytecode.name().to_string(),
+            slim: job.finish.slim,
+            saved: finished.saved,
+            proven: finished.proven,
+            unimportable: finished.unimportable,
+        });
+    }
+
+    progress.phase(job.name, "zipping");
+    let written = archive::write_zip(&work.join(LAYER_ZIP), archive::tree_entries(&site, "python/")?)?;
+    fs::remove_dir_all(&install_dir)?;
+    let builder = job.build.builder;
+    Ok(ZipData {
+        written: written.into(),
+        inventory: Some(inventory),
+        builder: Some(builder.name().to_string()),
+        installer: Some(builder.installer_id()),
+        finish: finish_data,
+    })
+}
+
+/// Installs the profile into `install_dir/python`: from the lock's private
+/// copy, or from its requirements held to what its bases provide; a file
+/// of its key changed meanwhile fails it.
+fn install_profile(job: &LayerJob, install_dir: &Path) -> Result<()> {
+    let root = &job.build.config.root;
+    verify_unchanged(root, job.keyed)?;
+    let source = match &job.source {
         Source::Lock {
             file,
             find_links,
             no_index,
         } => Source::Lock {
-            file: snapshot_lock(&config.root, file, keyed, &install_dir)?,
+            file: snapshot_lock(root, file, job.keyed, install_dir)?,
             find_links: find_links.clone(),
             no_index: *no_index,
         },
-        Source::Requirements { file, .. } if !provided.is_empty() => {
+        Source::Requirements { file, .. } if !job.provided.is_empty() => {
             let constraints = install_dir.join(PROVIDED_CONSTRAINTS);
-            let pins: String = provided
+            let pins: String = job
+                .provided
                 .iter()
                 .map(|(name, version)| format!("{name}=={version}\n"))
                 .collect();
@@ -194,10 +273,10 @@ pub fn build_layer(
                 constraints: Some(constraints),
             }
         }
-        _ => source.clone(),
+        source => source.clone(),
     };
-    install(sh, config, builder, &source, &install_dir)?;
-    verify_unchanged(&config.root, keyed)?;
+    install(&job.build, &source, install_dir)?;
+    verify_unchanged(root, job.keyed)?;
     match &source {
         Source::Requirements {
             constraints: Some(file),
@@ -206,18 +285,24 @@ pub fn build_layer(
         | Source::Lock { file, .. } => fs::remove_file(file)?,
         Source::Requirements { .. } => {}
     }
+    Ok(())
+}
 
-    progress.phase(name, "cleaning");
+/// Cleans what the installer wrote into `site` (the configured exclusions
+/// and what the bases provide left out) and refuses binaries the runtime
+/// cannot load: what it holds.
+fn clean(job: &LayerJob, site: &Path) -> Result<Inventory> {
+    let config = job.build.config;
     let mut leave_out = config.exclude.clone();
     leave_out.extend(
-        provided
+        job.provided
             .iter()
             .map(|(name, _)| crate::facts::normalize_dist_name(name)),
     );
-    let mut inventory = layer_content::prepare(&site, &leave_out)?;
-    let problems = elf::incompatible_binaries(&site, config.runtime, config.arch)?;
+    let inventory = layer_content::prepare(site, &leave_out)?;
+    let problems = elf::incompatible_binaries(site, config.runtime, config.arch)?;
     if !problems.is_empty() {
-        let fix = match builder {
+        let fix = match job.build.builder {
             Builder::Host { .. } => {
                 "pin a version with a compatible wheel, or build with --builder container".to_string()
             }
@@ -233,31 +318,5 @@ pub fn build_layer(
             problems.join("\n  ")
         );
     }
-    let mut finish_data = None;
-    if finish.transforms() {
-        progress.phase(name, "finishing and proving");
-        let finished = finish_layer(sh, config, builder, finish, name, &install_dir, bases)?;
-        for note in &finished.notes {
-            progress.note(note);
-        }
-        inventory.packages = layer_content::inventory(&site)?;
-        finish_data = Some(FinishData {
-            bytecode: finish.bytecode.name().to_string(),
-            slim: finish.slim,
-            saved: finished.saved,
-            proven: finished.proven,
-            unimportable: finished.unimportable,
-        });
-    }
-
-    progress.phase(name, "zipping");
-    let written = archive::write_zip(&work.join(LAYER_ZIP), archive::tree_entries(&site, "python/")?)?;
-    fs::remove_dir_all(&install_dir)?;
-    Ok(ZipData {
-        written: written.into(),
-        inventory: Some(inventory),
-        builder: Some(builder.name().to_string()),
-        installer: Some(builder.installer_id()),
-        finish: finish_data,
-    })
+    Ok(inventory)
 }

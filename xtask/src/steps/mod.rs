@@ -1,13 +1,13 @@
 //! The steps wing: what each node of the graph does: install a profile,
-//! zip application code, check a function, smoke-import it. Each works on
-//! plain inputs and writes into the directory it is given; none knows the
-//! graph. Imports the local Lambda, Python, containment, configuration,
+//! zip application code, check a function against Lambda's limits and its
+//! budget, smoke-import it. Each works on plain inputs and writes into the
+//! directory it is given; none knows the graph. Imports the local Lambda, Python, containment, configuration,
 //! store and the ground floor.
 
 pub mod builder;
-pub mod check;
 pub mod fetched;
 pub mod finish;
 pub mod install;
+pub mod limits;
 pub mod package;
 pub mod smoke;

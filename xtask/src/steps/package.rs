@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::install::{WrittenData, ZipData, LAYER_ZIP};
+use super::install::{ZipData, LAYER_ZIP};
 use crate::config::{Config, Function, Layer, LayerSource};
 use crate::error::UsageError;
+use crate::facts;
 use crate::python::analyze::{self, HandlerRequest};
 use crate::python::sources::{self, SourceFile};
 use crate::store::archive::{self, Content, Entry};
@@ -65,12 +66,7 @@ pub fn source_layer_files(config: &Config, layer: &Layer) -> Result<(Vec<SourceF
 /// bytes their key hashed (`keyed`): each file is read once, checked, and
 /// zipped from memory, so a file edited during the build fails the step
 /// instead of shipping new bytes under the old key.
-pub fn verified_entries(
-    files: &[SourceFile],
-    prefix: &str,
-    dir: &Path,
-    keyed: &Inputs,
-) -> Result<Vec<Entry>> {
+fn verified_entries(files: &[SourceFile], prefix: &str, dir: &Path, keyed: &Inputs) -> Result<Vec<Entry>> {
     files
         .iter()
         .map(|file| {
@@ -91,31 +87,47 @@ pub fn verified_entries(
         .collect()
 }
 
-/// A source layer's ZIP: its `files` (from [`verified_entries`]), with
-/// their `compiled` bytecode.
-pub fn source_layer(mut entries: Vec<Entry>, compiled: &[(String, Vec<u8>)], work: &Path) -> Result<ZipData> {
-    entries.extend(compiled_entries(compiled));
-    let written = archive::write_zip(&work.join(LAYER_ZIP), entries)?;
-    Ok(ZipData {
-        written: written.into(),
-        inventory: None,
-        builder: None,
-        installer: None,
-        finish: None,
-    })
+/// Application code to zip: its files as planned, the inputs its key
+/// hashed (each file is zipped only if it still holds those bytes), and
+/// its compiled bytecode.
+pub struct Sources<'a> {
+    pub files: &'a [SourceFile],
+    pub keyed: &'a Inputs,
+    pub compiled: &'a [(String, Vec<u8>)],
 }
 
-/// A function's ZIP: its own files (from [`verified_entries`]) and their
-/// `compiled` bytecode, over the content of the layers it bundles
-/// (`python/x` → `x`), in their order.
+/// The ZIP of the source layer `layer`: its files under `prefix`, with
+/// their compiled bytecode.
+pub fn source_layer(layer: &Layer, prefix: &str, code: &Sources, work: &Path) -> Result<ZipData> {
+    let LayerSource::Source(dir) = &layer.source else {
+        anyhow::bail!("not a source layer");
+    };
+    let mut entries = verified_entries(code.files, prefix, dir, code.keyed)?;
+    entries.extend(compiled_entries(code.compiled));
+    let written = archive::write_zip(&work.join(LAYER_ZIP), entries)?;
+    Ok(ZipData::of_app_code(written.into()))
+}
+
+/// The ZIP of `function`: its own files and their compiled bytecode, over
+/// the content of the layers it bundles (`python/x` → `x`), `bundled` by
+/// layer name with the ZIP of each.
 pub fn function(
-    files: Vec<Entry>,
-    compiled: &[(String, Vec<u8>)],
-    bundled: &[(String, PathBuf)],
+    config: &Config,
+    function: &Function,
+    code: &Sources,
+    mut bundled: Vec<(String, PathBuf)>,
     work: &Path,
-) -> Result<WrittenData> {
+) -> Result<ZipData> {
+    // In the configuration's order: a later layer's file wins.
+    let order: Vec<String> = function
+        .layers
+        .iter()
+        .map(|name| config.attached(function, name))
+        .collect();
+    bundled.sort_by_key(|(name, _)| order.iter().position(|layer| layer == name));
+    let files = verified_entries(code.files, "", &function.source, code.keyed)?;
     let mut entries = Vec::new();
-    for (name, zip) in bundled {
+    for (name, zip) in &bundled {
         let content = archive::read_entries(zip).with_context(|| format!("reading layer `{name}`"))?;
         entries.extend(content.into_iter().filter_map(|(path, bytes, executable)| {
             path.strip_prefix("python/").map(|rest| Entry {
@@ -128,12 +140,12 @@ pub fn function(
     // A later layer's file wins, as it would when attached; the function's
     // own files win over all, as /var/task comes before /opt on sys.path.
     let mut by_path: BTreeMap<String, Entry> = BTreeMap::new();
-    let own = files.into_iter().chain(compiled_entries(compiled));
+    let own = files.into_iter().chain(compiled_entries(code.compiled));
     for entry in entries.into_iter().chain(own) {
         by_path.insert(entry.path.clone(), entry);
     }
     let written = archive::write_zip(&work.join(FUNCTION_ZIP), by_path.into_values().collect())?;
-    Ok(written.into())
+    Ok(ZipData::of_app_code(written.into()))
 }
 
 /// The file of the handler's module: `a.b.f` → `a/b.py` or `a/b/__init__.py`.
@@ -153,6 +165,28 @@ pub struct AppCode<'a> {
     pub files: &'a [SourceFile],
     pub prefix: String,
     pub run_root: &'static str,
+}
+
+impl<'a> AppCode<'a> {
+    /// A source layer's code: under its prefix, in `/opt` at run time.
+    pub fn source_layer(name: &str, files: &'a [SourceFile], prefix: &str) -> AppCode<'a> {
+        AppCode {
+            owner: name.to_string(),
+            files,
+            prefix: prefix.to_string(),
+            run_root: facts::LAYER_MOUNT,
+        }
+    }
+
+    /// A function's own code: at the root of its ZIP, in `/var/task`.
+    pub fn function(name: &str, files: &'a [SourceFile]) -> AppCode<'a> {
+        AppCode {
+            owner: name.to_string(),
+            files,
+            prefix: String::new(),
+            run_root: facts::TASK_ROOT,
+        }
+    }
 }
 
 /// Each owner's compiled bytecode, as extra ZIP entries: `(path, bytes)`.

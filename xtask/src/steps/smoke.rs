@@ -45,51 +45,50 @@ impl Outcome {
     }
 }
 
-/// Smokes one function: lays it out, imports its handler and judges the
-/// report. `Err` only when the smoke test itself could not run.
-pub fn smoke_function(
-    config: &Config,
-    runner: &Runner,
-    site: &RuntimeSite,
-    built: &BuiltView,
-    name: &str,
-    progress: &dyn Progress,
-) -> Result<Outcome> {
-    let budget_ms = config.import_budget_ms;
-    if let Runner::Skip(reason) = runner {
+/// What smoking the functions of one platform needs: its configuration,
+/// the runner and the runtime's site chosen for it, what is built (with
+/// which layer provides each module), and where progress goes.
+pub struct Setup<'a> {
+    pub config: &'a Config,
+    pub runner: &'a Runner,
+    pub site: &'a RuntimeSite,
+    pub built: &'a BuiltView<'a>,
+    pub progress: &'a dyn Progress,
+}
+
+/// Smokes the function `name`: lays it out, imports its handler and
+/// judges the report. `Err` only when the smoke test itself could not run.
+pub fn smoke_function(setup: &Setup, name: &str) -> Result<Outcome> {
+    let budget_ms = setup.config.import_budget_ms;
+    if let Runner::Skip(reason) = setup.runner {
         return Ok(Outcome {
             budget_ms,
             skipped: Some(reason.clone()),
             ..Outcome::default()
         });
     }
-    if let Err(reason) = &site.client {
+    if let Err(reason) = &setup.site.client {
         return Ok(Outcome {
             budget_ms,
             skipped: Some(reason.clone()),
             ..Outcome::default()
         });
     }
-    let plan = plan(built.manifest, name)?;
-    let (init, notes) = smoke_one(config, runner, site, &plan, progress)?;
-    Ok(judge(config, &plan, init, notes, &built.providers, site))
+    let plan = plan(setup.built.manifest, name)?;
+    let (init, notes) = smoke_one(setup, &plan)?;
+    Ok(judge(setup, &plan, init, notes))
 }
 
 /// Lays out one function as Lambda would and runs its init phase.
-fn smoke_one(
-    config: &Config,
-    runner: &Runner,
-    site: &RuntimeSite,
-    plan: &FunctionPlan,
-    progress: &dyn Progress,
-) -> Result<(Init, Vec<String>)> {
-    progress.phase(&plan.name, "extracting");
+fn smoke_one(setup: &Setup, plan: &FunctionPlan) -> Result<(Init, Vec<String>)> {
+    let config = setup.config;
+    setup.progress.phase(&plan.name, "extracting");
     let layout = crate::lambda::layout::lay_out(config, plan, &BTreeMap::new())?;
-    progress.phase(&plan.name, "starting");
+    setup.progress.phase(&plan.name, "starting");
     let start = Start {
         config,
-        runner,
-        site,
+        runner: setup.runner,
+        site: setup.site,
         plan,
         env: &[],
         forward_logs: false,
@@ -128,15 +127,8 @@ const BUDGET_ATTEMPTS: usize = 3;
 
 /// Turns an init into a verdict: the budget, and for a missing module what
 /// would provide it.
-fn judge(
-    config: &Config,
-    plan: &FunctionPlan,
-    init: Init,
-    notes: Vec<String>,
-    providers: &BTreeMap<String, Vec<String>>,
-    site: &RuntimeSite,
-) -> Outcome {
-    let budget_ms = config.import_budget_ms;
+fn judge(setup: &Setup, plan: &FunctionPlan, init: Init, notes: Vec<String>) -> Outcome {
+    let budget_ms = setup.config.import_budget_ms;
     let mut outcome = Outcome {
         budget_ms,
         notes,
@@ -169,7 +161,7 @@ fn judge(
         outcome.error = Some(error);
         return outcome;
     };
-    let (hint, skipped) = missing_module_hint(plan, &missing, providers, site);
+    let (hint, skipped) = missing_module_hint(plan, &missing, &setup.built.providers, setup.site);
     outcome.missing_module = Some(missing);
     outcome.skipped = skipped;
     outcome.error = Some(format!("{error}; {hint}"));

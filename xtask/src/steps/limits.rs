@@ -4,16 +4,17 @@
 //! and the imports of its code against what its layers provide.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::config::manifest::{BuiltView, LayerKind, Manifest};
+use crate::config::manifest::{BuiltView, FunctionEntry, LayerEntry, LayerKind, Manifest};
 use crate::config::{Config, Function};
 use crate::facts;
 use crate::progress::human_bytes;
-use crate::python::import_check::{self, Analysis, Provider};
+use crate::python::imports::{self, Analysis, Provider};
 use crate::store::archive;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct FunctionReport {
     /// What each attached stacked profile leaves to its bases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stacked: Vec<Stacked>,
-    pub imports: import_check::Report,
+    pub imports: imports::Report,
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
     pub ok: bool,
@@ -55,11 +56,7 @@ pub struct LayerShare {
 
 /// For each attached stacked profile, what its bases provide instead: the
 /// distributions it left out and their size in the bases' layers.
-fn stacked(
-    config: &Config,
-    manifest: &crate::config::manifest::Manifest,
-    function: &Function,
-) -> Vec<Stacked> {
+fn stacked(config: &Config, manifest: &Manifest, function: &Function) -> Vec<Stacked> {
     let platform = config.platform_of(function);
     let mut all = Vec::new();
     for name in &function.layers {
@@ -106,7 +103,7 @@ fn stacked(
 
 /// The files of the built layers, read once per run for overlap checks.
 #[derive(Default)]
-pub struct Listings(Mutex<BTreeMap<String, Arc<Vec<String>>>>);
+struct Listings(Mutex<BTreeMap<String, Arc<Vec<String>>>>);
 
 impl Listings {
     fn of(&self, config: &Config, zip: &str) -> Result<Arc<Vec<String>>> {
@@ -126,89 +123,128 @@ impl Listings {
     }
 }
 
-/// Checks `function` with the layers the manifest records for it (they are
-/// built: the graph checks nothing before what it checks is up to date).
-pub fn check_function(
-    config: &Config,
-    built: &BuiltView,
-    analysis: &Analysis,
-    listings: &Listings,
-    function: &Function,
-) -> Result<FunctionReport> {
-    let manifest = built.manifest;
-    let entry = manifest
-        .functions
-        .get(&function.name)
-        .ok_or_else(|| anyhow::anyhow!("function `{}` is not built", function.name))?;
-    let layer = |name: &String| {
-        manifest
+/// What the checks of the functions of one run share: what is built (the
+/// graph checks nothing before what it checks is up to date), one analysis
+/// of every source, and the file listings of the built layers.
+pub struct Limits<'a> {
+    config: &'a Config,
+    built: &'a BuiltView<'a>,
+    analysis: Analysis,
+    listings: Listings,
+}
+
+impl<'a> Limits<'a> {
+    /// Analyses the sources of every function and source layer with `parser`.
+    pub fn new(config: &'a Config, built: &'a BuiltView<'a>, parser: &Path) -> Result<Limits<'a>> {
+        Ok(Limits {
+            config,
+            built,
+            analysis: imports::analyse_sources(config, parser)?,
+            listings: Listings::default(),
+        })
+    }
+
+    /// Checks `function` with the layers the manifest records for it.
+    pub fn check_function(&self, function: &Function) -> Result<FunctionReport> {
+        let (config, manifest) = (self.config, self.built.manifest);
+        let entry = manifest
+            .functions
+            .get(&function.name)
+            .ok_or_else(|| anyhow::anyhow!("function `{}` is not built", function.name))?;
+        let mut report = FunctionReport::new(config, manifest, function, entry);
+        let mut zips = BTreeMap::new();
+        for name in &entry.layers {
+            let built = self.layer(function, name)?;
+            report.total_unzipped_bytes += built.unzipped_bytes;
+            report.layers.push(LayerShare {
+                name: name.clone(),
+                unzipped_bytes: built.unzipped_bytes,
+            });
+            if let Some(zip) = &built.zip {
+                zips.insert(name.clone(), self.listings.of(config, zip)?);
+            }
+        }
+        check_sizes(&mut report, manifest, &entry.layers);
+        check_overlaps(&mut report, &entry.layers, &zips);
+        self.check_imports(&mut report, function, entry)?;
+        judge_imports(&mut report, &self.built.providers, &function.name);
+        report.ok = report.errors.is_empty();
+        Ok(report)
+    }
+
+    fn layer(&self, function: &Function, name: &String) -> Result<&'a LayerEntry> {
+        self.built
+            .manifest
             .layers
             .get(name)
             .ok_or_else(|| anyhow::anyhow!("layer `{name}` of function `{}` is not built", function.name))
-    };
-    let mut report = FunctionReport {
-        layers: Vec::new(),
-        function_unzipped_bytes: entry.zip.unzipped_bytes,
-        total_unzipped_bytes: entry.zip.unzipped_bytes,
-        limit_bytes: facts::MAX_UNZIPPED_BYTES,
-        headroom_bytes: 0,
-        budget_bytes: config.budget_for(function),
-        budget_headroom_bytes: None,
-        zipped_bytes: entry.zip.zipped_bytes,
-        upload: entry.upload.clone(),
-        largest: Vec::new(),
-        stacked: stacked(config, manifest, function),
-        imports: import_check::Report::default(),
-        warnings: Vec::new(),
-        errors: Vec::new(),
-        ok: true,
-    };
-    let mut zips = BTreeMap::new();
-    for name in &entry.layers {
-        let built = layer(name)?;
-        report.total_unzipped_bytes += built.unzipped_bytes;
-        report.layers.push(LayerShare {
-            name: name.clone(),
-            unzipped_bytes: built.unzipped_bytes,
-        });
-        if let Some(zip) = &built.zip {
-            zips.insert(name.clone(), listings.of(config, zip)?);
-        }
     }
-    check_sizes(&mut report, manifest, &entry.layers);
-    check_overlaps(&mut report, &entry.layers, &zips);
 
-    // What the function's code may import from: attached layers, or
-    // the layers bundled into its ZIP.
-    let reachable_layers = if entry.bundled.is_empty() {
-        &entry.layers
-    } else {
-        &entry.bundled
-    };
-    let mut providers = Vec::new();
-    let mut packages = Vec::new();
-    for name in reachable_layers {
-        let built = layer(name)?;
-        if built.kind == LayerKind::Requirements {
-            providers.push(Provider {
-                layer: name,
-                packages: &built.packages,
-            });
-            packages.extend(
-                built
-                    .packages
-                    .iter()
-                    .map(|package| (package.name.clone(), package.unzipped_bytes)),
-            );
+    /// The imports of the function's code against what the layers it can
+    /// import from provide (attached, or bundled into its ZIP), and their
+    /// largest distributions.
+    fn check_imports(
+        &self,
+        report: &mut FunctionReport,
+        function: &Function,
+        entry: &FunctionEntry,
+    ) -> Result<()> {
+        let reachable_layers = if entry.bundled.is_empty() {
+            &entry.layers
+        } else {
+            &entry.bundled
+        };
+        let mut providers = Vec::new();
+        let mut packages = Vec::new();
+        for name in reachable_layers {
+            let built = self.layer(function, name)?;
+            if built.kind == LayerKind::Requirements {
+                providers.push(Provider {
+                    layer: name,
+                    packages: &built.packages,
+                });
+                packages.extend(
+                    built
+                        .packages
+                        .iter()
+                        .map(|package| (package.name.clone(), package.unzipped_bytes)),
+                );
+            }
+        }
+        packages.sort_by_key(|package| std::cmp::Reverse(package.1));
+        report.largest = packages.into_iter().take(3).collect();
+        let code = imports::function_code(self.config, &function.name, reachable_layers, &self.analysis)?;
+        report.imports = imports::check(&code, &providers, &self.analysis.stdlib);
+        Ok(())
+    }
+}
+
+impl FunctionReport {
+    /// The report before any check: the function's own figures.
+    fn new(
+        config: &Config,
+        manifest: &Manifest,
+        function: &Function,
+        entry: &FunctionEntry,
+    ) -> FunctionReport {
+        FunctionReport {
+            layers: Vec::new(),
+            function_unzipped_bytes: entry.zip.unzipped_bytes,
+            total_unzipped_bytes: entry.zip.unzipped_bytes,
+            limit_bytes: facts::MAX_UNZIPPED_BYTES,
+            headroom_bytes: 0,
+            budget_bytes: config.budget_for(function),
+            budget_headroom_bytes: None,
+            zipped_bytes: entry.zip.zipped_bytes,
+            upload: entry.upload.clone(),
+            largest: Vec::new(),
+            stacked: stacked(config, manifest, function),
+            imports: imports::Report::default(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+            ok: true,
         }
     }
-    packages.sort_by_key(|package| std::cmp::Reverse(package.1));
-    report.largest = packages.into_iter().take(3).collect();
-    let code = import_check::function_code(config, &function.name, reachable_layers, analysis)?;
-    report.imports = import_check::check(&code, &providers, &analysis.stdlib);
-    judge_imports(&mut report, &built.providers, &function.name);
-    report.ok = report.errors.is_empty();
-    Ok(report)
 }
 
 fn check_sizes(report: &mut FunctionReport, manifest: &Manifest, layers: &[String]) {

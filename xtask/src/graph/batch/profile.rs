@@ -1,0 +1,140 @@
+//! The executor of dependency layers (`Kind::Profile`), the slow part: each
+//! platform's builder once, then each layer taken from the remote cache
+//! when another machine built it under the same key, else built here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use xshell::Shell;
+
+use super::{Batch, Executor, Made};
+use crate::config::{Config, Platform};
+use crate::graph::Node;
+use crate::graph::{Session, Work};
+use crate::steps::builder::{BuildContext, Builder};
+use crate::steps::fetched;
+use crate::steps::install::{self, LayerJob};
+use crate::store::remote_cache::RemoteCache;
+use crate::store::tools::Planned;
+use crate::store::Entry;
+
+pub(super) struct Profiles<'b> {
+    /// Each platform's builder and configuration, and how many of the
+    /// batch's layers are built for it.
+    platforms: BTreeMap<Platform, (&'b Builder, Config, usize)>,
+    /// The run's shell, copied for each layer (a shell is not `Sync`).
+    sh: Mutex<Shell>,
+}
+
+impl<'b> Profiles<'b> {
+    /// Each platform's builder, said once with the planning's notes.
+    pub(super) fn prepare(session: &Session, batch: &Batch<'b>, nodes: &[usize]) -> Result<Profiles<'b>> {
+        let progress = batch.printer.progress();
+        for note in &batch.graph.notes {
+            progress.note(note);
+        }
+        let mut platforms: BTreeMap<Platform, (&Builder, Config, usize)> = BTreeMap::new();
+        for &index in nodes {
+            let Work::Profile { platform, .. } = &batch.node(index).work else {
+                bail!("not a dependency layer");
+            };
+            if let Some(entry) = platforms.get_mut(platform) {
+                entry.2 += 1;
+                continue;
+            }
+            let Some(Planned::Ready(builder)) = batch.graph.builders.get(platform) else {
+                bail!(
+                    "dependency layers to build for {}, but no builder was chosen",
+                    platform.label()
+                );
+            };
+            platforms.insert(*platform, (builder, batch.config.at(*platform), 1));
+        }
+        if let Some(which) = batch
+            .remote
+            .filter(|_| !batch.force)
+            .and_then(RemoteCache::announce)
+        {
+            progress.note(&format!("remote cache: {which}"));
+        }
+        for (platform, (builder, _, count)) in &platforms {
+            progress.note(&format!(
+                "building {count} dependency layer(s) for {} {} with the {} builder ({})",
+                platform.runtime.name,
+                platform.arch.name(),
+                builder.name(),
+                builder.installer_id()
+            ));
+        }
+        Ok(Profiles {
+            platforms,
+            sh: Mutex::new(session.sh.clone()),
+        })
+    }
+}
+
+impl Executor for Profiles<'_> {
+    fn make(&self, batch: &Batch, node: &Node, key: &str) -> Result<Made> {
+        let Work::Profile {
+            requirements,
+            lock,
+            platform,
+            finish: Some(finish),
+        } = &node.work
+        else {
+            bail!("not a dependency layer with a known builder");
+        };
+        let (builder, config, _) = &self.platforms[platform];
+        let sh = self.sh.lock().expect("not poisoned").clone();
+        let source = install::source(config, &node.name, requirements, lock.as_deref())?;
+        let bases = node
+            .deps
+            .iter()
+            .map(|&dep| batch.entry(dep).context("a base profile is built first"))
+            .collect::<Result<Vec<&Entry>>>()?;
+        let job = LayerJob {
+            build: BuildContext {
+                sh: &sh,
+                config,
+                builder,
+            },
+            finish: *finish,
+            name: &node.name,
+            source,
+            keyed: &node.inputs,
+            provided: install::provided_by(&bases)?,
+            bases: bases.iter().map(|entry| install::layer_zip(entry)).collect(),
+        };
+        if let Some(entry) = fetch(batch, node, key, &job) {
+            return Ok(Made::Fetched(entry));
+        }
+        let entry = batch.store.put(node.kind.store_dir(), key, |dir| {
+            let data = install::build_layer(&job, dir, batch.printer.progress())?;
+            Ok(serde_json::to_value(data)?)
+        })?;
+        if let Some(remote) = batch.remote {
+            remote.upload(node.kind.store_dir(), key, &entry, batch.printer);
+        }
+        Ok(Made::Built(entry))
+    }
+}
+
+/// What another machine built under the same key, unless --force: taken
+/// only for what its bytes show, and proven as a build is.
+fn fetch(batch: &Batch, node: &Node, key: &str, job: &LayerJob) -> Option<Entry> {
+    let remote = batch.remote.filter(|_| !batch.force)?;
+    let verify = |files: &Path, claimed: &serde_json::Value| {
+        fetched::verify_layer(job, files, claimed, &files.with_file_name("verify"))
+    };
+    remote.fetch(
+        batch.store,
+        node.kind.store_dir(),
+        key,
+        &node.id(),
+        batch.printer,
+        &fetched::FILES,
+        &verify,
+    )
+}
