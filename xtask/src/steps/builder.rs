@@ -18,6 +18,7 @@ use crate::python::installer::InstallerChoice;
 use crate::python::installer::Source;
 use crate::python::installer::{self, Installer};
 use crate::python::interpreter;
+use crate::store::inputs::Inputs;
 use crate::store::tools::{Planned, Tools};
 
 /// How the layers of this run are built.
@@ -564,4 +565,26 @@ pub fn compile_bytecode(build: &BuildContext, mode: Bytecode, site: &str, work: 
         );
     }
     Ok(())
+}
+
+/// One dependency layer to build on this machine, or to verify as this
+/// machine would have built it when it is fetched: what its step reads.
+pub struct LayerJob<'a> {
+    pub build: BuildContext<'a>,
+    /// What is done after the install.
+    pub finish: Finish,
+    pub name: &'a str,
+    /// What it installs from (absolute paths: see [`source`]).
+    pub source: Source,
+    /// The inputs of its key: the installer reads a private copy of the
+    /// lock hashed there, and a requirements file or wheel that changes
+    /// before the install ends fails the step (never new bytes under an
+    /// old key).
+    pub keyed: &'a Inputs,
+    /// The distributions of the profiles it is stacked on: an unlocked
+    /// install is held to their versions, and none of them ships.
+    pub provided: Vec<(String, String)>,
+    /// The ZIPs of those profiles, for the proof that the finished layer
+    /// imports.
+    pub bases: Vec<PathBuf>,
 }

@@ -13,8 +13,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use zip::ZipArchive;
 
+use super::builder::LayerJob;
 use super::finish::{modules_of, Proof};
-use super::install::{FinishData, LayerJob, WrittenData, ZipData, LAYER_ZIP};
+use super::install::{FinishData, WrittenData, ZipData, LAYER_ZIP};
 use crate::facts::{normalize_dist_name, MAX_UNZIPPED_BYTES};
 use crate::python::layer_content::{self, Inventory};
 

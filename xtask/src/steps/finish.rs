@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::builder::{compile_bytecode, run_python, BuildContext, Finish, PythonRun, WORK};
-use super::install::LayerJob;
+use super::builder::{compile_bytecode, run_python, BuildContext, Finish, LayerJob, PythonRun, WORK};
 use crate::config::{Bytecode, TABLE};
 use crate::python::elf;
 use crate::python::layer_content::remove_any;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::builder::{install, BuildContext, Builder, Finish};
+use super::builder::{install, Builder, LayerJob};
 use super::finish::finish_layer;
 use crate::config::Config;
 use crate::progress::Progress;
@@ -74,28 +74,6 @@ pub fn provided_by(bases: &[&Entry]) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(provided)
-}
-
-/// One dependency layer to build on this machine, or to verify as this
-/// machine would have built it when it is fetched: what its step reads.
-pub struct LayerJob<'a> {
-    pub build: BuildContext<'a>,
-    /// What is done after the install.
-    pub finish: Finish,
-    pub name: &'a str,
-    /// What it installs from (absolute paths: see [`source`]).
-    pub source: Source,
-    /// The inputs of its key: the installer reads a private copy of the
-    /// lock hashed there, and a requirements file or wheel that changes
-    /// before the install ends fails the step (never new bytes under an
-    /// old key).
-    pub keyed: &'a Inputs,
-    /// The distributions of the profiles it is stacked on: an unlocked
-    /// install is held to their versions, and none of them ships.
-    pub provided: Vec<(String, String)>,
-    /// The ZIPs of those profiles, for the proof that the finished layer
-    /// imports.
-    pub bases: Vec<PathBuf>,
 }
 
 /// Fails the step when a file the key hashed (`file <path>` in `keyed`,

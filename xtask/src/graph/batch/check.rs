@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::{Batch, Executor, Made};
+use super::context::{Batch, Executor, Made};
 use crate::graph::Node;
 use crate::steps::limits::Limits;
 

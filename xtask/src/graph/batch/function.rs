@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::{Batch, Executor, Made};
+use super::context::{Batch, Executor, Made};
 use crate::error::UsageError;
 use crate::graph::Node;
 use crate::graph::Work;

@@ -9,13 +9,14 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use super::{Batch, Executor, Made};
+use super::context::{Batch, Executor, Made};
 use crate::config::{Config, Platform};
 use crate::graph::Node;
 use crate::graph::{Session, Work};
+use crate::steps::builder::LayerJob;
 use crate::steps::builder::{BuildContext, Builder};
 use crate::steps::fetched;
-use crate::steps::install::{self, LayerJob};
+use crate::steps::install;
 use crate::store::remote_cache::RemoteCache;
 use crate::store::tools::Planned;
 use crate::store::Entry;

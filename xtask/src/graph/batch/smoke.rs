@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use rayon::ThreadPool;
 
-use super::{Batch, Executor, Made};
+use super::context::{Batch, Executor, Made};
 use crate::config::manifest::BuiltView;
 use crate::config::{Config, Platform};
 use crate::graph::Node;

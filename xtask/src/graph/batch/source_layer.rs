@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use super::{Batch, Executor, Made};
+use super::context::{Batch, Executor, Made};
 use crate::graph::Node;
 use crate::graph::Work;
 use crate::steps::package::{self, AppCode, Compiled, Sources};
