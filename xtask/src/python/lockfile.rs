@@ -296,22 +296,37 @@ pub fn render(runtime: Runtime, arch: Arch, inputs: &Inputs, resolved: &str) -> 
     text
 }
 
-/// Resolves `requirements` (relative to `root`) with uv and writes its
+/// What one lock is resolved from and for: a profile's requirements (its
+/// key names it in messages), the platform, the packages to upgrade and
+/// the locks of the profiles it is stacked on.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub requirements: &'a Path,
+    pub key: &'a str,
+    pub runtime: Runtime,
+    pub arch: Arch,
+    pub upgrade: &'a [String],
+    pub base_locks: &'a [PathBuf],
+}
+
+/// Resolves the request's requirements (relative to `root`) with uv and writes its
 /// lock whole (through a temporary file: never half a lock). Returns the
 /// lock's path and how many distributions it pins.
-#[allow(clippy::too_many_arguments)]
 pub fn write(
     sh: &Shell,
     uv: &Installer,
     root: &Path,
     cache_dir: &Path,
-    requirements: &Path,
-    key: &str,
-    runtime: Runtime,
-    arch: Arch,
-    upgrade: &[String],
-    base_locks: &[PathBuf],
+    request: &Request,
 ) -> Result<(PathBuf, usize)> {
+    let Request {
+        requirements,
+        key,
+        runtime,
+        arch,
+        upgrade,
+        base_locks,
+    } = *request;
     refuse_unlockable(root, requirements, key)?;
     let inputs = inputs(root, requirements, key, base_locks)?;
     let lock = path(requirements, runtime, arch);

@@ -155,17 +155,15 @@ impl Resolver {
     /// Resolves `target` and writes its lock whole: its path and how many
     /// distributions it pins.
     pub fn write(&self, config: &Config, target: &Target) -> Result<(PathBuf, usize)> {
-        lockfile::write(
-            &self.sh,
-            &self.uv,
-            &config.root,
-            &self.cache_dir,
-            &target.requirements,
-            &target.key(),
-            target.platform.runtime,
-            target.platform.arch,
-            &self.upgrade,
-            &target.base_locks(config),
-        )
+        let base_locks = target.base_locks(config);
+        let request = lockfile::Request {
+            requirements: &target.requirements,
+            key: &target.key(),
+            runtime: target.platform.runtime,
+            arch: target.platform.arch,
+            upgrade: &self.upgrade,
+            base_locks: &base_locks,
+        };
+        lockfile::write(&self.sh, &self.uv, &config.root, &self.cache_dir, &request)
     }
 }

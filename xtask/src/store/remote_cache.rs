@@ -57,6 +57,15 @@ struct RemoteFile {
 /// have: `(name, limit)`.
 pub type Expected<'a> = &'a [(&'a str, u64)];
 
+/// The entry a fetch asks for: its kind's folder and key, and the node's
+/// id for messages.
+#[derive(Clone, Copy)]
+pub struct Wanted<'a> {
+    pub kind: &'a str,
+    pub key: &'a str,
+    pub id: &'a str,
+}
+
 pub struct RemoteCache {
     settings: Settings,
     s3: S3,
@@ -122,17 +131,15 @@ impl RemoteCache {
     /// the files themselves (the meta's `data` is only a claim to compare
     /// with) or why the entry is not taken. `None`: not there, not usable
     /// (said with a warning) or the remote does not answer; build it.
-    #[allow(clippy::too_many_arguments)]
     pub fn fetch(
         &self,
         store: &Store,
-        kind: &str,
-        key: &str,
-        id: &str,
+        wanted: Wanted,
         printer: &Printer,
         expected: Expected,
         verify: &dyn Fn(&Path, &serde_json::Value) -> Result<serde_json::Value, String>,
     ) -> Option<Entry> {
+        let Wanted { kind, key, id } = wanted;
         if self.is_down() {
             return None;
         }

@@ -17,7 +17,7 @@ use crate::steps::builder::LayerJob;
 use crate::steps::builder::{BuildContext, Builder};
 use crate::steps::fetched;
 use crate::steps::install;
-use crate::store::remote_cache::RemoteCache;
+use crate::store::remote_cache::{RemoteCache, Wanted};
 use crate::store::tools::Planned;
 use crate::store::Entry;
 
@@ -129,13 +129,11 @@ fn fetch(batch: &Batch, node: &Node, key: &str, job: &LayerJob) -> Option<Entry>
     let verify = |files: &Path, claimed: &serde_json::Value| {
         fetched::verify_layer(job, files, claimed, &files.with_file_name("verify"))
     };
-    remote.fetch(
-        batch.store,
-        node.kind.store_dir(),
+    let id = node.id();
+    let wanted = Wanted {
+        kind: node.kind.store_dir(),
         key,
-        &node.id(),
-        batch.printer,
-        &fetched::FILES,
-        &verify,
-    )
+        id: &id,
+    };
+    remote.fetch(batch.store, wanted, batch.printer, &fetched::FILES, &verify)
 }
