@@ -4,12 +4,12 @@
 
 use std::process::ExitCode;
 
-use xtask::cli::{self, Parsed};
+use xtask::cli::parse::{parse, Parsed};
 use xtask::progress::{Printer, Verbosity};
 use xtask::{commands, error};
 
 fn main() -> ExitCode {
-    let result = match cli::parse(commands::COMMANDS, std::env::args().skip(1)) {
+    let result = match parse(commands::COMMANDS, std::env::args().skip(1)) {
         Ok(Parsed::Help(text)) => {
             Printer::new(Verbosity::default()).out(&text);
             Ok(())

@@ -33,7 +33,8 @@ use xshell::{cmd, Shell};
 
 use crate::lane::{Lane, Setting, CARGO_STAGES};
 use crate::provision::{provision, Skipped};
-use xtask::cli::{self, Common, Parsed};
+use xtask::cli::parse::{parse, Parsed};
+use xtask::cli::Common;
 use xtask::config::Config;
 use xtask::progress::{Printer, Verbosity};
 use xtask::{commands, error};
@@ -150,7 +151,7 @@ fn stage_names() -> impl Iterator<Item = &'static str> {
 
 fn main() -> ExitCode {
     // `cargo xtask ci` hands on its whole command line, parsed as it was.
-    let result = match cli::parse(commands::COMMANDS, std::env::args().skip(1)) {
+    let result = match parse(commands::COMMANDS, std::env::args().skip(1)) {
         Ok(Parsed::Help(text)) => {
             Printer::new(Verbosity::default()).out(&text);
             Ok(())

@@ -6,12 +6,11 @@
 pub mod args;
 pub mod flags;
 mod help;
-mod parse;
+pub mod parse;
 #[cfg(test)]
 mod tests;
 
 pub use flags::Common;
-pub use parse::{parse, Parsed};
 
 use flags::Flag;
 

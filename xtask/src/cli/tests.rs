@@ -2,6 +2,7 @@
 //! of its own (`commands::tests` checks the real one).
 
 use super::flags::{ALL, ARCH, BUILDER, ENV, EVENT, JOBS, JSON};
+use super::parse::{parse, Parsed};
 use super::*;
 use crate::config::BuilderChoice;
 use crate::error::UsageError;

@@ -10,8 +10,9 @@ use anyhow::Result;
 
 use crate::cli::Common;
 use crate::config::Config;
-use crate::graph::{self, dist, run, Graph, LazyRecords, Session, Settings, Status};
+use crate::graph::{self, dist, run, Graph, Session, Settings, Status};
 use crate::progress::Printer;
+use crate::store::inputs::LazyRecords;
 use crate::store::run_lock::{self, RepoLock};
 use crate::{atomic, report, report::render};
 
@@ -82,7 +83,7 @@ impl Repo {
         let (config, printer) = (&self.config, &self.printer);
         if self.settings.dry_run {
             let session = Session::new(config, self.settings.clone(), printer)?;
-            let graph = graph::plan(&session)?;
+            let graph = graph::plan::plan(&session)?;
             return Ok(Opened {
                 graph,
                 session,
@@ -93,7 +94,7 @@ impl Repo {
         let lock = run_lock::acquire(&config.cache_dir(), printer)?;
         sweep(config);
         let session = Session::new(config, self.settings.clone(), printer)?;
-        let graph = match graph::plan(&session) {
+        let graph = match graph::plan::plan(&session) {
             Ok(graph) => graph,
             Err(err) => {
                 if crate::error::is_configuration(&err) {

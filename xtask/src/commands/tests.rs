@@ -5,7 +5,8 @@
 use super::COMMANDS;
 use crate::cli::args::{InvokeArgs, LockArgs, NamesArgs, ReportArgs};
 use crate::cli::flags::{EVERY, FLAGS};
-use crate::cli::{parse, Given, Parsed};
+use crate::cli::parse::{parse, Parsed};
+use crate::cli::Given;
 use crate::config::BuilderChoice;
 use crate::facts::Arch;
 

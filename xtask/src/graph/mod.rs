@@ -24,18 +24,15 @@ use crate::python::sources::SourceFile;
 use crate::steps::builder::Builder;
 use crate::steps::install::{ZipData, LAYER_ZIP};
 use crate::steps::package::FUNCTION_ZIP;
+use crate::store::inputs::{Inputs, LazyRecords};
 use crate::store::remote_cache::RemoteCache;
 use crate::store::tools::{Planned, Tools};
 use crate::store::{Entry, Lookup, Store};
 
 mod batch;
 pub mod dist;
-mod plan;
+pub mod plan;
 pub mod run;
-
-pub use plan::plan;
-
-pub use crate::store::inputs::{Inputs, LazyRecords};
 
 /// Bumped whenever a step's output for the same inputs changes, so that
 /// entries of an older tool are never reused.

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{Graph, Inputs, Kind, Node, Session, Work};
+use super::{Graph, Kind, Node, Session, Work};
 use crate::config::{self, Bytecode, Config, Function, Layer, LayerSource, Platform};
 use crate::error::UsageError;
 use crate::lambda::runtime_env::{choose_runner, site_identity};
 use crate::python::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
 use crate::python::sources;
 use crate::steps::builder::{choose_builder, finish_for, Builder, Finish};
+use crate::store::inputs::Inputs;
 use crate::store::tools::Planned;
 use crate::{
     facts, python::analyze, python::interpreter, python::lockfile, python::requirements, redact, steps,

@@ -9,9 +9,10 @@ use anyhow::{bail, Result};
 
 use super::batch::run_batch;
 use super::dist::{self, Changes};
-use super::{evaluate, full_inputs, Graph, LazyRecords, Session, Status};
+use super::{evaluate, full_inputs, Graph, Session, Status};
 use crate::config::manifest::Manifest;
 use crate::error::is_usage;
+use crate::store::inputs::LazyRecords;
 
 pub struct Outcome {
     /// Every node's status after the run (`None`: not reached).
