@@ -74,6 +74,12 @@ pub const CARGO_STAGES: &[CargoStage] = &[
         args: TEST_IT,
         group: Some("needs_moto"),
     },
+    CargoStage {
+        name: "cargo test: needs_pypi",
+        needs: &[],
+        args: TEST_IT,
+        group: Some("needs_pypi"),
+    },
 ];
 
 /// What the lane reports when it ends.
