@@ -4,15 +4,13 @@
 //! interpreter records what compiling and parsing see, and a stand-in
 //! container engine records the command lines anyone could read with `ps`.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use support::Repo;
+use crate::support::{self, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

@@ -1,9 +1,7 @@
 //! Every configuration rule: a bad `[workspace.metadata.lambda]` is exit
 //! code 2 with one line naming the key and the fix, before any work.
 
-mod support;
-
-use support::Repo;
+use crate::support::Repo;
 
 const GOOD: &str = r#"
 [workspace.metadata.lambda]

@@ -3,13 +3,11 @@
 //! nothing changed, a requirement's new version in its comparison, written
 //! again by `cargo xtask report`, and gone with the manifest.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use support::Repo;
+use crate::support::{self, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

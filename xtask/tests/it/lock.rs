@@ -4,11 +4,9 @@
 //! kept until upgraded, what cannot be locked is refused, and the host and
 //! the container build the same bytes from one lock.
 
-mod support;
-
 use std::fs;
 
-use support::{sha256_hex, Repo};
+use crate::support::{self, sha256_hex, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

@@ -4,12 +4,10 @@
 //! layer, a wrong handler, a syntax error, an exception, a timeout), the
 //! sandbox (non-root, read-only code), bad events, and `--all`.
 
-mod support;
-
 use std::fs;
 use std::process::Command;
 
-use support::{Repo, Run};
+use crate::support::{self, Repo, Run};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

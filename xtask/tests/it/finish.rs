@@ -4,13 +4,11 @@
 //! an import fails the build naming the module and the rule, and that a
 //! setting needing the runtime's Python is refused where there is none.
 
-mod support;
-
 use std::fs;
 use std::io::Read;
 use std::process::Command;
 
-use support::{zip_names, Repo};
+use crate::support::{self, zip_names, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

@@ -4,9 +4,7 @@
 //! function attaches and what each layer is compatible with, and a function
 //! this machine cannot run is skipped by smoke, saying why.
 
-mod support;
-
-use support::Repo;
+use crate::support::Repo;
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

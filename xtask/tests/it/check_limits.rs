@@ -3,11 +3,9 @@
 //! provides, distributions nobody imports, files two layers both ship, a
 //! manifest that is brought up to date first, and the JSON agreeing with the table.
 
-mod support;
-
 use std::fs;
 
-use support::Repo;
+use crate::support::Repo;
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

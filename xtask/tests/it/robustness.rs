@@ -6,8 +6,6 @@
 //! never imports a stale ZIP. Each outcome is compared with a from-scratch
 //! build of the same repository.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -18,7 +16,8 @@ use std::sync::{Barrier, OnceLock};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use support::{html_report, Repo, Run};
+
+use crate::support::{self, html_report, Repo, Run};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

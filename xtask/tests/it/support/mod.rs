@@ -1,6 +1,5 @@
 //! Test worlds: temporary repositories with their own configuration, tiny
 //! wheels and requirements, and a runner for the real `xtask` binary.
-#![allow(dead_code)]
 
 pub mod moto;
 

@@ -2,12 +2,10 @@
 //! exclusion of runtime-provided distributions, determinism, the cache key,
 //! failure isolation and the container builder.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use support::{sha256_hex, zip_names, Repo};
+use crate::support::{self, sha256_hex, zip_names, Repo};
 
 const TWO_PROFILES: &str = r#"
 [workspace.metadata.lambda]

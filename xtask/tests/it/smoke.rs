@@ -3,11 +3,9 @@
 //! that would provide them, errors at import, the import budget, layer order
 //! and the container runner.
 
-mod support;
-
 use std::fs;
 
-use support::{Repo, Run};
+use crate::support::{self, Repo, Run};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

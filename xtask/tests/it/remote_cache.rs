@@ -4,13 +4,11 @@
 //! is rejected and rebuilt; `read-only` never writes; a remote that does
 //! not answer slows nothing down much and fails nothing.
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{moto, Repo};
+use crate::support::{self, moto, Repo};
 
 const BUCKET: &str = "layers";
 

@@ -1,11 +1,9 @@
 //! `package`: the shared-code layer and thin function ZIPs, their refusals,
 //! `bundle` mode, determinism and incremental re-zipping.
 
-mod support;
-
 use std::fs;
 
-use support::{sha256_hex, zip_names, Repo};
+use crate::support::{self, sha256_hex, zip_names, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]
