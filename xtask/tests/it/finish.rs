@@ -146,7 +146,7 @@ fn has_debug_info(bytes: &[u8]) -> bool {
 }
 
 #[test]
-fn by_default_layers_ship_slimmed_and_sourceless_and_still_invoke() {
+fn by_default_layers_ship_slimmed_and_sourceless() {
     let repo = app(&[]);
     let run = repo.xtask(&["build", "--builder", "host"]);
     run.success();
@@ -212,32 +212,6 @@ fn by_default_layers_ship_slimmed_and_sourceless_and_still_invoke() {
         shared.contains(&"python/shared/__pycache__/__init__.cpython-311.pyc".to_string()),
         "{shared:?}"
     );
-
-    // It imports and answers under the runtime interface client, the
-    // stripped library included.
-    repo.write("events/ok.json", "{}");
-    repo.write("events/layer.json", "{\"fail\": \"layer\"}");
-    repo.write("events/own.json", "{\"fail\": \"own\"}");
-    let run = repo.xtask(&["invoke", "api", "--event", "events/ok.json"]);
-    let answer = run.success().stdout();
-    assert!(
-        answer.contains("\"answer\": 42") || answer.contains("\"answer\":42"),
-        "{answer}"
-    );
-    assert!(
-        answer.contains("\"native\": 7") || answer.contains("\"native\":7"),
-        "{answer}"
-    );
-
-    // A failure in the layer names the file and line at /opt (no source
-    // text to show); a failure in the function's own code keeps its line.
-    let failed = repo.xtask(&["invoke", "api", "--event", "events/layer.json"]);
-    assert_eq!(failed.code(), 1, "{}", failed.stderr());
-    let out = format!("{}{}", failed.stdout(), failed.stderr());
-    assert!(out.contains("/opt/python/tool/deep.py\", line 2"), "{out}");
-    let failed = repo.xtask(&["invoke", "api", "--event", "events/own.json"]);
-    let out = format!("{}{}", failed.stdout(), failed.stderr());
-    assert!(out.contains("raise ValueError(\"own code failed\")"), "{out}");
 }
 
 #[test]
@@ -381,45 +355,90 @@ fn a_setting_that_needs_the_runtimes_python_is_refused_where_there_is_none() {
     assert_eq!(json["layers"]["core"]["slim"], false, "{json:#}");
 }
 
-#[test]
-fn a_build_image_with_another_python_is_refused() {
-    let Some(_engine) = support::engine_with_test_image() else {
-        return;
-    };
-    // The test image has Python 3.11; the layers are for 3.12.
-    let repo = small_app(&APP.replace("python3.11", "python3.12"), "slim = true");
-    repo.xtask(&[
-        "build-layers",
-        "--builder",
-        "container",
-        "--image",
-        support::TEST_IMAGE,
-    ])
-    .fails_with(2, "has Python 3.11, not the runtime's 3.12");
+/// Tests that need a container engine (docker or podman) with the test
+/// image: ignored by a plain `cargo test`, run by `-- --ignored needs_engine`,
+/// and failed by [`support::require_engine`] where there is none.
+mod needs_engine {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn a_build_image_with_another_python_is_refused() {
+        support::require_engine();
+        // The test image has Python 3.11; the layers are for 3.12.
+        let repo = small_app(&APP.replace("python3.11", "python3.12"), "slim = true");
+        repo.xtask(&[
+            "build-layers",
+            "--builder",
+            "container",
+            "--image",
+            support::TEST_IMAGE,
+        ])
+        .fails_with(2, "has Python 3.11, not the runtime's 3.12");
+    }
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn the_build_image_finishes_and_proves_the_same_layer_as_the_host() {
+        support::require_engine();
+        let repo = app(&[]);
+        repo.xtask(&["build-layers", "--builder", "host"]).success();
+        let host = repo.read("dist/layers/core.zip");
+        let run = repo.xtask(&[
+            "build-layers",
+            "--builder",
+            "container",
+            "--image",
+            support::TEST_IMAGE,
+            "--json",
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+        let container = repo.read("dist/layers/core.zip");
+        assert_eq!(json["layers"]["core"]["bytecode"], "sourceless", "{json:#}");
+        assert_eq!(json["layers"]["core"]["builder"], "container", "{json:#}");
+        assert!(
+            host == container,
+            "the host and the build image finished different layers"
+        );
+    }
 }
 
-#[test]
-fn the_build_image_finishes_and_proves_the_same_layer_as_the_host() {
-    let Some(_engine) = support::engine_with_test_image() else {
-        return;
-    };
-    let repo = app(&[]);
-    repo.xtask(&["build-layers", "--builder", "host"]).success();
-    let host = repo.read("dist/layers/core.zip");
-    let run = repo.xtask(&[
-        "build-layers",
-        "--builder",
-        "container",
-        "--image",
-        support::TEST_IMAGE,
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
-    let container = repo.read("dist/layers/core.zip");
-    assert_eq!(json["layers"]["core"]["bytecode"], "sourceless", "{json:#}");
-    assert_eq!(json["layers"]["core"]["builder"], "container", "{json:#}");
-    assert!(
-        host == container,
-        "the host and the build image finished different layers"
-    );
+/// Tests that run functions under AWS's runtime interface client: ignored
+/// by a plain `cargo test`, run by `-- --ignored needs_runtime`, and failed
+/// by [`support::require_runtime`] where `XTASK_RUNTIME_CLIENT` names none.
+mod needs_runtime {
+    use super::*;
+
+    /// What `by_default_layers_ship_slimmed_and_sourceless` builds imports and
+    /// answers under the runtime interface client, the stripped library included.
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn by_default_layers_ship_slimmed_and_sourceless_and_still_invoke() {
+        support::require_runtime();
+        let repo = app(&[]);
+        repo.xtask(&["build", "--builder", "host"]).success();
+        repo.write("events/ok.json", "{}");
+        repo.write("events/layer.json", "{\"fail\": \"layer\"}");
+        repo.write("events/own.json", "{\"fail\": \"own\"}");
+        let run = repo.xtask(&["invoke", "api", "--event", "events/ok.json"]);
+        let answer = run.success().stdout();
+        assert!(
+            answer.contains("\"answer\": 42") || answer.contains("\"answer\":42"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("\"native\": 7") || answer.contains("\"native\":7"),
+            "{answer}"
+        );
+
+        // A failure in the layer names the file and line at /opt (no source
+        // text to show); a failure in the function's own code keeps its line.
+        let failed = repo.xtask(&["invoke", "api", "--event", "events/layer.json"]);
+        assert_eq!(failed.code(), 1, "{}", failed.stderr());
+        let out = format!("{}{}", failed.stdout(), failed.stderr());
+        assert!(out.contains("/opt/python/tool/deep.py\", line 2"), "{out}");
+        let failed = repo.xtask(&["invoke", "api", "--event", "events/own.json"]);
+        let out = format!("{}{}", failed.stdout(), failed.stderr());
+        assert!(out.contains("raise ValueError(\"own code failed\")"), "{out}");
+    }
 }

@@ -219,26 +219,6 @@ fn what_cannot_be_locked_is_refused_and_nothing_is_written() {
         .fails_with(2, "lock resolves with uv");
 }
 
-#[test]
-fn host_and_container_build_the_same_bytes_from_one_lock() {
-    if support::engine_with_test_image().is_none() {
-        return;
-    }
-    let repo = app();
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
-    ));
-    repo.xtask(&["lock"]).success();
-    repo.xtask(&["build-layers", "--builder", "host"]).success();
-    let host = sha256_hex(&repo.path().join("dist/layers/core.zip"));
-    let run = repo.xtask(&["build-layers", "--builder", "container", "--json"]);
-    let layers: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
-    assert_eq!(layers["layers"]["core"]["builder"], "container", "{layers:#}");
-    let container = sha256_hex(&repo.path().join("dist/layers/core.zip"));
-    assert_eq!(host, container, "the same lock, the same bytes");
-}
-
 const STACKED: &str = r#"
 [workspace.metadata.lambda]
 runtime = "python3.11"
@@ -585,4 +565,30 @@ fn another_architecture_on_the_command_line_needs_its_own_lock() {
         .is_file());
     repo.xtask(&["build-layers", "--builder", "host", "--arch", "arm64"])
         .success();
+}
+
+/// Tests that need a container engine (docker or podman) with the test
+/// image: ignored by a plain `cargo test`, run by `-- --ignored needs_engine`,
+/// and failed by [`support::require_engine`] where there is none.
+mod needs_engine {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn host_and_container_build_the_same_bytes_from_one_lock() {
+        support::require_engine();
+        let repo = app();
+        repo.set_metadata(&APP.replace(
+            "runtime = \"python3.11\"",
+            &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
+        ));
+        repo.xtask(&["lock"]).success();
+        repo.xtask(&["build-layers", "--builder", "host"]).success();
+        let host = sha256_hex(&repo.path().join("dist/layers/core.zip"));
+        let run = repo.xtask(&["build-layers", "--builder", "container", "--json"]);
+        let layers: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+        assert_eq!(layers["layers"]["core"]["builder"], "container", "{layers:#}");
+        let container = sha256_hex(&repo.path().join("dist/layers/core.zip"));
+        assert_eq!(host, container, "the same lock, the same bytes");
+    }
 }

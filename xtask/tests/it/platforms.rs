@@ -4,7 +4,7 @@
 //! function attaches and what each layer is compatible with, and a function
 //! this machine cannot run is skipped by smoke, saying why.
 
-use crate::support::Repo;
+use crate::support::{self, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]
@@ -41,85 +41,6 @@ fn app() -> Repo {
 }
 
 #[test]
-fn a_function_on_python312_arm64_beside_python311_x86_64() {
-    let repo = app();
-    let site = repo.path().join("runtime-site");
-    std::fs::create_dir_all(&site).unwrap();
-    let run = repo.xtask_with(
-        &["build", "--builder", "host", "--json"],
-        &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
-    );
-    run.success();
-    let manifest = repo.manifest();
-    let core = &manifest["layers"]["core"];
-    let edge_core = &manifest["layers"]["core@python3.12-arm64"];
-    assert_eq!(
-        core["runtimes"],
-        serde_json::json!(["python3.11"]),
-        "{manifest:#}"
-    );
-    assert_eq!(core["architectures"], serde_json::json!(["x86_64"]));
-    assert_eq!(
-        edge_core["runtimes"],
-        serde_json::json!(["python3.12"]),
-        "{manifest:#}"
-    );
-    assert_eq!(edge_core["architectures"], serde_json::json!(["arm64"]));
-    assert_eq!(edge_core["zip"], "dist/layers/core@python3.12-arm64.zip");
-    assert!(repo
-        .path()
-        .join("dist/layers/core@python3.12-arm64.zip")
-        .is_file());
-    // One ZIP of source code serves both.
-    let shared = &manifest["layers"]["shared"];
-    assert_eq!(
-        shared["runtimes"],
-        serde_json::json!(["python3.11", "python3.12"])
-    );
-    assert_eq!(shared["architectures"], serde_json::json!(["arm64", "x86_64"]));
-    let edge = &manifest["functions"]["edge"];
-    assert_eq!(edge["runtime"], "python3.12");
-    assert_eq!(edge["architecture"], "arm64");
-    assert_eq!(
-        edge["layers"],
-        serde_json::json!(["core@python3.12-arm64", "shared"])
-    );
-    assert_eq!(
-        manifest["functions"]["hello"]["layers"],
-        serde_json::json!(["core", "shared"])
-    );
-
-    // Checked with its own layers; smoke-tested where it can run, skipped
-    // (not passed) where it cannot, saying why.
-    let verdicts: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(verdicts["verdicts"]["edge"]["check"]["ok"], true, "{verdicts:#}");
-    let smoke = &verdicts["verdicts"]["edge"]["smoke"];
-    let why = smoke["skipped"].as_str().unwrap_or_default();
-    assert!(why.contains("arm64"), "{smoke}");
-    assert_eq!(verdicts["verdicts"]["hello"]["smoke"]["ok"], true, "{verdicts:#}");
-
-    // One lock per platform.
-    repo.xtask(&["lock"]).success();
-    for lock in [
-        "requirements.python3.11-x86_64.lock",
-        "requirements.python3.12-arm64.lock",
-    ] {
-        assert!(repo.path().join("layers/core").join(lock).is_file(), "{lock}");
-    }
-    repo.xtask_with(
-        &["build", "--builder", "host"],
-        &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
-    )
-    .success();
-    // invoke says that the arm64 function cannot run here.
-    repo.xtask_with(
-        &["invoke", "--builder", "host", "edge"],
-        &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
-    )
-    .fails_with(2, "`edge` (python3.12 arm64) cannot run here");
-}
-
-#[test]
 fn a_bad_runtime_or_architecture_is_named() {
     let repo = app();
     repo.set_metadata(&APP.replace("runtime = \"python3.12\"", "runtime = \"python2.7\""));
@@ -128,4 +49,92 @@ fn a_bad_runtime_or_architecture_is_named() {
     repo.set_metadata(&APP.replace("architecture = \"arm64\"", "architecture = \"sparc\""));
     repo.xtask(&["build"])
         .fails_with(2, "functions.edge.architecture: unknown architecture `sparc`");
+}
+
+/// Tests that run functions under AWS's runtime interface client: ignored
+/// by a plain `cargo test`, run by `-- --ignored needs_runtime`, and failed
+/// by [`support::require_runtime`] where `XTASK_RUNTIME_CLIENT` names none.
+mod needs_runtime {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn a_function_on_python312_arm64_beside_python311_x86_64() {
+        support::require_runtime();
+        let repo = app();
+        let site = repo.path().join("runtime-site");
+        std::fs::create_dir_all(&site).unwrap();
+        let run = repo.xtask_with(
+            &["build", "--builder", "host", "--json"],
+            &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
+        );
+        run.success();
+        let manifest = repo.manifest();
+        let core = &manifest["layers"]["core"];
+        let edge_core = &manifest["layers"]["core@python3.12-arm64"];
+        assert_eq!(
+            core["runtimes"],
+            serde_json::json!(["python3.11"]),
+            "{manifest:#}"
+        );
+        assert_eq!(core["architectures"], serde_json::json!(["x86_64"]));
+        assert_eq!(
+            edge_core["runtimes"],
+            serde_json::json!(["python3.12"]),
+            "{manifest:#}"
+        );
+        assert_eq!(edge_core["architectures"], serde_json::json!(["arm64"]));
+        assert_eq!(edge_core["zip"], "dist/layers/core@python3.12-arm64.zip");
+        assert!(repo
+            .path()
+            .join("dist/layers/core@python3.12-arm64.zip")
+            .is_file());
+        // One ZIP of source code serves both.
+        let shared = &manifest["layers"]["shared"];
+        assert_eq!(
+            shared["runtimes"],
+            serde_json::json!(["python3.11", "python3.12"])
+        );
+        assert_eq!(shared["architectures"], serde_json::json!(["arm64", "x86_64"]));
+        let edge = &manifest["functions"]["edge"];
+        assert_eq!(edge["runtime"], "python3.12");
+        assert_eq!(edge["architecture"], "arm64");
+        assert_eq!(
+            edge["layers"],
+            serde_json::json!(["core@python3.12-arm64", "shared"])
+        );
+        assert_eq!(
+            manifest["functions"]["hello"]["layers"],
+            serde_json::json!(["core", "shared"])
+        );
+
+        // Checked with its own layers; smoke-tested where it can run, skipped
+        // (not passed) where it cannot, saying why.
+        let verdicts: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+        assert_eq!(verdicts["verdicts"]["edge"]["check"]["ok"], true, "{verdicts:#}");
+        let smoke = &verdicts["verdicts"]["edge"]["smoke"];
+        let why = smoke["skipped"].as_str().unwrap_or_default();
+        assert!(why.contains("arm64"), "{smoke}");
+        assert_eq!(verdicts["verdicts"]["hello"]["smoke"]["ok"], true, "{verdicts:#}");
+
+        // One lock per platform.
+        repo.xtask(&["lock"]).success();
+        for lock in [
+            "requirements.python3.11-x86_64.lock",
+            "requirements.python3.12-arm64.lock",
+        ] {
+            assert!(repo.path().join("layers/core").join(lock).is_file(), "{lock}");
+        }
+        repo.xtask_with(
+            &["build", "--builder", "host"],
+            &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
+        )
+        .success();
+        // invoke says that the arm64 function cannot run here.
+        repo.xtask_with(
+            &["invoke", "--builder", "host", "edge"],
+            &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
+        )
+        .fails_with(2, "`edge` (python3.12 arm64) cannot run here");
+    }
 }
