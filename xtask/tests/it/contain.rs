@@ -10,20 +10,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::support::{self, Repo};
-
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.functions.api]
-source = "lambdas/api"
-handler = "api.lambda_handler"
-layers = ["core"]
-"#;
+use crate::support::{self, App, Repo};
 
 /// What a CI runner's environment may hold, none of which the contained
 /// processes need: credentials, tokens, an index URL with a token, and one
@@ -67,9 +54,15 @@ fn shared_record(repo: &Repo, name: &str) -> PathBuf {
     path
 }
 
+/// The standard application's `core`, requiring `spy` (each test writes its
+/// wheel), and `api` on it alone in place of `hello`.
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["spy==1.0"]);
+    let repo = App::standard()
+        .without("layers.shared")
+        .without("functions.hello")
+        .function("api", "api.lambda_handler", &["core"])
+        .core(&["spy==1.0"])
+        .repo();
     repo.write(
         "lambdas/api/api.py",
         "import spy\n\n\ndef lambda_handler(event, context):\n    return 1\n",

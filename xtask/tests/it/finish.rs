@@ -8,23 +8,15 @@ use std::fs;
 use std::io::Read;
 use std::process::Command;
 
-use crate::support::{self, zip_names, Repo};
+use crate::support::{self, zip_names, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.api]
-source = "lambdas/api"
-handler = "api.lambda_handler"
-layers = ["core", "shared"]
-"#;
+/// The standard application with `api` in place of `hello`, on core and
+/// shared.
+fn config() -> App {
+    App::standard()
+        .without("functions.hello")
+        .function("api", "api.lambda_handler", &["core", "shared"])
+}
 
 const HANDLER: &str = r#"
 import shared
@@ -89,8 +81,7 @@ fn build_native_library() -> Vec<u8> {
 }
 
 fn app(extra: &[(&str, &[u8])]) -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
+    let repo = config().repo();
     let native = native_library();
     let mut files: Vec<(&str, Vec<u8>)> = tool_files(&native);
     files.extend(extra.iter().map(|(path, bytes)| (*path, bytes.to_vec())));
@@ -99,22 +90,14 @@ fn app(extra: &[(&str, &[u8])]) -> Repo {
         .map(|(path, bytes)| (*path, bytes.as_slice()))
         .collect();
     repo.wheel_bytes("core", "tool", "1.0", &files, &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
     repo.write("lambdas/api/api.py", HANDLER);
     repo
 }
 
-/// The application with a one-module `tool`, `setting` added to `app`'s
-/// global table.
-fn small_app(app: &str, setting: &str) -> Repo {
-    let repo = Repo::new(&app.replacen(
-        "[workspace.metadata.lambda]\n",
-        &format!("[workspace.metadata.lambda]\n{setting}\n"),
-        1,
-    ));
-    repo.profile("core", &["tool==1.0"]);
+/// `app` with a one-module `tool`, `setting` added to its global table.
+fn small_app(app: App, setting: &str) -> Repo {
+    let repo = app.setting(setting).repo();
     repo.wheel("core", "tool", "1.0", &[("tool/__init__.py", "X = 1\n")], &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
     repo.write(
         "lambdas/api/api.py",
         "def lambda_handler(event, context):\n    return 1\n",
@@ -258,10 +241,7 @@ fn a_rule_that_breaks_an_import_fails_the_build_naming_module_and_rule() {
     );
 
     // The fix the message gives works.
-    repo.set_metadata(&APP.replace(
-        "requirements = \"layers/core/requirements.txt\"",
-        "requirements = \"layers/core/requirements.txt\"\nslim = false",
-    ));
+    repo.set_metadata(&config().key("layers.core", "slim = false").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(
@@ -283,10 +263,7 @@ fn sourceless_bytecode_that_breaks_an_import_is_named_too() {
     let stderr = run.stderr();
     assert!(stderr.contains("broken by `bytecode: sourceless`"), "{stderr}");
     assert!(stderr.contains("bytecode = \"checked-hash\""), "{stderr}");
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbytecode = \"checked-hash\"",
-    ));
+    repo.set_metadata(&config().setting("bytecode = \"checked-hash\"").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(
@@ -302,10 +279,8 @@ fn sourceless_bytecode_that_breaks_an_import_is_named_too() {
 #[test]
 fn bytecode_none_ships_the_layer_as_installed() {
     let repo = app(&[]);
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbytecode = \"none\"\nslim = false",
-    ));
+    let as_installed = config().setting("bytecode = \"none\"");
+    repo.set_metadata(&as_installed.clone().setting("slim = false").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(
@@ -316,10 +291,7 @@ fn bytecode_none_ships_the_layer_as_installed() {
     let function = zip_names(&repo.path().join("dist/functions/api.zip"));
     assert_eq!(function, vec!["api.py".to_string()]);
     // Slimmed without bytecode: the proof's imports leave no bytecode behind.
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbytecode = \"none\"\nslim = true",
-    ));
+    repo.set_metadata(&as_installed.setting("slim = true").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(names.contains(&"python/tool/deep.py".to_string()), "{names:?}");
@@ -330,8 +302,8 @@ fn bytecode_none_ships_the_layer_as_installed() {
 #[test]
 fn a_setting_that_needs_the_runtimes_python_is_refused_where_there_is_none() {
     // No Python 3.14 on this kind of machine, nor one uv may find without downloading.
-    let app = APP.replace("python3.11", "python3.14");
-    let repo = small_app(&app, "bytecode = \"sourceless\"");
+    let app = config().runtime("python3.14");
+    let repo = small_app(app.clone(), "bytecode = \"sourceless\"");
     let probe = Command::new("python3.14").arg("--version").output();
     assert!(
         probe.is_err(),
@@ -342,7 +314,7 @@ fn a_setting_that_needs_the_runtimes_python_is_refused_where_there_is_none() {
         "bytecode = \"sourceless\" needs the python3.14 runtime's own Python",
     );
     // Left to their defaults, the layers ship as installed and say why.
-    repo.set_metadata(&app);
+    repo.set_metadata(&app.metadata());
     let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
     assert!(
@@ -366,7 +338,7 @@ mod needs_engine {
     fn a_build_image_with_another_python_is_refused() {
         support::require_engine();
         // The test image has Python 3.11; the layers are for 3.12.
-        let repo = small_app(&APP.replace("python3.11", "python3.12"), "slim = true");
+        let repo = small_app(config().runtime("python3.12"), "slim = true");
         repo.xtask(&[
             "build-layers",
             "--builder",

@@ -7,35 +7,30 @@
 use std::fs;
 use std::process::Command;
 
-use crate::support::{self, Repo, Run};
+use crate::support::{self, App, Repo, Run};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.layers.vendor]
-arn = "arn:aws:lambda:us-east-1:123456789012:layer:vendor:1"
-unzipped_size = "1 MiB"
-
-[workspace.metadata.lambda.functions.echo]
-source = "lambdas/echo"
-handler = "echo.lambda_handler"
-layers = ["core", "shared"]
-timeout = "1 s"
-memory = 512
-environment = { GREETING = "hello", FROM_TOML = "yes" }
-
-[workspace.metadata.lambda.functions.plain]
-source = "lambdas/plain"
-handler = "plain.lambda_handler"
-layers = ["shared"]
-"#;
+/// The standard application's layers, an external layer `vendor`, and in
+/// place of `hello`: `echo` on core and shared (a 1 s timeout, 512 MB and
+/// variables of its own) and `plain` on shared alone.
+fn config() -> App {
+    App::standard()
+        .without("functions.hello")
+        .layer(
+            "vendor",
+            &[
+                "arn = \"arn:aws:lambda:us-east-1:123456789012:layer:vendor:1\"",
+                "unzipped_size = \"1 MiB\"",
+            ],
+        )
+        .function("echo", "echo.lambda_handler", &["core", "shared"])
+        .key("functions.echo", "timeout = \"1 s\"")
+        .key("functions.echo", "memory = 512")
+        .key(
+            "functions.echo",
+            "environment = { GREETING = \"hello\", FROM_TOML = \"yes\" }",
+        )
+        .function("plain", "plain.lambda_handler", &["shared"])
+}
 
 /// Answers with what it saw: its event, the tool's module, the user it
 /// runs as and whether it may write its own code.
@@ -80,10 +75,7 @@ const PLAIN: &str =
     "import shared\n\n\ndef lambda_handler(event, context):\n    return {\"statusCode\": 200}\n";
 
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
-    repo.wheel("core", "tool", "1.0", &[("tool.py", "X = 1\n")], &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
+    let repo = config().repo();
     repo.write("lambdas/echo/echo.py", ECHO);
     repo.write("lambdas/plain/plain.py", PLAIN);
     repo
@@ -206,9 +198,14 @@ def lambda_handler(event, context):
 /// The app with a `spawner` function of this timeout.
 fn spawner_app(timeout: &str) -> Repo {
     let repo = app();
-    repo.set_metadata(&format!(
-        "{APP}\n[workspace.metadata.lambda.functions.spawner]\nsource = \"lambdas/spawner\"\nhandler = \"spawner.lambda_handler\"\nlayers = [\"shared\"]\ntimeout = \"{timeout}\"\nenvironment = {{ PROBE = \"ps-probe-7f3a9c\" }}\n"
-    ));
+    let spawner = config()
+        .function("spawner", "spawner.lambda_handler", &["shared"])
+        .key("functions.spawner", &format!("timeout = \"{timeout}\""))
+        .key(
+            "functions.spawner",
+            "environment = { PROBE = \"ps-probe-7f3a9c\" }",
+        );
+    repo.set_metadata(&spawner.metadata());
     repo.write("lambdas/spawner/spawner.py", SPAWNER);
     repo
 }
@@ -523,7 +520,7 @@ mod needs_runtime {
     fn a_wrong_handler_name_is_handler_not_found() {
         support::require_runtime();
         let repo = app();
-        repo.set_metadata(&APP.replace("handler = \"plain.lambda_handler\"", "handler = \"plain.handle\""));
+        repo.set_metadata(&config().function("plain", "plain.handle", &["shared"]).metadata());
         repo.write(
             "lambdas/plain/plain.py",
             &format!("{PLAIN}\nhandle = None\ndel handle\n"),
@@ -593,7 +590,8 @@ mod needs_runtime {
     fn a_0600_file_in_a_layer_is_permission_denied() {
         support::require_runtime();
         let repo = app();
-        repo.set_metadata(&APP.replace("layers = [\"shared\"]", "layers = [\"shared\", \"vendor\"]"));
+        let with_vendor = config().function("plain", "plain.lambda_handler", &["shared", "vendor"]);
+        repo.set_metadata(&with_vendor.metadata());
         repo.write("lambdas/plain/plain.py", &format!("import vendored\n{PLAIN}"));
         let readable = vendor_zip(&repo, 0o644);
         let run = invoke(&repo, &["plain", "--layer", &readable]);

@@ -4,49 +4,30 @@
 //! function attaches and what each layer is compatible with, and a function
 //! this machine cannot run is skipped by smoke, saying why.
 
-use crate::support::{self, Repo};
+use crate::support::{self, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello.lambda_handler"
-layers = ["core", "shared"]
-
-[workspace.metadata.lambda.functions.edge]
-source = "lambdas/edge"
-handler = "edge.lambda_handler"
-layers = ["core", "shared"]
-runtime = "python3.12"
-architecture = "arm64"
-"#;
+/// The standard application and `edge`, a function like `hello` on its own
+/// runtime and architecture.
+fn config(runtime: &str, architecture: &str) -> App {
+    App::standard()
+        .function("edge", "edge.lambda_handler", &["core", "shared"])
+        .key("functions.edge", &format!("runtime = \"{runtime}\""))
+        .key("functions.edge", &format!("architecture = \"{architecture}\""))
+}
 
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
-    repo.wheel("core", "tool", "1.0", &[("tool.py", "X = 1\n")], &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
-    let handler = "import shared\nimport tool\n\n\ndef lambda_handler(event, context):\n    return tool.X\n";
-    repo.write("lambdas/hello/hello.py", handler);
-    repo.write("lambdas/edge/edge.py", handler);
+    let repo = config("python3.12", "arm64").repo();
+    repo.write("lambdas/edge/edge.py", support::app::HELLO);
     repo
 }
 
 #[test]
 fn a_bad_runtime_or_architecture_is_named() {
     let repo = app();
-    repo.set_metadata(&APP.replace("runtime = \"python3.12\"", "runtime = \"python2.7\""));
+    repo.set_metadata(&config("python2.7", "arm64").metadata());
     repo.xtask(&["build"])
         .fails_with(2, "functions.edge.runtime: unknown runtime `python2.7`");
-    repo.set_metadata(&APP.replace("architecture = \"arm64\"", "architecture = \"sparc\""));
+    repo.set_metadata(&config("python3.12", "sparc").metadata());
     repo.xtask(&["build"])
         .fails_with(2, "functions.edge.architecture: unknown architecture `sparc`");
 }

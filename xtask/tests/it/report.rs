@@ -7,38 +7,27 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use crate::support::{self, Repo};
+use crate::support::{self, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-budget = "50 MiB"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.extra]
-requirements = "layers/extra/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello_handler.lambda_handler"
-layers = ["core", "extra", "shared"]
-
-[workspace.metadata.lambda.functions.bye]
-source = "lambdas/bye"
-handler = "bye_handler.lambda_handler"
-layers = ["shared"]
-"#;
+/// The standard application with this budget, a second profile `extra`,
+/// `hello` (its handler in `hello_handler.py`) on core, extra and shared,
+/// and `bye` on shared alone.
+fn config(budget: &str) -> App {
+    App::standard()
+        .setting(&format!("budget = \"{budget}\""))
+        .layer("extra", &["requirements = \"layers/extra/requirements.txt\""])
+        .function(
+            "hello",
+            "hello_handler.lambda_handler",
+            &["core", "extra", "shared"],
+        )
+        .function("bye", "bye_handler.lambda_handler", &["shared"])
+}
 
 /// `core` ships `tool` (two versions lie ready) and `extra` ships it again
 /// (files shipped twice) with `bigsdk`, which nothing imports.
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
+    let repo = config("50 MiB").repo();
     for (version, padding) in [("1.0", 1), ("2.0", 400)] {
         repo.wheel(
             "core",
@@ -72,7 +61,6 @@ fn app() -> Repo {
         ],
         &[],
     );
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
     repo.write(
         "lambdas/hello/hello_handler.py",
         "import tool\nimport shared\n\n\ndef lambda_handler(event, context):\n    return tool.VERSION\n",
@@ -249,7 +237,7 @@ fn report_writes_it_again_and_a_failed_check_keeps_it() {
     assert!(Path::new(given.trim()).ends_with("dist/report.html"), "{given}");
 
     // Over the budget: check-limits fails, the report shows why.
-    repo.set_metadata(&APP.replace("budget = \"50 MiB\"", "budget = \"1 KiB\""));
+    repo.set_metadata(&config("1 KiB").metadata());
     let run = runtime.run(&repo, BUILD);
     run.fails_with(1, "over the budget");
     let html = report(&repo);

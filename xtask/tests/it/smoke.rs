@@ -5,28 +5,12 @@
 
 use std::fs;
 
-use crate::support::{self, Repo, Run};
+use crate::support::{self, App, Repo, Run};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello.lambda_handler"
-layers = ["core", "shared"]
-
-[workspace.metadata.lambda.functions.plain]
-source = "lambdas/plain"
-handler = "plain.lambda_handler"
-layers = ["shared"]
-"#;
+/// The standard application and `plain`, a function on `shared` alone.
+fn config() -> App {
+    App::standard().function("plain", "plain.lambda_handler", &["shared"])
+}
 
 /// Checks, at import, that the handler sees what Lambda would show it.
 const HELLO: &str = r#"
@@ -62,10 +46,7 @@ def lambda_handler(event, context):
 const PLAIN: &str = "import shared\n\n\ndef lambda_handler(event, context):\n    return shared.NAME\n";
 
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
-    repo.wheel("core", "tool", "1.0", &[("tool.py", "X = 1\n")], &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
+    let repo = config().repo();
     repo.write("lambdas/hello/hello.py", HELLO);
     repo.write("lambdas/plain/plain.py", PLAIN);
     repo
@@ -279,10 +260,7 @@ mod needs_runtime {
     fn a_slow_import_fails_the_budget() {
         support::require_runtime();
         let repo = app();
-        repo.set_metadata(&APP.replace(
-            "runtime = \"python3.11\"",
-            "runtime = \"python3.11\"\nimport_budget = \"1 ms\"",
-        ));
+        repo.set_metadata(&config().setting("import_budget = \"1 ms\"").metadata());
         repo.write(
             "lambdas/plain/plain.py",
             &format!("import time\ntime.sleep(0.05)\n{PLAIN}"),
@@ -366,15 +344,16 @@ layers = ["second", "first"]
     fn an_external_layer_is_noted_and_not_blamed() {
         support::require_runtime();
         let repo = app();
-        repo.set_metadata(&format!(
-            "{}\n{}",
-            APP.replace("layers = [\"shared\"]", "layers = [\"shared\", \"powertools\"]"),
-            r#"
-[workspace.metadata.lambda.layers.powertools]
-arn = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"
-unzipped_size = "80 MiB"
-"#
-        ));
+        let powertools = config()
+            .layer(
+                "powertools",
+                &[
+                    "arn = \"arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7\"",
+                    "unzipped_size = \"80 MiB\"",
+                ],
+            )
+            .function("plain", "plain.lambda_handler", &["shared", "powertools"]);
+        repo.set_metadata(&powertools.metadata());
         repo.write(
             "lambdas/plain/plain.py",
             &format!("import aws_lambda_powertools\n{PLAIN}"),
@@ -425,10 +404,8 @@ mod needs_engine {
         support::require_engine();
         support::require_runtime();
         let repo = app();
-        repo.set_metadata(&APP.replace(
-            "runtime = \"python3.11\"",
-            &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
-        ));
+        let image = format!("image = \"{}\"", support::TEST_IMAGE);
+        repo.set_metadata(&config().setting(&image).metadata());
         build(&repo, &[]);
         let run = smoke(&repo, &["--builder", "container", "--json"]);
         run.success();

@@ -1,6 +1,7 @@
 //! Test worlds: temporary repositories with their own configuration, tiny
 //! wheels and requirements, and a runner for the real `xtask` binary.
 
+pub mod app;
 pub mod moto;
 
 use std::fs;
@@ -8,6 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+pub use app::App;
 
 pub struct Repo {
     dir: tempfile::TempDir,
