@@ -265,8 +265,8 @@ fn invoke_in_background(
     (child, received)
 }
 
-/// The function's `spawned` pids, once it has said them; `None` when
-/// `invoke` ended first (this host cannot run it), with what it said.
+/// The function's `spawned` pids, once it has said them; what `invoke` said
+/// when it ended first.
 fn wait_for_spawned(
     child: &mut std::process::Child,
     lines: &std::sync::mpsc::Receiver<String>,

@@ -986,6 +986,10 @@ const DRY_RUN_COMMANDS: [&str; 5] = ["build-layers", "package", "check-limits", 
 /// returns the problems; `expect_stale` names what `build --dry-run` must
 /// call stale.
 fn dry_runs(repo: &Repo, path: &str, expect_stale: &[&str]) -> Vec<String> {
+    // No test image is built meanwhile by another test of this process.
+    let _images = support::ENGINE_IMAGES
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let spies = Spies::new(path);
     let path = spies.path(path);
     let site = site(repo).display().to_string();

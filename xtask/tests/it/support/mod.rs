@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 pub use app::App;
 
@@ -218,6 +218,11 @@ pub fn sha256_hex(path: &Path) -> String {
 /// pip), built by `.ci/test-image.sh` when missing.
 pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
 
+/// Held for writing while the test image is built, and for reading by a
+/// test that compares the engine's images before and after a run: in one
+/// process, a build for another test must not look like that run's doing.
+pub static ENGINE_IMAGES: RwLock<()> = RwLock::new(());
+
 /// For the tests of a `needs_engine` group: the container engine that
 /// answers (docker or podman), with [`TEST_IMAGE`] built first where it is
 /// missing (once for the whole run). Fails the test, saying what is missing
@@ -252,6 +257,7 @@ fn engine_with_test_image() -> Result<&'static str, String> {
         return Ok(engine);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/test-image.sh");
+    let _building = ENGINE_IMAGES.write().unwrap_or_else(PoisonError::into_inner);
     let built = Command::new("bash")
         .arg(&script)
         .env("CONTAINER_ENGINE", engine)
