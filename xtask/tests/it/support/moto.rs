@@ -19,17 +19,16 @@ pub struct Moto {
     log: PathBuf,
 }
 
-/// moto started, or `None` after [`super::skip`] when its virtualenv cannot
-/// be made on this machine (no uv, no network); under `CI=true` that fails
-/// the test instead.
-pub fn start() -> Option<Moto> {
-    let python = match venv() {
-        Ok(python) => python,
-        Err(why) => {
-            super::skip(&format!("moto's virtualenv cannot be made: {why}"));
-            return None;
-        }
-    };
+/// moto started, for the tests of a `needs_moto` group. Fails the test,
+/// saying why, when its virtualenv cannot be made on this machine (uv
+/// installs it from PyPI or the index the uv variables name).
+pub fn start() -> Moto {
+    let python = venv().unwrap_or_else(|why| {
+        panic!(
+            "this test needs moto's S3 server, whose virtualenv cannot be made here ({why}): \
+             it needs uv on PATH (`cargo xtask ci` provides it) and a package index"
+        )
+    });
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .unwrap()
         .local_addr()
@@ -57,7 +56,7 @@ pub fn start() -> Option<Moto> {
         assert!(Instant::now() < deadline, "moto did not answer on port {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    Some(moto)
+    moto
 }
 
 /// The virtualenv's python, made once per requirements' content.

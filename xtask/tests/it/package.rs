@@ -1,36 +1,20 @@
 //! `package`: the shared-code layer and thin function ZIPs, their refusals,
 //! `bundle` mode, determinism and incremental re-zipping.
 
-mod support;
-
 use std::fs;
 
-use support::{sha256_hex, zip_names, Repo};
+use crate::support::{self, sha256_hex, zip_names, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello_handler.lambda_handler"
-layers = ["core", "shared"]
-
-[workspace.metadata.lambda.functions.bye]
-source = "lambdas/bye"
-handler = "bye_handler.lambda_handler"
-layers = ["shared"]
-"#;
+/// The standard application with `hello`'s handler in `hello_handler.py`,
+/// and `bye`, a function on `shared` alone.
+fn config() -> App {
+    App::standard()
+        .function("hello", "hello_handler.lambda_handler", &["core", "shared"])
+        .function("bye", "bye_handler.lambda_handler", &["shared"])
+}
 
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
+    let repo = config().repo();
     repo.wheel(
         "core",
         "tool",
@@ -190,10 +174,7 @@ fn secrets_escaping_symlinks_and_missing_handlers_are_refused() {
         .fails_with(2, "lambdas/hello/.env: it looks like a secret");
     assert!(!repo.path().join("dist/functions/hello.zip").exists());
     // Listing it explicitly ships it.
-    repo.set_metadata(&APP.replace(
-        "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"shared\"]\nallow = [\".env\"]",
-    ));
+    repo.set_metadata(&config().key("functions.hello", "allow = [\".env\"]").metadata());
     repo.xtask(&["package"]).success();
     assert!(zip_names(&repo.path().join("dist/functions/hello.zip")).contains(&".env".to_string()));
     fs::remove_file(repo.path().join("lambdas/hello/.env")).unwrap();
@@ -259,10 +240,7 @@ fn an_unreadable_file_is_an_error() {
 #[test]
 fn bundle_merges_the_layers_into_the_function() {
     let repo = app();
-    repo.set_metadata(&APP.replace(
-        "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"shared\"]\nbundle = true",
-    ));
+    repo.set_metadata(&config().key("functions.hello", "bundle = true").metadata());
     // What the function bundles is built first.
     repo.xtask(&["package", "--builder", "host", "hello"]).success();
     repo.xtask(&["package", "--builder", "host"]).success();
@@ -305,12 +283,7 @@ fn removing_a_function_or_layer_from_the_config_drops_it_from_the_manifest() {
     };
     assert!(functions(&repo)["bye"].is_object());
     assert!(repo.path().join("dist/functions/bye.zip").is_file());
-    let without_bye = APP
-        .split("[workspace.metadata.lambda.functions.bye]")
-        .next()
-        .unwrap()
-        .to_string();
-    repo.set_metadata(&without_bye);
+    repo.set_metadata(&config().without("functions.bye").metadata());
     assert!(functions(&repo).get("bye").is_none());
     assert!(
         !repo.path().join("dist/functions/bye.zip").exists(),
@@ -392,10 +365,11 @@ fn a_link_to_a_secret_is_refused_unless_allowed() {
     );
     assert!(!run.stderr().contains("hunter2"));
     assert!(!repo.path().join("dist/functions/hello.zip").exists());
-    repo.set_metadata(&APP.replace(
-        "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"shared\"]\nallow = [\"settings.py\"]",
-    ));
+    repo.set_metadata(
+        &config()
+            .key("functions.hello", "allow = [\"settings.py\"]")
+            .metadata(),
+    );
     repo.xtask(&["package"]).success();
     assert!(zip_names(&repo.path().join("dist/functions/hello.zip")).contains(&"settings.py".to_string()));
 }

@@ -4,28 +4,13 @@
 //! interpreter records what compiling and parsing see, and a stand-in
 //! container engine records the command lines anyone could read with `ps`.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use support::Repo;
-
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.functions.api]
-source = "lambdas/api"
-handler = "api.lambda_handler"
-layers = ["core"]
-"#;
+use crate::support::{self, App, Repo};
 
 /// What a CI runner's environment may hold, none of which the contained
 /// processes need: credentials, tokens, an index URL with a token, and one
@@ -69,9 +54,15 @@ fn shared_record(repo: &Repo, name: &str) -> PathBuf {
     path
 }
 
+/// The standard application's `core`, requiring `spy` (each test writes its
+/// wheel), and `api` on it alone in place of `hello`.
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["spy==1.0"]);
+    let repo = App::standard()
+        .without("layers.shared")
+        .without("functions.hello")
+        .function("api", "api.lambda_handler", &["core"])
+        .core(&["spy==1.0"])
+        .repo();
     repo.write(
         "lambdas/api/api.py",
         "import spy\n\n\ndef lambda_handler(event, context):\n    return 1\n",
@@ -171,189 +162,6 @@ fn reachable_python() -> PathBuf {
         .map(|dir| dir.join("python3.11"))
         .find(|candidate| reachable(candidate))
         .expect("this test needs a python3.11 on PATH that other users can run")
-}
-
-#[test]
-fn compiling_and_parsing_run_without_secrets_or_network() {
-    let repo = app();
-    repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", "X = 1\n")], &[]);
-    let record = shared_record(&repo, "python-runs.txt");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // A stand-in for the runtime's Python that records, per start, the
-    // user, whether 127.0.0.1 answers, the first arguments and the whole
-    // environment, then runs the real one under its own name.
-    let stand_in = repo.write(
-        "bin/python3.11",
-        &format!(
-            r#"#!/bin/bash
-net=fail
-(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && net=ok
-args=$(printf '%s ' "$@" | head -c 400 | tr '\n' ' ')
-{{ printf '=== uid=%s net=%s args=%s\n' "$(id -u)" "$net" "$args"; env; }} >> {record}
-exec -a "$0" {python} "$@"
-"#,
-            record = record.display(),
-            python = reachable_python().display()
-        ),
-    );
-    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        stand_in.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut env = CALLER.to_vec();
-    env.push(("PATH", &path));
-    // `build`: the layers, the functions, the checks and the smoke test,
-    // which compiles the runtime's own site-packages (boto3) once.
-    repo.xtask_with(&["build", "--builder", "host"], &env).success();
-
-    let text = fs::read_to_string(&record).unwrap();
-    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-    for run in text.split("=== ").skip(1) {
-        let (head, body) = run.split_once('\n').unwrap();
-        let kind = if head.contains("compileall") && head.contains("site-packages") {
-            "compiling the runtime's site-packages"
-        } else if head.contains("compileall") {
-            "compiling the layer"
-        } else if head.contains("prove.py") {
-            "proving the layer"
-        } else if head.contains("Static facts about Python sources") {
-            "parsing the sources"
-        } else {
-            // Probes for the version, the smoke test: not this test's business.
-            continue;
-        };
-        *kinds.entry(kind).or_default() += 1;
-        let env: BTreeMap<String, String> = body
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            // What the stand-in's own shell sets.
-            .filter(|(name, _)| !["PWD", "OLDPWD", "SHLVL", "_"].contains(name))
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
-        assert_contained_env(&env, &format!("{kind} ({head})"));
-        if running_as_root() {
-            assert!(head.contains("net=fail"), "{kind} reached 127.0.0.1: {head}");
-            if kind == "proving the layer" {
-                assert!(head.contains("uid=993"), "{kind}: {head}");
-            }
-        }
-    }
-    for kind in [
-        "compiling the layer",
-        "proving the layer",
-        "parsing the sources",
-        "compiling the runtime's site-packages",
-    ] {
-        assert!(
-            kinds.contains_key(kind),
-            "no run of {kind} recorded: {kinds:?}\n{text}"
-        );
-    }
-}
-
-#[test]
-fn the_container_builders_command_line_holds_no_value_of_the_callers_environment() {
-    let Some(engine) = support::engine_with_test_image() else {
-        return;
-    };
-    let repo = app();
-    repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", "X = 1\n")], &[]);
-    let real = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {engine}")])
-        .output()
-        .unwrap();
-    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
-    let record = repo.path().join("engine-argv.txt");
-    // A stand-in engine that records its arguments (what `ps` shows), one a
-    // line, then runs the real one.
-    let stand_in = repo.write(
-        &format!("engine/{engine}"),
-        &format!(
-            "#!/bin/sh\n{{ for arg in \"$@\"; do printf '%s\\n' \"$arg\"; done; echo '--- end'; }} >> {}\nexec {real} \"$@\"\n",
-            record.display()
-        ),
-    );
-    fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        stand_in.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut env = CALLER.to_vec();
-    env.push(("PATH", &path));
-    repo.xtask_with(
-        &[
-            "build-layers",
-            "--builder",
-            "container",
-            "--image",
-            support::TEST_IMAGE,
-        ],
-        &env,
-    )
-    .success();
-
-    let text = fs::read_to_string(&record).unwrap();
-    for (_, secret) in CALLER {
-        assert!(
-            !text.contains(secret),
-            "{secret} on the engine's command line:\n{text}"
-        );
-    }
-    let runs: Vec<Vec<&str>> = text
-        .split("--- end\n")
-        .map(|run| run.lines().collect::<Vec<_>>())
-        .filter(|args| args.first() == Some(&"run"))
-        .collect();
-    let passes = |args: &[&str], name: &str| args.windows(2).any(|pair| pair == ["--env", name]);
-    let install = runs
-        .iter()
-        .find(|args| args.contains(&"pip"))
-        .unwrap_or_else(|| panic!("no install recorded:\n{text}"));
-    assert!(
-        passes(install, "PIP_INDEX_URL"),
-        "the installer lost the index variable: {install:?}"
-    );
-    let contained: Vec<&Vec<&str>> = runs
-        .iter()
-        .filter(|args| {
-            args.iter()
-                .any(|arg| arg.ends_with("prove.py") || *arg == "compileall")
-        })
-        .collect();
-    assert!(contained.len() >= 2, "no proof or compilation recorded:\n{text}");
-    for args in contained {
-        assert!(
-            args.windows(2).any(|pair| pair == ["--network", "none"]),
-            "on the network: {args:?}"
-        );
-        assert!(!passes(args, "PIP_INDEX_URL"), "got the index variable: {args:?}");
-        let proof = args.iter().any(|arg| arg.ends_with("prove.py"));
-        if proof && running_as_root() {
-            assert!(
-                args.windows(2).any(|pair| pair == ["--user", "993:993"]),
-                "the proof ran as root: {args:?}"
-            );
-        }
-    }
-    // Every container runs the image the key names by its id: a tag moved
-    // after the plan cannot put another image's bytes under the key.
-    let id = std::process::Command::new(engine)
-        .args(["image", "inspect", "--format", "{{.Id}}", support::TEST_IMAGE])
-        .output()
-        .unwrap();
-    let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
-    assert!(id.starts_with("sha256:"), "{id}");
-    for args in &runs {
-        assert!(
-            args.contains(&id.as_str()),
-            "not run by the image id {id}: {args:?}"
-        );
-        assert!(!args.contains(&support::TEST_IMAGE), "run by the tag: {args:?}");
-    }
 }
 
 #[test]
@@ -492,4 +300,206 @@ fn sigterm_during_the_proof_ends_its_processes() {
             .status();
     }
     assert!(!left, "the proof's python ({importing}) outlived xtask");
+}
+
+/// Tests that need a container engine (docker or podman) with the test
+/// image: ignored by a plain `cargo test`, run by `-- --ignored needs_engine`,
+/// and failed by [`support::require_engine`] where there is none.
+mod needs_engine {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn the_container_builders_command_line_holds_no_value_of_the_callers_environment() {
+        let engine = support::require_engine();
+        let repo = app();
+        repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", "X = 1\n")], &[]);
+        let real = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {engine}")])
+            .output()
+            .unwrap();
+        let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+        let record = repo.path().join("engine-argv.txt");
+        // A stand-in engine that records its arguments (what `ps` shows), one a
+        // line, then runs the real one.
+        let stand_in = repo.write(
+            &format!("engine/{engine}"),
+            &format!(
+                "#!/bin/sh\n{{ for arg in \"$@\"; do printf '%s\\n' \"$arg\"; done; echo '--- end'; }} >> {}\nexec {real} \"$@\"\n",
+                record.display()
+            ),
+        );
+        fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            stand_in.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut env = CALLER.to_vec();
+        env.push(("PATH", &path));
+        repo.xtask_with(
+            &[
+                "build-layers",
+                "--builder",
+                "container",
+                "--image",
+                support::TEST_IMAGE,
+            ],
+            &env,
+        )
+        .success();
+
+        let text = fs::read_to_string(&record).unwrap();
+        for (_, secret) in CALLER {
+            assert!(
+                !text.contains(secret),
+                "{secret} on the engine's command line:\n{text}"
+            );
+        }
+        let runs: Vec<Vec<&str>> = text
+            .split("--- end\n")
+            .map(|run| run.lines().collect::<Vec<_>>())
+            .filter(|args| args.first() == Some(&"run"))
+            .collect();
+        let passes = |args: &[&str], name: &str| args.windows(2).any(|pair| pair == ["--env", name]);
+        let install = runs
+            .iter()
+            .find(|args| args.contains(&"pip"))
+            .unwrap_or_else(|| panic!("no install recorded:\n{text}"));
+        assert!(
+            passes(install, "PIP_INDEX_URL"),
+            "the installer lost the index variable: {install:?}"
+        );
+        let contained: Vec<&Vec<&str>> = runs
+            .iter()
+            .filter(|args| {
+                args.iter()
+                    .any(|arg| arg.ends_with("prove.py") || *arg == "compileall")
+            })
+            .collect();
+        assert!(contained.len() >= 2, "no proof or compilation recorded:\n{text}");
+        for args in contained {
+            assert!(
+                args.windows(2).any(|pair| pair == ["--network", "none"]),
+                "on the network: {args:?}"
+            );
+            assert!(!passes(args, "PIP_INDEX_URL"), "got the index variable: {args:?}");
+            let proof = args.iter().any(|arg| arg.ends_with("prove.py"));
+            if proof && running_as_root() {
+                assert!(
+                    args.windows(2).any(|pair| pair == ["--user", "993:993"]),
+                    "the proof ran as root: {args:?}"
+                );
+            }
+        }
+        // Every container runs the image the key names by its id: a tag moved
+        // after the plan cannot put another image's bytes under the key.
+        let id = std::process::Command::new(engine)
+            .args(["image", "inspect", "--format", "{{.Id}}", support::TEST_IMAGE])
+            .output()
+            .unwrap();
+        let id = String::from_utf8(id.stdout).unwrap().trim().to_string();
+        assert!(id.starts_with("sha256:"), "{id}");
+        for args in &runs {
+            assert!(
+                args.contains(&id.as_str()),
+                "not run by the image id {id}: {args:?}"
+            );
+            assert!(!args.contains(&support::TEST_IMAGE), "run by the tag: {args:?}");
+        }
+    }
+}
+
+/// Tests that install from PyPI: ignored by a plain `cargo test`, run by
+/// `-- --ignored needs_pypi`, and failed where PyPI does not answer.
+mod needs_pypi {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs PyPI, where the runtime's boto3 comes from (cargo xtask ci runs it)"]
+    fn compiling_and_parsing_run_without_secrets_or_network() {
+        let repo = app();
+        repo.wheel("core", "spy", "1.0", &[("spy/__init__.py", "X = 1\n")], &[]);
+        let record = shared_record(&repo, "python-runs.txt");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // A stand-in for the runtime's Python that records, per start, the
+        // user, whether 127.0.0.1 answers, the first arguments and the whole
+        // environment, then runs the real one under its own name.
+        let stand_in = repo.write(
+            "bin/python3.11",
+            &format!(
+                r#"#!/bin/bash
+net=fail
+(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && net=ok
+args=$(printf '%s ' "$@" | head -c 400 | tr '\n' ' ')
+{{ printf '=== uid=%s net=%s args=%s\n' "$(id -u)" "$net" "$args"; env; }} >> {record}
+exec -a "$0" {python} "$@"
+"#,
+                record = record.display(),
+                python = reachable_python().display()
+            ),
+        );
+        fs::set_permissions(&stand_in, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            stand_in.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut env = CALLER.to_vec();
+        env.push(("PATH", &path));
+        // `build`: the layers, the functions, the checks and the smoke test,
+        // which compiles the runtime's own site-packages (boto3) once.
+        let run = repo.xtask_with(&["build", "--builder", "host"], &env);
+        run.success();
+        assert!(
+            !run.stderr().contains("the runtime's boto3 is not emulated"),
+            "this test needs PyPI, where the runtime's boto3 comes from:\n{}",
+            run.stderr()
+        );
+
+        let text = fs::read_to_string(&record).unwrap();
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for run in text.split("=== ").skip(1) {
+            let (head, body) = run.split_once('\n').unwrap();
+            let kind = if head.contains("compileall") && head.contains("site-packages") {
+                "compiling the runtime's site-packages"
+            } else if head.contains("compileall") {
+                "compiling the layer"
+            } else if head.contains("prove.py") {
+                "proving the layer"
+            } else if head.contains("Static facts about Python sources") {
+                "parsing the sources"
+            } else {
+                // Probes for the version, the smoke test: not this test's business.
+                continue;
+            };
+            *kinds.entry(kind).or_default() += 1;
+            let env: BTreeMap<String, String> = body
+                .lines()
+                .filter_map(|line| line.split_once('='))
+                // What the stand-in's own shell sets.
+                .filter(|(name, _)| !["PWD", "OLDPWD", "SHLVL", "_"].contains(name))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+            assert_contained_env(&env, &format!("{kind} ({head})"));
+            if running_as_root() {
+                assert!(head.contains("net=fail"), "{kind} reached 127.0.0.1: {head}");
+                if kind == "proving the layer" {
+                    assert!(head.contains("uid=993"), "{kind}: {head}");
+                }
+            }
+        }
+        for kind in [
+            "compiling the layer",
+            "proving the layer",
+            "parsing the sources",
+            "compiling the runtime's site-packages",
+        ] {
+            assert!(
+                kinds.contains_key(kind),
+                "no run of {kind} recorded: {kinds:?}\n{text}"
+            );
+        }
+    }
 }

@@ -13,14 +13,12 @@
 //! with the build before, which only the incremental build has, and the
 //! measured init times; see `support::html_report`.)
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use support::{html_report, Repo};
+use crate::support::{html_report, Repo};
 
 /// The same arguments for every build, incremental or not. `--builder host`
 /// keeps the container engine out; the base configuration names an image

@@ -1,26 +1,26 @@
 //! Every configuration rule: a bad `[workspace.metadata.lambda]` is exit
 //! code 2 with one line naming the key and the fix, before any work.
 
-mod support;
+use crate::support::{App, Repo};
 
-use support::Repo;
+/// The standard application without `shared`: `hello` on `core` alone, and
+/// `core` installing nothing.
+fn good_app() -> App {
+    App::standard()
+        .without("layers.shared")
+        .function("hello", "hello.lambda_handler", &["core"])
+        .core(&[])
+}
 
-const GOOD: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
+/// `good_app`'s configuration, which each rule below breaks in one place.
+fn good() -> String {
+    good_app().metadata()
+}
 
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello.lambda_handler"
-layers = ["core"]
-"#;
-
+/// `good_app`'s files under the configuration `metadata`.
 fn repo(metadata: &str) -> Repo {
-    let repo = Repo::new(metadata);
-    repo.profile("core", &[]);
+    let repo = good_app().repo();
+    repo.set_metadata(metadata);
     repo.write(
         "lambdas/hello/hello.py",
         "def lambda_handler(event, context):\n    return 1\n",
@@ -30,7 +30,7 @@ fn repo(metadata: &str) -> Repo {
 
 #[test]
 fn a_good_configuration_plans() {
-    let repo = repo(GOOD);
+    let repo = repo(&good());
     let run = repo.xtask(&["build-layers", "--dry-run", "--builder", "host"]);
     run.success();
     assert!(run.stdout().contains("layer core: "), "{}", run.stdout());
@@ -177,8 +177,8 @@ fn each_rule_is_a_usage_error_naming_the_key() {
         "workspace.metadata.lambda.remote_cache_mode: unknown mode `write-only` (use read-write or read-only)",
     ];
     for ((name, from, to), needle) in cases.iter().zip(expected_key) {
-        assert!(GOOD.contains(from), "{name}: fixture does not contain {from:?}");
-        let repo = repo(&GOOD.replacen(from, to, 1));
+        assert!(good().contains(from), "{name}: fixture does not contain {from:?}");
+        let repo = repo(&good().replacen(from, to, 1));
         let run = repo.xtask(&["build-layers", "--builder", "host"]);
         assert_eq!(run.code(), 2, "{name}: expected exit 2\n{}", run.stderr());
         let stderr = run.stderr();
@@ -256,7 +256,7 @@ fn sizes_and_durations_past_lambdas_limits_are_refused() {
         ),
     ];
     for (from, to, needle) in &cases {
-        let repo = repo(&GOOD.replacen(from, to, 1));
+        let repo = repo(&good().replacen(from, to, 1));
         let run = repo.xtask(&["build", "--dry-run"]);
         let stderr = run.stderr();
         assert_eq!(run.code(), 2, "{to}: expected exit 2\n{stderr}");
@@ -271,7 +271,7 @@ fn sizes_and_durations_past_lambdas_limits_are_refused() {
         );
     }
     // The limits themselves are accepted.
-    let edge = GOOD.replacen(
+    let edge = good().replacen(
         TOP,
         &format!("{TOP}\nbudget = \"250 MiB\"\nimport_budget = \"10 s\"\ntimeout = \"900 s\""),
         1,
@@ -304,7 +304,7 @@ fn missing_table_and_bad_flags() {
         .fails_with(2, "--arch: unknown architecture `mips`");
     repo.xtask(&["frobnicate"])
         .fails_with(2, "unknown command `frobnicate`");
-    let repo = self::repo(GOOD);
+    let repo = self::repo(&good());
     repo.xtask(&["build-layers", "nope"])
         .fails_with(2, "unknown layer `nope`");
 }
@@ -333,7 +333,7 @@ fn help_explains_every_command() {
 /// A reader that goes away (`| head`) ends the run quietly: exit 0, no panic.
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    let repo = repo(GOOD);
+    let repo = repo(&good());
     for args in [&["--help"][..], &["build", "--dry-run", "--json"][..]] {
         let (reader, writer) = std::io::pipe().unwrap();
         // Closed before the tool starts: its first write meets a broken pipe.
@@ -352,7 +352,7 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn the_remote_cache_variables_are_checked_and_named() {
-    let repo = repo(GOOD);
+    let repo = repo(&good());
     repo.xtask_with(
         &["build-layers", "--builder", "host", "--dry-run"],
         &[("XTASK_REMOTE_CACHE_MODE", "sometimes")],

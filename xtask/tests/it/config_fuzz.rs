@@ -8,15 +8,13 @@
 //! or duration past Lambda's limits (or 64 bits) is always exit 2. The generator is a fixed-seed xorshift: every run sees the
 //! same cases.
 
-mod support;
-
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use support::Repo;
+use crate::support::Repo;
 
 const CASES: usize = 300;
 const SEED: u64 = 0x5eed_0fc0_ffee_0042;

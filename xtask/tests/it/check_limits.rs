@@ -3,34 +3,27 @@
 //! provides, distributions nobody imports, files two layers both ship, a
 //! manifest that is brought up to date first, and the JSON agreeing with the table.
 
-mod support;
-
 use std::fs;
 
-use support::Repo;
+use crate::support::{App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
+/// The standard application with a second profile, `extra`, and `hello`'s
+/// handler in `hello_handler.py`, on these layers.
+fn config(layers: &[&str]) -> App {
+    App::standard()
+        .layer("extra", &["requirements = \"layers/extra/requirements.txt\""])
+        .function("hello", "hello_handler.lambda_handler", layers)
+}
 
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
+/// `config` on core and shared.
+fn standard() -> App {
+    config(&["core", "shared"])
+}
 
-[workspace.metadata.lambda.layers.extra]
-requirements = "layers/extra/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello_handler.lambda_handler"
-layers = ["core", "shared"]
-"#;
-
-fn app(metadata: &str) -> Repo {
-    let repo = Repo::new(metadata);
-    repo.profile("core", &["tool==1.0"]);
+/// `core`'s `tool` as a package that needs `helperdep`; `extra` ships `tool`
+/// again and `bigsdk`, which nothing imports; `shared.util` imports boto3.
+fn app(config: App) -> Repo {
+    let repo = config.repo();
     repo.wheel(
         "core",
         "tool",
@@ -83,7 +76,7 @@ fn build(repo: &Repo) {
 
 #[test]
 fn a_correct_app_passes_and_the_json_matches_the_table() {
-    let repo = app(APP);
+    let repo = app(standard());
     build(&repo);
     let run = repo.xtask(&["check-limits", "--json"]);
     run.success();
@@ -119,11 +112,13 @@ fn a_correct_app_passes_and_the_json_matches_the_table() {
 
 #[test]
 fn over_the_hard_limit_through_an_external_layer() {
-    let metadata = APP.replace(
-        "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"shared\", \"powertools\"]",
-    ) + "\n[workspace.metadata.lambda.layers.powertools]\narn = \"arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7\"\nunzipped_size = \"250 MiB\"\n";
-    let repo = app(&metadata);
+    let repo = app(config(&["core", "shared", "powertools"]).layer(
+        "powertools",
+        &[
+            "arn = \"arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7\"",
+            "unzipped_size = \"250 MiB\"",
+        ],
+    ));
     build(&repo);
     let run = repo.xtask(&["check-limits", "--json"]);
     run.fails_with(1, "exceeds Lambda's limit of 262144000 bytes by");
@@ -140,25 +135,19 @@ fn over_the_hard_limit_through_an_external_layer() {
 
 #[test]
 fn over_the_budget_only() {
-    let repo = app(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbudget = \"500 B\"",
-    ));
+    let repo = app(standard().setting("budget = \"500 B\""));
     build(&repo);
     repo.xtask(&["check-limits"])
         .fails_with(1, "over the budget of 500 B");
     // A per-function budget overrides the repository's.
-    let repo = app(&APP.replace(
-        "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"shared\"]\nbudget = \"500 B\"",
-    ));
+    let repo = app(standard().key("functions.hello", "budget = \"500 B\""));
     build(&repo);
     repo.xtask(&["check-limits"]).fails_with(1, "over the budget");
 }
 
 #[test]
 fn an_import_no_layer_provides_is_an_error_naming_the_layer_that_would() {
-    let repo = app(&APP.replace("layers = [\"core\", \"shared\"]", "layers = [\"shared\"]"));
+    let repo = app(config(&["shared"]));
     build(&repo);
     let run = repo.xtask(&["check-limits"]);
     run.fails_with(1, "imports `tool`");
@@ -169,7 +158,7 @@ fn an_import_no_layer_provides_is_an_error_naming_the_layer_that_would() {
         run.stderr()
     );
 
-    let repo = app(APP);
+    let repo = app(standard());
     repo.write(
         "lambdas/hello/hello_handler.py",
         "import nosuchthing\n\ndef lambda_handler(event, context):\n    pass\n",
@@ -183,10 +172,7 @@ fn an_import_no_layer_provides_is_an_error_naming_the_layer_that_would() {
 
 #[test]
 fn an_unused_distribution_and_overlapping_layers_are_warnings() {
-    let repo = app(&APP.replace(
-        "layers = [\"core\", \"shared\"]",
-        "layers = [\"core\", \"extra\", \"shared\"]",
-    ));
+    let repo = app(config(&["core", "extra", "shared"]));
     build(&repo);
     let run = repo.xtask(&["check-limits", "--json"]);
     run.success();
@@ -207,7 +193,7 @@ fn an_unused_distribution_and_overlapping_layers_are_warnings() {
 /// to date first, from one graph, and checks that.
 #[test]
 fn check_limits_checks_what_is_current_never_a_stale_manifest() {
-    let repo = app(APP);
+    let repo = app(standard());
     repo.xtask(&["check-limits", "--builder", "host", "-q"]).success();
     repo.write(
         "lambdas/hello/hello_handler.py",

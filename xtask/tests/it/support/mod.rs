@@ -1,13 +1,16 @@
 //! Test worlds: temporary repositories with their own configuration, tiny
 //! wheels and requirements, and a runner for the real `xtask` binary.
-#![allow(dead_code)]
 
+pub mod app;
 pub mod moto;
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{OnceLock, PoisonError, RwLock};
+
+pub use app::App;
 
 pub struct Repo {
     dir: tempfile::TempDir,
@@ -211,59 +214,89 @@ pub fn sha256_hex(path: &Path) -> String {
         .to_string()
 }
 
-/// The container engine that answers, if any.
-pub fn container_engine() -> Option<&'static str> {
-    ["docker", "podman"].into_iter().find(|engine| {
-        Command::new(engine)
-            .arg("version")
-            .output()
-            .map(|output| output.status.success())
-            .unwrap_or(false)
-    })
-}
-
 /// The self-built stand-in for the SAM build image (Debian with python3 and
 /// pip), built by `.ci/test-image.sh` when missing.
 pub const TEST_IMAGE: &str = "xtask-test-python:bookworm";
 
-/// A test that cannot run on this machine says so and returns, except
-/// under `CI=true`, where it fails: CI has what every test needs, and a
-/// skipped test must never pass as run.
-pub fn skip(why: &str) {
-    if std::env::var("CI").is_ok_and(|value| value == "true") {
-        panic!("CI=true and this test cannot run here: {why}");
+/// Held for writing while the test image is built, and for reading by a
+/// test that compares the engine's images before and after a run: in one
+/// process, a build for another test must not look like that run's doing.
+pub static ENGINE_IMAGES: RwLock<()> = RwLock::new(());
+
+/// For the tests of a `needs_engine` group: the container engine that
+/// answers (docker or podman), with [`TEST_IMAGE`] built first where it is
+/// missing (once for the whole run). Fails the test, saying what is missing
+/// and how to have it, where there is no engine or the image cannot be built.
+pub fn require_engine() -> &'static str {
+    static READY: OnceLock<Result<&'static str, String>> = OnceLock::new();
+    match READY.get_or_init(engine_with_test_image) {
+        Ok(engine) => engine,
+        Err(why) => panic!("this test needs a container engine with the test image: {why}"),
     }
-    eprintln!("SKIPPED: {why}");
 }
 
-/// The engine with the test image ready, or `None` (after [`skip`]) where
-/// no engine answers. Fails the test when the image cannot be built.
-pub fn engine_with_test_image() -> Option<&'static str> {
-    let Some(engine) = container_engine() else {
-        skip("no container engine answers (docker or podman)");
-        return None;
+fn engine_with_test_image() -> Result<&'static str, String> {
+    let answers = |engine: &str| {
+        Command::new(engine)
+            .arg("version")
+            .output()
+            .is_ok_and(|output| output.status.success())
     };
-    assert!(
-        ensure_test_image(engine),
-        "could not build the test image with .ci/test-image.sh"
-    );
-    Some(engine)
-}
-
-fn ensure_test_image(engine: &str) -> bool {
+    let Some(engine) = ["docker", "podman"].into_iter().find(|engine| answers(engine)) else {
+        return Err(
+            "neither docker nor podman answers (`docker version`): install one and start it \
+                    (`cargo xtask ci` starts an installed Docker daemon as root)"
+                .to_string(),
+        );
+    };
     let present = Command::new(engine)
         .args(["image", "inspect", TEST_IMAGE])
         .output()
-        .is_ok_and(|o| o.status.success());
+        .is_ok_and(|output| output.status.success());
     if present {
-        return true;
+        return Ok(engine);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/test-image.sh");
-    let status = Command::new("bash")
-        .arg(script)
+    let _building = ENGINE_IMAGES.write().unwrap_or_else(PoisonError::into_inner);
+    let built = Command::new("bash")
+        .arg(&script)
+        .env("CONTAINER_ENGINE", engine)
         .status()
-        .expect("running .ci/test-image.sh");
-    status.success()
+        .map_err(|err| format!("running .ci/test-image.sh: {err}"))?;
+    if !built.success() {
+        return Err(format!(
+            "{engine} has no image {TEST_IMAGE} and .ci/test-image.sh could not build it ({built}; \
+             it needs mmdebstrap, `apt-get install mmdebstrap`, and a Debian mirror)"
+        ));
+    }
+    Ok(engine)
+}
+
+/// For the tests of a `needs_runtime` group, which run functions as Lambda
+/// does: the folder `XTASK_RUNTIME_CLIENT` names holds AWS's runtime
+/// interface client for Python 3.11, the tests' runtime. Fails the test,
+/// saying how to have one, otherwise (each test repository would install
+/// its own from PyPI).
+pub fn require_runtime() {
+    const HOW: &str = "set XTASK_RUNTIME_CLIENT to a folder holding awslambdaric for Python 3.11 \
+                       (`cargo xtask ci` installs one and sets it; or \
+                       `uv pip install --python python3.11 --target DIR awslambdaric`)";
+    let Some(dir) = std::env::var_os("XTASK_RUNTIME_CLIENT") else {
+        panic!("this test needs AWS's runtime interface client: {HOW}");
+    };
+    let holds = fs::read_dir(&dir).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("runtime_client.cpython-311-")
+        })
+    });
+    assert!(
+        holds,
+        "this test needs AWS's runtime interface client, and XTASK_RUNTIME_CLIENT={} holds none for Python 3.11: {HOW}",
+        Path::new(&dir).display()
+    );
 }
 
 /// `dist/report.html` as two builds of the same inputs must agree on it:

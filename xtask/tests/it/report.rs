@@ -3,44 +3,31 @@
 //! nothing changed, a requirement's new version in its comparison, written
 //! again by `cargo xtask report`, and gone with the manifest.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use support::Repo;
+use crate::support::{self, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-budget = "50 MiB"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.extra]
-requirements = "layers/extra/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello_handler.lambda_handler"
-layers = ["core", "extra", "shared"]
-
-[workspace.metadata.lambda.functions.bye]
-source = "lambdas/bye"
-handler = "bye_handler.lambda_handler"
-layers = ["shared"]
-"#;
+/// The standard application with this budget, a second profile `extra`,
+/// `hello` (its handler in `hello_handler.py`) on core, extra and shared,
+/// and `bye` on shared alone.
+fn config(budget: &str) -> App {
+    App::standard()
+        .setting(&format!("budget = \"{budget}\""))
+        .layer("extra", &["requirements = \"layers/extra/requirements.txt\""])
+        .function(
+            "hello",
+            "hello_handler.lambda_handler",
+            &["core", "extra", "shared"],
+        )
+        .function("bye", "bye_handler.lambda_handler", &["shared"])
+}
 
 /// `core` ships `tool` (two versions lie ready) and `extra` ships it again
 /// (files shipped twice) with `bigsdk`, which nothing imports.
 fn app() -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
+    let repo = config("50 MiB").repo();
     for (version, padding) in [("1.0", 1), ("2.0", 400)] {
         repo.wheel(
             "core",
@@ -74,7 +61,6 @@ fn app() -> Repo {
         ],
         &[],
     );
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
     repo.write(
         "lambdas/hello/hello_handler.py",
         "import tool\nimport shared\n\n\ndef lambda_handler(event, context):\n    return tool.VERSION\n",
@@ -160,132 +146,6 @@ fn check_limits_totals(runtime: &Runtime, repo: &Repo) -> BTreeMap<String, u64> 
         .iter()
         .map(|(name, report)| (name.clone(), report["total_unzipped_bytes"].as_u64().unwrap()))
         .collect()
-}
-
-#[test]
-fn a_build_writes_a_self_contained_report_with_check_limits_totals() {
-    let repo = app();
-    let runtime = Runtime::new();
-    let run = runtime.run(&repo, BUILD);
-    run.success();
-    assert!(
-        run.stderr().contains("report: dist/report.html"),
-        "{}",
-        run.stderr()
-    );
-    let html = report(&repo);
-
-    // Self-contained: nothing fetched, no path of this machine.
-    for needle in [
-        "http://",
-        "https://",
-        "<link",
-        "<script src",
-        "@import",
-        "<img",
-        "<iframe",
-    ] {
-        assert!(!html.contains(needle), "the report holds {needle:?}");
-    }
-    assert!(!html.contains(repo.path().to_str().unwrap()), "an absolute path");
-    assert!(html.starts_with("<!DOCTYPE html>"));
-    assert!(html.contains("<main id=\"report\" data-functions=\"2\">"));
-
-    let totals = check_limits_totals(&runtime, &repo);
-    let sections = sections(&html);
-    let names: Vec<&str> = sections
-        .iter()
-        .map(|(attributes, _)| attributes["data-function"].as_str())
-        .collect();
-    assert_eq!(names, ["bye", "hello"], "every function, in name order");
-    let manifest = repo.manifest();
-    for (section, body) in &sections {
-        let name = &section["data-function"];
-        assert_eq!(section["id"], format!("function-{name}"));
-        let total: u64 = section["data-total-bytes"].parse().unwrap();
-        assert_eq!(total, totals[name], "{name}: the total of check-limits");
-        assert_eq!(section["data-limit-bytes"], "262144000");
-        assert_eq!(section["data-budget-bytes"], "52428800");
-        let init: f64 = section["data-init-ms"].parse().expect("an init time");
-        assert!(init > 0.0);
-        assert!(body.contains("<svg class=\"treemap\" role=\"img\" aria-label=\""));
-        assert!(body.contains("<table class=\"figures\">"));
-
-        // The parts, in Lambda's order, sum to the total.
-        let parts: Vec<BTreeMap<String, String>> = tags(body, "<tr data-part=\"")
-            .into_iter()
-            .map(attributes)
-            .filter(|row| row["data-part"] != "distribution")
-            .collect();
-        let layers: Vec<&str> = manifest["functions"][name.as_str()]["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|layer| layer.as_str().unwrap())
-            .collect();
-        let mut expected = vec![("function", name.as_str())];
-        expected.extend(layers.iter().map(|layer| ("layer", *layer)));
-        let got: Vec<(&str, &str)> = parts
-            .iter()
-            .map(|row| (row["data-part"].as_str(), row["data-name"].as_str()))
-            .collect();
-        assert_eq!(got, expected, "{name}");
-        let sum: u64 = parts
-            .iter()
-            .map(|row| row["data-bytes"].parse::<u64>().unwrap())
-            .sum();
-        assert_eq!(sum, total, "{name}: the parts add up");
-        for row in &parts[1..] {
-            let layer = &manifest["layers"][row["data-name"].as_str()];
-            assert_eq!(row["data-bytes"], layer["unzipped_bytes"].to_string());
-        }
-    }
-
-    // hello's distributions, each with the manifest's size; bigsdk is
-    // unused, and tool's files ship in core and extra both.
-    let hello = sections
-        .iter()
-        .find(|(a, _)| a["data-function"] == "hello")
-        .unwrap()
-        .1;
-    let distributions: Vec<BTreeMap<String, String>> =
-        tags(hello, "<tr class=\"sub\" data-part=\"distribution\"")
-            .into_iter()
-            .map(attributes)
-            .collect();
-    let listed: Vec<(&str, &str)> = distributions
-        .iter()
-        .map(|row| (row["data-layer"].as_str(), row["data-name"].as_str()))
-        .collect();
-    assert_eq!(listed, [("core", "tool"), ("extra", "bigsdk"), ("extra", "tool")]);
-    for row in &distributions {
-        let packages = manifest["layers"][row["data-layer"].as_str()]["packages"]
-            .as_array()
-            .unwrap();
-        let package = packages
-            .iter()
-            .find(|p| p["name"] == row["data-name"].as_str())
-            .unwrap();
-        assert_eq!(row["data-bytes"], package["unzipped_bytes"].to_string());
-    }
-    assert!(hello.contains("<g class=\"group unused\""), "bigsdk is hatched");
-    assert!(hello.contains("Unused (hatched): bigsdk 1.0 in layer <code>extra</code>"));
-    assert!(
-        hello.contains("<g class=\"leaf twice\">"),
-        "tool's files are marked"
-    );
-    assert!(hello.contains("in each of the layers core, extra; extra's copy runs"));
-    assert!(hello.contains("<line class=\"limit\" data-bytes=\"262144000\""));
-    assert!(hello.contains("<line class=\"budget\" data-bytes=\"52428800\""));
-
-    // The first report has nothing to compare with.
-    assert!(html.contains("<section id=\"changes\" data-previous=\"false\">"));
-    assert!(html.contains("No previous build to compare with"));
-
-    // A dry run does not count it as a stray.
-    let dry = runtime.run(&repo, &["build", "--builder", "host", "--dry-run"]);
-    dry.success();
-    assert!(!dry.stdout().contains("report.html"), "{}", dry.stdout());
 }
 
 #[test]
@@ -377,7 +237,7 @@ fn report_writes_it_again_and_a_failed_check_keeps_it() {
     assert!(Path::new(given.trim()).ends_with("dist/report.html"), "{given}");
 
     // Over the budget: check-limits fails, the report shows why.
-    repo.set_metadata(&APP.replace("budget = \"50 MiB\"", "budget = \"1 KiB\""));
+    repo.set_metadata(&config("1 KiB").metadata());
     let run = runtime.run(&repo, BUILD);
     run.fails_with(1, "over the budget");
     let html = report(&repo);
@@ -394,4 +254,139 @@ fn report_writes_it_again_and_a_failed_check_keeps_it() {
     let run = runtime.run(&repo, &["report", "--builder", "host"]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert!(!path.exists());
+}
+
+/// Tests that run functions under AWS's runtime interface client: ignored
+/// by a plain `cargo test`, run by `-- --ignored needs_runtime`, and failed
+/// by [`support::require_runtime`] where `XTASK_RUNTIME_CLIENT` names none.
+mod needs_runtime {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn a_build_writes_a_self_contained_report_with_check_limits_totals() {
+        support::require_runtime();
+        let repo = app();
+        let runtime = Runtime::new();
+        let run = runtime.run(&repo, BUILD);
+        run.success();
+        assert!(
+            run.stderr().contains("report: dist/report.html"),
+            "{}",
+            run.stderr()
+        );
+        let html = report(&repo);
+
+        // Self-contained: nothing fetched, no path of this machine.
+        for needle in [
+            "http://",
+            "https://",
+            "<link",
+            "<script src",
+            "@import",
+            "<img",
+            "<iframe",
+        ] {
+            assert!(!html.contains(needle), "the report holds {needle:?}");
+        }
+        assert!(!html.contains(repo.path().to_str().unwrap()), "an absolute path");
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<main id=\"report\" data-functions=\"2\">"));
+
+        let totals = check_limits_totals(&runtime, &repo);
+        let sections = sections(&html);
+        let names: Vec<&str> = sections
+            .iter()
+            .map(|(attributes, _)| attributes["data-function"].as_str())
+            .collect();
+        assert_eq!(names, ["bye", "hello"], "every function, in name order");
+        let manifest = repo.manifest();
+        for (section, body) in &sections {
+            let name = &section["data-function"];
+            assert_eq!(section["id"], format!("function-{name}"));
+            let total: u64 = section["data-total-bytes"].parse().unwrap();
+            assert_eq!(total, totals[name], "{name}: the total of check-limits");
+            assert_eq!(section["data-limit-bytes"], "262144000");
+            assert_eq!(section["data-budget-bytes"], "52428800");
+            let init: f64 = section["data-init-ms"].parse().expect("an init time");
+            assert!(init > 0.0);
+            assert!(body.contains("<svg class=\"treemap\" role=\"img\" aria-label=\""));
+            assert!(body.contains("<table class=\"figures\">"));
+
+            // The parts, in Lambda's order, sum to the total.
+            let parts: Vec<BTreeMap<String, String>> = tags(body, "<tr data-part=\"")
+                .into_iter()
+                .map(attributes)
+                .filter(|row| row["data-part"] != "distribution")
+                .collect();
+            let layers: Vec<&str> = manifest["functions"][name.as_str()]["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|layer| layer.as_str().unwrap())
+                .collect();
+            let mut expected = vec![("function", name.as_str())];
+            expected.extend(layers.iter().map(|layer| ("layer", *layer)));
+            let got: Vec<(&str, &str)> = parts
+                .iter()
+                .map(|row| (row["data-part"].as_str(), row["data-name"].as_str()))
+                .collect();
+            assert_eq!(got, expected, "{name}");
+            let sum: u64 = parts
+                .iter()
+                .map(|row| row["data-bytes"].parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(sum, total, "{name}: the parts add up");
+            for row in &parts[1..] {
+                let layer = &manifest["layers"][row["data-name"].as_str()];
+                assert_eq!(row["data-bytes"], layer["unzipped_bytes"].to_string());
+            }
+        }
+
+        // hello's distributions, each with the manifest's size; bigsdk is
+        // unused, and tool's files ship in core and extra both.
+        let hello = sections
+            .iter()
+            .find(|(a, _)| a["data-function"] == "hello")
+            .unwrap()
+            .1;
+        let distributions: Vec<BTreeMap<String, String>> =
+            tags(hello, "<tr class=\"sub\" data-part=\"distribution\"")
+                .into_iter()
+                .map(attributes)
+                .collect();
+        let listed: Vec<(&str, &str)> = distributions
+            .iter()
+            .map(|row| (row["data-layer"].as_str(), row["data-name"].as_str()))
+            .collect();
+        assert_eq!(listed, [("core", "tool"), ("extra", "bigsdk"), ("extra", "tool")]);
+        for row in &distributions {
+            let packages = manifest["layers"][row["data-layer"].as_str()]["packages"]
+                .as_array()
+                .unwrap();
+            let package = packages
+                .iter()
+                .find(|p| p["name"] == row["data-name"].as_str())
+                .unwrap();
+            assert_eq!(row["data-bytes"], package["unzipped_bytes"].to_string());
+        }
+        assert!(hello.contains("<g class=\"group unused\""), "bigsdk is hatched");
+        assert!(hello.contains("Unused (hatched): bigsdk 1.0 in layer <code>extra</code>"));
+        assert!(
+            hello.contains("<g class=\"leaf twice\">"),
+            "tool's files are marked"
+        );
+        assert!(hello.contains("in each of the layers core, extra; extra's copy runs"));
+        assert!(hello.contains("<line class=\"limit\" data-bytes=\"262144000\""));
+        assert!(hello.contains("<line class=\"budget\" data-bytes=\"52428800\""));
+
+        // The first report has nothing to compare with.
+        assert!(html.contains("<section id=\"changes\" data-previous=\"false\">"));
+        assert!(html.contains("No previous build to compare with"));
+
+        // A dry run does not count it as a stray.
+        let dry = runtime.run(&repo, &["build", "--builder", "host", "--dry-run"]);
+        dry.success();
+        assert!(!dry.stdout().contains("report.html"), "{}", dry.stdout());
+    }
 }

@@ -2,12 +2,10 @@
 //! exclusion of runtime-provided distributions, determinism, the cache key,
 //! failure isolation and the container builder.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use support::{sha256_hex, zip_names, Repo};
+use crate::support::{self, sha256_hex, zip_names, Repo};
 
 const TWO_PROFILES: &str = r#"
 [workspace.metadata.lambda]
@@ -407,80 +405,6 @@ fn hash_based_bytecode_when_asked() {
 }
 
 #[test]
-fn the_container_builder_runs_in_a_real_engine() {
-    if support::engine_with_test_image().is_none() {
-        return;
-    }
-    let repo = two_profiles();
-    repo.set_metadata(&with_image(support::TEST_IMAGE));
-    repo.xtask(&["build-layers", "--builder", "container"]).success();
-    let zip = repo.path().join("dist/layers/alpha.zip");
-    let names = zip_names(&zip);
-    assert!(
-        names.contains(&"python/app/__init__.pyc".to_string()),
-        "{names:?}"
-    );
-    assert!(!names.iter().any(|name| name.contains("botocore")), "{names:?}");
-    let manifest = repo.manifest();
-    assert_eq!(manifest["layers"]["alpha"]["builder"], "container");
-    // The image's Python (the runtime's version) compiled and proved it.
-    assert_eq!(manifest["layers"]["alpha"]["bytecode"], "sourceless");
-    // Output belongs to the invoking user, not to root inside the container.
-    let uid = fs::metadata(repo.path()).unwrap().uid();
-    assert_eq!(fs::metadata(&zip).unwrap().uid(), uid);
-    for entry in fs::read_dir(repo.path().join("target/lambda/store/profile"))
-        .unwrap()
-        .flatten()
-    {
-        assert_eq!(entry.metadata().unwrap().uid(), uid);
-    }
-    // auto picks the container when the image is there, and it is a cache hit.
-    let auto = plan_of(&repo, &["build-layers"], &[]);
-    assert_eq!(auto["builder"], "container", "{auto:#}");
-    assert!(layer_state(&auto, "alpha").starts_with("fresh:"), "{auto:#}");
-    // A missing image under auto falls back to the host, saying why.
-    repo.set_metadata(&with_image("xtask-test-missing:none"));
-    let fallback = repo.xtask(&["build-layers"]);
-    fallback.success();
-    assert!(
-        fallback
-            .stderr()
-            .contains("builder: host (docker has no image xtask-test-missing:none")
-            || fallback
-                .stderr()
-                .contains("builder: host (podman has no image xtask-test-missing:none"),
-        "{}",
-        fallback.stderr()
-    );
-    assert_eq!(repo.manifest()["layers"]["alpha"]["builder"], "host");
-}
-
-/// A requirements file may include one outside its folder (`-r ../x.txt`):
-/// the container sees the repository, not only the requirements' folder.
-#[test]
-fn an_included_requirements_file_is_there_in_the_container_too() {
-    if support::engine_with_test_image().is_none() {
-        return;
-    }
-    let repo = two_profiles();
-    repo.set_metadata(&with_image(support::TEST_IMAGE));
-    repo.write(
-        "layers/beta/requirements.txt",
-        "--no-index\n--find-links wheels\n-r ../pins/beta.txt\n",
-    );
-    repo.write("layers/pins/beta.txt", "tool==2.0\n");
-    for builder in ["container", "host"] {
-        repo.xtask(&["build-layers", "--builder", builder, "beta"])
-            .success();
-        let names = zip_names(&repo.path().join("dist/layers/beta.zip"));
-        assert!(
-            names.contains(&"python/tool.pyc".to_string()),
-            "{builder}: {names:?}"
-        );
-    }
-}
-
-#[test]
 fn a_layer_removed_from_the_config_leaves_the_manifest() {
     let repo = two_profiles();
     repo.xtask(&["build-layers", "--builder", "host", "-q"]).success();
@@ -499,102 +423,6 @@ fn a_layer_removed_from_the_config_leaves_the_manifest() {
         .cloned()
         .collect::<Vec<_>>();
     assert_eq!(layers, ["alpha"], "Terraform reads this map: no .tf edit needed");
-}
-
-/// With no uv on PATH the tool installs its pinned uv into the cache with
-/// pip (this one needs PyPI: without it, it is skipped, and fails under CI=true).
-#[test]
-fn uv_is_bootstrapped_into_the_cache_when_absent() {
-    let repo = two_profiles();
-    let bin = repo.path().join("bin-without-uv");
-    fs::create_dir_all(&bin).unwrap();
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .unwrap();
-    let python = String::from_utf8(python.stdout).unwrap();
-    std::os::unix::fs::symlink(python.trim(), bin.join("python3")).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let cargo_dir = std::path::Path::new(&cargo)
-        .parent()
-        .map(|dir| dir.display().to_string())
-        .unwrap_or_default();
-    let path = format!("{}:{cargo_dir}:/usr/bin:/bin", bin.display());
-    let run = repo.xtask_with(
-        &["build-layers", "--builder", "host", "--installer", "uv", "beta"],
-        &[("PATH", &path)],
-    );
-    if run.code() != 0 && run.stderr().contains("bootstrapping uv") {
-        support::skip(&format!(
-            "cannot bootstrap uv here (no package index?):\n{}",
-            run.stderr()
-        ));
-        return;
-    }
-    run.success();
-    assert!(run.stderr().contains("uv 0.13.9"), "{}", run.stderr());
-    assert!(repo.path().join("target/lambda/tools/uv-0.13.9/bin/uv").is_file());
-    assert!(repo.path().join("dist/layers/beta.zip").is_file());
-    // The run remembered the uv it bootstrapped: the dry run that follows,
-    // still without uv on PATH, plans what the run does (nothing).
-    for installer in ["uv", "auto"] {
-        let args = [
-            "build-layers",
-            "--builder",
-            "host",
-            "--installer",
-            installer,
-            "beta",
-        ];
-        let plan = plan_of(&repo, &args, &[("PATH", &path)]);
-        assert!(
-            layer_state(&plan, "beta").starts_with("fresh:"),
-            "{installer}: {plan:#}"
-        );
-        let again = repo.xtask_with(&args, &[("PATH", &path)]);
-        let stderr = again.success().stderr();
-        assert!(
-            !stderr.contains("built in") && !stderr.contains("bootstrapped"),
-            "{installer}: {stderr}"
-        );
-    }
-}
-
-/// Complaint 7 of peers.md: arm64 layers built under slow emulation, or with
-/// x86 binaries. auto cross-installs for a foreign architecture instead.
-#[test]
-fn a_foreign_architecture_is_cross_installed_not_emulated() {
-    if support::engine_with_test_image().is_none() {
-        return;
-    }
-    let foreign = if std::env::consts::ARCH == "x86_64" {
-        "arm64"
-    } else {
-        "x86_64"
-    };
-    let machine = if foreign == "arm64" { "aarch64" } else { "x86_64" };
-    let repo = two_profiles();
-    repo.set_metadata(&with_image(support::TEST_IMAGE));
-    // A first run learns what the engine has; a dry run only reads that.
-    repo.xtask(&["build-layers", "--arch", foreign]).success();
-    let plan = plan_of(&repo, &["build-layers", "--arch", foreign], &[]);
-    let emulated = std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/qemu-{machine}")).exists();
-    if emulated {
-        assert_eq!(plan["builder"], "container", "{plan:#}");
-        return;
-    }
-    assert_eq!(plan["builder"], "host", "{plan:#}");
-    let notes = plan["notes"].to_string();
-    assert!(
-        notes.contains(&format!("cross-installing {foreign} wheels")),
-        "{notes}"
-    );
-    repo.xtask(&["build-layers", "--arch", foreign, "--builder", "container"])
-        .fails_with(2, "need an emulator on this machine");
-    assert!(
-        repo.path().join("dist/layers/alpha.zip").is_file(),
-        "a machine that cannot build is no reason to empty dist/"
-    );
 }
 
 /// Python 3.11 interpreters of two different releases, each as its real
@@ -772,27 +600,205 @@ fn index_credentials_never_reach_the_output() {
     );
 }
 
-/// What the memo knows of an engine's images belongs to the daemon it
-/// asked: pointed at another daemon, the plan asks again instead of keying
-/// the layer with the first daemon's image id.
-#[test]
-fn the_image_id_belongs_to_the_daemon_that_answered() {
-    if support::engine_with_test_image().is_none() {
-        return;
+/// Tests that need a container engine (docker or podman) with the test
+/// image: ignored by a plain `cargo test`, run by `-- --ignored needs_engine`,
+/// and failed by [`support::require_engine`] where there is none.
+mod needs_engine {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn the_container_builder_runs_in_a_real_engine() {
+        support::require_engine();
+        let repo = two_profiles();
+        repo.set_metadata(&with_image(support::TEST_IMAGE));
+        repo.xtask(&["build-layers", "--builder", "container"]).success();
+        let zip = repo.path().join("dist/layers/alpha.zip");
+        let names = zip_names(&zip);
+        assert!(
+            names.contains(&"python/app/__init__.pyc".to_string()),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|name| name.contains("botocore")), "{names:?}");
+        let manifest = repo.manifest();
+        assert_eq!(manifest["layers"]["alpha"]["builder"], "container");
+        // The image's Python (the runtime's version) compiled and proved it.
+        assert_eq!(manifest["layers"]["alpha"]["bytecode"], "sourceless");
+        // Output belongs to the invoking user, not to root inside the container.
+        let uid = fs::metadata(repo.path()).unwrap().uid();
+        assert_eq!(fs::metadata(&zip).unwrap().uid(), uid);
+        for entry in fs::read_dir(repo.path().join("target/lambda/store/profile"))
+            .unwrap()
+            .flatten()
+        {
+            assert_eq!(entry.metadata().unwrap().uid(), uid);
+        }
+        // auto picks the container when the image is there, and it is a cache hit.
+        let auto = plan_of(&repo, &["build-layers"], &[]);
+        assert_eq!(auto["builder"], "container", "{auto:#}");
+        assert!(layer_state(&auto, "alpha").starts_with("fresh:"), "{auto:#}");
+        // A missing image under auto falls back to the host, saying why.
+        repo.set_metadata(&with_image("xtask-test-missing:none"));
+        let fallback = repo.xtask(&["build-layers"]);
+        fallback.success();
+        assert!(
+            fallback
+                .stderr()
+                .contains("builder: host (docker has no image xtask-test-missing:none")
+                || fallback
+                    .stderr()
+                    .contains("builder: host (podman has no image xtask-test-missing:none"),
+            "{}",
+            fallback.stderr()
+        );
+        assert_eq!(repo.manifest()["layers"]["alpha"]["builder"], "host");
     }
-    let repo = two_profiles();
-    repo.set_metadata(&with_image(support::TEST_IMAGE));
-    let args = ["build-layers", "--builder", "container", "beta"];
-    repo.xtask(&args).success();
-    let plan = plan_of(&repo, &args, &[]);
-    assert!(layer_state(&plan, "beta").starts_with("fresh:"), "{plan:#}");
-    let elsewhere = plan_of(
-        &repo,
-        &args,
-        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
-    );
-    assert!(
-        !layer_state(&elsewhere, "beta").starts_with("fresh:"),
-        "another daemon's images are not known: {elsewhere:#}"
-    );
+
+    /// A requirements file may include one outside its folder (`-r ../x.txt`):
+    /// the container sees the repository, not only the requirements' folder.
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn an_included_requirements_file_is_there_in_the_container_too() {
+        support::require_engine();
+        let repo = two_profiles();
+        repo.set_metadata(&with_image(support::TEST_IMAGE));
+        repo.write(
+            "layers/beta/requirements.txt",
+            "--no-index\n--find-links wheels\n-r ../pins/beta.txt\n",
+        );
+        repo.write("layers/pins/beta.txt", "tool==2.0\n");
+        for builder in ["container", "host"] {
+            repo.xtask(&["build-layers", "--builder", builder, "beta"])
+                .success();
+            let names = zip_names(&repo.path().join("dist/layers/beta.zip"));
+            assert!(
+                names.contains(&"python/tool.pyc".to_string()),
+                "{builder}: {names:?}"
+            );
+        }
+    }
+
+    /// Complaint 7 of peers.md: arm64 layers built under slow emulation, or with
+    /// x86 binaries. auto cross-installs for a foreign architecture instead.
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn a_foreign_architecture_is_cross_installed_not_emulated() {
+        support::require_engine();
+        let foreign = if std::env::consts::ARCH == "x86_64" {
+            "arm64"
+        } else {
+            "x86_64"
+        };
+        let machine = if foreign == "arm64" { "aarch64" } else { "x86_64" };
+        let repo = two_profiles();
+        repo.set_metadata(&with_image(support::TEST_IMAGE));
+        // A first run learns what the engine has; a dry run only reads that.
+        repo.xtask(&["build-layers", "--arch", foreign]).success();
+        let plan = plan_of(&repo, &["build-layers", "--arch", foreign], &[]);
+        let emulated = std::path::Path::new(&format!("/proc/sys/fs/binfmt_misc/qemu-{machine}")).exists();
+        if emulated {
+            assert_eq!(plan["builder"], "container", "{plan:#}");
+            return;
+        }
+        assert_eq!(plan["builder"], "host", "{plan:#}");
+        let notes = plan["notes"].to_string();
+        assert!(
+            notes.contains(&format!("cross-installing {foreign} wheels")),
+            "{notes}"
+        );
+        repo.xtask(&["build-layers", "--arch", foreign, "--builder", "container"])
+            .fails_with(2, "need an emulator on this machine");
+        assert!(
+            repo.path().join("dist/layers/alpha.zip").is_file(),
+            "a machine that cannot build is no reason to empty dist/"
+        );
+    }
+
+    /// What the memo knows of an engine's images belongs to the daemon it
+    /// asked: pointed at another daemon, the plan asks again instead of keying
+    /// the layer with the first daemon's image id.
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn the_image_id_belongs_to_the_daemon_that_answered() {
+        support::require_engine();
+        let repo = two_profiles();
+        repo.set_metadata(&with_image(support::TEST_IMAGE));
+        let args = ["build-layers", "--builder", "container", "beta"];
+        repo.xtask(&args).success();
+        let plan = plan_of(&repo, &args, &[]);
+        assert!(layer_state(&plan, "beta").starts_with("fresh:"), "{plan:#}");
+        let elsewhere = plan_of(
+            &repo,
+            &args,
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        );
+        assert!(
+            !layer_state(&elsewhere, "beta").starts_with("fresh:"),
+            "another daemon's images are not known: {elsewhere:#}"
+        );
+    }
+}
+
+/// Tests that install from PyPI: ignored by a plain `cargo test`, run by
+/// `-- --ignored needs_pypi`, and failed where PyPI does not answer.
+mod needs_pypi {
+    use super::*;
+
+    /// With no uv on PATH the tool installs its pinned uv into the cache with
+    /// pip, from PyPI.
+    #[test]
+    #[ignore = "needs PyPI, where pip finds uv (cargo xtask ci runs it)"]
+    fn uv_is_bootstrapped_into_the_cache_when_absent() {
+        let repo = two_profiles();
+        let bin = repo.path().join("bin-without-uv");
+        fs::create_dir_all(&bin).unwrap();
+        let python = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap();
+        let python = String::from_utf8(python.stdout).unwrap();
+        std::os::unix::fs::symlink(python.trim(), bin.join("python3")).unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let cargo_dir = std::path::Path::new(&cargo)
+            .parent()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default();
+        let path = format!("{}:{cargo_dir}:/usr/bin:/bin", bin.display());
+        let run = repo.xtask_with(
+            &["build-layers", "--builder", "host", "--installer", "uv", "beta"],
+            &[("PATH", &path)],
+        );
+        assert!(
+            run.code() == 0 || !run.stderr().contains("bootstrapping uv"),
+            "this test needs PyPI, where pip finds the pinned uv:\n{}",
+            run.stderr()
+        );
+        run.success();
+        assert!(run.stderr().contains("uv 0.13.9"), "{}", run.stderr());
+        assert!(repo.path().join("target/lambda/tools/uv-0.13.9/bin/uv").is_file());
+        assert!(repo.path().join("dist/layers/beta.zip").is_file());
+        // The run remembered the uv it bootstrapped: the dry run that follows,
+        // still without uv on PATH, plans what the run does (nothing).
+        for installer in ["uv", "auto"] {
+            let args = [
+                "build-layers",
+                "--builder",
+                "host",
+                "--installer",
+                installer,
+                "beta",
+            ];
+            let plan = plan_of(&repo, &args, &[("PATH", &path)]);
+            assert!(
+                layer_state(&plan, "beta").starts_with("fresh:"),
+                "{installer}: {plan:#}"
+            );
+            let again = repo.xtask_with(&args, &[("PATH", &path)]);
+            let stderr = again.success().stderr();
+            assert!(
+                !stderr.contains("built in") && !stderr.contains("bootstrapped"),
+                "{installer}: {stderr}"
+            );
+        }
+    }
 }

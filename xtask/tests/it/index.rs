@@ -5,14 +5,12 @@
 //! install, a locked layer's key holds no index location, and a token in
 //! an index URL reaches neither `target/` nor any output.
 
-mod support;
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use support::{write_wheel, Repo};
+use crate::support::{self, write_wheel, Repo};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]

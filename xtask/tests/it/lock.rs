@@ -4,30 +4,22 @@
 //! kept until upgraded, what cannot be locked is refused, and the host and
 //! the container build the same bytes from one lock.
 
-mod support;
-
 use std::fs;
 
-use support::{sha256_hex, Repo};
+use crate::support::{self, sha256_hex, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-"#;
+/// The standard application's layers, without a function; core requires
+/// `app` 1.0.
+fn config() -> App {
+    App::standard().without("functions.hello").core(&["app==1.0"])
+}
 
 const LOCK: &str = "layers/core/requirements.python3.11-x86_64.lock";
 
 /// core: `app` 1.0, which needs `helper`.
 fn app() -> Repo {
-    let repo = Repo::new(APP);
+    let repo = config().repo();
     repo.write("lambdas/shared/__init__.py", "");
-    repo.profile("core", &["app==1.0"]);
     repo.wheel(
         "core",
         "app",
@@ -221,51 +213,26 @@ fn what_cannot_be_locked_is_refused_and_nothing_is_written() {
         .fails_with(2, "lock resolves with uv");
 }
 
-#[test]
-fn host_and_container_build_the_same_bytes_from_one_lock() {
-    if support::engine_with_test_image().is_none() {
-        return;
-    }
-    let repo = app();
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        &format!("runtime = \"python3.11\"\nimage = \"{}\"", support::TEST_IMAGE),
-    ));
-    repo.xtask(&["lock"]).success();
-    repo.xtask(&["build-layers", "--builder", "host"]).success();
-    let host = sha256_hex(&repo.path().join("dist/layers/core.zip"));
-    let run = repo.xtask(&["build-layers", "--builder", "container", "--json"]);
-    let layers: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
-    assert_eq!(layers["layers"]["core"]["builder"], "container", "{layers:#}");
-    let container = sha256_hex(&repo.path().join("dist/layers/core.zip"));
-    assert_eq!(host, container, "the same lock, the same bytes");
+/// `config` with `extra`, a profile stacked on core, and `hello` on core,
+/// extra and shared.
+fn stacked_metadata() -> String {
+    config()
+        .layer(
+            "extra",
+            &[
+                "requirements = \"layers/extra/requirements.txt\"",
+                "base = [\"core\"]",
+            ],
+        )
+        .function("hello", "hello.lambda_handler", &["core", "extra", "shared"])
+        .metadata()
 }
-
-const STACKED: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.extra]
-requirements = "layers/extra/requirements.txt"
-base = ["core"]
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.hello]
-source = "lambdas/hello"
-handler = "hello.lambda_handler"
-layers = ["core", "extra", "shared"]
-"#;
 
 /// core: app 1.0 and helper 1.0; extra: tool, which needs helper (2.0 is
 /// there too, newer than core's).
 fn stacked() -> Repo {
     let repo = app();
-    repo.set_metadata(STACKED);
+    repo.set_metadata(&stacked_metadata());
     repo.write(
         "lambdas/hello/hello.py",
         "import app, tool\n\n\ndef lambda_handler(event, context):\n    return 1\n",
@@ -391,15 +358,15 @@ fn every_stale_lock_is_named_with_what_changed() {
 fn stacking_mistakes_are_configuration_errors() {
     let repo = stacked();
     let cases = [
-        (STACKED.replace("base = [\"core\"]", "base = [\"shared\"]"), "`shared` is not a dependency profile"),
-        (STACKED.replace("base = [\"core\"]", "base = [\"nope\"]"), "unknown layer `nope`"),
-        (STACKED.replace("base = [\"core\"]", "base = [\"extra\"]"), "stacked on itself"),
+        (stacked_metadata().replace("base = [\"core\"]", "base = [\"shared\"]"), "`shared` is not a dependency profile"),
+        (stacked_metadata().replace("base = [\"core\"]", "base = [\"nope\"]"), "unknown layer `nope`"),
+        (stacked_metadata().replace("base = [\"core\"]", "base = [\"extra\"]"), "stacked on itself"),
         (
-            STACKED.replace("layers = [\"core\", \"extra\", \"shared\"]", "layers = [\"extra\", \"core\", \"shared\"]"),
+            stacked_metadata().replace("layers = [\"core\", \"extra\", \"shared\"]", "layers = [\"extra\", \"core\", \"shared\"]"),
             "`extra` is stacked on `core` and ships without what `core` provides: attach `core` before `extra`",
         ),
         (
-            STACKED.replace("source = \"lambdas/shared\"", "source = \"lambdas/shared\"\nbase = [\"core\"]"),
+            stacked_metadata().replace("source = \"lambdas/shared\"", "source = \"lambdas/shared\"\nbase = [\"core\"]"),
             "only a dependency profile (`requirements`) is stacked",
         ),
     ];
@@ -407,7 +374,7 @@ fn stacking_mistakes_are_configuration_errors() {
         repo.set_metadata(&metadata);
         repo.xtask(&["build", "--builder", "host"]).fails_with(2, message);
     }
-    repo.set_metadata(STACKED);
+    repo.set_metadata(&stacked_metadata());
     repo.xtask(&["lock", "extra"])
         .fails_with(2, "stacked on a profile that has no lock yet");
 }
@@ -587,4 +554,28 @@ fn another_architecture_on_the_command_line_needs_its_own_lock() {
         .is_file());
     repo.xtask(&["build-layers", "--builder", "host", "--arch", "arm64"])
         .success();
+}
+
+/// Tests that need a container engine (docker or podman) with the test
+/// image: ignored by a plain `cargo test`, run by `-- --ignored needs_engine`,
+/// and failed by [`support::require_engine`] where there is none.
+mod needs_engine {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn host_and_container_build_the_same_bytes_from_one_lock() {
+        support::require_engine();
+        let repo = app();
+        let image = format!("image = \"{}\"", support::TEST_IMAGE);
+        repo.set_metadata(&config().setting(&image).metadata());
+        repo.xtask(&["lock"]).success();
+        repo.xtask(&["build-layers", "--builder", "host"]).success();
+        let host = sha256_hex(&repo.path().join("dist/layers/core.zip"));
+        let run = repo.xtask(&["build-layers", "--builder", "container", "--json"]);
+        let layers: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+        assert_eq!(layers["layers"]["core"]["builder"], "container", "{layers:#}");
+        let container = sha256_hex(&repo.path().join("dist/layers/core.zip"));
+        assert_eq!(host, container, "the same lock, the same bytes");
+    }
 }

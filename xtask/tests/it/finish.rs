@@ -4,29 +4,19 @@
 //! an import fails the build naming the module and the rule, and that a
 //! setting needing the runtime's Python is refused where there is none.
 
-mod support;
-
 use std::fs;
 use std::io::Read;
 use std::process::Command;
 
-use support::{zip_names, Repo};
+use crate::support::{self, zip_names, App, Repo};
 
-const APP: &str = r#"
-[workspace.metadata.lambda]
-runtime = "python3.11"
-
-[workspace.metadata.lambda.layers.core]
-requirements = "layers/core/requirements.txt"
-
-[workspace.metadata.lambda.layers.shared]
-source = "lambdas/shared"
-
-[workspace.metadata.lambda.functions.api]
-source = "lambdas/api"
-handler = "api.lambda_handler"
-layers = ["core", "shared"]
-"#;
+/// The standard application with `api` in place of `hello`, on core and
+/// shared.
+fn config() -> App {
+    App::standard()
+        .without("functions.hello")
+        .function("api", "api.lambda_handler", &["core", "shared"])
+}
 
 const HANDLER: &str = r#"
 import shared
@@ -91,8 +81,7 @@ fn build_native_library() -> Vec<u8> {
 }
 
 fn app(extra: &[(&str, &[u8])]) -> Repo {
-    let repo = Repo::new(APP);
-    repo.profile("core", &["tool==1.0"]);
+    let repo = config().repo();
     let native = native_library();
     let mut files: Vec<(&str, Vec<u8>)> = tool_files(&native);
     files.extend(extra.iter().map(|(path, bytes)| (*path, bytes.to_vec())));
@@ -101,22 +90,14 @@ fn app(extra: &[(&str, &[u8])]) -> Repo {
         .map(|(path, bytes)| (*path, bytes.as_slice()))
         .collect();
     repo.wheel_bytes("core", "tool", "1.0", &files, &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
     repo.write("lambdas/api/api.py", HANDLER);
     repo
 }
 
-/// The application with a one-module `tool`, `setting` added to `app`'s
-/// global table.
-fn small_app(app: &str, setting: &str) -> Repo {
-    let repo = Repo::new(&app.replacen(
-        "[workspace.metadata.lambda]\n",
-        &format!("[workspace.metadata.lambda]\n{setting}\n"),
-        1,
-    ));
-    repo.profile("core", &["tool==1.0"]);
+/// `app` with a one-module `tool`, `setting` added to its global table.
+fn small_app(app: App, setting: &str) -> Repo {
+    let repo = app.setting(setting).repo();
     repo.wheel("core", "tool", "1.0", &[("tool/__init__.py", "X = 1\n")], &[]);
-    repo.write("lambdas/shared/__init__.py", "NAME = 'shared'\n");
     repo.write(
         "lambdas/api/api.py",
         "def lambda_handler(event, context):\n    return 1\n",
@@ -148,7 +129,7 @@ fn has_debug_info(bytes: &[u8]) -> bool {
 }
 
 #[test]
-fn by_default_layers_ship_slimmed_and_sourceless_and_still_invoke() {
+fn by_default_layers_ship_slimmed_and_sourceless() {
     let repo = app(&[]);
     let run = repo.xtask(&["build", "--builder", "host"]);
     run.success();
@@ -214,32 +195,6 @@ fn by_default_layers_ship_slimmed_and_sourceless_and_still_invoke() {
         shared.contains(&"python/shared/__pycache__/__init__.cpython-311.pyc".to_string()),
         "{shared:?}"
     );
-
-    // It imports and answers under the runtime interface client, the
-    // stripped library included.
-    repo.write("events/ok.json", "{}");
-    repo.write("events/layer.json", "{\"fail\": \"layer\"}");
-    repo.write("events/own.json", "{\"fail\": \"own\"}");
-    let run = repo.xtask(&["invoke", "api", "--event", "events/ok.json"]);
-    let answer = run.success().stdout();
-    assert!(
-        answer.contains("\"answer\": 42") || answer.contains("\"answer\":42"),
-        "{answer}"
-    );
-    assert!(
-        answer.contains("\"native\": 7") || answer.contains("\"native\":7"),
-        "{answer}"
-    );
-
-    // A failure in the layer names the file and line at /opt (no source
-    // text to show); a failure in the function's own code keeps its line.
-    let failed = repo.xtask(&["invoke", "api", "--event", "events/layer.json"]);
-    assert_eq!(failed.code(), 1, "{}", failed.stderr());
-    let out = format!("{}{}", failed.stdout(), failed.stderr());
-    assert!(out.contains("/opt/python/tool/deep.py\", line 2"), "{out}");
-    let failed = repo.xtask(&["invoke", "api", "--event", "events/own.json"]);
-    let out = format!("{}{}", failed.stdout(), failed.stderr());
-    assert!(out.contains("raise ValueError(\"own code failed\")"), "{out}");
 }
 
 #[test]
@@ -286,10 +241,7 @@ fn a_rule_that_breaks_an_import_fails_the_build_naming_module_and_rule() {
     );
 
     // The fix the message gives works.
-    repo.set_metadata(&APP.replace(
-        "requirements = \"layers/core/requirements.txt\"",
-        "requirements = \"layers/core/requirements.txt\"\nslim = false",
-    ));
+    repo.set_metadata(&config().key("layers.core", "slim = false").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(
@@ -311,10 +263,7 @@ fn sourceless_bytecode_that_breaks_an_import_is_named_too() {
     let stderr = run.stderr();
     assert!(stderr.contains("broken by `bytecode: sourceless`"), "{stderr}");
     assert!(stderr.contains("bytecode = \"checked-hash\""), "{stderr}");
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbytecode = \"checked-hash\"",
-    ));
+    repo.set_metadata(&config().setting("bytecode = \"checked-hash\"").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(
@@ -330,10 +279,8 @@ fn sourceless_bytecode_that_breaks_an_import_is_named_too() {
 #[test]
 fn bytecode_none_ships_the_layer_as_installed() {
     let repo = app(&[]);
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbytecode = \"none\"\nslim = false",
-    ));
+    let as_installed = config().setting("bytecode = \"none\"");
+    repo.set_metadata(&as_installed.clone().setting("slim = false").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(
@@ -344,10 +291,7 @@ fn bytecode_none_ships_the_layer_as_installed() {
     let function = zip_names(&repo.path().join("dist/functions/api.zip"));
     assert_eq!(function, vec!["api.py".to_string()]);
     // Slimmed without bytecode: the proof's imports leave no bytecode behind.
-    repo.set_metadata(&APP.replace(
-        "runtime = \"python3.11\"",
-        "runtime = \"python3.11\"\nbytecode = \"none\"\nslim = true",
-    ));
+    repo.set_metadata(&as_installed.setting("slim = true").metadata());
     repo.xtask(&["build", "--builder", "host"]).success();
     let names = zip_names(&repo.path().join("dist/layers/core.zip"));
     assert!(names.contains(&"python/tool/deep.py".to_string()), "{names:?}");
@@ -358,8 +302,8 @@ fn bytecode_none_ships_the_layer_as_installed() {
 #[test]
 fn a_setting_that_needs_the_runtimes_python_is_refused_where_there_is_none() {
     // No Python 3.14 on this kind of machine, nor one uv may find without downloading.
-    let app = APP.replace("python3.11", "python3.14");
-    let repo = small_app(&app, "bytecode = \"sourceless\"");
+    let app = config().runtime("python3.14");
+    let repo = small_app(app.clone(), "bytecode = \"sourceless\"");
     let probe = Command::new("python3.14").arg("--version").output();
     assert!(
         probe.is_err(),
@@ -370,7 +314,7 @@ fn a_setting_that_needs_the_runtimes_python_is_refused_where_there_is_none() {
         "bytecode = \"sourceless\" needs the python3.14 runtime's own Python",
     );
     // Left to their defaults, the layers ship as installed and say why.
-    repo.set_metadata(&app);
+    repo.set_metadata(&app.metadata());
     let run = repo.xtask(&["build-layers", "--builder", "host", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
     assert!(
@@ -383,45 +327,90 @@ fn a_setting_that_needs_the_runtimes_python_is_refused_where_there_is_none() {
     assert_eq!(json["layers"]["core"]["slim"], false, "{json:#}");
 }
 
-#[test]
-fn a_build_image_with_another_python_is_refused() {
-    let Some(_engine) = support::engine_with_test_image() else {
-        return;
-    };
-    // The test image has Python 3.11; the layers are for 3.12.
-    let repo = small_app(&APP.replace("python3.11", "python3.12"), "slim = true");
-    repo.xtask(&[
-        "build-layers",
-        "--builder",
-        "container",
-        "--image",
-        support::TEST_IMAGE,
-    ])
-    .fails_with(2, "has Python 3.11, not the runtime's 3.12");
+/// Tests that need a container engine (docker or podman) with the test
+/// image: ignored by a plain `cargo test`, run by `-- --ignored needs_engine`,
+/// and failed by [`support::require_engine`] where there is none.
+mod needs_engine {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn a_build_image_with_another_python_is_refused() {
+        support::require_engine();
+        // The test image has Python 3.11; the layers are for 3.12.
+        let repo = small_app(config().runtime("python3.12"), "slim = true");
+        repo.xtask(&[
+            "build-layers",
+            "--builder",
+            "container",
+            "--image",
+            support::TEST_IMAGE,
+        ])
+        .fails_with(2, "has Python 3.11, not the runtime's 3.12");
+    }
+
+    #[test]
+    #[ignore = "needs a container engine with the test image (cargo xtask ci runs it)"]
+    fn the_build_image_finishes_and_proves_the_same_layer_as_the_host() {
+        support::require_engine();
+        let repo = app(&[]);
+        repo.xtask(&["build-layers", "--builder", "host"]).success();
+        let host = repo.read("dist/layers/core.zip");
+        let run = repo.xtask(&[
+            "build-layers",
+            "--builder",
+            "container",
+            "--image",
+            support::TEST_IMAGE,
+            "--json",
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
+        let container = repo.read("dist/layers/core.zip");
+        assert_eq!(json["layers"]["core"]["bytecode"], "sourceless", "{json:#}");
+        assert_eq!(json["layers"]["core"]["builder"], "container", "{json:#}");
+        assert!(
+            host == container,
+            "the host and the build image finished different layers"
+        );
+    }
 }
 
-#[test]
-fn the_build_image_finishes_and_proves_the_same_layer_as_the_host() {
-    let Some(_engine) = support::engine_with_test_image() else {
-        return;
-    };
-    let repo = app(&[]);
-    repo.xtask(&["build-layers", "--builder", "host"]).success();
-    let host = repo.read("dist/layers/core.zip");
-    let run = repo.xtask(&[
-        "build-layers",
-        "--builder",
-        "container",
-        "--image",
-        support::TEST_IMAGE,
-        "--json",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&run.success().stdout()).unwrap();
-    let container = repo.read("dist/layers/core.zip");
-    assert_eq!(json["layers"]["core"]["bytecode"], "sourceless", "{json:#}");
-    assert_eq!(json["layers"]["core"]["builder"], "container", "{json:#}");
-    assert!(
-        host == container,
-        "the host and the build image finished different layers"
-    );
+/// Tests that run functions under AWS's runtime interface client: ignored
+/// by a plain `cargo test`, run by `-- --ignored needs_runtime`, and failed
+/// by [`support::require_runtime`] where `XTASK_RUNTIME_CLIENT` names none.
+mod needs_runtime {
+    use super::*;
+
+    /// What `by_default_layers_ship_slimmed_and_sourceless` builds imports and
+    /// answers under the runtime interface client, the stripped library included.
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn by_default_layers_ship_slimmed_and_sourceless_and_still_invoke() {
+        support::require_runtime();
+        let repo = app(&[]);
+        repo.xtask(&["build", "--builder", "host"]).success();
+        repo.write("events/ok.json", "{}");
+        repo.write("events/layer.json", "{\"fail\": \"layer\"}");
+        repo.write("events/own.json", "{\"fail\": \"own\"}");
+        let run = repo.xtask(&["invoke", "api", "--event", "events/ok.json"]);
+        let answer = run.success().stdout();
+        assert!(
+            answer.contains("\"answer\": 42") || answer.contains("\"answer\":42"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("\"native\": 7") || answer.contains("\"native\":7"),
+            "{answer}"
+        );
+
+        // A failure in the layer names the file and line at /opt (no source
+        // text to show); a failure in the function's own code keeps its line.
+        let failed = repo.xtask(&["invoke", "api", "--event", "events/layer.json"]);
+        assert_eq!(failed.code(), 1, "{}", failed.stderr());
+        let out = format!("{}{}", failed.stdout(), failed.stderr());
+        assert!(out.contains("/opt/python/tool/deep.py\", line 2"), "{out}");
+        let failed = repo.xtask(&["invoke", "api", "--event", "events/own.json"]);
+        let out = format!("{}{}", failed.stdout(), failed.stderr());
+        assert!(out.contains("raise ValueError(\"own code failed\")"), "{out}");
+    }
 }

@@ -1,0 +1,37 @@
+//! The integration tests, as one binary (one compile and one link, where
+//! each file used to be a binary of its own): each module builds its own
+//! repositories in temporary directories and runs the real `xtask` binary
+//! on them; `support` makes those worlds.
+//!
+//! A test that needs what a plain `cargo test` cannot count on sits in a
+//! submodule named after that need, and is ignored unless asked for:
+//!
+//! - `needs_engine`: a container engine (docker or podman) with the test
+//!   image, which `support::require_engine` builds when it is missing;
+//! - `needs_runtime`: AWS's runtime interface client, in the folder
+//!   `XTASK_RUNTIME_CLIENT` names, for tests that run functions;
+//! - `needs_moto`: moto's S3 server, in a virtualenv made with uv;
+//! - `needs_pypi`: PyPI itself.
+//!
+//! `cargo test -p xtask --test it -- --ignored needs_engine` runs one group;
+//! where its need is not met, each of its tests fails saying what is missing
+//! and how to have it. No test passes by skipping.
+
+mod support;
+
+mod build_layers;
+mod check_limits;
+mod config;
+mod config_fuzz;
+mod contain;
+mod finish;
+mod incremental;
+mod index;
+mod invoke;
+mod lock;
+mod package;
+mod platforms;
+mod remote_cache;
+mod report;
+mod robustness;
+mod smoke;
