@@ -42,7 +42,7 @@ def write(path: Path, text: str) -> None:
 
 
 def write_wheel(directory: Path, name: str, version: str, files: dict) -> None:
-    """A pure-Python wheel, shaped like `write_wheel` in xtask/tests/support/mod.rs:
+    """A pure-Python wheel, shaped like `write_wheel` in xtask/tests/it/support/mod.rs:
     the files, then `NAME-VERSION.dist-info/{METADATA,WHEEL,RECORD}`."""
     directory.mkdir(parents=True, exist_ok=True)
     dist_info = f"{name}-{version}.dist-info"
