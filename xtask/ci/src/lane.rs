@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xtask::contain::reaper::{self, Owned};
 
-use crate::provision::Skipped;
+use crate::provision::{Skipped, TestImage, CONTAINER_TESTS};
 
 /// One cargo command of the lane.
 pub struct CargoStage {
@@ -64,7 +64,7 @@ pub const CARGO_STAGES: &[CargoStage] = &[
     },
     CargoStage {
         name: "cargo test: needs_engine",
-        needs: &[crate::provision::CONTAINER_TESTS],
+        needs: &[CONTAINER_TESTS],
         args: TEST_IT,
         group: Some("needs_engine"),
     },
@@ -107,7 +107,7 @@ pub struct Setting {
 }
 
 impl Lane {
-    pub fn start(setting: Setting, skipped: &[Skipped]) -> Result<Lane> {
+    pub fn start(setting: Setting, skipped: &[Skipped], test_image: Option<Arc<TestImage>>) -> Result<Lane> {
         if let Some(dir) = setting.log.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -122,7 +122,7 @@ impl Lane {
         let running = Arc::new(Mutex::new(None));
         let log = setting.log.clone();
         let shared = running.clone();
-        let thread = std::thread::spawn(move || run(&setting, &left_out, &shared));
+        let thread = std::thread::spawn(move || run(&setting, left_out, test_image.as_deref(), &shared));
         Ok(Lane { thread, running, log })
     }
 
@@ -147,13 +147,23 @@ impl Lane {
     }
 }
 
-fn run(setting: &Setting, left_out: &[(&'static CargoStage, String)], running: &Mutex<Option<u32>>) -> Ended {
+fn run(
+    setting: &Setting,
+    mut left_out: Vec<(&'static CargoStage, String)>,
+    test_image: Option<&TestImage>,
+    running: &Mutex<Option<u32>>,
+) -> Ended {
     let mut ended = Ended {
         timings: Vec::new(),
         not_run: Vec::new(),
         failed: None,
     };
     for stage in CARGO_STAGES {
+        if stage.needs.contains(&CONTAINER_TESTS) {
+            if let Some(Err(why)) = test_image.map(TestImage::wait) {
+                left_out.push((stage, why));
+            }
+        }
         if left_out.iter().any(|(skipped, _)| std::ptr::eq(*skipped, stage)) {
             continue;
         }
@@ -176,7 +186,7 @@ fn run(setting: &Setting, left_out: &[(&'static CargoStage, String)], running: &
         }
         ended.timings.push((stage.name, started.elapsed().as_secs_f64()));
     }
-    for (stage, why) in left_out {
+    for (stage, why) in &left_out {
         let tests = stage
             .group
             .map(|group| ignored_tests(setting, group))

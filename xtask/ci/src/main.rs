@@ -26,13 +26,14 @@ mod provision;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::lane::{Lane, Setting, CARGO_STAGES};
-use crate::provision::{provision, Skipped};
+use crate::provision::{provision, Skipped, TestImage};
 use xtask::cli::parse::{parse, Parsed};
 use xtask::cli::Common;
 use xtask::config::Config;
@@ -181,7 +182,11 @@ fn run(options: &Common) -> Result<()> {
     // started from.
     checks::keep_xtask_binary(&config)?;
     let mut timings = Timings::default();
-    let (mut skipped, env) = timings.time(PROVISION, || provisioned(&sh, &config))?;
+    let Provided {
+        mut skipped,
+        env,
+        test_image,
+    } = timings.time(PROVISION, || provisioned(&sh, &config))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let log = config.cache_dir().join("ci").join("cargo.log");
     eprintln!(
@@ -197,6 +202,7 @@ fn run(options: &Common) -> Result<()> {
             log,
         },
         &skipped,
+        test_image.clone(),
     )?;
     let harness = Harness {
         xtask: checks::xtask_binary(&config),
@@ -204,7 +210,7 @@ fn run(options: &Common) -> Result<()> {
         config,
         options,
     };
-    let stages = run_stages(&harness, &skipped, &mut timings);
+    let stages = run_stages(&harness, test_image.as_deref(), &mut skipped, &mut timings);
     let log = lane.log.clone();
     let ended = if stages.is_err() { lane.stop() } else { lane.wait() };
     eprintln!("\n==> ci: the cargo lane's output");
@@ -218,9 +224,29 @@ fn run(options: &Common) -> Result<()> {
     verdict(&timings, &skipped)
 }
 
-/// The stages of the main lane, in order; the first failure ends them.
-fn run_stages(harness: &Harness, skipped: &[Skipped], timings: &mut Timings) -> Result<()> {
+/// The stages of the main lane, in order; the first failure ends them. A
+/// stage that needs the test image waits for it, and is skipped (with the
+/// others that need it) when it could not be built.
+fn run_stages(
+    harness: &Harness,
+    test_image: Option<&TestImage>,
+    skipped: &mut Vec<Skipped>,
+    timings: &mut Timings,
+) -> Result<()> {
     for stage in STAGES {
+        if stage.needs.contains(&provision::CONTAINER_TESTS) {
+            if let Some(Err(why)) = test_image.map(TestImage::wait) {
+                if !skipped
+                    .iter()
+                    .any(|skip| skip.stage == provision::CONTAINER_TESTS)
+                {
+                    skipped.push(Skipped {
+                        stage: provision::CONTAINER_TESTS,
+                        why,
+                    });
+                }
+            }
+        }
         let left_out = skipped.iter().any(|skip| stage.needs.contains(&skip.stage));
         if !left_out {
             timings.time(stage.name, || (stage.run)(harness))?;
@@ -232,10 +258,17 @@ fn run_stages(harness: &Harness, skipped: &[Skipped], timings: &mut Timings) -> 
 /// Variables provisioning set, by name.
 type Env = Vec<(&'static str, OsString)>;
 
+/// What provisioning gives the stages.
+struct Provided {
+    skipped: Vec<Skipped>,
+    env: Env,
+    test_image: Option<Arc<TestImage>>,
+}
+
 /// Provisions the machine and points the shell at what it provided: the
 /// stages it could not provide for, and the variables it set (the cargo
 /// lane's commands get them too).
-fn provisioned(sh: &Shell, config: &Config) -> Result<(Vec<Skipped>, Env)> {
+fn provisioned(sh: &Shell, config: &Config) -> Result<Provided> {
     let provisioned = provision(sh, config)?;
     let mut env: Env = Vec::new();
     if let Some(dir) = &provisioned.path_first {
@@ -253,7 +286,11 @@ fn provisioned(sh: &Shell, config: &Config) -> Result<(Vec<Skipped>, Env)> {
     for (name, value) in &env {
         sh.set_var(name, value);
     }
-    Ok((provisioned.skipped, env))
+    Ok(Provided {
+        skipped: provisioned.skipped,
+        env,
+        test_image: provisioned.test_image,
+    })
 }
 
 /// How long each stage that ran took, in order.

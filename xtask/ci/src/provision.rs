@@ -6,6 +6,8 @@
 //! What cannot be had here is a stage to skip, counted and named.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
@@ -40,6 +42,8 @@ pub struct Provisioned {
     /// The runtime interface client, installed once for every test
     /// repository (`XTASK_RUNTIME_CLIENT`).
     pub runtime_client: Option<PathBuf>,
+    /// The test image, when an engine answers (it may still be building).
+    pub test_image: Option<Arc<TestImage>>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -78,14 +82,13 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
         engine = container::planned_engine(sh, &tools);
     }
     match engine {
-        Planned::Ready(Some(engine)) => {
-            if let Err(why) = test_image(sh, config, &engine) {
-                provisioned.skipped.push(Skipped {
-                    stage: CONTAINER_TESTS,
-                    why: format!("{why:#}"),
-                });
-            }
-        }
+        Planned::Ready(Some(engine)) => match test_image(sh, config, &engine) {
+            Ok(image) => provisioned.test_image = Some(Arc::new(image)),
+            Err(why) => provisioned.skipped.push(Skipped {
+                stage: CONTAINER_TESTS,
+                why: format!("{why:#}"),
+            }),
+        },
         _ => provisioned.skipped.push(Skipped {
             stage: CONTAINER_TESTS,
             why: "no container engine answers (docker or podman)".to_string(),
@@ -230,8 +233,8 @@ fn start_docker_daemon(sh: &Shell, config: &Config) -> bool {
 
 /// The test image, built once with `.ci/test-image.sh` (and mmdebstrap,
 /// installed first when it is missing).
-fn test_image(sh: &Shell, config: &Config, engine: &Engine) -> Result<()> {
-    let program = &engine.program;
+fn test_image(sh: &Shell, config: &Config, engine: &Engine) -> Result<TestImage> {
+    let program = engine.program.clone();
     let present = cmd!(sh, "{program} image inspect {TEST_IMAGE}")
         .quiet()
         .ignore_stdout()
@@ -239,18 +242,72 @@ fn test_image(sh: &Shell, config: &Config, engine: &Engine) -> Result<()> {
         .run()
         .is_ok();
     if present {
-        return Ok(());
+        return Ok(TestImage::ready());
     }
+    // Here, not on the build's thread: apt-get takes dpkg's lock, and
+    // provisioning may install Chromium next.
     if tools::which(Path::new("mmdebstrap")).is_none() {
         apt_install(sh, &["mmdebstrap"], "mmdebstrap")?;
     }
     let script = config.root.join(".ci/test-image.sh");
-    eprintln!("ci: building the test image {TEST_IMAGE} (about 20 s, once)");
-    cmd!(sh, "bash {script} {TEST_IMAGE}")
-        .env("CONTAINER_ENGINE", program)
-        .run()
-        .context("building the test image with .ci/test-image.sh")?;
-    Ok(())
+    eprintln!("ci: building the test image {TEST_IMAGE} beside the first stages (about 20 s, once)");
+    let build = std::thread::spawn(move || {
+        let output = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(TEST_IMAGE)
+            .env("CONTAINER_ENGINE", &program)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|err| format!("starting bash {}: {err}", script.display()))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "building the test image with .ci/test-image.sh failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    });
+    Ok(TestImage {
+        build: Mutex::new(Some(build)),
+        done: OnceLock::new(),
+    })
+}
+
+/// The test image: there already, or being built on a thread of its own
+/// while the stages that do not need it run. A stage that needs it waits.
+#[derive(Debug)]
+pub struct TestImage {
+    build: Mutex<Option<JoinHandle<Result<(), String>>>>,
+    done: OnceLock<Result<(), String>>,
+}
+
+impl TestImage {
+    fn ready() -> TestImage {
+        TestImage {
+            build: Mutex::new(None),
+            done: OnceLock::from(Ok(())),
+        }
+    }
+
+    /// Waits for the build, once; every caller gets its answer.
+    pub fn wait(&self) -> Result<(), String> {
+        self.done
+            .get_or_init(|| {
+                let build = self
+                    .build
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .take();
+                match build {
+                    Some(build) => build
+                        .join()
+                        .unwrap_or_else(|_| Err("the test image's build panicked".to_string())),
+                    None => Ok(()),
+                }
+            })
+            .clone()
+    }
 }
 
 /// A Chromium for the report's test in a browser: one on PATH, else
