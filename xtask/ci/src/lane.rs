@@ -1,5 +1,5 @@
-//! The cargo lane: the stages that are cargo commands (formatting, lints,
-//! the Rust tests and the groups of tests that need a tool), run one after
+//! The cargo lane: the stages that are cargo commands (formatting, the
+//! Rust tests and the groups of tests that need a tool), run one after
 //! another on a thread of their own while the other stages run on the main
 //! one. Most of those wait on processes, servers and the network, so the
 //! two lanes share the machine's cores instead of taking turns. The lane's
@@ -42,12 +42,6 @@ pub const CARGO_STAGES: &[CargoStage] = &[
         name: "cargo fmt --check",
         needs: &[],
         args: &["fmt", "--all", "--", "--check"],
-        group: None,
-    },
-    CargoStage {
-        name: "cargo clippy",
-        needs: &[],
-        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
         group: None,
     },
     CargoStage {

@@ -50,6 +50,7 @@ struct Harness<'a> {
     sh: Shell,
     config: Config,
     options: &'a Common,
+    cargo: String,
     xtask: PathBuf,
 }
 
@@ -138,6 +139,16 @@ const STAGES: &[Stage] = &[
         needs: &[TERRAFORM],
         run: |ci| checks::layer_removal(&ci.sh, &ci.config),
     },
+    // Last, beside the tests of the cargo lane: cargo builds one thing at a
+    // time, and the lane's `cargo test` has finished compiling by now.
+    Stage {
+        name: "cargo clippy",
+        needs: &[],
+        run: |ci| {
+            let cargo = &ci.cargo;
+            Ok(cmd!(ci.sh, "{cargo} clippy --workspace --all-targets -- -D warnings").run()?)
+        },
+    },
 ];
 
 /// Names provisioning skips stages by.
@@ -196,7 +207,7 @@ fn run(options: &Common) -> Result<()> {
     );
     let lane = Lane::start(
         Setting {
-            cargo,
+            cargo: cargo.clone(),
             root: config.root.clone(),
             env,
             log,
@@ -205,6 +216,7 @@ fn run(options: &Common) -> Result<()> {
         test_image.clone(),
     )?;
     let harness = Harness {
+        cargo,
         xtask: checks::xtask_binary(&config),
         sh,
         config,
