@@ -62,6 +62,12 @@ pub const CARGO_STAGES: &[CargoStage] = &[
         args: TEST_IT,
         group: Some("needs_engine"),
     },
+];
+
+/// Run on a lane of their own once the main lane's stages are done, beside
+/// the end of the cargo lane: the two end closer together. (Cargo holds its
+/// build lock only while it compiles, not while tests run.)
+pub const LAST_STAGES: &[CargoStage] = &[
     CargoStage {
         name: "cargo test: needs_moto",
         needs: &[],
@@ -93,6 +99,7 @@ pub struct Lane {
 }
 
 /// Where and with what the lane's commands run.
+#[derive(Clone)]
 pub struct Setting {
     pub cargo: String,
     pub root: PathBuf,
@@ -101,12 +108,17 @@ pub struct Setting {
 }
 
 impl Lane {
-    pub fn start(setting: Setting, skipped: &[Skipped], test_image: Option<Arc<TestImage>>) -> Result<Lane> {
+    pub fn start(
+        stages: &'static [CargoStage],
+        setting: Setting,
+        skipped: &[Skipped],
+        test_image: Option<Arc<TestImage>>,
+    ) -> Result<Lane> {
         if let Some(dir) = setting.log.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         File::create(&setting.log).with_context(|| format!("creating {}", setting.log.display()))?;
-        let left_out: Vec<(&'static CargoStage, String)> = CARGO_STAGES
+        let left_out: Vec<(&'static CargoStage, String)> = stages
             .iter()
             .filter_map(|stage| {
                 let skip = skipped.iter().find(|skip| stage.needs.contains(&skip.stage))?;
@@ -116,7 +128,8 @@ impl Lane {
         let running = Arc::new(Mutex::new(None));
         let log = setting.log.clone();
         let shared = running.clone();
-        let thread = std::thread::spawn(move || run(&setting, left_out, test_image.as_deref(), &shared));
+        let thread =
+            std::thread::spawn(move || run(stages, &setting, left_out, test_image.as_deref(), &shared));
         Ok(Lane { thread, running, log })
     }
 
@@ -142,6 +155,7 @@ impl Lane {
 }
 
 fn run(
+    stages: &'static [CargoStage],
     setting: &Setting,
     mut left_out: Vec<(&'static CargoStage, String)>,
     test_image: Option<&TestImage>,
@@ -152,7 +166,7 @@ fn run(
         not_run: Vec::new(),
         failed: None,
     };
-    for stage in CARGO_STAGES {
+    for stage in stages {
         if stage.needs.contains(&CONTAINER_TESTS) {
             if let Some(Err(why)) = test_image.map(TestImage::wait) {
                 left_out.push((stage, why));

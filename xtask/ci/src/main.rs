@@ -32,7 +32,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::lane::{Lane, Setting, CARGO_STAGES};
+use crate::lane::{Ended, Lane, Setting, CARGO_STAGES, LAST_STAGES};
 use crate::provision::{provision, Skipped, TestImage};
 use xtask::cli::parse::{parse, Parsed};
 use xtask::cli::Common;
@@ -159,6 +159,7 @@ fn stage_names() -> impl Iterator<Item = &'static str> {
     std::iter::once(PROVISION)
         .chain(CARGO_STAGES.iter().map(|stage| stage.name))
         .chain(STAGES.iter().map(|stage| stage.name))
+        .chain(LAST_STAGES.iter().map(|stage| stage.name))
 }
 
 fn main() -> ExitCode {
@@ -205,16 +206,13 @@ fn run(options: &Common) -> Result<()> {
         CARGO_STAGES.iter().map(|stage| stage.name).collect::<Vec<_>>().join(", "),
         log.strip_prefix(&config.root).unwrap_or(&log).display()
     );
-    let lane = Lane::start(
-        Setting {
-            cargo: cargo.clone(),
-            root: config.root.clone(),
-            env,
-            log,
-        },
-        &skipped,
-        test_image.clone(),
-    )?;
+    let setting = Setting {
+        cargo: cargo.clone(),
+        root: config.root.clone(),
+        env,
+        log,
+    };
+    let lane = Lane::start(CARGO_STAGES, setting.clone(), &skipped, test_image.clone())?;
     let harness = Harness {
         cargo,
         xtask: checks::xtask_binary(&config),
@@ -223,17 +221,62 @@ fn run(options: &Common) -> Result<()> {
         options,
     };
     let stages = run_stages(&harness, test_image.as_deref(), &mut skipped, &mut timings);
-    let log = lane.log.clone();
-    let ended = if stages.is_err() { lane.stop() } else { lane.wait() };
-    eprintln!("\n==> ci: the cargo lane's output");
-    eprint!("{}", std::fs::read_to_string(&log).unwrap_or_default());
-    stages?;
-    if let Some(err) = ended.failed {
-        return Err(err);
+    let mut ended = Vec::new();
+    if stages.is_ok() {
+        let log = setting.log.with_file_name("cargo-last.log");
+        eprintln!(
+            "\n==> ci: {} beside the end of the cargo lane; output in {}",
+            LAST_STAGES
+                .iter()
+                .map(|stage| stage.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            log.strip_prefix(&harness.config.root).unwrap_or(&log).display()
+        );
+        let last = Lane::start(
+            LAST_STAGES,
+            Setting { log, ..setting },
+            &skipped,
+            test_image.clone(),
+        );
+        ended.push(finish(lane));
+        match last {
+            Ok(last) => ended.push(finish(last)),
+            Err(err) => return Err(err),
+        }
+    } else {
+        ended.push(finish_early(lane));
     }
-    timings.0.extend(ended.timings);
-    skipped.extend(ended.not_run);
+    stages?;
+    for lane in ended {
+        if let Some(err) = lane.failed {
+            return Err(err);
+        }
+        timings.0.extend(lane.timings);
+        skipped.extend(lane.not_run);
+    }
     verdict(&timings, &skipped)
+}
+
+/// Waits for a lane and shows its output.
+fn finish(lane: Lane) -> Ended {
+    let log = lane.log.clone();
+    let ended = lane.wait();
+    show_log(&log);
+    ended
+}
+
+/// Ends a lane now (the main lane failed) and shows its output.
+fn finish_early(lane: Lane) -> Ended {
+    let log = lane.log.clone();
+    let ended = lane.stop();
+    show_log(&log);
+    ended
+}
+
+fn show_log(log: &std::path::Path) {
+    eprintln!("\n==> ci: the output of {}", log.display());
+    eprint!("{}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
 /// The stages of the main lane, in order; the first failure ends them. A
