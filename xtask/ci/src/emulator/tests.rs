@@ -314,3 +314,15 @@ fn the_override_points_every_service_at_the_endpoint() {
     assert!(variables().contains("name_prefix = \"lambda-app-dev\""));
     assert!(mirror_config("/a \"b\"").contains(r#"path = "/a \"b\"""#));
 }
+
+#[test]
+fn only_a_create_the_provider_missed_is_applied_again() {
+    let missed = anyhow::anyhow!(
+        "Error: creating Lambda Function (lambda-app-dev-auth): operation error Lambda: CreateFunction, https response error StatusCode: 409, ResourceConflictException: Function already exist: lambda-app-dev-auth"
+    )
+    .context("terraform apply of envs/dev against moto");
+    assert!(lost_create(&missed));
+    let wrong = anyhow::anyhow!("Error: Invalid value for variable")
+        .context("terraform apply of envs/dev against moto");
+    assert!(!lost_create(&wrong));
+}
