@@ -213,9 +213,9 @@ fn start_docker_daemon(sh: &Shell, config: &Config) -> bool {
         .stderr(log)
         .process_group(0)
         .spawn();
-    if started.is_err() {
+    let Ok(mut daemon) = started else {
         return false;
-    }
+    };
     for _ in 0..60 {
         if cmd!(sh, "docker version")
             .quiet()
@@ -225,6 +225,12 @@ fn start_docker_daemon(sh: &Shell, config: &Config) -> bool {
             .is_ok()
         {
             return true;
+        }
+        // One that exits (a daemon already runs, a bad configuration) will
+        // never answer: no use waiting, and it is reaped.
+        if let Ok(Some(status)) = daemon.try_wait() {
+            eprintln!("ci: dockerd exited ({status}); its log: {}", log_path.display());
+            return false;
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
