@@ -398,8 +398,8 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "secret"),
             ("AWS_SESSION_TOKEN", "token"),
             ("GITHUB_TOKEN", "token"),
-            ("PIP_INDEX_URL", "https://user:token@index.example/simple"),
-            ("HTTPS_PROXY", "http://user:pw@proxy:3128"),
+            ("PIP_INDEX_URL", "https://index.example/simple"),
+            ("HTTPS_PROXY", "http://proxy.example:3128"),
             ("HOME", "caller-home"),
             ("PYTHONPATH", "caller-site"),
         ]
