@@ -185,6 +185,34 @@ pub const MAX_SYNC_RESPONSE_BYTES: u64 = 6_291_556;
 /// [`MAX_SYNC_RESPONSE_BYTES`].
 pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
 
+/// An HTTP API's request payload: 10 MB; a larger request is answered 413.
+/// Source: "Quotas for configuring and running an HTTP API in API Gateway"
+/// ("Payload size", 10 MB),
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+pub const HTTP_API_MAX_PAYLOAD_BYTES: u64 = 10_485_760;
+
+/// An HTTP API waits at most 30 s for an integration (less when the
+/// function's timeout is shorter), then answers 503. Source: the same
+/// quotas page ("Integration timeout", 30 seconds).
+pub const HTTP_API_MAX_INTEGRATION_TIMEOUT_S: u64 = 30;
+
+/// A Lambda authorizer's answer is cached at most an hour. Source:
+/// "Working with AWS Lambda authorizers for HTTP APIs" (`authorizerResultTtlInSeconds`, 0 to 3600),
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html
+pub const HTTP_API_MAX_AUTHORIZER_TTL_S: u64 = 3600;
+
+/// The methods a route key may name (`ANY` matches every one). Source:
+/// "Working with routes for HTTP APIs",
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+pub const HTTP_API_METHODS: &[&str] = &["ANY", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
+
+/// The stage `serve` answers as: an HTTP API's automatically deployed one.
+pub const HTTP_API_STAGE: &str = "$default";
+
+/// The API id a local request names (`requestContext.apiId`, the ARNs the
+/// authorizer sees): ten characters, as API Gateway's are.
+pub const LOCAL_API_ID: &str = "local00api";
+
 /// The cold-start goal of the team: import time per handler, milliseconds
 /// (`import_budget` in docs/design.md).
 pub const DEFAULT_IMPORT_BUDGET_MS: u64 = 3_000;

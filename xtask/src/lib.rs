@@ -14,6 +14,8 @@ pub mod report;
 pub mod graph;
 // What each node does.
 pub mod steps;
+// The HTTP API answered locally as API Gateway answers it (`serve`).
+pub mod api;
 // A function run on this machine as Lambda runs it.
 pub mod lambda;
 // Python, its installers and its packaging.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 
+use super::api;
 use super::table::{Limit, Table};
 use super::workspace::Workspace;
 use super::{
@@ -147,6 +148,7 @@ impl Config {
             log_retention_days: deploy.log_retention_days,
             layers,
             functions,
+            api: api::Api::default(),
         })
     }
 }

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use crate::facts::{Arch, Runtime};
 use crate::store::remote_cache::Settings as RemoteSettings;
 
+pub mod api;
 mod deploy;
 #[cfg(test)]
 mod design_doc;
@@ -200,6 +201,9 @@ pub struct Config {
     pub log_retention_days: u64,
     pub layers: BTreeMap<String, Layer>,
     pub functions: BTreeMap<String, Function>,
+    /// The HTTP API in front of the functions (`routes` of each function,
+    /// `[api]`): deployed from the manifest, served by `serve`.
+    pub api: api::Api,
 }
 
 /// What the command line may override.

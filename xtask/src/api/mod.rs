@@ -1,0 +1,4 @@
+//! The API wing: the HTTP API of `[workspace.metadata.lambda]` answered on
+//! this machine as API Gateway answers it, in front of functions run as
+//! Lambda runs them. Imports the local Lambda wing, configuration and the
+//! ground floor.
