@@ -2,3 +2,8 @@
 //! this machine as API Gateway answers it, in front of functions run as
 //! Lambda runs them. Imports the local Lambda wing, configuration and the
 //! ground floor.
+pub mod gateway;
+pub mod generation;
+pub mod pool;
+pub mod server;
+pub mod watch;

@@ -1,7 +1,9 @@
 //! Each command's typed arguments, built from what was given: the options
 //! every command shares, and the command's own names and options.
 
-use super::flags::{ALL, CHECK, ENV, EVENT, LAYER, OPEN, UPGRADE, UPGRADE_PACKAGE};
+use super::flags::{
+    ALL, CHECK, ENV, EVENT, FAKES, LAYER, OPEN, PORT, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, WATCH,
+};
 use super::{Common, Given};
 
 /// A command over names it selects from (layers, functions): none means all.
@@ -95,5 +97,33 @@ pub struct CiArgs {
 impl From<Given> for CiArgs {
     fn from(given: Given) -> CiArgs {
         CiArgs { line: given.line }
+    }
+}
+
+/// `serve [--port N] [--watch] [--fakes] [--env K=V] [--save-events DIR] [FUNCTION...]`.
+pub struct ServeArgs {
+    pub common: Common,
+    /// None: all.
+    pub functions: Vec<String>,
+    /// As given; checked by the command.
+    pub port: Option<String>,
+    pub watch: bool,
+    pub fakes: bool,
+    /// `KEY=VALUE`, as given.
+    pub env: Vec<String>,
+    pub save_events: Option<String>,
+}
+
+impl From<Given> for ServeArgs {
+    fn from(given: Given) -> ServeArgs {
+        ServeArgs {
+            port: given.value(&PORT),
+            watch: given.switch(&WATCH),
+            fakes: given.switch(&FAKES),
+            env: given.values(&ENV),
+            save_events: given.value(&SAVE_EVENTS),
+            functions: given.names,
+            common: given.common,
+        }
     }
 }

@@ -69,6 +69,10 @@ pub static FLAGS: &[&Flag] = &[
     &UPGRADE,
     &UPGRADE_PACKAGE,
     &OPEN,
+    &PORT,
+    &WATCH,
+    &FAKES,
+    &SAVE_EVENTS,
     &INSTALLER,
     &DRY_RUN,
     &HELP,
@@ -274,6 +278,38 @@ pub static OPEN: Flag = Flag {
     short: None,
     value: None,
     help: "open the report with xdg-open (or open); without one, print its path",
+    role: Role::Own,
+};
+
+pub static PORT: Flag = Flag {
+    long: "--port",
+    short: Some("-p"),
+    value: Some("<N>"),
+    help: "the port on 127.0.0.1 (default 8000; 0: a free one, printed)",
+    role: Role::Own,
+};
+
+pub static WATCH: Flag = Flag {
+    long: "--watch",
+    short: Some("-w"),
+    value: None,
+    help: "rebuild on save and reload only the functions whose build changed",
+    role: Role::Own,
+};
+
+pub static FAKES: Flag = Flag {
+    long: "--fakes",
+    short: None,
+    value: None,
+    help: "start the sample events' local world (<events>/fakes.py) and give the functions its variables",
+    role: Role::Own,
+};
+
+pub static SAVE_EVENTS: Flag = Flag {
+    long: "--save-events",
+    short: None,
+    value: Some("<DIR>"),
+    help: "write every event sent to a function into DIR, named by the apigw-requestid of its response",
     role: Role::Own,
 };
 

@@ -11,7 +11,7 @@ use anyhow::Result;
 use crate::cli::Common;
 use crate::config::Config;
 use crate::graph::{self, dist, run, Graph, Session, Settings, Status};
-use crate::progress::Printer;
+use crate::progress::{Printer, Verbosity};
 use crate::store::inputs::LazyRecords;
 use crate::store::run_lock::{self, RepoLock};
 use crate::{atomic, report, report::render};
@@ -163,6 +163,71 @@ impl<'a> Opened<'a> {
 }
 
 impl Ran<'_> {
+    /// What `build` shows: the verdicts, what ran and where the report is;
+    /// whether all is well (`serve` reloads only then).
+    pub fn show(&self, repo: &Repo, common: &Common) -> Result<bool> {
+        let (config, printer, graph, outcome) = (&repo.config, &repo.printer, &self.graph, &self.outcome);
+        let (reports, outcomes) = render::verdicts(graph, &outcome.statuses);
+        let checks_ok = reports.values().all(|report| report.ok);
+        let smokes_ok = outcomes.values().all(|outcome| !outcome.failed());
+        let failures = outcome.failures();
+        let ok = checks_ok && smokes_ok && failures.is_empty();
+        if common.json {
+            let verdicts: serde_json::Map<String, serde_json::Value> = config
+                .functions
+                .keys()
+                .map(|name| {
+                    let value = serde_json::json!({
+                        "check": reports.get(name),
+                        "smoke": outcomes.get(name),
+                    });
+                    (name.clone(), value)
+                })
+                .collect();
+            let failed: serde_json::Map<String, serde_json::Value> = failures
+                .iter()
+                .map(|(index, message)| (graph.nodes[*index].id(), message.clone().into()))
+                .collect();
+            let value = serde_json::json!({
+                "ok": ok,
+                "verdicts": verdicts,
+                "failed": failed,
+                "written": outcome.dist.written,
+                "removed": outcome.dist.removed,
+            });
+            printer.out(&serde_json::to_string_pretty(&value)?);
+        }
+        let ran_steps = outcome.built.len();
+        let steps = graph.nodes.len();
+        if ran_steps == 0 && failures.is_empty() && !outcome.dist.written.is_empty() {
+            // Settings such as `memory` reach only the manifest.
+            let written = outcome.dist.written.join(", ");
+            printer.info(&format!("build: no step ran ({steps} steps); wrote {written}"));
+        } else if ran_steps == 0 && failures.is_empty() {
+            printer.info(&format!("build: up to date ({steps} steps)"));
+        } else {
+            printer.info(&format!("build: {ran_steps} of {steps} steps ran"));
+        }
+        if checks_ok {
+            for warning in render::check_warnings(&reports) {
+                printer.warn(&warning);
+            }
+            printer.info(&render::check_summary(&reports));
+        } else {
+            eprint!("{}", render::check_reports(config, &reports));
+        }
+        if smokes_ok {
+            printer.info(&render::smoke_summary(&outcomes));
+        } else {
+            let quiet = common.verbosity == Verbosity::Quiet;
+            eprint!("{}", render::smoke_table(&outcomes, quiet));
+        }
+        if outcome.missing.is_empty() {
+            printer.info(&format!("report: {}", report::RELATIVE_PATH));
+        }
+        Ok(ok)
+    }
+
     /// The command's answer once it has shown the outcome: an error when a
     /// step failed or what it showed did (`failed`).
     pub fn finish(self, failed: bool) -> Result<()> {

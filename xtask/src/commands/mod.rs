@@ -4,8 +4,8 @@
 //! it. `graph_run` is what the commands that run the build graph share.
 
 use crate::cli::flags::{
-    ALL, ARCH, BUILDER, CHECK, ENV, EVENT, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, RUNNER, UPGRADE,
-    UPGRADE_PACKAGE, VERBOSE,
+    ALL, ARCH, BUILDER, CHECK, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, PORT, RUNNER,
+    SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, VERBOSE, WATCH,
 };
 use crate::cli::Command;
 
@@ -18,6 +18,7 @@ pub mod invoke;
 pub mod lock;
 pub mod package;
 pub mod report;
+pub mod serve;
 pub mod smoke;
 #[cfg(test)]
 mod tests;
@@ -116,6 +117,36 @@ way to run the runtime here.",
         ],
         takes_names: true,
         run: |given| invoke::run(given.into()),
+    },
+    Command {
+        name: "serve",
+        arguments: "[FUNCTION...]",
+        summary: "the HTTP API of Cargo.toml on 127.0.0.1, as API Gateway\nanswers it, with warm functions (and reload on save)",
+        usage: "cargo xtask serve [OPTIONS] [FUNCTION...]",
+        about: "Builds everything (as `build`), then answers the routes of Cargo.toml (each
+function's `routes`, the `[api]` authorizer and payload format) on 127.0.0.1 as an
+API Gateway HTTP API does: route selection (exact path, then parameters, then
+greedy, then $default), events in payload format 1.0 or 2.0, the Lambda REQUEST
+authorizer (401/403, its context passed on, answers cached by identity source),
+responses mapped back, and API Gateway's own errors: 404 no route, 413 over 10 MB,
+502 a function error or malformed response, 503 past min(30 s, the function's
+timeout), 429 past `reserved_concurrency`.
+Functions run as `invoke` runs them (AWS's runtime interface client, read-only
+code, unprivileged user, memory and variables from the manifest) but warm: an
+environment is reused across requests, another is started for a concurrent one;
+each log line is prefixed with the function and request id. FUNCTION... serves
+only those functions' routes (the authorizer too when one of them needs it).
+--watch rebuilds through the graph on every saved change to a handler, shared
+code, a requirements file, a lock or Cargo.toml, and replaces the environments of
+exactly the functions whose build changed; a failed build keeps the last good one
+serving and prints why. --fakes starts <events>/fakes.py, as `invoke --all` does.
+Stops on Ctrl-C. Exit codes: 1 the first build failed, 2 bad usage.",
+        flags: &[
+            &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS, &PORT, &WATCH, &FAKES, &ENV,
+            &SAVE_EVENTS,
+        ],
+        takes_names: true,
+        run: |given| serve::run(given.into()),
     },
     Command {
         name: "lock",

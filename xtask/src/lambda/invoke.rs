@@ -133,6 +133,7 @@ impl Invoker<'_> {
             plan: &plan,
             env,
             forward_logs,
+            label_logs: false,
         };
         let mut running = sandbox::start(&start, &layout)?;
         for note in &running.notes {

@@ -29,6 +29,9 @@ pub struct Start<'a> {
     /// Function output (its logs) goes to stderr as it comes; otherwise it
     /// is only kept for error messages.
     pub forward_logs: bool,
+    /// Each forwarded line starts with the function's name and the
+    /// request id of the invocation it belongs to (`serve`).
+    pub label_logs: bool,
 }
 
 /// The command that starts the runtime, and what it runs in.

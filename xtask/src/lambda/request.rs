@@ -93,7 +93,7 @@ fn usage(message: String) -> anyhow::Error {
     UsageError::new(message).into()
 }
 
-fn env_pairs(given: &[String]) -> Result<Vec<(String, String)>> {
+pub fn env_pairs(given: &[String]) -> Result<Vec<(String, String)>> {
     let mut env = Vec::new();
     for pair in given {
         let Some((name, value)) = pair.split_once('=').filter(|(name, _)| !name.is_empty()) else {

@@ -83,6 +83,7 @@ pub struct LayerStep {
 }
 
 /// Where the imports run, or why they cannot run on this machine.
+#[derive(Clone)]
 pub enum Runner {
     Host {
         /// The real binary (see `interpreter::find_interpreter`).
@@ -100,6 +101,7 @@ pub enum Runner {
 
 /// The stand-ins for what the Python runtime brings: its site-packages
 /// (boto3) and `/var/runtime` (the runtime interface client).
+#[derive(Clone)]
 pub struct RuntimeSite {
     pub dir: Option<PathBuf>,
     /// How the site was had, for messages about runtime-provided modules.

@@ -109,6 +109,10 @@ pub struct Sandbox {
     _watched: Vec<Watched>,
     logs: Arc<Mutex<VecDeque<String>>>,
     readers: Vec<JoinHandle<()>>,
+    /// What each forwarded log line starts with (`[users 5f3c…]`): empty
+    /// unless the start asked for labelled logs.
+    label: Option<Arc<Mutex<String>>>,
+    name: String,
     function_arn: String,
     /// Why the Runtime API refused connections (the first few it tells), for the
     /// message when the runtime fails.
@@ -154,6 +158,9 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         }
     }
     let logs: Arc<Mutex<VecDeque<String>>> = Arc::default();
+    let label = start
+        .label_logs
+        .then(|| Arc::new(Mutex::new(format!("[{}]", start.plan.name))));
     let mut readers = Vec::new();
     let streams: [Option<Box<dyn Read + Send>>; 2] = [
         child
@@ -171,6 +178,7 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
     ];
     for stream in streams.into_iter().flatten() {
         let (logs, forward, paths) = (Arc::clone(&logs), start.forward_logs, paths.clone());
+        let label = label.clone();
         readers.push(thread::spawn(move || {
             for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
                 // The runtime joins the lines of one error with `\r`; paths
@@ -178,7 +186,15 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
                 let text = String::from_utf8_lossy(&line).replace('\r', "\n");
                 let text = lambda_paths(&paths, &text);
                 if forward {
-                    eprintln!("{text}");
+                    match &label {
+                        Some(label) => {
+                            let label = label.lock().map(|l| l.clone()).unwrap_or_default();
+                            for line in text.lines() {
+                                eprintln!("{label} {line}");
+                            }
+                        }
+                        None => eprintln!("{text}"),
+                    }
                 }
                 let mut tail = logs.lock().expect("log tail");
                 tail.extend(text.lines().map(str::to_string));
@@ -206,6 +222,8 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         refused: Vec::new(),
         logs,
         readers,
+        label,
+        name: start.plan.name.clone(),
         function_arn,
         paths,
         notes,
@@ -261,6 +279,11 @@ impl Sandbox {
         static COUNTER: AtomicU64 = AtomicU64::new(1);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("{:08x}-0000-4000-8000-{n:012x}", std::process::id());
+        if let Some(label) = &self.label {
+            if let Ok(mut label) = label.lock() {
+                *label = format!("[{} {request_id}]", self.name);
+            }
+        }
         let sent = Instant::now();
         self.api.push(Invocation {
             request_id: request_id.clone(),
@@ -297,6 +320,12 @@ impl Sandbox {
             duration_ms: sent.elapsed().as_secs_f64() * 1000.0,
             result,
         }
+    }
+
+    /// Whether the runtime has stopped (timed out, crashed, or exited): an
+    /// environment that cannot take another event.
+    pub fn ended(&mut self) -> bool {
+        self.reaped || self.runtime_exited().is_some()
     }
 
     /// The most memory the runtime's process has used, MB, as Lambda's

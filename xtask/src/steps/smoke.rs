@@ -92,6 +92,7 @@ fn smoke_one(setup: &Setup, plan: &FunctionPlan) -> Result<(Init, Vec<String>)> 
         plan,
         env: &[],
         forward_logs: false,
+        label_logs: false,
     };
     let init_once = || -> Result<(Init, Vec<String>)> {
         let mut running = sandbox::start(&start, &layout)?;
