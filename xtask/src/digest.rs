@@ -140,7 +140,16 @@ mod tests {
 
     #[test]
     fn base64_reads_back_what_it_writes() {
-        for input in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "\u{0}\u{ff}\u{7f}é"] {
+        for input in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "\u{0}\u{ff}\u{7f}é",
+        ] {
             let encoded = base64(input.as_bytes());
             assert_eq!(base64_decode(&encoded).as_deref(), Some(input.as_bytes()));
             let unpadded = encoded.trim_end_matches('=');

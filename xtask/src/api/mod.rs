@@ -2,3 +2,7 @@
 //! this machine as API Gateway answers it, in front of functions run as
 //! Lambda runs them. Imports the local Lambda wing, configuration and the
 //! ground floor.
+
+mod http;
+mod request;
+mod routes;
