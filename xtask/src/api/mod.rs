@@ -3,6 +3,7 @@
 //! Lambda runs them. Imports the local Lambda wing, configuration and the
 //! ground floor.
 
+mod event;
 mod http;
 mod request;
 mod routes;
