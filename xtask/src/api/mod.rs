@@ -3,7 +3,11 @@
 //! Lambda runs them. Imports the local Lambda wing, configuration and the
 //! ground floor.
 
+mod authorizer;
 mod event;
+#[cfg(test)]
+mod fake;
 mod http;
+mod policy;
 mod request;
 mod routes;

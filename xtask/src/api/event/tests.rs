@@ -4,25 +4,11 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::api::fake::http;
 use crate::api::http::HttpRequest;
 use crate::api::routes::{select, tests::route};
 
 const EPOCH_MS: u64 = 1_735_732_800_123;
-
-fn http(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        target: target.into(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_vec(),
-        body_too_large: false,
-        peer: "192.0.2.7".parse().unwrap(),
-        port: 3000,
-    }
-}
 
 /// A request with every kind of value: repeated headers and query names,
 /// cookies, a percent-encoded path parameter and a JSON body.
