@@ -10,4 +10,5 @@ mod fake;
 mod http;
 mod policy;
 mod request;
+mod response;
 mod routes;
