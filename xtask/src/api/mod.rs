@@ -7,6 +7,7 @@ mod authorizer;
 mod event;
 #[cfg(test)]
 mod fake;
+pub mod gateway;
 mod http;
 mod policy;
 mod request;

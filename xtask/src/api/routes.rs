@@ -15,11 +15,16 @@ pub(super) struct Selected<'r> {
     pub route: &'r Route,
     /// Decoded values named as the route names them (`proxy` for
     /// `{proxy+}`), in the route's order; empty when it has none.
-    pub parameters: Vec<(String, String)>,
+    pub parameters: Parameters,
 }
 
-/// How specific a matched route is: lower is chosen first.
+/// How specific a matched route is, segment by segment (0 literal, 1
+/// parameter, 2 greedy) and then by method (0 exact, 1 `ANY`): lower is
+/// chosen first.
 type Rank = (Vec<u8>, u8);
+
+/// Path parameters by name, decoded.
+type Parameters = Vec<(String, String)>;
 
 pub(super) fn select<'r>(routes: &'r [Route], method: &str, raw_path: &str) -> Option<Selected<'r>> {
     let mut best: Option<(Rank, Selected<'r>)> = None;
@@ -54,9 +59,9 @@ pub(super) fn select<'r>(routes: &'r [Route], method: &str, raw_path: &str) -> O
     })
 }
 
-/// The rank of each segment (0 literal, 1 parameter, 2 greedy) and the
-/// parameters, when `segments` match the path.
-fn match_path(segments: &[Segment], raw_path: &str) -> Option<(Vec<u8>, Vec<(String, String)>)> {
+/// The rank of each segment and the parameters, when `segments` match the
+/// path.
+fn match_path(segments: &[Segment], raw_path: &str) -> Option<(Vec<u8>, Parameters)> {
     let sent: Vec<&str> = raw_path.strip_prefix('/')?.split('/').collect();
     // `/` is one empty segment, whether the route's path was read as no
     // segments or as one empty literal.
