@@ -1,5 +1,6 @@
 //! SHA-256 in the two spellings the manifest carries: hex for people and
-//! caches, base64 for Terraform's `filebase64sha256`.
+//! caches, base64 for Terraform's `filebase64sha256`; and base64 read back,
+//! for the bodies a function hands API Gateway encoded.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -87,6 +88,37 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Standard base64 read back: what a function's `isBase64Encoded` body
+/// holds. Trailing padding may be left out, as some encoders do; `None`
+/// for a character outside the alphabet or a length no encoder writes.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let digits = text.trim_end_matches('=').as_bytes();
+    if digits.len() % 4 == 1 || text.len() - digits.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut quad = 0u32;
+        for (i, &digit) in chunk.iter().enumerate() {
+            quad |= base64_value(digit)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&quad.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+fn base64_value(digit: u8) -> Option<u32> {
+    let value = match digit {
+        b'A'..=b'Z' => digit - b'A',
+        b'a'..=b'z' => digit - b'a' + 26,
+        b'0'..=b'9' => digit - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    };
+    Some(u32::from(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +135,33 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn base64_reads_back_what_it_writes() {
+        for input in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "\u{0}\u{ff}\u{7f}é",
+        ] {
+            let encoded = base64(input.as_bytes());
+            assert_eq!(base64_decode(&encoded).as_deref(), Some(input.as_bytes()));
+            let unpadded = encoded.trim_end_matches('=');
+            assert_eq!(base64_decode(unpadded).as_deref(), Some(input.as_bytes()));
+        }
+        assert_eq!(base64_decode("+/+/").unwrap(), [0xfb, 0xff, 0xbf]);
+    }
+
+    #[test]
+    fn base64_refuses_what_no_encoder_writes() {
+        for bad in ["Zm9v!", "Z", "Zm9vY", "Zg===", "Zm 9v"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
         }
     }
 
