@@ -11,6 +11,9 @@
 //! - `config.global`, `config.layer`, `config.function`: the keys of
 //!   `[workspace.metadata.lambda]`, of a `layers.<name>` table and of a
 //!   `functions.<name>` table;
+//! - `config.api`, `config.authorizer`, `config.route`: the keys of the
+//!   `api` table, of its `authorizer` table, and of a route written as a
+//!   table in a function's `routes`;
 //! - `manifest.top`, `manifest.layer`, `manifest.package`,
 //!   `manifest.function`: the keys of `dist/manifest.json` at the top level,
 //!   of a layer entry, of one of its `packages`, and of a function entry.
@@ -149,6 +152,18 @@ fn maximal_configuration() -> Value {
                 "log_retention_days": 30,
                 "runtime": "python3.12",
                 "architecture": "arm64",
+                "routes": ["POST /sms/webhook", {"key": "GET /sms/health", "authorize": false}],
+                "authorize": true,
+            },
+        },
+        "api": {
+            "payload_format": "2.0",
+            "authorizer": {
+                "function": "sms",
+                "payload_format": "2.0",
+                "response": "simple",
+                "identity_sources": ["$request.header.Authorization"],
+                "result_ttl": 300,
             },
         },
     })
@@ -172,11 +187,24 @@ fn design_doc_lists_every_configuration_key() {
     let mut global: (BTreeSet<String>, BTreeSet<String>) = Default::default();
     let mut layer = global.clone();
     let mut function = global.clone();
+    let mut api = global.clone();
+    let mut authorizer = global.clone();
+    let mut route = global.clone();
     for (key, asked) in finished {
         let (slot, set) = if key == TABLE {
             (&mut global, &value)
+        } else if key == format!("{TABLE}.api") {
+            (&mut api, &value["api"])
+        } else if key == format!("{TABLE}.api.authorizer") {
+            (&mut authorizer, &value["api"]["authorizer"])
         } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.layers.")) {
             (&mut layer, &value["layers"][name])
+        } else if let Some((name, at)) = key
+            .strip_prefix(&format!("{TABLE}.functions."))
+            .and_then(|rest| rest.strip_suffix(']')?.split_once(".routes["))
+        {
+            let at: usize = at.parse().expect("a route's index");
+            (&mut route, &value["functions"][name]["routes"][at])
         } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.functions.")) {
             (&mut function, &value["functions"][name])
         } else {
@@ -189,6 +217,9 @@ fn design_doc_lists_every_configuration_key() {
         ("config.global", &global),
         ("config.layer", &layer),
         ("config.function", &function),
+        ("config.api", &api),
+        ("config.authorizer", &authorizer),
+        ("config.route", &route),
     ] {
         assert!(!asked.is_empty(), "no `{name}` table was parsed");
         assert_same(name, asked, "the configuration keys the code reads");
