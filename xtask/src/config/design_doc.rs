@@ -16,7 +16,9 @@
 //!   table in a function's `routes`;
 //! - `manifest.top`, `manifest.layer`, `manifest.package`,
 //!   `manifest.function`: the keys of `dist/manifest.json` at the top level,
-//!   of a layer entry, of one of its `packages`, and of a function entry.
+//!   of a layer entry, of one of its `packages`, and of a function entry;
+//! - `manifest.api`, `manifest.route`, `manifest.authorizer`: the keys of
+//!   its `api`, of one of its `routes`, and of its `authorizer`.
 //!
 //! The configuration's keys are what `Table`'s getters were asked for while
 //! parsing a maximal configuration (see `table::asked_log`); the manifest's
@@ -27,7 +29,7 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::config::manifest::Package;
+use crate::config::manifest::{ApiEntry, AuthorizerEntry, Package, RouteEntry};
 use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
 use crate::config::{asked_log, Config, TABLE};
 
@@ -311,6 +313,24 @@ fn design_doc_lists_every_manifest_key() {
         },
     );
 
+    manifest.api = ApiEntry {
+        payload_format_version: "1.0".to_string(),
+        routes: BTreeMap::from([(
+            "GET /users/{user_id}".to_string(),
+            RouteEntry {
+                function: "users".to_string(),
+                authorize: true,
+            },
+        )]),
+        authorizer: Some(AuthorizerEntry {
+            function: "authorizer".to_string(),
+            payload_format_version: "2.0".to_string(),
+            enable_simple_responses: true,
+            identity_sources: vec!["$request.header.Authorization".to_string()],
+            result_ttl_in_seconds: 300,
+        }),
+    };
+
     let value = serde_json::to_value(&manifest).unwrap();
     let entries = |name: &str| -> Vec<Value> {
         value[name]
@@ -348,5 +368,22 @@ fn design_doc_lists_every_manifest_key() {
         "manifest.function",
         &union(&entries("functions")),
         "a function entry of dist/manifest.json",
+    );
+    assert_same(
+        "manifest.api",
+        &object_keys(&value["api"]),
+        "dist/manifest.json's api",
+    );
+    let routes: Vec<Value> = value["api"]["routes"]
+        .as_object()
+        .expect("a map of routes")
+        .values()
+        .cloned()
+        .collect();
+    assert_same("manifest.route", &union(&routes), "a route of the api");
+    assert_same(
+        "manifest.authorizer",
+        &object_keys(&value["api"]["authorizer"]),
+        "the api's authorizer",
     );
 }
