@@ -206,6 +206,18 @@ pub const HTTP_API_MAX_AUTHORIZER_TTL_S: u64 = 3600;
 /// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
 pub const HTTP_API_METHODS: &[&str] = &["ANY", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 
+/// What a Lambda authorizer's identity source may name, each followed by
+/// the name: a header (matched in any case), a query string parameter, a
+/// context variable, a stage variable. Source: "Working with AWS Lambda
+/// authorizers for HTTP APIs" ("Identity sources"),
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html
+pub const HTTP_API_IDENTITY_SOURCE_PREFIXES: &[&str] = &[
+    "$request.header.",
+    "$request.querystring.",
+    "$context.",
+    "$stageVariables.",
+];
+
 /// The stage `serve` answers as: an HTTP API's automatically deployed one.
 pub const HTTP_API_STAGE: &str = "$default";
 

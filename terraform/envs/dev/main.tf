@@ -1,6 +1,7 @@
-# The example application: what dist/manifest.json describes (layers and
-# functions), the tables the functions use, and the HTTP API in front of them.
-# Layers appear nowhere below: they come from the manifest.
+# The example application: what dist/manifest.json describes (layers,
+# functions and the HTTP API in front of them), and the tables the functions
+# use. Layers, routes and the authorizer appear nowhere below: they come from
+# Cargo.toml through the manifest. What is here is known at deploy time.
 
 module "manifest" {
   source = "../../modules/manifest"
@@ -21,14 +22,20 @@ locals {
   table_names = { for key, table in aws_dynamodb_table.this : key => table.name }
   table_arns  = { for key, table in aws_dynamodb_table.this : key => table.arn }
 
-  # The handlers read API Gateway's payload format 1.0 (`httpMethod`; the
-  # authorizer builds its policy from `methodArn`): see lambdas/shared/request.py.
-  payload_format_version = "1.0"
+  # The path of each function's routes by method, from Cargo.toml through
+  # the manifest: "auth GET" => ["/auth/callback"].
+  route_paths = {
+    for key, route in module.manifest.api.routes : "${route.function} ${split(" ", key)[0]}" => split(" ", key)[1]...
+    if key != "$default"
+  }
 
-  # URLs the functions must know about themselves. The API's endpoint does
-  # not depend on the functions, so this is no dependency cycle.
-  auth_callback_url = "${module.api.api_endpoint}/auth/callback"
-  sms_webhook_url   = "${module.api.api_endpoint}/sms/webhook"
+  # URLs the functions must know about themselves: the API's endpoint and
+  # the path of a route of theirs (auth's one GET route is Cognito's
+  # callback, sms's one POST route the webhook Twilio calls). The API's
+  # endpoint does not depend on the functions, so this is no dependency
+  # cycle.
+  auth_callback_url = "${module.api.api_endpoint}${one(local.route_paths["auth GET"])}"
+  sms_webhook_url   = "${module.api.api_endpoint}${one(local.route_paths["sms POST"])}"
 
   cognito = {
     COGNITO_USER_POOL_ID = var.cognito_user_pool_id
@@ -102,19 +109,6 @@ locals {
       kms_keys = local.secrets_kms
     }
   }
-
-  # Methods and the {user_id} parameter are what lambdas/users/users_handler.py
-  # dispatches on (it updates with PATCH and reads pathParameters.user_id).
-  routes = {
-    "GET /users"              = { function = "users", authorize = true }
-    "POST /users"             = { function = "users", authorize = true }
-    "GET /users/{user_id}"    = { function = "users", authorize = true }
-    "PATCH /users/{user_id}"  = { function = "users", authorize = true }
-    "DELETE /users/{user_id}" = { function = "users", authorize = true }
-    "GET /auth/callback"      = { function = "auth" }
-    "POST /sms/webhook"       = { function = "sms" }
-    "OPTIONS /{proxy+}"       = { function = "cors" }
-  }
 }
 
 resource "aws_dynamodb_table" "this" {
@@ -163,25 +157,16 @@ module "app" {
   layer_version_retention = var.layer_version_retention
 }
 
+# Routes, their payload format and the authorizer come from Cargo.toml
+# through the manifest.
 module "api" {
   source = "../../modules/http_api"
 
-  name                   = "${var.name_prefix}-api"
-  functions              = module.app.functions
-  routes                 = local.routes
-  payload_format_version = local.payload_format_version
+  name      = "${var.name_prefix}-api"
+  functions = module.app.functions
+  api       = module.manifest.api
 
   # Kept as long as the functions' logs by default: Cargo.toml's
   # log_retention_days, through the manifest.
   access_log_retention_days = module.manifest.log_retention_days
-
-  # The authorizer also accepts the token from the access_token cookie, so it
-  # has no identity source (API Gateway would answer 401 to a request without
-  # the Authorization header) and therefore no result caching.
-  authorizer = {
-    function               = "authorizer"
-    payload_format_version = local.payload_format_version
-    identity_sources       = []
-    result_ttl_in_seconds  = 0
-  }
 }

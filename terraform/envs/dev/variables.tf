@@ -31,7 +31,7 @@ variable "cognito_domain" {
 }
 
 variable "cognito_redirect_uri" {
-  description = "COGNITO_REDIRECT_URI, exactly as registered on the app client. Default: <api_endpoint>/auth/callback (output auth_callback_url)."
+  description = "COGNITO_REDIRECT_URI, exactly as registered on the app client. Default: the API's endpoint and the path of auth's GET route in Cargo.toml, <api_endpoint>/auth/callback (output auth_callback_url)."
   type        = string
   default     = null
 }
@@ -53,7 +53,7 @@ variable "twilio_auth_token_secret_arn" {
 }
 
 variable "twilio_webhook_url" {
-  description = "TWILIO_WEBHOOK_URL: the webhook URL exactly as configured in Twilio (it signs it). Default: <api_endpoint>/sms/webhook (output sms_webhook_url)."
+  description = "TWILIO_WEBHOOK_URL: the webhook URL exactly as configured in Twilio (it signs it). Default: the API's endpoint and the path of sms's POST route in Cargo.toml, <api_endpoint>/sms/webhook (output sms_webhook_url)."
   type        = string
   default     = null
 }

@@ -1,23 +1,27 @@
 # An API Gateway HTTP API whose routes proxy to Lambda functions, with an
 # optional Lambda REQUEST authorizer and JSON access logs in a CloudWatch log
-# group of its own. CORS preflight is left to a route (e.g. OPTIONS
-# /{proxy+}): setting the API's cors_configuration would make API Gateway
-# answer OPTIONS itself and never call that route.
+# group of its own. Routes, payload format and authorizer are Cargo.toml's,
+# through dist/manifest.json (var.api): this module decides none of them.
+# CORS preflight is left to a route (e.g. OPTIONS /{proxy+}): setting the
+# API's cors_configuration would make API Gateway answer OPTIONS itself and
+# never call that route.
 
 locals {
-  route_functions = toset([for route in values(var.routes) : route.function])
+  routes          = var.api.routes
+  authorizer      = var.api.authorizer
+  route_functions = toset([for route in values(local.routes) : route.function])
 
   unknown_route_targets = sort([
-    for key, route in var.routes : "${key} -> ${route.function}" if !contains(keys(var.functions), route.function)
+    for key, route in local.routes : "${key} -> ${route.function}" if !contains(keys(var.functions), route.function)
   ])
 
-  authorized_routes = sort([for key, route in var.routes : key if route.authorize])
+  authorized_routes = sort([for key, route in local.routes : key if route.authorize])
 
   # Lookups that yield null instead of failing, so that a route or authorizer
   # naming a function that is not deployed is reported once, by the stage's
   # preconditions, with a clear message.
   integration_targets = { for name, integration in aws_apigatewayv2_integration.function : name => "integrations/${integration.id}" }
-  authorizer_function = var.authorizer == null ? null : lookup(var.functions, var.authorizer.function, null)
+  authorizer_function = local.authorizer == null ? null : lookup(var.functions, local.authorizer.function, null)
 
   # Lambda statement IDs allow [A-Za-z0-9_-]; naming them after the API lets
   # two APIs invoke the same function.
@@ -73,12 +77,12 @@ resource "aws_apigatewayv2_stage" "default" {
     }
 
     precondition {
-      condition     = var.authorizer == null || contains(keys(var.functions), try(var.authorizer.function, ""))
-      error_message = "The authorizer function ${try(var.authorizer.function, "")} is not deployed (not in dist/manifest.json)."
+      condition     = local.authorizer == null || contains(keys(var.functions), try(local.authorizer.function, ""))
+      error_message = "The authorizer function ${try(local.authorizer.function, "")} is not deployed (not in dist/manifest.json)."
     }
 
     precondition {
-      condition     = var.authorizer != null || length(local.authorized_routes) == 0
+      condition     = local.authorizer != null || length(local.authorized_routes) == 0
       error_message = "Route(s) ${join(", ", local.authorized_routes)} have authorize = true but no authorizer is configured."
     }
   }
@@ -91,35 +95,40 @@ resource "aws_apigatewayv2_integration" "function" {
   integration_type       = "AWS_PROXY"
   integration_method     = "POST"
   integration_uri        = var.functions[each.key].invoke_arn
-  payload_format_version = var.payload_format_version
+  payload_format_version = var.api.payload_format_version
 }
 
 resource "aws_apigatewayv2_authorizer" "this" {
   count = local.authorizer_function == null ? 0 : 1
 
   api_id                            = aws_apigatewayv2_api.this.id
-  name                              = "${var.name}-${var.authorizer.function}"
+  name                              = "${var.name}-${local.authorizer.function}"
   authorizer_type                   = "REQUEST"
   authorizer_uri                    = local.authorizer_function.invoke_arn
-  authorizer_payload_format_version = var.authorizer.payload_format_version
-  # The authorizer returns an IAM policy, not {"isAuthorized": bool}. Simple
-  # responses exist only with payload format 2.0.
-  enable_simple_responses          = var.authorizer.payload_format_version == "2.0" ? false : null
-  authorizer_result_ttl_in_seconds = var.authorizer.result_ttl_in_seconds
+  authorizer_payload_format_version = local.authorizer.payload_format_version
+  # An IAM policy or {"isAuthorized": bool}, as the manifest says. API
+  # Gateway takes the setting only with payload format 2.0.
+  enable_simple_responses          = local.authorizer.payload_format_version == "2.0" ? local.authorizer.enable_simple_responses : null
+  authorizer_result_ttl_in_seconds = local.authorizer.result_ttl_in_seconds
   # No identity source: the function is called for every request, also one
   # without the header (allowed only with caching off).
-  identity_sources = length(var.authorizer.identity_sources) > 0 ? var.authorizer.identity_sources : null
+  identity_sources = length(local.authorizer.identity_sources) > 0 ? local.authorizer.identity_sources : null
 
   lifecycle {
     precondition {
-      condition     = length(var.authorizer.identity_sources) > 0 || var.authorizer.result_ttl_in_seconds == 0
+      condition     = length(local.authorizer.identity_sources) > 0 || local.authorizer.result_ttl_in_seconds == 0
       error_message = "An authorizer without identity_sources must have result_ttl_in_seconds = 0 (API Gateway caches by identity source)."
+    }
+
+    precondition {
+      condition     = !local.authorizer.enable_simple_responses || local.authorizer.payload_format_version == "2.0"
+      error_message = "Simple responses (enable_simple_responses) exist only with payload format 2.0."
     }
   }
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  for_each = var.routes
+  for_each = local.routes
 
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.key

@@ -11,47 +11,46 @@ variable "functions" {
   }))
 }
 
-variable "routes" {
-  description = "Route key (\"METHOD /path\") => {function, authorize}. `authorize = true` puts the route behind the Lambda authorizer."
-  type = map(object({
-    function  = string
-    authorize = optional(bool, false)
-  }))
-}
-
-variable "authorizer" {
+variable "api" {
   description = <<-EOT
-    The Lambda REQUEST authorizer, or null for none. The function returns an
-    IAM policy document (simple responses are off). With payload format 1.0 the
-    event has `methodArn`, as a REST API authorizer's does; with 2.0 it has
-    `routeArn`. Caching (result_ttl_in_seconds) is off by default: a cached
-    policy is reused for every route the same token calls, so a policy that
-    allows only the route it was asked about would deny the next one.
-    identity_sources = [] calls the authorizer for every request, also those
-    without the header (e.g. a token in a cookie); it requires caching off.
+    The API as Cargo.toml declares it: pass the manifest module's `api`
+    output. `routes`: route key ("METHOD /path" or "$default") => {function,
+    authorize}; `authorize = true` puts the route behind the Lambda
+    authorizer. `payload_format_version`: the event the integrations send,
+    "2.0" (requestContext.http.method, rawPath) or "1.0" (httpMethod, path,
+    as REST APIs). `authorizer`: the Lambda REQUEST authorizer, or null for
+    none. It returns an IAM policy, or {"isAuthorized": bool} with
+    enable_simple_responses (payload format 2.0 only). With payload format
+    1.0 its event has `methodArn`, as a REST API authorizer's does; with 2.0
+    `routeArn`. A cached answer (result_ttl_in_seconds) is reused for every
+    route the same identity calls, so a policy that allows only the route
+    it was asked about would deny the next one. identity_sources = [] calls
+    the authorizer for every request, also those without the header (e.g. a
+    token in a cookie); it requires caching off.
   EOT
   type = object({
-    function               = string
-    payload_format_version = optional(string, "2.0")
-    result_ttl_in_seconds  = optional(number, 0)
-    identity_sources       = optional(list(string), ["$request.header.Authorization"])
+    payload_format_version = string
+    routes = map(object({
+      function  = string
+      authorize = bool
+    }))
+    authorizer = object({
+      function                = string
+      payload_format_version  = string
+      enable_simple_responses = bool
+      identity_sources        = list(string)
+      result_ttl_in_seconds   = number
+    })
   })
-  default = null
 
   validation {
-    condition     = var.authorizer == null || contains(["1.0", "2.0"], try(var.authorizer.payload_format_version, ""))
-    error_message = "authorizer.payload_format_version must be \"1.0\" or \"2.0\"."
+    condition     = contains(["1.0", "2.0"], var.api.payload_format_version)
+    error_message = "api.payload_format_version must be \"1.0\" or \"2.0\"."
   }
-}
-
-variable "payload_format_version" {
-  description = "Event format the integrations send to the functions: \"2.0\" (requestContext.http.method, rawPath) or \"1.0\" (httpMethod, path, as REST APIs)."
-  type        = string
-  default     = "2.0"
 
   validation {
-    condition     = contains(["1.0", "2.0"], var.payload_format_version)
-    error_message = "payload_format_version must be \"1.0\" or \"2.0\"."
+    condition     = var.api.authorizer == null || contains(["1.0", "2.0"], try(var.api.authorizer.payload_format_version, ""))
+    error_message = "api.authorizer.payload_format_version must be \"1.0\" or \"2.0\"."
   }
 }
 

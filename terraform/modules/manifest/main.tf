@@ -44,6 +44,9 @@ locals {
   log_retention_days = try(tonumber(local.raw.log_retention_days), null)
   raw_layers         = try(local.raw.layers, {})
   raw_functions      = try(local.raw.functions, {})
+  # The HTTP API from Cargo.toml; null when the manifest predates it.
+  raw_api        = try(local.raw.api, null)
+  raw_authorizer = try(local.raw_api.authorizer, null)
 
   built_layers = tomap({
     for name, layer in local.raw_layers : name => {
@@ -95,6 +98,26 @@ locals {
       environment          = try(tomap({ for key, value in fn.environment : key => tostring(value) }), {})
     }
   })
+
+  # The API in API Gateway's terms, as the build tool wrote it (it checked
+  # the route keys and the authorizer against API Gateway's rules). Missing
+  # or mistyped values are null here and stop the plan in outputs.tf.
+  api = {
+    payload_format_version = try(tostring(local.raw_api.payload_format_version), null)
+    routes = tomap({
+      for key, route in try(local.raw_api.routes, {}) : key => {
+        function  = try(tostring(route.function), null)
+        authorize = try(tobool(route.authorize), null)
+      }
+    })
+    authorizer = local.raw_authorizer == null ? null : {
+      function                = try(tostring(local.raw_authorizer.function), null)
+      payload_format_version  = try(tostring(local.raw_authorizer.payload_format_version), null)
+      enable_simple_responses = try(tobool(local.raw_authorizer.enable_simple_responses), null)
+      identity_sources        = try(tolist([for source in local.raw_authorizer.identity_sources : tostring(source)]), null)
+      result_ttl_in_seconds   = try(tonumber(local.raw_authorizer.result_ttl_in_seconds), null)
+    }
+  }
 
   # Everything below collects what is wrong, so that the preconditions in
   # outputs.tf can name every offender at once.
@@ -148,6 +171,17 @@ locals {
   functions_without_settings = [
     for name, missing in local.missing_settings : "${name} (${join(", ", missing)})" if length(missing) > 0
   ]
+
+  api_problems = concat(
+    local.raw_api == null ? ["no `api` (the manifest predates it)"] : [],
+    local.raw_api != null && !contains(["1.0", "2.0"], coalesce(local.api.payload_format_version, "-")) ? ["payload_format_version ${jsonencode(try(local.raw_api.payload_format_version, null))}"] : [],
+    [for key, route in local.api.routes : "route ${key} without a function or authorize" if route.function == null || route.authorize == null],
+    [for key, route in local.api.routes : "route ${key} to ${route.function}, which is not a function of the manifest" if route.function != null && !contains(keys(local.raw_functions), coalesce(route.function, "-"))],
+    local.api.authorizer == null ? [] : concat(
+      local.api.authorizer.function == null || local.api.authorizer.enable_simple_responses == null || local.api.authorizer.identity_sources == null || local.api.authorizer.result_ttl_in_seconds == null ? ["authorizer without one of function, enable_simple_responses, identity_sources, result_ttl_in_seconds"] : [],
+      !contains(["1.0", "2.0"], coalesce(local.api.authorizer.payload_format_version, "-")) ? ["authorizer.payload_format_version ${jsonencode(try(local.raw_authorizer.payload_format_version, null))}"] : [],
+    ),
+  )
 
   # A ZIP whose bytes no longer match the manifest means dist/ was half
   # rebuilt or copied from elsewhere; deploying it would record a hash that

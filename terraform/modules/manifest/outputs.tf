@@ -81,6 +81,16 @@ output "log_retention_days" {
   }
 }
 
+output "api" {
+  description = "The HTTP API from Cargo.toml, for the http_api module: {payload_format_version, routes, authorizer}. `routes`: route key (\"GET /users/{user_id}\", \"$default\") => {function, authorize}; `authorizer`: {function, payload_format_version, enable_simple_responses, identity_sources, result_ttl_in_seconds}, or null for none."
+  value       = local.api
+
+  precondition {
+    condition     = length(local.api_problems) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): its `api` is incomplete or invalid: ${join("; ", local.api_problems)}. Routes and the authorizer are set in Cargo.toml: run `cargo xtask build` to rebuild the manifest."
+  }
+}
+
 output "layer_names" {
   description = "Every layer the manifest defines, built or external, sorted."
   value       = sort(keys(local.raw_layers))

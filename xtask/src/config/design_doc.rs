@@ -11,9 +11,14 @@
 //! - `config.global`, `config.layer`, `config.function`: the keys of
 //!   `[workspace.metadata.lambda]`, of a `layers.<name>` table and of a
 //!   `functions.<name>` table;
+//! - `config.api`, `config.authorizer`, `config.route`: the keys of the
+//!   `api` table, of its `authorizer` table, and of a route written as a
+//!   table in a function's `routes`;
 //! - `manifest.top`, `manifest.layer`, `manifest.package`,
 //!   `manifest.function`: the keys of `dist/manifest.json` at the top level,
-//!   of a layer entry, of one of its `packages`, and of a function entry.
+//!   of a layer entry, of one of its `packages`, and of a function entry;
+//! - `manifest.api`, `manifest.route`, `manifest.authorizer`: the keys of
+//!   its `api`, of one of its `routes`, and of its `authorizer`.
 //!
 //! The configuration's keys are what `Table`'s getters were asked for while
 //! parsing a maximal configuration (see `table::asked_log`); the manifest's
@@ -24,7 +29,7 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::config::manifest::Package;
+use crate::config::manifest::{ApiEntry, AuthorizerEntry, Package, RouteEntry};
 use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
 use crate::config::{asked_log, Config, TABLE};
 
@@ -149,6 +154,18 @@ fn maximal_configuration() -> Value {
                 "log_retention_days": 30,
                 "runtime": "python3.12",
                 "architecture": "arm64",
+                "routes": ["POST /sms/webhook", {"key": "GET /sms/health", "authorize": false}],
+                "authorize": true,
+            },
+        },
+        "api": {
+            "payload_format": "2.0",
+            "authorizer": {
+                "function": "sms",
+                "payload_format": "2.0",
+                "response": "simple",
+                "identity_sources": ["$request.header.Authorization"],
+                "result_ttl": 300,
             },
         },
     })
@@ -172,11 +189,24 @@ fn design_doc_lists_every_configuration_key() {
     let mut global: (BTreeSet<String>, BTreeSet<String>) = Default::default();
     let mut layer = global.clone();
     let mut function = global.clone();
+    let mut api = global.clone();
+    let mut authorizer = global.clone();
+    let mut route = global.clone();
     for (key, asked) in finished {
         let (slot, set) = if key == TABLE {
             (&mut global, &value)
+        } else if key == format!("{TABLE}.api") {
+            (&mut api, &value["api"])
+        } else if key == format!("{TABLE}.api.authorizer") {
+            (&mut authorizer, &value["api"]["authorizer"])
         } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.layers.")) {
             (&mut layer, &value["layers"][name])
+        } else if let Some((name, at)) = key
+            .strip_prefix(&format!("{TABLE}.functions."))
+            .and_then(|rest| rest.strip_suffix(']')?.split_once(".routes["))
+        {
+            let at: usize = at.parse().expect("a route's index");
+            (&mut route, &value["functions"][name]["routes"][at])
         } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.functions.")) {
             (&mut function, &value["functions"][name])
         } else {
@@ -189,6 +219,9 @@ fn design_doc_lists_every_configuration_key() {
         ("config.global", &global),
         ("config.layer", &layer),
         ("config.function", &function),
+        ("config.api", &api),
+        ("config.authorizer", &authorizer),
+        ("config.route", &route),
     ] {
         assert!(!asked.is_empty(), "no `{name}` table was parsed");
         assert_same(name, asked, "the configuration keys the code reads");
@@ -280,6 +313,24 @@ fn design_doc_lists_every_manifest_key() {
         },
     );
 
+    manifest.api = ApiEntry {
+        payload_format_version: "1.0".to_string(),
+        routes: BTreeMap::from([(
+            "GET /users/{user_id}".to_string(),
+            RouteEntry {
+                function: "users".to_string(),
+                authorize: true,
+            },
+        )]),
+        authorizer: Some(AuthorizerEntry {
+            function: "authorizer".to_string(),
+            payload_format_version: "2.0".to_string(),
+            enable_simple_responses: true,
+            identity_sources: vec!["$request.header.Authorization".to_string()],
+            result_ttl_in_seconds: 300,
+        }),
+    };
+
     let value = serde_json::to_value(&manifest).unwrap();
     let entries = |name: &str| -> Vec<Value> {
         value[name]
@@ -317,5 +368,22 @@ fn design_doc_lists_every_manifest_key() {
         "manifest.function",
         &union(&entries("functions")),
         "a function entry of dist/manifest.json",
+    );
+    assert_same(
+        "manifest.api",
+        &object_keys(&value["api"]),
+        "dist/manifest.json's api",
+    );
+    let routes: Vec<Value> = value["api"]["routes"]
+        .as_object()
+        .expect("a map of routes")
+        .values()
+        .cloned()
+        .collect();
+    assert_same("manifest.route", &union(&routes), "a route of the api");
+    assert_same(
+        "manifest.authorizer",
+        &object_keys(&value["api"]["authorizer"]),
+        "the api's authorizer",
     );
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 
-use super::api;
+use super::routes::{self, Declared};
 use super::table::{Limit, Table};
 use super::workspace::Workspace;
 use super::{
@@ -128,7 +128,8 @@ impl Config {
         };
         let remote_cache = remote_cache(&mut top)?;
         let layers = layers(root, &mut top)?;
-        let functions = functions(root, &mut top, &layers, &deploy)?;
+        let (functions, declared) = functions(root, &mut top, &layers, &deploy)?;
+        let api = routes::api(&mut top, &declared)?;
         top.finish()?;
         Ok(Config {
             root: root.to_path_buf(),
@@ -148,7 +149,7 @@ impl Config {
             log_retention_days: deploy.log_retention_days,
             layers,
             functions,
-            api: api::Api::default(),
+            api,
         })
     }
 }
@@ -220,22 +221,27 @@ fn layers(root: &Path, top: &mut Table) -> Result<BTreeMap<String, Layer>, Strin
     Ok(layers)
 }
 
+/// The functions and the routes each declares.
+type Functions = (BTreeMap<String, Function>, BTreeMap<String, Vec<Declared>>);
+
 /// `[functions.*]`, each valid against the layers, their names distinct
-/// in any case.
+/// in any case; and the routes each declares, for the API.
 fn functions(
     root: &Path,
     top: &mut Table,
     layers: &BTreeMap<String, Layer>,
     deploy: &Deploy,
-) -> Result<BTreeMap<String, Function>, String> {
+) -> Result<Functions, String> {
     let mut functions = BTreeMap::new();
+    let mut declared = BTreeMap::new();
     let mut folded = BTreeMap::new();
     for (name, value) in top.optional_map("functions")? {
-        let function = parse_function(root, &name, &value, layers, deploy)?;
+        let (function, routes) = parse_function(root, &name, &value, layers, deploy)?;
         check_case_unique(&format!("{TABLE}.functions"), &name, &mut folded)?;
-        functions.insert(name, function);
+        functions.insert(name.clone(), function);
+        declared.insert(name, routes);
     }
-    Ok(functions)
+    Ok((functions, declared))
 }
 
 fn parse_layer(root: &Path, name: &str, value: &Value) -> Result<Layer, String> {
@@ -353,7 +359,7 @@ fn parse_function(
     value: &Value,
     layers: &BTreeMap<String, Layer>,
     defaults: &Deploy,
-) -> Result<Function, String> {
+) -> Result<(Function, Vec<Declared>), String> {
     let key = format!("{TABLE}.functions.{name}");
     check_name(&key, name)?;
     let mut table = Table::new(&key, value)?;
@@ -379,8 +385,9 @@ fn parse_function(
         Some(name) => Some(find_arch(&format!("{key}.architecture"), &name)?),
     };
     let deploy = deploy::function(&mut table, defaults)?;
+    let routes = routes::function(&mut table)?;
     table.finish()?;
-    Ok(Function {
+    let function = Function {
         name: name.to_string(),
         source,
         handler,
@@ -391,7 +398,8 @@ fn parse_function(
         deploy,
         runtime,
         arch,
-    })
+    };
+    Ok((function, routes))
 }
 
 /// A handler is `module.function`, each part a Python identifier.

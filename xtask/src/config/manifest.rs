@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::api::{Api, AuthorizerResponse};
 use crate::config::{Config, LayerSource};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,74 @@ pub struct Manifest {
     pub layers: BTreeMap<String, LayerEntry>,
     #[serde(default)]
     pub functions: BTreeMap<String, FunctionEntry>,
+    /// The HTTP API in front of the functions, from `Cargo.toml`: what
+    /// `terraform/modules/http_api` deploys. A manifest written before it
+    /// existed reads as an API without routes.
+    #[serde(default)]
+    pub api: ApiEntry,
+}
+
+/// The HTTP API, in the terms of API Gateway's own settings (and of
+/// Terraform's arguments), so that the module passes values on and decides
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiEntry {
+    /// The event the integrations send: `"1.0"` or `"2.0"`.
+    pub payload_format_version: String,
+    /// Route key (`GET /users/{user_id}`, `$default`) → its function.
+    pub routes: BTreeMap<String, RouteEntry>,
+    /// `null` when the API has none.
+    pub authorizer: Option<AuthorizerEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub function: String,
+    /// Whether the authorizer decides first.
+    pub authorize: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerEntry {
+    pub function: String,
+    pub payload_format_version: String,
+    /// `{"isAuthorized": …}` answers instead of IAM policies (2.0 only).
+    pub enable_simple_responses: bool,
+    /// Empty: the function is called for every request, nothing cached.
+    pub identity_sources: Vec<String>,
+    pub result_ttl_in_seconds: u64,
+}
+
+impl Default for ApiEntry {
+    fn default() -> ApiEntry {
+        ApiEntry::new(&Api::default())
+    }
+}
+
+impl ApiEntry {
+    pub fn new(api: &Api) -> ApiEntry {
+        ApiEntry {
+            payload_format_version: api.payload_format.version().to_string(),
+            routes: api
+                .routes
+                .iter()
+                .map(|route| {
+                    let entry = RouteEntry {
+                        function: route.function.clone(),
+                        authorize: route.authorize,
+                    };
+                    (route.key.to_string(), entry)
+                })
+                .collect(),
+            authorizer: api.authorizer.as_ref().map(|authorizer| AuthorizerEntry {
+                function: authorizer.function.clone(),
+                payload_format_version: authorizer.payload_format.version().to_string(),
+                enable_simple_responses: authorizer.response == AuthorizerResponse::Simple,
+                identity_sources: authorizer.identity_sources.clone(),
+                result_ttl_in_seconds: authorizer.result_ttl_s,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,8 +370,26 @@ mod tests {
                 log_retention_days: 14,
             },
         );
+        let api = crate::config::api::Api {
+            payload_format: crate::config::api::PayloadFormat::V1,
+            authorizer: None,
+            routes: vec![crate::config::api::Route {
+                key: crate::config::api::RouteKey::parse("GET /f/{id}").unwrap(),
+                function: "f".into(),
+                authorize: false,
+            }],
+        };
+        manifest.api = ApiEntry::new(&api);
         let text = serde_json::to_string(&manifest).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value["api"],
+            serde_json::json!({
+                "payload_format_version": "1.0",
+                "routes": {"GET /f/{id}": {"function": "f", "authorize": false}},
+                "authorizer": null,
+            })
+        );
         assert_eq!(value["layers"]["core"]["unzipped_bytes"], 20);
         assert_eq!(
             value["layers"]["ext"],
@@ -314,5 +401,16 @@ mod tests {
         assert_eq!(value["layers"]["core"]["upload"], "direct");
         let back: Manifest = serde_json::from_str(&text).unwrap();
         assert_eq!(back, manifest);
+    }
+
+    /// `report/history.json` keeps manifests of earlier builds: one written
+    /// before the API was in it still reads.
+    #[test]
+    fn a_manifest_without_api_reads_as_an_api_without_routes() {
+        let text = r#"{"runtime": "python3.11", "architecture": "x86_64"}"#;
+        let manifest: Manifest = serde_json::from_str(text).unwrap();
+        assert_eq!(manifest.api, ApiEntry::default());
+        assert_eq!(manifest.api.payload_format_version, "2.0");
+        assert!(manifest.api.routes.is_empty() && manifest.api.authorizer.is_none());
     }
 }

@@ -3,9 +3,10 @@
 //! ground floor.
 //!
 //! - this file: the configuration's types, and what a build asks of them;
+//! - `api`: the HTTP API in front of the functions (routes, authorizer);
 //! - `load`: reading and validating `[workspace.metadata.lambda]` into them,
 //!   with `table` (strict typed getters), `deploy` (how Lambda runs a
-//!   function) and `workspace` (cargo's metadata);
+//!   function), `routes` (the API's keys) and `workspace` (cargo's metadata);
 //! - `manifest`: `dist/manifest.json`, what was built.
 //!
 //! `[workspace.metadata.lambda]` of the root `Cargo.toml`, read into typed
@@ -24,6 +25,7 @@ mod deploy;
 mod design_doc;
 mod load;
 pub mod manifest;
+mod routes;
 mod table;
 mod workspace;
 
@@ -201,8 +203,8 @@ pub struct Config {
     pub log_retention_days: u64,
     pub layers: BTreeMap<String, Layer>,
     pub functions: BTreeMap<String, Function>,
-    /// The HTTP API in front of the functions (`routes` of each function,
-    /// `[api]`): deployed from the manifest, served by `serve`.
+    /// The HTTP API in front of the functions (each function's `routes` and
+    /// `authorize`, `[api]`): deployed from the manifest, served by `serve`.
     pub api: api::Api,
 }
 

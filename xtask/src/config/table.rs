@@ -241,6 +241,27 @@ impl Table {
         }
     }
 
+    /// A list whose items the caller reads (`routes`: strings or tables).
+    pub(super) fn optional_list(&mut self, name: &str, example: &str) -> Result<Option<Vec<Value>>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(other) => Err(format!(
+                "{}: expected a list, found {other} (e.g. {name} = {example})",
+                self.path(name)
+            )),
+        }
+    }
+
+    /// A table the caller reads with a [`Table`] of its own (`[api]`).
+    pub(super) fn optional_table(&mut self, name: &str) -> Result<Option<Value>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(table @ Value::Object(_)) => Ok(Some(table)),
+            Some(_) => Err(format!("{}: expected a table", self.path(name))),
+        }
+    }
+
     pub(super) fn optional_map(&mut self, name: &str) -> Result<Vec<(String, Value)>, String> {
         match self.take(name) {
             None => Ok(Vec::new()),

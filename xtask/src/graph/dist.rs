@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Graph, Kind, Status};
 use crate::atomic::{temp_sibling, write_atomic};
-use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
+use crate::config::manifest::{ApiEntry, FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
 use crate::config::{Config, Function, LayerSource, Platform};
 use crate::digest::file_sha256;
 use crate::steps::install::ZipData;
@@ -41,6 +41,9 @@ pub fn manifest(
         runtime: config.runtime.name.to_string(),
         architecture: config.arch.name().to_string(),
         log_retention_days: config.log_retention_days,
+        // From the configuration alone, like the settings: the manifest is
+        // written whole on every run, so a changed route is never stale.
+        api: ApiEntry::new(&config.api),
         ..Manifest::default()
     };
     let mut missing = Vec::new();

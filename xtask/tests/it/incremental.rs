@@ -50,6 +50,8 @@ unzipped_size = "1 MiB"
 source = "lambdas/a"
 handler = "a_handler.lambda_handler"
 layers = ["core", "shared"]
+routes = ["GET /a", "PATCH /a/{id}"]
+authorize = true
 
 [workspace.metadata.lambda.functions.b]
 source = "lambdas/b"
@@ -60,11 +62,19 @@ allow = [".env.example"]
 [workspace.metadata.lambda.functions.c]
 source = "lambdas/c"
 handler = "c_handler.lambda_handler"
+routes = ["$default"]
 
 [workspace.metadata.lambda.functions.d]
 source = "lambdas/d"
 handler = "d_handler.lambda_handler"
 layers = ["shared", "ext"]
+
+[workspace.metadata.lambda.api]
+payload_format = "1.0"
+
+[workspace.metadata.lambda.api.authorizer]
+function = "d"
+identity_sources = []
 "#;
 
 const A_HANDLER: &str = "import req\nimport shared\nfrom shared import util\n\n\n\
@@ -412,6 +422,52 @@ fn function_keys() -> Vec<Scenario> {
     ]
 }
 
+/// The API: routes and the authorizer reach only the manifest, which is
+/// written from the configuration on every run.
+fn api_keys() -> Vec<Scenario> {
+    vec![
+        scenario("a route's path changed", |r| {
+            config(r, "\"GET /a\"", "\"GET /a/list\"")
+        }),
+        scenario("c: a greedy route added", |r| {
+            config(
+                r,
+                "routes = [\"$default\"]",
+                "routes = [\"$default\", \"GET /c/{rest+}\"]",
+            )
+        }),
+        scenario("a route moved from a to b", |r| {
+            config(r, ", \"PATCH /a/{id}\"", "");
+            set_key(r, ".functions.b", "routes = [\"PATCH /a/{id}\"]");
+        }),
+        scenario("a.authorize removed (its routes open)", |r| {
+            config(r, "authorize = true\n", "")
+        }),
+        scenario("one route of a left open", |r| {
+            config(r, "\"GET /a\"", "{ key = \"GET /a\", authorize = false }")
+        }),
+        scenario("api.payload_format -> 2.0", |r| {
+            config(r, "payload_format = \"1.0\"", "payload_format = \"2.0\"")
+        }),
+        scenario("the authorizer gets an identity source and a cache", |r| {
+            config(
+                r,
+                "identity_sources = []",
+                "identity_sources = [\"$request.header.Authorization\"]\nresult_ttl = 300",
+            )
+        }),
+        scenario("the authorizer answers simple responses", |r| {
+            set_key(r, ".api.authorizer", "response = \"simple\"")
+        }),
+        scenario("the authorizer removed (a's routes refused)", |r| {
+            config(r, &table("api.authorizer"), "")
+        }),
+        scenario("a route refused (a greedy parameter not last)", |r| {
+            config(r, "\"PATCH /a/{id}\"", "\"PATCH /{id+}/a\"")
+        }),
+    ]
+}
+
 fn sources() -> Vec<Scenario> {
     vec![
         scenario("a: file added", |r| {
@@ -586,6 +642,50 @@ fn layer_keys_build_as_from_scratch() {
 #[test]
 fn function_keys_build_as_from_scratch() {
     check_all(&function_keys());
+}
+
+#[test]
+fn api_keys_build_as_from_scratch() {
+    check_all(&api_keys());
+}
+
+/// A changed route rebuilds no product, yet reaches `dist/manifest.json`
+/// in the incremental build, which then equals the build from scratch.
+#[test]
+fn a_route_change_reaches_the_manifest() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir(outside.path().join("runtime-site")).unwrap();
+    let built = base();
+    let first = build(&built, outside.path(), &[]);
+    assert_eq!(
+        first.code, 0,
+        "the base builds
+{}",
+        first.stderr
+    );
+    let change = |repo: &Repo| config(repo, "\"PATCH /a/{id}\"", "\"PATCH /a/{a_id}\"");
+    let repo = Repo::new(BASE);
+    copy_tree(built.path(), repo.path());
+    change(&repo);
+    let incremental = build(&repo, outside.path(), &[]);
+    let scratch = base();
+    change(&scratch);
+    let scratch = build(&scratch, outside.path(), &[]);
+    if let Some(diff) = differences(&incremental, &scratch) {
+        panic!("the incremental build differs from the build from scratch:\n{diff}");
+    }
+    let manifest = |outcome: &Outcome| -> serde_json::Value {
+        serde_json::from_slice(&outcome.dist["manifest.json"]).expect("a manifest")
+    };
+    let (before, after) = (manifest(&first), manifest(&incremental));
+    assert_eq!(
+        after["api"]["routes"]["PATCH /a/{a_id}"],
+        serde_json::json!({"function": "a", "authorize": true}),
+        "{after:#}"
+    );
+    assert!(after["api"]["routes"].get("PATCH /a/{id}").is_none(), "{after:#}");
+    assert_eq!(before["functions"], after["functions"], "no product changed");
+    assert_eq!(before["layers"], after["layers"], "no product changed");
 }
 
 #[test]

@@ -19,6 +19,7 @@
 
 mod support;
 
+mod api_config;
 mod architecture;
 mod build_layers;
 mod check_limits;

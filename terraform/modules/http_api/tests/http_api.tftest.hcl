@@ -51,22 +51,25 @@ variables {
     }
   }
 
-  routes = {
-    "GET /users"          = { function = "users", authorize = true }
-    "DELETE /users/{id}"  = { function = "users", authorize = true }
-    "OPTIONS /{proxy+}"   = { function = "cors" }
-    "GET /users/{id}/raw" = { function = "users" }
-  }
-
-  payload_format_version    = "1.0"
-  access_log_retention_days = 14
-
-  authorizer = {
-    function               = "authorizer"
+  # As the manifest module's `api` output passes it on.
+  api = {
     payload_format_version = "1.0"
-    identity_sources       = []
-    result_ttl_in_seconds  = 0
+    routes = {
+      "GET /users"          = { function = "users", authorize = true }
+      "DELETE /users/{id}"  = { function = "users", authorize = true }
+      "OPTIONS /{proxy+}"   = { function = "cors", authorize = false }
+      "GET /users/{id}/raw" = { function = "users", authorize = false }
+    }
+    authorizer = {
+      function                = "authorizer"
+      payload_format_version  = "1.0"
+      enable_simple_responses = false
+      identity_sources        = []
+      result_ttl_in_seconds   = 0
+    }
   }
+
+  access_log_retention_days = 14
 }
 
 run "routes_integrations_and_authorizer" {
@@ -173,10 +176,13 @@ run "without_authorizer" {
   command = apply
 
   variables {
-    authorizer = null
-    routes = {
-      "GET /users"        = { function = "users" }
-      "OPTIONS /{proxy+}" = { function = "cors" }
+    api = {
+      payload_format_version = "2.0"
+      routes = {
+        "GET /users"        = { function = "users", authorize = false }
+        "OPTIONS /{proxy+}" = { function = "cors", authorize = false }
+      }
+      authorizer = null
     }
   }
 
@@ -189,17 +195,29 @@ run "without_authorizer" {
     condition     = alltrue([for route in aws_apigatewayv2_route.this : route.authorization_type == "NONE" && route.authorizer_id == null])
     error_message = "every route is open"
   }
+
+  assert {
+    condition     = aws_apigatewayv2_integration.function["users"].payload_format_version == "2.0"
+    error_message = "the integrations send the manifest's payload format"
+  }
 }
 
-# A header identity source (the default) allows caching; payload format 2.0
-# gets IAM-policy responses, not simple ones.
+# A header identity source allows caching; payload format 2.0 takes the
+# manifest's choice between IAM policies and simple responses.
 run "authorizer_with_identity_source" {
   command = apply
 
   variables {
-    authorizer = {
-      function              = "authorizer"
-      result_ttl_in_seconds = 300
+    api = {
+      payload_format_version = "2.0"
+      routes                 = { "GET /users" = { function = "users", authorize = true } }
+      authorizer = {
+        function                = "authorizer"
+        payload_format_version  = "2.0"
+        enable_simple_responses = false
+        identity_sources        = ["$request.header.Authorization"]
+        result_ttl_in_seconds   = 300
+      }
     }
   }
 
@@ -214,13 +232,46 @@ run "authorizer_with_identity_source" {
   }
 }
 
+run "authorizer_with_simple_responses" {
+  command = apply
+
+  variables {
+    api = {
+      payload_format_version = "2.0"
+      routes                 = { "GET /users" = { function = "users", authorize = true } }
+      authorizer = {
+        function                = "authorizer"
+        payload_format_version  = "2.0"
+        enable_simple_responses = true
+        identity_sources        = ["$request.header.Authorization"]
+        result_ttl_in_seconds   = 0
+      }
+    }
+  }
+
+  assert {
+    condition     = aws_apigatewayv2_authorizer.this[0].enable_simple_responses == true
+    error_message = "enable_simple_responses comes from the manifest: ${jsonencode(aws_apigatewayv2_authorizer.this[0])}"
+  }
+}
+
 run "route_to_a_function_not_deployed_is_rejected" {
   command = plan
 
   variables {
-    routes = {
-      "GET /users"   = { function = "users", authorize = true }
-      "POST /orders" = { function = "orders" }
+    api = {
+      payload_format_version = "1.0"
+      routes = {
+        "GET /users"   = { function = "users", authorize = true }
+        "POST /orders" = { function = "orders", authorize = false }
+      }
+      authorizer = {
+        function                = "authorizer"
+        payload_format_version  = "1.0"
+        enable_simple_responses = false
+        identity_sources        = []
+        result_ttl_in_seconds   = 0
+      }
     }
   }
 
@@ -231,9 +282,16 @@ run "authorizer_not_deployed_is_rejected" {
   command = plan
 
   variables {
-    authorizer = {
-      function         = "missing"
-      identity_sources = []
+    api = {
+      payload_format_version = "1.0"
+      routes                 = { "GET /users" = { function = "users", authorize = true } }
+      authorizer = {
+        function                = "missing"
+        payload_format_version  = "1.0"
+        enable_simple_responses = false
+        identity_sources        = []
+        result_ttl_in_seconds   = 0
+      }
     }
   }
 
@@ -244,7 +302,11 @@ run "authorize_without_authorizer_is_rejected" {
   command = plan
 
   variables {
-    authorizer = null
+    api = {
+      payload_format_version = "1.0"
+      routes                 = { "GET /users" = { function = "users", authorize = true } }
+      authorizer             = null
+    }
   }
 
   expect_failures = [aws_apigatewayv2_stage.default]
@@ -255,10 +317,37 @@ run "caching_without_identity_source_is_rejected" {
   command = plan
 
   variables {
-    authorizer = {
-      function              = "authorizer"
-      identity_sources      = []
-      result_ttl_in_seconds = 300
+    api = {
+      payload_format_version = "1.0"
+      routes                 = { "GET /users" = { function = "users", authorize = true } }
+      authorizer = {
+        function                = "authorizer"
+        payload_format_version  = "1.0"
+        enable_simple_responses = false
+        identity_sources        = []
+        result_ttl_in_seconds   = 300
+      }
+    }
+  }
+
+  expect_failures = [aws_apigatewayv2_authorizer.this]
+}
+
+# Simple responses exist only with payload format 2.0.
+run "simple_responses_with_1_0_are_rejected" {
+  command = plan
+
+  variables {
+    api = {
+      payload_format_version = "1.0"
+      routes                 = { "GET /users" = { function = "users", authorize = true } }
+      authorizer = {
+        function                = "authorizer"
+        payload_format_version  = "1.0"
+        enable_simple_responses = true
+        identity_sources        = []
+        result_ttl_in_seconds   = 0
+      }
     }
   }
 
@@ -269,10 +358,14 @@ run "unknown_payload_format_is_rejected" {
   command = plan
 
   variables {
-    payload_format_version = "3.0"
+    api = {
+      payload_format_version = "3.0"
+      routes                 = { "GET /users" = { function = "users", authorize = false } }
+      authorizer             = null
+    }
   }
 
-  expect_failures = [var.payload_format_version]
+  expect_failures = [var.api]
 }
 
 # The $default stage writes one JSON object per request to a log group of

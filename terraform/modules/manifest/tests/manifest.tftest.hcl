@@ -115,6 +115,47 @@ run "full_manifest" {
     condition     = output.functions["authorizer"].reserved_concurrency == 5 && output.functions["users"].reserved_concurrency == null
     error_message = "reserved_concurrency: ${jsonencode({ for name, fn in output.functions : name => fn.reserved_concurrency })}"
   }
+
+  # The HTTP API, from Cargo.toml through the manifest, as the build tool
+  # wrote it.
+  assert {
+    condition = output.api.payload_format_version == "1.0" && keys(output.api.routes) == tolist([
+      "DELETE /users/{user_id}", "GET /auth/callback", "GET /users", "GET /users/{user_id}",
+      "OPTIONS /{proxy+}", "PATCH /users/{user_id}", "POST /sms/webhook", "POST /users",
+    ])
+    error_message = "api: ${jsonencode(output.api)}"
+  }
+
+  assert {
+    condition = (
+      output.api.routes["PATCH /users/{user_id}"] == { function = "users", authorize = true } &&
+      output.api.routes["OPTIONS /{proxy+}"] == { function = "cors", authorize = false }
+    )
+    error_message = "routes: ${jsonencode(output.api.routes)}"
+  }
+
+  assert {
+    condition = output.api.authorizer == {
+      function                = "authorizer"
+      payload_format_version  = "1.0"
+      enable_simple_responses = false
+      identity_sources        = tolist([])
+      result_ttl_in_seconds   = 0
+    }
+    error_message = "authorizer: ${jsonencode(output.api.authorizer)}"
+  }
+}
+
+# A route to a function the manifest lacks, a payload format API Gateway does
+# not know, a route and an authorizer missing keys: every problem named.
+run "invalid_api_is_rejected" {
+  command = plan
+
+  variables {
+    manifest_path = "tests/fixtures/api_invalid.json"
+  }
+
+  expect_failures = [output.api]
 }
 
 # Terraform carries out the build tool's decision and never second-guesses it:
@@ -157,7 +198,7 @@ run "manifest_without_settings_is_rejected" {
     manifest_path = "tests/fixtures/predates_settings.json"
   }
 
-  expect_failures = [output.functions, output.log_retention_days]
+  expect_failures = [output.functions, output.log_retention_days, output.api]
 }
 
 run "removing_a_layer_removes_it_everywhere" {
@@ -245,6 +286,12 @@ run "repo_root_defaults_to_the_directory_holding_dist" {
   assert {
     condition     = output.runtime == "python3.12" && output.architecture == "arm64"
     error_message = "runtime/architecture not passed through"
+  }
+
+  # An API without an authorizer.
+  assert {
+    condition     = output.api.authorizer == null && output.api.payload_format_version == "2.0" && output.api.routes["GET /users"].authorize == false
+    error_message = "api: ${jsonencode(output.api)}"
   }
 }
 

@@ -94,6 +94,13 @@ impl App {
         self.table(&format!("functions.{name}"), &[&source, &handler, &layers], at)
     }
 
+    /// Another table (`api`, `api.authorizer`) with these lines: in place
+    /// of the table of that name, else after the last.
+    pub fn section(self, table: &str, lines: &[&str]) -> App {
+        let at = self.tables.len();
+        self.table(table, lines, at)
+    }
+
     /// One more line in the table `table` (`functions.hello`, `layers.core`).
     pub fn key(mut self, table: &str, line: &str) -> App {
         let (_, lines) = self

@@ -85,6 +85,17 @@ run "real_manifest" {
     error_message = "a handler is not of the form module.function"
   }
 
+  # The API the build tool checked against API Gateway's rules: its routes
+  # and its authorizer name functions of the manifest.
+  assert {
+    condition = (
+      contains(["1.0", "2.0"], output.api.payload_format_version) &&
+      alltrue([for route in values(output.api.routes) : contains(keys(output.functions), route.function)]) &&
+      (output.api.authorizer == null ? alltrue([for route in values(output.api.routes) : !route.authorize]) : contains(keys(output.functions), output.api.authorizer.function))
+    )
+    error_message = "the api names a function the manifest lacks, or authorizes a route without an authorizer: ${jsonencode(output.api)}"
+  }
+
   assert {
     condition     = alltrue([for arn in values(output.external_layers) : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", arn))])
     error_message = "an external layer ARN is not a layer version ARN"
