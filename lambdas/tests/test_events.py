@@ -1,4 +1,5 @@
-"""The sample events of lambdas/events get their expected outcomes against fakes.py.
+"""The sample cases of lambdas/events: their events get their expected outcomes
+against fakes.py, and are built from their HTTP forms (requests.json).
 
 fakes.py runs as `cargo xtask invoke` runs it: a subprocess printing one line
 of environment per function, stopped by closing its stdin. Each function then
@@ -6,10 +7,14 @@ handles all its events, in a row as a warm container would, in a fresh
 interpreter that sees only that environment, fake AWS credentials and the
 paths Lambda would give it (its folder, and lambdas/ for the ``shared``
 layer). The handlers reach the fakes over 127.0.0.1 only.
+
+Each case a client can send has its HTTP form in requests.json, and its
+committed event is the one generate.py builds from that form.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import select
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
@@ -57,12 +64,22 @@ print(json.dumps(outcomes))
 """
 
 
+# The one event the deployed API never sends (it did not pass the authorizer):
+# it has no HTTP form.
+UNSENDABLE = {("users", "unauthorized_no_context")}
+
+
 def event_files(function: str) -> list[Path]:
-    return sorted(p for p in (EVENTS / function).glob("*.json") if p.name != "expect.json")
+    not_events = ("expect.json", "requests.json")
+    return sorted(p for p in (EVENTS / function).glob("*.json") if p.name not in not_events)
 
 
 def expectations(function: str) -> dict[str, Any]:
     return json.loads((EVENTS / function / "expect.json").read_text())
+
+
+def requests(function: str) -> dict[str, Any]:
+    return json.loads((EVENTS / function / "requests.json").read_text())
 
 
 @dataclass
@@ -175,8 +192,17 @@ def test_every_event_has_one_expectation_and_every_expectation_an_event() -> Non
 def test_every_route_of_the_api_has_a_successful_event() -> None:
     """Each route of terraform/envs/dev gets an event its function answers 2xx or 3xx."""
     main_tf = (ROOT / "terraform/envs/dev/main.tf").read_text()
-    routes = re.findall(r'"([A-Z]+) (/[^"]*)"\s*=\s*\{\s*function\s*=\s*"(\w+)"', main_tf)
-    assert routes, "no routes found in terraform/envs/dev/main.tf"
+    found = re.findall(
+        r'"([A-Z]+) (/[^"]*)"\s*=\s*\{\s*function\s*=\s*"(\w+)"(\s*,\s*authorize\s*=\s*true)?',
+        main_tf,
+    )
+    assert found, "no routes found in terraform/envs/dev/main.tf"
+    routes = {(method, path, function) for method, path, function, _ in found}
+    # generate.py derives the events from the same routes.
+    assert {
+        f"{method} {path}": (function, bool(authorized))
+        for method, path, function, authorized in found
+    } == generate.ROUTES
     covered = set()
     for function in FUNCTIONS:
         expected = expectations(function)
@@ -185,8 +211,45 @@ def test_every_route_of_the_api_has_a_successful_event() -> None:
             outcome = expected[path.stem]
             if outcome == "Allow" or (type(outcome) is int and 200 <= outcome < 400):
                 covered.add((event["httpMethod"], event["resource"], function))
-    assert set(routes) <= covered
+    assert routes <= covered
     assert any(function == "authorizer" for *_, function in covered)
+
+
+def test_every_case_a_client_can_send_has_its_http_form() -> None:
+    for function in FUNCTIONS:
+        expected = expectations(function)
+        forms = requests(function)
+        assert set(forms) == {name for name in expected if (function, name) not in UNSENDABLE}
+        for name, form in forms.items():
+            where = f"{function}/{name}"
+            assert list(form) == ["method", "target", "headers", "body", "status"], where
+            if function == "authorizer":
+                # Requests to a /users route: the function's answer, or API Gateway's 403.
+                assert form["status"] == {"Allow": 200, "Deny": 403}[expected[name]], where
+            else:
+                assert form["status"] == expected[name], where
+            names = [name for name, _ in form["headers"]]
+            assert names == [name.lower() for name in names], where
+            assert names.count("host") == 1, where
+            assert not [name for name in names if name.startswith("x-forwarded-")], where
+            lengths = [value for name, value in form["headers"] if name == "content-length"]
+            body = form["body"]
+            assert lengths == ([] if body is None else [str(len(body.encode()))]), where
+
+
+def test_every_event_is_built_from_its_http_form() -> None:
+    """Through requests.json: the form a client sends gives the committed event."""
+    for function in FUNCTIONS:
+        cases = generate.CASES[function]()
+        for name, form in requests(function).items():
+            case = dataclasses.replace(cases[name], form=as_form(form))
+            committed = json.loads((EVENTS / function / f"{name}.json").read_text())
+            assert generate.event_of(function, name, case) == committed, f"{function}/{name}"
+
+
+def as_form(form: dict[str, Any]) -> generate.Form:
+    headers = tuple((name, value) for name, value in form["headers"])
+    return generate.Form(form["method"], form["target"], headers, form["body"])
 
 
 def test_events_are_what_generate_py_writes() -> None:
