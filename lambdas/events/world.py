@@ -51,9 +51,12 @@ HERE = Path(__file__).resolve().parent
 KEY_FILE = HERE / "test-signing-key.pem"
 
 # --- the deployment the events pretend to come through (terraform/envs/dev) ----
+# The local API of `cargo xtask serve`: these three equal LOCAL_REGION,
+# LOCAL_ACCOUNT and LOCAL_API_ID of xtask/src/facts.rs, so that the event serve
+# builds for a case (requests.json) is the committed one.
 REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
-API_ID = "abc123defg"
+ACCOUNT_ID = "000000000000"
+API_ID = "local00api"
 API_DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
 API_URL = f"https://{API_DOMAIN}"
 STAGE = "$default"

@@ -1,4 +1,5 @@
-"""The sample events of lambdas/events get their expected outcomes against fakes.py.
+"""The sample cases of lambdas/events: their events get their expected outcomes
+against fakes.py, and their HTTP forms (requests.json) go out as written.
 
 fakes.py runs as `cargo xtask invoke` runs it: a subprocess printing one line
 of environment per function, stopped by closing its stdin. Each function then
@@ -6,22 +7,32 @@ handles all its events, in a row as a warm container would, in a fresh
 interpreter that sees only that environment, fake AWS credentials and the
 paths Lambda would give it (its folder, and lambdas/ for the ``shared``
 layer). The handlers reach the fakes over 127.0.0.1 only.
+
+send.py sends the HTTP forms to a recording server here: each arrives exactly
+as requests.json writes it, and the event built from what arrived is the
+committed event but for what describes the connection and the moment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import select
 import subprocess
 import sys
+import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
@@ -57,12 +68,40 @@ print(json.dumps(outcomes))
 """
 
 
+# The one event the deployed API never sends (it did not pass the authorizer):
+# it has no HTTP form.
+UNSENDABLE = {("users", "unauthorized_no_context")}
+# What describes the connection and the moment, not the request: through
+# serve, these differ from the committed event (see generate.py).
+CONNECTION_HEADERS = ("x-forwarded-for", "x-forwarded-port", "x-forwarded-proto")
+CONNECTION_CONTEXT = ("requestId", "extendedRequestId", "requestTime", "requestTimeEpoch")
+
+
 def event_files(function: str) -> list[Path]:
-    return sorted(p for p in (EVENTS / function).glob("*.json") if p.name != "expect.json")
+    not_events = ("expect.json", "requests.json")
+    return sorted(p for p in (EVENTS / function).glob("*.json") if p.name not in not_events)
 
 
 def expectations(function: str) -> dict[str, Any]:
     return json.loads((EVENTS / function / "expect.json").read_text())
+
+
+def requests(function: str) -> dict[str, Any]:
+    return json.loads((EVENTS / function / "requests.json").read_text())
+
+
+def without_connection(event: dict[str, Any]) -> dict[str, Any]:
+    """The event less what describes the connection and the moment."""
+    event = json.loads(json.dumps(event))
+    for key in ("headers", "multiValueHeaders"):
+        for name in CONNECTION_HEADERS:
+            event[key].pop(name, None)
+    context = event["requestContext"]
+    for key in CONNECTION_CONTEXT:
+        context.pop(key, None)
+    context["identity"].pop("sourceIp", None)
+    context.get("authorizer", {}).pop("integrationLatency", None)
+    return event
 
 
 @dataclass
@@ -175,8 +214,17 @@ def test_every_event_has_one_expectation_and_every_expectation_an_event() -> Non
 def test_every_route_of_the_api_has_a_successful_event() -> None:
     """Each route of terraform/envs/dev gets an event its function answers 2xx or 3xx."""
     main_tf = (ROOT / "terraform/envs/dev/main.tf").read_text()
-    routes = re.findall(r'"([A-Z]+) (/[^"]*)"\s*=\s*\{\s*function\s*=\s*"(\w+)"', main_tf)
-    assert routes, "no routes found in terraform/envs/dev/main.tf"
+    found = re.findall(
+        r'"([A-Z]+) (/[^"]*)"\s*=\s*\{\s*function\s*=\s*"(\w+)"(\s*,\s*authorize\s*=\s*true)?',
+        main_tf,
+    )
+    assert found, "no routes found in terraform/envs/dev/main.tf"
+    routes = {(method, path, function) for method, path, function, _ in found}
+    # generate.py derives the events from the same routes.
+    assert {
+        f"{method} {path}": (function, bool(authorized))
+        for method, path, function, authorized in found
+    } == generate.ROUTES
     covered = set()
     for function in FUNCTIONS:
         expected = expectations(function)
@@ -185,8 +233,210 @@ def test_every_route_of_the_api_has_a_successful_event() -> None:
             outcome = expected[path.stem]
             if outcome == "Allow" or (type(outcome) is int and 200 <= outcome < 400):
                 covered.add((event["httpMethod"], event["resource"], function))
-    assert set(routes) <= covered
+    assert routes <= covered
     assert any(function == "authorizer" for *_, function in covered)
+
+
+def test_every_case_a_client_can_send_has_its_http_form() -> None:
+    for function in FUNCTIONS:
+        expected = expectations(function)
+        forms = requests(function)
+        assert set(forms) == {name for name in expected if (function, name) not in UNSENDABLE}
+        for name, form in forms.items():
+            where = f"{function}/{name}"
+            assert list(form) == ["method", "target", "headers", "body", "status"], where
+            if function == "authorizer":
+                # Requests to a /users route: the function's answer, or API Gateway's 403.
+                assert form["status"] == {"Allow": 200, "Deny": 403}[expected[name]], where
+            else:
+                assert form["status"] == expected[name], where
+            names = [name for name, _ in form["headers"]]
+            assert names == [name.lower() for name in names], where
+            assert names.count("host") == 1, where
+            assert not [name for name in names if name.startswith("x-forwarded-")], where
+            lengths = [value for name, value in form["headers"] if name == "content-length"]
+            body = form["body"]
+            assert lengths == ([] if body is None else [str(len(body.encode()))]), where
+
+
+def test_every_event_is_built_from_its_http_form() -> None:
+    """Through requests.json: the form a client sends gives the committed event."""
+    for function in FUNCTIONS:
+        cases = generate.CASES[function]()
+        for name, form in requests(function).items():
+            case = dataclasses.replace(cases[name], form=as_form(form))
+            committed = json.loads((EVENTS / function / f"{name}.json").read_text())
+            assert generate.event_of(function, name, case) == committed, f"{function}/{name}"
+
+
+def as_form(form: dict[str, Any]) -> generate.Form:
+    headers = tuple((name, value) for name, value in form["headers"])
+    return generate.Form(form["method"], form["target"], headers, form["body"])
+
+
+@dataclass
+class Arrived:
+    """A request as the recording server read it off the wire."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+class Recorder:
+    """An HTTP/1.1 server on 127.0.0.1 that records each request and answers ``status(it)``."""
+
+    def __init__(self, status: Callable[[Arrived], int]) -> None:
+        self.arrived: list[Arrived] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                arrived = Arrived(
+                    self.command, self.path, list(self.headers.items()), self.rfile.read(length)
+                )
+                recorder.arrived.append(arrived)
+                code = status(arrived)
+                body = b"" if code in (204, 304) else json.dumps({"answered": code}).encode()
+                self.send_response(code)
+                self.send_header("x-recorded", str(len(recorder.arrived)))
+                if body:
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_OPTIONS = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def send_py(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-B", str(EVENTS / "send.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def all_forms() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every form, in the order of invoke --all: functions by name, cases by name."""
+    return [
+        (function, name, form)
+        for function in sorted(FUNCTIONS)
+        for name, form in sorted(requests(function).items())
+    ]
+
+
+def wire(form: dict[str, Any]) -> tuple[str, str, list[tuple[str, str]], bytes]:
+    body = b"" if form["body"] is None else form["body"].encode()
+    return form["method"], form["target"], [tuple(header) for header in form["headers"]], body
+
+
+def test_send_py_sends_each_form_as_written_in_invoke_order() -> None:
+    forms = all_forms()
+    by_wire = {repr(wire(form)): form["status"] for _, _, form in forms}
+    assert len(by_wire) == len(forms), "two cases send the same request"
+    recorder = Recorder(
+        lambda it: by_wire.get(repr((it.method, it.target, it.headers, it.body)), 599)
+    )
+    try:
+        result = send_py(recorder.url(), "--json")
+    finally:
+        recorder.stop()
+    assert result.returncode == 0, result.stderr
+    assert len(recorder.arrived) == len(forms)
+    answers = json.loads(result.stdout)
+    arrivals = zip(forms, recorder.arrived, strict=True)
+    for number, ((function, name, form), arrived) in enumerate(arrivals, start=1):
+        where = f"{function}/{name}"
+        # Exactly the form: no header added (Host, Accept-Encoding, Content-Length…), none changed.
+        assert (arrived.method, arrived.target, arrived.headers, arrived.body) == wire(form), where
+        answer = answers[function][name]
+        assert answer["expected"] == answer["status"] == form["status"], where
+        assert ["x-recorded", str(number)] in answer["headers"], where
+        if form["status"] != 204:
+            assert json.loads(answer["body"]) == {"answered": form["status"]}, where
+        assert answer["isBase64Encoded"] is False, where
+    table = result.stderr.splitlines()
+    assert table[0].split() == ["function", "case", "expected", "got"]
+    assert [line.split() for line in table[1:-1]] == [
+        [function, name, str(form["status"]), str(form["status"])] for function, name, form in forms
+    ]
+    assert table[-1] == f"{len(forms)} cases, {len(forms)} as expected"
+
+
+def test_what_send_py_sends_gives_the_committed_event_but_the_connection() -> None:
+    """The property serve's test checks, here against a recorder at 127.0.0.1."""
+    forms = all_forms()
+    recorder = Recorder(lambda it: 200)
+    try:
+        send_py(recorder.url())
+    finally:
+        recorder.stop()
+    cases = {function: generate.CASES[function]() for function in FUNCTIONS}
+    for (function, name, _), arrived in zip(forms, recorder.arrived, strict=True):
+        form = generate.Form(
+            arrived.method,
+            arrived.target,
+            tuple(arrived.headers),
+            arrived.body.decode() if arrived.body else None,
+        )
+        case = dataclasses.replace(cases[function][name], form=form, peer="127.0.0.1")
+        event = generate.event_of(function, name, case)
+        committed = json.loads((EVENTS / function / f"{name}.json").read_text())
+        assert event != committed, "the connection differs"
+        assert without_connection(event) == without_connection(committed), f"{function}/{name}"
+
+
+def test_send_py_exits_1_naming_each_case_that_got_another_status() -> None:
+    recorder = Recorder(lambda it: 200)
+    try:
+        result = send_py(recorder.url(), "--function", "cors")
+    finally:
+        recorder.stop()
+    assert result.returncode == 1, result.stderr
+    assert [arrived.method for arrived in recorder.arrived] == ["OPTIONS"] * 3
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[1].split() == ["cors", "preflight_allowed", "204", "200"]
+    assert lines[-1] == (
+        "3 cases, 0 as expected; not as expected: cors/preflight_allowed,"
+        " cors/preflight_foreign_origin, cors/preflight_no_origin"
+    )
+
+
+def test_send_py_without_an_api_fails_and_with_bad_usage_exits_2() -> None:
+    recorder = Recorder(lambda it: 200)
+    url = recorder.url()
+    recorder.stop()  # nothing listens there now
+    result = send_py(url, "--function", "auth", "--json")
+    assert result.returncode == 1
+    answers = json.loads(result.stdout)["auth"]
+    assert {answer["status"] for answer in answers.values()} == {None}
+    assert "no answer: ConnectionRefusedError" in result.stderr
+
+    unknown = send_py(url, "--function", "nope")
+    assert unknown.returncode == 2
+    assert "--function nope: no nope/requests.json" in unknown.stderr
+    assert send_py("ftp://127.0.0.1:1").returncode == 2
 
 
 def test_events_are_what_generate_py_writes() -> None:

@@ -1,6 +1,8 @@
 //! The sample events of `invoke --all`: `<events>/<function>/<name>.json`
 //! with `expect.json` beside them naming each one's expected status (or an
 //! authorizer's policy effect), and the verdict on what a function answered.
+//! `requests.json` beside them is no event: it holds the cases' HTTP forms,
+//! what a client sends the API (`serve`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,6 +13,11 @@ use serde_json::Value;
 use super::sandbox::Answer;
 use crate::config::Config;
 use crate::error::UsageError;
+
+/// Each function's expectations, beside its events.
+const EXPECT_FILE: &str = "expect.json";
+/// The cases' HTTP forms, beside the events: not an event.
+const REQUESTS_FILE: &str = "requests.json";
 
 /// One sample event and what it must answer.
 pub struct Sample {
@@ -42,22 +49,25 @@ pub fn load(config: &Config) -> Result<BTreeMap<String, Vec<Sample>>> {
             continue;
         }
         let label = |name: &str| format!("{}/{function}/{name}", config.events.display());
-        let expect_path = dir.join("expect.json");
+        let expect_path = dir.join(EXPECT_FILE);
         let expect_bytes = std::fs::read(&expect_path).map_err(|err| {
             UsageError::new(format!(
                 "{}: {err} (every events folder has one: {{\"<event>\": <status>}})",
-                label("expect.json")
+                label(EXPECT_FILE)
             ))
         })?;
-        let Value::Object(mut expect) = json(&label("expect.json"), &expect_bytes)? else {
-            return Err(UsageError::new(format!("{}: not an object", label("expect.json"))).into());
+        let Value::Object(mut expect) = json(&label(EXPECT_FILE), &expect_bytes)? else {
+            return Err(UsageError::new(format!("{}: not an object", label(EXPECT_FILE))).into());
         };
         let mut samples = Vec::new();
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
             .flatten()
             .map(|entry| entry.path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .filter(|path| path.file_name().is_some_and(|name| name != "expect.json"))
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|name| name != EXPECT_FILE && name != REQUESTS_FILE)
+            })
             .collect();
         files.sort();
         for file in files {
@@ -71,7 +81,7 @@ pub fn load(config: &Config) -> Result<BTreeMap<String, Vec<Sample>>> {
             let Some(expected) = expect.remove(&name) else {
                 return Err(UsageError::new(format!(
                     "{}: no expectation for event `{name}` (add \"{name}\": <status>)",
-                    label("expect.json")
+                    label(EXPECT_FILE)
                 ))
                 .into());
             };
@@ -84,7 +94,7 @@ pub fn load(config: &Config) -> Result<BTreeMap<String, Vec<Sample>>> {
         if let Some(stray) = expect.keys().next() {
             return Err(UsageError::new(format!(
                 "{}: `{stray}` has no event file {stray}.json",
-                label("expect.json")
+                label(EXPECT_FILE)
             ))
             .into());
         }
@@ -170,5 +180,41 @@ fn show(value: &Value) -> String {
         Value::String(text) => text.clone(),
         Value::Null => "-".to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn requests_json_beside_the_events_is_not_an_event() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("lambdas/echo")).unwrap();
+        let events = root.path().join("lambdas/events/echo");
+        fs::create_dir_all(&events).unwrap();
+        fs::write(events.join("ok.json"), "{}").unwrap();
+        fs::write(events.join(EXPECT_FILE), r#"{"ok": 200}"#).unwrap();
+        let form = json!({"ok": {"method": "GET", "target": "/", "headers": [["host", "local"]],
+            "body": null, "status": 200}});
+        fs::write(events.join(REQUESTS_FILE), form.to_string()).unwrap();
+        let table = json!({
+            "runtime": "python3.12",
+            "functions": {"echo": {"source": "lambdas/echo", "handler": "echo.lambda_handler"}},
+        });
+        let config = Config::from_value(root.path(), &table).unwrap();
+
+        let samples = load(&config).unwrap();
+
+        let names: Vec<&str> = samples["echo"]
+            .iter()
+            .map(|sample| sample.name.as_str())
+            .collect();
+        assert_eq!(names, ["ok"]);
+        assert_eq!(samples["echo"][0].expect, json!(200));
     }
 }
