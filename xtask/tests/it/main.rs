@@ -36,4 +36,5 @@ mod platforms;
 mod remote_cache;
 mod report;
 mod robustness;
+mod serve;
 mod smoke;
