@@ -89,8 +89,7 @@ pub fn generation(
     let dir = config.cache_dir().join("serve");
     for name in served.names(config) {
         let function = &config.functions[&name];
-        let mut plan = plan(built.manifest, &name)?;
-        plan.memory_mb = function.deploy.memory_mb;
+        let plan = plan(built.manifest, &name)?;
         let entry = &built.manifest.functions[&name];
         let mut content = vec![entry.zip.sha256.clone()];
         content.extend(entry.layers.iter().map(|layer| {

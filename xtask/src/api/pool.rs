@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use super::gateway::{Functions, Invoked};
 use crate::atomic::TempDir;
 use crate::config::Config;
+use crate::contain::reaper::{self, Owned, Watched};
 use crate::lambda::function::{missing_module, missing_module_hint};
 use crate::lambda::launch::Start;
 use crate::lambda::layout::{self, Layout};
@@ -91,8 +92,9 @@ pub struct Pool {
     slots: Mutex<Slots>,
     freed: Condvar,
     /// Its own links to the ZIPs it runs: a later build rewrites dist/,
-    /// not these (dropped last, after the environments).
-    _files: TempDir,
+    /// not these (dropped last, after the environments; removed on
+    /// SIGINT/SIGTERM too).
+    _files: (Watched, TempDir),
 }
 
 /// What a request gets from the pool.
@@ -109,6 +111,7 @@ impl Pool {
     /// `dir`: call it while the build that wrote them holds the lock.
     pub fn new(mut spec: Spec, runs: Arc<Runs>, dir: &Path) -> Result<Pool> {
         let files = TempDir::beside(&dir.join(&spec.plan.name))?;
+        let watched = reaper::watch(Owned::Folder(files.path().to_path_buf()));
         let root = runs.config.root.clone();
         let keep = |zip: &str, n: usize| -> Result<String> {
             let kept = files.path().join(format!("{n}.zip"));
@@ -129,7 +132,7 @@ impl Pool {
             runs,
             slots: Mutex::default(),
             freed: Condvar::new(),
-            _files: files,
+            _files: (watched, files),
         })
     }
 

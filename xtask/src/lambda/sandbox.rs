@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -180,10 +180,10 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         let (logs, forward, paths) = (Arc::clone(&logs), start.forward_logs, paths.clone());
         let label = label.clone();
         readers.push(thread::spawn(move || {
-            for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+            for_each_record(stream, |record| {
                 // The runtime joins the lines of one error with `\r`; paths
                 // are shown where Lambda has them.
-                let text = String::from_utf8_lossy(&line).replace('\r', "\n");
+                let text = String::from_utf8_lossy(record).replace('\r', "\n");
                 let text = lambda_paths(&paths, &text);
                 if forward {
                     match &label {
@@ -201,7 +201,7 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
                 while tail.len() > LOG_TAIL {
                     tail.pop_front();
                 }
-            }
+            });
         }));
     }
     let pid = container.is_none().then(|| child.id());
@@ -228,6 +228,54 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
         paths,
         notes,
     })
+}
+
+/// Each line the runtime writes, as it comes. A write that ends without a
+/// newline is a record too: the runtime's JSON log format writes one record
+/// per write with no newline (Lambda frames them itself), and a line
+/// reader would hold every record back until the runtime exits.
+fn for_each_record(mut stream: impl Read, mut record: impl FnMut(&[u8])) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        for line in buffer[..read].split(|&byte| byte == b'\n') {
+            if !line.is_empty() {
+                record(line);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_record;
+
+    /// Hands out its writes one read at a time, as a pipe does.
+    struct Writes(Vec<&'static str>);
+
+    impl std::io::Read for Writes {
+        fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let write = self.0.remove(0).as_bytes();
+            into[..write.len()].copy_from_slice(write);
+            Ok(write.len())
+        }
+    }
+
+    #[test]
+    fn a_json_record_written_without_a_newline_is_told_as_it_comes() {
+        let writes = Writes(vec!["{\"a\": 1}", "{\"b\": 2}", "[INFO] x\n[INFO] y\n"]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(records, ["{\"a\": 1}", "{\"b\": 2}", "[INFO] x", "[INFO] y"]);
+    }
 }
 
 /// `text` with the layout's folders shown as Lambda's.
