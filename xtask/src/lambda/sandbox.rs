@@ -230,23 +230,53 @@ pub fn start(start: &Start, layout: &Layout) -> Result<Sandbox> {
     })
 }
 
-/// Each line the runtime writes, as it comes. A write that ends without a
-/// newline is a record too: the runtime's JSON log format writes one record
-/// per write with no newline (Lambda frames them itself), and a line
-/// reader would hold every record back until the runtime exits.
+/// Each line the runtime writes, as it comes, and each record of its JSON
+/// log format: that one writes a record per write with no newline (Lambda
+/// frames them itself), and a line reader would hold every record back
+/// until the runtime exits. A piece of a line is not a record: the runtime's
+/// stdout writes (and flushes) each argument of a `print` on its own.
 fn for_each_record(mut stream: impl Read, mut record: impl FnMut(&[u8])) {
     let mut buffer = vec![0u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
     loop {
         let read = match stream.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
-        for line in buffer[..read].split(|&byte| byte == b'\n') {
-            if !line.is_empty() {
-                record(line);
+        pending.extend_from_slice(&buffer[..read]);
+        let mut taken = 0;
+        loop {
+            let rest = &pending[taken..];
+            if let Some(end) = json_record(rest) {
+                record(&rest[..end]);
+                taken += end;
+            } else if let Some(end) = rest.iter().position(|&byte| byte == b'\n') {
+                if end > 0 {
+                    record(&rest[..end]);
+                }
+                taken += end + 1;
+            } else {
+                break;
             }
         }
+        pending.drain(..taken);
     }
+    if !pending.is_empty() {
+        record(&pending);
+    }
+}
+
+/// The length of the JSON object `rest` starts with, when that object is a
+/// record of the JSON log format: whole, and followed by nothing yet or by
+/// the next record.
+fn json_record(rest: &[u8]) -> Option<usize> {
+    if rest.first() != Some(&b'{') {
+        return None;
+    }
+    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<serde_json::Value>();
+    values.next()?.ok()?;
+    let end = values.byte_offset();
+    matches!(rest.get(end), None | Some(b'{')).then_some(end)
 }
 
 #[cfg(test)]
@@ -275,6 +305,42 @@ mod tests {
             records.push(String::from_utf8_lossy(record).into_owned())
         });
         assert_eq!(records, ["{\"a\": 1}", "{\"b\": 2}", "[INFO] x", "[INFO] y"]);
+    }
+
+    /// `print("holding", 7598)` under the runtime: one write per argument.
+    #[test]
+    fn the_pieces_of_a_printed_line_are_one_record() {
+        let writes = Writes(vec!["holding", " ", "7598", "\n", "done\n"]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(records, ["holding 7598", "done"]);
+    }
+
+    /// Two JSON records read at once, a record read in two pieces, and a
+    /// line that only starts with an object.
+    #[test]
+    fn json_records_are_told_apart_however_they_are_read() {
+        let writes = Writes(vec![
+            "{\"a\": 1}{\"b\": \"}{\"}",
+            "{\"c\": ",
+            "3}",
+            "{\"d\": 4} and text\n",
+        ]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(
+            records,
+            [
+                "{\"a\": 1}",
+                "{\"b\": \"}{\"}",
+                "{\"c\": 3}",
+                "{\"d\": 4} and text"
+            ]
+        );
     }
 }
 

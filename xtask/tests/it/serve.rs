@@ -291,16 +291,21 @@ impl Serving {
     /// Waits until serve's stderr holds `needle` `times` times; its stderr.
     #[track_caller]
     fn wait_for_log(&self, needle: &str, times: usize) -> String {
+        self.wait_until(&format!("{needle:?} {times} time(s)"), |log| {
+            log.matches(needle).count() >= times
+        })
+    }
+
+    /// Waits until serve's stderr is `ready` (`what` says what for); its stderr.
+    #[track_caller]
+    fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let log = self.log();
-            if log.matches(needle).count() >= times {
+            if ready(&log) {
                 return log;
             }
-            assert!(
-                Instant::now() < deadline,
-                "serve never said {needle:?} {times} time(s):\n{log}"
-            );
+            assert!(Instant::now() < deadline, "serve never said {what}:\n{log}");
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -409,6 +414,15 @@ mod needs_runtime {
         )
     }
 
+    /// The pids `function`'s holders said, each on a log line of its own
+    /// (`[function request-id] holding PID`).
+    fn holding(log: &str, function: &str) -> BTreeSet<u64> {
+        log.lines()
+            .filter(|line| line.starts_with(&format!("[{function} ")))
+            .filter_map(|line| line.split_once("] holding ")?.1.parse().ok())
+            .collect()
+    }
+
     /// Three requests at once, each held by its function until all three
     /// are in: three environments. Under `reserved_concurrency = 1`, while
     /// the one environment is busy, Lambda's throttle.
@@ -442,12 +456,13 @@ mod needs_runtime {
                 thread::spawn(move || serving.get("/wide"))
             })
             .collect();
-        serving.wait_for_log("] holding ", 3);
+        serving.wait_until("three holders of `wide`", |log| holding(log, "wide").len() == 3);
         fs::write(&wide, "").unwrap();
         let replies: Vec<Reply> = asking.into_iter().map(|thread| thread.join().unwrap()).collect();
         let pids: BTreeSet<u64> = replies.iter().map(pid).collect();
         assert_eq!(pids.len(), 3, "three environments answered: {replies:?}");
         let log = serving.log();
+        assert_eq!(holding(&log, "wide"), pids, "each print is one log line: {log}");
         for n in 1..=3 {
             assert!(log.contains(&format!("[wide] environment {n} ready")), "{log}");
         }
@@ -456,7 +471,7 @@ mod needs_runtime {
             let serving = Arc::clone(&serving);
             thread::spawn(move || serving.get("/single"))
         };
-        serving.wait_for_log("] holding ", 4);
+        serving.wait_until("the holder of `single`", |log| holding(log, "single").len() == 1);
         for _ in 0..2 {
             serving.get("/single").is_gateways(429, "Too Many Requests");
         }
