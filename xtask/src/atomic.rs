@@ -72,15 +72,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Removes temporary leftovers (`.*.tmp-*`) of interrupted runs in `dir`.
-/// Called under the repository's lock, so no other run owns them.
+/// Removes temporary leftovers (`.*.tmp-PID-N`) of interrupted runs in
+/// `dir`. Called under the repository's lock; a run that is still going
+/// owns its own (`serve` keeps its environments' layouts beyond its build,
+/// without the lock), so only those of ended processes go.
 pub fn sweep_temp(dir: &Path) {
     let Ok(items) = fs::read_dir(dir) else { return };
-    let own = format!(".tmp-{}-", std::process::id());
     for item in items.flatten() {
         let name = item.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.contains(".tmp-") && !name.contains(&own) {
+        let Some((_, owner)) = name.rsplit_once(".tmp-") else {
+            continue;
+        };
+        let running = owner
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if name.starts_with('.') && !running {
             let path = item.path();
             if fs::remove_dir_all(&path)
                 .or_else(|_| fs::remove_file(&path))
@@ -184,6 +192,37 @@ mod tests {
         temp.persist(&dest).unwrap();
         assert!(dest.join("whole").is_file());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn sweep_temp_spares_the_leftovers_of_running_processes() {
+        let root = tempfile::tempdir().unwrap();
+        let mut running = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        let (alive, gone) = (running.id(), ended.id());
+        for name in [
+            format!(".layout.tmp-{alive}-0"),
+            format!(".layout.tmp-{gone}-0"),
+            format!(".own.tmp-{}-3", std::process::id()),
+        ] {
+            fs::create_dir(root.path().join(name)).unwrap();
+        }
+        fs::write(root.path().join(format!(".file.tmp-{gone}-1")), "x").unwrap();
+        sweep_temp(root.path());
+        running.kill().unwrap();
+        running.wait().unwrap();
+        let mut left: Vec<String> = fs::read_dir(root.path())
+            .unwrap()
+            .map(|item| item.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut kept = vec![
+            format!(".layout.tmp-{alive}-0"),
+            format!(".own.tmp-{}-3", std::process::id()),
+        ];
+        kept.sort();
+        assert_eq!(left, kept);
     }
 
     #[test]

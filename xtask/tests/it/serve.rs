@@ -488,6 +488,33 @@ mod needs_runtime {
         assert_eq!(log.matches("GET /single -> 429 GET /single ").count(), 2, "{log}");
     }
 
+    /// Reads its own code from its task root at every request.
+    const READER: &str = "import os\n\n\ndef handler(event, context):\n    with open(os.path.join(os.environ[\"LAMBDA_TASK_ROOT\"], \"reader.py\")) as code:\n        return {\"pid\": os.getpid(), \"size\": len(code.read())}\n";
+
+    /// A build run beside serve (another terminal) sweeps the leftovers of
+    /// interrupted runs: not the layouts of serve's live environments.
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn a_build_beside_serve_leaves_its_environments_their_code() {
+        let repo = app(
+            &[function("reader", &["routes = [\"GET /read\"]"])],
+            &[("reader", READER)],
+        );
+        let serving = Serving::start(&repo, &[]);
+        let warm = pid(&serving.get("/read"));
+        let site = repo.path().join("runtime-site");
+        repo.xtask_with(
+            &["build", "--builder", "host"],
+            &[("XTASK_RUNTIME_SITE", site.to_str().unwrap())],
+        )
+        .success();
+        let after = serving.get("/read");
+        assert_eq!(after.status, 200, "{after:?}\n{}", serving.log());
+        assert_eq!(pid(&after), warm, "the same environment answered");
+        assert_eq!(after.json()["size"], READER.len(), "{after:?}");
+        serving.stop(&[warm]);
+    }
+
     /// Sleeps the seconds of its `sleep` query parameter.
     const NAP: &str = "import os\nimport time\n\n\ndef handler(event, context):\n    seconds = float((event.get(\"queryStringParameters\") or {}).get(\"sleep\", \"0\"))\n    time.sleep(seconds)\n    return {\"pid\": os.getpid()}\n";
 
