@@ -249,35 +249,6 @@ fn for_each_record(mut stream: impl Read, mut record: impl FnMut(&[u8])) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::for_each_record;
-
-    /// Hands out its writes one read at a time, as a pipe does.
-    struct Writes(Vec<&'static str>);
-
-    impl std::io::Read for Writes {
-        fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
-            if self.0.is_empty() {
-                return Ok(0);
-            }
-            let write = self.0.remove(0).as_bytes();
-            into[..write.len()].copy_from_slice(write);
-            Ok(write.len())
-        }
-    }
-
-    #[test]
-    fn a_json_record_written_without_a_newline_is_told_as_it_comes() {
-        let writes = Writes(vec!["{\"a\": 1}", "{\"b\": 2}", "[INFO] x\n[INFO] y\n"]);
-        let mut records = Vec::new();
-        for_each_record(writes, |record| {
-            records.push(String::from_utf8_lossy(record).into_owned())
-        });
-        assert_eq!(records, ["{\"a\": 1}", "{\"b\": 2}", "[INFO] x", "[INFO] y"]);
-    }
-}
-
 /// `text` with the layout's folders shown as Lambda's.
 fn lambda_paths(paths: &[(String, String)], text: &str) -> String {
     paths
@@ -529,4 +500,33 @@ fn process_age_ms(pid: u32) -> Option<f64> {
         .ok()?;
     const TICKS_PER_SECOND: f64 = 100.0;
     Some((uptime - start_ticks / TICKS_PER_SECOND) * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_record;
+
+    /// Hands out its writes one read at a time, as a pipe does.
+    struct Writes(Vec<&'static str>);
+
+    impl std::io::Read for Writes {
+        fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let write = self.0.remove(0).as_bytes();
+            into[..write.len()].copy_from_slice(write);
+            Ok(write.len())
+        }
+    }
+
+    #[test]
+    fn a_json_record_written_without_a_newline_is_told_as_it_comes() {
+        let writes = Writes(vec!["{\"a\": 1}", "{\"b\": 2}", "[INFO] x\n[INFO] y\n"]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(records, ["{\"a\": 1}", "{\"b\": 2}", "[INFO] x", "[INFO] y"]);
+    }
 }
