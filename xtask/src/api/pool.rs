@@ -72,7 +72,7 @@ impl Spec {
 /// An environment between two invocations. Its runtime is stopped before
 /// its folders are removed (fields drop in order).
 struct Warm {
-    sandbox: Sandbox,
+    sandbox: Box<Sandbox>,
     _layout: Layout,
 }
 
@@ -200,7 +200,7 @@ impl Pool {
                     self.name()
                 );
                 Ok(Warm {
-                    sandbox,
+                    sandbox: Box::new(sandbox),
                     _layout: layout,
                 })
             }

@@ -4,23 +4,33 @@
 //! generation between two requests: a request is answered entirely by one
 //! generation, never by a half-built one.
 
-use std::io::{Cursor, Read};
-use std::net::{IpAddr, Ipv4Addr};
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, Result};
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::gateway::{Gateway, HttpRequest, HttpResponse, Stamp};
 use super::pool::Pools;
 use crate::atomic;
 use crate::facts;
 
-/// How many requests are handled at once (each waits for its function).
-const WORKERS: usize = 32;
+/// A client has this long to send a request's head (method, target and
+/// headers): a connection that trickles it is closed.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most a request's head may take in memory: far above any browser's,
+/// far below what would hurt.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// One build's functions and the API in front of them.
 pub struct Generation {
@@ -32,7 +42,6 @@ pub struct Generation {
 
 /// The running server.
 pub struct Server {
-    http: Arc<tiny_http::Server>,
     current: Arc<RwLock<Arc<Generation>>>,
     pub port: u16,
 }
@@ -46,32 +55,42 @@ pub struct Options {
     pub save_events: Option<PathBuf>,
 }
 
+/// What every connection shares.
+struct Shared {
+    current: Arc<RwLock<Arc<Generation>>>,
+    options: Options,
+    port: u16,
+}
+
 impl Server {
     /// Listens on 127.0.0.1:`port` (0: a free port) and answers with
     /// `first` until [`Server::replace`] gives another generation.
     pub fn start(port: u16, first: Generation, options: Options) -> Result<Server> {
-        let http = tiny_http::Server::http((Ipv4Addr::LOCALHOST, port))
-            .map_err(|err| anyhow!("listening on 127.0.0.1:{port}: {err}"))?;
-        let port = http.server_addr().to_ip().map_or(port, |address| address.port());
-        let server = Server {
-            http: Arc::new(http),
-            current: Arc::new(RwLock::new(Arc::new(first))),
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let current = Arc::new(RwLock::new(Arc::new(first)));
+        let shared = Arc::new(Shared {
+            current: Arc::clone(&current),
+            options,
             port,
+        });
+        // Two threads take connections and read requests; a request waits
+        // for its function on the runtime's blocking pool.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("serve")
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("starting the HTTP server's threads")?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
         };
-        for _ in 0..WORKERS {
-            let (http, current, options) = (
-                Arc::clone(&server.http),
-                Arc::clone(&server.current),
-                options.clone(),
-            );
-            thread::spawn(move || {
-                while let Ok(request) = http.recv() {
-                    let generation = current.read().map(|g| Arc::clone(&g)).expect("generation");
-                    answer(request, &generation, port, &options);
-                }
-            });
-        }
-        Ok(server)
+        thread::spawn(move || runtime.block_on(accept(listener, shared)));
+        Ok(Server { current, port })
     }
 
     /// The generation requests from now on are answered by; requests
@@ -82,6 +101,35 @@ impl Server {
 
     pub fn current(&self) -> Arc<Generation> {
         Arc::clone(&self.current.read().expect("generation"))
+    }
+}
+
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                eprintln!("serve: accepting a connection: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| answer(request, peer, Arc::clone(&shared)));
+            let served = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(err) = served {
+                if !err.is_incomplete_message() {
+                    eprintln!("serve: connection from {peer}: {err}");
+                }
+            }
+        });
     }
 }
 
@@ -98,10 +146,69 @@ fn stamp() -> Stamp {
     }
 }
 
-fn answer(mut request: tiny_http::Request, generation: &Generation, port: u16, options: &Options) {
+/// One request: read whole (at most the payload limit), handed to the
+/// current generation's gateway on the blocking pool, answered.
+async fn answer(
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
-    let (incoming, stamp) = (read(&mut request, port), stamp());
-    let handled = generation.gateway.handle(&incoming, &stamp, &generation.pools);
+    let (parts, body) = request.into_parts();
+    let limit = facts::HTTP_API_MAX_PAYLOAD_BYTES;
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    let (body, body_too_large) = if declared.is_some_and(|length| length > limit) {
+        (Vec::new(), true)
+    } else {
+        match Limited::new(body, limit as usize).collect().await {
+            Ok(collected) => (collected.to_bytes().to_vec(), false),
+            Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => (Vec::new(), true),
+            Err(err) => return Ok(plain(400, &format!("reading the request's body: {err}"))),
+        }
+    };
+    let incoming = HttpRequest {
+        method: parts.method.as_str().to_string(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |target| target.as_str())
+            .to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect(),
+        body,
+        body_too_large,
+        peer: peer.ip(),
+        port: shared.port,
+    };
+    let handled = tokio::task::spawn_blocking(move || {
+        let generation = shared.current.read().map(|g| Arc::clone(&g)).expect("generation");
+        handle(&incoming, &generation, &shared.options, started)
+    })
+    .await;
+    Ok(match handled {
+        Ok(answer) => response(answer),
+        Err(err) => plain(500, &format!("serve: a request's thread failed: {err}")),
+    })
+}
+
+/// The gateway's answer, the events saved, the request logged.
+fn handle(
+    incoming: &HttpRequest,
+    generation: &Generation,
+    options: &Options,
+    started: Instant,
+) -> HttpResponse {
+    let stamp = stamp();
+    let handled = generation.gateway.handle(incoming, &stamp, &generation.pools);
     if let Some(dir) = &options.save_events {
         for (n, sent) in handled.sent.iter().enumerate() {
             let file = dir.join(format!("{}.{n}.{}.json", stamp.request_id, sent.function));
@@ -119,61 +226,30 @@ fn answer(mut request: tiny_http::Request, generation: &Generation, port: u16, o
         started.elapsed().as_secs_f64() * 1000.0,
         stamp.request_id,
     );
-    if let Err(err) = request.respond(response(handled.response)) {
-        eprintln!("serve: answering {}: {err}", stamp.request_id);
-    }
+    handled.response
 }
 
-/// The request as the gateway reads it; a body over the payload limit is
-/// not read on.
-fn read(request: &mut tiny_http::Request, port: u16) -> HttpRequest {
-    let limit = facts::HTTP_API_MAX_PAYLOAD_BYTES;
-    let declared_too_large = request.body_length().is_some_and(|length| length as u64 > limit);
-    let mut body = Vec::new();
-    let mut body_too_large = declared_too_large;
-    if !declared_too_large {
-        let read = request.as_reader().take(limit + 1).read_to_end(&mut body);
-        body_too_large = read.is_ok() && body.len() as u64 > limit;
-        if body_too_large {
-            body.clear();
-        }
-    }
-    HttpRequest {
-        method: request.method().as_str().to_string(),
-        target: request.url().to_string(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|header| {
-                (
-                    header.field.as_str().to_string(),
-                    header.value.as_str().to_string(),
-                )
-            })
-            .collect(),
-        body,
-        body_too_large,
-        peer: request
-            .remote_addr()
-            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |address| address.ip()),
-        port,
-    }
+fn plain(status: u16, text: &str) -> hyper::Response<Full<Bytes>> {
+    response(HttpResponse {
+        status,
+        headers: vec![("content-type".to_string(), "text/plain".to_string())],
+        body: text.as_bytes().to_vec(),
+    })
 }
 
-fn response(answer: HttpResponse) -> tiny_http::Response<Cursor<Vec<u8>>> {
-    let length = answer.body.len();
-    let mut headers = Vec::new();
+fn response(answer: HttpResponse) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(answer.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    let headers = response.headers_mut();
     for (name, value) in &answer.headers {
-        match tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            Ok(header) => headers.push(header),
-            Err(()) => eprintln!("serve: a header the function returned is not valid HTTP: {name:?}"),
+        let parsed = hyper::header::HeaderName::from_bytes(name.as_bytes());
+        match (parsed, hyper::header::HeaderValue::from_str(value)) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => eprintln!("serve: a header the function returned is not valid HTTP: {name:?}"),
         }
     }
-    tiny_http::Response::new(
-        tiny_http::StatusCode(answer.status),
-        headers,
-        Cursor::new(answer.body),
-        Some(length),
-        None,
-    )
+    response
 }

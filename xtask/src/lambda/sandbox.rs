@@ -279,71 +279,6 @@ fn json_record(rest: &[u8]) -> Option<usize> {
     matches!(rest.get(end), None | Some(b'{')).then_some(end)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::for_each_record;
-
-    /// Hands out its writes one read at a time, as a pipe does.
-    struct Writes(Vec<&'static str>);
-
-    impl std::io::Read for Writes {
-        fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
-            if self.0.is_empty() {
-                return Ok(0);
-            }
-            let write = self.0.remove(0).as_bytes();
-            into[..write.len()].copy_from_slice(write);
-            Ok(write.len())
-        }
-    }
-
-    #[test]
-    fn a_json_record_written_without_a_newline_is_told_as_it_comes() {
-        let writes = Writes(vec!["{\"a\": 1}", "{\"b\": 2}", "[INFO] x\n[INFO] y\n"]);
-        let mut records = Vec::new();
-        for_each_record(writes, |record| {
-            records.push(String::from_utf8_lossy(record).into_owned())
-        });
-        assert_eq!(records, ["{\"a\": 1}", "{\"b\": 2}", "[INFO] x", "[INFO] y"]);
-    }
-
-    /// `print("holding", 7598)` under the runtime: one write per argument.
-    #[test]
-    fn the_pieces_of_a_printed_line_are_one_record() {
-        let writes = Writes(vec!["holding", " ", "7598", "\n", "done\n"]);
-        let mut records = Vec::new();
-        for_each_record(writes, |record| {
-            records.push(String::from_utf8_lossy(record).into_owned())
-        });
-        assert_eq!(records, ["holding 7598", "done"]);
-    }
-
-    /// Two JSON records read at once, a record read in two pieces, and a
-    /// line that only starts with an object.
-    #[test]
-    fn json_records_are_told_apart_however_they_are_read() {
-        let writes = Writes(vec![
-            "{\"a\": 1}{\"b\": \"}{\"}",
-            "{\"c\": ",
-            "3}",
-            "{\"d\": 4} and text\n",
-        ]);
-        let mut records = Vec::new();
-        for_each_record(writes, |record| {
-            records.push(String::from_utf8_lossy(record).into_owned())
-        });
-        assert_eq!(
-            records,
-            [
-                "{\"a\": 1}",
-                "{\"b\": \"}{\"}",
-                "{\"c\": 3}",
-                "{\"d\": 4} and text"
-            ]
-        );
-    }
-}
-
 /// `text` with the layout's folders shown as Lambda's.
 fn lambda_paths(paths: &[(String, String)], text: &str) -> String {
     paths
@@ -595,4 +530,69 @@ fn process_age_ms(pid: u32) -> Option<f64> {
         .ok()?;
     const TICKS_PER_SECOND: f64 = 100.0;
     Some((uptime - start_ticks / TICKS_PER_SECOND) * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_record;
+
+    /// Hands out its writes one read at a time, as a pipe does.
+    struct Writes(Vec<&'static str>);
+
+    impl std::io::Read for Writes {
+        fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let write = self.0.remove(0).as_bytes();
+            into[..write.len()].copy_from_slice(write);
+            Ok(write.len())
+        }
+    }
+
+    #[test]
+    fn a_json_record_written_without_a_newline_is_told_as_it_comes() {
+        let writes = Writes(vec!["{\"a\": 1}", "{\"b\": 2}", "[INFO] x\n[INFO] y\n"]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(records, ["{\"a\": 1}", "{\"b\": 2}", "[INFO] x", "[INFO] y"]);
+    }
+
+    /// `print("holding", 7598)` under the runtime: one write per argument.
+    #[test]
+    fn the_pieces_of_a_printed_line_are_one_record() {
+        let writes = Writes(vec!["holding", " ", "7598", "\n", "done\n"]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(records, ["holding 7598", "done"]);
+    }
+
+    /// Two JSON records read at once, a record read in two pieces, and a
+    /// line that only starts with an object.
+    #[test]
+    fn json_records_are_told_apart_however_they_are_read() {
+        let writes = Writes(vec![
+            "{\"a\": 1}{\"b\": \"}{\"}",
+            "{\"c\": ",
+            "3}",
+            "{\"d\": 4} and text\n",
+        ]);
+        let mut records = Vec::new();
+        for_each_record(writes, |record| {
+            records.push(String::from_utf8_lossy(record).into_owned())
+        });
+        assert_eq!(
+            records,
+            [
+                "{\"a\": 1}",
+                "{\"b\": \"}{\"}",
+                "{\"c\": 3}",
+                "{\"d\": 4} and text"
+            ]
+        );
+    }
 }
