@@ -148,11 +148,11 @@ impl Reply {
 /// `curl` sends `METHOD url+target` with these headers; what it received.
 #[track_caller]
 fn curl(url: &str, method: &str, target: &str, headers: &[&str]) -> Reply {
-    try_curl(url, method, target, headers).unwrap_or_else(|why| panic!("{why}"))
+    try_curl(url, method, target, headers, &[]).unwrap_or_else(|why| panic!("{why}"))
 }
 
 /// [`curl`], or why no HTTP response came.
-fn try_curl(url: &str, method: &str, target: &str, headers: &[&str]) -> Result<Reply, String> {
+fn try_curl(url: &str, method: &str, target: &str, headers: &[&str], more: &[&str]) -> Result<Reply, String> {
     let mut command = Command::new("curl");
     command.args([
         "--silent",
@@ -168,6 +168,7 @@ fn try_curl(url: &str, method: &str, target: &str, headers: &[&str]) -> Result<R
     for header in headers {
         command.args(["--header", header]);
     }
+    command.args(more);
     let output = command
         .arg(format!("{url}{target}"))
         .output()
@@ -553,6 +554,8 @@ def handler(event, context):
         return {"hello": "world", "n": [1, 2]}
     if route == "GET /nonsense":
         return {"statusCode": "teapot"}
+    if route == "GET /encoded":
+        return {"statusCode": 200, "isBase64Encoded": True, "body": "AAH+/2hp"}
     if route == "GET /cookies":
         return {"statusCode": 201, "cookies": ["a=1; Path=/", "b=2; HttpOnly"], "headers": {"x-made-by": "shapes"}, "body": "baked"}
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(event)}
@@ -565,7 +568,7 @@ def handler(event, context):
                 function(
                     "shapes",
                     &[
-                        r#"routes = ["GET /raise", "GET /bare", "GET /nonsense", "GET /cookies", "GET /items/{id}"]"#,
+                        r#"routes = ["GET /raise", "GET /bare", "GET /nonsense", "GET /cookies", "GET /encoded", "GET /items/{id}", "POST /items/{id}"]"#,
                     ],
                 ),
             ],
@@ -654,7 +657,44 @@ def handler(event, context):
         );
         let port = serving.url.rsplit(':').next().unwrap().to_string();
         assert_eq!(event["headers"]["x-forwarded-port"], port, "{event}");
-        serving.stop(&[]);
+
+        // Bodies: bytes a client sends arrive base64-encoded, a function's
+        // base64 answer reaches the client as bytes, one byte over API
+        // Gateway's payload limit is its 413.
+        let sent = repo.path().join("sent.bin");
+        fs::write(&sent, [0u8, 1, 0xfe, 0xff, b'h', b'i']).unwrap();
+        let data = format!("@{}", sent.display());
+        let posted = try_curl(
+            &serving.url,
+            "POST",
+            "/items/bytes",
+            &["Content-Type: application/octet-stream"],
+            &["--data-binary", &data],
+        )
+        .unwrap();
+        let event = posted.json();
+        assert_eq!(event["isBase64Encoded"], true, "{event}");
+        assert_eq!(event["body"], "AAH+/2hp", "{event}");
+        let encoded = Command::new("curl")
+            .args(["--silent", "--show-error", &format!("{}/encoded", serving.url)])
+            .output()
+            .unwrap();
+        assert_eq!(encoded.stdout, [0u8, 1, 0xfe, 0xff, b'h', b'i']);
+        let big = repo.path().join("big.bin");
+        let file = fs::File::create(&big).unwrap();
+        file.set_len(10 * 1024 * 1024 + 1).unwrap();
+        let data = format!("@{}", big.display());
+        try_curl(
+            &serving.url,
+            "POST",
+            "/items/big",
+            &["Content-Type: application/octet-stream"],
+            &["--data-binary", &data],
+        )
+        .unwrap()
+        .is_gateways(413, "Request Entity Too Large");
+        let log = serving.stop(&[]);
+        assert!(log.contains("POST /items/big -> 413"), "{log}");
     }
 
     /// Allows `Bearer good` (with a context), denies any other token, and
@@ -852,7 +892,7 @@ def handler(event, context):
                     if stopped.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(300) {
                         return;
                     }
-                    let (status, body) = match try_curl(&url, "GET", "/version", &[]) {
+                    let (status, body) = match try_curl(&url, "GET", "/version", &[], &[]) {
                         Ok(reply) => (reply.status, reply.body),
                         Err(why) => (0, why),
                     };
