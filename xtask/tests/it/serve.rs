@@ -2,13 +2,15 @@
 //! client (curl): usage errors; then, under AWS's runtime interface
 //! client, warm environments reused and started for concurrent requests,
 //! the throttle of `reserved_concurrency`, timeouts, function errors and
-//! malformed answers, payload formats 1.0 and 2.0, the authorizer and its
-//! cache, and `--watch` reloading a handler while a client keeps asking.
+//! malformed answers, payload formats 1.0 and 2.0 with their bodies, path
+//! parameters and query strings, the authorizer and its cache, a build run
+//! beside serve, and `--watch` reloading a handler while a client keeps
+//! asking.
 //!
 //! Each running `serve` is a [`Serving`]: started with `--port 0`, its URL
 //! read from the first line of its stdout, its stderr kept, and always
-//! stopped with SIGTERM (in `Drop` too) and checked to leave no runtime
-//! process and no layout behind.
+//! stopped with SIGTERM or SIGINT (SIGTERM in `Drop` too), then checked to
+//! leave no runtime process, no layout and no ZIP link behind.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -314,9 +316,20 @@ impl Serving {
     /// SIGTERM, then serve's end: the runtime processes `pids` are gone
     /// and no layout folder is left. Returns serve's stderr.
     #[track_caller]
-    fn stop(mut self, pids: &[u64]) -> String {
+    fn stop(self, pids: &[u64]) -> String {
+        self.stop_with("TERM", pids)
+    }
+
+    /// [`Serving::stop`] with SIGINT, as Ctrl-C at a terminal sends it.
+    #[track_caller]
+    fn interrupt(self, pids: &[u64]) -> String {
+        self.stop_with("INT", pids)
+    }
+
+    #[track_caller]
+    fn stop_with(mut self, signal: &str, pids: &[u64]) -> String {
         let child = self.child.take().unwrap();
-        terminate(child).unwrap_or_else(|why| panic!("{why}\n{}", self.log()));
+        end(child, signal).unwrap_or_else(|why| panic!("{why}\n{}", self.log()));
         let log = self.log();
         let left: Vec<u64> = pids.iter().copied().filter(|&pid| alive(pid)).collect();
         assert!(
@@ -337,11 +350,10 @@ impl Serving {
     }
 }
 
-/// SIGTERM to serve and its end within a bound (SIGKILL to its process
-/// group past it).
-fn terminate(mut child: Child) -> Result<(), String> {
+/// `SIG<signal>` to serve and its end within a bound (SIGKILL past it).
+fn end(mut child: Child, signal: &str) -> Result<(), String> {
     let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let _ = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -351,14 +363,14 @@ fn terminate(mut child: Child) -> Result<(), String> {
     }
     let _ = child.kill();
     let _ = child.wait();
-    Err("serve did not end within 60 s of SIGTERM".to_string())
+    Err(format!("serve did not end within 60 s of SIG{signal}"))
 }
 
 impl Drop for Serving {
     /// A test that failed half-way still ends its serve (and so its runtimes).
     fn drop(&mut self) {
         if let Some(child) = self.child.take() {
-            let _ = terminate(child);
+            let _ = end(child, "TERM");
         }
     }
 }
@@ -395,7 +407,7 @@ mod needs_runtime {
         assert_eq!(first.json()["count"], 1, "{first:?}");
         assert_eq!(second.json()["count"], 2, "the same module answered: {second:?}");
         assert_eq!(pid(&first), pid(&second), "the same process answered");
-        let log = serving.stop(&[pid(&first)]);
+        let log = serving.interrupt(&[pid(&first)]);
         assert_eq!(
             log.matches("[counter] environment 1 ready: Init Duration: ")
                 .count(),
