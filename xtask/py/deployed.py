@@ -13,7 +13,7 @@ argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
                                           or null (no such group)},
               "routes": {"<route key>": {"target", "authorization_type", "authorizer_id"}},
               "integrations": {"<integration id>": {"uri", "payload_format_version"}},
-              "authorizers": {"<id of one the routes name>": {"type", "uri", "payload_format_version",
+              "authorizers": {"<id a route names>": {"type", "uri", "payload_format_version",
                               "enable_simple_responses", "identity_sources",
                               "result_ttl_in_seconds"}}},
      "functions": {"<function name>": {
@@ -133,7 +133,7 @@ def routing(client: ApiGatewayV2Client, api_id: str) -> dict[str, Any]:
         for item in page["Items"]
     }
     named = sorted({route["authorizer_id"] for route in routes.values() if route["authorizer_id"]})
-    authorizers = {}
+    authorizers: dict[str, Any] = {}
     for authorizer_id in named:
         item = client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
         authorizers[authorizer_id] = {
