@@ -30,6 +30,7 @@ import base64
 import json
 import re
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,18 +53,25 @@ INTEGRATION_LATENCY_MS = 42
 STATE = "5f3c1a9e2b7d4c6f8a0e1d3b5c7a9f2e"
 CAPITAL_QUESTION = "What is the capital of France?"
 
-AUTHORIZER = "authorizer"
-# The routes of terraform/envs/dev: route key -> (function, behind the authorizer).
-ROUTES = {
-    "GET /users": ("users", True),
-    "POST /users": ("users", True),
-    "GET /users/{user_id}": ("users", True),
-    "PATCH /users/{user_id}": ("users", True),
-    "DELETE /users/{user_id}": ("users", True),
-    "GET /auth/callback": ("auth", False),
-    "POST /sms/webhook": ("sms", False),
-    "OPTIONS /{proxy+}": ("cors", False),
-}
+
+def api_routes(cargo_toml: Path) -> tuple[str, dict[str, tuple[str, bool]]]:
+    """The API of Cargo.toml, where the routes are written once (serve answers
+    them, Terraform deploys them from dist/manifest.json): the authorizer
+    function, and route key -> (function, behind the authorizer)."""
+    with cargo_toml.open("rb") as file:
+        lambda_table = tomllib.load(file)["workspace"]["metadata"]["lambda"]
+    routes: dict[str, tuple[str, bool]] = {}
+    for name, function in lambda_table["functions"].items():
+        default = bool(function.get("authorize", False))
+        for route in function.get("routes", []):
+            if isinstance(route, str):
+                routes[route] = (name, default)
+            else:
+                routes[route["key"]] = (name, bool(route.get("authorize", default)))
+    return str(lambda_table["api"]["authorizer"]["function"]), routes
+
+
+AUTHORIZER, ROUTES = api_routes(world.HERE.parent.parent / "Cargo.toml")
 
 # The content types API Gateway passes as text; every other body is base64.
 TEXT_TYPES = re.compile(r"text/.*|application/(json|[^/]*\+json|xml|[^/]*\+xml|javascript)")

@@ -10,7 +10,12 @@ argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
              {"access_log": null (its $default stage logs nothing) or
                             {"log_group_name": ...,
                              "log_group": {"retention_in_days": <int> or null}
-                                          or null (no such group)}},
+                                          or null (no such group)},
+              "routes": {"<route key>": {"target", "authorization_type", "authorizer_id"}},
+              "integrations": {"<integration id>": {"uri", "payload_format_version"}},
+              "authorizers": {"<id a route names>": {"type", "uri", "payload_format_version",
+                              "enable_simple_responses", "identity_sources",
+                              "result_ttl_in_seconds"}}},
      "functions": {"<function name>": {
         "configuration": {Handler, Runtime, Architectures, CodeSha256, CodeSize,
                           MemorySize, Timeout, EphemeralStorage, Environment, Layers},
@@ -20,7 +25,8 @@ argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
                     "error": null or why the version could not be read}]}}}
 
 Layer versions are read with GetLayerVersion (name and version from the ARN):
-moto has no GetLayerVersionByArn.
+moto has no GetLayerVersionByArn. Authorizers are those the routes name, each
+read with GetAuthorizer: moto has no GetAuthorizers.
 """
 
 from __future__ import annotations
@@ -96,13 +102,49 @@ def http_api(
     ]
     if not apis:
         return None
-    stage = client.get_stage(ApiId=apis[0]["ApiId"], StageName="$default")
+    api_id = apis[0]["ApiId"]
+    stage = client.get_stage(ApiId=api_id, StageName="$default")
     destination = (stage.get("AccessLogSettings") or {}).get("DestinationArn")
-    if not destination:
-        return {"access_log": None}
-    # arn:aws:logs:<region>:<account>:log-group:<name>, maybe with ":*".
-    group_name = destination.partition(":log-group:")[2].removesuffix(":*")
-    return {"access_log": {"log_group_name": group_name, "log_group": log_group(logs, group_name)}}
+    access_log = None
+    if destination:
+        # arn:aws:logs:<region>:<account>:log-group:<name>, maybe with ":*".
+        group_name = destination.partition(":log-group:")[2].removesuffix(":*")
+        access_log = {"log_group_name": group_name, "log_group": log_group(logs, group_name)}
+    return {"access_log": access_log, **routing(client, api_id)}
+
+
+def routing(client: ApiGatewayV2Client, api_id: str) -> dict[str, Any]:
+    """The API's routes, the integrations they target and its authorizers."""
+    routes = {
+        route["RouteKey"]: {
+            "target": route.get("Target"),
+            "authorization_type": route.get("AuthorizationType"),
+            "authorizer_id": route.get("AuthorizerId"),
+        }
+        for page in client.get_paginator("get_routes").paginate(ApiId=api_id)
+        for route in page["Items"]
+    }
+    integrations = {
+        item["IntegrationId"]: {
+            "uri": item.get("IntegrationUri"),
+            "payload_format_version": item.get("PayloadFormatVersion"),
+        }
+        for page in client.get_paginator("get_integrations").paginate(ApiId=api_id)
+        for item in page["Items"]
+    }
+    named = sorted({route["authorizer_id"] for route in routes.values() if route["authorizer_id"]})
+    authorizers: dict[str, Any] = {}
+    for authorizer_id in named:
+        item = client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_id)
+        authorizers[authorizer_id] = {
+            "type": item.get("AuthorizerType"),
+            "uri": item.get("AuthorizerUri"),
+            "payload_format_version": item.get("AuthorizerPayloadFormatVersion"),
+            "enable_simple_responses": item.get("EnableSimpleResponses"),
+            "identity_sources": item.get("IdentitySource"),
+            "result_ttl_in_seconds": item.get("AuthorizerResultTtlInSeconds"),
+        }
+    return {"routes": routes, "integrations": integrations, "authorizers": authorizers}
 
 
 def main() -> None:

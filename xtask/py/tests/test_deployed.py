@@ -231,10 +231,84 @@ def test_the_http_api_and_its_access_log(moto: str, tmp_path: Path) -> None:
                 AccessLogSettings={"DestinationArn": destination, "Format": "$context.requestId"},
             )
 
+    no_routes: dict[str, Any] = {"routes": {}, "integrations": {}, "authorizers": {}}
     assert deployed(moto, "logged", tmp_path)["api"] == {
-        "access_log": {"log_group_name": group, "log_group": {"retention_in_days": 30}}
+        "access_log": {"log_group_name": group, "log_group": {"retention_in_days": 30}},
+        **no_routes,
     }
     assert deployed(moto, "lost", tmp_path)["api"] == {
-        "access_log": {"log_group_name": "/aws/apigateway/lost-api", "log_group": None}
+        "access_log": {"log_group_name": "/aws/apigateway/lost-api", "log_group": None},
+        **no_routes,
     }
-    assert deployed(moto, "quiet", tmp_path)["api"] == {"access_log": None}
+    assert deployed(moto, "quiet", tmp_path)["api"] == {"access_log": None, **no_routes}
+
+
+def test_the_routes_their_integrations_and_the_authorizer(moto: str, tmp_path: Path) -> None:
+    apis = session().client("apigatewayv2", endpoint_url=moto)
+    api_id = apis.create_api(Name="routed-api", ProtocolType="HTTP")["ApiId"]
+    apis.create_stage(ApiId=api_id, StageName="$default")
+    uri = (
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+        "arn:aws:lambda:us-east-1:123456789012:function:routed-users/invocations"
+    )
+    integration = apis.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationMethod="POST",
+        IntegrationUri=uri,
+        PayloadFormatVersion="1.0",
+    )["IntegrationId"]
+    authorizer = apis.create_authorizer(
+        ApiId=api_id,
+        Name="routed-authorizer",
+        AuthorizerType="REQUEST",
+        AuthorizerUri=uri,
+        AuthorizerPayloadFormatVersion="2.0",
+        EnableSimpleResponses=True,
+        IdentitySource=["$request.header.Authorization"],
+        AuthorizerResultTtlInSeconds=300,
+    )["AuthorizerId"]
+    # An authorizer no route names is not read (moto has no GetAuthorizers).
+    apis.create_authorizer(
+        ApiId=api_id,
+        Name="unused",
+        AuthorizerType="REQUEST",
+        AuthorizerUri=uri,
+        AuthorizerPayloadFormatVersion="2.0",
+        IdentitySource=["$request.header.Authorization"],
+    )
+    target = f"integrations/{integration}"
+    apis.create_route(
+        ApiId=api_id,
+        RouteKey="GET /users/{user_id}",
+        Target=target,
+        AuthorizationType="CUSTOM",
+        AuthorizerId=authorizer,
+    )
+    apis.create_route(ApiId=api_id, RouteKey="OPTIONS /{proxy+}", Target=target)
+
+    api = deployed(moto, "routed", tmp_path)["api"]
+
+    assert api["routes"] == {
+        "GET /users/{user_id}": {
+            "target": target,
+            "authorization_type": "CUSTOM",
+            "authorizer_id": authorizer,
+        },
+        "OPTIONS /{proxy+}": {
+            "target": target,
+            "authorization_type": "NONE",
+            "authorizer_id": None,
+        },
+    }
+    assert api["integrations"] == {integration: {"uri": uri, "payload_format_version": "1.0"}}
+    assert api["authorizers"] == {
+        authorizer: {
+            "type": "REQUEST",
+            "uri": uri,
+            "payload_format_version": "2.0",
+            "enable_simple_responses": True,
+            "identity_sources": ["$request.header.Authorization"],
+            "result_ttl_in_seconds": 300,
+        }
+    }

@@ -27,6 +27,9 @@ pub struct Handled {
     pub route: Option<String>,
     /// Each event sent, the authorizer's first.
     pub sent: Vec<Sent>,
+    /// Why API Gateway answered with an error of its own, when the client
+    /// is not told (a malformed answer, a failed authorizer): for the log.
+    pub problem: Option<String>,
 }
 
 /// The API of `Cargo.toml` as API Gateway answers it. Shared by the
@@ -62,8 +65,8 @@ impl Gateway {
     /// Answers `http` as API Gateway would, calling `functions` for the
     /// authorizer and the integration; `stamp` is the request's id and time.
     pub fn handle(&self, http: &HttpRequest, stamp: &Stamp, functions: &dyn Functions) -> Handled {
-        let mut sent = Vec::new();
-        let (mut response, route) = self.answer(http, stamp, functions, &mut sent);
+        let (mut sent, mut problem) = (Vec::new(), None);
+        let (mut response, route) = self.answer(http, stamp, functions, &mut sent, &mut problem);
         response
             .headers
             .push(("apigw-requestid".into(), stamp.request_id.clone()));
@@ -71,6 +74,7 @@ impl Gateway {
             response,
             route,
             sent,
+            problem,
         }
     }
 
@@ -80,6 +84,7 @@ impl Gateway {
         stamp: &Stamp,
         functions: &dyn Functions,
         sent: &mut Vec<Sent>,
+        problem: &mut Option<String>,
     ) -> (HttpResponse, Option<String>) {
         if http.body_too_large || http.body.len() as u64 > HTTP_API_MAX_PAYLOAD_BYTES {
             return (Refusal::TooLarge.response(), None);
@@ -95,8 +100,17 @@ impl Gateway {
             stamp,
         };
         let response = match self.authorize(&selected, &incoming, functions, sent) {
-            Ok(authorized) => self.integrate(&incoming, authorized.as_ref(), functions, sent),
-            Err(refusal) => refusal.response(),
+            Ok(authorized) => match self.integrate(&incoming, authorized.as_ref(), functions, sent) {
+                Ok(response) => response,
+                Err((refusal, why)) => {
+                    *problem = Some(why);
+                    refusal.response()
+                }
+            },
+            Err((refusal, why)) => {
+                *problem = why;
+                refusal.response()
+            }
         };
         (response, route)
     }
@@ -109,18 +123,21 @@ impl Gateway {
         incoming: &Incoming,
         functions: &dyn Functions,
         sent: &mut Vec<Sent>,
-    ) -> Result<Option<Authorized>, Refusal> {
+    ) -> Result<Option<Authorized>, (Refusal, Option<String>)> {
         if !selected.route.authorize {
             return Ok(None);
         }
         // An authorized route without an authorizer is refused by the
         // configuration; were it not, the route stays closed.
-        let gatekeeper = self.gatekeeper.as_ref().ok_or(Refusal::AuthorizerFailed)?;
+        let Some(gatekeeper) = self.gatekeeper.as_ref() else {
+            let why = "the route is authorized but the API has no authorizer".to_string();
+            return Err((Refusal::AuthorizerFailed, Some(why)));
+        };
         match gatekeeper.decide(incoming, functions, sent) {
             Verdict::Allowed(authorized) => Ok(Some(authorized)),
-            Verdict::Unauthorized => Err(Refusal::Unauthorized),
-            Verdict::Forbidden => Err(Refusal::Forbidden),
-            Verdict::Failed(_) => Err(Refusal::AuthorizerFailed),
+            Verdict::Unauthorized => Err((Refusal::Unauthorized, None)),
+            Verdict::Forbidden => Err((Refusal::Forbidden, None)),
+            Verdict::Failed(why) => Err((Refusal::AuthorizerFailed, Some(why))),
         }
     }
 
@@ -130,7 +147,7 @@ impl Gateway {
         authorized: Option<&Authorized>,
         functions: &dyn Functions,
         sent: &mut Vec<Sent>,
-    ) -> HttpResponse {
+    ) -> Result<HttpResponse, (Refusal, String)> {
         let function = &incoming.selected.route.function;
         let event = event::integration(self.payload_format, incoming, authorized)
             .to_string()
@@ -143,10 +160,19 @@ impl Gateway {
         });
         match invoked {
             Invoked::Answer(answer) => response::from_function(self.payload_format, &answer)
-                .unwrap_or_else(|_malformed| Refusal::IntegrationFailed.response()),
-            Invoked::Failed { .. } => Refusal::IntegrationFailed.response(),
-            Invoked::TimedOut => Refusal::TimedOut.response(),
-            Invoked::Throttled => Refusal::Throttled.response(),
+                .map_err(|why| (Refusal::IntegrationFailed, format!("`{function}`: {why}"))),
+            Invoked::Failed { error_type, message } => Err((
+                Refusal::IntegrationFailed,
+                format!("`{function}`: {error_type}: {message}"),
+            )),
+            Invoked::TimedOut => Err((
+                Refusal::TimedOut,
+                format!("`{function}` did not answer within {} s", timeout.as_secs()),
+            )),
+            Invoked::Throttled => Err((
+                Refusal::Throttled,
+                format!("`{function}` is at its reserved concurrency"),
+            )),
         }
     }
 

@@ -226,6 +226,9 @@ fn handle(
         started.elapsed().as_secs_f64() * 1000.0,
         stamp.request_id,
     );
+    if let Some(problem) = &handled.problem {
+        eprintln!("  ({}) {problem}", stamp.request_id);
+    }
     handled.response
 }
 

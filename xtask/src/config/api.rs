@@ -143,7 +143,9 @@ impl RouteKey {
 /// One segment between slashes: a literal, `{name}` or `{name+}`.
 fn parse_segment(part: &str) -> Result<Segment, String> {
     if part.is_empty() {
-        return Err("an empty segment (`//`, or a `/` at the end: API Gateway matches `/users` and `/users/` differently, and takes only the first)".to_string());
+        return Err(
+            "an empty segment (`//`, or a `/` at the end: write `/users`, not `/users/`)".to_string(),
+        );
     }
     if let Some(inner) = part.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
         let (name, greedy) = match inner.strip_suffix('+') {

@@ -15,7 +15,7 @@ use crate::facts;
 /// The identity source when none is configured: the token in the
 /// `Authorization` header, as API Gateway's console proposes for a Lambda
 /// authorizer (its API has no default).
-pub const DEFAULT_IDENTITY_SOURCE: &str = "$request.header.Authorization";
+const DEFAULT_IDENTITY_SOURCE: &str = "$request.header.Authorization";
 
 /// A route as its function's table declares it, before the whole API is
 /// known.
@@ -38,8 +38,9 @@ pub(super) fn function(table: &mut Table) -> Result<Vec<Declared>, String> {
     let authorize = table.optional_bool("authorize")?.unwrap_or(false);
     let mut declared: Vec<Declared> = Vec::with_capacity(items.len());
     for (at, item) in items.iter().enumerate() {
-        let (text, own) = match item {
-            Value::String(text) => (text.clone(), None),
+        // The key a bad route key is reported under.
+        let (text, own, text_key) = match item {
+            Value::String(text) => (text.clone(), None, routes_key.clone()),
             Value::Object(_) => {
                 let item_key = format!("{routes_key}[{at}]");
                 let mut route = Table::new(&item_key, item)?;
@@ -49,7 +50,7 @@ pub(super) fn function(table: &mut Table) -> Result<Vec<Declared>, String> {
                 let own_key = route.path("authorize");
                 let own = route.optional_bool("authorize")?.map(|flag| (flag, own_key));
                 route.finish()?;
-                (text, own)
+                (text, own, format!("{item_key}.key"))
             }
             other => {
                 return Err(format!(
@@ -57,7 +58,7 @@ pub(super) fn function(table: &mut Table) -> Result<Vec<Declared>, String> {
                 ))
             }
         };
-        let key = RouteKey::parse(&text).map_err(|why| format!("{routes_key}: {why}"))?;
+        let key = RouteKey::parse(&text).map_err(|why| format!("{text_key}: {why}"))?;
         if declared.iter().any(|earlier| earlier.key == key) {
             return Err(format!("{routes_key}: `{key}` is listed twice"));
         }

@@ -197,6 +197,11 @@ fn each_api_rule_is_a_usage_error_naming_the_key() {
             format!("{FUNCTIONS}.hello.routes[0].key: missing"),
         ),
         (
+            "a bad key in a route table",
+            routes(r#"["GET /a", { key = "GET /b/{x+}/c" }]"#),
+            format!("{FUNCTIONS}.hello.routes[1].key: `GET /b/{{x+}}/c`: the greedy `{{x+}}`"),
+        ),
+        (
             "an unknown key in a route table",
             routes(r#"[{ key = "GET /hello", auth = true }]"#),
             format!("{FUNCTIONS}.hello.routes[0].auth: unknown key"),

@@ -1,7 +1,8 @@
 //! A property test of the configuration reader: about three hundred
 //! generated `[workspace.metadata.lambda]` tables, valid and invalid (wrong
 //! types, unknown and missing keys, odd names and paths, huge sizes, bad
-//! durations and handlers, impossible layer lists), each run through
+//! durations and handlers, impossible layer lists, odd routes and
+//! authorizers), each run through
 //! `build --dry-run` with and without `--json`. Whatever the table, the tool
 //! exits 0 or 2 (a dry run builds nothing, so only its input can be wrong),
 //! never panics, and explains an exit code 2 with an `error:` line; a size
@@ -209,6 +210,10 @@ fn function(rng: &mut Rng, name: &str, layers: &[String]) -> Value {
     if rng.chance(10) {
         fields.push(("allow".to_string(), list(&[".env.example"])));
     }
+    if rng.chance(30) {
+        let get = format!("GET /{name}/{{id}}");
+        fields.push(("routes".to_string(), list(&[&get, &format!("POST /{name}")])));
+    }
     Value::Table(fields)
 }
 
@@ -379,6 +384,36 @@ const OVER_THE_LIMIT: &[&str] = &[
     "\"10001 ms\"",
 ];
 
+/// Route keys API Gateway refuses, or takes (`$default`, `ANY /{proxy+}`),
+/// or that only a careless parser would: empty, unicode, braces anywhere.
+const ODD_ROUTES: &[&str] = &[
+    "",
+    " ",
+    "GET",
+    "GET ",
+    "$default",
+    "$Default",
+    "get /x",
+    "ANY /{proxy+}",
+    "ANY /{proxy+}/x",
+    "GET /{a}/{a}",
+    "GET /{a+}/{b}",
+    "GET //x",
+    "GET /x/",
+    "GET /",
+    "GET /{}",
+    "GET /{+}",
+    "GET /{ü}",
+    "GET /ünï/{x}",
+    "GET /名前",
+    "GET /a{b}c",
+    "GET /}{",
+    "GET /{{x}}",
+    "GET /x?y",
+    "GET\t/x",
+    "PATCH /users/{user_id}",
+];
+
 /// Values of the wrong type for a key that wants a string, a list, a bool
 /// or a table.
 const WRONG_TYPES: &[&str] = &[
@@ -413,7 +448,7 @@ fn capitalized(name: &str) -> Option<String> {
 
 /// Applies one random change; returns its description.
 fn mutate(rng: &mut Rng, config: &mut Config) -> String {
-    match rng.below(24) {
+    match rng.below(26) {
         0 => {
             let name = rng.pick(&[
                 "runtime",
@@ -691,6 +726,92 @@ fn mutate(rng: &mut Rng, config: &mut Config) -> String {
         22 => {
             config.layers.clear();
             "no layers, functions keep their lists".into()
+        }
+        24 => {
+            // Odd routes, maybe the same in two functions, maybe authorized.
+            let routes: Vec<Value> = (0..1 + rng.below(3))
+                .map(|_| match rng.below(6) {
+                    0 => Value::Table(vec![
+                        ("key".into(), s(rng.pick(ODD_ROUTES))),
+                        (
+                            "authorize".into(),
+                            odd_value(rng, &["true", "false", "\"yes\"", "1"]),
+                        ),
+                    ]),
+                    1 => odd_value(rng, WRONG_TYPES),
+                    _ => s(rng.pick(ODD_ROUTES)),
+                })
+                .collect();
+            let Some(index) = pick_entry(rng, &config.functions) else {
+                return "nothing".into();
+            };
+            set(
+                &mut config.functions[index].1,
+                "routes",
+                Value::List(routes.clone()),
+            );
+            if rng.chance(30) {
+                set(&mut config.functions[index].1, "authorize", raw("true"));
+            }
+            if let Some(other) = pick_entry(rng, &config.functions).filter(|other| *other != index) {
+                set(&mut config.functions[other].1, "routes", Value::List(routes));
+            }
+            "odd routes".into()
+        }
+        25 => {
+            // An api table and authorizer of odd values.
+            let function = match pick_entry(rng, &config.functions) {
+                Some(index) if rng.chance(70) => config.functions[index].0.clone(),
+                _ => rng.pick(ODD_NAMES).to_string(),
+            };
+            let mut authorizer = vec![("function".to_string(), s(&function))];
+            for (name, pool) in [
+                (
+                    "payload_format",
+                    &["\"1.0\"", "\"2.0\"", "\"3.0\"", "2.0", "\"\""][..],
+                ),
+                ("response", &["\"iam\"", "\"simple\"", "\"IAM\"", "true"][..]),
+                (
+                    "identity_sources",
+                    &[
+                        "[]",
+                        "[\"$request.header.Authorization\"]",
+                        "[\"$request.header.\"]",
+                        "[\"x\"]",
+                        "\"$context.x\"",
+                    ][..],
+                ),
+                (
+                    "result_ttl",
+                    &[
+                        "0",
+                        "300",
+                        "3600",
+                        "3601",
+                        "-1",
+                        "1e400",
+                        "18446744073709551616",
+                        "\"5 s\"",
+                    ][..],
+                ),
+            ] {
+                if rng.chance(50) {
+                    authorizer.push((name.to_string(), odd_value(rng, pool)));
+                }
+            }
+            let mut api = vec![("authorizer".to_string(), Value::Table(authorizer))];
+            if rng.chance(50) {
+                api.push((
+                    "payload_format".into(),
+                    odd_value(rng, &["\"1.0\"", "\"2.0\"", "1", "\"v2\""]),
+                ));
+            }
+            if rng.chance(10) {
+                api.push(("cors".into(), raw("true")));
+            }
+            config.top.retain(|(key, _)| key != "api");
+            config.top.push(("api".into(), Value::Table(api)));
+            format!("api with an authorizer `{function}`")
         }
         _ => {
             // Allow lists that escape or are empty strings.

@@ -1,6 +1,7 @@
 //! What the emulated API holds after the apply, read by xtask/py/deployed.py,
 //! against dist/manifest.json: each function's configuration, concurrency,
-//! log group and layers in order, and the HTTP API's access log.
+//! log group and layers in order, and the HTTP API's access log, routes,
+//! integrations and authorizer.
 
 use std::fmt;
 use std::path::Path;
@@ -96,7 +97,187 @@ pub fn differences(manifest: &Value, deployed: &Value, prefix: &str) -> Vec<Diff
         }
     }
     access_log(manifest, &deployed["api"], prefix, &mut found);
+    if !deployed["api"].is_null() {
+        ApiChecker::new(prefix, &deployed["api"], &mut found).check(manifest);
+    }
     found
+}
+
+/// The HTTP API's routes, the functions their integrations invoke, and
+/// the authorizer, against the manifest's `api` (Cargo.toml's).
+struct ApiChecker<'a> {
+    subject: String,
+    prefix: &'a str,
+    api: &'a Value,
+    found: &'a mut Vec<Difference>,
+}
+
+impl<'a> ApiChecker<'a> {
+    fn new(prefix: &'a str, api: &'a Value, found: &'a mut Vec<Difference>) -> ApiChecker<'a> {
+        ApiChecker {
+            subject: format!("HTTP API `{prefix}-api`"),
+            prefix,
+            api,
+            found,
+        }
+    }
+
+    fn push(&mut self, field: &str, expected: String, found: String) {
+        self.found.push(Difference {
+            subject: self.subject.clone(),
+            field: field.to_string(),
+            expected,
+            found,
+        });
+    }
+
+    fn check(mut self, manifest: &Value) {
+        let Some(expected) = manifest.get("api") else {
+            return self.push(
+                "api",
+                "`api` in dist/manifest.json".into(),
+                "no such key (a manifest from before it existed?)".into(),
+            );
+        };
+        let empty = serde_json::Map::new();
+        let routes = expected["routes"].as_object().unwrap_or(&empty);
+        let deployed = self.api["routes"].as_object().unwrap_or(&empty);
+        let authorized = routes.values().any(|route| route["authorize"] == true);
+        let authorizer_id = self.authorizer(&expected["authorizer"], authorized);
+        for (key, route) in routes {
+            let field = format!("route `{key}`");
+            let function = route["function"].as_str().unwrap_or_default();
+            let Some(found) = deployed.get(key) else {
+                self.push(&field, format!("to invoke `{function}`"), "no such route".into());
+                continue;
+            };
+            let integration = found["target"]
+                .as_str()
+                .and_then(|target| target.strip_prefix("integrations/"))
+                .map(|id| &self.api["integrations"][id])
+                .unwrap_or(&Value::Null);
+            if integration.is_null() {
+                self.push(
+                    &format!("{field} target"),
+                    "an integration".into(),
+                    show(&found["target"]),
+                );
+            } else {
+                self.invokes(&format!("{field} integration"), function, &integration["uri"]);
+                let format = &integration["payload_format_version"];
+                if format != &expected["payload_format_version"] {
+                    self.push(
+                        &format!("{field} integration payload format"),
+                        show(&expected["payload_format_version"]),
+                        show(format),
+                    );
+                }
+            }
+            let (kind, authorizer) = if route["authorize"] == true {
+                ("CUSTOM", authorizer_id.clone().map_or(Value::Null, Value::String))
+            } else {
+                ("NONE", Value::Null)
+            };
+            let found_kind = found["authorization_type"].as_str().unwrap_or("NONE");
+            if found_kind != kind || found["authorizer_id"] != authorizer {
+                let describe = |kind: &str, authorizer: &Value| match authorizer {
+                    Value::Null => kind.to_string(),
+                    id => format!("{kind} by authorizer {id}"),
+                };
+                self.push(
+                    &format!("{field} authorization"),
+                    describe(kind, &authorizer),
+                    describe(found_kind, &found["authorizer_id"]),
+                );
+            }
+        }
+        for key in deployed.keys().filter(|key| !routes.contains_key(*key)) {
+            self.push(
+                &format!("route `{key}`"),
+                "no such route (dist/manifest.json has none)".into(),
+                "a deployed route".into(),
+            );
+        }
+    }
+
+    /// The deployed authorizer against the manifest's (whose routes
+    /// authorize some, or none); its id when there is one.
+    fn authorizer(&mut self, expected: &Value, expected_routes_authorized: bool) -> Option<String> {
+        let empty = serde_json::Map::new();
+        let api = self.api;
+        let deployed = api["authorizers"].as_object().unwrap_or(&empty);
+        if expected.is_null() {
+            if !deployed.is_empty() {
+                self.push(
+                    "authorizer",
+                    "none (dist/manifest.json has none)".into(),
+                    format!("{} deployed", deployed.len()),
+                );
+            }
+            return None;
+        }
+        // Only the authorizers the routes name are read (xtask/py/deployed.py):
+        // one no route uses is not seen.
+        if deployed.is_empty() && !expected_routes_authorized {
+            return None;
+        }
+        let mut found = deployed.iter();
+        let (Some((id, authorizer)), None) = (found.next(), found.next()) else {
+            self.push("authorizer", "one".into(), format!("{} deployed", deployed.len()));
+            return None;
+        };
+        let function = expected["function"].as_str().unwrap_or_default();
+        self.invokes("authorizer", function, &authorizer["uri"]);
+        if authorizer["type"] != "REQUEST" {
+            self.push("authorizer type", "\"REQUEST\"".into(), show(&authorizer["type"]));
+        }
+        for (field, expected, found) in [
+            (
+                "payload format",
+                expected["payload_format_version"].clone(),
+                authorizer["payload_format_version"].clone(),
+            ),
+            // API Gateway leaves the setting unset with payload format 1.0.
+            (
+                "simple responses",
+                expected["enable_simple_responses"].clone(),
+                Value::Bool(authorizer["enable_simple_responses"] == true),
+            ),
+            // No identity source is no list at all.
+            (
+                "identity sources",
+                expected["identity_sources"].clone(),
+                match &authorizer["identity_sources"] {
+                    Value::Null => Value::Array(Vec::new()),
+                    sources => sources.clone(),
+                },
+            ),
+            (
+                "result TTL (s)",
+                expected["result_ttl_in_seconds"].clone(),
+                authorizer["result_ttl_in_seconds"].clone(),
+            ),
+        ] {
+            if expected != found {
+                self.push(&format!("authorizer {field}"), show(&expected), show(&found));
+            }
+        }
+        Some(id.clone())
+    }
+
+    /// An invoke ARN (`arn:aws:apigateway:…:lambda:path/2015-03-31/functions/
+    /// arn:aws:lambda:…:function:<name>/invocations`) of the deployed
+    /// `<prefix>-<function>`.
+    fn invokes(&mut self, field: &str, function: &str, uri: &Value) {
+        let wanted = format!("{}-{function}", self.prefix);
+        let name = uri
+            .as_str()
+            .and_then(|uri| uri.split(":function:").nth(1))
+            .and_then(|rest| rest.split(['/', ':']).next());
+        if name != Some(wanted.as_str()) {
+            self.push(&format!("{field} function"), wanted, show(uri));
+        }
+    }
 }
 
 /// The HTTP API's access log against the manifest's top-level

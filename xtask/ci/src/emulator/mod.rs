@@ -3,8 +3,10 @@
 //! in `TF_PROVIDER_MIRROR`) against moto in server mode on 127.0.0.1,
 //! which this stage starts and stops. It proves that what the emulated AWS
 //! API then holds is what dist/manifest.json says (code hashes and sizes,
-//! settings, layers in order, log retention, reserved concurrency) and
-//! that a plan right after the apply is empty.
+//! settings, layers in order, log retention, reserved concurrency, the HTTP
+//! API's routes, the functions they invoke, their payload format and
+//! authorization, and the authorizer) and that a plan right after the apply
+//! is empty.
 //!
 //! Nothing lands in the work tree: Terraform runs on a copy of terraform/
 //! in the tool's cache, with dist/ linked where envs/dev looks for it
@@ -171,10 +173,13 @@ impl Emulated {
         let differences = differences(manifest, &deployed, NAME_PREFIX);
         if differences.is_empty() {
             eprintln!(
-                "{STAGE}: {} functions and their layers, and the API's access log, hold what dist/manifest.json says",
+                "{STAGE}: {} functions and their layers, the API's {} routes, its authorizer and its access log hold what dist/manifest.json says",
                 manifest["functions"]
                     .as_object()
-                    .map_or(0, |functions| functions.len())
+                    .map_or(0, |functions| functions.len()),
+                manifest["api"]["routes"]
+                    .as_object()
+                    .map_or(0, |routes| routes.len())
             );
         }
         let plan = self.terraform.output(&[

@@ -46,16 +46,57 @@ fn manifest() -> Value {
                 "log_retention_days": 0,
                 "layers": ["core@python3.12-arm64"]
             }
+        },
+        "api": {
+            "payload_format_version": "1.0",
+            "routes": {
+                "POST /sms": {"function": "sms", "authorize": true},
+                "GET /arm/{id}": {"function": "arm", "authorize": false}
+            },
+            "authorizer": {
+                "function": "arm",
+                "payload_format_version": "2.0",
+                "enable_simple_responses": true,
+                "identity_sources": ["$request.header.Authorization"],
+                "result_ttl_in_seconds": 300
+            }
         }
     })
 }
 
+/// The invoke ARN API Gateway calls the deployed `name` by.
+fn invoke_arn(name: &str) -> String {
+    format!(
+        "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:{name}/invocations"
+    )
+}
+
 /// What the API would hold after a faithful deployment of `manifest()`.
 fn deployed() -> Value {
-    json!({"api": {"access_log": {
-        "log_group_name": "/aws/apigateway/app-api/access",
-        "log_group": {"retention_in_days": 7}
-    }}, "functions": {
+    json!({"api": {
+        "access_log": {
+            "log_group_name": "/aws/apigateway/app-api/access",
+            "log_group": {"retention_in_days": 7}
+        },
+        "routes": {
+            "POST /sms": {"target": "integrations/isms", "authorization_type": "CUSTOM", "authorizer_id": "auth1"},
+            "GET /arm/{id}": {"target": "integrations/iarm", "authorization_type": "NONE", "authorizer_id": null}
+        },
+        "integrations": {
+            "isms": {"uri": invoke_arn("app-sms"), "payload_format_version": "1.0"},
+            "iarm": {"uri": invoke_arn("app-arm"), "payload_format_version": "1.0"}
+        },
+        "authorizers": {
+            "auth1": {
+                "type": "REQUEST",
+                "uri": invoke_arn("app-arm"),
+                "payload_format_version": "2.0",
+                "enable_simple_responses": true,
+                "identity_sources": ["$request.header.Authorization"],
+                "result_ttl_in_seconds": 300
+            }
+        }
+    }, "functions": {
         "app-sms": {
             "configuration": {
                 "Handler": "sms_handler.lambda_handler",
@@ -154,6 +195,74 @@ fn every_difference_is_found_and_named() {
     ));
 }
 
+/// Routes, the functions their integrations invoke, their payload
+/// format and authorization, and the authorizer: each difference named.
+#[test]
+fn every_difference_of_the_api_is_found_and_named() {
+    let mut deployed = deployed();
+    let api = &mut deployed["api"];
+    // A route of the manifest missing, one it does not have.
+    let routes = api["routes"].as_object_mut().unwrap();
+    let sms = routes.remove("POST /sms").unwrap();
+    routes.insert("POST /sms/v2".into(), sms);
+    // arm's route open in the manifest, behind the authorizer here.
+    api["routes"]["GET /arm/{id}"]["authorization_type"] = json!("CUSTOM");
+    api["routes"]["GET /arm/{id}"]["authorizer_id"] = json!("auth1");
+    api["integrations"]["iarm"]["uri"] = json!(invoke_arn("app-sms"));
+    api["integrations"]["iarm"]["payload_format_version"] = json!("2.0");
+    let authorizer = &mut api["authorizers"]["auth1"];
+    authorizer["enable_simple_responses"] = Value::Null;
+    authorizer["identity_sources"] = Value::Null;
+    authorizer["result_ttl_in_seconds"] = json!(0);
+    authorizer["payload_format_version"] = json!("1.0");
+
+    let lines: Vec<String> = differences(&manifest(), &deployed, "app")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let invoke_sms = format!("{:?}", invoke_arn("app-sms"));
+    assert_eq!(
+        lines,
+        [
+            "HTTP API `app-api`: authorizer payload format: expected \"2.0\", found \"1.0\"".to_string(),
+            "HTTP API `app-api`: authorizer simple responses: expected true, found false".to_string(),
+            "HTTP API `app-api`: authorizer identity sources: expected [\"$request.header.Authorization\"], found []".to_string(),
+            "HTTP API `app-api`: authorizer result TTL (s): expected 300, found 0".to_string(),
+            format!("HTTP API `app-api`: route `GET /arm/{{id}}` integration function: expected app-arm, found {invoke_sms}"),
+            "HTTP API `app-api`: route `GET /arm/{id}` integration payload format: expected \"1.0\", found \"2.0\"".to_string(),
+            "HTTP API `app-api`: route `GET /arm/{id}` authorization: expected NONE, found CUSTOM by authorizer \"auth1\"".to_string(),
+            "HTTP API `app-api`: route `POST /sms`: expected to invoke `sms`, found no such route".to_string(),
+            "HTTP API `app-api`: route `POST /sms/v2`: expected no such route (dist/manifest.json has none), found a deployed route".to_string(),
+        ]
+    );
+
+    // No authorizer in the manifest, one deployed; a manifest without api.
+    let mut open = manifest();
+    open["api"]["authorizer"] = Value::Null;
+    open["api"]["routes"]["POST /sms"]["authorize"] = json!(false);
+    let lines: Vec<String> = differences(&open, &self::deployed(), "app")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "HTTP API `app-api`: authorizer: expected none (dist/manifest.json has none), found 1 deployed",
+            "HTTP API `app-api`: route `POST /sms` authorization: expected NONE, found CUSTOM by authorizer \"auth1\"",
+        ]
+    );
+    let mut older = manifest();
+    older.as_object_mut().unwrap().remove("api");
+    let lines: Vec<String> = differences(&older, &self::deployed(), "app")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        ["HTTP API `app-api`: api: expected `api` in dist/manifest.json, found no such key (a manifest from before it existed?)"]
+    );
+}
+
 #[test]
 fn a_missing_function_and_an_older_manifest_are_reported() {
     let mut manifest = manifest();
@@ -180,7 +289,10 @@ fn a_missing_function_and_an_older_manifest_are_reported() {
 fn the_access_log_is_checked_against_the_manifests_retention() {
     let check = |manifest: &Value, api: Value| -> Vec<String> {
         let mut deployed = deployed();
-        deployed["api"] = api;
+        match api {
+            Value::Null => deployed["api"] = Value::Null,
+            api => deployed["api"]["access_log"] = api["access_log"].clone(),
+        }
         differences(manifest, &deployed, "app")
             .iter()
             .map(ToString::to_string)
@@ -266,6 +378,10 @@ functions.update_function_configuration(FunctionName=prefix + "-users", Timeout=
 logs = boto3.client("logs", endpoint_url=endpoint)
 logs.put_retention_policy(logGroupName="/aws/lambda/" + prefix + "-auth", retentionInDays=30)
 logs.put_retention_policy(logGroupName="/aws/apigateway/" + prefix + "-api/access", retentionInDays=60)
+apis = boto3.client("apigatewayv2", endpoint_url=endpoint)
+api_id = next(api["ApiId"] for api in apis.get_apis()["Items"] if api["Name"] == prefix + "-api")
+webhook = next(route for route in apis.get_routes(ApiId=api_id)["Items"] if route["RouteKey"] == "POST /sms/webhook")
+apis.delete_route(ApiId=api_id, RouteId=webhook["RouteId"])
 "#;
     run_python(
         &emulated.python,
@@ -291,6 +407,7 @@ logs.put_retention_policy(logGroupName="/aws/apigateway/" + prefix + "-api/acces
             "HTTP API `lambda-app-dev-api`: access log group /aws/apigateway/lambda-app-dev-api/access retention (days): expected {}, found 60",
             manifest["log_retention_days"]
         ),
+        "HTTP API `lambda-app-dev-api`: route `POST /sms/webhook`: expected to invoke `sms`, found no such route".to_string(),
         "`terraform plan` right after the apply is not empty".to_string(),
     ] {
         assert!(error.contains(&expected), "{expected}\nnot in:\n{error}");

@@ -184,21 +184,34 @@ fn a_function_error_or_malformed_answer_is_502_and_a_throttle_429() {
         message: "'id'".into(),
     };
     let cases = [
-        (failed, refusal(502, "Internal Server Error", "req-1")),
+        (
+            failed,
+            refusal(502, "Internal Server Error", "req-1"),
+            "KeyError: 'id'",
+        ),
         (
             Invoked::Answer(br#"{"body": "no status"}"#.to_vec()),
             refusal(502, "Internal Server Error", "req-1"),
+            "needs an object with `statusCode`",
         ),
         (
             Invoked::Answer(br#""bare""#.to_vec()),
             refusal(502, "Internal Server Error", "req-1"),
+            "needs an object with `statusCode`",
         ),
-        (Invoked::Throttled, refusal(429, "Too Many Requests", "req-1")),
+        (
+            Invoked::Throttled,
+            refusal(429, "Too Many Requests", "req-1"),
+            "reserved concurrency",
+        ),
     ];
-    for (invoked, expected) in cases {
+    for (invoked, expected, why) in cases {
         let fake = Fake::default().answering("slow", invoked.clone());
         let handled = gateway(&v1()).handle(&http("POST", "/slow", &[], b""), &stamp(1), &fake);
         assert_eq!(seen(&handled), expected, "{invoked:?}");
+        // The client is told only API Gateway's words; the log says why.
+        let problem = handled.problem.unwrap_or_default();
+        assert!(problem.contains("`slow`") && problem.contains(why), "{problem}");
     }
 }
 
