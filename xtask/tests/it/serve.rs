@@ -737,6 +737,61 @@ def handler(event, context):
     /// An API with `auth` deciding for `guarded` (`GET /secret`), `public`
     /// (`GET /open`) outside it, and these lines in `[api]` and
     /// `[api.authorizer]`.
+    /// What a raw client gets back for `head` (sent as is), the first line.
+    fn raw_status(url: &str, head: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let address = url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("connecting to serve");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        // The server may answer and close before it has read everything.
+        let _ = stream.write_all(head);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn a_hostile_client_is_bounded_and_the_others_are_still_answered() {
+        let repo = shapes("2.0");
+        let serving = Serving::start(&repo, &[]);
+        // A client that sends half a head and waits holds one connection,
+        // not the server.
+        let mut trickle = std::net::TcpStream::connect(serving.url.trim_start_matches("http://")).unwrap();
+        std::io::Write::write_all(&mut trickle, b"GET /bare HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+        assert_eq!(serving.get("/bare").status, 200);
+        // A head without end, and one with more headers than any browser
+        // sends, are refused, not buffered.
+        let mut long = b"GET /bare HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 1 << 20));
+        long.extend(b"\r\n\r\n");
+        assert_eq!(
+            raw_status(&serving.url, &long),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        let mut many = b"GET /bare HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for n in 0..500 {
+            many.extend(format!("X-{n}: a\r\n").bytes());
+        }
+        many.extend(b"\r\n");
+        assert_eq!(
+            raw_status(&serving.url, &many),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        // Not HTTP at all: an answer, not a crash.
+        assert_eq!(
+            raw_status(&serving.url, b"\x16\x03\x01 hello\r\n\r\n"),
+            "HTTP/1.1 400 Bad Request"
+        );
+        assert_eq!(serving.get("/bare").status, 200);
+        drop(trickle);
+        serving.stop(&[]);
+    }
+
     fn guarded(api: &[&str], authorizer: &[&str]) -> Repo {
         let mut authorizer_table =
             String::from("\n[workspace.metadata.lambda.api.authorizer]\nfunction = \"auth\"\n");
