@@ -6,7 +6,8 @@
 //! - `provision`: what a fresh machine lacks for the tests;
 //! - `checks`: the stages beyond cargo's own (pytest, end-to-end, Terraform);
 //! - `browser`: the report in headless Chromium;
-//! - `emulator`: Terraform applied against an AWS emulator.
+//! - `emulator`: Terraform applied against an AWS emulator;
+//! - `serve`: `cargo xtask serve` with real clients.
 //!
 //! Everything CI checks, as one command a developer can
 //! run on a fresh machine: it first has what the tests need (Python, uv,
@@ -22,6 +23,7 @@ mod checks;
 mod emulator;
 mod lane;
 mod provision;
+mod serve;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -109,6 +111,13 @@ const STAGES: &[Stage] = &[
             let xtask = &ci.xtask;
             Ok(cmd!(ci.sh, "{xtask} invoke --all --builder host --runner host").run()?)
         },
+    },
+    // Beside what invoke --all proved one event at a time: the same cases
+    // through the API, as its clients send them.
+    Stage {
+        name: serve::CASES_STAGE,
+        needs: &[],
+        run: |ci| serve::every_case(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
     },
     Stage {
         name: "invoke --all (container)",
