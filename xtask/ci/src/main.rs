@@ -120,6 +120,11 @@ const STAGES: &[Stage] = &[
         run: |ci| serve::every_case(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
     },
     Stage {
+        name: serve::CURL_STAGE,
+        needs: &[serve::CURL_STAGE],
+        run: |ci| serve::curl_session(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
+    },
+    Stage {
         name: "invoke --all (container)",
         needs: &[provision::CONTAINER_TESTS],
         // The layers as built on the host; the functions run in the test

@@ -8,7 +8,9 @@
 //! - `cases`: "serve: every sample case", send.py and the property;
 //! - `events`: an event serve sent against the committed one;
 //! - `responses`: a response through serve against the function's answer;
-//! - `diff`: two JSON values compared, a line per difference.
+//! - `diff`: two JSON values compared, a line per difference;
+//! - `session`: "serve: curl session";
+//! - `clients`: curl, urllib.request and the tokens they carry.
 
 use std::fs;
 use std::path::PathBuf;
@@ -18,17 +20,22 @@ use anyhow::{bail, Result};
 use xtask::config::Config;
 
 mod cases;
+mod clients;
 mod diff;
 mod events;
 mod process;
 mod responses;
+mod session;
 #[cfg(test)]
 mod tests;
 
 pub use cases::every_case;
+pub use session::curl_session;
 
-/// The stages' names in `ci`.
+/// The stages' names in `ci`; provisioning skips the curl session by its
+/// name on a machine without curl.
 pub const CASES_STAGE: &str = "serve: every sample case";
+pub const CURL_STAGE: &str = "serve: curl session";
 
 /// A fresh folder under the tool's cache for one stage's files (serve's
 /// log, saved events, pages), removed when the stage passes.

@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use super::clients::parse_response;
 use super::events::{event_differences, Connection};
 use super::responses::{response_differences, same_text, Minted, Received};
 
@@ -305,4 +306,20 @@ fn a_list_ordered_by_id_may_put_a_made_up_record_elsewhere_but_holds_the_same_re
         found[0].starts_with("body.users.1.user_id: serve sent \"b0b"),
         "{found:?}"
     );
+}
+
+#[test]
+fn curls_output_is_read_past_a_100_continue() {
+    let output = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\napigw-requestid: x\r\n\r\n{\"message\":\"Request Entity Too Large\"}";
+    let got = parse_response(output).unwrap();
+    assert_eq!(got.status, 413);
+    assert_eq!(
+        got.headers,
+        [
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("apigw-requestid".to_string(), "x".to_string())
+        ]
+    );
+    assert_eq!(got.body, br#"{"message":"Request Entity Too Large"}"#);
+    assert!(parse_response(b"HTTP/1.1 200 OK\r\nno end").is_err());
 }
