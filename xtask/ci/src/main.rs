@@ -7,7 +7,8 @@
 //! - `checks`: the stages beyond cargo's own (pytest, end-to-end, Terraform);
 //! - `browser`: the report in headless Chromium;
 //! - `emulator`: Terraform applied against an AWS emulator;
-//! - `serve`: `cargo xtask serve` with real clients.
+//! - `serve`: `cargo xtask serve` with real clients (send.py, curl,
+//!   urllib, Chromium).
 //!
 //! Everything CI checks, as one command a developer can
 //! run on a fresh machine: it first has what the tests need (Python, uv,
@@ -123,6 +124,11 @@ const STAGES: &[Stage] = &[
         name: serve::CURL_STAGE,
         needs: &[serve::CURL_STAGE],
         run: |ci| serve::curl_session(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
+    },
+    Stage {
+        name: serve::CORS_STAGE,
+        needs: &[serve::CORS_STAGE],
+        run: |ci| serve::cors_in_chromium(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
     },
     Stage {
         name: "invoke --all (container)",
@@ -414,5 +420,18 @@ mod tests {
         let names: Vec<&str> = stage_names().collect();
         let at = |name: &str| names.iter().position(|step| *step == name);
         assert!(at(browser::STAGE) > at("end-to-end build"), "{names:?}");
+    }
+
+    /// Provisioning skips the serve stages it cannot provide for by their
+    /// names: each is in the table under that name, and left out by it.
+    #[test]
+    fn the_serve_stages_provisioning_can_skip_are_skipped_by_their_names() {
+        for name in [serve::CURL_STAGE, serve::CORS_STAGE] {
+            let stage = STAGES.iter().find(|stage| stage.name == name);
+            assert!(stage.is_some_and(|stage| stage.needs.contains(&name)), "{name}");
+        }
+        let names: Vec<&str> = stage_names().collect();
+        let at = |name: &str| names.iter().position(|step| *step == name);
+        assert!(at(serve::CASES_STAGE) > at("end-to-end build"), "{names:?}");
     }
 }

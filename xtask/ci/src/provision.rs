@@ -2,8 +2,8 @@
 //! `cargo xtask ci` itself: Python 3, the pinned uv, the stand-in for the
 //! Lambda build image (built from Debian's packages with mmdebstrap, since
 //! no registry answers), Chromium for the report's test in a browser (Debian's
-//! `chromium`), curl for the session against `serve`, each idempotent and
-//! silent when already there.
+//! `chromium`, also for the CORS test through `serve`), curl for the
+//! session against `serve`, each idempotent and silent when already there.
 //! What cannot be had here is a stage to skip, counted and named.
 
 use std::path::{Path, PathBuf};
@@ -97,10 +97,12 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
     }
     tools.save()?;
     if let Err(why) = chromium(sh) {
-        provisioned.skipped.push(Skipped {
-            stage: crate::browser::STAGE,
-            why,
-        });
+        for stage in [crate::browser::STAGE, crate::serve::CORS_STAGE] {
+            provisioned.skipped.push(Skipped {
+                stage,
+                why: why.clone(),
+            });
+        }
     }
     if let Err(why) = curl(sh) {
         provisioned.skipped.push(Skipped {

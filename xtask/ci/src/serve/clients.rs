@@ -1,4 +1,4 @@
-//! The real clients of the session, and what
+//! The real clients of the session and of the browser stage, and what
 //! they carry: a request sent with the `curl` binary or with Python's
 //! `urllib.request`, and the people's tokens signed by the sample world's
 //! own helpers (lambdas/events/world.py), as generate.py signs them.

@@ -1,16 +1,17 @@
 //! `cargo xtask serve` on the example application, tested with real
-//! clients: stages of `cargo xtask ci`, each starting serve once
+//! clients: three stages of `cargo xtask ci`, each starting serve once
 //! (`--fakes --port 0 --builder host --runner host`), reading its address
 //! from its first line of stdout and stopping it on every way out.
 //!
 //! - this file: the stages' names and what they share;
-//! - `process`: serve, started and stopped;
+//! - `process`: serve and the page server, started and stopped;
 //! - `cases`: "serve: every sample case", send.py and the property;
 //! - `events`: an event serve sent against the committed one;
 //! - `responses`: a response through serve against the function's answer;
 //! - `diff`: two JSON values compared, a line per difference;
 //! - `session`: "serve: curl session";
-//! - `clients`: curl, urllib.request and the tokens they carry.
+//! - `clients`: curl, urllib.request and the tokens they carry;
+//! - `cors`: "serve: CORS in Chromium".
 
 use std::fs;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use xtask::config::Config;
 
 mod cases;
 mod clients;
+mod cors;
 mod diff;
 mod events;
 mod process;
@@ -30,12 +32,14 @@ mod session;
 mod tests;
 
 pub use cases::every_case;
+pub use cors::cors_in_chromium;
 pub use session::curl_session;
 
-/// The stages' names in `ci`; provisioning skips the curl session by its
-/// name on a machine without curl.
+/// The stages' names in `ci`; provisioning skips the last two by these
+/// names on a machine without curl or Chromium.
 pub const CASES_STAGE: &str = "serve: every sample case";
 pub const CURL_STAGE: &str = "serve: curl session";
+pub const CORS_STAGE: &str = "serve: CORS in Chromium";
 
 /// A fresh folder under the tool's cache for one stage's files (serve's
 /// log, saved events, pages), removed when the stage passes.

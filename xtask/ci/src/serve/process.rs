@@ -1,8 +1,8 @@
-//! The servers the stages start, `cargo xtask serve` first. Each runs in
-//! a process group of its own, tells its address on its first line of
-//! stdout, and is stopped on every way out, a failed check included:
-//! SIGTERM to its group (xtask's reaper then ends the functions it
-//! started), SIGKILL to what is left.
+//! The servers the stages start: `cargo xtask serve` itself and the static
+//! page server of the browser stage. Each runs in a process group of its
+//! own, tells its address on its first line of stdout, and is stopped on
+//! every way out, a failed check included: SIGTERM to its group (xtask's
+//! reaper then ends the functions it started), SIGKILL to what is left.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -118,6 +118,11 @@ impl Server {
             .map(|line| format!("  | {}", shorten(line, 300)))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Its log so far.
+    pub(super) fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -1,6 +1,7 @@
 use serde_json::{json, Value};
 
 use super::clients::parse_response;
+use super::cors::{problems, text_of_result};
 use super::events::{event_differences, Connection};
 use super::responses::{response_differences, same_text, Minted, Received};
 
@@ -322,4 +323,22 @@ fn curls_output_is_read_past_a_100_continue() {
     );
     assert_eq!(got.body, br#"{"message":"Request Entity Too Large"}"#);
     assert!(parse_response(b"HTTP/1.1 200 OK\r\nno end").is_err());
+}
+
+#[test]
+fn the_browser_checks_fail_unless_both_outcomes_and_both_preflights_are_seen() {
+    let page = r#"<html><body><pre id="result">status 200 users 3</pre><script>x</script></body></html>"#;
+    assert_eq!(text_of_result(page).as_deref(), Some("status 200 users 3"));
+    assert_eq!(text_of_result("<html></html>"), None);
+    let log = "OPTIONS /users -> 204 OPTIONS /{proxy+} 3.1 ms (a)\n\
+               GET /users -> 200 GET /users 40.2 ms (b)\n\
+               OPTIONS /users -> 403 OPTIONS /{proxy+} 2.0 ms (c)\n";
+    let blocked = "rejected TypeError: Failed to fetch";
+    assert!(problems("status 200 users 3", blocked, log).is_empty());
+    assert_eq!(problems(blocked, blocked, log).len(), 1);
+    assert_eq!(problems("status 200 users 3", "status 200 users 3", log).len(), 1);
+    let sent_anyway = format!("{log}GET /users -> 403 GET /users 1.0 ms (d)\n");
+    assert_eq!(problems("status 200 users 3", blocked, &sent_anyway).len(), 1);
+    let no_preflight = log.replace("OPTIONS /users -> 403", "OPTIONS /other -> 403");
+    assert_eq!(problems("status 200 users 3", blocked, &no_preflight).len(), 1);
 }
