@@ -6,7 +6,9 @@
 //! - `provision`: what a fresh machine lacks for the tests;
 //! - `checks`: the stages beyond cargo's own (pytest, end-to-end, Terraform);
 //! - `browser`: the report in headless Chromium;
-//! - `emulator`: Terraform applied against an AWS emulator.
+//! - `emulator`: Terraform applied against an AWS emulator;
+//! - `serve`: `cargo xtask serve` with real clients (send.py, curl,
+//!   urllib, Chromium).
 //!
 //! Everything CI checks, as one command a developer can
 //! run on a fresh machine: it first has what the tests need (Python, uv,
@@ -22,6 +24,7 @@ mod checks;
 mod emulator;
 mod lane;
 mod provision;
+mod serve;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -109,6 +112,23 @@ const STAGES: &[Stage] = &[
             let xtask = &ci.xtask;
             Ok(cmd!(ci.sh, "{xtask} invoke --all --builder host --runner host").run()?)
         },
+    },
+    // Beside what invoke --all proved one event at a time: the same cases
+    // through the API, as its clients send them.
+    Stage {
+        name: serve::CASES_STAGE,
+        needs: &[],
+        run: |ci| serve::every_case(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
+    },
+    Stage {
+        name: serve::CURL_STAGE,
+        needs: &[serve::CURL_STAGE],
+        run: |ci| serve::curl_session(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
+    },
+    Stage {
+        name: serve::CORS_STAGE,
+        needs: &[serve::CORS_STAGE],
+        run: |ci| serve::cors_in_chromium(&ci.sh, &ci.config, ci.options.installer, &ci.xtask),
     },
     Stage {
         name: "invoke --all (container)",
@@ -400,5 +420,18 @@ mod tests {
         let names: Vec<&str> = stage_names().collect();
         let at = |name: &str| names.iter().position(|step| *step == name);
         assert!(at(browser::STAGE) > at("end-to-end build"), "{names:?}");
+    }
+
+    /// Provisioning skips the serve stages it cannot provide for by their
+    /// names: each is in the table under that name, and left out by it.
+    #[test]
+    fn the_serve_stages_provisioning_can_skip_are_skipped_by_their_names() {
+        for name in [serve::CURL_STAGE, serve::CORS_STAGE] {
+            let stage = STAGES.iter().find(|stage| stage.name == name);
+            assert!(stage.is_some_and(|stage| stage.needs.contains(&name)), "{name}");
+        }
+        let names: Vec<&str> = stage_names().collect();
+        let at = |name: &str| names.iter().position(|step| *step == name);
+        assert!(at(serve::CASES_STAGE) > at("end-to-end build"), "{names:?}");
     }
 }

@@ -2,7 +2,8 @@
 //! `cargo xtask ci` itself: Python 3, the pinned uv, the stand-in for the
 //! Lambda build image (built from Debian's packages with mmdebstrap, since
 //! no registry answers), Chromium for the report's test in a browser (Debian's
-//! `chromium`), each idempotent and silent when already there.
+//! `chromium`, also for the CORS test through `serve`), curl for the
+//! session against `serve`, each idempotent and silent when already there.
 //! What cannot be had here is a stage to skip, counted and named.
 
 use std::path::{Path, PathBuf};
@@ -96,8 +97,16 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
     }
     tools.save()?;
     if let Err(why) = chromium(sh) {
+        for stage in [crate::browser::STAGE, crate::serve::CORS_STAGE] {
+            provisioned.skipped.push(Skipped {
+                stage,
+                why: why.clone(),
+            });
+        }
+    }
+    if let Err(why) = curl(sh) {
         provisioned.skipped.push(Skipped {
-            stage: crate::browser::STAGE,
+            stage: crate::serve::CURL_STAGE,
             why,
         });
     }
@@ -330,6 +339,19 @@ fn chromium(sh: &Shell) -> Result<(), String> {
     match crate::browser::find_chromium() {
         Some(_) => Ok(()),
         None => Err("apt-get installed chromium, but `chromium --version` does not answer".to_string()),
+    }
+}
+
+/// curl for the session against `serve`: on PATH, else Debian's installed
+/// as root; or why there is none.
+fn curl(sh: &Shell) -> Result<(), String> {
+    if tools::which(Path::new("curl")).is_some() {
+        return Ok(());
+    }
+    apt_install(sh, &["curl"], "curl").map_err(|err| format!("{err:#}"))?;
+    match tools::which(Path::new("curl")) {
+        Some(_) => Ok(()),
+        None => Err("apt-get installed curl, but it is not on PATH".to_string()),
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) fn file_url(path: &Path) -> Result<String> {
 /// One headless Chromium run with a fresh profile under `work`, bounded
 /// by [`CHROMIUM_TIMEOUT`]; stdout into `stdout` when given. Its chatter
 /// (D-Bus, GPU) goes to a log shown only when it fails.
-pub(super) fn run_chromium(
+pub(crate) fn run_chromium(
     chromium: &Path,
     work: &Path,
     args: &[String],

@@ -21,7 +21,7 @@ use xtask::config::manifest::Manifest;
 use xtask::config::Config;
 use xtask::progress::human_bytes;
 
-use chromium::{file_url, run_chromium};
+use chromium::file_url;
 use contract::{compare, expected, ExpectedFunction};
 use page::parse;
 
@@ -31,6 +31,7 @@ mod page;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use chromium::run_chromium;
 pub use chromium::{find_chromium, CHROMIUM_NAMES};
 
 /// The stage's name in `ci` (and in its list of skipped stages).
