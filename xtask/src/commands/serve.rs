@@ -34,6 +34,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
     }
     let extra = env_pairs(&args.env)?;
+    if args.common.dry_run {
+        // The plan the first build would run; nothing is started or served.
+        let opened = repo.open()?;
+        let every: Vec<usize> = (0..opened.graph.nodes.len()).collect();
+        opened.run(&every)?;
+        return Ok(());
+    }
     let save_events = args.save_events.as_ref().map(PathBuf::from);
     if let Some(dir) = &save_events {
         std::fs::create_dir_all(dir)

@@ -106,6 +106,29 @@ fn usage_errors_exit_2_before_anything_is_served() {
     assert!(!repo.path().join("dist").exists(), "nothing was built");
 }
 
+#[test]
+fn a_dry_run_prints_the_plan_and_starts_nothing() {
+    let repo = app(
+        &[function("hello", &["routes = [\"GET /hello\"]"])],
+        &[("hello", "def handler(event, context):\n    return 'hi'\n")],
+    );
+    let events = repo.path().join("saved");
+    let saved = events.to_str().unwrap();
+    let run = serve_ends(
+        &repo,
+        &["--dry-run", "--fakes", "--port", "0", "--save-events", saved],
+    );
+    run.success();
+    assert!(
+        !run.stdout().contains("http://"),
+        "nothing is served: {}",
+        run.stdout()
+    );
+    assert!(run.stdout().contains("to run"), "the plan: {}", run.stdout());
+    assert!(!repo.path().join("dist").exists(), "nothing was built");
+    assert!(!events.exists(), "--save-events made no folder");
+}
+
 /// Whether a process runs (a zombie has ended: only its wait is missing).
 fn alive(pid: u64) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
