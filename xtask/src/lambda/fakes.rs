@@ -40,7 +40,7 @@ impl Fakes {
             });
         }
         let python = crate::lambda::dev_env::python(sh, config, installer)?;
-        printer.info(&format!("invoke: starting {}", relative(config, &script)));
+        printer.info(&format!("fakes: starting {}", relative(config, &script)));
         let mut child = Command::new(&python)
             .arg(&script)
             .current_dir(&config.root)
