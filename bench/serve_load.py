@@ -138,7 +138,7 @@ def fakes_env() -> tuple[subprocess.Popen[str], dict[str, dict[str, str]]]:
 LAMBDA_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "AKIAXTASKSMOKETEST00",
+    "AWS_ACCESS_KEY_ID": "bench-local-fake-key-id",
     "AWS_SECRET_ACCESS_KEY": "bench-fake-secret-key",
     "TZ": ":UTC",
 }
