@@ -6,6 +6,8 @@
 //!   records that say why a node is stale;
 //! - `tools`: what the tools a run uses were found to be, remembered;
 //! - `archive`: the one deterministic ZIP writer and reader;
+//! - `oci`: the one deterministic writer of container image parts (layer
+//!   tars, config, manifest, the OCI image layout), for `package = "image"`;
 //! - `remote_cache`: entries shared between machines through S3;
 //! - `run_lock`: one run at a time in a repository.
 //!
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod archive;
 pub mod inputs;
+pub mod oci;
 pub mod remote_cache;
 pub mod run_lock;
 pub mod tools;
