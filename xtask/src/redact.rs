@@ -4,10 +4,10 @@
 
 use std::borrow::Cow;
 
-/// `text` with the password of every URL in it replaced by `***`
-/// (`https://ci-bot:TOKEN@host/simple` → `https://ci-bot:***@host/simple`);
-/// a URL whose user info is a single word (a token used as the user name)
-/// loses it whole (`https://***@host`).
+/// `text` with the password of every URL in it replaced by `***` (the
+/// user name stays, the part after its colon becomes `***`); a URL whose
+/// user info is a single word (a token used as the user name) loses it
+/// whole (`https://***@host`).
 pub fn urls(text: &str) -> Cow<'_, str> {
     if !text.contains("://") || !text.contains('@') {
         return Cow::Borrowed(text);

@@ -463,8 +463,9 @@ fn common(kind: Kind) -> Inputs {
 }
 
 /// The installer variables that are set, and the content of the files
-/// they name. A value with a credential in it (`https://ci-bot:TOKEN@…`)
-/// is kept redacted, with its digest: keys and records never hold it.
+/// they name. A value with a credential in it (a URL whose user info
+/// holds a password or token) is kept redacted, with its digest: keys and
+/// records never hold it.
 fn environment_inputs(config: &Config) -> Result<Inputs> {
     let mut inputs = Inputs::default();
     for (name, names_files) in RESULT_VARIABLES {
