@@ -9,31 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use xshell::Shell;
 
 use super::gateway::Gateway;
 use super::pool::{Pool, Pools, Runs, Spec};
 use super::server::Generation;
 use crate::config::api::Api;
-use crate::config::manifest::{BuiltView, Manifest};
 use crate::config::{Config, Platform};
 use crate::error::EnvironmentError;
 use crate::lambda::function::plan;
-use crate::lambda::runtime_env::{site_for, Runner};
-use crate::progress::Progress;
-use crate::python::installer::InstallerChoice;
-use crate::store::tools::{Planned, Tools};
-
-/// What a finished build hands `serve`.
-pub struct Built<'a> {
-    pub config: &'a Config,
-    pub manifest: &'a Manifest,
-    pub runners: &'a BTreeMap<Platform, Planned<Runner>>,
-    pub sh: &'a Shell,
-    pub tools: &'a Tools,
-    pub installer: InstallerChoice,
-    pub progress: &'a dyn Progress,
-}
+use crate::lambda::invoke::{self, Here};
 
 /// What `serve` was asked: the functions it serves (all when empty) and
 /// the variables each gets besides its own (the fakes', `--env`'s).
@@ -72,28 +56,27 @@ impl Served {
     }
 }
 
-/// The generation `number` for `built`, with `previous`'s pools where
+/// The generation `number` for the build `here` describes, with `previous`'s pools where
 /// they run exactly the same thing. Returns the names of the functions
 /// whose environments are new.
 pub fn generation(
-    built: &Built,
+    here: &Here,
     served: &Served,
     previous: Option<&Generation>,
     number: usize,
 ) -> Result<(Generation, Vec<String>)> {
-    let config = built.config;
-    let view = BuiltView::new(built.manifest, config);
+    let (config, manifest) = (here.config, here.built.manifest);
     let mut runs: BTreeMap<Platform, Arc<Runs>> = BTreeMap::new();
     let mut pools = Pools::default();
     let mut fresh = Vec::new();
     let dir = config.cache_dir().join("serve");
     for name in served.names(config) {
         let function = &config.functions[&name];
-        let plan = plan(built.manifest, &name)?;
-        let entry = &built.manifest.functions[&name];
+        let plan = plan(manifest, &name)?;
+        let entry = &manifest.functions[&name];
         let mut content = vec![entry.zip.sha256.clone()];
         content.extend(entry.layers.iter().map(|layer| {
-            built.manifest.layers[layer]
+            manifest.layers[layer]
                 .sha256
                 .clone()
                 .unwrap_or_else(|| format!("external {layer}"))
@@ -114,7 +97,7 @@ pub fn generation(
                 let runs = match runs.get(&platform) {
                     Some(runs) => Arc::clone(runs),
                     None => {
-                        let made = Arc::new(runs_for(built, platform, &view, &name)?);
+                        let made = Arc::new(runs_for(here, platform, &name)?);
                         runs.insert(platform, Arc::clone(&made));
                         made
                     }
@@ -141,35 +124,18 @@ pub fn generation(
     ))
 }
 
-/// What runs the functions of `platform`, or why nothing can here.
-fn runs_for(built: &Built, platform: Platform, view: &BuiltView, function: &str) -> Result<Runs> {
-    let Some(Planned::Ready(runner)) = built.runners.get(&platform) else {
-        return Err(EnvironmentError::new(format!(
-            "serve: `{function}` ({}) cannot run here: no way to run it was chosen",
-            platform.label()
-        ))
-        .into());
-    };
-    let config = built.config.at(platform);
-    let site = site_for(
-        built.sh,
-        &config,
-        built.tools,
-        built.installer,
-        built.progress,
-        runner,
-    )?;
-    if let Err(reason) = &site.client {
-        return Err(EnvironmentError::new(format!(
+/// What runs the functions of `platform`, as `invoke` finds it, kept.
+fn runs_for(here: &Here, platform: Platform, function: &str) -> Result<Runs> {
+    let ready = invoke::ready(here, platform)?.map_err(|reason| {
+        EnvironmentError::new(format!(
             "serve: `{function}` ({}) cannot run here: {reason}",
             platform.label()
         ))
-        .into());
-    }
+    })?;
     Ok(Runs {
-        config,
-        runner: runner.clone(),
-        site,
-        providers: view.providers.clone(),
+        config: ready.config,
+        runner: ready.runner.clone(),
+        site: ready.site,
+        providers: here.built.providers.clone(),
     })
 }

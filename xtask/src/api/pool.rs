@@ -181,7 +181,7 @@ impl Pool {
         let runs = &self.runs;
         let no_stand_ins = BTreeMap::<String, PathBuf>::new();
         let layout = layout::lay_out(&runs.config, &self.spec.plan, &no_stand_ins)
-            .map_err(|err| failure("Serve.LayoutError", format!("{err:#}")))?;
+            .map_err(|err| Failure::new("Serve.LayoutError", format!("{err:#}")))?;
         let start = Start {
             config: &runs.config,
             runner: &runs.runner,
@@ -191,8 +191,8 @@ impl Pool {
             forward_logs: true,
             label_logs: true,
         };
-        let mut sandbox =
-            sandbox::start(&start, &layout).map_err(|err| failure("Serve.StartError", format!("{err:#}")))?;
+        let mut sandbox = sandbox::start(&start, &layout)
+            .map_err(|err| Failure::new("Serve.StartError", format!("{err:#}")))?;
         match sandbox.init() {
             Init::Ready { init_ms } => {
                 eprintln!(
@@ -272,14 +272,6 @@ impl Pool {
                 }
             }
         }
-    }
-}
-
-fn failure(error_type: &str, message: String) -> Failure {
-    Failure {
-        error_type: error_type.to_string(),
-        message,
-        stack: Vec::new(),
     }
 }
 

@@ -7,14 +7,16 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::api::generation::{generation, Built, Served};
+use crate::api::generation::{generation, Served};
 use crate::api::server::{Generation, Options, Server};
 use crate::api::watch;
 use crate::cli::args::ServeArgs;
 use crate::commands::graph_run::Repo;
+use crate::config::manifest::BuiltView;
 use crate::config::Config;
 use crate::error::UsageError;
 use crate::lambda::fakes::Fakes;
+use crate::lambda::invoke::Here;
 use crate::lambda::request::env_pairs;
 
 /// The port when none is given: the example's web application has 3000.
@@ -141,18 +143,18 @@ fn build(
     {
         return Ok(None);
     }
-    let progress = repo.printer.progress();
-    let built = Built {
+    let built = BuiltView::new(&ran.outcome.manifest, &repo.config);
+    let here = Here {
         config: &repo.config,
-        manifest: &ran.outcome.manifest,
-        runners: &ran.graph.runners,
         sh: &ran.session.sh,
         tools: &ran.session.tools,
         installer: args.common.installer,
-        progress,
+        printer: &repo.printer,
+        runners: &ran.graph.runners,
+        built: &built,
     };
     let number = previous.map_or(1, |previous| previous.number + 1);
-    let (next, fresh) = generation(&built, served, previous, number)?;
+    let (next, fresh) = generation(&here, served, previous, number)?;
     drop(ran);
     if previous.is_some() {
         for name in &fresh {

@@ -80,14 +80,17 @@ pub fn invoke(here: &Here, request: &Request) -> Result<Invoked> {
     }
 }
 
-/// What runs the functions of one platform here, or why nothing can.
-struct Ready<'a> {
-    runner: &'a Runner,
-    site: RuntimeSite,
-    config: Config,
+/// What runs the functions of one platform here: the configuration at
+/// that platform, its runner and runtime site.
+pub struct Ready<'a> {
+    pub runner: &'a Runner,
+    pub site: RuntimeSite,
+    pub config: Config,
 }
 
-fn ready<'a>(here: &Here<'a>, platform: Platform) -> Result<Result<Ready<'a>, String>> {
+/// What runs the functions of `platform` here, or why nothing can (`serve`
+/// keeps it for as long as it serves).
+pub fn ready<'a>(here: &Here<'a>, platform: Platform) -> Result<Result<Ready<'a>, String>> {
     let Some(Planned::Ready(runner)) = here.runners.get(&platform) else {
         return Ok(Err(format!("no way to run {} was chosen", platform.label())));
     };

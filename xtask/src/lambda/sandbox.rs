@@ -44,7 +44,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(error_type: &str, message: String) -> Failure {
+    pub fn new(error_type: &str, message: String) -> Failure {
         Failure {
             error_type: error_type.to_string(),
             message,
