@@ -34,3 +34,4 @@ pub mod error;
 pub mod facts;
 pub mod progress;
 pub mod redact;
+pub mod utc;

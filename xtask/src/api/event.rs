@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::config::api::{PayloadFormat, RouteKey};
 use crate::digest;
 use crate::facts::{HTTP_API_STAGE, LOCAL_ACCOUNT, LOCAL_API_ID, LOCAL_REGION};
+use crate::utc::Utc;
 
 use super::http::Stamp;
 use super::request::Request;
@@ -306,28 +307,14 @@ pub(super) fn request_time(epoch_ms: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let seconds = epoch_ms / 1000;
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_from_days(days);
+    let t = Utc::from_unix(epoch_ms / 1000);
     format!(
-        "{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000",
-        MONTHS[month as usize - 1],
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
+        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
+        t.day,
+        MONTHS[t.month as usize - 1],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
     )
-}
-
-/// The Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, for days on or after the epoch): no date crate for
-/// one format.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let (era, doe) = (z / 146_097, z % 146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + u64::from(month <= 2), month, day)
 }
