@@ -12,6 +12,23 @@ pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
 /// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
 
+/// A container image function's image, uncompressed, all its layers
+/// included: "10 GB", i.e. 10 GiB as the ZIP limit's "250 MB" is 250 MiB.
+/// Source: AWS Lambda quotas, "Container image code package size",
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+pub const MAX_IMAGE_BYTES: u64 = 10_737_418_240;
+
+/// Where a container image function's own code is (`LAMBDA_TASK_ROOT`) and
+/// where the content a ZIP function gets from layers goes in an image
+/// (`/opt`, as the layers' ZIPs would be extracted). The entrypoint of AWS's
+/// base images runs the handler given as the image's `CMD`. Source:
+/// "Create a Lambda function using a container image" and "Working with
+/// layers and extensions in container images",
+/// https://docs.aws.amazon.com/lambda/latest/dg/images-create.html
+pub fn default_image_base(runtime: Runtime) -> String {
+    format!("public.ecr.aws/lambda/python:{}", runtime.python_version())
+}
+
 /// Layers a function may attach. Source: AWS Lambda quotas ("Function layers"),
 /// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 pub const MAX_LAYERS: usize = 5;
@@ -391,6 +408,15 @@ impl Arch {
         match self {
             Arch::X86_64 => "linux/amd64",
             Arch::Arm64 => "linux/arm64",
+        }
+    }
+
+    /// The OCI image config's `architecture` (Go's GOARCH names).
+    /// Source: https://github.com/opencontainers/image-spec/blob/main/config.md
+    pub fn oci_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Arm64 => "arm64",
         }
     }
 

@@ -8,6 +8,8 @@
 //! - `archive`: the one deterministic ZIP writer and reader;
 //! - `oci`: the one deterministic writer of container image parts (layer
 //!   tars, config, manifest, the OCI image layout), for `package = "image"`;
+//! - `registry`: container registries (OCI distribution API): base images
+//!   pulled by digest, images pushed;
 //! - `remote_cache`: entries shared between machines through S3;
 //! - `run_lock`: one run at a time in a repository.
 //!
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub mod archive;
 pub mod inputs;
 pub mod oci;
+pub mod registry;
 pub mod remote_cache;
 pub mod run_lock;
 pub mod tools;
