@@ -30,7 +30,7 @@ use std::fs;
 use serde_json::{json, Value};
 
 use crate::config::manifest::{ApiEntry, AuthorizerEntry, Package, RouteEntry};
-use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts};
+use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts, PACKAGE_ZIP};
 use crate::config::{asked_log, Config, TABLE};
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
@@ -310,6 +310,8 @@ fn design_doc_lists_every_manifest_key() {
             environment: BTreeMap::from([("LOG_LEVEL".to_string(), "INFO".to_string())]),
             reserved_concurrency: Some(10),
             log_retention_days: 14,
+            package_type: PACKAGE_ZIP.to_string(),
+            image: None,
         },
     );
 

@@ -15,7 +15,7 @@ use super::routes::{self, Declared};
 use super::table::{Limit, Table};
 use super::workspace::Workspace;
 use super::{
-    bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, Layer, LayerSource, Overrides,
+    bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, Layer, LayerSource, Overrides, Package,
     RunnerChoice, DEFAULT_EVENTS, TABLE,
 };
 use crate::error::UsageError;
@@ -398,6 +398,7 @@ fn parse_function(
         deploy,
         runtime,
         arch,
+        package: Package::Zip,
     };
     Ok((function, routes))
 }

@@ -236,6 +236,58 @@ pub struct FunctionEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u64>,
     pub log_retention_days: u64,
+    /// Terraform's `package_type`: `Zip`, or `Image` for `package = "image"`
+    /// (deployed from `image.uri`, with no layers attached and no
+    /// handler or runtime of its own: the image's `CMD` is the handler).
+    #[serde(default = "zip_package_type")]
+    pub package_type: String,
+    /// An image function's image; `None` for a ZIP function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageEntry>,
+}
+
+pub const PACKAGE_ZIP: &str = "Zip";
+pub const PACKAGE_IMAGE: &str = "Image";
+
+fn zip_package_type() -> String {
+    PACKAGE_ZIP.to_string()
+}
+
+/// An image function's image, as `build` wrote it under `image.layout`
+/// and as `push` put it into `image.repository`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEntry {
+    /// The base it is built on, always by digest:
+    /// `public.ecr.aws/lambda/python@sha256:…`.
+    pub base: String,
+    /// `sha256:…` of the image manifest: the image's identity.
+    pub digest: String,
+    /// The OCI image layout written by the build: `dist/images/<function>`.
+    pub layout: String,
+    /// Where `push` puts it (`image_repository` and the function's name);
+    /// `None` when no repository is configured.
+    pub repository: Option<String>,
+    /// `<repository>@<digest>` once this very image has been pushed there
+    /// (`push` records it): what Terraform deploys. `None` before.
+    pub uri: Option<String>,
+    /// Every layer, uncompressed, the base's included: what Lambda's
+    /// 10 GB image limit counts.
+    pub unpacked_bytes: u64,
+    /// Every layer as stored and pushed.
+    pub compressed_bytes: u64,
+    /// Bottom to top: the base's layers (`base`), one per layer the
+    /// function would attach as a ZIP (by its name in `layers`), then the
+    /// function's own code (`function`).
+    pub layers: Vec<ImageLayerEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLayerEntry {
+    /// `base`, a layer's name in the manifest's `layers`, or `function`.
+    pub name: String,
+    pub digest: String,
+    pub compressed_bytes: u64,
+    pub unpacked_bytes: u64,
 }
 
 /// How a ZIP reaches Lambda: in the API call itself, or through S3 when it
@@ -368,6 +420,8 @@ mod tests {
                 environment: BTreeMap::from([("A".to_string(), "b".to_string())]),
                 reserved_concurrency: None,
                 log_retention_days: 14,
+                package_type: PACKAGE_ZIP.to_string(),
+                image: None,
             },
         );
         let api = crate::config::api::Api {

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::facts::{Arch, Runtime};
+use crate::store::registry::Reference;
 use crate::store::remote_cache::Settings as RemoteSettings;
 
 pub mod api;
@@ -132,6 +133,31 @@ pub struct Function {
     /// Its own runtime and architecture, instead of the repository's.
     pub runtime: Option<Runtime>,
     pub arch: Option<Arch>,
+    /// How it ships: a ZIP with layers attached, or a container image.
+    pub package: Package,
+}
+
+/// How a function ships (`package`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Package {
+    /// A ZIP, its layers attached by Lambda.
+    #[default]
+    Zip,
+    /// A container image: the base, then one image layer per layer it
+    /// would attach, then its code.
+    Image(ImageSpec),
+}
+
+/// An image function's base and where `push` puts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// `image_base`: its own, else the repository's, else AWS's base image
+    /// for its runtime (`facts::default_image_base`). A tag is pinned by
+    /// digest in `images.lock` by `cargo xtask lock`.
+    pub base: Reference,
+    /// `image_repository` (its own, else the repository's) with the
+    /// function's name under it: `<registry>/<path>/<function>`.
+    pub repository: Option<Reference>,
 }
 
 /// Where code runs: a Lambda runtime on an architecture. A dependency

@@ -168,6 +168,8 @@ fn function_entry(config: &Config, function: &Function, key: String, entry: &Ent
         environment: function.deploy.environment.clone(),
         reserved_concurrency: function.deploy.reserved_concurrency,
         log_retention_days: function.deploy.log_retention_days,
+        package_type: crate::config::manifest::PACKAGE_ZIP.to_string(),
+        image: None,
     })
 }
 

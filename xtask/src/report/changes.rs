@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::Snapshot;
-use crate::config::manifest::{FunctionEntry, Manifest};
+use crate::config::manifest::{FunctionEntry, Manifest, PACKAGE_ZIP};
 use crate::facts::normalize_dist_name;
 use crate::progress::signed_bytes;
 use crate::steps::limits::FunctionReport;
@@ -276,6 +276,8 @@ mod tests {
                 environment: BTreeMap::new(),
                 reserved_concurrency: None,
                 log_retention_days: 14,
+                package_type: PACKAGE_ZIP.to_string(),
+                image: None,
             },
         );
         manifest
