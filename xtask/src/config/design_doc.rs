@@ -30,7 +30,10 @@ use std::fs;
 use serde_json::{json, Value};
 
 use crate::config::manifest::{ApiEntry, AuthorizerEntry, Package, RouteEntry};
-use crate::config::manifest::{FunctionEntry, LayerEntry, LayerKind, Manifest, ZipFacts, PACKAGE_ZIP};
+use crate::config::manifest::{
+    FunctionEntry, ImageEntry, ImageLayerEntry, LayerEntry, LayerKind, Manifest, ZipFacts, PACKAGE_IMAGE,
+    PACKAGE_ZIP,
+};
 use crate::config::{asked_log, Config, TABLE};
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
@@ -314,6 +317,34 @@ fn design_doc_lists_every_manifest_key() {
             image: None,
         },
     );
+    let image_layer = |name: &str| ImageLayerEntry {
+        name: name.to_string(),
+        digest: format!("sha256:{}", "44".repeat(32)),
+        compressed_bytes: 10,
+        unpacked_bytes: 20,
+    };
+    manifest.functions.insert(
+        "model".to_string(),
+        FunctionEntry {
+            layers: Vec::new(),
+            bundled: Vec::new(),
+            package_type: PACKAGE_IMAGE.to_string(),
+            image: Some(ImageEntry {
+                base: format!("public.ecr.aws/lambda/python@sha256:{}", "55".repeat(32)),
+                digest: format!("sha256:{}", "66".repeat(32)),
+                layout: "dist/images/model".to_string(),
+                repository: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/app/model".to_string()),
+                uri: Some(format!(
+                    "123456789012.dkr.ecr.us-east-1.amazonaws.com/app/model@sha256:{}",
+                    "66".repeat(32)
+                )),
+                unpacked_bytes: 60,
+                compressed_bytes: 30,
+                layers: vec![image_layer("base"), image_layer("core"), image_layer("function")],
+            }),
+            ..manifest.functions["sms"].clone()
+        },
+    );
 
     manifest.api = ApiEntry {
         payload_format_version: "1.0".to_string(),
@@ -370,6 +401,21 @@ fn design_doc_lists_every_manifest_key() {
         "manifest.function",
         &union(&entries("functions")),
         "a function entry of dist/manifest.json",
+    );
+    let images: Vec<Value> = entries("functions")
+        .iter()
+        .filter_map(|function| function.get("image").cloned())
+        .collect();
+    assert_same("manifest.image", &union(&images), "an image function's image");
+    let image_layers: Vec<Value> = images
+        .iter()
+        .filter_map(|image| image.get("layers")?.as_array().cloned())
+        .flatten()
+        .collect();
+    assert_same(
+        "manifest.image_layer",
+        &union(&image_layers),
+        "a layer of an image",
     );
     assert_same(
         "manifest.api",

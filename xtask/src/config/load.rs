@@ -15,8 +15,8 @@ use super::routes::{self, Declared};
 use super::table::{Limit, Table};
 use super::workspace::Workspace;
 use super::{
-    bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, Layer, LayerSource, Overrides, Package,
-    RunnerChoice, DEFAULT_EVENTS, TABLE,
+    bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, Layer, LayerSource, Overrides,
+    Package, RunnerChoice, DEFAULT_EVENTS, TABLE,
 };
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
