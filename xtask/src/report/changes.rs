@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::Snapshot;
-use crate::config::manifest::{FunctionEntry, Manifest, PACKAGE_ZIP};
+use crate::config::manifest::{FunctionEntry, Manifest};
 use crate::facts::normalize_dist_name;
 use crate::progress::signed_bytes;
 use crate::steps::limits::FunctionReport;
@@ -221,7 +221,7 @@ fn same_settings(old: &FunctionEntry, new: &FunctionEntry) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::manifest::{LayerEntry, LayerKind};
+    use crate::config::manifest::{LayerEntry, LayerKind, PACKAGE_ZIP};
 
     fn package(name: &str, version: &str, bytes: u64) -> crate::config::manifest::Package {
         crate::config::manifest::Package {
