@@ -119,6 +119,14 @@ fn base64_value(digit: u8) -> Option<u32> {
     Some(u32::from(value))
 }
 
+/// Whether `text` is a SHA-256 in lowercase hex, as digests are written.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
