@@ -190,11 +190,3 @@ mod tests {
         assert_ne!(one.hex(), two.hex());
     }
 }
-
-/// Whether `text` is a SHA-256 in lowercase hex, as digests are written.
-pub fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
