@@ -13,15 +13,13 @@
 //! https://github.com/opencontainers/image-spec
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use flate2::{Compression, GzBuilder};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::atomic::{self, TempDir};
 use crate::digest::bytes_sha256;
 
 pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -47,10 +45,19 @@ pub struct File {
 pub struct Layer {
     /// The gzip-compressed tar, as it is stored and pushed.
     pub blob: Vec<u8>,
-    /// `sha256:<hex>` of `blob`: the manifest's name for it.
+    pub info: LayerInfo,
+}
+
+/// What names a layer, without its bytes: what the config and the
+/// manifest need, and what a cached layer records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// `sha256:<hex>` of the compressed blob: the manifest's name for it.
     pub digest: String,
     /// `sha256:<hex>` of the uncompressed tar: the config's `diff_ids`.
     pub diff_id: String,
+    /// The compressed blob's size.
+    pub size: u64,
     /// Bytes of the files, uncompressed (what Lambda's 10 GB limit counts).
     pub unpacked_bytes: u64,
 }
@@ -115,10 +122,13 @@ pub fn layer(files: Vec<File>) -> Result<Layer> {
     gzip.write_all(&tar)?;
     let blob = gzip.finish()?;
     Ok(Layer {
-        digest: digest_of(&blob),
-        diff_id: digest_of(&tar),
+        info: LayerInfo {
+            digest: digest_of(&blob),
+            diff_id: digest_of(&tar),
+            size: blob.len() as u64,
+            unpacked_bytes,
+        },
         blob,
-        unpacked_bytes,
     })
 }
 
@@ -150,7 +160,7 @@ pub struct Run {
 /// The image config: `base`'s (its `architecture`, `os`, `config` and
 /// `rootfs.diff_ids`) with `layers` added on top and `run` applied.
 /// `history` and `created` are left out: they hold times.
-pub fn config(base: &Value, layers: &[Layer], run: &Run) -> Result<Vec<u8>> {
+pub fn config(base: &Value, layers: &[LayerInfo], run: &Run) -> Result<Vec<u8>> {
     let mut diff_ids: Vec<Value> = base["rootfs"]["diff_ids"]
         .as_array()
         .context("the base image's config has no rootfs.diff_ids")?
@@ -184,13 +194,11 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
 
 /// The image manifest: the config, then the base's layer descriptors (as
 /// the base's manifest lists them) and `layers` on top.
-pub fn manifest(config: &[u8], base_layers: &[Value], layers: &[Layer]) -> Result<Vec<u8>> {
+pub fn manifest(config: &[u8], base_layers: &[Value], layers: &[LayerInfo]) -> Result<Vec<u8>> {
     let mut all = base_layers.to_vec();
-    all.extend(
-        layers
-            .iter()
-            .map(|layer| descriptor(MEDIA_LAYER_GZIP, &layer.blob)),
-    );
+    all.extend(layers.iter().map(|layer| {
+        json!({"mediaType": MEDIA_LAYER_GZIP, "digest": layer.digest, "size": layer.size})
+    }));
     let value = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
@@ -200,30 +208,34 @@ pub fn manifest(config: &[u8], base_layers: &[Value], layers: &[Layer]) -> Resul
     Ok(serde_json::to_vec(&value)?)
 }
 
-/// Writes the OCI image layout `dest` (replacing it whole): `blobs` (every
-/// blob the manifest names, by digest), the config, the manifest, and
-/// `index.json` naming the manifest. Returns the manifest's digest.
-pub fn write_layout(dest: &Path, blobs: &[&[u8]], config: &[u8], manifest: &[u8]) -> Result<String> {
-    let work = TempDir::beside(dest)?;
-    let dir = work.path().join("blobs").join("sha256");
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for blob in blobs.iter().chain([&config, &manifest]) {
-        let digest = digest_of(blob);
-        let name = digest.trim_start_matches("sha256:");
-        atomic::write_atomic(&dir.join(name), blob)?;
-    }
-    atomic::write_atomic(
-        &work.path().join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
+/// The OCI image layout's marker file, `oci-layout`, and its content.
+pub const LAYOUT_MARKER: &str = "oci-layout";
+pub const LAYOUT_VERSION: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The layout's `index.json`, and where its blobs are.
+pub const LAYOUT_INDEX: &str = "index.json";
+pub const LAYOUT_BLOBS: &str = "blobs/sha256";
+
+/// The layout's `index.json`: the one manifest, named `name` for the
+/// engines that load a layout (`docker load` takes the
+/// `io.containerd.image.name` annotation as the image's name).
+pub fn index(manifest: &[u8], name: &str) -> Result<Vec<u8>> {
+    let mut entry = descriptor(MEDIA_MANIFEST, manifest);
+    entry["annotations"] = json!({
+        "io.containerd.image.name": name,
+        "org.opencontainers.image.ref.name": name.rsplit_once(':').map_or("latest", |(_, tag)| tag),
+    });
     let index = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_INDEX,
-        "manifests": [descriptor(MEDIA_MANIFEST, manifest)],
+        "manifests": [entry],
     });
-    atomic::write_atomic(&work.path().join("index.json"), &serde_json::to_vec(&index)?)?;
-    work.persist(dest)?;
-    Ok(digest_of(manifest))
+    Ok(serde_json::to_vec(&index)?)
+}
+
+/// The file name of a blob in a layout's `blobs/sha256/` (and in the
+/// store): its digest's hex.
+pub fn blob_name(digest: &str) -> &str {
+    digest.trim_start_matches("sha256:")
 }
 
 #[cfg(test)]
@@ -246,7 +258,7 @@ mod tests {
         flate2::read::GzDecoder::new(layer.blob.as_slice())
             .read_to_end(&mut tar)
             .unwrap();
-        assert_eq!(digest_of(&tar), layer.diff_id);
+        assert_eq!(digest_of(&tar), layer.info.diff_id);
         let mut archive = tar::Archive::new(tar.as_slice());
         archive
             .entries()
@@ -304,14 +316,14 @@ mod tests {
             };
             assert_eq!((*mode, *mtime, *uid), (expected, 0, 0), "{path}");
         }
-        assert_eq!(one.unpacked_bytes, 28 + 10 + 6);
+        assert_eq!(one.info.unpacked_bytes, 28 + 10 + 6);
     }
 
     #[test]
     fn a_changed_file_changes_its_layer_only_and_bad_paths_are_refused() {
         let a = layer(vec![file("var/task/h.py", "v = 1\n")]).unwrap();
         let b = layer(vec![file("var/task/h.py", "v = 2\n")]).unwrap();
-        assert_ne!(a.digest, b.digest);
+        assert_ne!(a.info.digest, b.info.digest);
         assert_eq!(a, layer(vec![file("var/task/h.py", "v = 1\n")]).unwrap());
         for bad in ["/etc/passwd", "var/../etc", "var//x", "var/task/", ""] {
             let err = layer(vec![file(bad, "x")]).unwrap_err();
@@ -335,9 +347,9 @@ mod tests {
             cmd: vec!["h.handler".into()],
             env: vec![("MODE".into(), "local".into())],
         };
-        let config_bytes = config(&base, std::slice::from_ref(&top), &run).unwrap();
+        let config_bytes = config(&base, std::slice::from_ref(&top.info), &run).unwrap();
         let parsed: Value = serde_json::from_slice(&config_bytes).unwrap();
-        assert_eq!(parsed["rootfs"]["diff_ids"], json!(["sha256:base", top.diff_id]));
+        assert_eq!(parsed["rootfs"]["diff_ids"], json!(["sha256:base", top.info.diff_id]));
         assert_eq!(parsed["config"]["Cmd"], json!(["h.handler"]));
         assert_eq!(parsed["config"]["Entrypoint"], json!(["/lambda-entrypoint.sh"]));
         assert_eq!(parsed["config"]["Env"], json!(["PATH=/usr/bin", "MODE=local"]));
@@ -346,29 +358,24 @@ mod tests {
         let manifest_bytes = manifest(
             &config_bytes,
             std::slice::from_ref(&base_layer),
-            std::slice::from_ref(&top),
+            std::slice::from_ref(&top.info),
         )
         .unwrap();
         let parsed: Value = serde_json::from_slice(&manifest_bytes).unwrap();
         assert_eq!(parsed["layers"][0], base_layer);
-        assert_eq!(parsed["layers"][1]["digest"], top.digest.as_str());
+        assert_eq!(parsed["layers"][1]["digest"], top.info.digest.as_str());
+        assert_eq!(parsed["layers"][1]["digest"], digest_of(&top.blob).as_str());
+        assert_eq!(parsed["layers"][1]["size"], top.blob.len());
         assert_eq!(parsed["config"]["digest"], digest_of(&config_bytes).as_str());
 
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("image");
-        let digest = write_layout(&dest, &[&top.blob], &config_bytes, &manifest_bytes).unwrap();
-        let again = write_layout(&dest, &[&top.blob], &config_bytes, &manifest_bytes).unwrap();
-        assert_eq!(digest, again);
-        assert_eq!(digest, digest_of(&manifest_bytes));
-        let index: Value = serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap();
-        assert_eq!(index["manifests"][0]["digest"], digest.as_str());
-        for blob in [&top.blob, &config_bytes, &manifest_bytes] {
-            let name = digest_of(blob).trim_start_matches("sha256:").to_string();
-            assert_eq!(&fs::read(dest.join("blobs/sha256").join(name)).unwrap(), blob);
-        }
+        let index_bytes = index(&manifest_bytes, "lambda/h:latest").unwrap();
+        let index: Value = serde_json::from_slice(&index_bytes).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], digest_of(&manifest_bytes).as_str());
+        assert_eq!(index["manifests"][0]["mediaType"], MEDIA_MANIFEST);
         assert_eq!(
-            fs::read_to_string(dest.join("oci-layout")).unwrap(),
-            r#"{"imageLayoutVersion":"1.0.0"}"#
+            index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "lambda/h:latest"
         );
+        assert_eq!(blob_name(&top.info.digest).len(), 64);
     }
 }
