@@ -6,7 +6,8 @@
 #      real dist/manifest.json (tests/real), skipped when the file is absent.
 #   4. with TF_PROVIDER_MIRROR set, using the hashicorp/aws provider from that
 #      filesystem mirror: `terraform validate` and the mock-provider tests
-#      (terraform test) of modules/lambda_app and modules/http_api, and
+#      (terraform test) of modules/lambda_app, modules/http_api and
+#      modules/ecr, and
 #      `terraform init -lockfile=readonly` (the committed lock must match the
 #      provider) plus `terraform validate` of envs/dev.
 #
@@ -94,7 +95,7 @@ else
             terraform -chdir="$copy/terraform/$dir" "$@"
     }
 
-    for dir in modules/lambda_app modules/http_api; do
+    for dir in modules/lambda_app modules/http_api modules/ecr; do
         step "terraform validate + test ($dir, mock provider)"
         tf "$dir" init -backend=false -input=false -no-color >/dev/null
         tf "$dir" validate -no-color

@@ -18,11 +18,15 @@ argv[1] is the API's endpoint URL, argv[2] the name prefix (functions named
                               "result_ttl_in_seconds"}}},
      "functions": {"<function name>": {
         "configuration": {Handler, Runtime, Architectures, CodeSha256, CodeSize,
-                          MemorySize, Timeout, EphemeralStorage, Environment, Layers},
+                          MemorySize, Timeout, EphemeralStorage, Environment, Layers,
+                          PackageType},
+        "image_uri": GetFunction's Code.ImageUri, or null (a ZIP function),
         "reserved_concurrency": <int> or null,
         "log_group": {"retention_in_days": <int> or null} or null (no such group),
         "layers": [{"arn": ..., "content": {"CodeSha256", "CodeSize"} or null,
-                    "error": null or why the version could not be read}]}}}
+                    "error": null or why the version could not be read}]}},
+     "repositories": {"<ECR repository name>": {"tag_mutability", "scan_on_push",
+                      "lifecycle_policy": the policy's JSON, parsed, or null}}}
 
 Layer versions are read with GetLayerVersion (name and version from the ARN):
 moto has no GetLayerVersionByArn. Authorizers are those the routes name, each
@@ -54,6 +58,7 @@ CONFIGURATION_KEYS = (
     "EphemeralStorage",
     "Environment",
     "Layers",
+    "PackageType",
 )
 
 
@@ -89,6 +94,25 @@ def log_group(client: CloudWatchLogsClient, name: str) -> dict[str, Any] | None:
             if group["logGroupName"] == name:
                 return {"retention_in_days": group.get("retentionInDays")}
     return None
+
+
+def repositories(client: Any) -> dict[str, Any]:
+    # Any: the ECR client's stubs (types-boto3-ecr) are not among the dev requirements.
+    found: dict[str, Any] = {}
+    for page in client.get_paginator("describe_repositories").paginate():
+        for item in page["repositories"]:
+            name = item["repositoryName"]
+            try:
+                text = client.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+                policy = json.loads(text)
+            except client.exceptions.LifecyclePolicyNotFoundException:
+                policy = None
+            found[name] = {
+                "tag_mutability": item.get("imageTagMutability"),
+                "scan_on_push": (item.get("imageScanningConfiguration") or {}).get("scanOnPush"),
+                "lifecycle_policy": policy,
+            }
+    return found
 
 
 def http_api(
@@ -154,15 +178,21 @@ def main() -> None:
     apis = boto3.client("apigatewayv2", endpoint_url=endpoint)
     functions: dict[str, Any] = {}
     for name in function_names(lambdas, prefix):
-        configuration = lambdas.get_function(FunctionName=name)["Configuration"]
+        function = lambdas.get_function(FunctionName=name)
+        configuration = function["Configuration"]
         concurrency = lambdas.get_function_concurrency(FunctionName=name)
         functions[name] = {
             "configuration": {key: configuration.get(key) for key in CONFIGURATION_KEYS},
+            "image_uri": (function.get("Code") or {}).get("ImageUri"),
             "reserved_concurrency": concurrency.get("ReservedConcurrentExecutions"),
             "log_group": log_group(logs, "/aws/lambda/" + name),
             "layers": [layer(lambdas, item["Arn"]) for item in configuration.get("Layers") or []],
         }
-    document = {"api": http_api(apis, logs, prefix + "-api"), "functions": functions}
+    document = {
+        "api": http_api(apis, logs, prefix + "-api"),
+        "functions": functions,
+        "repositories": repositories(boto3.client("ecr", endpoint_url=endpoint)),
+    }
     json.dump(document, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
 

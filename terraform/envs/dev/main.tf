@@ -136,8 +136,21 @@ resource "aws_dynamodb_table" "this" {
   }
 }
 
+# One ECR repository per image function (package = "image" in Cargo.toml),
+# named after its image_repository. Apply it first, push, then apply all:
+#   terraform apply -target=module.ecr
+#   cargo xtask push
+#   terraform apply
+module "ecr" {
+  source = "../../modules/ecr"
+
+  manifest    = module.manifest
+  keep_images = var.keep_images
+}
+
 # Memory, timeout, /tmp, reserved concurrency, static environment and log
-# retention of each function come from Cargo.toml through the manifest.
+# retention of each function come from Cargo.toml through the manifest; an
+# image function is deployed from the digest `cargo xtask push` recorded.
 module "app" {
   source = "../../modules/lambda_app"
 
@@ -155,6 +168,9 @@ module "app" {
   permissions_boundary    = var.permissions_boundary
   iam_path                = var.iam_path
   layer_version_retention = var.layer_version_retention
+
+  # An image function pulls from its repository.
+  depends_on = [module.ecr]
 }
 
 # Routes, their payload format and the authorizer come from Cargo.toml

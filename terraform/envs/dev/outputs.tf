@@ -53,6 +53,16 @@ output "log_groups" {
   value       = { for name, fn in module.app.functions : name => fn.log_group }
 }
 
+output "image_uris" {
+  description = "The image each image function runs, by manifest function name: <repository>@sha256:…. Note it before an apply that changes an image: it is what a rollback points the function back at."
+  value       = { for name, fn in module.app.functions : name => fn.image_uri if fn.package_type == "Image" }
+}
+
+output "image_repositories" {
+  description = "ECR repository URL by image function (manifest name): where `cargo xtask push` pushes it."
+  value       = { for name, repository in module.ecr.repositories : name => repository.repository_url }
+}
+
 output "layer_arns" {
   description = "Layer version ARN the functions use, by manifest layer name. Note it before an apply that changes a layer: it is what a rollback points the functions back at."
   value       = module.app.layer_arns

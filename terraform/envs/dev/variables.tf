@@ -110,3 +110,9 @@ variable "layer_version_retention" {
   type        = string
   default     = "retain"
 }
+
+variable "keep_images" {
+  description = "Images each image function's ECR repository keeps (the most recently pushed); older ones expire. A rollback can go back to any digest still kept."
+  type        = number
+  default     = 10
+}

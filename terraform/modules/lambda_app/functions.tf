@@ -3,11 +3,19 @@
 # timeout, /tmp size, reserved concurrency, static environment and log
 # retention come from the manifest (Cargo.toml); only deploy-time values
 # (table names, URLs, secret ARNs) are added here.
+#
+# An image function (package_type "Image") is deployed from the image
+# `cargo xtask push` pushed, by digest (image.uri): no ZIP, handler, runtime
+# or layers, which the image holds (its CMD is the handler); settings, log
+# group and role as for a ZIP function.
 
 locals {
   function_names = { for name in keys(var.manifest.functions) : name => "${var.name_prefix}-${name}" }
 
-  s3_functions = { for name, fn in var.manifest.functions : name => fn if fn.upload == "s3" }
+  zip_functions = { for name, fn in var.manifest.functions : name => fn if fn.package_type == "Zip" }
+
+  # An image function's ZIP, if the manifest names one, is never uploaded.
+  s3_functions = { for name, fn in local.zip_functions : name => fn if fn.upload == "s3" }
 
   function_s3_keys = {
     for name, fn in local.s3_functions : name => "${var.artifact_key_prefix}${var.name_prefix}/functions/${name}-${fn.sha256}.zip"
@@ -65,10 +73,13 @@ resource "aws_lambda_function" "this" {
 
   function_name = local.function_names[each.key]
   role          = aws_iam_role.function[each.key].arn
-  runtime       = each.value.runtime
+  package_type  = each.value.package_type
   architectures = [each.value.architecture]
-  handler       = each.value.handler
-  layers        = [for name in each.value.layers : local.layer_arns[name]]
+  # An image function has none of these: the image's CMD is the handler,
+  # its base the runtime, its layers are in it.
+  runtime = each.value.package_type == "Zip" ? each.value.runtime : null
+  handler = each.value.package_type == "Zip" ? each.value.handler : null
+  layers  = each.value.package_type == "Zip" ? [for name in each.value.layers : local.layer_arns[name]] : []
 
   memory_size = each.value.memory_mb
   timeout     = each.value.timeout_s
@@ -80,10 +91,14 @@ resource "aws_lambda_function" "this" {
   }
 
   # The manifest's decision, never recomputed from zipped_bytes.
-  filename         = each.value.upload == "direct" ? each.value.zip : null
-  s3_bucket        = each.value.upload == "s3" ? var.artifact_bucket : null
+  filename         = each.value.package_type == "Zip" && each.value.upload == "direct" ? each.value.zip : null
+  s3_bucket        = each.value.package_type == "Zip" && each.value.upload == "s3" ? var.artifact_bucket : null
   s3_key           = lookup(local.function_s3_keys, each.key, null)
-  source_code_hash = each.value.base64sha256
+  source_code_hash = each.value.package_type == "Zip" ? each.value.base64sha256 : null
+
+  # `<repository>@sha256:…`: a new digest is a new deployment, the previous
+  # digest a rollback.
+  image_uri = each.value.package_type == "Image" ? try(each.value.image.uri, null) : null
 
   dynamic "environment" {
     for_each = length(local.function_environment[each.key]) > 0 ? [local.function_environment[each.key]] : []
@@ -101,6 +116,13 @@ resource "aws_lambda_function" "this" {
   ]
 
   lifecycle {
+    # `push` records the uri once it has pushed this very image; before
+    # that there is nothing Lambda could pull.
+    precondition {
+      condition     = each.value.package_type != "Image" || try(each.value.image.uri, null) != null
+      error_message = "Function ${each.key}'s image has not been pushed: run `cargo xtask push ${each.key}` (dist/manifest.json has no image.uri for it), then apply again."
+    }
+
     precondition {
       condition     = length(local.environment_conflicts[each.key]) == 0
       error_message = "Function ${each.key}: environment variable(s) ${join(", ", local.environment_conflicts[each.key])} are set both in Cargo.toml (the manifest's `environment`) and by Terraform (common_environment or environment). Set each in one place."

@@ -1,5 +1,5 @@
 output "functions" {
-  description = "Deployed functions: manifest name => {function_name, arn, qualified_arn, invoke_arn, qualified_invoke_arn, version, role_arn, role_name, log_group, log_group_arn}."
+  description = "Deployed functions: manifest name => {function_name, arn, qualified_arn, invoke_arn, qualified_invoke_arn, version, role_arn, role_name, log_group, log_group_arn, package_type, image_uri}. `image_uri` (`<repository>@sha256:…`, null for a ZIP function) is the digest deployed: note it before an apply, it is what a rollback points back at."
   value = {
     for name, fn in aws_lambda_function.this : name => {
       function_name        = fn.function_name
@@ -12,6 +12,8 @@ output "functions" {
       role_name            = aws_iam_role.function[name].name
       log_group            = aws_cloudwatch_log_group.function[name].name
       log_group_arn        = aws_cloudwatch_log_group.function[name].arn
+      package_type         = fn.package_type
+      image_uri            = fn.package_type == "Image" ? fn.image_uri : null
     }
   }
 }

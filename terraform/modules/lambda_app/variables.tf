@@ -32,8 +32,31 @@ variable "manifest" {
       environment          = map(string)
       reserved_concurrency = number # null: no reserved concurrency
       log_retention_days   = number # 0: never expire
+      # "Image": deployed from image.uri, with no handler, runtime or layers
+      # of its own (the image holds them); the ZIP keys above are unused.
+      package_type = optional(string, "Zip")
+      image = optional(object({
+        base             = string
+        digest           = string
+        layout           = string
+        repository       = string
+        uri              = string # null until `cargo xtask push`
+        unpacked_bytes   = number
+        compressed_bytes = number
+        layers = list(object({
+          name             = string
+          digest           = string
+          compressed_bytes = number
+          unpacked_bytes   = number
+        }))
+      }))
     }))
   })
+
+  validation {
+    condition     = alltrue([for fn in values(var.manifest.functions) : contains(["Zip", "Image"], fn.package_type)])
+    error_message = "manifest: every function's package_type is \"Zip\" or \"Image\"."
+  }
 }
 
 variable "name_prefix" {

@@ -8,9 +8,10 @@
 # passes them on and only checks that they are there.
 
 locals {
-  built_kinds = ["requirements", "source"]
-  known_kinds = concat(local.built_kinds, ["external"])
-  uploads     = ["direct", "s3"]
+  built_kinds   = ["requirements", "source"]
+  known_kinds   = concat(local.built_kinds, ["external"])
+  uploads       = ["direct", "s3"]
+  package_types = ["Zip", "Image"]
 
   # Per-function settings from Cargo.toml (reserved_concurrency is absent when
   # the function has none). A manifest without them predates them.
@@ -96,8 +97,37 @@ locals {
       log_retention_days   = tonumber(try(tonumber(fn.log_retention_days), null))
       reserved_concurrency = tonumber(try(tonumber(fn.reserved_concurrency), null))
       environment          = try(tomap({ for key, value in fn.environment : key => tostring(value) }), {})
+      # "Zip" or "Image" (`package = "image"`), the build tool's; a manifest
+      # from before images is all ZIPs.
+      package_type = try(tostring(fn.package_type), "Zip")
+      # An image function's image, as `build` and `push` wrote it; null for
+      # a ZIP function. `uri` stays null until `cargo xtask push` has pushed
+      # this very digest: lambda_app then refuses to plan the function.
+      # `layout` is made relative to the working directory like `zip`.
+      image = try(fn.image, null) == null ? null : {
+        base             = try(tostring(fn.image.base), null)
+        digest           = try(tostring(fn.image.digest), null)
+        layout           = try("${local.zip_prefix}${fn.image.layout}", null)
+        repository       = try(tostring(fn.image.repository), null)
+        uri              = try(tostring(fn.image.uri), null)
+        unpacked_bytes   = try(tonumber(fn.image.unpacked_bytes), 0)
+        compressed_bytes = try(tonumber(fn.image.compressed_bytes), 0)
+        # A tuple, not tolist(): an empty tolist() is a list of no known
+        # type, which tomap() below cannot unify with the others.
+        layers = [
+          for layer in try(fn.image.layers, []) : {
+            name             = try(tostring(layer.name), null)
+            digest           = try(tostring(layer.digest), null)
+            compressed_bytes = try(tonumber(layer.compressed_bytes), 0)
+            unpacked_bytes   = try(tonumber(layer.unpacked_bytes), 0)
+          }
+        ]
+      }
     }
   })
+
+  zip_functions   = { for name, fn in local.functions : name => fn if fn.package_type == "Zip" }
+  image_functions = { for name, fn in local.functions : name => fn if fn.package_type == "Image" }
 
   # The API in API Gateway's terms, as the build tool wrote it (it checked
   # the route keys and the authorizer against API Gateway's rules). Missing
@@ -143,9 +173,33 @@ locals {
     ]
   ])
 
+  # An image function is deployed from its image, not from a ZIP: what it
+  # must have is checked below.
   incomplete_functions = [
-    for name, fn in local.functions : name
+    for name, fn in local.zip_functions : name
     if fn.zip == null || fn.handler == null || fn.base64sha256 == null || fn.base64sha256 == ""
+  ]
+
+  unknown_package_types = [
+    for name, fn in local.functions : "${name} (package_type ${jsonencode(try(local.raw_functions[name].package_type, null))})"
+    if !contains(local.package_types, fn.package_type)
+  ]
+
+  # The image is identified by its digest; a pushed one names it.
+  incomplete_images = [
+    for name, fn in local.image_functions : name
+    if fn.image == null ? true : (fn.image.digest == null || fn.image.layout == null)
+  ]
+
+  # The image holds its layers: Lambda attaches none to an image function.
+  images_with_layers = [
+    for name, fn in local.image_functions : "${name} (${join(", ", fn.layers)})" if length(fn.layers) > 0
+  ]
+
+  # `push` records `<repository>@<digest>` of this very image, nothing else.
+  images_with_foreign_uri = [
+    for name, fn in local.image_functions : "${name} (${fn.image.uri})"
+    if !contains(local.incomplete_images, name) && try(fn.image.uri != null && fn.image.uri != "${fn.image.repository}@${fn.image.digest}", false)
   ]
 
   # External layers are published elsewhere and have no upload.
@@ -155,7 +209,7 @@ locals {
   ]
 
   functions_without_upload = [
-    for name, fn in local.functions : "${name} (upload ${jsonencode(try(local.raw_functions[name].upload, null))})"
+    for name, fn in local.zip_functions : "${name} (upload ${jsonencode(try(local.raw_functions[name].upload, null))})"
     if !contains(local.uploads, coalesce(fn.upload, "-"))
   ]
 
@@ -189,7 +243,7 @@ locals {
   stale_files = !var.verify_files ? [] : [
     for label, entry in merge(
       { for name, layer in local.built_layers : "layers.${name}" => layer if !contains(local.incomplete_layers, name) },
-      { for name, fn in local.functions : "functions.${name}" => fn if !contains(local.incomplete_functions, name) },
+      { for name, fn in local.zip_functions : "functions.${name}" => fn if !contains(local.incomplete_functions, name) },
     ) : "${label}: ${entry.zip}"
     if !(fileexists(entry.zip) ? filebase64sha256(entry.zip) == entry.base64sha256 : false)
   ]

@@ -47,8 +47,28 @@ output "external_layers" {
 }
 
 output "functions" {
-  description = "Functions: name => {zip, handler, runtime, architecture, layers, bundled, sha256, base64sha256, zipped_bytes, unzipped_bytes, upload, memory_mb, timeout_s, ephemeral_storage_mb, environment, reserved_concurrency, log_retention_days}. `layers` are the layer names to attach, in Lambda's merge order (`bundled`: layers already merged into the ZIP); `upload` and the settings are the manifest's (reserved_concurrency null: none)."
+  description = "Functions: name => {zip, handler, runtime, architecture, layers, bundled, sha256, base64sha256, zipped_bytes, unzipped_bytes, upload, memory_mb, timeout_s, ephemeral_storage_mb, environment, reserved_concurrency, log_retention_days, package_type, image}. `layers` are the layer names to attach, in Lambda's merge order (`bundled`: layers already merged into the ZIP); `upload` and the settings are the manifest's (reserved_concurrency null: none). `package_type` is \"Zip\" or \"Image\"; `image` is null for a ZIP function, else {base, digest, layout, repository, uri, unpacked_bytes, compressed_bytes, layers = [{name, digest, compressed_bytes, unpacked_bytes}]} as the manifest has it (`uri` null until `cargo xtask push`; `layout` relative to the working directory, like `zip`)."
   value       = local.functions
+
+  precondition {
+    condition     = length(local.unknown_package_types) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): function(s) ${join(", ", local.unknown_package_types)} have an unknown package_type; expected \"Zip\" or \"Image\". Update terraform/modules/manifest together with the build tool."
+  }
+
+  precondition {
+    condition     = length(local.incomplete_images) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): image function(s) ${join(", ", local.incomplete_images)} have no image (digest and layout): run `cargo xtask build`."
+  }
+
+  precondition {
+    condition     = length(local.images_with_layers) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): image function(s) ${join(", ", local.images_with_layers)} list layers to attach, but an image holds its layers and Lambda attaches none: run `cargo xtask build`."
+  }
+
+  precondition {
+    condition     = length(local.images_with_foreign_uri) == 0
+    error_message = "dist/manifest.json (${var.manifest_path}): the image uri of function(s) ${join(", ", local.images_with_foreign_uri)} is not the image's repository@digest: the image built is not the one pushed. Run `cargo xtask build` and `cargo xtask push`."
+  }
 
   precondition {
     condition     = length(local.missing_layer_references) == 0

@@ -134,7 +134,11 @@ def create_function(
 
 
 def test_an_empty_account_has_no_api_and_no_functions(moto: str, tmp_path: Path) -> None:
-    assert deployed(moto, "nothing", tmp_path) == {"api": None, "functions": {}}
+    assert deployed(moto, "nothing", tmp_path) == {
+        "api": None,
+        "functions": {},
+        "repositories": {},
+    }
 
 
 def test_functions_of_the_prefix_with_their_configuration_layers_and_log_groups(
@@ -187,7 +191,9 @@ def test_functions_of_the_prefix_with_their_configuration_layers_and_log_groups(
         "EphemeralStorage": {"Size": 1024},
         "Environment": {"Variables": {"TABLE": "users"}},
         "Layers": users["Layers"],
+        "PackageType": "Zip",
     }
+    assert found["image_uri"] is None
     assert found["reserved_concurrency"] == 3
     assert found["log_group"] == {"retention_in_days": 14}
     kept, deleted = found["layers"]
@@ -207,6 +213,36 @@ def test_functions_of_the_prefix_with_their_configuration_layers_and_log_groups(
     assert plain["reserved_concurrency"] is None
     assert plain["log_group"] == {"retention_in_days": None}
     assert plain["layers"] == []
+
+
+def test_an_image_function_and_its_repository(moto: str, tmp_path: Path) -> None:
+    lambdas = session().client("lambda", endpoint_url=moto)
+    iam = session().client("iam", endpoint_url=moto)
+    ecr = session().client("ecr", endpoint_url=moto)
+    role = iam.create_role(RoleName="app-image", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    repository = ecr.create_repository(
+        repositoryName="app/img",
+        imageTagMutability="IMMUTABLE",
+        imageScanningConfiguration={"scanOnPush": True},
+    )["repository"]
+    selection = {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 3}
+    rule = {"rulePriority": 1, "selection": selection, "action": {"type": "expire"}}
+    policy = {"rules": [rule]}
+    ecr.put_lifecycle_policy(repositoryName="app/img", lifecyclePolicyText=json.dumps(policy))
+    ecr.create_repository(repositoryName="bare")
+    uri = repository["repositoryUri"] + "@sha256:" + "a" * 64
+    lambdas.create_function(
+        FunctionName="app-img", Role=role, PackageType="Image", Code={"ImageUri": uri}
+    )
+
+    document = deployed(moto, "app", tmp_path)
+
+    found = document["functions"]["app-img"]
+    assert found["configuration"]["PackageType"] == "Image"
+    assert found["image_uri"] == uri
+    kept = {"tag_mutability": "IMMUTABLE", "scan_on_push": True, "lifecycle_policy": policy}
+    bare = {"tag_mutability": "MUTABLE", "scan_on_push": False, "lifecycle_policy": None}
+    assert document["repositories"] == {"app/img": kept, "bare": bare}
 
 
 def test_the_http_api_and_its_access_log(moto: str, tmp_path: Path) -> None:

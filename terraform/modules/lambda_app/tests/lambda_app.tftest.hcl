@@ -99,6 +99,41 @@ variables {
         reserved_concurrency = null
         log_retention_days   = 0
       }
+      # An image function: its ZIP keys are the build's (and say "s3", to
+      # show they are not acted on); it is deployed from image.uri.
+      img = {
+        zip                  = "../../../dist/functions/img.zip"
+        handler              = "img_handler.lambda_handler"
+        runtime              = "python3.11"
+        architecture         = "arm64"
+        layers               = []
+        sha256               = "5555555555555555555555555555555555555555555555555555555555555555"
+        base64sha256         = "VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVU="
+        zipped_bytes         = 300000000
+        unzipped_bytes       = 900000000
+        upload               = "s3"
+        memory_mb            = 2048
+        timeout_s            = 60
+        ephemeral_storage_mb = 4096
+        environment          = { MODEL = "small" }
+        reserved_concurrency = 2
+        log_retention_days   = 7
+        package_type         = "Image"
+        image = {
+          base             = "public.ecr.aws/lambda/python@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+          digest           = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          layout           = "../../../dist/images/img"
+          repository       = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app/img"
+          uri              = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app/img@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          unpacked_bytes   = 1100000000
+          compressed_bytes = 400000000
+          layers = [
+            { name = "base", digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111", compressed_bytes = 100000000, unpacked_bytes = 200000000 },
+            { name = "large_layer", digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222", compressed_bytes = 60000000, unpacked_bytes = 150000000 },
+            { name = "function", digest = "sha256:3333333333333333333333333333333333333333333333333333333333333333", compressed_bytes = 240000000, unpacked_bytes = 750000000 },
+          ]
+        }
+      }
     }
   }
 
@@ -385,4 +420,100 @@ run "malformed_iam_inputs_are_rejected" {
   }
 
   expect_failures = [var.iam_path, var.permissions_boundary]
+}
+
+# An image function: package_type Image, the manifest's uri, nothing of a
+# ZIP function's code (no ZIP, no S3 object, no hash, no handler, runtime or
+# layers); the settings, log group and role as for a ZIP function.
+run "image_function_is_deployed_from_its_image" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_lambda_function.this["img"].package_type == "Image" &&
+      aws_lambda_function.this["img"].image_uri == "123456789012.dkr.ecr.us-east-1.amazonaws.com/app/img@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    )
+    error_message = "img: package_type ${aws_lambda_function.this["img"].package_type}, image_uri ${jsonencode(aws_lambda_function.this["img"].image_uri)}"
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this["img"].handler == null && aws_lambda_function.this["img"].runtime == null &&
+      length(aws_lambda_function.this["img"].layers) == 0
+    )
+    error_message = "img has no handler, runtime or layers: ${jsonencode([aws_lambda_function.this["img"].handler, aws_lambda_function.this["img"].runtime, aws_lambda_function.this["img"].layers])}"
+  }
+
+  # Marked "s3" in the ZIP keys, yet nothing is uploaded: the image is the
+  # code. (source_code_hash is not set either; the provider computes it, so
+  # the mock fills it in.)
+  assert {
+    condition = (
+      aws_lambda_function.this["img"].filename == null && aws_lambda_function.this["img"].s3_bucket == null &&
+      aws_lambda_function.this["img"].s3_key == null &&
+      aws_lambda_function.this["img"].source_code_hash != "VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVU=" &&
+      !contains(keys(aws_s3_object.function), "img")
+    )
+    error_message = "img must not deploy a ZIP: filename ${jsonencode(aws_lambda_function.this["img"].filename)}, s3_key ${jsonencode(aws_lambda_function.this["img"].s3_key)}, S3 objects ${jsonencode(keys(aws_s3_object.function))}"
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this["img"].architectures == tolist(["arm64"]) &&
+      aws_lambda_function.this["img"].memory_size == 2048 && aws_lambda_function.this["img"].timeout == 60 &&
+      aws_lambda_function.this["img"].ephemeral_storage[0].size == 4096 &&
+      aws_lambda_function.this["img"].reserved_concurrent_executions == 2 &&
+      aws_lambda_function.this["img"].environment[0].variables == tomap({ MODEL = "small", LOG_LEVEL = "INFO" })
+    )
+    error_message = "img's settings are not the manifest's"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.function["img"].name == "/aws/lambda/test-img" && aws_cloudwatch_log_group.function["img"].retention_in_days == 7 && aws_iam_role.function["img"].name == "test-img"
+    error_message = "img's log group and role are a ZIP function's"
+  }
+
+  # The ZIP functions are unchanged.
+  assert {
+    condition = alltrue([
+      for name in ["small", "large"] :
+      aws_lambda_function.this[name].package_type == "Zip" && aws_lambda_function.this[name].image_uri == null &&
+      aws_lambda_function.this[name].handler == "${name}_handler.lambda_handler" && aws_lambda_function.this[name].runtime == "python3.11"
+    ])
+    error_message = "ZIP functions: package_type ${aws_lambda_function.this["small"].package_type}, image_uri ${jsonencode(aws_lambda_function.this["small"].image_uri)}"
+  }
+}
+
+# Built but not pushed: image.uri is null, and the plan stops with the
+# command that pushes it.
+run "image_not_pushed_is_rejected" {
+  command = plan
+
+  variables {
+    manifest = merge(var.manifest, {
+      functions = merge(var.manifest.functions, {
+        img = merge(var.manifest.functions["img"], {
+          image = merge(var.manifest.functions["img"].image, { uri = null })
+        })
+      })
+    })
+  }
+
+  expect_failures = [aws_lambda_function.this["img"]]
+}
+
+# A manifest from before images (no package_type, no image): ZIP functions.
+run "functions_without_package_type_are_zip" {
+  command = plan
+
+  variables {
+    manifest = merge(var.manifest, {
+      functions = { for name, fn in var.manifest.functions : name => { for key, value in fn : key => value if !contains(["package_type", "image"], key) } if name != "img" }
+    })
+  }
+
+  assert {
+    condition     = alltrue([for name, fn in aws_lambda_function.this : fn.package_type == "Zip" && fn.image_uri == null && fn.source_code_hash == var.manifest.functions[name].base64sha256])
+    error_message = "functions without package_type must deploy as ZIPs"
+  }
 }

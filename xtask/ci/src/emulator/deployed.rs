@@ -1,7 +1,8 @@
 //! What the emulated API holds after the apply, read by xtask/py/deployed.py,
 //! against dist/manifest.json: each function's configuration, concurrency,
-//! log group and layers in order, and the HTTP API's access log, routes,
-//! integrations and authorizer.
+//! log group and layers in order (an image function: its package type and
+//! image URI, and its ECR repository), and the HTTP API's access log,
+//! routes, integrations and authorizer.
 
 use std::fmt;
 use std::path::Path;
@@ -78,9 +79,17 @@ pub fn differences(manifest: &Value, deployed: &Value, prefix: &str) -> Vec<Diff
             );
             continue;
         };
-        check.configuration(entry, &function["configuration"]);
+        let image = entry["package_type"] == "Image";
+        if image {
+            check.image(entry, function, &deployed["repositories"]);
+        } else {
+            check.configuration(entry, &function["configuration"]);
+        }
+        check.settings(entry, &function["configuration"]);
         check.concurrency_and_logs(entry, function, &deployed_name);
-        check.layers(manifest, entry, function, prefix);
+        if !image {
+            check.layers(manifest, entry, function, prefix);
+        }
     }
     for deployed_name in deployed_functions.keys() {
         let name = deployed_name
@@ -361,10 +370,85 @@ impl Checker<'_> {
         );
     }
 
-    /// GetFunctionConfiguration's fields against the manifest's entry.
+    /// A ZIP function's code: its handler, runtime and ZIP.
     fn configuration(&mut self, entry: &Value, configuration: &Value) {
+        // A manifest from before images, and a reader from before them,
+        // say nothing: a ZIP function.
+        if !configuration["PackageType"].is_null() {
+            self.equal("PackageType", Some(&"Zip".into()), &configuration["PackageType"]);
+        }
         self.equal("Handler", entry.get("handler"), &configuration["Handler"]);
         self.equal("Runtime", entry.get("runtime"), &configuration["Runtime"]);
+        self.equal(
+            "CodeSha256",
+            entry.get("base64sha256"),
+            &configuration["CodeSha256"],
+        );
+        self.equal("CodeSize", entry.get("zipped_bytes"), &configuration["CodeSize"]);
+    }
+
+    /// An image function's code: the pushed image by digest, nothing of a
+    /// ZIP function's (handler, runtime, layers: the image holds them), in
+    /// an ECR repository as terraform/modules/ecr makes it.
+    fn image(&mut self, entry: &Value, function: &Value, repositories: &Value) {
+        let configuration = &function["configuration"];
+        self.equal(
+            "PackageType",
+            Some(&"Image".into()),
+            &configuration["PackageType"],
+        );
+        let uri = &entry["image"]["uri"];
+        if uri.is_null() {
+            return self.push(
+                "image.uri",
+                "the pushed image's uri in dist/manifest.json".into(),
+                "none (not pushed)".into(),
+            );
+        }
+        self.equal("ImageUri", Some(uri), &function["image_uri"]);
+        for key in ["Handler", "Runtime"] {
+            if !configuration[key].is_null() && configuration[key] != "" {
+                self.push(key, "none (an image function)".into(), show(&configuration[key]));
+            }
+        }
+        if let Some(layers) = function["layers"].as_array().filter(|layers| !layers.is_empty()) {
+            self.push(
+                "Layers",
+                "none (an image function)".into(),
+                format!("{} attached", layers.len()),
+            );
+        }
+        // <registry host>/<repository name>
+        let name = entry["image"]["repository"]
+            .as_str()
+            .and_then(|repository| repository.split_once('/'))
+            .map_or("", |(_, name)| name);
+        let field = format!("ECR repository `{name}`");
+        let Some(repository) = repositories.get(name) else {
+            return self.push(&field, "to exist".into(), "no such repository".into());
+        };
+        self.equal(
+            &format!("{field} tag mutability"),
+            Some(&"IMMUTABLE".into()),
+            &repository["tag_mutability"],
+        );
+        self.equal(
+            &format!("{field} scan on push"),
+            Some(&true.into()),
+            &repository["scan_on_push"],
+        );
+        let rule = &repository["lifecycle_policy"]["rules"][0];
+        if rule["selection"]["countType"] != "imageCountMoreThan" || rule["action"]["type"] != "expire" {
+            self.push(
+                &format!("{field} lifecycle policy"),
+                "to expire all but the last images pushed".into(),
+                show(&repository["lifecycle_policy"]),
+            );
+        }
+    }
+
+    /// What every function is deployed with, ZIP or image.
+    fn settings(&mut self, entry: &Value, configuration: &Value) {
         let architectures = entry
             .get("architecture")
             .map(|architecture| Value::Array(vec![architecture.clone()]));
@@ -373,12 +457,6 @@ impl Checker<'_> {
             architectures.as_ref(),
             &configuration["Architectures"],
         );
-        self.equal(
-            "CodeSha256",
-            entry.get("base64sha256"),
-            &configuration["CodeSha256"],
-        );
-        self.equal("CodeSize", entry.get("zipped_bytes"), &configuration["CodeSize"]);
         self.equal("MemorySize", entry.get("memory_mb"), &configuration["MemorySize"]);
         self.equal("Timeout", entry.get("timeout_s"), &configuration["Timeout"]);
         self.equal(

@@ -18,7 +18,9 @@
 //! - this file: the stage, in order: prepare, apply, verify;
 //! - `moto`: the emulator's lifecycle;
 //! - `terraform`: the copy of terraform/ and terraform run against moto;
-//! - `deployed`: what the emulated API holds against the manifest.
+//! - `deployed`: what the emulated API holds against the manifest;
+//! - `image`: image functions: their repositories applied first, their
+//!   images put into moto's ECR as `push` would, their uris recorded.
 
 use std::fs;
 use std::path::PathBuf;
@@ -32,10 +34,12 @@ use xtask::config::Config;
 use xtask::python::installer::InstallerChoice;
 
 use deployed::{differences, read_deployed, report};
+use image::{image_functions, push_to_moto};
 use moto::Moto;
 use terraform::{copy_terraform, plan_text, Terraform};
 
 mod deployed;
+mod image;
 mod moto;
 mod terraform;
 #[cfg(test)]
@@ -59,9 +63,9 @@ pub const STAGE: &str = "terraform apply (emulator)";
 /// module's documentation). The provider comes from `TF_PROVIDER_MIRROR`.
 pub fn apply_against_emulator(sh: &Shell, config: &Config) -> Result<()> {
     let started = Instant::now();
-    let manifest = read_manifest(config)?;
+    let mut manifest = read_manifest(config)?;
     let mut emulated = Emulated::prepare(sh, config)?;
-    if let Err(err) = emulated.apply() {
+    if let Err(err) = emulated.apply(&mut manifest) {
         if !lost_create(&err) {
             return Err(err);
         }
@@ -74,8 +78,9 @@ pub fn apply_against_emulator(sh: &Shell, config: &Config) -> Result<()> {
             "{STAGE}: {err:#}\n{STAGE}: the provider missed moto's answer to a create; applying once more against a fresh moto"
         );
         emulated.finish();
+        manifest = read_manifest(config)?;
         emulated = Emulated::prepare(sh, config)?;
-        emulated.apply()?;
+        emulated.apply(&mut manifest)?;
     }
     emulated.verify(&manifest)?;
     emulated.finish();
@@ -141,8 +146,29 @@ impl Emulated {
         })
     }
 
-    fn apply(&self) -> Result<()> {
+    /// The apply; with image functions, first their repositories, then
+    /// their images into moto's ECR (`manifest` gets their uris, and so
+    /// does the copy's dist/manifest.json), then the whole.
+    fn apply(&self, manifest: &mut Value) -> Result<()> {
         let applying = Instant::now();
+        if !image_functions(manifest).is_empty() {
+            self.terraform
+                .run(&[
+                    "apply",
+                    "-input=false",
+                    "-no-color",
+                    "-auto-approve",
+                    "-target=module.ecr",
+                    &self.var_file,
+                ])
+                .context(
+                    "terraform apply -target=module.ecr (the image functions' repositories) against moto",
+                )?;
+            push_to_moto(&self.python, &self.moto.endpoint(), &self.work, manifest)?;
+            let path = self.work.join("dist").join("manifest.json");
+            fs::write(&path, serde_json::to_vec_pretty(manifest)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
         self.terraform
             .run(&[
                 "apply",
@@ -226,17 +252,31 @@ impl Emulated {
     }
 }
 
-/// The stage's folder in the cache, made again: a copy of terraform/ and
-/// dist/ linked where envs/dev reads it (`../../../dist/manifest.json` and
-/// the ZIPs it names).
+/// The stage's folder in the cache, made again: a copy of terraform/ and a
+/// dist/ where envs/dev reads it (`../../../dist/manifest.json` and the
+/// ZIPs and image layouts it names): dist/'s entries linked, its
+/// manifest.json copied, since the stage records in it the uris of the
+/// images it puts into moto.
 fn fresh_copy(config: &Config) -> Result<PathBuf> {
     let work = config.cache_dir().join("ci-emulator");
     if work.exists() {
         fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     copy_terraform(&config.root.join("terraform"), &work.join("terraform"))?;
-    std::os::unix::fs::symlink(config.dist_dir(), work.join("dist"))
-        .with_context(|| format!("linking dist/ into {}", work.display()))?;
+    let dist = config.dist_dir();
+    let copy = work.join("dist");
+    fs::create_dir_all(&copy)?;
+    for item in fs::read_dir(&dist).with_context(|| format!("listing {}", dist.display()))? {
+        let item = item?;
+        let name = item.file_name();
+        if name == "manifest.json" {
+            fs::copy(item.path(), copy.join(&name))
+                .with_context(|| format!("copying {}", item.path().display()))?;
+        } else {
+            std::os::unix::fs::symlink(item.path(), copy.join(&name))
+                .with_context(|| format!("linking {} into {}", item.path().display(), copy.display()))?;
+        }
+    }
     Ok(work)
 }
 

@@ -16,7 +16,16 @@ use super::moto::isolate;
 use super::{tail, ACCOUNT, NAME_PREFIX, REGION};
 
 /// The services envs/dev calls, each pointed at moto.
-pub(super) const SERVICES: &[&str] = &["apigatewayv2", "dynamodb", "iam", "lambda", "logs", "s3", "sts"];
+pub(super) const SERVICES: &[&str] = &[
+    "apigatewayv2",
+    "dynamodb",
+    "ecr",
+    "iam",
+    "lambda",
+    "logs",
+    "s3",
+    "sts",
+];
 
 /// Copies terraform/ without what a local run may have left in it
 /// (.terraform/, state, variable files, override files), which would change
@@ -74,6 +83,21 @@ pub(super) fn provider_override(endpoint: &str) -> String {
     text
 }
 
+/// An override of lambda_app's functions for moto only: moto answers
+/// every image function with an `ImageConfigResponse` of empty lists
+/// (AWS leaves it out when none is set), which the provider reads as an
+/// `image_config` block the configuration lacks: without this, the plan
+/// after the apply would never be empty. The image's own CMD and
+/// ENTRYPOINT are what runs, so nothing the stage checks is hidden.
+pub(super) const LAMBDA_APP_OVERRIDE: &str =
+    "# Written by `cargo xtask ci` (terraform apply (emulator)): moto's image_config quirk.
+resource \"aws_lambda_function\" \"this\" {
+  lifecycle {
+    ignore_changes = [image_config]
+  }
+}
+";
+
 /// envs/dev's required variables, made up: moto checks none of them.
 pub(super) fn variables() -> String {
     let secret =
@@ -126,6 +150,10 @@ impl Terraform {
     ) -> Result<(Terraform, PathBuf)> {
         let env_dir = work.join("terraform/envs/dev");
         fs::write(env_dir.join("emulator_override.tf"), provider_override(endpoint))?;
+        fs::write(
+            work.join("terraform/modules/lambda_app/emulator_override.tf"),
+            LAMBDA_APP_OVERRIDE,
+        )?;
         let tfvars = work.join("emulator.tfvars");
         fs::write(&tfvars, variables())?;
         let cli_config = work.join("mirror.tfrc");

@@ -366,9 +366,9 @@ fn applies_envs_dev_against_moto() {
 #[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
 fn a_deployment_changed_by_hand_is_caught() {
     let (_alone, config, sh) = stage_world();
-    let manifest = read_manifest(&config).expect("dist/manifest.json");
+    let mut manifest = read_manifest(&config).expect("dist/manifest.json");
     let emulated = Emulated::prepare(&sh, &config).expect("moto and terraform init");
-    emulated.apply().expect("terraform apply");
+    emulated.apply(&mut manifest).expect("terraform apply");
     let changes = r#"
 import sys, boto3
 endpoint, prefix = sys.argv[1], sys.argv[2]
@@ -442,4 +442,120 @@ fn only_a_create_the_provider_missed_is_applied_again() {
     let wrong = anyhow::anyhow!("Error: Invalid value for variable")
         .context("terraform apply of envs/dev against moto");
     assert!(!lost_create(&wrong));
+}
+
+/// `manifest()` with `img`, an image function pushed to
+/// `lambda-app/img`, and what a faithful deployment of it holds.
+fn with_image_function() -> (Value, Value) {
+    let uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lambda-app/img@sha256:aaaa";
+    let mut manifest = manifest();
+    manifest["functions"]["img"] = json!({
+        "handler": "img.handler",
+        "runtime": "python3.11",
+        "architecture": "arm64",
+        "base64sha256": "aW1n",
+        "zipped_bytes": 70,
+        "memory_mb": 1024,
+        "timeout_s": 30,
+        "ephemeral_storage_mb": 512,
+        "environment": {"MODEL": "small"},
+        "log_retention_days": 7,
+        "layers": [],
+        "package_type": "Image",
+        "image": {
+            "digest": "sha256:aaaa",
+            "layout": "dist/images/img",
+            "repository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/lambda-app/img",
+            "uri": uri
+        }
+    });
+    let mut deployed = deployed();
+    deployed["functions"]["app-img"] = json!({
+        "configuration": {
+            "Handler": null,
+            "Runtime": null,
+            "Architectures": ["arm64"],
+            "CodeSha256": "c3R1Yg==",
+            "CodeSize": 0,
+            "MemorySize": 1024,
+            "Timeout": 30,
+            "EphemeralStorage": {"Size": 512},
+            "Environment": {"Variables": {"MODEL": "small", "LOG_LEVEL": "INFO"}},
+            "PackageType": "Image"
+        },
+        "image_uri": uri,
+        "reserved_concurrency": null,
+        "log_group": {"retention_in_days": 7},
+        "layers": []
+    });
+    deployed["functions"]["app-sms"]["configuration"]["PackageType"] = json!("Zip");
+    deployed["repositories"] = json!({"lambda-app/img": {
+        "tag_mutability": "IMMUTABLE",
+        "scan_on_push": true,
+        "lifecycle_policy": {"rules": [{
+            "rulePriority": 1,
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10},
+            "action": {"type": "expire"}
+        }]}
+    }});
+    (manifest, deployed)
+}
+
+/// An image function is its image by digest, in its repository: the ZIP
+/// keys of its entry (handler, runtime, hash) are not what is deployed.
+#[test]
+fn an_image_function_is_checked_by_its_image() {
+    let (manifest, deployed) = with_image_function();
+    assert_eq!(differences(&manifest, &deployed, "app"), Vec::new());
+
+    let mut changed = deployed.clone();
+    let img = &mut changed["functions"]["app-img"];
+    img["image_uri"] = json!("123456789012.dkr.ecr.us-east-1.amazonaws.com/lambda-app/img@sha256:0ld");
+    img["configuration"]["Handler"] = json!("img.handler");
+    img["configuration"]["MemorySize"] = json!(128);
+    img["layers"] = json!([{"arn": "arn:aws:lambda:us-east-1:123456789012:layer:app-core:1"}]);
+    changed["functions"]["app-sms"]["configuration"]["PackageType"] = json!("Image");
+    changed["repositories"]["lambda-app/img"]["tag_mutability"] = json!("MUTABLE");
+    changed["repositories"]["lambda-app/img"]["lifecycle_policy"] = Value::Null;
+    let lines: Vec<String> = differences(&manifest, &changed, "app")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "function `img`: ImageUri: expected \"123456789012.dkr.ecr.us-east-1.amazonaws.com/lambda-app/img@sha256:aaaa\", found \"123456789012.dkr.ecr.us-east-1.amazonaws.com/lambda-app/img@sha256:0ld\"",
+            "function `img`: Handler: expected none (an image function), found \"img.handler\"",
+            "function `img`: Layers: expected none (an image function), found 1 attached",
+            "function `img`: ECR repository `lambda-app/img` tag mutability: expected \"IMMUTABLE\", found \"MUTABLE\"",
+            "function `img`: ECR repository `lambda-app/img` lifecycle policy: expected to expire all but the last images pushed, found none",
+            "function `img`: MemorySize: expected 1024, found 128",
+            "function `sms`: PackageType: expected \"Zip\", found \"Image\"",
+        ]
+    );
+
+    // Not pushed; no repository.
+    let mut unpushed = manifest.clone();
+    unpushed["functions"]["img"]["image"]["uri"] = Value::Null;
+    let mut bare = deployed.clone();
+    bare["repositories"] = json!({});
+    let lines: Vec<String> = differences(&unpushed, &deployed, "app")
+        .iter()
+        .chain(differences(&manifest, &bare, "app").iter())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "function `img`: image.uri: expected the pushed image's uri in dist/manifest.json, found none (not pushed)",
+            "function `img`: ECR repository `lambda-app/img`: expected to exist, found no such repository",
+        ]
+    );
+}
+
+#[test]
+fn image_functions_are_those_of_package_type_image() {
+    let (manifest, _) = with_image_function();
+    assert_eq!(image::image_functions(&manifest), ["img"]);
+    assert!(image::image_functions(&self::manifest()).is_empty());
 }

@@ -46,9 +46,10 @@ run "real_manifest" {
   }
 
   # What filebase64sha256() returns: base64 of 32 bytes, 44 characters.
+  # (An image function is deployed from its image: its ZIP facts are not used.)
   assert {
     condition = alltrue([
-      for entry in concat(values(output.built_layers), values(output.functions)) :
+      for entry in concat(values(output.built_layers), [for fn in values(output.functions) : fn if fn.package_type == "Zip"]) :
       can(regex("^[A-Za-z0-9+/]{43}=$", entry.base64sha256)) && can(regex("^[0-9a-f]{64}$", entry.sha256))
     ])
     error_message = "a base64sha256 or sha256 is empty or malformed"
@@ -56,7 +57,7 @@ run "real_manifest" {
 
   assert {
     condition = alltrue([
-      for entry in concat(values(output.built_layers), values(output.functions)) :
+      for entry in concat(values(output.built_layers), [for fn in values(output.functions) : fn if fn.package_type == "Zip"]) :
       entry.zipped_bytes > 0 && entry.unzipped_bytes > 0 && endswith(entry.zip, ".zip")
     ])
     error_message = "a ZIP path or size is implausible"
@@ -66,7 +67,7 @@ run "real_manifest" {
   # wrote is one Terraform can carry out.
   assert {
     condition = alltrue([
-      for entry in concat(values(output.built_layers), values(output.functions)) : contains(["direct", "s3"], entry.upload)
+      for entry in concat(values(output.built_layers), [for fn in values(output.functions) : fn if fn.package_type == "Zip"]) : contains(["direct", "s3"], entry.upload)
     ])
     error_message = "an upload is neither \"direct\" nor \"s3\""
   }
@@ -83,6 +84,23 @@ run "real_manifest" {
   assert {
     condition     = alltrue([for fn in output.functions : can(regex("^[A-Za-z0-9_.]+\\.[A-Za-z0-9_]+$", fn.handler))])
     error_message = "a handler is not of the form module.function"
+  }
+
+  # An image function: identified by its digest, on a base recorded by
+  # digest, nothing attached, its layers bottom to top from the base's to
+  # its own code; once pushed, its uri is its repository at that digest.
+  assert {
+    condition = alltrue([
+      for fn in values(output.functions) : fn.package_type == "Zip" ? fn.image == null : (
+        can(regex("^sha256:[0-9a-f]{64}$", fn.image.digest)) &&
+        can(regex("@sha256:[0-9a-f]{64}$", fn.image.base)) &&
+        length(fn.layers) == 0 &&
+        length(fn.image.layers) >= 2 && fn.image.layers[0].name == "base" && fn.image.layers[length(fn.image.layers) - 1].name == "function" &&
+        fn.image.compressed_bytes > 0 && fn.image.unpacked_bytes > 0 &&
+        (fn.image.uri == null || fn.image.uri == "${fn.image.repository}@${fn.image.digest}")
+      )
+    ])
+    error_message = "an image function's image is implausible: ${jsonencode({ for name, fn in output.functions : name => fn.image if fn.package_type != "Zip" })}"
   }
 
   # The API the build tool checked against API Gateway's rules: its routes
