@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 
+use super::manifest::{IMAGE_BASE_LAYER, IMAGE_FUNCTION_LAYER};
 use super::routes::{self, Declared};
 use super::table::{Limit, Table};
 use super::workspace::Workspace;
@@ -559,6 +560,11 @@ fn check_function_layers(
         if function_layers.iter().filter(|other| *other == layer).count() > 1 {
             return Err(format!("{key}.layers: `{layer}` is listed twice"));
         }
+        if is_image && [IMAGE_BASE_LAYER, IMAGE_FUNCTION_LAYER].contains(&layer.as_str()) {
+            return Err(format!(
+                "{key}.layers: an image names its base's layers and its code `{IMAGE_BASE_LAYER}` and `{IMAGE_FUNCTION_LAYER}`, so a layer of an image cannot be named `{layer}`: rename the layer"
+            ));
+        }
         if is_image && matches!(layers[layer].source, LayerSource::External { .. }) {
             return Err(format!(
                 "{key}.layers: `{layer}` is an external (`arn`) layer, and an image cannot attach Lambda layers: build its content here (a `requirements` or `source` layer) or use a ZIP function"
@@ -770,6 +776,7 @@ mod tests {
             (json!({}), json!({"a": {"image_repository": "127.0.0.1:5000/app"}}), format!("{key}.functions.a.image_repository: only an image function has one")),
             (json!({}), json!({"a": {"package": "image", "bundle": true}}), format!("{key}.functions.a.bundle: an image holds its layers as image layers")),
             (json!({}), json!({"a": {"package": "image", "layers": ["core", "ext"]}}), format!("{key}.functions.a.layers: `ext` is an external (`arn`) layer, and an image cannot attach Lambda layers: build its content here")),
+            (json!({"layers": {"base": {"source": "lambdas/a"}}}), json!({"a": {"package": "image", "layers": ["base"]}}), format!("{key}.functions.a.layers: an image names its base's layers and its code `base` and `function`, so a layer of an image cannot be named `base`: rename the layer")),
             (json!({"image_repository": "127.0.0.1:5000/app"}), json!({"Big": {"package": "image"}}), format!("{key}.functions.Big: `Big` cannot name a repository under `127.0.0.1:5000/app`")),
         ] {
             let err = parse(top, functions).unwrap_err();
