@@ -109,6 +109,8 @@ fn maximal_configuration() -> Value {
         "architecture": "arm64",
         "builder": "host",
         "image": "public.ecr.aws/sam/build-python3.11:latest-arm64",
+        "image_base": "public.ecr.aws/lambda/python:3.11",
+        "image_repository": "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
         "exclude": ["boto3", "botocore"],
         "bytecode": "checked-hash",
         "slim": true,
@@ -160,6 +162,14 @@ fn maximal_configuration() -> Value {
                 "routes": ["POST /sms/webhook", {"key": "GET /sms/health", "authorize": false}],
                 "authorize": true,
             },
+            "model": {
+                "source": "lambdas/model",
+                "handler": "model_handler.lambda_handler",
+                "package": "image",
+                "layers": ["core", "twilio", "shared"],
+                "image_base": "public.ecr.aws/lambda/python:3.12",
+                "image_repository": "127.0.0.1:5000/app",
+            },
         },
         "api": {
             "payload_format": "2.0",
@@ -181,6 +191,7 @@ fn design_doc_lists_every_configuration_key() {
     fs::write(root.path().join("layers/core/requirements.txt"), "requests\n").unwrap();
     fs::create_dir_all(root.path().join("lambdas/shared")).unwrap();
     fs::create_dir_all(root.path().join("lambdas/sms")).unwrap();
+    fs::create_dir_all(root.path().join("lambdas/model")).unwrap();
     fs::create_dir_all(root.path().join("lambdas/events")).unwrap();
     let value = maximal_configuration();
 

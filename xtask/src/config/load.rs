@@ -11,15 +11,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 
+use super::manifest::{IMAGE_BASE_LAYER, IMAGE_FUNCTION_LAYER};
 use super::routes::{self, Declared};
 use super::table::{Limit, Table};
 use super::workspace::Workspace;
 use super::{
-    bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, Layer, LayerSource, Overrides,
-    Package, RunnerChoice, DEFAULT_EVENTS, TABLE,
+    bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, ImageSpec, Layer, LayerSource,
+    Overrides, Package, RunnerChoice, DEFAULT_EVENTS, TABLE,
 };
 use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
+use crate::store::registry::Reference;
 use crate::store::remote_cache::{Mode as RemoteMode, Settings as RemoteSettings};
 
 /// Budgets and an external layer's size: nothing bigger can deploy.
@@ -33,6 +35,21 @@ const IMPORT_BUDGET_LIMIT: Limit = Limit {
     max: facts::INIT_TIMEOUT_S * 1000,
     why: "the time Lambda gives the init phase",
 };
+
+/// An image function's own budget: nothing bigger than Lambda's image
+/// limit can deploy (the ZIP limit does not apply to an image).
+const IMAGE_LIMIT: Limit = Limit {
+    max: facts::MAX_IMAGE_BYTES,
+    why: "Lambda's limit for a container image, all its layers uncompressed",
+};
+
+/// What a function's image keys fall back to: the repository's runtime and
+/// its `image_base` and `image_repository`.
+struct ImageDefaults {
+    runtime: Runtime,
+    base: Option<Reference>,
+    repository: Option<Reference>,
+}
 
 impl Config {
     /// Reads the configuration of the workspace around the current directory.
@@ -106,6 +123,11 @@ impl Config {
         let image = top
             .optional_str("image")?
             .unwrap_or_else(|| runtime.default_image(arch));
+        let image_defaults = ImageDefaults {
+            runtime,
+            base: image_base(&mut top)?,
+            repository: image_repository(&mut top)?,
+        };
         let exclude = exclude(&mut top)?;
         let bytecode = match top.optional_str("bytecode")? {
             None => None,
@@ -128,7 +150,7 @@ impl Config {
         };
         let remote_cache = remote_cache(&mut top)?;
         let layers = layers(root, &mut top)?;
-        let (functions, declared) = functions(root, &mut top, &layers, &deploy)?;
+        let (functions, declared) = functions(root, &mut top, &layers, &deploy, &image_defaults)?;
         let api = routes::api(&mut top, &declared)?;
         top.finish()?;
         Ok(Config {
@@ -231,12 +253,13 @@ fn functions(
     top: &mut Table,
     layers: &BTreeMap<String, Layer>,
     deploy: &Deploy,
+    images: &ImageDefaults,
 ) -> Result<Functions, String> {
     let mut functions = BTreeMap::new();
     let mut declared = BTreeMap::new();
     let mut folded = BTreeMap::new();
     for (name, value) in top.optional_map("functions")? {
-        let (function, routes) = parse_function(root, &name, &value, layers, deploy)?;
+        let (function, routes) = parse_function(root, &name, &value, layers, deploy, images)?;
         check_case_unique(&format!("{TABLE}.functions"), &name, &mut folded)?;
         functions.insert(name.clone(), function);
         declared.insert(name, routes);
@@ -359,6 +382,7 @@ fn parse_function(
     value: &Value,
     layers: &BTreeMap<String, Layer>,
     defaults: &Deploy,
+    images: &ImageDefaults,
 ) -> Result<(Function, Vec<Declared>), String> {
     let key = format!("{TABLE}.functions.{name}");
     check_name(&key, name)?;
@@ -371,10 +395,25 @@ fn parse_function(
         .optional_str("handler")?
         .ok_or_else(|| format!("{key}.handler: missing (e.g. \"{name}_handler.lambda_handler\")"))?;
     check_handler(&key, name, &handler)?;
+    let is_image = match table.optional_str("package")?.as_deref() {
+        None | Some("zip") => false,
+        Some("image") => true,
+        Some(other) => {
+            return Err(format!(
+                "{key}.package: unknown package `{other}` (use \"zip\" or \"image\")"
+            ))
+        }
+    };
     let function_layers = table.optional_str_list("layers")?.unwrap_or_default();
-    check_function_layers(&key, &function_layers, layers)?;
-    let budget = table.optional_size("budget", &UNZIPPED_LIMIT)?;
+    check_function_layers(&key, &function_layers, layers, is_image)?;
+    let budget_limit = if is_image { &IMAGE_LIMIT } else { &UNZIPPED_LIMIT };
+    let budget = table.optional_size("budget", budget_limit)?;
     let bundle = table.optional_bool("bundle")?.unwrap_or(false);
+    if bundle && is_image {
+        return Err(format!(
+            "{key}.bundle: an image holds its layers as image layers, there is nothing to bundle: remove `bundle`"
+        ));
+    }
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
     let runtime = match table.optional_str("runtime")? {
         None => None,
@@ -383,6 +422,31 @@ fn parse_function(
     let arch = match table.optional_str("architecture")? {
         None => None,
         Some(name) => Some(find_arch(&format!("{key}.architecture"), &name)?),
+    };
+    let image_base = image_base(&mut table)?;
+    let image_repository = image_repository(&mut table)?;
+    let package = if is_image {
+        let runtime = runtime.unwrap_or(images.runtime);
+        Package::Image(image_spec(
+            &key,
+            name,
+            runtime,
+            image_base,
+            image_repository,
+            images,
+        )?)
+    } else {
+        for (set, what) in [
+            (image_base.is_some(), "image_base"),
+            (image_repository.is_some(), "image_repository"),
+        ] {
+            if set {
+                return Err(format!(
+                    "{key}.{what}: only an image function has one, and `{name}` is a ZIP: set `package = \"image\"` or remove `{what}`"
+                ));
+            }
+        }
+        Package::Zip
     };
     let deploy = deploy::function(&mut table, defaults)?;
     let routes = routes::function(&mut table)?;
@@ -398,9 +462,69 @@ fn parse_function(
         deploy,
         runtime,
         arch,
-        package: Package::Zip,
+        package,
     };
     Ok((function, routes))
+}
+
+/// `image_base` of `table`: an image reference, by tag or by digest.
+fn image_base(table: &mut Table) -> Result<Option<Reference>, String> {
+    let path = table.path("image_base");
+    match table.optional_str("image_base")? {
+        None => Ok(None),
+        Some(text) => Reference::parse(&text)
+            .map(Some)
+            .map_err(|err| format!("{path}: {err} (e.g. \"public.ecr.aws/lambda/python:3.12\")")),
+    }
+}
+
+/// `image_repository` of `table`: a repository, named without tag or
+/// digest (`push` names each image by its digest, under the function's name).
+fn image_repository(table: &mut Table) -> Result<Option<Reference>, String> {
+    let path = table.path("image_repository");
+    let example = "e.g. \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app\"";
+    let Some(text) = table.optional_str("image_repository")? else {
+        return Ok(None);
+    };
+    let repository = Reference::parse(&text).map_err(|err| format!("{path}: {err} ({example})"))?;
+    if repository.tag.is_some() || repository.digest.is_some() {
+        return Err(format!(
+            "{path}: `{text}` names an image, not a repository: remove its tag or digest (each function is pushed to `<repository>/<function>` by its digest; {example})"
+        ));
+    }
+    Ok(Some(repository))
+}
+
+/// An image function's base (its own `image_base`, else the repository's,
+/// else AWS's for its runtime) and repository (its own `image_repository`,
+/// else the repository's, with its name under it).
+fn image_spec(
+    key: &str,
+    name: &str,
+    runtime: Runtime,
+    base: Option<Reference>,
+    repository: Option<Reference>,
+    images: &ImageDefaults,
+) -> Result<ImageSpec, String> {
+    let base = match base.or_else(|| images.base.clone()) {
+        Some(base) => base,
+        None => Reference::parse(&facts::default_image_base(runtime)).map_err(|err| {
+            format!("{key}: the default base image is not a reference: {err} (set `image_base`)")
+        })?,
+    };
+    let repository = match repository.or_else(|| images.repository.clone()) {
+        None => None,
+        Some(repository) => {
+            let child = repository.child(name);
+            Reference::parse(&child.to_string()).map_err(|_| {
+                format!(
+                    "{key}: `{name}` cannot name a repository under `{repository}` (`push` puts it at `{child}`; a repository's parts are lowercase letters and digits joined by `.`, `_` or `-`): rename the function"
+                )
+            })?;
+            Some(child)
+        }
+    };
+    Ok(ImageSpec { base, repository })
 }
 
 /// A handler is `module.function`, each part a Python identifier.
@@ -417,11 +541,13 @@ fn check_handler(key: &str, name: &str, handler: &str) -> Result<(), String> {
 }
 
 /// A function's layers: each defined and listed once, every profile a
-/// layer is stacked on attached before it, and no more than Lambda attaches.
+/// layer is stacked on attached before it, and no more than Lambda attaches
+/// (an image holds any number, but none attached by ARN).
 fn check_function_layers(
     key: &str,
     function_layers: &[String],
     layers: &BTreeMap<String, Layer>,
+    is_image: bool,
 ) -> Result<(), String> {
     for layer in function_layers {
         if !layers.contains_key(layer) {
@@ -434,6 +560,16 @@ fn check_function_layers(
         if function_layers.iter().filter(|other| *other == layer).count() > 1 {
             return Err(format!("{key}.layers: `{layer}` is listed twice"));
         }
+        if is_image && [IMAGE_BASE_LAYER, IMAGE_FUNCTION_LAYER].contains(&layer.as_str()) {
+            return Err(format!(
+                "{key}.layers: an image names its base's layers and its code `{IMAGE_BASE_LAYER}` and `{IMAGE_FUNCTION_LAYER}`, so a layer of an image cannot be named `{layer}`: rename the layer"
+            ));
+        }
+        if is_image && matches!(layers[layer].source, LayerSource::External { .. }) {
+            return Err(format!(
+                "{key}.layers: `{layer}` is an external (`arn`) layer, and an image cannot attach Lambda layers: build its content here (a `requirements` or `source` layer) or use a ZIP function"
+            ));
+        }
     }
     for (at, layer) in function_layers.iter().enumerate() {
         for base in bases_of(layers, layer) {
@@ -444,9 +580,9 @@ fn check_function_layers(
             }
         }
     }
-    if function_layers.len() > facts::MAX_LAYERS {
+    if function_layers.len() > facts::MAX_LAYERS && !is_image {
         return Err(format!(
-            "{key}.layers: {} layers, but Lambda attaches at most {} (merge profiles or set bundle = true)",
+            "{key}.layers: {} layers, but Lambda attaches at most {} (merge profiles, set bundle = true or package = \"image\")",
             function_layers.len(),
             facts::MAX_LAYERS
         ));
@@ -510,4 +646,142 @@ fn existing_path(root: &Path, key: &str, path: &str, want_dir: bool) -> Result<P
         ));
     }
     Ok(relative)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A repository with the functions `functions` (each in `lambdas/<name>`),
+    /// the layers `core` (a profile) and `ext` (external), and `top` merged in.
+    fn parse(top: Value, functions: Value) -> Result<Config, String> {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("layers/core")).unwrap();
+        std::fs::write(root.path().join("layers/core/requirements.txt"), "").unwrap();
+        let mut value = json!({
+            "runtime": "python3.11",
+            "layers": {
+                "core": {"requirements": "layers/core/requirements.txt"},
+                "ext": {"arn": "arn:aws:lambda:us-east-1:123456789012:layer:x:1", "unzipped_size": "1 MiB"},
+            },
+        });
+        for (name, table) in functions.as_object().unwrap() {
+            std::fs::create_dir_all(root.path().join("lambdas").join(name)).unwrap();
+            let mut table = table.clone();
+            table["source"] = json!(format!("lambdas/{name}"));
+            table["handler"] = json!("app.lambda_handler");
+            value["functions"][name] = table;
+        }
+        for (key, setting) in top.as_object().unwrap() {
+            value[key] = setting.clone();
+        }
+        Config::from_value(root.path(), &value)
+    }
+
+    fn image(config: &Config, function: &str) -> ImageSpec {
+        match &config.functions[function].package {
+            Package::Image(spec) => spec.clone(),
+            Package::Zip => panic!("{function} is a ZIP"),
+        }
+    }
+
+    #[test]
+    fn a_function_is_a_zip_unless_it_says_image() {
+        let config = parse(json!({}), json!({"a": {}, "b": {"package": "zip"}})).unwrap();
+        assert_eq!(config.functions["a"].package, Package::Zip);
+        assert_eq!(config.functions["b"].package, Package::Zip);
+    }
+
+    #[test]
+    fn an_image_stands_on_aws_base_for_its_own_runtime_unless_a_base_is_set() {
+        let config = parse(
+            json!({}),
+            json!({
+                "a": {"package": "image"},
+                "b": {"package": "image", "runtime": "python3.12"},
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            image(&config, "a").base.to_string(),
+            "public.ecr.aws/lambda/python:3.11"
+        );
+        assert_eq!(
+            image(&config, "b").base.to_string(),
+            "public.ecr.aws/lambda/python:3.12"
+        );
+        assert_eq!(image(&config, "a").repository, None);
+
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let config = parse(
+            json!({"image_base": "127.0.0.1:5000/base/python:3.11", "image_repository": "127.0.0.1:5000/app"}),
+            json!({
+                "a": {"package": "image", "layers": ["core"]},
+                "b": {
+                    "package": "image",
+                    "image_base": format!("registry.example.com/py@{digest}"),
+                    "image_repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team",
+                },
+                "c": {},
+            }),
+        )
+        .unwrap();
+        let a = image(&config, "a");
+        assert_eq!(a.base.to_string(), "127.0.0.1:5000/base/python:3.11");
+        assert_eq!(a.repository.unwrap().to_string(), "127.0.0.1:5000/app/a");
+        let b = image(&config, "b");
+        assert_eq!(b.base.digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(
+            b.repository.unwrap().to_string(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/b"
+        );
+        assert_eq!(
+            config.functions["c"].package,
+            Package::Zip,
+            "globals apply to images only"
+        );
+    }
+
+    #[test]
+    fn an_image_holds_more_than_five_layers_and_a_budget_past_the_zip_limit() {
+        let mut layers = json!({});
+        let mut names = Vec::new();
+        for index in 0..7 {
+            layers[format!("l{index}")] = json!({"requirements": "layers/core/requirements.txt"});
+            names.push(format!("l{index}"));
+        }
+        let functions = json!({"a": {"package": "image", "layers": names, "budget": "2 GiB"}});
+        let config = parse(json!({"layers": layers}), functions).unwrap();
+        assert_eq!(config.functions["a"].layers.len(), 7);
+        assert_eq!(config.functions["a"].budget, Some(2 << 30));
+        let functions = json!({"a": {"package": "image", "budget": "11 GiB"}});
+        let err = parse(json!({}), functions).unwrap_err();
+        assert!(
+            err.contains("functions.a.budget: `11 GiB` is more than 10737418240 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn image_keys_are_refused_where_they_cannot_apply() {
+        let key = "workspace.metadata.lambda";
+        for (top, functions, says) in [
+            (json!({}), json!({"a": {"package": "docker"}}), format!("{key}.functions.a.package: unknown package `docker` (use \"zip\" or \"image\")")),
+            (json!({"image_base": "Bad/Name"}), json!({}), format!("{key}.image_base: `Bad/Name`")),
+            (json!({}), json!({"a": {"package": "image", "image_base": "x@sha256:12"}}), format!("{key}.functions.a.image_base: `x@sha256:12` has the digest")),
+            (json!({"image_repository": "127.0.0.1:5000/app:v1"}), json!({}), format!("{key}.image_repository: `127.0.0.1:5000/app:v1` names an image, not a repository: remove its tag or digest")),
+            (json!({}), json!({"a": {"image_base": "python:3.11"}}), format!("{key}.functions.a.image_base: only an image function has one, and `a` is a ZIP: set `package = \"image\"` or remove `image_base`")),
+            (json!({}), json!({"a": {"image_repository": "127.0.0.1:5000/app"}}), format!("{key}.functions.a.image_repository: only an image function has one")),
+            (json!({}), json!({"a": {"package": "image", "bundle": true}}), format!("{key}.functions.a.bundle: an image holds its layers as image layers")),
+            (json!({}), json!({"a": {"package": "image", "layers": ["core", "ext"]}}), format!("{key}.functions.a.layers: `ext` is an external (`arn`) layer, and an image cannot attach Lambda layers: build its content here")),
+            (json!({"layers": {"base": {"source": "lambdas/a"}}}), json!({"a": {"package": "image", "layers": ["base"]}}), format!("{key}.functions.a.layers: an image names its base's layers and its code `base` and `function`, so a layer of an image cannot be named `base`: rename the layer")),
+            (json!({"image_repository": "127.0.0.1:5000/app"}), json!({"Big": {"package": "image"}}), format!("{key}.functions.Big: `Big` cannot name a repository under `127.0.0.1:5000/app`")),
+        ] {
+            let err = parse(top, functions).unwrap_err();
+            assert!(err.starts_with(&says), "expected {says:?}, got {err:?}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
 }

@@ -246,6 +246,27 @@ pub struct FunctionEntry {
     pub image: Option<ImageEntry>,
 }
 
+impl FunctionEntry {
+    /// The layers whose content the function holds, in order, by their
+    /// names in `layers`: an image's own image layers (not the base's, not
+    /// its code), else the layers a ZIP attaches.
+    pub fn contents(&self) -> Vec<String> {
+        match &self.image {
+            Some(image) => image
+                .layers
+                .iter()
+                .filter(|layer| layer.name != IMAGE_BASE_LAYER && layer.name != IMAGE_FUNCTION_LAYER)
+                .map(|layer| layer.name.clone())
+                .collect(),
+            None => self.layers.clone(),
+        }
+    }
+}
+
+/// The names `image.layers` gives the base's layers and the function's code.
+pub const IMAGE_BASE_LAYER: &str = "base";
+pub const IMAGE_FUNCTION_LAYER: &str = "function";
+
 pub const PACKAGE_ZIP: &str = "Zip";
 pub const PACKAGE_IMAGE: &str = "Image";
 

@@ -65,8 +65,8 @@ pub(super) fn changes(
         };
         let layers_changed = [old, new]
             .iter()
-            .flat_map(|entry| entry.layers.iter().chain(&entry.bundled))
-            .any(|layer| before.layers.get(layer) != manifest.layers.get(layer));
+            .flat_map(|entry| entry.contents().into_iter().chain(entry.bundled.iter().cloned()))
+            .any(|layer| before.layers.get(&layer) != manifest.layers.get(&layer));
         if old == new && !layers_changed {
             continue;
         }
@@ -89,11 +89,21 @@ fn function_details(
     after: &Manifest,
 ) -> Vec<String> {
     let mut details = package_details(old, new, before, after);
-    if old.layers != new.layers {
+    if old.package_type != new.package_type {
+        details.push(format!("package {} → {}", old.package_type, new.package_type));
+    }
+    let base = |entry: &FunctionEntry| entry.image.as_ref().map(|image| image.base.clone());
+    if let (Some(was), Some(is)) = (base(old), base(new)) {
+        if was != is {
+            details.push(format!("base image {was} → {is}"));
+        }
+    }
+    let (old_layers, new_layers) = (old.contents(), new.contents());
+    if old_layers != new_layers {
         details.push(format!(
             "layers [{}] → [{}]",
-            old.layers.join(", "),
-            new.layers.join(", ")
+            old_layers.join(", "),
+            new_layers.join(", ")
         ));
     }
     if old.bundled != new.bundled {
@@ -116,7 +126,7 @@ type Packages = BTreeMap<(String, String), (String, String)>;
 
 fn packages(manifest: &Manifest, entry: &FunctionEntry) -> Packages {
     let mut all = Packages::new();
-    for layer in entry.layers.iter().chain(&entry.bundled) {
+    for layer in entry.contents().iter().chain(&entry.bundled) {
         for package in manifest
             .layers
             .get(layer)
@@ -188,8 +198,9 @@ fn size_details(
     } else if old.zip.sha256 != new.zip.sha256 {
         details.push("function code changed, same size".to_string());
     }
-    for layer in &new.layers {
-        if !old.layers.contains(layer) {
+    let kept = old.contents();
+    for layer in &new.contents() {
+        if !kept.contains(layer) {
             continue;
         }
         let size = |manifest: &Manifest| manifest.layers.get(layer).map_or(0, |entry| entry.unzipped_bytes);

@@ -14,7 +14,9 @@
 //! `dist/report.html`: one self-contained page about what was built, for
 //! people. For each function a treemap of its unzipped bytes (its own
 //! code, each attached layer in order, their distributions and largest
-//! files) under a scale with AWS's limit and the budget, the same figures
+//! files; an image function's image layers instead, from its base up, against
+//! the image limit, its budget counted over the base) under a scale with
+//! AWS's limit and the budget, the same figures
 //! as a plain table, what the runtime or a base layer provides instead,
 //! unused distributions, files two layers both ship, the init time; and
 //! what changed since the previous, different build.

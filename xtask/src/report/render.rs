@@ -232,8 +232,13 @@ pub fn check_summary(reports: &BTreeMap<String, FunctionReport>) -> String {
                 .budget_bytes
                 .map(|budget| format!(" (budget {})", human_bytes(budget)))
                 .unwrap_or_default();
+            let how = if report.image.is_some() {
+                "as an image"
+            } else {
+                "unzipped"
+            };
             format!(
-                ", largest {name} {} unzipped{budget}",
+                ", largest {name} {} {how}{budget}",
                 human_bytes(report.total_unzipped_bytes)
             )
         })
@@ -282,24 +287,40 @@ pub fn check_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>
         .budget
         .map(|budget| format!(", budget {}", human_bytes(budget)))
         .unwrap_or_default();
+    let images = if reports.values().any(|report| report.image.is_some()) {
+        format!(", {} bytes uncompressed per image", facts::MAX_IMAGE_BYTES)
+    } else {
+        String::new()
+    };
     say!(
         out,
-        "check-limits: {} {}, limit {} bytes unzipped per function with its layers{budget}",
+        "check-limits: {} {}, limit {} bytes unzipped per function with its layers{images}{budget}",
         config.runtime.name,
         config.arch.name(),
         facts::MAX_UNZIPPED_BYTES
     );
     for (name, report) in reports {
         let layers: Vec<&str> = report.layers.iter().map(|layer| layer.name.as_str()).collect();
-        say!(
-            out,
-            "\n  {name}  [{}]",
-            if layers.is_empty() {
-                "no layers".to_string()
-            } else {
-                layers.join(" → ")
-            }
-        );
+        let layers = if layers.is_empty() {
+            "no layers".to_string()
+        } else {
+            layers.join(" → ")
+        };
+        if report.image.is_some() {
+            say!(out, "\n  {name}  [image: base → {layers} → function]");
+        } else {
+            say!(out, "\n  {name}  [{layers}]");
+        }
+        if let Some(image) = &report.image {
+            say!(
+                out,
+                "    {:<14} {:>10}   {} layer(s) of {}",
+                "base",
+                human_bytes(image.base_bytes),
+                image.base_layers,
+                image.base
+            );
+        }
         say!(
             out,
             "    {:<14} {:>10}",
@@ -317,14 +338,23 @@ pub fn check_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>
         let mut headroom = format!(
             "headroom {} to {}",
             signed_bytes(report.headroom_bytes),
-            human_bytes(facts::MAX_UNZIPPED_BYTES)
+            human_bytes(report.limit_bytes)
         );
+        if report.image.is_some() {
+            headroom.push_str(" (an image, uncompressed)");
+        }
         if let (Some(budget), Some(left)) = (report.budget_bytes, report.budget_headroom_bytes) {
             headroom.push_str(&format!(
                 ", {} to the {} budget",
                 signed_bytes(left),
                 human_bytes(budget)
             ));
+            if let Some(image) = &report.image {
+                headroom.push_str(&format!(
+                    " (which counts the image's own {}, not the base)",
+                    human_bytes(image.shipped_bytes)
+                ));
+            }
         }
         say!(
             out,
@@ -366,6 +396,18 @@ pub fn check_reports(config: &Config, reports: &BTreeMap<String, FunctionReport>
         );
         if !imports.is_empty() {
             say!(out, "    {:<14} {}", "imports", imports.join(", "));
+        }
+        if let Some(image) = &report.image {
+            let at = image
+                .uri
+                .clone()
+                .unwrap_or_else(|| format!("{} (not pushed)", image.digest));
+            say!(
+                out,
+                "    {:<14} {} compressed, {at}",
+                "image",
+                human_bytes(report.zipped_bytes)
+            );
         }
         for warning in &report.warnings {
             say!(out, "    warning: {warning}");

@@ -131,6 +131,17 @@ fn over_the_hard_limit_through_an_external_layer() {
         run.stderr()
     );
     assert!(run.stderr().contains("hello"), "names the function");
+    // … and the way out: the same content as a container image.
+    let stderr = run.stderr();
+    assert!(
+        stderr
+            .contains("set `package = \"image\"` for `hello` in Cargo.toml: as an image its layers would be"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("on top of the base image (Lambda allows 10.0 GiB for an image, its base included), once what the external layer(s) `powertools` hold is built here"),
+        "{stderr}"
+    );
 }
 
 #[test]

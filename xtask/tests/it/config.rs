@@ -364,3 +364,97 @@ fn the_remote_cache_variables_are_checked_and_named() {
     )
     .fails_with(2, "XTASK_REMOTE_CACHE: `bucket/prefix` is not an S3 URL");
 }
+
+/// `package = "image"` and its keys: the repository's `image_base` and
+/// `image_repository` are accepted also when no function is an image, and
+/// an image function with nothing else set plans.
+#[test]
+fn image_keys_are_accepted_where_they_apply() {
+    let app = good_app()
+        .setting("image_base = \"public.ecr.aws/lambda/python:3.11\"")
+        .setting("image_repository = \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app\"");
+    repo(&app.metadata())
+        .xtask(&["build-layers", "--dry-run", "--builder", "host"])
+        .success();
+    let app = good_app()
+        .key("functions.hello", "package = \"image\"")
+        .key(
+            "functions.hello",
+            "image_base = \"127.0.0.1:5000/base/python:3.11\"",
+        )
+        .key("functions.hello", "image_repository = \"127.0.0.1:5000/app\"");
+    repo(&app.metadata())
+        .xtask(&["build-layers", "--dry-run", "--builder", "host"])
+        .success();
+}
+
+/// Every image key where it cannot apply, or with a value that is no
+/// reference, is exit 2 with one line naming the key and the fix.
+#[test]
+fn image_keys_are_refused_with_the_fix() {
+    let function = "workspace.metadata.lambda.functions.hello";
+    let image = |line: &str| {
+        good_app()
+            .key("functions.hello", "package = \"image\"")
+            .key("functions.hello", line)
+    };
+    let cases: Vec<(App, String)> = vec![
+        (
+            good_app().key("functions.hello", "package = \"docker\""),
+            format!("{function}.package: unknown package `docker` (use \"zip\" or \"image\")"),
+        ),
+        (
+            good_app().setting("image_base = \"Public.ECR.aws/Lambda\""),
+            "workspace.metadata.lambda.image_base: `Public.ECR.aws/Lambda` names the repository `Lambda`".to_string(),
+        ),
+        (
+            image("image_base = \"public.ecr.aws/lambda/python@sha256:abc\""),
+            format!("{function}.image_base: `public.ecr.aws/lambda/python@sha256:abc` has the digest `sha256:abc`"),
+        ),
+        (
+            good_app().setting("image_repository = \"127.0.0.1:5000/app:latest\""),
+            "workspace.metadata.lambda.image_repository: `127.0.0.1:5000/app:latest` names an image, not a repository: remove its tag or digest".to_string(),
+        ),
+        (
+            image(&format!("image_repository = \"127.0.0.1:5000/app@sha256:{}\"", "0".repeat(64))),
+            format!("{function}.image_repository: `127.0.0.1:5000/app@sha256:"),
+        ),
+        (
+            good_app().key("functions.hello", "image_base = \"public.ecr.aws/lambda/python:3.11\""),
+            format!("{function}.image_base: only an image function has one, and `hello` is a ZIP: set `package = \"image\"` or remove `image_base`"),
+        ),
+        (
+            good_app().key("functions.hello", "image_repository = \"127.0.0.1:5000/app\""),
+            format!("{function}.image_repository: only an image function has one, and `hello` is a ZIP: set `package = \"image\"` or remove `image_repository`"),
+        ),
+        (
+            image("bundle = true"),
+            format!("{function}.bundle: an image holds its layers as image layers, there is nothing to bundle: remove `bundle`"),
+        ),
+        (
+            good_app()
+                .layer(
+                    "ext",
+                    &["arn = \"arn:aws:lambda:us-east-1:123456789012:layer:ext:1\"", "unzipped_size = \"1 MiB\""],
+                )
+                .function("hello", "hello.lambda_handler", &["core", "ext"])
+                .key("functions.hello", "package = \"image\""),
+            format!("{function}.layers: `ext` is an external (`arn`) layer, and an image cannot attach Lambda layers: build its content here (a `requirements` or `source` layer) or use a ZIP function"),
+        ),
+    ];
+    for (app, needle) in &cases {
+        let repo = repo(&app.metadata());
+        let run = repo.xtask(&["build-layers", "--builder", "host"]);
+        let stderr = run.stderr();
+        assert_eq!(run.code(), 2, "{needle}: expected exit 2\n{stderr}");
+        assert!(
+            stderr.contains(needle.as_str()),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "one line expected:\n{stderr}");
+        assert!(
+            !repo.path().join("dist").exists(),
+            "{needle}: nothing may be written"
+        );
+    }
+}

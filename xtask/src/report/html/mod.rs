@@ -109,9 +109,18 @@ pub fn page(model: &Model) -> String {
         .budget
         .map(|budget| format!(", budget {}", human_bytes(budget)))
         .unwrap_or_default();
+    let images = if model.functions.iter().any(|view| view.image.is_some()) {
+        format!(
+            "; {} bytes ({}) uncompressed for a container image, its base included (an image's budget counts all but its base)",
+            grouped(facts::MAX_IMAGE_BYTES),
+            human_bytes(facts::MAX_IMAGE_BYTES)
+        )
+    } else {
+        String::new()
+    };
     put!(
         out,
-        "<p class=\"muted\">{} {}, {} function(s). AWS's limit: {} bytes ({}) unzipped for a function with all its layers{budget}. \
+        "<p class=\"muted\">{} {}, {} function(s). AWS's limit: {} bytes ({}) unzipped for a function with all its layers{images}{budget}. \
          Sizes are bytes once unzipped; 1 MiB = 1,048,576 bytes.</p>\n</header>\n",
         esc(model.runtime),
         esc(model.architecture),
@@ -150,10 +159,10 @@ fn overview(out: &mut String, model: &Model) {
             total.map(grouped).unwrap_or_else(|| "—".into()),
             total.map(human_bytes).unwrap_or_else(|| "—".into()),
             match (total, view.budget) {
-                (Some(total), Some(budget)) => percent(total, budget),
+                (Some(total), Some(budget)) => percent(total.saturating_sub(view.base_bytes), budget),
                 _ => "—".into(),
             },
-            total.map_or_else(|| "—".into(), |total| percent(total, facts::MAX_UNZIPPED_BYTES)),
+            total.map_or_else(|| "—".into(), |total| percent(total, view.limit)),
             init_time(view),
             check_badge(view),
             smoke_badge(view),
@@ -236,14 +245,29 @@ fn function(out: &mut String, model: &Model, view: &FunctionView) {
          data-limit-bytes=\"{}\" data-budget-bytes=\"{}\" data-init-ms=\"{init}\">\n\
          <h2>{name} {} {}</h2>\n",
         total.map(|total| total.to_string()).unwrap_or_default(),
-        facts::MAX_UNZIPPED_BYTES,
+        view.limit,
         view.budget.map(|budget| budget.to_string()).unwrap_or_default(),
         check_badge(view),
         smoke_badge(view),
         name = esc(view.name),
     );
-    let size = match total {
-        Some(total) => {
+    let size = match (total, view.image) {
+        (Some(total), Some(_)) => {
+            let own = total.saturating_sub(view.base_bytes);
+            let budget = view
+                .budget
+                .map(|budget| format!("{} of the {} budget, ", percent(own, budget), human_bytes(budget)))
+                .unwrap_or_default();
+            format!(
+                "{} bytes ({}) uncompressed as a container image, its base's {} included; its own layers {}: {budget}{} of Lambda's image limit",
+                grouped(total),
+                human_bytes(total),
+                human_bytes(view.base_bytes),
+                human_bytes(own),
+                percent(total, view.limit)
+            )
+        }
+        (Some(total), None) => {
             let budget = view
                 .budget
                 .map(|budget| {
@@ -261,8 +285,20 @@ fn function(out: &mut String, model: &Model, view: &FunctionView) {
                 percent(total, facts::MAX_UNZIPPED_BYTES)
             )
         }
-        None => "not checked yet: run <code>cargo xtask check-limits</code> (sizes below are the manifest's)"
-            .into(),
+        (None, _) => {
+            "not checked yet: run <code>cargo xtask check-limits</code> (sizes below are the manifest's)"
+                .into()
+        }
+    };
+    let size = match view.image {
+        Some(image) => {
+            let at = match &image.uri {
+                Some(uri) => format!("pushed as <code>{}</code>", esc(uri)),
+                None => format!("<code>{}</code>, not pushed yet", esc(&image.digest)),
+            };
+            format!("{size}. Image {at}, on <code>{}</code>", esc(&image.base))
+        }
+        None => size,
     };
     put!(
         out,

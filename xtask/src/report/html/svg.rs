@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 
 use super::format::{esc, fit, grouped, hex, num, percent, text_on, tint};
-use crate::facts;
 use crate::progress::human_bytes;
 use crate::report::groups::{Group, Leaf, LeafKind};
 use crate::report::model::{FunctionView, Model, Part, PartKind};
@@ -29,12 +28,15 @@ const PALETTE: [(u8, u8, u8); 8] = [
     (0xff, 0x9d, 0xa7),
 ];
 const FUNCTION_COLOUR: (u8, u8, u8) = (0x5f, 0x6b, 0x7a);
+/// An image's base: a light grey, not the team's to shrink.
+const BASE_COLOUR: (u8, u8, u8) = (0xba, 0xb0, 0xac);
 const TWICE_FILL: &str = "#f6c1bd";
 const TWICE_STROKE: &str = "#b3261e";
 
 fn colour(model: &Model, part: &Part) -> (u8, u8, u8) {
     match part.kind {
         PartKind::Function => FUNCTION_COLOUR,
+        PartKind::Base => BASE_COLOUR,
         _ => model
             .colours
             .get(&part.name)
@@ -51,14 +53,22 @@ pub(super) fn treemap(out: &mut String, model: &Model, view: &FunctionView) {
         .map(|part| format!("{} {}", part_title(part), human_bytes(part.bytes)))
         .collect();
     let mut label = format!(
-        "{}: {} unzipped; {}; limit {}",
+        "{}: {} {}; {}; limit {}",
         view.name,
         human_bytes(total),
+        if view.image.is_some() {
+            "as an image, uncompressed"
+        } else {
+            "unzipped"
+        },
         parts.join(", "),
-        human_bytes(facts::MAX_UNZIPPED_BYTES)
+        human_bytes(view.limit)
     );
     if let Some(budget) = view.budget {
         label.push_str(&format!(", budget {}", human_bytes(budget)));
+        if view.image.is_some() {
+            label.push_str(" over the base");
+        }
     }
     put!(
         out,
@@ -79,10 +89,12 @@ pub(super) fn treemap(out: &mut String, model: &Model, view: &FunctionView) {
 }
 
 /// The bar above the treemap: each part's bytes from zero, and lines at
-/// the budget and at AWS's limit.
+/// the budget and at AWS's limit. An image's budget counts from the end
+/// of its base, the first part: it counts what the team ships.
 fn scale(out: &mut String, model: &Model, view: &FunctionView, total: u64) {
-    let limit = facts::MAX_UNZIPPED_BYTES;
-    let top = limit.max(total).max(view.budget.unwrap_or(0)) as f64;
+    let limit = view.limit;
+    let budget_line = view.budget.map(|budget| view.base_bytes + budget);
+    let top = limit.max(total).max(budget_line.unwrap_or(0)) as f64;
     let x = |bytes: u64| (bytes as f64 / top * WIDTH).clamp(0.0, WIDTH);
     let (bar_y, bar_h) = (22.0, 14.0);
     put!(out, "<g class=\"scale\">\n");
@@ -124,8 +136,8 @@ fn scale(out: &mut String, model: &Model, view: &FunctionView, total: u64) {
         human_bytes(limit),
         lx = num((limit_x - 1.0).max(1.0)),
     );
-    if let Some(budget) = view.budget {
-        let budget_x = x(budget).clamp(1.0, WIDTH - 1.0);
+    if let (Some(budget), Some(line)) = (view.budget, budget_line) {
+        let budget_x = x(line).clamp(1.0, WIDTH - 1.0);
         // The label goes left of its line when it would run into the limit's.
         let (anchor, text_x) = if budget_x + 150.0 < limit_x - 230.0 {
             ("start", budget_x + 4.0)
@@ -159,6 +171,7 @@ fn scale(out: &mut String, model: &Model, view: &FunctionView, total: u64) {
 fn part_title(part: &Part) -> String {
     match part.kind {
         PartKind::Function => "function code".to_string(),
+        PartKind::Base => "base image".to_string(),
         _ => format!("layer {}", part.name),
     }
 }
@@ -167,6 +180,7 @@ fn part_title(part: &Part) -> String {
 fn kind_name(kind: PartKind) -> &'static str {
     match kind {
         PartKind::Function => "",
+        PartKind::Base => ", the base image's layers",
         PartKind::Dependency => ", dependency layer",
         PartKind::Source => ", source layer",
         PartKind::External => ", external layer (declared size)",
@@ -413,6 +427,11 @@ pub(super) fn legend(out: &mut String, model: &Model, view: &FunctionView) {
         out,
         "<span><i class=\"swatch hatch\"></i>unused distribution</span>\
          <span><i class=\"swatch twice\"></i>files another layer ships too</span>\
-         <span>red line: AWS's limit; dashed line: the budget</span></p>\n"
+         <span>red line: AWS's limit; dashed line: the budget{}</span></p>\n",
+        if view.image.is_some() {
+            " (counted over the base)"
+        } else {
+            ""
+        }
     );
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::format::{esc, grouped, percent};
+use crate::config::manifest::IMAGE_BASE_LAYER;
 use crate::progress::human_bytes;
 use crate::report::groups::{Group, LeafKind};
 use crate::report::model::{FunctionView, Part, PartKind, Provided, ProvidedBy, Twice};
@@ -140,11 +141,16 @@ pub(super) fn figures(out: &mut String, view: &FunctionView) {
     let total = view.check.map_or(sum, |report| report.total_unzipped_bytes);
     put!(
         out,
-        "<table class=\"figures\">\n<caption>{}: bytes unzipped, by part in Lambda's order, with the distributions of each dependency layer</caption>\n\
+        "<table class=\"figures\">\n<caption>{}: {}, with the distributions of each dependency layer</caption>\n\
          <thead><tr><th scope=\"col\">part</th><th scope=\"col\">name</th><th scope=\"col\">version</th>\
          <th scope=\"col\" class=\"num\">bytes</th><th scope=\"col\" class=\"num\">size</th><th scope=\"col\" class=\"num\">share</th>\
          <th scope=\"col\">notes</th></tr></thead>\n<tbody>\n",
-        esc(view.name)
+        esc(view.name),
+        if view.image.is_some() {
+            "bytes uncompressed, by image layer from the base up"
+        } else {
+            "bytes unzipped, by part in Lambda's order"
+        }
     );
     for (index, part) in view.parts.iter().enumerate() {
         part_row(out, view, index, part, total);
@@ -173,10 +179,22 @@ pub(super) fn figures(out: &mut String, view: &FunctionView) {
 fn part_row(out: &mut String, view: &FunctionView, index: usize, part: &Part, total: u64) {
     let (kind, label) = match part.kind {
         PartKind::Function => ("function", "function code".to_string()),
+        PartKind::Base => ("base", "base image".to_string()),
         _ => ("layer", format!("layer {index}")),
     };
     let note = match part.kind {
+        PartKind::Function if view.image.is_some() => "image layer: its code in /var/task".into(),
         PartKind::Function => format!("{} file(s)", view.entry.zip.files),
+        PartKind::Base => {
+            let layers = view.image.map_or(0, |image| {
+                image
+                    .layers
+                    .iter()
+                    .filter(|layer| layer.name == IMAGE_BASE_LAYER)
+                    .count()
+            });
+            format!("{layers} image layer(s) of the base, by digest; not counted by the budget")
+        }
         PartKind::Dependency => {
             let distributions = part.groups.iter().filter(|group| group.distribution).count();
             format!("dependency layer, {distributions} distribution(s)")
