@@ -159,10 +159,7 @@ pub fn run_with_headers(
     }
     let mut found = BTreeMap::new();
     for line in stderr.lines() {
-        if let Some((name, value)) = line
-            .strip_prefix("header:")
-            .and_then(|rest| rest.split_once('='))
-        {
+        if let Some((name, value)) = line.strip_prefix("header:").and_then(|rest| rest.split_once('=')) {
             let value = value.trim();
             if headers.contains(&name) && !value.is_empty() {
                 found.insert(name.to_string(), value.to_string());

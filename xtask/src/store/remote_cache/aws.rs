@@ -129,7 +129,6 @@ fn ini_section(text: &str, section: &str) -> BTreeMap<String, String> {
     values
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
