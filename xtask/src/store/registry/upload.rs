@@ -4,7 +4,8 @@
 //! `Location` with `Content-Range: <start>-<end>` (inclusive), and a `PUT`
 //! to it with `?digest=` closes it. When a chunk fails, the upload's status
 //! (`GET` its `Location`: 204 and `Range: 0-<last byte>`) says where to go
-//! on from, a bounded number of times.
+//! on from, a bounded number of times; an upload the registry dropped
+//! (404) is started over.
 //!
 //! Chunks go to curl as files of a private temporary folder (curl's
 //! standard input carries its configuration).
@@ -123,17 +124,24 @@ impl Client {
                         );
                     }
                     std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(failures)));
-                    let (next, had) = self.upload_status(repository, &location).with_context(|| {
+                    let status = self.upload_status(repository, &location).with_context(|| {
                         format!("asking where the upload of {digest} stands after: {why}")
                     })?;
-                    if had > size {
-                        bail!(
+                    match status {
+                        Some((next, had)) if had <= size => {
+                            location = next;
+                            offset = had;
+                        }
+                        Some((_, had)) => bail!(
                             "the registry {} says it has {had} bytes of {digest}, which has {size}",
                             self.registry()
-                        );
+                        ),
+                        // The registry dropped the upload: start it over.
+                        None => {
+                            location = self.open_upload(repository)?;
+                            offset = 0;
+                        }
                     }
-                    location = next;
-                    offset = had;
                 }
             }
         }
@@ -202,8 +210,10 @@ impl Client {
         }
     }
 
-    /// `GET <location>`: the upload's location and the bytes it has.
-    fn upload_status(&self, repository: &str, location: &str) -> Result<(String, u64)> {
+    /// `GET <location>`: the upload's location and the bytes it has; none
+    /// when the registry no longer has the upload (the distribution
+    /// registry cancels one whose chunk broke half way).
+    fn upload_status(&self, repository: &str, location: &str) -> Result<Option<(String, u64)>> {
         let request = Request {
             method: "GET",
             url: location.to_string(),
@@ -215,8 +225,10 @@ impl Client {
         };
         let mut sink = Sink::Memory(Vec::new());
         let answer = self.send(&request, &mut sink)?;
-        if answer.status != 204 {
-            return Err(self.failure(&request, answer.status, &sink));
+        match answer.status {
+            204 => {}
+            404 => return Ok(None),
+            status => return Err(self.failure(&request, status, &sink)),
         }
         let had = answer
             .headers
@@ -227,7 +239,7 @@ impl Client {
             Some(next) => self.resolve_location(next)?,
             None => location.to_string(),
         };
-        Ok((next, had))
+        Ok(Some((next, had)))
     }
 
     /// `PUT <location>?digest=`: the blob, whole.
