@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::auth::{self, Auth};
 use super::manifest::{self, Descriptor, Parsed, ACCEPTED, MANIFEST_LIMIT};
 use super::Reference;
-use crate::atomic::temp_sibling;
+use crate::atomic::{self, temp_sibling};
 use crate::digest::hex;
 use crate::error::EnvironmentError;
 use crate::facts::Arch;
@@ -361,7 +361,7 @@ impl Client {
 
     /// PUTs a manifest as `target` (its digest or a tag).
     pub fn put_manifest(&self, repository: &str, target: &str, bytes: &[u8], media_type: &str) -> Result<()> {
-        let temp = super::upload::Scratch::new()?;
+        let temp = Scratch::new()?;
         let body = temp.write("manifest.json", bytes)?;
         let request = Request {
             method: "PUT",
@@ -579,6 +579,27 @@ impl Client {
                 sink.error_text()
             ),
         }
+    }
+}
+
+/// A private temporary folder, removed when dropped.
+pub(super) struct Scratch(PathBuf);
+
+impl Scratch {
+    pub(super) fn new() -> Result<Scratch> {
+        Ok(Scratch(atomic::private_temp_dir("xtask-registry-", 0o700)?))
+    }
+
+    pub(super) fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.0.join(name);
+        fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
     }
 }
 

@@ -182,10 +182,10 @@ fn check_digest(digest: &str) -> Result<()> {
 
 /// The entry of an index for `linux/<arch>`; the error lists the
 /// platforms the index has.
-pub fn select_platform<'a>(
-    manifests: &'a [(Descriptor, Option<Platform>)],
+pub fn select_platform(
+    manifests: &[(Descriptor, Option<Platform>)],
     arch: Arch,
-) -> std::result::Result<&'a Descriptor, String> {
+) -> std::result::Result<&Descriptor, String> {
     let wanted = arch.oci_name();
     let matches = |platform: &Platform| {
         platform.os == "linux"

@@ -12,12 +12,11 @@
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::client::{Body, Client, Request, Sink};
-use crate::atomic;
+use super::client::{Body, Client, Request, Scratch, Sink};
 use crate::digest::file_sha256;
 use crate::store::curl::ERROR_BODY_LIMIT;
 
@@ -26,27 +25,6 @@ use crate::store::curl::ERROR_BODY_LIMIT;
 pub const CHUNK: u64 = 16 * 1024 * 1024;
 /// How many failed chunks an upload survives.
 const RETRIES: u32 = 4;
-
-/// A private temporary folder, removed when dropped.
-pub struct Scratch(PathBuf);
-
-impl Scratch {
-    pub fn new() -> Result<Scratch> {
-        Ok(Scratch(atomic::private_temp_dir("xtask-registry-", 0o700)?))
-    }
-
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-        let path = self.0.join(name);
-        fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        Ok(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `Content-Range` of the chunk of `len` bytes (> 0) at `start`: the first
 /// and the last byte, inclusive.

@@ -215,8 +215,10 @@ fn answers(port: u16) -> bool {
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
-    let mut start = [0u8; 5];
-    stream.read_exact(&mut start).is_ok() && &start == b"HTTP/"
+    // The whole answer: a server must not see its client gone mid-write.
+    let mut answer = Vec::new();
+    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
+    answer.starts_with(b"HTTP/")
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {
