@@ -3,7 +3,9 @@
 //! Lambda build image (built from Debian's packages with mmdebstrap, since
 //! no registry answers), Chromium for the report's test in a browser (Debian's
 //! `chromium`, also for the CORS test through `serve`), curl for the
-//! session against `serve`, each idempotent and silent when already there.
+//! session against `serve`, a container registry and skopeo for the
+//! registry client's tests (Debian's `docker-registry` and `skopeo`), each
+//! idempotent and silent when already there.
 //! What cannot be had here is a stage to skip, counted and named.
 
 use std::path::{Path, PathBuf};
@@ -51,6 +53,10 @@ pub struct Provisioned {
 /// What provisioning skips when no container engine with the test image
 /// can be had: the container stages and the tests that need an engine.
 pub const CONTAINER_TESTS: &str = "container tests";
+
+/// What provisioning skips when no local registry and skopeo can be had:
+/// the `needs_registry` tests.
+pub const REGISTRY_TESTS: &str = "registry tests";
 
 pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
     let mut provisioned = Provisioned::default();
@@ -107,6 +113,12 @@ pub fn provision(sh: &Shell, config: &Config) -> Result<Provisioned> {
     if let Err(why) = curl(sh) {
         provisioned.skipped.push(Skipped {
             stage: crate::serve::CURL_STAGE,
+            why,
+        });
+    }
+    if let Err(why) = registry_tools(sh) {
+        provisioned.skipped.push(Skipped {
+            stage: REGISTRY_TESTS,
             why,
         });
     }
@@ -352,6 +364,27 @@ fn curl(sh: &Shell) -> Result<(), String> {
     match tools::which(Path::new("curl")) {
         Some(_) => Ok(()),
         None => Err("apt-get installed curl, but it is not on PATH".to_string()),
+    }
+}
+
+/// A registry to serve on 127.0.0.1 (the CNCF distribution registry,
+/// Debian's `docker-registry`) and skopeo to read back what the tests push:
+/// on PATH, else Debian's installed as root; or why there are none.
+fn registry_tools(sh: &Shell) -> Result<(), String> {
+    let missing: Vec<&str> = ["docker-registry", "skopeo"]
+        .into_iter()
+        .filter(|program| tools::which(Path::new(program)).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    apt_install(sh, &missing, "a local registry and skopeo").map_err(|err| format!("{err:#}"))?;
+    match missing
+        .iter()
+        .find(|program| tools::which(Path::new(program)).is_none())
+    {
+        Some(program) => Err(format!("apt-get installed {program}, but it is not on PATH")),
+        None => Ok(()),
     }
 }
 

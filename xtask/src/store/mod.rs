@@ -6,6 +6,7 @@
 //!   records that say why a node is stale;
 //! - `tools`: what the tools a run uses were found to be, remembered;
 //! - `archive`: the one deterministic ZIP writer and reader;
+//! - `curl`: HTTP through curl, its configuration on its standard input;
 //! - `oci`: the one deterministic writer of container image parts (layer
 //!   tars, config, manifest, the OCI image layout), for `package = "image"`;
 //! - `registry`: container registries (OCI distribution API): base images
@@ -28,6 +29,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub mod archive;
+mod curl;
 pub mod inputs;
 pub mod oci;
 pub mod registry;

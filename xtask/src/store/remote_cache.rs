@@ -9,7 +9,8 @@
 //! each file must match the sha256 its meta names, and the caller recomputes
 //! the node's data from the bytes (and proves the layer) before the entry
 //! may enter the local store. Requests are signed with SigV4 (`sigv4.rs`)
-//! and sent by `curl` (`s3.rs`). A remote that does not answer never fails
+//! with the credentials of the standard AWS environment (`aws.rs`) and sent
+//! by `curl` (`s3.rs`). A remote that does not answer never fails
 //! a build: the first failure says so once, and the run stops asking it.
 
 use std::path::{Path, PathBuf};
@@ -22,9 +23,10 @@ use crate::digest::{bytes_sha256, file_sha256};
 use crate::progress::Printer;
 use crate::store::{Entry, Store};
 
+pub(in crate::store) mod aws;
 mod s3;
 mod settings;
-mod sigv4;
+pub(in crate::store) mod sigv4;
 
 pub use settings::{with_env, Mode, Settings, ENV_MODE, ENV_URL};
 

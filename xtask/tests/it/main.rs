@@ -11,6 +11,9 @@
 //! - `needs_runtime`: AWS's runtime interface client, in the folder
 //!   `XTASK_RUNTIME_CLIENT` names, for tests that run functions;
 //! - `needs_moto`: moto's S3 server, in a virtualenv made with uv;
+//! - `needs_registry`: Debian's `docker-registry` and `skopeo`, and docker
+//!   with the test image and `XTASK_RUNTIME_CLIENT` for the base image the
+//!   registry tests push;
 //! - `needs_pypi`: PyPI itself.
 //!
 //! `cargo test -p xtask --test it -- --ignored needs_engine` runs one group;
@@ -33,6 +36,7 @@ mod invoke;
 mod lock;
 mod package;
 mod platforms;
+mod registry;
 mod remote_cache;
 mod report;
 mod robustness;

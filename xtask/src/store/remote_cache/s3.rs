@@ -1,58 +1,23 @@
 //! The remote cache's S3 requests: signed with SigV4 (`sigv4.rs`) over the
 //! body's SHA-256, sent by `curl` with the URL and headers on its standard
-//! input (never on a command line, where `ps` shows them to every user),
-//! every response bounded by our own size and time limits.
+//! input (`store/curl.rs`: never on a command line, where `ps` shows them to
+//! every user), every response bounded by our own size and time limits.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Result;
 
+use super::aws::{AwsEnv, Credentials};
 use super::settings::Settings;
 use super::sigv4::{self, Signer, EMPTY_SHA256};
 use crate::error::UsageError;
-
-/// How long a connection may take before the remote counts as not answering.
-const CONNECT_TIMEOUT_S: u64 = 5;
-/// Every request may take this long, plus a second per 512 KiB our own
-/// limit for it allows (never what the remote says it will send).
-const BASE_TIMEOUT_S: u64 = 20;
-/// A transfer slower than this many bytes a second for `STALL_S` ends.
-const STALL_BYTES_PER_S: u64 = 1024;
-const STALL_S: u64 = 10;
-/// The most of an error answer that is read.
-const ERROR_BODY_LIMIT: u64 = 64 * 1024;
-
-/// Static AWS credentials and where they came from (for messages: the
-/// secret and the token never appear in one).
-pub struct Credentials {
-    key_id: String,
-    secret: String,
-    token: Option<String>,
-    /// `AWS_ACCESS_KEY_ID from the environment`, `profile ci of …/credentials`.
-    source: String,
-}
-
-impl Credentials {
-    /// `AKIA…MPLE`: enough to tell keys apart, too little to use.
-    fn short_key_id(&self) -> String {
-        let chars: Vec<char> = self.key_id.chars().collect();
-        if chars.len() >= 12 {
-            let (head, tail): (String, String) = (
-                chars[..4].iter().collect(),
-                chars[chars.len() - 4..].iter().collect(),
-            );
-            format!("{head}…{tail}")
-        } else {
-            format!("{}…", chars.iter().take(2).collect::<String>())
-        }
-    }
-}
+use crate::store::curl::{self, max_time, quoted, ERROR_BODY_LIMIT};
 
 /// What a request that got no usable answer ran into.
+#[derive(Debug)]
 pub enum Failure {
     /// No answer, or one the cache cannot use: the remote counts as down.
     Unavailable(String),
@@ -60,6 +25,15 @@ pub enum Failure {
     Refused(String),
     /// The answer was longer than our limit for it.
     TooLarge,
+}
+
+impl From<curl::Failure> for Failure {
+    fn from(failure: curl::Failure) -> Failure {
+        match failure {
+            curl::Failure::Unavailable(why) => Failure::Unavailable(why),
+            curl::Failure::TooLarge => Failure::TooLarge,
+        }
+    }
 }
 
 /// The outcome of a GET that reached the remote.
@@ -147,7 +121,7 @@ impl S3 {
         let config = self.curl_config("GET", object, EMPTY_SHA256, None);
         let mut file = std::fs::File::create(dest)
             .map_err(|err| Failure::Unavailable(format!("cannot write {}: {err}", dest.display())))?;
-        let status = run_curl(&config, &mut file, limit, max_time(limit))?;
+        let status = curl::run(&config, &mut file, limit, max_time(limit))?;
         drop(file);
         match status {
             200 => Ok(Answer::Ok),
@@ -174,7 +148,7 @@ impl S3 {
             .len();
         let config = self.curl_config("PUT", object, sha256, Some(path));
         let mut body = Vec::new();
-        match run_curl(&config, &mut body, ERROR_BODY_LIMIT, max_time(bytes))? {
+        match curl::run(&config, &mut body, ERROR_BODY_LIMIT, max_time(bytes))? {
             200 | 201 | 204 => Ok(()),
             code => Err(self.failure("PUT", code, &String::from_utf8_lossy(&body))),
         }
@@ -244,23 +218,6 @@ impl S3 {
     }
 }
 
-/// A value of curl's configuration file, in double quotes.
-fn quoted(value: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in value.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ch => out.push(ch),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// `scheme`, `host[:port]` and a path without a trailing slash, of an
 /// http(s) URL without user, query or fragment.
 fn parse_endpoint(url: &str) -> Option<(String, String, String)> {
@@ -291,100 +248,6 @@ fn parse_endpoint(url: &str) -> Option<(String, String, String)> {
     Some((scheme, host.to_string(), path))
 }
 
-/// The time bound of a request that may carry `bytes`.
-fn max_time(bytes: u64) -> u64 {
-    BASE_TIMEOUT_S + bytes / (512 * 1024)
-}
-
-/// Runs curl with `config` on its standard input, copying the answer's
-/// body into `sink` up to `limit` bytes (more ends the transfer): the HTTP
-/// status, or why there was none.
-fn run_curl(config: &str, sink: &mut dyn Write, limit: u64, max_time_s: u64) -> Result<u16, Failure> {
-    let mut child = Command::new("curl")
-        .args([
-            "--silent",
-            "--show-error",
-            "--globoff",
-            "--path-as-is",
-            "--config",
-            "-",
-        ])
-        .args(["--connect-timeout", &CONNECT_TIMEOUT_S.to_string()])
-        .args(["--speed-limit", &STALL_BYTES_PER_S.to_string()])
-        .args(["--speed-time", &STALL_S.to_string()])
-        .args(["--max-time", &max_time_s.to_string()])
-        .args(["--max-filesize", &limit.to_string()])
-        .args([
-            "--output",
-            "-",
-            "--write-out",
-            "%{stderr}\nhttp_code=%{http_code}\n",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| Failure::Unavailable(format!("cannot run curl: {err}")))?;
-    // curl reads its whole configuration before it connects.
-    let written = child
-        .stdin
-        .take()
-        .map(|mut stdin| stdin.write_all(config.as_bytes()));
-    let mut stderr_pipe = child.stderr.take();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(pipe) = stderr_pipe.as_mut() {
-            let _ = pipe.take(ERROR_BODY_LIMIT).read_to_string(&mut text);
-        }
-        text
-    });
-    let mut too_large = false;
-    if let Some(stdout) = child.stdout.take() {
-        let mut bounded = stdout.take(limit + 1);
-        match std::io::copy(&mut bounded, sink) {
-            Ok(copied) if copied > limit => too_large = true,
-            Ok(_) => {}
-            Err(err) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Failure::Unavailable(format!("writing the answer: {err}")));
-            }
-        }
-    }
-    if too_large {
-        let _ = child.kill();
-    }
-    let status = child.wait();
-    let stderr = stderr.join().unwrap_or_default();
-    if too_large {
-        return Err(Failure::TooLarge);
-    }
-    if let Some(Err(err)) = written {
-        return Err(Failure::Unavailable(format!("cannot talk to curl: {err}")));
-    }
-    let code = stderr
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("http_code="))
-        .and_then(|code| code.trim().parse::<u16>().ok())
-        .unwrap_or(0);
-    let exited = status.map(|status| status.code());
-    // 63: curl's own "maximum file size exceeded".
-    if exited.as_ref().is_ok_and(|code| *code == Some(63)) {
-        return Err(Failure::TooLarge);
-    }
-    if code == 0 || !exited.as_ref().is_ok_and(|code| *code == Some(0)) {
-        let why = stderr
-            .lines()
-            .map(str::trim)
-            .rfind(|line| !line.is_empty() && !line.starts_with("http_code="))
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("curl exited with {exited:?}"));
-        return Err(Failure::Unavailable(why));
-    }
-    Ok(code)
-}
-
 fn read_prefix(path: &Path, limit: u64) -> String {
     let mut text = String::new();
     if let Ok(file) = std::fs::File::open(path) {
@@ -404,111 +267,9 @@ fn error_code(body: &str) -> Option<String> {
         .then(|| code.to_string())
 }
 
-/// The standard AWS environment: endpoint, region and static credentials.
-struct AwsEnv {
-    endpoint: Option<String>,
-    region: String,
-    credentials: Option<Credentials>,
-}
-
-impl AwsEnv {
-    fn read() -> AwsEnv {
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
-        let home = var("HOME").map(PathBuf::from);
-        let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_string());
-        let config_file = var("AWS_CONFIG_FILE")
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|home| home.join(".aws/config")));
-        let credentials_file = var("AWS_SHARED_CREDENTIALS_FILE")
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|home| home.join(".aws/credentials")));
-        let config_section = if profile == "default" {
-            "default".to_string()
-        } else {
-            format!("profile {profile}")
-        };
-        let read_section = |file: &Option<PathBuf>, section: &str| {
-            file.as_ref()
-                .and_then(|path| std::fs::read_to_string(path).ok())
-                .map(|text| ini_section(&text, section))
-                .unwrap_or_default()
-        };
-        let config = read_section(&config_file, &config_section);
-        let from_file = read_section(&credentials_file, &profile);
-        let from_env = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-            (Some(key_id), Some(secret)) => Some(Credentials {
-                key_id,
-                secret,
-                token: var("AWS_SESSION_TOKEN"),
-                source: "AWS_ACCESS_KEY_ID from the environment".to_string(),
-            }),
-            _ => None,
-        };
-        let credentials = from_env.or_else(|| {
-            // The credentials file first, then static keys in the config file.
-            [(&from_file, &credentials_file), (&config, &config_file)]
-                .into_iter()
-                .find_map(|(section, file)| {
-                    Some(Credentials {
-                        key_id: section.get("aws_access_key_id")?.clone(),
-                        secret: section.get("aws_secret_access_key")?.clone(),
-                        token: section.get("aws_session_token").cloned(),
-                        source: format!(
-                            "profile `{profile}` of {}",
-                            file.as_ref()
-                                .map_or("?".into(), |path| path.display().to_string())
-                        ),
-                    })
-                })
-        });
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .or_else(|| config.get("region").cloned())
-            .unwrap_or_else(|| crate::facts::S3_DEFAULT_REGION.to_string());
-        let endpoint = var("AWS_ENDPOINT_URL_S3")
-            .or_else(|| var("AWS_ENDPOINT_URL"))
-            .or_else(|| config.get("endpoint_url").cloned());
-        AwsEnv {
-            endpoint,
-            region: region.trim().to_string(),
-            credentials,
-        }
-    }
-}
-
-/// The `key = value` pairs of `[section]` in an INI file as AWS writes them.
-fn ini_section(text: &str, section: &str) -> BTreeMap<String, String> {
-    let mut values = BTreeMap::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
-            inside = name.trim() == section;
-            continue;
-        }
-        if inside {
-            if let Some((key, value)) = line.split_once('=') {
-                values.insert(key.trim().to_lowercase(), value.trim().to_string());
-            }
-        }
-    }
-    values
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn profiles_are_read() {
-        let text = "[default]\nregion = eu-west-1\n\n[profile ci]\naws_access_key_id = AK\n";
-        assert_eq!(ini_section(text, "default")["region"], "eu-west-1");
-        assert_eq!(ini_section(text, "profile ci")["aws_access_key_id"], "AK");
-        assert!(ini_section(text, "ci").is_empty());
-    }
 
     #[test]
     fn endpoints_and_config_values_are_read_strictly() {
@@ -523,14 +284,6 @@ mod tests {
         assert_eq!(parse_endpoint("ftp://x"), None);
         assert_eq!(parse_endpoint("https://user:pw@x"), None);
         assert_eq!(parse_endpoint("https://x/a b"), None);
-        assert_eq!(quoted("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
-    }
-
-    #[test]
-    fn time_limits_follow_our_own_bounds() {
-        // The layer ZIP's bound gives a finite time, whatever a meta claims.
-        assert_eq!(max_time(crate::facts::MAX_UNZIPPED_BYTES), BASE_TIMEOUT_S + 500);
-        assert_eq!(max_time(0), BASE_TIMEOUT_S);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod moto;
+pub mod registry;
 
 use std::fs;
 use std::io::Write;
