@@ -417,3 +417,45 @@ mod needs_registry {
         }
     }
 }
+
+mod needs_moto {
+    use super::*;
+    use crate::support::moto;
+
+    /// ECR's password is asked for with the remote cache's AWS credentials,
+    /// signed, from the endpoint `XTASK_ECR_ENDPOINT` names (moto's here).
+    #[test]
+    #[ignore = "needs moto's server in a virtualenv made with uv (cargo xtask ci runs it)"]
+    fn an_ecr_registry_gets_its_password_from_get_authorization_token() {
+        let server = moto::start();
+        let ecr = Reference::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app").unwrap();
+        let vars = [
+            (registry::ENV_ECR_ENDPOINT, server.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_string()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_string()),
+        ];
+        for (name, value) in &vars {
+            std::env::set_var(name, value);
+        }
+        let client = registry::Client::new(&ecr, true);
+        let without_keys = {
+            std::env::remove_var("AWS_ACCESS_KEY_ID");
+            registry::Client::new(&ecr, true).map(|_| ())
+        };
+        for (name, _) in &vars {
+            std::env::remove_var(name);
+        }
+        let used = client.unwrap().credentials_used();
+        assert!(
+            used.contains("ECR's password") && used.contains("AWS_ACCESS_KEY_ID from the environment"),
+            "{used}"
+        );
+        let err = one_line(without_keys.unwrap_err());
+        assert!(
+            err.contains("AWS_ACCESS_KEY_ID") && err.contains("Amazon ECR"),
+            "{err}"
+        );
+    }
+}

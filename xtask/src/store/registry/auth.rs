@@ -52,6 +52,18 @@ impl Auth {
         }
     }
 
+    /// Which credentials these are, for messages (never the secret).
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::Anonymous => {
+                format!("no credentials (anonymous: neither {ENV_USERNAME} nor {ENV_TOKEN} is set)")
+            }
+            Auth::Basic(_) => format!("the account of {ENV_USERNAME} and {ENV_PASSWORD}"),
+            Auth::Bearer(_) => format!("the token of {ENV_TOKEN}"),
+            Auth::Ecr { credentials, .. } => format!("ECR's password for AWS, asked for with {credentials}"),
+        }
+    }
+
     /// What a token service is asked with: Basic credentials, when any.
     pub fn basic(&self) -> Option<&str> {
         match self {

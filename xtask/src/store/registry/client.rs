@@ -164,6 +164,11 @@ impl Client {
         &self.registry
     }
 
+    /// Which credentials the client uses, for messages (never the secret).
+    pub fn credentials_used(&self) -> String {
+        self.auth.describe()
+    }
+
     /// `<base>/v2/<repository>/<rest>`.
     pub(super) fn url(&self, repository: &str, rest: &str) -> String {
         format!("{}/v2/{repository}/{rest}", self.base)
