@@ -2,7 +2,7 @@
 //! every command shares, and the command's own names and options.
 
 use super::flags::{
-    ALL, CHECK, ENV, EVENT, FAKES, LAYER, OPEN, PORT, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, WATCH,
+    ALL, CHECK, DOCKER, ENV, EVENT, FAKES, LAYER, OPEN, PORT, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, WATCH,
 };
 use super::{Common, Given};
 
@@ -24,6 +24,22 @@ impl From<Given> for NamesArgs {
 impl From<Given> for Common {
     fn from(given: Given) -> Common {
         given.common
+    }
+}
+
+/// `build [--docker]`.
+pub struct BuildArgs {
+    pub common: Common,
+    /// Load each image function's image into the engine.
+    pub docker: bool,
+}
+
+impl From<Given> for BuildArgs {
+    fn from(given: Given) -> BuildArgs {
+        BuildArgs {
+            docker: given.switch(&DOCKER),
+            common: given.common,
+        }
     }
 }
 

@@ -73,6 +73,7 @@ pub static FLAGS: &[&Flag] = &[
     &WATCH,
     &FAKES,
     &SAVE_EVENTS,
+    &DOCKER,
     &INSTALLER,
     &DRY_RUN,
     &HELP,
@@ -310,6 +311,14 @@ pub static SAVE_EVENTS: Flag = Flag {
     short: None,
     value: Some("<DIR>"),
     help: "write every event sent to a function into DIR, named by the apigw-requestid of its response",
+    role: Role::Own,
+};
+
+pub static DOCKER: Flag = Flag {
+    long: "--docker",
+    short: None,
+    value: None,
+    help: "load each image function's image into the container engine (docker load) after the build",
     role: Role::Own,
 };
 

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::{Failed, UsageError};
 use crate::progress::Printer;
 use crate::python::locking::{self, Resolver, Target};
+use crate::steps::image::{self, BaseLock};
 
 pub fn run(args: LockArgs) -> Result<()> {
     let config = Config::load(&args.common.overrides)?;
@@ -26,12 +27,32 @@ pub fn run(args: LockArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let bases = args.profiles.is_empty();
     if args.check {
+        if bases {
+            let unpinned = BaseLock::read(&config.root)?.unpinned(&config);
+            if !unpinned.is_empty() {
+                return Err(UsageError::new(format!(
+                    "{} not pinned in {}: {} (run cargo xtask lock)",
+                    if unpinned.len() == 1 {
+                        "an image base is"
+                    } else {
+                        "image bases are"
+                    },
+                    image::LOCK_FILE,
+                    unpinned.join(", ")
+                ))
+                .into());
+            }
+        }
         return check(&config, &printer, &targets);
     }
     // Nothing else writes into the repository (a build reads the locks)
     // while they are resolved and written.
     let _lock = crate::store::run_lock::acquire(&config.cache_dir(), &printer)?;
+    if bases {
+        pin_bases(&config, &printer, args.upgrade)?;
+    }
     let (resolver, notes) = Resolver::new(&config, args.upgrade, &args.upgrade_packages)?;
     for note in notes {
         printer.info(&note);
@@ -56,6 +77,22 @@ pub fn run(args: LockArgs) -> Result<()> {
     }
     if failed > 0 {
         return Err(Failed { usage: false }.into());
+    }
+    Ok(())
+}
+
+/// Every image base given by tag pinned in `images.lock` (written only
+/// when it changes, and only when some function is an image).
+fn pin_bases(config: &Config, printer: &Printer, upgrade: bool) -> Result<()> {
+    let before = BaseLock::read(&config.root)?;
+    let mut lock = before.clone();
+    for line in lock.pin_all(config, upgrade)? {
+        printer.info(&format!("lock: image base {line}"));
+    }
+    let exists = config.root.join(image::LOCK_FILE).exists();
+    if lock.bases != before.bases || (!exists && !lock.bases.is_empty()) {
+        lock.write(&config.root)?;
+        printer.info(&format!("lock: wrote {}", image::LOCK_FILE));
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! it. `graph_run` is what the commands that run the build graph share.
 
 use crate::cli::flags::{
-    ALL, ARCH, BUILDER, CHECK, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, PORT, RUNNER,
-    SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, VERBOSE, WATCH,
+    ALL, ARCH, BUILDER, CHECK, DOCKER, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, PORT,
+    RUNNER, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, VERBOSE, WATCH,
 };
 use crate::cli::Command;
 
@@ -17,6 +17,7 @@ pub mod graph_run;
 pub mod invoke;
 pub mod lock;
 pub mod package;
+pub mod push;
 pub mod report;
 pub mod serve;
 pub mod smoke;
@@ -175,10 +176,34 @@ and refuses a lock older than its requirements (exit 2, naming this command).
         about: "Brings everything up to date: dependency layers, source layers, function ZIPs,
 dist/manifest.json (written whole, only when every product is built), the
 check and smoke test of every function, and dist/report.html. Only stale steps
-run; dist/ holds exactly what the graph produces.",
-        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS],
+run; dist/ holds exactly what the graph produces. An image function
+(`package = \"image\"`) gets its OCI image layout under dist/images/<function>,
+on its base pulled by digest (a tag is pinned in images.lock by `lock`);
+--docker loads each into the container engine.",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS, &DOCKER],
         takes_names: false,
         run: |given| build::run(given.into()),
+    },
+    Command {
+        name: "push",
+        arguments: "[FUNCTION...]",
+        summary: "upload each image function's image to its image_repository",
+        usage: "cargo xtask push [OPTIONS] [FUNCTION...]",
+        about: "Brings each image function's image (`package = \"image\"`; default: every one)
+up to date, as `build` makes it, and uploads it to `image_repository`/<function>
+through the OCI distribution API: blobs the registry has are skipped (HEAD), the
+others uploaded in chunks that resume after a failed one, then the manifest by
+its digest. Amazon ECR (`<account>.dkr.ecr.<region>.amazonaws.com`) is signed in
+with the AWS credentials the remote cache reads (ECR's GetAuthorizationToken);
+any other registry anonymously, with XTASK_REGISTRY_USERNAME and
+XTASK_REGISTRY_PASSWORD (basic) or XTASK_REGISTRY_TOKEN (bearer). A registry on
+127.0.0.1 or localhost is spoken to over plain HTTP, any other only over HTTPS.
+Prints each pushed reference, `<repository>@sha256:…`, on stdout, and records it
+in dist/manifest.json as the function's `image.uri`, which Terraform deploys.
+Exit codes: 1 a push failed (nothing is recorded for it), 2 bad usage.",
+        flags: &[&VERBOSE, &BUILDER, &IMAGE, &ARCH, &FORCE, &JOBS],
+        takes_names: true,
+        run: |given| push::run(given.into()),
     },
     Command {
         name: "report",

@@ -14,10 +14,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Graph, Kind, Status};
 use crate::atomic::{temp_sibling, write_atomic};
-use crate::config::manifest::{ApiEntry, FunctionEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts};
-use crate::config::{Config, Function, LayerSource, Platform};
+use crate::config::manifest::{
+    ApiEntry, FunctionEntry, ImageEntry, ImageLayerEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts,
+    PACKAGE_IMAGE,
+};
+use crate::config::{Config, Function, ImageSpec, LayerSource, Package, Platform};
 use crate::digest::file_sha256;
+use crate::steps::image::{self, link_or_copy, BaseData, ImageData};
 use crate::steps::install::ZipData;
+use crate::store::oci;
 use crate::store::{stamp, Entry};
 
 /// Where a product lands in `dist/`, relative to the repository root.
@@ -25,8 +30,54 @@ pub fn dist_path(kind: Kind, name: &str) -> Option<String> {
     match kind {
         Kind::Profile | Kind::SourceLayer => Some(format!("dist/layers/{name}.zip")),
         Kind::Function => Some(format!("dist/functions/{name}.zip")),
-        Kind::Check | Kind::Smoke => None,
+        Kind::Base | Kind::Image | Kind::Check | Kind::Smoke => None,
     }
+}
+
+/// Where an image function's OCI image layout lands.
+pub fn image_dir(function: &str) -> String {
+    format!("dist/images/{function}")
+}
+
+/// The files of an image's layout in `dist/`: its own blobs, config,
+/// manifest, `index.json` and `oci-layout` from its entry, and its base's
+/// layers from the base's entry; each as (path in `dist/`, file, sha256).
+fn image_files(graph: &Graph, index: usize, statuses: &[Option<Status>]) -> Vec<(String, PathBuf, String)> {
+    let node = &graph.nodes[index];
+    let dir = image_dir(&node.name);
+    let mut files = Vec::new();
+    let Some(entry) = statuses[index].as_ref().and_then(Status::entry) else {
+        return files;
+    };
+    let blob = |name: &str| format!("{dir}/{}/{name}", oci::LAYOUT_BLOBS);
+    for file in &entry.files {
+        let relative = if file.name == oci::LAYOUT_MARKER || file.name == oci::LAYOUT_INDEX {
+            format!("{dir}/{}", file.name)
+        } else if crate::digest::is_sha256_hex(&file.name) {
+            blob(&file.name)
+        } else {
+            continue;
+        };
+        files.push((relative, entry.dir.join(&file.name), file.sha256.clone()));
+    }
+    for &dep in &node.deps {
+        if graph.nodes[dep].kind != Kind::Base {
+            continue;
+        }
+        let Some(base) = statuses[dep].as_ref().and_then(Status::entry) else {
+            continue;
+        };
+        let Ok(data) = serde_json::from_value::<BaseData>(base.data.clone()) else {
+            continue;
+        };
+        for layer in &data.layers {
+            let name = oci::blob_name(&layer.digest);
+            if let Some(file) = base.file(name) {
+                files.push((blob(name), base.dir.join(name), file.sha256.clone()));
+            }
+        }
+    }
+    files
 }
 
 /// The manifest of what is built: every configured layer and function
@@ -84,16 +135,68 @@ pub fn manifest(
             }
         }
     }
+    let pushed = image::Pushes::read(&config.cache_dir());
     for function in config.functions.values() {
+        let image = match &function.package {
+            Package::Zip => None,
+            Package::Image(spec) => match built(Kind::Image, &function.name) {
+                Some((_, entry)) => Some(image_entry(function, spec, entry, &pushed)?),
+                None => {
+                    missing.push(format!("image {}", function.name));
+                    continue;
+                }
+            },
+        };
         match built(Kind::Function, &function.name) {
             Some((key, entry)) => {
-                let function_entry = function_entry(config, function, key, entry)?;
+                let mut function_entry = function_entry(config, function, key, entry)?;
+                if let Some(image) = image {
+                    function_entry.package_type = PACKAGE_IMAGE.to_string();
+                    function_entry.layers = Vec::new();
+                    function_entry.image = Some(image);
+                }
                 manifest.functions.insert(function.name.clone(), function_entry);
             }
             None => missing.push(format!("function {}", function.name)),
         }
     }
     Ok((manifest, missing))
+}
+
+/// An image function's image as the manifest describes it; its `uri`
+/// only once `push` has put this very digest into its repository.
+fn image_entry(
+    function: &Function,
+    spec: &ImageSpec,
+    entry: &Entry,
+    pushed: &image::Pushes,
+) -> Result<ImageEntry> {
+    let data: ImageData = serde_json::from_value(entry.data.clone())
+        .with_context(|| format!("reading the cache entry {}", entry.dir.display()))?;
+    let repository = spec.repository.as_ref().map(|repository| repository.to_string());
+    let uri = repository
+        .as_ref()
+        .map(|repository| format!("{repository}@{}", data.digest))
+        .filter(|uri| pushed.contains(uri));
+    Ok(ImageEntry {
+        base: data.base,
+        layout: image_dir(&function.name),
+        repository,
+        uri,
+        unpacked_bytes: data.layers.iter().map(|layer| layer.unpacked_bytes).sum(),
+        compressed_bytes: data.layers.iter().map(|layer| layer.compressed_bytes).sum(),
+        layers: data
+            .layers
+            .into_iter()
+            .map(|layer| ImageLayerEntry {
+                name: layer.name,
+                digest: layer.digest,
+                compressed_bytes: layer.compressed_bytes,
+                unpacked_bytes: layer.unpacked_bytes,
+            })
+            .collect(),
+        digest: data.digest,
+    })
 }
 
 /// The manifest's entry of a built layer (`kind`: a profile or a source
@@ -220,6 +323,12 @@ pub fn materialise(
     let mut changes = Changes::default();
     let mut wanted: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for (index, node) in graph.nodes.iter().enumerate() {
+        if node.kind == Kind::Image {
+            for (relative, source, sha256) in image_files(graph, index, statuses) {
+                wanted.insert(relative, (source, sha256));
+            }
+            continue;
+        }
         let Some(relative) = dist_path(node.kind, &node.name) else {
             continue;
         };
@@ -240,7 +349,13 @@ pub fn materialise(
             (None, _) => false,
         };
         if !same {
-            copy_atomic(source, &dest)?;
+            if relative.starts_with("dist/images/") {
+                // Blobs are never changed in place: a link costs nothing,
+                // where a base's layers would be copied for every image.
+                link_atomic(source, &dest)?;
+            } else {
+                copy_atomic(source, &dest)?;
+            }
             changes.written.push(relative.clone());
         }
         let stamped = stamp(&fs::metadata(&dest)?);
@@ -249,13 +364,8 @@ pub fn materialise(
     stamps.0.retain(|relative, _| wanted.contains_key(relative));
 
     let manifest_path = config.manifest_path();
-    if complete {
-        let mut text = serde_json::to_string_pretty(manifest)?;
-        text.push('\n');
-        if fs::read_to_string(&manifest_path).ok().as_deref() != Some(text.as_str()) {
-            write_atomic(&manifest_path, text.as_bytes())?;
-            changes.written.push("dist/manifest.json".to_string());
-        }
+    if complete && write_manifest(config, manifest)? {
+        changes.written.push("dist/manifest.json".to_string());
     }
     let mut keep: std::collections::HashSet<PathBuf> =
         wanted.keys().map(|relative| config.root.join(relative)).collect();
@@ -273,6 +383,18 @@ pub fn materialise(
     Ok(changes)
 }
 
+/// Writes `dist/manifest.json` whole, when its bytes differ: whether it did.
+pub fn write_manifest(config: &Config, manifest: &Manifest) -> Result<bool> {
+    let mut text = serde_json::to_string_pretty(manifest)?;
+    text.push('\n');
+    let path = config.manifest_path();
+    if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(false);
+    }
+    write_atomic(&path, text.as_bytes())?;
+    Ok(true)
+}
+
 /// The files in `dist/` that no node of the graph produces: what a run
 /// would remove. Reads only.
 pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
@@ -284,6 +406,13 @@ pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
         .collect();
     produced.insert(config.manifest_path());
     produced.insert(config.report_path());
+    // An image's blobs are named by what the run makes: its folder is its own.
+    let image_dirs: Vec<PathBuf> = graph
+        .nodes
+        .iter()
+        .filter(|node| node.kind == Kind::Image)
+        .map(|node| config.root.join(image_dir(&node.name)))
+        .collect();
     let mut found = Vec::new();
     let mut stack = vec![config.dist_dir()];
     while let Some(dir) = stack.pop() {
@@ -292,7 +421,7 @@ pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
             let path = item.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if !produced.contains(&path) {
+            } else if !produced.contains(&path) && !image_dirs.iter().any(|dir| path.starts_with(dir)) {
                 let relative = path.strip_prefix(&config.root).unwrap_or(&path);
                 found.push(relative.display().to_string());
             }
@@ -309,6 +438,19 @@ pub fn clear(dist: &Path) -> Result<Vec<String>> {
     let root = dist.parent().unwrap_or(dist);
     remove_others(root, dist, &Default::default(), &mut removed)?;
     Ok(removed)
+}
+
+fn link_atomic(source: &Path, dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let temp = temp_sibling(dest);
+    let result = link_or_copy(source, &temp)
+        .and_then(|_| fs::rename(&temp, dest).with_context(|| format!("writing {}", dest.display())));
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
 }
 
 fn copy_atomic(source: &Path, dest: &Path) -> Result<()> {

@@ -17,14 +17,17 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::config::{Config, Overrides, Platform};
+use crate::facts::Arch;
 use crate::lambda::runtime_env::Runner;
 use crate::progress::Printer;
 use crate::python::installer::InstallerChoice;
 use crate::python::sources::SourceFile;
 use crate::steps::builder::Builder;
+use crate::steps::image::{BaseData, ImageData, BASE_MANIFEST, IMAGE_MANIFEST};
 use crate::steps::install::{ZipData, LAYER_ZIP};
 use crate::steps::package::FUNCTION_ZIP;
 use crate::store::inputs::{Inputs, LazyRecords};
+use crate::store::registry::Reference;
 use crate::store::remote_cache::RemoteCache;
 use crate::store::tools::{Planned, Tools};
 use crate::store::{Entry, Lookup, Store};
@@ -40,7 +43,9 @@ const FORMAT: &[(Kind, &str)] = &[
     (Kind::Profile, "6"),
     (Kind::SourceLayer, "2"),
     (Kind::Function, "2"),
-    (Kind::Check, "2"),
+    (Kind::Base, "1"),
+    (Kind::Image, "1"),
+    (Kind::Check, "3"),
     (Kind::Smoke, "2"),
 ];
 
@@ -50,6 +55,10 @@ pub enum Kind {
     Profile,
     SourceLayer,
     Function,
+    /// A base image for one architecture, pulled by digest.
+    Base,
+    /// An image function's image on its base.
+    Image,
     Check,
     Smoke,
 }
@@ -61,6 +70,8 @@ impl Kind {
             Kind::Profile => "profile",
             Kind::SourceLayer => "source-layer",
             Kind::Function => "function",
+            Kind::Base => "base",
+            Kind::Image => "image",
             Kind::Check => "check",
             Kind::Smoke => "smoke",
         }
@@ -70,6 +81,8 @@ impl Kind {
         match self {
             Kind::Profile | Kind::SourceLayer => "layer",
             Kind::Function => "function",
+            Kind::Base => "base image",
+            Kind::Image => "image",
             Kind::Check => "check",
             Kind::Smoke => "smoke",
         }
@@ -78,7 +91,8 @@ impl Kind {
     /// What its step does, for messages: "building layer `core`".
     pub fn verb(self) -> &'static str {
         match self {
-            Kind::Profile | Kind::SourceLayer | Kind::Function => "building",
+            Kind::Profile | Kind::SourceLayer | Kind::Function | Kind::Image => "building",
+            Kind::Base => "pulling",
             Kind::Check => "checking",
             Kind::Smoke => "smoke-testing",
         }
@@ -86,13 +100,19 @@ impl Kind {
 
     /// Products land in `dist/`; checks are verdicts about them.
     pub fn is_product(self) -> bool {
-        matches!(self, Kind::Profile | Kind::SourceLayer | Kind::Function)
+        matches!(
+            self,
+            Kind::Profile | Kind::SourceLayer | Kind::Function | Kind::Base | Kind::Image
+        )
     }
 
-    /// The file a product's store entry holds: its ZIP.
+    /// The file a product's store entry holds: its ZIP, or an image's or
+    /// a base's manifest.
     pub fn product_file(self) -> &'static str {
         match self {
             Kind::Function => FUNCTION_ZIP,
+            Kind::Base => BASE_MANIFEST,
+            Kind::Image => IMAGE_MANIFEST,
             _ => LAYER_ZIP,
         }
     }
@@ -130,6 +150,14 @@ pub enum Work {
         /// repository's runtime, whose Python parses).
         compiles: bool,
     },
+    /// A base image, by digest, for one architecture.
+    Base {
+        reference: Reference,
+        arch: Arch,
+    },
+    /// An image function's image: its deps are its base, its function's
+    /// ZIP and its layers in the order the ZIP would attach them.
+    Image,
     Check,
     Smoke,
 }
@@ -378,9 +406,12 @@ fn unusable(kind: Kind, entry: &Entry) -> Option<String> {
     if entry.file(kind.product_file()).is_none() {
         return Some(format!("it has no {}", kind.product_file()));
     }
-    serde_json::from_value::<ZipData>(entry.data.clone())
-        .err()
-        .map(|err| format!("its data is not a ZIP product's ({err})"))
+    let wrong = match kind {
+        Kind::Base => serde_json::from_value::<BaseData>(entry.data.clone()).err(),
+        Kind::Image => serde_json::from_value::<ImageData>(entry.data.clone()).err(),
+        _ => serde_json::from_value::<ZipData>(entry.data.clone()).err(),
+    };
+    wrong.map(|err| format!("its data is not a {} product's ({err})", kind.noun()))
 }
 
 /// A node's own inputs and the outputs of its dependencies.

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{Graph, Kind, Node, Session, Work};
-use crate::config::{self, Bytecode, Config, Function, Layer, LayerSource, Platform};
+use crate::config::{self, Bytecode, Config, Function, Layer, LayerSource, Package, Platform};
 use crate::error::UsageError;
 use crate::lambda::runtime_env::{choose_runner, site_identity};
 use crate::python::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
 use crate::python::sources;
 use crate::steps::builder::{choose_builder, finish_for, Builder, Finish};
+use crate::steps::image::BaseLock;
 use crate::store::inputs::Inputs;
 use crate::store::tools::Planned;
 use crate::{
@@ -43,6 +44,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
     for function in config.functions.values() {
         plan_function(config, &mut graph, function)?;
     }
+    plan_images(config, &mut graph)?;
     for function in config.functions.values() {
         let (deps, layers) = runtime_view(config, &graph, function);
         plan_check(config, &mut graph, function, deps.clone(), &layers);
@@ -218,13 +220,81 @@ fn plan_function(config: &Config, graph: &mut Graph, function: &Function) -> Res
     Ok(())
 }
 
+/// Each image function's image on its base, and each base once for each
+/// architecture: a base given by tag is pinned by `images.lock`.
+fn plan_images(config: &Config, graph: &mut Graph) -> Result<()> {
+    let mut lock: Option<BaseLock> = None;
+    for function in config.functions.values() {
+        let Package::Image(spec) = &function.package else {
+            continue;
+        };
+        let lock = match &mut lock {
+            Some(lock) => lock,
+            None => lock.insert(BaseLock::read(&config.root)?),
+        };
+        let platform = config.platform_of(function);
+        let key = format!("{}.functions.{}.image_base", config::TABLE, function.name);
+        let base = lock.pin(&spec.base, platform.arch, &key)?;
+        let base_name = format!("{base} {}", platform.arch.name());
+        let base_node = match graph.find(Kind::Base, &base_name) {
+            Some(index) => index,
+            None => {
+                let mut inputs = common(Kind::Base);
+                inputs
+                    .add("reference", base.to_string())
+                    .add("architecture", platform.arch.name());
+                graph.push(Node {
+                    kind: Kind::Base,
+                    name: base_name,
+                    deps: Vec::new(),
+                    inputs,
+                    pending: None,
+                    work: Work::Base {
+                        reference: base,
+                        arch: platform.arch,
+                    },
+                })
+            }
+        };
+        let mut deps = vec![
+            base_node,
+            graph.find(Kind::Function, &function.name).expect("just planned"),
+        ];
+        for name in &function.layers {
+            if let Some(index) = graph.layer(&config.attached(function, name)) {
+                deps.push(index);
+            }
+        }
+        let mut inputs = common(Kind::Image);
+        inputs
+            .add("handler", function.handler.as_str())
+            .add("runtime", platform.runtime.name)
+            .add("architecture", platform.arch.name())
+            .add("layers", format!("[{}]", function.layers.join(", ")));
+        graph.push(Node {
+            kind: Kind::Image,
+            name: function.name.clone(),
+            deps,
+            inputs,
+            pending: None,
+            work: Work::Image,
+        });
+    }
+    Ok(())
+}
+
 /// What a function sees at run time: its ZIP and its layers in order (the
 /// nodes of a check or smoke test of it), and its attached layers as
-/// inputs, an external one by its ARN and size.
+/// inputs, an external one by its ARN and size; an image function's image
+/// too.
 fn runtime_view(config: &Config, graph: &Graph, function: &Function) -> (Vec<usize>, Inputs) {
     let function_node = graph.find(Kind::Function, &function.name).expect("just planned");
     let mut deps = vec![function_node];
     let mut layers = Inputs::default();
+    if let Some(image) = graph.find(Kind::Image, &function.name) {
+        deps.push(image);
+        layers.add("package", "image");
+    }
     let attached: &[String] = &function.layers;
     layers.add("layers", format!("[{}]", attached.join(", ")));
     for name in attached {

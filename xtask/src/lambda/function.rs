@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 
 use super::runtime_env::{FunctionPlan, LayerStep, RuntimeSite};
 use super::sandbox::Failure;
-use crate::config::manifest::{LayerKind, Manifest};
+use crate::config::manifest::{LayerKind, Manifest, IMAGE_BASE_LAYER};
 use crate::facts;
+use crate::store::oci;
 
 /// What one function imports, from the manifest: its ZIP and the ZIPs of its
 /// attached layers, in order. The graph built them all first.
@@ -38,7 +39,27 @@ pub fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
             zip,
         });
     }
+    // An image function runs from what its image holds.
+    let image_layers = entry
+        .image
+        .iter()
+        .flat_map(|image| {
+            image
+                .layers
+                .iter()
+                .filter(|layer| layer.name != IMAGE_BASE_LAYER)
+                .map(|layer| {
+                    format!(
+                        "{}/{}/{}",
+                        image.layout,
+                        oci::LAYOUT_BLOBS,
+                        oci::blob_name(&layer.digest)
+                    )
+                })
+        })
+        .collect();
     Ok(FunctionPlan {
+        image_layers,
         name: name.to_string(),
         handler: entry.handler.clone(),
         zip: entry.zip.zip.clone(),

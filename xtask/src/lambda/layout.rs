@@ -43,9 +43,15 @@ pub fn lay_out(
     let (task, opt) = (work.path().join("task"), work.path().join("opt"));
     fs::create_dir_all(&task)?;
     fs::create_dir_all(&opt)?;
-    archive::extract_zip(&config.root.join(&plan.zip), &task)
-        .with_context(|| format!("extracting the ZIP of `{}`", plan.name))?;
     let mut notes = Vec::new();
+    if plan.image_layers.is_empty() {
+        archive::extract_zip(&config.root.join(&plan.zip), &task)
+            .with_context(|| format!("extracting the ZIP of `{}`", plan.name))?;
+    }
+    for blob in &plan.image_layers {
+        unpack_image_layer(&config.root.join(blob), &task, &opt)
+            .with_context(|| format!("unpacking the image layer {blob} of `{}`", plan.name))?;
+    }
     for layer in &plan.layers {
         let zip = match (&layer.zip, local_layers.get(&layer.name)) {
             (_, Some(local)) => local.clone(),
@@ -70,6 +76,34 @@ pub fn lay_out(
         task,
         opt,
         notes,
+    })
+}
+
+/// One of the image's own layers: `var/task/…` into `task`, `opt/…` into
+/// `opt` (later layers overwrite earlier files, as in the image).
+fn unpack_image_layer(blob: &Path, task: &Path, opt: &Path) -> Result<()> {
+    crate::store::oci::unpack_layer(blob, |path: &str, bytes: Vec<u8>, executable: bool| {
+        let (root, rest) = if let Some(rest) = path.strip_prefix("var/task/") {
+            (task, rest)
+        } else if let Some(rest) = path.strip_prefix("opt/") {
+            (opt, rest)
+        } else {
+            anyhow::bail!("`{path}` is neither under var/task nor under opt");
+        };
+        if rest
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+        {
+            anyhow::bail!("`{path}` is not a plain path");
+        }
+        let dest = root.join(rest);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&dest, bytes).with_context(|| format!("writing {}", dest.display()))?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&dest, fs::Permissions::from_mode(mode))?;
+        Ok(())
     })
 }
 

@@ -73,6 +73,10 @@ pub struct FunctionPlan {
     pub memory_mb: u64,
     /// The function's variables from `Cargo.toml`, set after Lambda's own.
     pub environment: Vec<(String, String)>,
+    /// An image function's own image layers (repository-relative blobs,
+    /// bottom to top, the base's left out): its `/opt` and `/var/task`
+    /// are unpacked from them instead of from the ZIPs.
+    pub image_layers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -130,6 +130,36 @@ impl Engine {
         (output.status.success() && !id.is_empty()).then_some(id)
     }
 
+    /// Loads the OCI image layout in `layout` (`docker load` reads it as
+    /// a tar on its standard input): the engine's answer, `Loaded image: …`.
+    pub fn load_layout(&self, layout: &Path) -> Result<String> {
+        use std::io::Read;
+        let mut child = std::process::Command::new(&self.program)
+            .arg("load")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting `{} load`", self.program))?;
+        let stdin = child.stdin.take().expect("piped");
+        let written = crate::store::oci::layout_tar(layout, std::io::BufWriter::new(stdin));
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
+        child.stderr.take().expect("piped").read_to_string(&mut stderr)?;
+        let status = child.wait()?;
+        written.with_context(|| format!("sending {} to `{} load`", layout.display(), self.program))?;
+        if !status.success() {
+            anyhow::bail!(
+                "`{} load` refused {}: {}",
+                self.program,
+                layout.display(),
+                stderr.trim()
+            );
+        }
+        Ok(stdout.trim().to_string())
+    }
+
     pub fn pull(&self, sh: &Shell, image: &str, arch: Arch) -> Result<()> {
         let program = &self.program;
         let platform = arch.container_platform();

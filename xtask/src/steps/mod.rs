@@ -7,6 +7,7 @@
 pub mod builder;
 pub mod fetched;
 pub mod finish;
+pub mod image;
 pub mod install;
 pub mod limits;
 pub mod package;

@@ -217,6 +217,12 @@ pub fn read_entries(path: &Path) -> Result<Vec<(String, Vec<u8>, bool)>> {
     read_entries_within(path, MAX_UNPACKED_BYTES)
 }
 
+/// Like [`read_entries`], up to `limit` bytes unpacked (an image's layer
+/// is bounded by the image's limit, not a ZIP's).
+pub fn read_entries_up_to(path: &Path, limit: u64) -> Result<Vec<(String, Vec<u8>, bool)>> {
+    read_entries_within(path, limit)
+}
+
 fn read_entries_within(path: &Path, mut left: u64) -> Result<Vec<(String, Vec<u8>, bool)>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =

@@ -196,9 +196,11 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
 /// the base's manifest lists them) and `layers` on top.
 pub fn manifest(config: &[u8], base_layers: &[Value], layers: &[LayerInfo]) -> Result<Vec<u8>> {
     let mut all = base_layers.to_vec();
-    all.extend(layers.iter().map(|layer| {
-        json!({"mediaType": MEDIA_LAYER_GZIP, "digest": layer.digest, "size": layer.size})
-    }));
+    all.extend(
+        layers
+            .iter()
+            .map(|layer| json!({"mediaType": MEDIA_LAYER_GZIP, "digest": layer.digest, "size": layer.size})),
+    );
     let value = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
@@ -232,10 +234,77 @@ pub fn index(manifest: &[u8], name: &str) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&index)?)
 }
 
+/// Writes a whole OCI image layout at `dest` (replacing it): `blobs`,
+/// the config and the manifest under `blobs/sha256/`, `oci-layout` and
+/// `index.json`. The build places an image's layout from the store
+/// instead (its blobs are shared); this is for a layout made at once.
+/// Returns the manifest's digest.
+pub fn write_layout(
+    dest: &std::path::Path,
+    blobs: &[&[u8]],
+    config: &[u8],
+    manifest: &[u8],
+) -> Result<String> {
+    let work = crate::atomic::TempDir::beside(dest)?;
+    let dir = work.path().join(LAYOUT_BLOBS);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for blob in blobs.iter().chain([&config, &manifest]) {
+        crate::atomic::write_atomic(&dir.join(blob_name(&digest_of(blob))), blob)?;
+    }
+    crate::atomic::write_atomic(&work.path().join(LAYOUT_MARKER), LAYOUT_VERSION)?;
+    crate::atomic::write_atomic(&work.path().join(LAYOUT_INDEX), &index(manifest, "image:latest")?)?;
+    work.persist(dest)?;
+    Ok(digest_of(manifest))
+}
+
 /// The file name of a blob in a layout's `blobs/sha256/` (and in the
 /// store): its digest's hex.
 pub fn blob_name(digest: &str) -> &str {
     digest.trim_start_matches("sha256:")
+}
+
+/// Reads one gzip'd tar layer's regular files in order, each given to
+/// `into` as (path, bytes, executable): what `smoke` and `invoke` run an
+/// image function from.
+pub fn unpack_layer(
+    blob: &std::path::Path,
+    mut into: impl FnMut(&str, Vec<u8>, bool) -> Result<()>,
+) -> Result<()> {
+    let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let executable = entry.header().mode().unwrap_or(0) & 0o111 != 0;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes)?;
+        into(&path, bytes, executable)?;
+    }
+    Ok(())
+}
+
+/// Writes the OCI image layout in `dir` as one tar to `out`, as `docker
+/// load` reads a layout: `oci-layout`, `index.json` and `blobs/sha256/…`.
+pub fn layout_tar(dir: &std::path::Path, out: impl Write) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    let blobs = dir.join(LAYOUT_BLOBS);
+    let mut names: Vec<String> = std::fs::read_dir(&blobs)
+        .with_context(|| format!("reading {}", blobs.display()))?
+        .map(|item| item.map(|item| item.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    let mut files = vec![LAYOUT_MARKER.to_string(), LAYOUT_INDEX.to_string()];
+    files.extend(names.iter().map(|name| format!("{LAYOUT_BLOBS}/{name}")));
+    for name in files {
+        tar.append_path_with_name(dir.join(&name), &name)
+            .with_context(|| format!("adding {name} of {}", dir.display()))?;
+    }
+    tar.finish().context("finishing the layout's tar")?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -349,7 +418,10 @@ mod tests {
         };
         let config_bytes = config(&base, std::slice::from_ref(&top.info), &run).unwrap();
         let parsed: Value = serde_json::from_slice(&config_bytes).unwrap();
-        assert_eq!(parsed["rootfs"]["diff_ids"], json!(["sha256:base", top.info.diff_id]));
+        assert_eq!(
+            parsed["rootfs"]["diff_ids"],
+            json!(["sha256:base", top.info.diff_id])
+        );
         assert_eq!(parsed["config"]["Cmd"], json!(["h.handler"]));
         assert_eq!(parsed["config"]["Entrypoint"], json!(["/lambda-entrypoint.sh"]));
         assert_eq!(parsed["config"]["Env"], json!(["PATH=/usr/bin", "MODE=local"]));
@@ -370,7 +442,10 @@ mod tests {
 
         let index_bytes = index(&manifest_bytes, "lambda/h:latest").unwrap();
         let index: Value = serde_json::from_slice(&index_bytes).unwrap();
-        assert_eq!(index["manifests"][0]["digest"], digest_of(&manifest_bytes).as_str());
+        assert_eq!(
+            index["manifests"][0]["digest"],
+            digest_of(&manifest_bytes).as_str()
+        );
         assert_eq!(index["manifests"][0]["mediaType"], MEDIA_MANIFEST);
         assert_eq!(
             index["manifests"][0]["annotations"]["io.containerd.image.name"],

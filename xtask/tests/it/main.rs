@@ -30,6 +30,7 @@ mod config;
 mod config_fuzz;
 mod contain;
 mod finish;
+mod images;
 mod incremental;
 mod index;
 mod invoke;

@@ -31,8 +31,9 @@ fn layout(dir: &Path, top: &str) -> String {
         env: Vec::new(),
     };
     let layers = [bottom, top];
-    let config = oci::config(&base, &layers, &run).unwrap();
-    let manifest = oci::manifest(&config, &[], &layers).unwrap();
+    let infos = [layers[0].info.clone(), layers[1].info.clone()];
+    let config = oci::config(&base, &infos, &run).unwrap();
+    let manifest = oci::manifest(&config, &[], &infos).unwrap();
     oci::write_layout(dir, &[&layers[0].blob, &layers[1].blob], &config, &manifest).unwrap()
 }
 
@@ -347,8 +348,8 @@ mod needs_registry {
             cmd: vec!["h.handler".to_string()],
             env: Vec::new(),
         };
-        let config = oci::config(&base, std::slice::from_ref(&layer), &run).unwrap();
-        let manifest = oci::manifest(&config, &[], std::slice::from_ref(&layer)).unwrap();
+        let config = oci::config(&base, std::slice::from_ref(&layer.info), &run).unwrap();
+        let manifest = oci::manifest(&config, &[], std::slice::from_ref(&layer.info)).unwrap();
         oci::write_layout(dir, &[&layer.blob], &config, &manifest).unwrap()
     }
 

@@ -8,6 +8,7 @@
 mod check;
 mod context;
 mod function;
+mod image;
 mod profile;
 mod smoke;
 mod source_layer;
@@ -19,6 +20,7 @@ pub use self::context::Built;
 use self::check::Checks;
 use self::context::Batch;
 use self::function::Functions;
+use self::image::{Bases, Images};
 use self::profile::Profiles;
 use self::smoke::Smokes;
 use self::source_layer::SourceLayers;
@@ -26,10 +28,13 @@ use super::{Graph, Kind, Session, Status};
 use crate::config::manifest::Manifest;
 
 /// The kinds in the order a batch runs them.
-const ORDER: [Kind; 5] = [
+const ORDER: [Kind; 7] = [
+    // First: a pull waits on the network, not on the cores.
+    Kind::Base,
     Kind::Profile,
     Kind::SourceLayer,
     Kind::Function,
+    Kind::Image,
     Kind::Check,
     Kind::Smoke,
 ];
@@ -57,6 +62,8 @@ pub fn run_batch(
             Kind::Profile => batch.each(&nodes, &Profiles::prepare(session, &batch, &nodes)?),
             Kind::SourceLayer => batch.each(&nodes, &SourceLayers::prepare(&batch, &nodes)?),
             Kind::Function => batch.each(&nodes, &Functions::prepare(&batch, &nodes)?),
+            Kind::Base => batch.each(&nodes, &Bases),
+            Kind::Image => batch.each(&nodes, &Images),
             Kind::Check => batch.each(&nodes, &Checks::prepare(&batch)?),
             Kind::Smoke => batch.each(&nodes, &Smokes::prepare(session, &batch, &nodes)?),
         };
