@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xtask::contain::reaper::{self, Owned};
 
-use crate::provision::{Skipped, TestImage, CONTAINER_TESTS};
+use crate::provision::{Skipped, TestImage, CONTAINER_TESTS, REGISTRY_TESTS};
 
 /// One cargo command of the lane.
 pub struct CargoStage {
@@ -61,6 +61,13 @@ pub const CARGO_STAGES: &[CargoStage] = &[
         needs: &[CONTAINER_TESTS],
         args: TEST_IT,
         group: Some("needs_engine"),
+    },
+    // The base images of these tests are built from the test image.
+    CargoStage {
+        name: "cargo test: needs_registry",
+        needs: &[REGISTRY_TESTS, CONTAINER_TESTS],
+        args: TEST_IT,
+        group: Some("needs_registry"),
     },
 ];
 

@@ -60,6 +60,10 @@ pub fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
         .collect();
     Ok(FunctionPlan {
         image_layers,
+        image: entry
+            .image
+            .as_ref()
+            .map(|image| (image.layout.clone(), image.digest.clone())),
         name: name.to_string(),
         handler: entry.handler.clone(),
         zip: entry.zip.zip.clone(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::layout::Layout;
 use super::runtime_env::{
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::contain;
 use crate::facts;
 use crate::python::container::{Engine, SandboxRun};
+use crate::store::oci;
 
 /// What a sandbox is started with.
 pub struct Start<'a> {
@@ -76,17 +77,39 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
             })
         }
         // By the id the smoke key holds, not the tag (which may have moved).
+        Runner::Container { engine, .. } if start.plan.image.is_some() => {
+            let (layout, digest) = start.plan.image.as_ref().expect("matched");
+            let image = loaded_image(engine, &start.config.root.join(layout), digest)?;
+            let name = container_name();
+            let base = CONTAINER_BASE_ENV
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()));
+            let run = SandboxRun {
+                image: &image,
+                arch: start.config.arch,
+                name: &name,
+                mounts: Vec::new(),
+                env: base.chain(lambda_env(start, api, facts::TASK_ROOT)).collect(),
+                user: facts::SANDBOX_UID,
+                workdir: None,
+            };
+            // The image's own entrypoint and CMD (the handler), as Lambda runs it.
+            let mut command = Command::new(&engine.program);
+            command.args(engine.sandbox_args(&run, &[]));
+            command.envs(engine.sandbox_env(&run));
+            command.process_group(0);
+            Ok(Launch {
+                command,
+                container: Some((engine.clone(), name)),
+                notes,
+            })
+        }
         Runner::Container {
             engine,
             image_id: image,
             ..
         } => {
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let name = format!(
-                "xtask-lambda-{}-{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            );
+            let name = container_name();
             let site_inside = facts::runtime_site_packages(start.config.runtime);
             let mut mounts = vec![
                 (layout.task.clone(), facts::TASK_ROOT.to_string()),
@@ -109,6 +132,7 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
                 mounts,
                 env: base.chain(lambda_env(start, api, facts::TASK_ROOT)).collect(),
                 user: facts::SANDBOX_UID,
+                workdir: Some("/tmp"),
             };
             let mut command_line = vec!["python3".to_string()];
             command_line.extend(bootstrap_args(
@@ -132,6 +156,39 @@ pub fn command(start: &Start, layout: &Layout, api: &str) -> Result<Launch> {
         }
         Runner::Skip(reason) => anyhow::bail!("{reason}"),
     }
+}
+
+/// A container's name of its own: `xtask-lambda-<pid>-<n>`.
+fn container_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "xtask-lambda-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The engine's id of the image whose manifest is `digest` in `layout`
+/// (its config's digest, which is what a loaded OCI image is named by),
+/// loaded from the layout first when the engine does not have it.
+fn loaded_image(engine: &Engine, layout: &Path, digest: &str) -> Result<String> {
+    let manifest_path = layout.join(oci::LAYOUT_BLOBS).join(oci::blob_name(digest));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("{} is not an image manifest", manifest_path.display()))?;
+    let id = manifest["config"]["digest"]
+        .as_str()
+        .with_context(|| format!("{} names no config", manifest_path.display()))?
+        .to_string();
+    let present = Command::new(&engine.program)
+        .args(["image", "inspect", "--format", "{{.Id}}", &id])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !present {
+        engine.load_layout(layout)?;
+    }
+    Ok(id)
 }
 
 /// `python -I -S -B -c SCRIPT TASK_ROOT OPT_ROOT RUNTIME_SITE RUNTIME_DIR HANDLER`, after the interpreter.

@@ -77,6 +77,9 @@ pub struct FunctionPlan {
     /// bottom to top, the base's left out): its `/opt` and `/var/task`
     /// are unpacked from them instead of from the ZIPs.
     pub image_layers: Vec<String>,
+    /// An image function's image: its layout (repository-relative) and
+    /// manifest digest, what the container runner loads and runs whole.
+    pub image: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

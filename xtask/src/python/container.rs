@@ -507,6 +507,9 @@ pub struct SandboxRun<'a> {
     pub mounts: Vec<(PathBuf, String)>,
     pub env: Vec<(String, String)>,
     pub user: u32,
+    /// Where it starts: `/tmp`, or the image's own working folder
+    /// (`None`: an image function's image, run as Lambda runs it).
+    pub workdir: Option<&'a str>,
 }
 
 impl Engine {
@@ -530,7 +533,10 @@ impl Engine {
                 args.extend(["--env".into(), name.to_string()]);
             }
         }
-        args.extend(["--workdir".into(), "/tmp".into(), run.image.to_string()]);
+        if let Some(workdir) = run.workdir {
+            args.extend(["--workdir".into(), workdir.to_string()]);
+        }
+        args.push(run.image.to_string());
         args.extend(command.iter().cloned());
         args
     }
@@ -648,6 +654,7 @@ mod tests {
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
             user: 993,
+            workdir: Some("/tmp"),
         };
         let args = engine.sandbox_args(&run, &["python3".to_string()]);
         let line = args.join(" ");

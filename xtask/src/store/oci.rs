@@ -287,10 +287,45 @@ pub fn unpack_layer(
 }
 
 /// Writes the OCI image layout in `dir` as one tar to `out`, as `docker
-/// load` reads a layout: `oci-layout`, `index.json` and `blobs/sha256/…`.
+/// load` reads it: `oci-layout`, `index.json` and `blobs/sha256/…`, and the
+/// `manifest.json` of `docker save`'s format (config, layers and the name
+/// `index.json` gives the image), which engines older than Docker 25 need.
 pub fn layout_tar(dir: &std::path::Path, out: impl Write) -> Result<()> {
+    let read = |name: &str| -> Result<Vec<u8>> {
+        std::fs::read(dir.join(name)).with_context(|| format!("reading {} in {}", name, dir.display()))
+    };
+    let index: Value = serde_json::from_slice(&read(LAYOUT_INDEX)?).context("index.json is not JSON")?;
+    let entry = &index["manifests"][0];
+    let digest = entry["digest"].as_str().context("index.json names no manifest")?;
+    let manifest: Value = serde_json::from_slice(&read(&format!("{LAYOUT_BLOBS}/{}", blob_name(digest)))?)
+        .context("the image manifest is not JSON")?;
+    let blob_path = |value: &Value| -> Result<String> {
+        let digest = value["digest"]
+            .as_str()
+            .context("a descriptor without a digest")?;
+        Ok(format!("{LAYOUT_BLOBS}/{}", blob_name(digest)))
+    };
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .context("the image manifest has no layers")?
+        .iter()
+        .map(blob_path)
+        .collect::<Result<_>>()?;
+    let name = entry["annotations"]["io.containerd.image.name"].as_str();
+    let save = json!([{
+        "Config": blob_path(&manifest["config"])?,
+        "RepoTags": name.map(|name| vec![name]).unwrap_or_default(),
+        "Layers": layers,
+    }]);
+    let save = serde_json::to_vec(&save)?;
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(save.len() as u64);
+    header.set_mode(FILE_MODE);
+    header.set_mtime(0);
+    header.set_cksum();
+    tar.append_data(&mut header, "manifest.json", save.as_slice())?;
     let blobs = dir.join(LAYOUT_BLOBS);
     let mut names: Vec<String> = std::fs::read_dir(&blobs)
         .with_context(|| format!("reading {}", blobs.display()))?

@@ -10,6 +10,7 @@ mod needs_registry {
     use std::process::Command;
 
     use serde_json::Value;
+    use xtask::store::{oci, registry};
 
     use crate::support::app::App;
     use crate::support::registry::{test_base, TestRegistry};
@@ -65,7 +66,10 @@ mod needs_registry {
         // A tag is not built on until it is pinned.
         repo.xtask(&["build", "--builder", "host"])
             .fails_with(2, "cargo xtask lock");
+        repo.xtask(&["lock", "--check"])
+            .fails_with(2, "not pinned in images.lock");
         repo.xtask(&["lock"]).success();
+        repo.xtask(&["lock", "--check"]).success();
         let lock: Value = serde_json::from_slice(&repo.read("images.lock")).unwrap();
         assert_eq!(lock["bases"][&tag]["x86_64"], base.digest.as_deref().unwrap());
 
@@ -102,13 +106,37 @@ mod needs_registry {
             remote["Layers"].as_array().unwrap().len(),
             image["layers"].as_array().unwrap().len()
         );
-        // A build after the push keeps the uri: the same image is there.
-        repo.xtask(&["build", "--builder", "host"]).success();
+        // A build after the push keeps the uri: the same image is there;
+        // --docker loads it into the engine.
+        let loaded = repo.xtask(&["build", "--builder", "host", "--docker"]);
+        assert!(
+            loaded.success().stderr().contains("Loaded image"),
+            "{}",
+            loaded.stderr()
+        );
         assert_eq!(image_of(&repo)["uri"], uri.as_str());
 
         // docker pulls it and runs its handler under the runtime client.
         let answer = run_in_docker(&uri, r#"{"ping": 1}"#);
         assert_eq!(answer, "1", "hello returns tool.X from the core layer");
+
+        // invoke runs it from its layers, and in the engine as it is.
+        repo.write("event.json", "{}");
+        let here = repo.xtask(&["invoke", "hello", "--builder", "host", "--event", "event.json"]);
+        assert_eq!(here.success().stdout().trim(), "1");
+        let contained = repo.xtask(&[
+            "invoke",
+            "hello",
+            "--builder",
+            "host",
+            "--runner",
+            "container",
+            "--image",
+            crate::support::TEST_IMAGE,
+            "--event",
+            "event.json",
+        ]);
+        assert_eq!(contained.success().stdout().trim(), "1");
     }
 
     #[test]
@@ -193,7 +221,8 @@ mod needs_registry {
         big.xtask(&["build", "--builder", "host"]).success();
         let image = big.manifest()["functions"]["hello"]["image"].clone();
         assert!(image["unpacked_bytes"].as_u64().unwrap() > 270_000_000);
-        let answer = big.xtask(&["invoke", "hello", "--event", "-"]);
+        big.write("event.json", "{}");
+        let answer = big.xtask(&["invoke", "hello", "--event", "event.json"]);
         answer.success();
         assert_eq!(answer.stdout().trim(), "1");
     }
@@ -216,8 +245,10 @@ mod needs_registry {
         // A registry that does not answer.
         let digest = base.digest.clone().unwrap();
         repo.set_metadata(&with_base(&format!("127.0.0.1:9/lambda/python@{digest}")));
+        // A machine that cannot reach what the configuration names: 2, as
+        // for a missing container engine.
         let down = repo.xtask(&["build", "--builder", "host"]);
-        down.fails_with(1, "127.0.0.1:9");
+        down.fails_with(2, "127.0.0.1:9");
         assert!(!repo.path().join("dist/manifest.json").exists());
 
         // A base for another architecture.
@@ -245,6 +276,30 @@ mod needs_registry {
         repo.set_metadata(&with_base(&base.to_string()));
         repo.xtask(&["build", "--builder", "host"])
             .fails_with(1, "sha256");
+        assert!(!repo.path().join("dist/manifest.json").exists());
+
+        // A base without the runtime's Python: a layout of one file pushed.
+        let empty = tempfile::tempdir().unwrap();
+        let layer = oci::layer(vec![oci::File {
+            path: "etc/os-release".to_string(),
+            bytes: b"ID=none\n".to_vec(),
+            executable: false,
+        }])
+        .unwrap();
+        let config = oci::config(
+            &serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}),
+            std::slice::from_ref(&layer.info),
+            &oci::Run { cmd: Vec::new(), env: Vec::new() },
+        )
+        .unwrap();
+        let manifest = oci::manifest(&config, &[], std::slice::from_ref(&layer.info)).unwrap();
+        let layout = empty.path().join("layout");
+        oci::write_layout(&layout, &[&layer.blob], &config, &manifest).unwrap();
+        let target = registry.reference("nopython");
+        let pushed = registry::push_layout(&layout, &target, None, &|_| {}).unwrap();
+        repo.set_metadata(&with_base(&target.at_digest(&pushed.digest).to_string()));
+        repo.xtask(&["build", "--builder", "host"])
+            .fails_with(2, "has no Python 3.11");
         assert!(!repo.path().join("dist/manifest.json").exists());
     }
 
@@ -310,6 +365,8 @@ mod needs_registry {
             .unwrap();
         let name = format!("xtask-image-test-{}", std::process::id());
         let mut run = Command::new("docker")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .args(["run", "--rm", "--name", &name, "--network", "host", "--read-only"])
             .args(["--tmpfs", "/tmp", "--user", "993:993"])
             .args(["--env", &format!("AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}")])

@@ -28,6 +28,9 @@ use crate::facts::Arch;
 use crate::store::curl::{self, max_time, quoted, ERROR_BODY_LIMIT};
 
 /// The headers of an answer the client reads.
+/// What a HEAD may announce: a blob's size, up to Lambda's whole image.
+const HEAD_LIMIT: u64 = crate::facts::MAX_IMAGE_BYTES;
+
 const HEADERS: [&str; 5] = [
     "www-authenticate",
     "location",
@@ -353,7 +356,9 @@ impl Client {
             repository,
             headers: Vec::new(),
             body: Body::None,
-            limit: ERROR_BODY_LIMIT,
+            // curl holds a HEAD's Content-Length (the blob's size) against
+            // --max-filesize although no body comes: no bound of ours here.
+            limit: HEAD_LIMIT,
             bytes: 0,
         };
         let mut sink = Sink::Memory(Vec::new());

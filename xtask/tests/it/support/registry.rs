@@ -310,6 +310,9 @@ pub fn test_base(registry: &TestRegistry) -> Reference {
     run(&[
         "build",
         "--quiet",
+        // Nothing reused: another process removing its own base after its
+        // push would take a shared cached step's image with it.
+        "--no-cache",
         "--network",
         "none",
         "-t",
