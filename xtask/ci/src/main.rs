@@ -7,6 +7,9 @@
 //! - `checks`: the stages beyond cargo's own (pytest, end-to-end, Terraform);
 //! - `browser`: the report in headless Chromium;
 //! - `emulator`: Terraform applied against an AWS emulator;
+//! - `registry`: a container registry for the run, with a Lambda-like base;
+//! - `images`: a copy of the example with an image function, built, pushed,
+//!   pulled and run (and what the emulator stage deploys);
 //! - `serve`: `cargo xtask serve` with real clients (send.py, curl,
 //!   urllib, Chromium).
 //!
@@ -22,10 +25,13 @@
 mod browser;
 mod checks;
 mod emulator;
+mod images;
 mod lane;
 mod provision;
+mod registry;
 mod serve;
 
+use std::cell::OnceCell;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +61,19 @@ struct Harness<'a> {
     options: &'a Common,
     cargo: String,
     xtask: PathBuf,
+    /// The copy with an image function and the registry of its base, made
+    /// by the first stage that needs it; the registry stops with the run.
+    images: OnceCell<images::ImageApp>,
+}
+
+impl Harness<'_> {
+    fn image_app(&self) -> Result<&images::ImageApp> {
+        if let Some(app) = self.images.get() {
+            return Ok(app);
+        }
+        let app = images::ImageApp::prepare(&self.config, &self.xtask)?;
+        Ok(self.images.get_or_init(|| app))
+    }
 }
 
 /// One stage of `ci` after provisioning.
@@ -145,14 +164,29 @@ const STAGES: &[Stage] = &[
         },
     },
     Stage {
+        name: images::STAGE,
+        needs: IMAGE_STAGES,
+        run: |ci| images::build_push_pull_run(ci.image_app()?, &ci.config),
+    },
+    Stage {
         name: TERRAFORM,
         needs: &[TERRAFORM],
         run: |ci| checks::terraform(&ci.sh, &ci.config),
     },
     Stage {
         name: emulator::STAGE,
-        needs: &[TERRAFORM, emulator::STAGE],
-        run: |ci| emulator::apply_against_emulator(&ci.sh, &ci.config),
+        // It deploys the copy with an image function, which needs what the
+        // images stage needs.
+        needs: &[
+            TERRAFORM,
+            emulator::STAGE,
+            provision::CONTAINER_TESTS,
+            provision::REGISTRY_TESTS,
+        ],
+        run: |ci| {
+            let dist = ci.image_app()?.build(images::ECR_REPOSITORY)?;
+            emulator::apply_against_emulator(&ci.sh, &ci.config, &dist)
+        },
     },
     Stage {
         name: "terraform: a layer removed",
@@ -173,6 +207,11 @@ const STAGES: &[Stage] = &[
 
 /// Names provisioning skips stages by.
 const TERRAFORM: &str = "terraform";
+
+/// What the stages of an image function need: docker with the test image
+/// (the base is built on it; the image is pulled and run) and a registry
+/// with skopeo.
+const IMAGE_STAGES: &[&str] = &[provision::CONTAINER_TESTS, provision::REGISTRY_TESTS];
 
 /// Every stage's name, in the order `ci` runs them.
 fn stage_names() -> impl Iterator<Item = &'static str> {
@@ -239,6 +278,7 @@ fn run(options: &Common) -> Result<()> {
         sh,
         config,
         options,
+        images: OnceCell::new(),
     };
     let stages = run_stages(&harness, test_image.as_deref(), &mut skipped, &mut timings);
     let mut ended = Vec::new();
@@ -433,5 +473,20 @@ mod tests {
         let names: Vec<&str> = stage_names().collect();
         let at = |name: &str| names.iter().position(|step| *step == name);
         assert!(at(serve::CASES_STAGE) > at("end-to-end build"), "{names:?}");
+    }
+
+    /// The stages that build, push or deploy the copy with an image
+    /// function are left out where docker with the test image, or the
+    /// registry and skopeo, cannot be had: skipped and named, not failed.
+    #[test]
+    fn the_image_stages_are_skipped_by_what_they_need() {
+        for name in [images::STAGE, emulator::STAGE] {
+            let stage = STAGES.iter().find(|stage| stage.name == name);
+            assert!(
+                stage.is_some_and(|stage| stage.needs.contains(&provision::CONTAINER_TESTS)
+                    && stage.needs.contains(&provision::REGISTRY_TESTS)),
+                "{name}"
+            );
+        }
     }
 }

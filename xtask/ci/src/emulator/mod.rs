@@ -6,7 +6,9 @@
 //! settings, layers in order, log retention, reserved concurrency, the HTTP
 //! API's routes, the functions they invoke, their payload format and
 //! authorization, and the authorizer) and that a plan right after the apply
-//! is empty.
+//! is empty. The dist/ applied is the caller's: in `ci`, that of the copy
+//! of the application in which `cors` ships as an image (`crate::images`),
+//! so that the image path (below) runs too.
 //!
 //! Nothing lands in the work tree: Terraform runs on a copy of terraform/
 //! in the tool's cache, with dist/ linked where envs/dev looks for it
@@ -23,7 +25,7 @@
 //!   images put into moto's ECR as `push` would, their uris recorded.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -59,12 +61,13 @@ const REGION: &str = xtask::facts::LOCAL_REGION;
 /// The stage's name in `ci` (and in its list of skipped stages).
 pub const STAGE: &str = "terraform apply (emulator)";
 
-/// Applies terraform/envs/dev against moto and checks the result (see the
-/// module's documentation). The provider comes from `TF_PROVIDER_MIRROR`.
-pub fn apply_against_emulator(sh: &Shell, config: &Config) -> Result<()> {
+/// Applies terraform/envs/dev to what `dist` holds against moto and checks
+/// the result (see the module's documentation). The provider comes from
+/// `TF_PROVIDER_MIRROR`.
+pub fn apply_against_emulator(sh: &Shell, config: &Config, dist: &Path) -> Result<()> {
     let started = Instant::now();
-    let mut manifest = read_manifest(config)?;
-    let mut emulated = Emulated::prepare(sh, config)?;
+    let mut manifest = read_manifest(dist)?;
+    let mut emulated = Emulated::prepare(sh, config, dist)?;
     if let Err(err) = emulated.apply(&mut manifest) {
         if !lost_create(&err) {
             return Err(err);
@@ -78,8 +81,8 @@ pub fn apply_against_emulator(sh: &Shell, config: &Config) -> Result<()> {
             "{STAGE}: {err:#}\n{STAGE}: the provider missed moto's answer to a create; applying once more against a fresh moto"
         );
         emulated.finish();
-        manifest = read_manifest(config)?;
-        emulated = Emulated::prepare(sh, config)?;
+        manifest = read_manifest(dist)?;
+        emulated = Emulated::prepare(sh, config, dist)?;
         emulated.apply(&mut manifest)?;
     }
     emulated.verify(&manifest)?;
@@ -94,8 +97,8 @@ fn lost_create(err: &anyhow::Error) -> bool {
     text.contains("ResourceConflictException") && text.contains("already exist")
 }
 
-fn read_manifest(config: &Config) -> Result<Value> {
-    let path = config.manifest_path();
+fn read_manifest(dist: &Path) -> Result<Value> {
+    let path = dist.join("manifest.json");
     let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
@@ -114,7 +117,7 @@ struct Emulated {
 impl Emulated {
     /// moto's virtualenv, the copy of terraform/ with the override and the
     /// variables, moto started, `terraform init` done.
-    fn prepare(sh: &Shell, config: &Config) -> Result<Emulated> {
+    fn prepare(sh: &Shell, config: &Config, dist: &Path) -> Result<Emulated> {
         let mirror = sh
             .var("TF_PROVIDER_MIRROR")
             .ok()
@@ -131,7 +134,7 @@ impl Emulated {
         )
         .with_context(|| format!("making moto's virtualenv from {REQUIREMENTS}"))?;
 
-        let work = fresh_copy(config)?;
+        let work = fresh_copy(config, dist)?;
         let moto = Moto::start(&python, &work.join("moto.log"))?;
         let endpoint = moto.endpoint();
         eprintln!("{STAGE}: moto answers on {endpoint}");
@@ -257,16 +260,15 @@ impl Emulated {
 /// ZIPs and image layouts it names): dist/'s entries linked, its
 /// manifest.json copied, since the stage records in it the uris of the
 /// images it puts into moto.
-fn fresh_copy(config: &Config) -> Result<PathBuf> {
+fn fresh_copy(config: &Config, dist: &Path) -> Result<PathBuf> {
     let work = config.cache_dir().join("ci-emulator");
     if work.exists() {
         fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     copy_terraform(&config.root.join("terraform"), &work.join("terraform"))?;
-    let dist = config.dist_dir();
     let copy = work.join("dist");
     fs::create_dir_all(&copy)?;
-    for item in fs::read_dir(&dist).with_context(|| format!("listing {}", dist.display()))? {
+    for item in fs::read_dir(dist).with_context(|| format!("listing {}", dist.display()))? {
         let item = item?;
         let name = item.file_name();
         if name == "manifest.json" {

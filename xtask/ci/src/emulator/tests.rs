@@ -355,7 +355,7 @@ fn stage_world() -> (std::sync::MutexGuard<'static, ()>, Config, Shell) {
 #[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
 fn applies_envs_dev_against_moto() {
     let (_alone, config, sh) = stage_world();
-    if let Err(err) = apply_against_emulator(&sh, &config) {
+    if let Err(err) = apply_against_emulator(&sh, &config, &config.dist_dir()) {
         panic!("{err:#}");
     }
 }
@@ -366,8 +366,8 @@ fn applies_envs_dev_against_moto() {
 #[ignore = "applies envs/dev against moto: needs terraform, TF_PROVIDER_MIRROR, uv and dist/manifest.json"]
 fn a_deployment_changed_by_hand_is_caught() {
     let (_alone, config, sh) = stage_world();
-    let mut manifest = read_manifest(&config).expect("dist/manifest.json");
-    let emulated = Emulated::prepare(&sh, &config).expect("moto and terraform init");
+    let mut manifest = read_manifest(&config.dist_dir()).expect("dist/manifest.json");
+    let emulated = Emulated::prepare(&sh, &config, &config.dist_dir()).expect("moto and terraform init");
     emulated.apply(&mut manifest).expect("terraform apply");
     let changes = r#"
 import sys, boto3
