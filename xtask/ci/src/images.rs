@@ -366,55 +366,6 @@ fn run_as_lambda(config: &Config, uri: &str, event: &str, env: &[(&str, &str)]) 
     Ok(text)
 }
 
-/// A Runtime API that hands out one event (with the headers the runtime
-/// interface client reads: without a Content-Type it crashes) and writes
-/// the answer (the response, or `error <type> <body>`) to a file, then
-/// exits; 1 when nothing answered within two minutes. The same as the
-/// image tests' (`xtask/tests/it/images.rs`).
-const ONE_EVENT_RUNTIME_API: &str = r#"
-import http.server, sys, time
-port, event, out = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
-done = []
-class Api(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def do_GET(self):
-        if done:
-            time.sleep(30)
-            return
-        self.send_response(200)
-        self.send_header("Lambda-Runtime-Aws-Request-Id", "ci-request")
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:cors")
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(event)))
-        self.end_headers()
-        self.wfile.write(event)
-    def do_POST(self):
-        if self.headers.get("Transfer-Encoding", "") == "chunked":
-            body = b""
-            while True:
-                size = int(self.rfile.readline().strip(), 16)
-                chunk = self.rfile.read(size + 2)[:size]
-                if size == 0:
-                    break
-                body += chunk
-        else:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if "/error" in self.path:
-            body = b"error " + self.headers.get("Lambda-Runtime-Function-Error-Type", "").encode() + b" " + body
-        open(out, "wb").write(body)
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        done.append(1)
-server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Api)
-server.daemon_threads = True
-server.timeout = 1
-deadline = time.time() + 120
-while not done and time.time() < deadline:
-    server.handle_request()
-sys.exit(0 if done else 1)
-"#;
+/// A Runtime API that hands out one event and keeps the answer (the image
+/// tests run the same one).
+const ONE_EVENT_RUNTIME_API: &str = include_str!("../../tests/fixtures/one-event-runtime-api.py");

@@ -149,6 +149,9 @@ impl Registry {
         docker_run(&[
             "build",
             "--quiet",
+            // Nothing reused from the registry tests' builds, which remove
+            // their images (and a shared cached step's) when pushed.
+            "--no-cache",
             "--network",
             "none",
             "-t",

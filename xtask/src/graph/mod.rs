@@ -154,6 +154,8 @@ pub enum Work {
     Base {
         reference: Reference,
         arch: Arch,
+        /// Why it cannot be pulled: a tag `images.lock` does not pin.
+        unpinned: Option<String>,
     },
     /// An image function's image: its deps are its base, its function's
     /// ZIP and its layers in the order the ZIP would attach them.

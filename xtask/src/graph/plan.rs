@@ -234,7 +234,12 @@ fn plan_images(config: &Config, graph: &mut Graph) -> Result<()> {
         };
         let platform = config.platform_of(function);
         let key = format!("{}.functions.{}.image_base", config::TABLE, function.name);
-        let base = lock.pin(&spec.base, platform.arch, &key)?;
+        // An unpinned tag fails the base's step, not the plan: commands that
+        // do not need the image (build-layers, a dry run) still run.
+        let (base, unpinned) = match lock.pin(&spec.base, platform.arch, &key) {
+            Ok(base) => (base, None),
+            Err(err) => (spec.base.clone(), Some(err.to_string())),
+        };
         let base_name = format!("{base} {}", platform.arch.name());
         let base_node = match graph.find(Kind::Base, &base_name) {
             Some(index) => index,
@@ -252,6 +257,7 @@ fn plan_images(config: &Config, graph: &mut Graph) -> Result<()> {
                     work: Work::Base {
                         reference: base,
                         arch: platform.arch,
+                        unpinned,
                     },
                 })
             }

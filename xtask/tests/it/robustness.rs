@@ -885,12 +885,16 @@ fn docker_images() -> Option<String> {
         return None;
     }
     let output = Command::new("docker")
-        .args(["images", "-q", "--no-trunc"])
+        .args(["images", "--no-trunc", "--format", "{{.Repository}} {{.ID}}"])
         .output()
         .ok()?;
+    // What ci's image stage and the registry tests build and pull at the
+    // same time, in other processes, is theirs: images pulled from a
+    // registry on this machine, and ci's own base.
     let mut ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(str::to_string)
+        .filter(|line| !line.starts_with("127.0.0.1:") && !line.starts_with("xtask-ci-"))
+        .map(|line| line.rsplit(' ').next().unwrap_or(line).to_string())
         .collect();
     ids.sort();
     Some(ids.join("\n"))

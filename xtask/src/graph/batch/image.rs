@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use super::context::{Batch, Executor, Made};
 use crate::config::manifest::IMAGE_FUNCTION_LAYER;
 use crate::config::Package;
+use crate::error::UsageError;
 use crate::graph::{Kind, Node, Work};
 use crate::steps::image::{self, BaseData, ImageInputs, Part, OPT_PREFIX, TASK_PREFIX};
 use crate::steps::install;
@@ -16,9 +17,17 @@ pub(super) struct Bases;
 
 impl Executor for Bases {
     fn make(&self, batch: &Batch, node: &Node, key: &str) -> Result<Made> {
-        let Work::Base { reference, arch } = &node.work else {
+        let Work::Base {
+            reference,
+            arch,
+            unpinned,
+        } = &node.work
+        else {
             bail!("not a base image");
         };
+        if let Some(why) = unpinned {
+            return Err(UsageError::new(why.clone()).into());
+        }
         let entry = batch.store.put(node.kind.store_dir(), key, |dir| {
             let data = image::pull_base(reference, *arch, dir)?;
             Ok(serde_json::to_value(data)?)
