@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -283,6 +284,13 @@ pub fn image(store: &Store, inputs: &ImageInputs, parts: &[Part], dir: &Path) ->
     })
 }
 
+/// The image layers being made or looked up in this run, by key: images
+/// that share a layer (two functions attaching one profile) are made on
+/// several threads at once, and the store replaces an entry put twice, so
+/// one thread makes a layer while the others wait and then find it made.
+/// Held over no parallel work (no thread waits on a job that waits here).
+static LAYER_GATES: Mutex<BTreeMap<String, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
+
 /// The image layer of one ZIP, from the store when it was made before.
 fn cached_layer(store: &Store, part: &Part) -> Result<(LayerInfo, PathBuf)> {
     let mut key = KeyHasher::default();
@@ -290,6 +298,14 @@ fn cached_layer(store: &Store, part: &Part) -> Result<(LayerInfo, PathBuf)> {
         .part("zip", &part.zip_sha256)
         .part("prefix", part.prefix);
     let key = key.hex();
+    let gate = Arc::clone(
+        LAYER_GATES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default(),
+    );
+    let _only_maker = gate.lock().unwrap_or_else(PoisonError::into_inner);
     if let Lookup::Hit(entry) = store.lookup(LAYER_KIND, &key) {
         if let (Ok(info), Some(_)) = (
             serde_json::from_value::<LayerInfo>(entry.data.clone()),
@@ -484,5 +500,51 @@ impl BaseLock {
         }
         self.bases = next;
         Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::archive::{self, Content, Entry};
+
+    /// Two images that share a layer (two functions attaching the same
+    /// profile) make it at once, each on its own thread: each must be
+    /// handed a layer whose blob is there to link, whichever made it.
+    #[test]
+    fn images_sharing_a_layer_make_it_at_the_same_time() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let zip = dir.path().join("layer.zip");
+            let files = (0..50)
+                .map(|index| Entry {
+                    path: format!("python/module_{index}.py"),
+                    content: Content::Bytes(format!("X = {index}\n{}", "#".repeat(4000)).into_bytes()),
+                    executable: false,
+                })
+                .collect();
+            archive::write_zip(&zip, files).unwrap();
+            let zip_sha256 = crate::digest::file_sha256(&zip).unwrap().hex;
+            let store = Store::new(&dir.path().join("cache"));
+            let made: Vec<Result<(LayerInfo, Vec<u8>)>> = (0..8)
+                .into_par_iter()
+                .map(|_| {
+                    let part = Part {
+                        name: "core".to_string(),
+                        zip: zip.clone(),
+                        zip_sha256: zip_sha256.clone(),
+                        prefix: OPT_PREFIX,
+                    };
+                    let (info, path) = cached_layer(&store, &part)?;
+                    let blob = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                    Ok((info, blob))
+                })
+                .collect();
+            let made: Vec<(LayerInfo, Vec<u8>)> = made
+                .into_iter()
+                .collect::<Result<_>>()
+                .unwrap_or_else(|err| panic!("round {round}: {err:#}"));
+            assert!(made.windows(2).all(|pair| pair[0] == pair[1]), "one layer");
+        }
     }
 }
