@@ -11,7 +11,8 @@
 //! survive where a build from scratch would not have written it.
 //! (`dist/report.html` is compared without what cannot agree: its comparison
 //! with the build before, which only the incremental build has, and the
-//! measured init times; see `support::html_report`.)
+//! measured init times; see `support::html_report`.) Image functions have
+//! their own table in `needs_registry`: their bases come from a registry.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -184,17 +185,18 @@ fn base() -> Repo {
 
 /// One change to the base repository, and the environment of the build that
 /// follows it; `{outside}` in a value stands for a folder outside both
-/// repositories, at the same path for both builds.
+/// repositories, at the same path for both builds. A change may capture
+/// what only the test knows (a registry's address, a base's digest).
 struct Scenario {
     name: &'static str,
-    change: fn(&Repo),
+    change: Box<dyn Fn(&Repo)>,
     env: &'static [(&'static str, &'static str)],
 }
 
-const fn scenario(name: &'static str, change: fn(&Repo)) -> Scenario {
+fn scenario(name: &'static str, change: impl Fn(&Repo) + 'static) -> Scenario {
     Scenario {
         name,
-        change,
+        change: Box::new(change),
         env: &[],
     }
 }
@@ -549,7 +551,7 @@ fn requirements() -> Vec<Scenario> {
         }),
         Scenario {
             name: "UV_CONSTRAINT picks an older urlkit",
-            change: |_| {},
+            change: Box::new(|_| {}),
             env: &[("UV_CONSTRAINT", "{outside}/old-urlkit.txt")],
         },
         scenario("extra: pin changed to an older tool", |r| {
@@ -703,6 +705,366 @@ fn renames_and_removals_build_as_from_scratch() {
     check_all(&renames_and_removals());
 }
 
+/// Image functions (`package = "image"`) next to the ZIP functions whose
+/// layers they share: their images are made on a base pulled from a
+/// registry of the test's own, so the group needs Debian's docker-registry,
+/// docker with the test image (the bases are built from it) and AWS's
+/// runtime interface client.
+mod needs_registry {
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::process::Command;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::support::registry::{test_base, TestRegistry};
+    use crate::support::{require_runtime, ENGINE_IMAGES};
+
+    /// The registry and the two bases in it, by digest: the test base and
+    /// the same with one more layer (a file); `tag` names the first.
+    struct Bases {
+        host: String,
+        first: String,
+        second: String,
+        first_digest: String,
+        second_digest: String,
+        tag: String,
+    }
+
+    /// `i`, an image on the repository's `image_base` (by digest) with the
+    /// layers of ZIP function `a`, and `j`, an image on a base given by tag
+    /// (pinned in `images.lock`) with those of `b`.
+    const IMAGE_FUNCTIONS: &str = r#"
+[workspace.metadata.lambda.functions.i]
+source = "lambdas/i"
+handler = "i_handler.lambda_handler"
+package = "image"
+layers = ["core", "shared"]
+
+[workspace.metadata.lambda.functions.j]
+source = "lambdas/j"
+handler = "j_handler.lambda_handler"
+package = "image"
+image_base = "{tag}"
+layers = ["extra", "shared"]
+"#;
+
+    /// The repository's base with the image functions, the bases and the
+    /// repository their images go to set, and the tag pinned to the first
+    /// base in `images.lock`.
+    fn image_base(bases: &Bases) -> Repo {
+        let repo = base();
+        config(
+            &repo,
+            "budget = \"50 MiB\"\n",
+            &format!(
+                "budget = \"50 MiB\"\nimage_base = \"{}\"\nimage_repository = \"{}/app\"\n",
+                bases.first, bases.host
+            ),
+        );
+        append(&repo, "Cargo.toml", &IMAGE_FUNCTIONS.replace("{tag}", &bases.tag));
+        repo.write("lambdas/i/i_handler.py", A_HANDLER);
+        repo.write("lambdas/j/j_handler.py", B_HANDLER);
+        pin(&repo, bases, &bases.first_digest);
+        repo
+    }
+
+    /// `images.lock` with the tag pinned to `digest` for x86_64, as
+    /// `cargo xtask lock` writes it.
+    fn pin(repo: &Repo, bases: &Bases, digest: &str) {
+        let lock = serde_json::json!({
+            "note": "Written by `cargo xtask lock`.",
+            "bases": { &bases.tag: { "x86_64": digest } },
+        });
+        repo.write(
+            "images.lock",
+            &format!("{}\n", serde_json::to_string_pretty(&lock).unwrap()),
+        );
+    }
+
+    /// Replaces the only occurrence of `from` in the table
+    /// `[workspace.metadata.lambda.<name>]` of the configuration.
+    fn in_table(repo: &Repo, name: &str, from: &str, to: &str) {
+        let text = String::from_utf8(repo.read("Cargo.toml")).unwrap();
+        let header = format!("[workspace.metadata.lambda.{name}]\n");
+        let start = text.find(&header).unwrap_or_else(|| panic!("no table {name}"));
+        let end = text[start + header.len()..]
+            .find("\n[")
+            .map_or(text.len(), |end| start + header.len() + end);
+        let body = &text[start..end];
+        assert_eq!(
+            body.matches(from).count(),
+            1,
+            "{name}: expected exactly one {from:?} in:\n{body}"
+        );
+        let edited = format!("{}{}{}", &text[..start], body.replacen(from, to, 1), &text[end..]);
+        repo.write("Cargo.toml", &edited);
+    }
+
+    fn image_scenarios(bases: &Rc<Bases>) -> Vec<Scenario> {
+        // One handle on the bases for each scenario that needs them.
+        let [b1, b2, b3, b4, b5, b6, b7] = std::array::from_fn(|_| Rc::clone(bases));
+        vec![
+            scenario("nothing changed", |_| {}),
+            scenario("image_base -> another base (one more layer)", move |r| {
+                config(r, &b1.first, &b1.second)
+            }),
+            scenario("j: the tag's pin in images.lock moved", move |r| {
+                pin(r, &b2, &b2.second_digest)
+            }),
+            scenario("images.lock removed (j's tag unpinned)", |r| {
+                remove(r, "images.lock")
+            }),
+            scenario("i: base by tag, pinned to the same digest", move |r| {
+                in_table(
+                    r,
+                    "functions.i",
+                    "package = \"image\"\n",
+                    &format!("package = \"image\"\nimage_base = \"{}\"\n", b3.tag),
+                )
+            }),
+            scenario("core: pin changed (in a and i)", |r| {
+                edit(r, "layers/core/requirements.txt", "req==1.0", "req==1.1")
+            }),
+            scenario("extra: pin changed (in b and j)", |r| {
+                edit(r, "layers/extra/requirements.txt", "tool==2.0", "tool==1.0")
+            }),
+            scenario("i: handler edited", |r| {
+                edit(
+                    r,
+                    "lambdas/i/i_handler.py",
+                    "\"req\": req.VERSION",
+                    "\"version\": req.VERSION",
+                )
+            }),
+            scenario("i: handler raises at import", |r| {
+                append(r, "lambdas/i/i_handler.py", "\nraise RuntimeError('boom')\n")
+            }),
+            scenario("i.handler -> another function of the module", |r| {
+                in_table(r, "functions.i", "lambda_handler", "other_handler")
+            }),
+            scenario("shared: module edited (in every function)", |r| {
+                edit(r, "lambdas/shared/util.py", "hello from shared", "hi from shared")
+            }),
+            scenario("a: package zip -> image", |r| {
+                set_key(r, ".functions.a", "package = \"image\"")
+            }),
+            scenario("i: package image -> zip", |r| {
+                in_table(r, "functions.i", "package = \"image\"\n", "")
+            }),
+            scenario("i: package image -> zip, said so", |r| {
+                in_table(r, "functions.i", "package = \"image\"", "package = \"zip\"")
+            }),
+            scenario(
+                "j: package image -> zip (its image_base and pin gone)",
+                move |r| {
+                    in_table(
+                        r,
+                        "functions.j",
+                        &format!("package = \"image\"\nimage_base = \"{}\"\n", b4.tag),
+                        "",
+                    );
+                    remove(r, "images.lock");
+                },
+            ),
+            scenario("d: package -> image (its external layer refused)", |r| {
+                set_key(r, ".functions.d", "package = \"image\"")
+            }),
+            scenario("i.image_repository set (its own)", move |r| {
+                in_table(
+                    r,
+                    "functions.i",
+                    "package = \"image\"\n",
+                    &format!("package = \"image\"\nimage_repository = \"{}/own\"\n", b5.host),
+                )
+            }),
+            scenario("image_repository changed", move |r| {
+                config(r, &format!("{}/app", b6.host), &format!("{}/other/app", b6.host))
+            }),
+            scenario("image_repository removed", move |r| {
+                config(r, &format!("image_repository = \"{}/app\"\n", b7.host), "")
+            }),
+            scenario("i.layers reordered", |r| {
+                in_table(
+                    r,
+                    "functions.i",
+                    "[\"core\", \"shared\"]",
+                    "[\"shared\", \"core\"]",
+                )
+            }),
+            scenario("i.layers: core removed (import req goes missing)", |r| {
+                in_table(r, "functions.i", "[\"core\", \"shared\"]", "[\"shared\"]")
+            }),
+            scenario("i.layers removed", |r| {
+                in_table(r, "functions.i", "layers = [\"core\", \"shared\"]\n", "")
+            }),
+            scenario("i.architecture -> arm64 (the base is amd64 only)", |r| {
+                in_table(
+                    r,
+                    "functions.i",
+                    "package = \"image\"\n",
+                    "package = \"image\"\narchitecture = \"arm64\"\n",
+                )
+            }),
+            scenario("j.architecture -> arm64 (its tag not pinned for arm64)", |r| {
+                in_table(
+                    r,
+                    "functions.j",
+                    "package = \"image\"\n",
+                    "package = \"image\"\narchitecture = \"arm64\"\n",
+                )
+            }),
+            scenario("function i renamed to img", |r| {
+                config(r, "functions.i]", "functions.img]")
+            }),
+            scenario("function i removed", |r| {
+                let table = IMAGE_FUNCTIONS
+                    .split("\n\n")
+                    .find(|table| table.contains("functions.i]"))
+                    .unwrap()
+                    .trim_start();
+                config(r, &format!("{table}\n"), "");
+            }),
+        ]
+    }
+
+    /// The same base with a file added in one more layer, built with docker
+    /// (no `RUN`: nothing runs) and pushed as `lambda/python:3.11-extra`:
+    /// its reference by digest.
+    fn second_base(registry: &TestRegistry, first: &str) -> String {
+        let context = tempfile::Builder::new().prefix("xtask-base-").tempdir().unwrap();
+        fs::write(
+            context.path().join("Dockerfile"),
+            format!("FROM {first}\nCOPY extra.txt /etc/extra.txt\n"),
+        )
+        .unwrap();
+        fs::write(context.path().join("extra.txt"), "one more layer\n").unwrap();
+        let tag = format!("{}/lambda/python:3.11-extra", registry.host());
+        let _images = ENGINE_IMAGES
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let run = |args: &[&str]| {
+            let output = Command::new("docker").args(args).output().unwrap();
+            assert!(
+                output.status.success(),
+                "docker {}: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        run(&["build", "--quiet", "-t", &tag, &context.path().to_string_lossy()]);
+        let pushed = run(&["push", &tag]);
+        run(&["rmi", &tag]);
+        let _ = Command::new("docker").args(["rmi", first]).output();
+        let digest = pushed
+            .split_whitespace()
+            .find(|word| word.starts_with("sha256:") && word.len() == 71)
+            .unwrap_or_else(|| panic!("docker push printed no digest:\n{pushed}"));
+        registry.reference(&format!("lambda/python@{digest}")).to_string()
+    }
+
+    /// An image's blobs in `dist/` are hard links into the store; a copy of
+    /// the repository (what the incremental build starts from) holds plain
+    /// files, and the comparison sees them equal: it reads contents.
+    fn dist_blobs_are_links_compared_by_content(built: &Repo) {
+        let blobs = built.path().join("dist/images/i/blobs/sha256");
+        let names: Vec<_> = fs::read_dir(&blobs)
+            .unwrap_or_else(|err| panic!("{}: {err}", blobs.display()))
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(
+            names.len() > 3,
+            "a base layer, i's layers, its config and manifest"
+        );
+        for name in &names {
+            let links = fs::metadata(blobs.join(name)).unwrap().nlink();
+            assert!(links >= 2, "{name:?}: a link into the store ({links} link)");
+        }
+        let copy = Repo::new(BASE);
+        copy_tree(built.path(), copy.path());
+        let copied = copy.path().join("dist/images/i/blobs/sha256");
+        for name in &names {
+            assert_eq!(fs::metadata(copied.join(name)).unwrap().nlink(), 1, "{name:?}");
+        }
+        let dist = |repo: &Path| files_under(&repo.join("dist"));
+        assert_eq!(dist(built.path()), dist(copy.path()), "the same contents");
+        let mut changed = dist(copy.path());
+        let blob = format!("images/i/blobs/sha256/{}", names[0].to_string_lossy());
+        changed.get_mut(&blob).unwrap().push(b'!');
+        assert_ne!(dist(built.path()), changed, "a blob's bytes count");
+    }
+
+    #[test]
+    #[ignore = "needs docker-registry, a container engine and the runtime client"]
+    fn image_scenarios_build_as_from_scratch() {
+        require_runtime();
+        let registry = TestRegistry::start();
+        let first = test_base(&registry);
+        let first_digest = first.digest.clone().unwrap();
+        let first = first.to_string();
+        let second = second_base(&registry, &first);
+        let second_digest = second.rsplit_once('@').unwrap().1.to_string();
+        assert_ne!(first_digest, second_digest);
+        let bases = Rc::new(Bases {
+            host: registry.host(),
+            tag: format!("{}/lambda/python:3.11", registry.host()),
+            first,
+            second,
+            first_digest,
+            second_digest,
+        });
+        let scenarios = image_scenarios(&bases);
+        check_all_on(&|| image_base(&bases), &scenarios, &|built| {
+            dist_blobs_are_links_compared_by_content(built);
+            a_repository_change_reaches_only_the_manifest(built, &bases);
+        });
+    }
+
+    /// Where images go is no input of an image: a new `image_repository`
+    /// rebuilds nothing and changes, in `dist/`, the manifest's
+    /// `image.repository` of each image function, and nothing else.
+    fn a_repository_change_reaches_only_the_manifest(built: &Repo, bases: &Bases) {
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(outside.path().join("runtime-site")).unwrap();
+        let mut before = files_under(&built.path().join("dist"));
+        if let Some(page) = before.get_mut("report.html") {
+            *page = html_report(page);
+        }
+        let repo = Repo::new(BASE);
+        copy_tree(built.path(), repo.path());
+        let old = format!("{}/app", bases.host);
+        let new = format!("{}/elsewhere", bases.host);
+        config(&repo, &old, &new);
+        let after = build(&repo, outside.path(), &[]);
+        assert_eq!(after.code, 0, "{}", after.stderr);
+        let changed: BTreeSet<&String> = after
+            .dist
+            .keys()
+            .chain(before.keys())
+            .filter(|name| before.get(*name) != after.dist.get(*name))
+            .collect();
+        assert_eq!(
+            changed.into_iter().collect::<Vec<_>>(),
+            ["manifest.json"],
+            "only the manifest changes"
+        );
+        let manifest = |bytes: &[u8]| -> serde_json::Value { serde_json::from_slice(bytes).unwrap() };
+        let (mut was, now) = (
+            manifest(&before["manifest.json"]),
+            manifest(&after.dist["manifest.json"]),
+        );
+        for function in ["i", "j"] {
+            let repository = &mut was["functions"][function]["image"]["repository"];
+            assert_eq!(*repository, format!("{old}/{function}").as_str());
+            *repository = format!("{new}/{function}").into();
+        }
+        assert_eq!(was, now, "the repositories, and nothing else");
+    }
+}
+
 /// Today's binary cannot exercise the JSON comparison, so the harness
 /// proves here that it ignores only timings and failure messages.
 #[test]
@@ -771,6 +1133,12 @@ fn the_html_report_ignores_only_its_changes_and_init_times() {
 /// Runs every scenario of a table and fails once, naming each scenario whose
 /// incremental build differs from its build from scratch.
 fn check_all(scenarios: &[Scenario]) {
+    check_all_on(&base, scenarios, &|_| {});
+}
+
+/// [`check_all`] on the base repository that `base` makes; `built_base`
+/// looks at it once it is built, before any scenario.
+fn check_all_on(base: &dyn Fn() -> Repo, scenarios: &[Scenario], built_base: &dyn Fn(&Repo)) {
     let outside_dir = tempfile::tempdir().unwrap();
     let outside = outside_dir.path();
     // Empty: the smoke test needs no network.
@@ -783,6 +1151,7 @@ fn check_all(scenarios: &[Scenario]) {
         "the base repository must build cleanly\nstdout:\n{}\nstderr:\n{}",
         first.stdout, first.stderr
     );
+    built_base(&built);
     let mut failures = Vec::new();
     for scenario in scenarios {
         let incremental = Repo::new(BASE);
