@@ -190,8 +190,9 @@ pub fn push_layout(
         uploaded: Vec::new(),
         present: Vec::new(),
     };
-    for (blob_digest, path, size) in blobs {
-        if client.has_blob(name, &blob_digest)? {
+    let present = has_blobs(&client, name, &blobs)?;
+    for ((blob_digest, path, size), present) in blobs.into_iter().zip(present) {
+        if present {
             pushed.present.push(blob_digest);
             continue;
         }
@@ -209,4 +210,41 @@ pub fn push_layout(
         client.put_manifest(name, tag, &bytes, &media_type)?;
     }
     Ok(pushed)
+}
+
+/// At most this many HEADs at once.
+const HEADS_AT_ONCE: usize = 8;
+
+/// Whether `repository` has each blob. The first is asked alone (a
+/// registry that wants a token is asked for one once), the others side by
+/// side: a request is a curl process, and most of a small push is its HEADs.
+fn has_blobs(
+    client: &Client,
+    repository: &str,
+    blobs: &[(String, std::path::PathBuf, u64)],
+) -> Result<Vec<bool>> {
+    let Some(((first, _, _), rest)) = blobs.split_first() else {
+        return Ok(Vec::new());
+    };
+    let mut present = vec![client.has_blob(repository, first)?];
+    for group in rest.chunks(HEADS_AT_ONCE) {
+        let answers: Vec<Result<bool>> = std::thread::scope(|scope| {
+            let asked: Vec<_> = group
+                .iter()
+                .map(|(digest, _, _)| scope.spawn(move || client.has_blob(repository, digest)))
+                .collect();
+            asked
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a HEAD of {repository} stopped")))
+                })
+                .collect()
+        });
+        for answer in answers {
+            present.push(answer?);
+        }
+    }
+    Ok(present)
 }
