@@ -7,9 +7,10 @@
 #   a. cold:        xtask: target/lambda/store/{base,image,image-layer} and dist/images removed
 #                   (the base is pulled from the registry again; the dependency layers' and the
 #                   function's ZIPs stay built); docker: the pushed image and the base removed
-#                   from docker (`docker rmi`), its build cache emptied (`docker builder prune -af`,
-#                   `docker image prune -f`). The registry holds the base only: the pushed
-#                   repositories are deleted from its storage before each run.
+#                   from docker (`docker rmi`, which deletes the legacy builder's cached steps with
+#                   it), BuildKit's cache emptied (`docker builder prune -af`: daemon-wide).
+#                   The registry holds the base only: the pushed repositories are deleted from
+#                   its storage before each run.
 #   b. cold, base local: the same, but the base stays (xtask: target/lambda/store/base; docker:
 #                   the pulled base image).
 #   c. one edit:    a comment appended to the function's handler (a new one each run), then
@@ -80,8 +81,8 @@ cleanup() {
         wait "$registry_pid" 2>/dev/null || true
     fi
     if [[ -n "${registry:-}" ]]; then
-        docker rmi -f "$registry/docker/$function" >/dev/null 2>&1 || true
-        if [[ -n "${base:-}" ]]; then docker rmi -f "$base" >/dev/null 2>&1 || true; fi
+        # Every image of the run (an edit round leaves the one before untagged).
+        docker images -q --no-trunc "$registry/*/*" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
     fi
 }
 trap cleanup EXIT
@@ -228,9 +229,9 @@ prepare_xtask() { # SCENARIO
 prepare_docker() { # SCENARIO
     case "$1" in
         cold|base-local)
-              docker rmi -f "$registry/docker/$function" >/dev/null 2>&1 || true
+              # rmi also deletes the untagged parents: the legacy builder's cache of this build.
+              docker images -q --no-trunc "$registry/docker/$function" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
               if [[ "$1" == cold ]]; then docker rmi -f "$base" >/dev/null 2>&1 || true; fi
-              docker image prune -f >/dev/null 2>&1
               docker builder prune -af >/dev/null 2>&1
               forget_pushes docker ;;
         edit) edit "$ctx/function/$handler_file" ;;
