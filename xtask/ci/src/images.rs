@@ -66,6 +66,9 @@ pub struct ImageApp {
     base: String,
     xtask: PathBuf,
     uv_cache: PathBuf,
+    /// What provisioning gave the harness's shell (PATH with uv first, the
+    /// runtime interface client): the copy's commands get it too.
+    provided: Vec<(&'static str, std::ffi::OsString)>,
     /// The image's digest as first built: another repository to push to
     /// must not change it.
     digest: RefCell<Option<String>>,
@@ -77,11 +80,22 @@ impl ImageApp {
     /// Starts the registry, pushes the base into it, copies the
     /// application (its `target/`, and with it the store, is kept from run
     /// to run) and pins the base in the copy's images.lock.
-    pub fn prepare(config: &Config, xtask: &Path) -> Result<ImageApp> {
+    pub fn prepare(config: &Config, xtask: &Path, harness: &Shell) -> Result<ImageApp> {
+        let provided: Vec<(&'static str, std::ffi::OsString)> =
+            ["PATH", xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE]
+                .into_iter()
+                .filter_map(|name| Some((name, harness.var_os(name)?)))
+                .collect();
+        let client = harness
+            .var_os(xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE)
+            .map(PathBuf::from)
+            .context(
+                "XTASK_RUNTIME_CLIENT is not set: provisioning sets it to the runtime interface client",
+            )?;
         let registry = Registry::start(config)?;
         eprintln!("ci: a registry answers on {}", registry.host());
         let digest = registry
-            .push_lambda_base(config)
+            .push_lambda_base(config, &client)
             .context("building and pushing the Lambda-like base image")?;
         let base = format!("{}/{}", registry.host(), registry::BASE);
         eprintln!("ci: {base} is {digest}");
@@ -124,6 +138,7 @@ impl ImageApp {
             base,
             xtask: xtask.to_path_buf(),
             uv_cache: config.cache_dir().join("uv"),
+            provided,
             digest: RefCell::new(None),
             registry,
         })
@@ -151,6 +166,9 @@ impl ImageApp {
     fn shell(&self) -> Result<Shell> {
         let sh = Shell::new()?;
         sh.change_dir(&self.root);
+        for (name, value) in &self.provided {
+            sh.set_var(name, value);
+        }
         sh.set_var("CARGO_TARGET_DIR", self.root.join("target"));
         sh.set_var("UV_CACHE_DIR", &self.uv_cache);
         Ok(sh)

@@ -71,7 +71,7 @@ impl Harness<'_> {
         if let Some(app) = self.images.get() {
             return Ok(app);
         }
-        let app = images::ImageApp::prepare(&self.config, &self.xtask)?;
+        let app = images::ImageApp::prepare(&self.config, &self.xtask, &self.sh)?;
         Ok(self.images.get_or_init(|| app))
     }
 }

@@ -115,12 +115,7 @@ impl Registry {
     /// runtime interface client of `XTASK_RUNTIME_CLIENT`) as
     /// `xtask-ci-lambda-base:3.11` and copies it into the registry as
     /// `<host>/lambda/python:3.11` with skopeo: the manifest's digest there.
-    pub fn push_lambda_base(&self, config: &Config) -> Result<String> {
-        let client = std::env::var_os(xtask::lambda::runtime_env::RUNTIME_CLIENT_VARIABLE)
-            .map(PathBuf::from)
-            .context(
-                "XTASK_RUNTIME_CLIENT is not set: provisioning sets it to the runtime interface client",
-            )?;
+    pub fn push_lambda_base(&self, config: &Config, client: &Path) -> Result<String> {
         let context = config.cache_dir().join("ci").join("lambda-base");
         if context.exists() {
             fs::remove_dir_all(&context).with_context(|| format!("removing {}", context.display()))?;
@@ -133,7 +128,7 @@ impl Registry {
         }
         let copied = Command::new("cp")
             .arg("-R")
-            .arg(&client)
+            .arg(client)
             .arg(context.join("runtime"))
             .stdin(Stdio::null())
             .status()
