@@ -418,8 +418,8 @@ mod tests {
     #[test]
     fn the_ecr_request_is_signed_and_holds_the_secret_nowhere() {
         let credentials = Credentials {
-            key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            key_id: "XTASKTESTKEYID".into(),
+            secret: "xtask-test-secret-never-sent".into(),
             token: Some("SESSIONTOKEN".into()),
             source: "AWS_ACCESS_KEY_ID from the environment".into(),
         };
@@ -441,10 +441,10 @@ mod tests {
             "{config}"
         );
         assert!(
-            config.contains("Credential=AKIAIOSFODNN7EXAMPLE/19700101/eu-west-1/ecr/aws4_request"),
+            config.contains("Credential=XTASKTESTKEYID/19700101/eu-west-1/ecr/aws4_request"),
             "{config}"
         );
-        assert!(!config.contains("EXAMPLEKEY"), "{config}");
+        assert!(!config.contains("never-sent"), "{config}");
         let basic = base64(b"AWS:secret-password");
         let answer = format!(r#"{{"authorizationData":[{{"authorizationToken":"{basic}","expiresAt":1}}]}}"#);
         assert_eq!(parse_ecr_token(answer.as_bytes()), Some(basic));
