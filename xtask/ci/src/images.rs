@@ -321,17 +321,27 @@ fn run_as_lambda(config: &Config, uri: &str, event: &str, env: &[(&str, &str)]) 
     }
     fs::create_dir_all(&dir)?;
     let answer = dir.join("answer");
-    let port = registry::free_port()?;
     let mut api = Command::new("python3")
         .args(["-I", "-c", ONE_EVENT_RUNTIME_API])
-        .arg(port.to_string())
         .arg(event)
         .arg(&answer)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .process_group(0)
         .spawn()
         .context("starting the one-event Runtime API (python3)")?;
     let _api_watched = reaper::watch(Owned::Tree(api.id()));
+    // The port the kernel gave it, its first line: no other server can
+    // have taken it between a probe and the bind.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(api.stdout.take().context("the Runtime API's output")?),
+        &mut first,
+    )?;
+    let port: u16 = first
+        .trim()
+        .parse()
+        .with_context(|| format!("the one-event Runtime API printed no port: {first:?}"))?;
     let name = format!("xtask-ci-image-{}", std::process::id());
     let owned = Owned::Container("docker".to_string(), name.clone());
     let _container_watched = reaper::watch(owned.clone());

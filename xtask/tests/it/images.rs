@@ -353,20 +353,29 @@ mod needs_registry {
             String::from_utf8_lossy(&pull.stderr)
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = crate::support::registry::free_port();
         let answer = dir.path().join("answer");
         let mut api = Command::new("python3")
             .arg("-c")
             .arg(ONE_EVENT_RUNTIME_API)
-            .arg(port.to_string())
             .arg(event)
             .arg(&answer)
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // The port the kernel gave it (a probed free port could be taken
+        // by a test's registry before the bind).
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(api.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        let port: u16 = first.trim().parse().unwrap();
         let name = format!("xtask-image-test-{}", std::process::id());
+        let said = fs::File::create(dir.path().join("said")).unwrap();
         let mut run = Command::new("docker")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(said.try_clone().unwrap())
+            .stderr(said)
             .args(["run", "--rm", "--name", &name, "--network", "host", "--read-only"])
             .args(["--tmpfs", "/tmp", "--user", "993:993"])
             .args(["--env", &format!("AWS_LAMBDA_RUNTIME_API=127.0.0.1:{port}")])
@@ -377,7 +386,11 @@ mod needs_registry {
         let _ = Command::new("docker").args(["rm", "-f", &name]).output();
         let _ = run.wait();
         let _ = Command::new("docker").args(["rmi", uri]).output();
-        assert!(status.success(), "the runtime interface client never answered");
+        assert!(
+            status.success(),
+            "the runtime interface client never answered; the container said:\n{}",
+            fs::read_to_string(dir.path().join("said")).unwrap_or_default()
+        );
         fs::read_to_string(answer).unwrap()
     }
 
