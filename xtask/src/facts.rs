@@ -177,6 +177,12 @@ pub const S3_DEFAULT_REGION: &str = "us-east-1";
 /// https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html
 pub const LAYER_MOUNT: &str = "/opt";
 
+/// `root` (an absolute path: [`TASK_ROOT`], [`LAYER_MOUNT`]) as a container
+/// image layer's tar names what is under it: relative, ending in `/`.
+pub fn in_image_layer(root: &str) -> String {
+    format!("{}/", root.trim_matches('/'))
+}
+
 /// Lambda gives the init phase (which imports the handler) 10 s; an import
 /// still running by then is reported as hung. Source: AWS Lambda execution
 /// environment lifecycle, "Init phase",

@@ -31,7 +31,7 @@ use crate::config::manifest::IMAGE_BASE_LAYER;
 use crate::config::{Config, Package};
 use crate::digest::KeyHasher;
 use crate::error::UsageError;
-use crate::facts::{Arch, Runtime};
+use crate::facts::{self, Arch, Runtime};
 use crate::store::oci::{self, LayerInfo};
 use crate::store::registry::{self, Reference};
 use crate::store::{archive, Lookup, Store};
@@ -155,14 +155,12 @@ pub struct Part {
     /// `function`, or the layer's name in the manifest.
     pub name: String,
     pub zip: PathBuf,
-    /// Its ZIP's sha256: with the prefix, the cached layer's key.
+    /// Its ZIP's sha256: with where it goes, the cached layer's key.
     pub zip_sha256: String,
-    pub prefix: &'static str,
+    /// Where Lambda puts the ZIP's files: [`facts::TASK_ROOT`] for the
+    /// function's, [`facts::LAYER_MOUNT`] for a layer's.
+    pub root: &'static str,
 }
-
-/// Where a ZIP's files go in an image.
-pub const TASK_PREFIX: &str = "var/task/";
-pub const OPT_PREFIX: &str = "opt/";
 
 /// What an image is built from, beyond its parts.
 pub struct ImageInputs<'a> {
@@ -211,7 +209,7 @@ pub fn image(store: &Store, inputs: &ImageInputs, parts: &[Part], dir: &Path) ->
             inputs.function,
             inputs.base.reference,
             inputs.runtime.name,
-            crate::facts::default_image_base(inputs.runtime)
+            facts::default_image_base(inputs.runtime)
         ))
         .into());
     }
@@ -296,7 +294,7 @@ fn cached_layer(store: &Store, part: &Part) -> Result<(LayerInfo, PathBuf)> {
     let mut key = KeyHasher::default();
     key.part("format", LAYER_FORMAT)
         .part("zip", &part.zip_sha256)
-        .part("prefix", part.prefix);
+        .part("prefix", facts::in_image_layer(part.root));
     let key = key.hex();
     let gate = Arc::clone(
         LAYER_GATES
@@ -315,14 +313,19 @@ fn cached_layer(store: &Store, part: &Part) -> Result<(LayerInfo, PathBuf)> {
         }
     }
     let entry = store.put(LAYER_KIND, &key, |dir| {
-        let files = archive::read_entries_up_to(&part.zip, crate::facts::MAX_IMAGE_BYTES)?
-            .into_iter()
-            .map(|(path, bytes, executable)| oci::File {
-                path: format!("{}{path}", part.prefix),
-                bytes,
-                executable,
-            })
-            .collect();
+        let prefix = facts::in_image_layer(part.root);
+        let files = archive::read_entries_up_to(
+            &part.zip,
+            facts::MAX_IMAGE_BYTES,
+            "Lambda's limit for a container image",
+        )?
+        .into_iter()
+        .map(|(path, bytes, executable)| oci::File {
+            path: format!("{prefix}{path}"),
+            bytes,
+            executable,
+        })
+        .collect();
         let layer =
             oci::layer(files).with_context(|| format!("making the image layer of `{}`", part.name))?;
         fs::write(dir.join(LAYER_BLOB), &layer.blob)?;
@@ -533,7 +536,7 @@ mod tests {
                         name: "core".to_string(),
                         zip: zip.clone(),
                         zip_sha256: zip_sha256.clone(),
-                        prefix: OPT_PREFIX,
+                        root: facts::LAYER_MOUNT,
                     };
                     let (info, path) = cached_layer(&store, &part)?;
                     let blob = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;

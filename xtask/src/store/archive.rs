@@ -200,12 +200,21 @@ const MAX_UNPACKED_BYTES: u64 = crate::facts::MAX_UNZIPPED_BYTES;
 
 /// Copies `entry` into `out`, at most `left` bytes across one archive's
 /// entries; `left` shrinks by what was copied.
-fn copy_bounded(entry: &mut impl io::Read, out: &mut impl Write, left: &mut u64, zip: &Path) -> Result<()> {
+/// What a ZIP may unpack to, and how an error names that bound.
+const ZIP_LIMIT: (u64, &str) = (MAX_UNPACKED_BYTES, "Lambda's limit unzipped");
+
+fn copy_bounded(
+    entry: &mut impl io::Read,
+    out: &mut impl Write,
+    left: &mut u64,
+    (limit, which): (u64, &str),
+    zip: &Path,
+) -> Result<()> {
     let copied = io::copy(&mut io::Read::take(entry, left.saturating_add(1)), out)
         .with_context(|| format!("reading {}", zip.display()))?;
     *left = left.checked_sub(copied).with_context(|| {
         format!(
-            "{} unpacks to more than {MAX_UNPACKED_BYTES} bytes, Lambda's limit unzipped (delete it and build again)",
+            "{} unpacks to more than {limit} bytes, {which} (delete it and build again)",
             zip.display()
         )
     })?;
@@ -214,16 +223,18 @@ fn copy_bounded(entry: &mut impl io::Read, out: &mut impl Write, left: &mut u64,
 
 /// Every file of a ZIP with its bytes and whether it is executable.
 pub fn read_entries(path: &Path) -> Result<Vec<(String, Vec<u8>, bool)>> {
-    read_entries_within(path, MAX_UNPACKED_BYTES)
+    read_entries_within(path, ZIP_LIMIT)
 }
 
-/// Like [`read_entries`], up to `limit` bytes unpacked (an image's layer
-/// is bounded by the image's limit, not a ZIP's).
-pub fn read_entries_up_to(path: &Path, limit: u64) -> Result<Vec<(String, Vec<u8>, bool)>> {
-    read_entries_within(path, limit)
+/// Like [`read_entries`], up to `limit` bytes unpacked, which the error
+/// names as `which` (an image's layer is bounded by the image's limit, not
+/// a ZIP's).
+pub fn read_entries_up_to(path: &Path, limit: u64, which: &str) -> Result<Vec<(String, Vec<u8>, bool)>> {
+    read_entries_within(path, (limit, which))
 }
 
-fn read_entries_within(path: &Path, mut left: u64) -> Result<Vec<(String, Vec<u8>, bool)>> {
+fn read_entries_within(path: &Path, limit: (u64, &str)) -> Result<Vec<(String, Vec<u8>, bool)>> {
+    let mut left = limit.0;
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =
         ZipArchive::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
@@ -237,7 +248,7 @@ fn read_entries_within(path: &Path, mut left: u64) -> Result<Vec<(String, Vec<u8
         }
         // Never sized from the entry's own claim: the buffer grows with the bytes.
         let mut bytes = Vec::new();
-        copy_bounded(&mut entry, &mut bytes, &mut left, path)?;
+        copy_bounded(&mut entry, &mut bytes, &mut left, limit, path)?;
         let executable = entry.unix_mode().is_some_and(|mode| mode & 0o111 != 0);
         entries.push((entry.name()?.to_string(), bytes, executable));
     }
@@ -247,10 +258,11 @@ fn read_entries_within(path: &Path, mut left: u64) -> Result<Vec<(String, Vec<u8
 /// Extracts a ZIP into `dest` the way Lambda does: later calls overwrite
 /// files an earlier one wrote.
 pub fn extract_zip(path: &Path, dest: &Path) -> Result<()> {
-    extract_zip_within(path, dest, MAX_UNPACKED_BYTES)
+    extract_zip_within(path, dest, ZIP_LIMIT)
 }
 
-fn extract_zip_within(path: &Path, dest: &Path, mut left: u64) -> Result<()> {
+fn extract_zip_within(path: &Path, dest: &Path, limit: (u64, &str)) -> Result<()> {
+    let mut left = limit.0;
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut archive =
         ZipArchive::new(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))?;
@@ -274,7 +286,7 @@ fn extract_zip_within(path: &Path, dest: &Path, mut left: u64) -> Result<()> {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         let mut out = File::create(&target).with_context(|| format!("writing {}", target.display()))?;
-        copy_bounded(&mut entry, &mut out, &mut left, path)?;
+        copy_bounded(&mut entry, &mut out, &mut left, limit, path)?;
         if let Some(mode) = entry.unix_mode() {
             fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o777))
                 .with_context(|| format!("setting the mode of {}", target.display()))?;
@@ -491,11 +503,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (zip, files) = sample_zip(dir.path());
         let total: u64 = files.iter().map(|(_, bytes, _)| bytes.len() as u64).sum();
-        assert_eq!(read_entries_within(&zip, total).unwrap().len(), files.len());
-        let err = read_entries_within(&zip, total - 1).unwrap_err().to_string();
-        assert!(err.contains("unpacks to more than"), "{err}");
-        extract_zip_within(&zip, &dir.path().join("fits"), total).unwrap();
-        let err = extract_zip_within(&zip, &dir.path().join("too-big"), total - 1)
+        let bound = |bytes| (bytes, "the test's bound");
+        assert_eq!(
+            read_entries_within(&zip, bound(total)).unwrap().len(),
+            files.len()
+        );
+        let err = read_entries_within(&zip, bound(total - 1))
+            .unwrap_err()
+            .to_string();
+        // The error names the bound it crossed, not always a ZIP's.
+        assert!(
+            err.contains(&format!(
+                "unpacks to more than {} bytes, the test's bound",
+                total - 1
+            )),
+            "{err}"
+        );
+        extract_zip_within(&zip, &dir.path().join("fits"), bound(total)).unwrap();
+        let err = extract_zip_within(&zip, &dir.path().join("too-big"), bound(total - 1))
             .unwrap_err()
             .to_string();
         assert!(err.contains("unpacks to more than"), "{err}");

@@ -29,7 +29,5 @@ pub use manifest::Descriptor;
 pub use reference::Reference;
 pub use transfer::{pull, push_layout, Pulled, Pushed};
 
-/// `sha256:<hex>` of `bytes`.
-pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", crate::digest::bytes_sha256(bytes))
-}
+/// A blob's digest is named as the image parts name it.
+pub use super::oci::digest_of;

@@ -8,8 +8,9 @@ use super::context::{Batch, Executor, Made};
 use crate::config::manifest::IMAGE_FUNCTION_LAYER;
 use crate::config::Package;
 use crate::error::UsageError;
+use crate::facts;
 use crate::graph::{Kind, Node, Work};
-use crate::steps::image::{self, BaseData, ImageInputs, Part, OPT_PREFIX, TASK_PREFIX};
+use crate::steps::image::{self, BaseData, ImageInputs, Part};
 use crate::steps::install;
 use crate::steps::package::FUNCTION_ZIP;
 
@@ -67,7 +68,7 @@ impl Executor for Images {
                         name: IMAGE_FUNCTION_LAYER.to_string(),
                         zip: entry.dir.join(FUNCTION_ZIP),
                         zip_sha256: file.sha256.clone(),
-                        prefix: TASK_PREFIX,
+                        root: facts::TASK_ROOT,
                     });
                 }
                 _ => {
@@ -78,7 +79,7 @@ impl Executor for Images {
                         name: dep_node.name.clone(),
                         zip: install::layer_zip(entry),
                         zip_sha256: file.sha256.clone(),
-                        prefix: OPT_PREFIX,
+                        root: facts::LAYER_MOUNT,
                     });
                 }
             }
