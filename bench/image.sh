@@ -39,6 +39,7 @@
 # Environment:
 #   BENCH_RUNS=N          timed rounds per scenario (default 5; one untimed warm-up round before)
 #   BENCH_FUNCTION=NAME   the function made an image (default sms: the core, sms and shared layers)
+#   BENCH_SCENARIOS="…"   which of `cold base-local edit` to run (default: all three)
 #   XTASK_RUNTIME_CLIENT  the runtime interface client's site-packages for the base (see above)
 #
 # Needs docker (with xtask-test-python:bookworm; `cargo xtask ci` builds it), docker-registry
@@ -55,6 +56,13 @@ if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
     exit 2
 fi
 function="${BENCH_FUNCTION:-sms}"
+scenarios="${BENCH_SCENARIOS:-cold base-local edit}"
+for scenario in $scenarios; do
+    case "$scenario" in
+        cold|base-local|edit) ;;
+        *) echo "BENCH_SCENARIOS: unknown scenario '$scenario' (cold, base-local, edit)" >&2; exit 2 ;;
+    esac
+done
 for tool in docker docker-registry unzip python3 cargo curl; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "$tool not found on PATH (docker-registry: apt-get install -y docker-registry)" >&2
@@ -270,7 +278,7 @@ echo "== $machine"
 } | tee -a "$logs/commands.txt"
 printf 'scenario\tround\tside\tseconds\n' >"$times_tsv"
 
-for scenario in cold base-local edit; do
+for scenario in $scenarios; do
     for ((round = 0; round <= runs; round++)); do
         if ((round % 2)); then order="docker xtask"; else order="xtask docker"; fi
         # After an edit, also `xtask push` alone (it builds what the image needs first).
@@ -307,6 +315,8 @@ print("| scenario | xtask build + push s | docker build + push s | xtask / docke
 print("|---|---|---|---|---|")
 labels = {"cold": "cold (base pulled)", "base-local": "cold, base already local", "edit": "one handler edit"}
 for scenario, label in labels.items():
+    if not any(row["scenario"] == scenario for row in rows):
+        continue
     times = {"xtask": {}, "docker": {}, "push-only": {}}
     for row in rows:
         if row["scenario"] == scenario:

@@ -326,6 +326,7 @@ fn sweep(config: &Config) {
         cache.join("tools"),
         cache.join("runtime"),
         cache.join("sandbox"),
+        cache.join(crate::lambda::layout::LAID_OUT_DIR),
         cache.join("imports"),
         cache.join("report"),
         store.clone(),

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
-use super::runtime_env::{FunctionPlan, LayerStep, RuntimeSite};
+use super::runtime_env::{FunctionPlan, ImageLayerStep, LayerStep, RuntimeSite};
 use super::sandbox::Failure;
-use crate::config::manifest::{LayerKind, Manifest, IMAGE_BASE_LAYER};
+use crate::config::manifest::{LayerKind, Manifest, IMAGE_BASE_LAYER, IMAGE_FUNCTION_LAYER};
 use crate::facts;
 use crate::store::oci;
 
@@ -37,6 +37,7 @@ pub fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
         layers.push(LayerStep {
             name: layer.clone(),
             zip,
+            sha256: built.sha256.clone(),
         });
     }
     // An image function runs from what its image holds.
@@ -48,13 +49,15 @@ pub fn plan(manifest: &Manifest, name: &str) -> Result<FunctionPlan> {
                 .layers
                 .iter()
                 .filter(|layer| layer.name != IMAGE_BASE_LAYER)
-                .map(|layer| {
-                    format!(
+                .map(|layer| ImageLayerStep {
+                    blob: format!(
                         "{}/{}/{}",
                         image.layout,
                         oci::LAYOUT_BLOBS,
                         oci::blob_name(&layer.digest)
-                    )
+                    ),
+                    digest: layer.digest.clone(),
+                    task: layer.name == IMAGE_FUNCTION_LAYER,
                 })
         })
         .collect();

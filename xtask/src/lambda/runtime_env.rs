@@ -73,10 +73,10 @@ pub struct FunctionPlan {
     pub memory_mb: u64,
     /// The function's variables from `Cargo.toml`, set after Lambda's own.
     pub environment: Vec<(String, String)>,
-    /// An image function's own image layers (repository-relative blobs,
-    /// bottom to top, the base's left out): its `/opt` and `/var/task`
-    /// are unpacked from them instead of from the ZIPs.
-    pub image_layers: Vec<String>,
+    /// An image function's own image layers (bottom to top, the base's
+    /// left out): its `/opt` and `/var/task` are unpacked from them instead
+    /// of from the ZIPs.
+    pub image_layers: Vec<ImageLayerStep>,
     /// An image function's image: its layout (repository-relative) and
     /// manifest digest, what the container runner loads and runs whole.
     pub image: Option<(String, String)>,
@@ -87,6 +87,18 @@ pub struct LayerStep {
     pub name: String,
     /// `None` for an external layer: only its ARN is known.
     pub zip: Option<String>,
+    /// The ZIP's sha256, as the manifest records it.
+    pub sha256: Option<String>,
+}
+
+/// One of an image function's own image layers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageLayerStep {
+    /// Repository-relative: a blob of the image's layout.
+    pub blob: String,
+    pub digest: String,
+    /// The function's own layer (its `/var/task`), not a layer's `/opt`.
+    pub task: bool,
 }
 
 /// Where the imports run, or why they cannot run on this machine.

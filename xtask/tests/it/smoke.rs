@@ -390,6 +390,63 @@ layers = ["second", "first"]
         );
         smoke(&repo, &["--builder", "host", "plain"]).fails_with(1, "RuntimeError: boom");
     }
+
+    /// The layers' `/opt` is laid out once and kept across handler edits;
+    /// a kept tree changed behind the tool's back is laid out again, never
+    /// imported from.
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn a_kept_layer_tree_outlives_a_handler_edit_and_is_never_used_damaged() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        support::require_runtime();
+        let repo = app();
+        build(&repo, &[]);
+        smoke(&repo, &["--builder", "host", "plain"]).success();
+        let kept = repo.path().join("target/lambda/laid-out");
+        let trees = || -> Vec<std::path::PathBuf> {
+            let mut trees: Vec<_> = fs::read_dir(&kept)
+                .unwrap()
+                .flatten()
+                .filter(|item| !item.file_name().to_string_lossy().starts_with('.'))
+                .map(|item| item.path())
+                .collect();
+            trees.sort();
+            trees
+        };
+        let [tree] = trees().try_into().expect("one kept tree: plain's layers");
+        let listing_inode = || fs::metadata(tree.join("listing")).unwrap().ino();
+        let before = listing_inode();
+
+        let edit = |n: u32| repo.write("lambdas/plain/plain.py", &format!("{PLAIN}\n# edit {n}\n"));
+        edit(1);
+        smoke(&repo, &["--builder", "host", "plain"]).success();
+        assert_eq!(
+            trees(),
+            vec![tree.clone()],
+            "a handler edit keeps the layers' tree"
+        );
+        assert_eq!(listing_inode(), before, "and does not lay it out again");
+
+        // The shared code's module, changed in place in the kept tree.
+        let module = tree.join("opt/python/shared.py");
+        let module = if module.exists() {
+            module
+        } else {
+            tree.join("opt/python/shared/__init__.py")
+        };
+        for dir in module
+            .ancestors()
+            .skip(1)
+            .take_while(|dir| dir.starts_with(&tree))
+        {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(&module, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&module, "raise RuntimeError('imported from a damaged tree')\n").unwrap();
+        edit(2);
+        smoke(&repo, &["--builder", "host", "plain"]).success();
+        assert_ne!(listing_inode(), before, "the damaged tree was laid out again");
+    }
 }
 
 /// Tests that need a container engine (docker or podman) with the test
