@@ -53,13 +53,19 @@ pub fn run(args: NamesArgs) -> Result<()> {
         let target = repository(config, name);
         let layout = config.root.join(&image.layout);
         let progress = |line: &str| printer.detail(&format!("push {name}: {line}"));
-        match registry::push_layout(&layout, &target, None, &progress) {
+        // The base's blobs are mounted from its repository when it is on the same registry.
+        let mount_from = registry::Reference::parse(&image.base)
+            .ok()
+            .filter(|base| base.registry == target.registry && base.repository != target.repository)
+            .map(|base| base.repository);
+        match registry::push_layout_mounting(&layout, &target, None, mount_from.as_deref(), &progress) {
             Ok(pushed) => {
                 let uri = format!("{target}@{}", pushed.digest);
                 Pushes::record(&config.cache_dir(), &uri)?;
                 lines.push(format!(
-                    "{name}: {uri} ({} blob(s) uploaded, {} already there)",
+                    "{name}: {uri} ({} blob(s) uploaded, {} mounted from the base's repository, {} already there)",
                     pushed.uploaded.len(),
+                    pushed.mounted.len(),
                     pushed.present.len()
                 ));
                 if let Some(entry) = ran.outcome.manifest.functions.get_mut(name) {

@@ -27,7 +27,7 @@ pub use auth::{ENV_ECR_ENDPOINT, ENV_PASSWORD, ENV_TOKEN, ENV_USERNAME};
 pub use client::{Client, Resolved};
 pub use manifest::Descriptor;
 pub use reference::Reference;
-pub use transfer::{pull, push_layout, Pulled, Pushed};
+pub use transfer::{pull, push_layout, push_layout_mounting, Pulled, Pushed};
 
 /// A blob's digest is named as the image parts name it.
 pub use super::oci::digest_of;

@@ -95,6 +95,22 @@ mod needs_registry {
         let uri = format!("{}/app/hello@{digest}", registry.host());
         assert_eq!(pushed.stdout().trim(), uri);
         assert_eq!(image_of(&repo)["uri"], uri.as_str());
+        // The base is on the same registry: its layers are mounted from its
+        // repository; the image's own layers and its config are uploaded.
+        let base_layers = image["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|layer| layer["name"] == "base")
+            .count();
+        assert!(base_layers > 0);
+        assert!(
+            pushed.stderr().contains(&format!(
+                "(4 blob(s) uploaded, {base_layers} mounted from the base's repository, 0 already there)"
+            )),
+            "{}",
+            pushed.stderr()
+        );
         let remote = skopeo(&[
             "inspect",
             "--no-tags",

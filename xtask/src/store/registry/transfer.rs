@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use super::client::{Client, Resolved};
 use super::manifest::{self, Descriptor, Parsed, CONFIG_LIMIT};
+use super::upload::Sent;
 use super::{digest_of, Reference};
 use crate::atomic::write_atomic;
 use crate::digest::file_sha256;
@@ -31,8 +32,10 @@ pub struct Pulled {
 pub struct Pushed {
     /// The manifest's digest: the image is `repository@digest`.
     pub digest: String,
-    /// The blobs uploaded, and those the registry had already.
+    /// The blobs uploaded, those mounted from the base's repository, and
+    /// those the registry had already.
     pub uploaded: Vec<String>,
+    pub mounted: Vec<String>,
     pub present: Vec<String>,
 }
 
@@ -97,6 +100,19 @@ pub fn push_layout(
     layout: &Path,
     repository: &Reference,
     tag: Option<&str>,
+    progress: &dyn Fn(&str),
+) -> Result<Pushed> {
+    push_layout_mounting(layout, repository, tag, None, progress)
+}
+
+/// [`push_layout`], where `mount_from` is a repository of the same
+/// registry that may hold some of the blobs (the base's): those it holds
+/// are mounted from it, not uploaded.
+pub fn push_layout_mounting(
+    layout: &Path,
+    repository: &Reference,
+    tag: Option<&str>,
+    mount_from: Option<&str>,
     progress: &dyn Fn(&str),
 ) -> Result<Pushed> {
     if let Some(tag) = tag {
@@ -188,6 +204,7 @@ pub fn push_layout(
     let mut pushed = Pushed {
         digest: digest.clone(),
         uploaded: Vec::new(),
+        mounted: Vec::new(),
         present: Vec::new(),
     };
     let present = has_blobs(&client, name, &blobs)?;
@@ -196,14 +213,23 @@ pub fn push_layout(
             pushed.present.push(blob_digest);
             continue;
         }
-        progress(&format!(
-            "uploading {blob_digest} ({size} bytes) to {}/{name}",
-            client.registry()
-        ));
-        client
-            .upload_blob(name, &blob_digest, &path)
+        progress(&match mount_from {
+            Some(from) => format!(
+                "mounting {blob_digest} from {from}, else uploading it ({size} bytes), to {}/{name}",
+                client.registry()
+            ),
+            None => format!(
+                "uploading {blob_digest} ({size} bytes) to {}/{name}",
+                client.registry()
+            ),
+        });
+        let sent = client
+            .upload_blob(name, &blob_digest, &path, mount_from)
             .with_context(|| format!("pushing {} to {}/{name}", layout.display(), client.registry()))?;
-        pushed.uploaded.push(blob_digest);
+        match sent {
+            Sent::Uploaded => pushed.uploaded.push(blob_digest),
+            Sent::Mounted => pushed.mounted.push(blob_digest),
+        }
     }
     client.put_manifest(name, &digest, &bytes, &media_type)?;
     if let Some(tag) = tag {

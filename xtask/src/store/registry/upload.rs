@@ -7,6 +7,11 @@
 //! on from, a bounded number of times; an upload the registry dropped
 //! (404) is started over.
 //!
+//! A blob the registry holds in another repository is mounted instead
+//! (`POST …/blobs/uploads/?mount=<digest>&from=<repository>`, the spec's
+//! "Mounting a blob from another repository"): 201 when it linked the blob,
+//! else an ordinary upload opened (202), which the blob's bytes then go to.
+//!
 //! Chunks go to curl as files of a private temporary folder (curl's
 //! standard input carries its configuration).
 
@@ -61,9 +66,25 @@ enum ChunkFailure {
     Fatal(anyhow::Error),
 }
 
+/// How a blob got into a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Uploaded,
+    /// Linked from the other repository of the same registry it was in.
+    Mounted,
+}
+
 impl Client {
-    /// Uploads `source` as the blob `digest` of `repository`.
-    pub fn upload_blob(&self, repository: &str, digest: &str, source: &Path) -> Result<()> {
+    /// Puts `source` into `repository` as the blob `digest`: mounted from
+    /// `mount_from` (a repository of the same registry) when that one has
+    /// it and the registry mounts, else uploaded.
+    pub fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        source: &Path,
+        mount_from: Option<&str>,
+    ) -> Result<Sent> {
         let hex = file_sha256(source)?.hex;
         if format!("sha256:{hex}") != digest {
             bail!(
@@ -74,8 +95,14 @@ impl Client {
         let size = fs::metadata(source)
             .with_context(|| format!("reading {}", source.display()))?
             .len();
+        let mut location = match mount_from {
+            Some(from) => match self.mount(repository, digest, from)? {
+                None => return Ok(Sent::Mounted),
+                Some(location) => location,
+            },
+            None => self.open_upload(repository)?,
+        };
         let scratch = Scratch::new()?;
-        let mut location = self.open_upload(repository)?;
         let mut offset = 0;
         let mut failures = 0;
         let mut file = fs::File::open(source).with_context(|| format!("opening {}", source.display()))?;
@@ -123,7 +150,34 @@ impl Client {
                 }
             }
         }
-        self.close_upload(repository, &location, digest)
+        self.close_upload(repository, &location, digest)?;
+        Ok(Sent::Uploaded)
+    }
+
+    /// Asks the registry to mount `digest` from `from`: `None` when it did
+    /// (201), else the location of the ordinary upload it opened instead
+    /// (202), or of a new one when it refused the mount outright (a
+    /// registry without mounts, or a token without pull on `from`).
+    fn mount(&self, repository: &str, digest: &str, from: &str) -> Result<Option<String>> {
+        let request = Request {
+            method: "POST",
+            url: self.url(
+                repository,
+                &format!("blobs/uploads/?mount={}&from={from}", digest.replace(':', "%3A")),
+            ),
+            repository,
+            headers: vec!["Content-Length: 0".to_string()],
+            body: Body::None,
+            limit: ERROR_BODY_LIMIT,
+            bytes: 0,
+        };
+        let mut sink = Sink::Memory(Vec::new());
+        let answer = self.send(&request, &mut sink)?;
+        match (answer.status, answer.headers.get("location")) {
+            (201, _) => Ok(None),
+            (202, Some(location)) => self.resolve_location(location).map(Some),
+            _ => self.open_upload(repository).map(Some),
+        }
     }
 
     /// `POST /v2/<name>/blobs/uploads/`: the upload's location.
