@@ -252,56 +252,117 @@ pub const LOCAL_API_ID: &str = "local00api";
 /// (`import_budget` in docs/design.md).
 pub const DEFAULT_IMPORT_BUDGET_MS: u64 = 3_000;
 
-/// A supported Python runtime: its interpreter version and the glibc of the
-/// Amazon Linux it runs on, which decides which manylinux wheels can load.
+/// A supported Python runtime: its interpreter version, the glibc of the
+/// Amazon Linux it runs on, which decides which manylinux wheels can load,
+/// and where it stands in AWS's deprecation schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Runtime {
     pub name: &'static str,
     pub python: (u8, u8),
     pub os: &'static str,
     pub glibc: (u32, u32),
+    pub lifecycle: Lifecycle,
 }
+
+/// A calendar day, `(year, month, day)`: tuples compare in time order.
+pub type Day = (u16, u8, u8);
+
+/// A runtime's end of support as AWS's "Lambda runtimes" table schedules
+/// it: from the deprecation date AWS no longer patches it; from the
+/// block-create date no new function can use it; from the block-update
+/// date no function on it can be updated (invocations go on). Each phase
+/// starts on its day. `None`: not published when the table was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub deprecation: Option<Day>,
+    pub block_create: Option<Day>,
+    pub block_update: Option<Day>,
+}
+
+/// The day the lifecycle dates of [`RUNTIMES`] were read from AWS's
+/// "Lambda runtimes" table,
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html: AWS
+/// moves them (python3.9's block dates moved after they were announced),
+/// so a date is only as good as this reading, which the build's messages name.
+pub const RUNTIME_LIFECYCLE_READ: Day = (2026, 12, 7);
 
 /// Source: AWS "Lambda runtimes" table (Python: AL2 for 3.9–3.11, AL2023 from 3.12),
 /// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html; the
 /// glibc of each OS (AL2 2.26, AL2023 2.34),
-/// https://docs.aws.amazon.com/linux/al2023/ug/glibc-gcc-and-binutils.html
+/// https://docs.aws.amazon.com/linux/al2023/ug/glibc-gcc-and-binutils.html.
+/// The lifecycle dates: the same table's deprecation, block function create
+/// and block function update dates, as read on [`RUNTIME_LIFECYCLE_READ`]. python3.9's
+/// block dates are the table's as quoted in an answer on AWS re:Post
+/// (https://repost.aws/questions/QUwvZZcO78S2iFe9UF6rK4nw/aws-lambda-python-runtime-3-9-eol:
+/// "the block-create date is 2027-02-01 and block-update is 2027-03-03",
+/// after AWS had moved them from early 2026); docs/design.md lists them all
+/// and a test keeps that list equal to this one.
 pub const RUNTIMES: &[Runtime] = &[
     Runtime {
         name: "python3.9",
         python: (3, 9),
         os: "Amazon Linux 2",
         glibc: (2, 26),
+        lifecycle: Lifecycle {
+            deprecation: Some((2025, 12, 15)),
+            block_create: Some((2027, 2, 1)),
+            block_update: Some((2027, 3, 3)),
+        },
     },
     Runtime {
         name: "python3.10",
         python: (3, 10),
         os: "Amazon Linux 2",
         glibc: (2, 26),
+        lifecycle: Lifecycle {
+            deprecation: Some((2026, 10, 31)),
+            block_create: Some((2026, 11, 30)),
+            block_update: Some((2027, 1, 15)),
+        },
     },
     Runtime {
         name: "python3.11",
         python: (3, 11),
         os: "Amazon Linux 2",
         glibc: (2, 26),
+        lifecycle: Lifecycle {
+            deprecation: Some((2027, 6, 30)),
+            block_create: None,
+            block_update: None,
+        },
     },
     Runtime {
         name: "python3.12",
         python: (3, 12),
         os: "Amazon Linux 2023",
         glibc: (2, 34),
+        lifecycle: Lifecycle {
+            deprecation: Some((2028, 10, 31)),
+            block_create: None,
+            block_update: None,
+        },
     },
     Runtime {
         name: "python3.13",
         python: (3, 13),
         os: "Amazon Linux 2023",
         glibc: (2, 34),
+        lifecycle: Lifecycle {
+            deprecation: Some((2029, 6, 30)),
+            block_create: None,
+            block_update: None,
+        },
     },
     Runtime {
         name: "python3.14",
         python: (3, 14),
         os: "Amazon Linux 2023",
         glibc: (2, 34),
+        lifecycle: Lifecycle {
+            deprecation: Some((2029, 6, 30)),
+            block_create: None,
+            block_update: None,
+        },
     },
 ];
 
