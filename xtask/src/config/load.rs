@@ -51,6 +51,12 @@ struct ImageDefaults {
     repository: Option<Reference>,
 }
 
+/// What a function's keys fall back to beside those of `Deploy` and
+/// `ImageDefaults`: the repository's `allow_deprecated_runtime`.
+struct FunctionDefaults {
+    allow_deprecated_runtime: bool,
+}
+
 impl Config {
     /// Reads the configuration of the workspace around the current directory.
     pub fn load(overrides: &Overrides) -> Result<Config> {
@@ -110,6 +116,9 @@ impl Config {
     pub fn from_value(root: &Path, value: &Value) -> Result<Config, String> {
         let mut top = Table::new(TABLE, value)?;
         let runtime = find_runtime(&format!("{TABLE}.runtime"), &top.required_str("runtime")?)?;
+        let function_defaults = FunctionDefaults {
+            allow_deprecated_runtime: top.optional_bool("allow_deprecated_runtime")?.unwrap_or(false),
+        };
         let arch = match top.optional_str("architecture")? {
             None => Arch::X86_64,
             Some(name) => find_arch(&format!("{TABLE}.architecture"), &name)?,
@@ -150,7 +159,8 @@ impl Config {
         };
         let remote_cache = remote_cache(&mut top)?;
         let layers = layers(root, &mut top)?;
-        let (functions, declared) = functions(root, &mut top, &layers, &deploy, &image_defaults)?;
+        let defaults = (&deploy, &image_defaults, &function_defaults);
+        let (functions, declared) = functions(root, &mut top, &layers, defaults)?;
         let api = routes::api(&mut top, &declared)?;
         top.finish()?;
         Ok(Config {
@@ -243,6 +253,9 @@ fn layers(root: &Path, top: &mut Table) -> Result<BTreeMap<String, Layer>, Strin
     Ok(layers)
 }
 
+/// What every function's keys fall back to.
+type Defaults<'a> = (&'a Deploy, &'a ImageDefaults, &'a FunctionDefaults);
+
 /// The functions and the routes each declares.
 type Functions = (BTreeMap<String, Function>, BTreeMap<String, Vec<Declared>>);
 
@@ -252,14 +265,13 @@ fn functions(
     root: &Path,
     top: &mut Table,
     layers: &BTreeMap<String, Layer>,
-    deploy: &Deploy,
-    images: &ImageDefaults,
+    defaults: Defaults,
 ) -> Result<Functions, String> {
     let mut functions = BTreeMap::new();
     let mut declared = BTreeMap::new();
     let mut folded = BTreeMap::new();
     for (name, value) in top.optional_map("functions")? {
-        let (function, routes) = parse_function(root, &name, &value, layers, deploy, images)?;
+        let (function, routes) = parse_function(root, &name, &value, layers, defaults)?;
         check_case_unique(&format!("{TABLE}.functions"), &name, &mut folded)?;
         functions.insert(name.clone(), function);
         declared.insert(name, routes);
@@ -381,8 +393,7 @@ fn parse_function(
     name: &str,
     value: &Value,
     layers: &BTreeMap<String, Layer>,
-    defaults: &Deploy,
-    images: &ImageDefaults,
+    (defaults, images, function_defaults): Defaults,
 ) -> Result<(Function, Vec<Declared>), String> {
     let key = format!("{TABLE}.functions.{name}");
     check_name(&key, name)?;
@@ -419,6 +430,9 @@ fn parse_function(
         None => None,
         Some(name) => Some(find_runtime(&format!("{key}.runtime"), &name)?),
     };
+    let allow_deprecated_runtime = table
+        .optional_bool("allow_deprecated_runtime")?
+        .unwrap_or(function_defaults.allow_deprecated_runtime);
     let arch = match table.optional_str("architecture")? {
         None => None,
         Some(name) => Some(find_arch(&format!("{key}.architecture"), &name)?),
@@ -463,6 +477,7 @@ fn parse_function(
         runtime,
         arch,
         package,
+        allow_deprecated_runtime,
     };
     Ok((function, routes))
 }

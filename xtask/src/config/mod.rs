@@ -24,6 +24,7 @@ pub mod api;
 mod deploy;
 #[cfg(test)]
 mod design_doc;
+pub mod lifecycle;
 mod load;
 pub mod manifest;
 mod routes;
@@ -135,6 +136,9 @@ pub struct Function {
     pub arch: Option<Arch>,
     /// How it ships: a ZIP with layers attached, or a container image.
     pub package: Package,
+    /// `allow_deprecated_runtime`, its own else the repository's: built even
+    /// when AWS no longer lets anyone update a function on its runtime.
+    pub allow_deprecated_runtime: bool,
 }
 
 /// How a function ships (`package`).

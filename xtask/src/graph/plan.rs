@@ -27,6 +27,13 @@ use crate::{
 /// does not know a tool yet.
 pub fn plan(session: &Session) -> Result<Graph> {
     let config = session.config;
+    let lifecycle = config::lifecycle::judge(config, config::lifecycle::today()?);
+    for warning in &lifecycle.warnings {
+        session.printer.warn(warning);
+    }
+    if let Some(blocked) = lifecycle.blocked {
+        return Err(blocked.into());
+    }
     let mut graph = Graph {
         nodes: Vec::new(),
         by_id: BTreeMap::new(),
