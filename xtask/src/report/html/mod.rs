@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 
 use super::model::{FunctionView, Model};
+use crate::config::lifecycle;
 use crate::facts;
 use crate::progress::{human_bytes, signed_bytes};
 use format::{esc, grouped, percent};
@@ -309,11 +310,44 @@ fn function(out: &mut String, model: &Model, view: &FunctionView) {
         esc(&view.entry.architecture),
         view.entry.memory_mb
     );
+    lifecycle(out, &view.entry.runtime);
     treemap(out, model, view);
     legend(out, model, view);
     notes(out, view);
     figures(out, view);
     put!(out, "</section>\n");
+}
+
+/// The function's runtime's lifecycle dates: inputs (the tool's facts),
+/// never its status on a day, as the page holds no clock; the build's
+/// warning says where the runtime stands on the day it ran. No link to the
+/// table either: the page fetches and points at nothing outside itself.
+fn lifecycle(out: &mut String, runtime: &str) {
+    let Some(runtime) = facts::Runtime::find(runtime) else {
+        return;
+    };
+    let dates = runtime.lifecycle;
+    let attribute = |date: Option<facts::Day>| date.map(lifecycle::format_day).unwrap_or_default();
+    let from = |date: Option<facts::Day>| match date {
+        Some(date) => format!("from {}", lifecycle::format_day(date)),
+        None => "from a date not yet published".to_string(),
+    };
+    put!(
+        out,
+        "<p class=\"lifecycle muted\" data-runtime=\"{}\" data-deprecation=\"{}\" data-block-create=\"{}\" data-block-update=\"{}\">\
+         Runtime {}: deprecated {}; creating functions on it blocked {}, updating them {} \
+         (AWS's runtime table, read {}). The build warns once it is deprecated and stops once updates are blocked, \
+         unless <code>allow_deprecated_runtime</code> is set.</p>\n",
+        esc(runtime.name),
+        attribute(dates.deprecation),
+        attribute(dates.block_create),
+        attribute(dates.block_update),
+        esc(runtime.name),
+        from(dates.deprecation),
+        from(dates.block_create),
+        from(dates.block_update),
+        lifecycle::format_day(facts::RUNTIME_LIFECYCLE_READ),
+    );
 }
 
 /// `312.4 ms (budget 3000 ms)`, or why there is no time; only the measured
