@@ -20,6 +20,10 @@
 //! - `manifest.api`, `manifest.route`, `manifest.authorizer`: the keys of
 //!   its `api`, of one of its `routes`, and of its `authorizer`.
 //!
+//! The table announced by `<!-- runtime-lifecycle -->` is not a list of
+//! keys: its rows are every runtime of `facts::RUNTIMES` with its lifecycle
+//! dates, which must be the code's.
+//!
 //! The configuration's keys are what `Table`'s getters were asked for while
 //! parsing a maximal configuration (see `table::asked_log`); the manifest's
 //! are those of a serialized `Manifest` with every optional field filled.
@@ -29,12 +33,14 @@ use std::fs;
 
 use serde_json::{json, Value};
 
+use crate::config::lifecycle::format_day;
 use crate::config::manifest::{ApiEntry, AuthorizerEntry, Package, RouteEntry};
 use crate::config::manifest::{
     FunctionEntry, ImageEntry, ImageLayerEntry, LayerEntry, LayerKind, Manifest, ZipFacts, PACKAGE_IMAGE,
     PACKAGE_ZIP,
 };
 use crate::config::{asked_log, Config, TABLE};
+use crate::facts;
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
 
@@ -104,7 +110,7 @@ fn object_keys(value: &Value) -> BTreeSet<String> {
 
 /// A configuration that sets every key, with values that pass validation.
 fn maximal_configuration() -> Value {
-    json!({
+    let mut value = json!({
         "runtime": "python3.11",
         "architecture": "arm64",
         "builder": "host",
@@ -181,7 +187,11 @@ fn maximal_configuration() -> Value {
                 "result_ttl": 300,
             },
         },
-    })
+    });
+    // Set apart: one more key in the literal is past `json!`'s recursion limit.
+    value["allow_deprecated_runtime"] = json!(false);
+    value["functions"]["sms"]["allow_deprecated_runtime"] = json!(true);
+    value
 }
 
 #[test]
@@ -444,5 +454,65 @@ fn design_doc_lists_every_manifest_key() {
         "manifest.authorizer",
         &object_keys(&value["api"]["authorizer"]),
         "the api's authorizer",
+    );
+}
+
+/// The rows of the table announced by `<!-- NAME -->`, each a list of its
+/// cells without the backticks around them.
+fn doc_rows(marker: &str) -> Vec<Vec<String>> {
+    let marker = format!("<!-- {marker} -->");
+    let lines: Vec<&str> = DESIGN.lines().collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&index| lines[index].trim() == marker)
+        .collect();
+    assert_eq!(
+        starts.len(),
+        1,
+        "docs/design.md must hold `{marker}` exactly once, on a line of its own"
+    );
+    let rows: Vec<&str> = lines[starts[0] + 1..]
+        .iter()
+        .map(|line| line.trim())
+        .skip_while(|line| line.is_empty())
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    assert!(
+        rows.len() > 2,
+        "docs/design.md: `{marker}` must be followed by a table"
+    );
+    rows[2..]
+        .iter()
+        .map(|row| {
+            row.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn design_doc_lists_every_runtime_lifecycle_date() {
+    let date = |date: Option<facts::Day>| date.map_or_else(|| "not published".to_string(), format_day);
+    let code: Vec<Vec<String>> = facts::RUNTIMES
+        .iter()
+        .map(|runtime| {
+            vec![
+                runtime.name.to_string(),
+                date(runtime.lifecycle.deprecation),
+                date(runtime.lifecycle.block_create),
+                date(runtime.lifecycle.block_update),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        doc_rows("runtime-lifecycle"),
+        code,
+        "docs/design.md's runtime lifecycle table (`<!-- runtime-lifecycle -->`) differs from facts::RUNTIMES"
+    );
+    let read = format!("Read on {}.", format_day(facts::RUNTIME_LIFECYCLE_READ));
+    assert!(
+        DESIGN.contains(&read),
+        "docs/design.md must say when AWS's table was read: {read:?}"
     );
 }
