@@ -34,6 +34,7 @@ mod images;
 mod incremental;
 mod index;
 mod invoke;
+mod lifecycle;
 mod lock;
 mod package;
 mod platforms;
