@@ -1,5 +1,6 @@
-//! The two kinds of failure the tool reports, and how they become an exit
-//! code: 2 for bad usage or configuration, 1 for work that failed.
+//! The kinds of failure the tool reports, and how they become an exit
+//! code: 2 for bad usage or configuration, 1 for work that failed, 3 for
+//! a check that could give no verdict.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -63,6 +64,23 @@ impl fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
+/// A check that could not be made (`audit` with no advisory database to
+/// ask), already said: exit code 3, so that neither a pass (0) nor a
+/// finding (1) is claimed.
+#[derive(Debug)]
+pub struct NoVerdict;
+
+impl fmt::Display for NoVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no verdict")
+    }
+}
+
+impl std::error::Error for NoVerdict {}
+
+/// The exit code of a check that could give no verdict.
+pub const NO_VERDICT_EXIT: u8 = 3;
+
 /// Whether an error was caused by bad usage or configuration.
 pub fn is_usage(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -74,6 +92,9 @@ pub fn is_usage(err: &anyhow::Error) -> bool {
 
 /// Prints the error, first line then its causes, and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if err.downcast_ref::<NoVerdict>().is_some() {
+        return ExitCode::from(NO_VERDICT_EXIT);
+    }
     if err.downcast_ref::<Failed>().is_none() {
         // An error may quote a configured value or an installer's stderr.
         eprintln!("error: {}", crate::redact::urls(&format_chain(err)));

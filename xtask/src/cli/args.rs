@@ -2,7 +2,8 @@
 //! every command shares, and the command's own names and options.
 
 use super::flags::{
-    ALL, CHECK, DOCKER, ENV, EVENT, FAKES, LAYER, OPEN, PORT, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, WATCH,
+    ALL, CHECK, DENY, DOCKER, ENV, EVENT, FAKES, LAYER, OPEN, PORT, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE,
+    WATCH,
 };
 use super::{Common, Given};
 
@@ -38,6 +39,25 @@ impl From<Given> for BuildArgs {
     fn from(given: Given) -> BuildArgs {
         BuildArgs {
             docker: given.switch(&DOCKER),
+            common: given.common,
+        }
+    }
+}
+
+/// `audit [FUNCTION...] [--deny SEVERITY]`.
+pub struct AuditArgs {
+    pub common: Common,
+    /// None: all.
+    pub functions: Vec<String>,
+    /// As given; checked by the command.
+    pub deny: Option<String>,
+}
+
+impl From<Given> for AuditArgs {
+    fn from(given: Given) -> AuditArgs {
+        AuditArgs {
+            deny: given.value(&DENY),
+            functions: given.names,
             common: given.common,
         }
     }

@@ -74,6 +74,7 @@ pub static FLAGS: &[&Flag] = &[
     &FAKES,
     &SAVE_EVENTS,
     &DOCKER,
+    &DENY,
     &INSTALLER,
     &DRY_RUN,
     &HELP,
@@ -319,6 +320,14 @@ pub static DOCKER: Flag = Flag {
     short: None,
     value: None,
     help: "load each image function's image into the container engine (docker load) after the build",
+    role: Role::Own,
+};
+
+pub static DENY: Flag = Flag {
+    long: "--deny",
+    short: None,
+    value: Some("<SEVERITY>"),
+    help: "LOW | MODERATE | HIGH | CRITICAL: a finding at or above it fails (overrides `audit.deny`)",
     role: Role::Own,
 };
 

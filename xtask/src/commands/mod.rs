@@ -4,11 +4,12 @@
 //! it. `graph_run` is what the commands that run the build graph share.
 
 use crate::cli::flags::{
-    ALL, ARCH, BUILDER, CHECK, DOCKER, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, PORT,
+    ALL, ARCH, BUILDER, CHECK, DENY, DOCKER, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, PORT,
     RUNNER, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, VERBOSE, WATCH,
 };
 use crate::cli::Command;
 
+pub mod audit;
 pub mod build;
 pub mod build_layers;
 pub mod check_limits;
@@ -204,6 +205,26 @@ Exit codes: 1 a push failed (nothing is recorded for it), 2 bad usage.",
         flags: &[&VERBOSE, &BUILDER, &IMAGE, &ARCH, &FORCE, &JOBS],
         takes_names: true,
         run: |given| push::run(given.into()),
+    },
+    Command {
+        name: "audit",
+        arguments: "[FUNCTION...]",
+        summary: "check every distribution each function ships against OSV's\nadvisories for PyPI",
+        usage: "cargo xtask audit [OPTIONS] [FUNCTION...]",
+        about: "Brings what the functions ship up to date (as check-limits does), then checks every
+distribution of every layer each function holds (and the runtime's boto3 where it
+ships none of its own) against OSV's advisories for PyPI: from a local OSV export
+named by XTASK_OSV_DB (a folder of OSV JSON records, or OSV's PyPI all.zip), else
+from OSV's API (XTASK_OSV_API, default https://api.osv.dev). Shows each finding's
+id and aliases, severity, distribution and version, functions and layers, and the
+versions that fix it; writes dist/audit.json, which dist/report.html shows.
+--deny SEVERITY (or `deny` in [workspace.metadata.lambda.audit]) fails on a
+finding at or above it; `ignore` there lets one pass until its date, for a reason.
+Exit codes: 0 no finding fails, 1 one does, 2 bad usage, configuration or export,
+3 skipped: no advisory database could be asked (never a pass).",
+        flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &ARCH, &FORCE, &JOBS, &DENY],
+        takes_names: true,
+        run: |given| audit::run(given.into()),
     },
     Command {
         name: "report",

@@ -14,6 +14,8 @@
 //! - `config.api`, `config.authorizer`, `config.route`: the keys of the
 //!   `api` table, of its `authorizer` table, and of a route written as a
 //!   table in a function's `routes`;
+//! - `config.audit`, `config.audit_ignore`: the keys of the `audit` table
+//!   and of one of its `ignore` entries;
 //! - `manifest.top`, `manifest.layer`, `manifest.package`,
 //!   `manifest.function`: the keys of `dist/manifest.json` at the top level,
 //!   of a layer entry, of one of its `packages`, and of a function entry;
@@ -177,6 +179,10 @@ fn maximal_configuration() -> Value {
                 "image_repository": "127.0.0.1:5000/app",
             },
         },
+        "audit": {
+            "deny": "HIGH",
+            "ignore": [{"id": "GHSA-xxxx-xxxx-xxxx", "reason": "not reachable", "until": "2027-01-31"}],
+        },
         "api": {
             "payload_format": "2.0",
             "authorizer": {
@@ -216,6 +222,8 @@ fn design_doc_lists_every_configuration_key() {
     let mut api = global.clone();
     let mut authorizer = global.clone();
     let mut route = global.clone();
+    let mut audit = global.clone();
+    let mut audit_ignore = global.clone();
     for (key, asked) in finished {
         let (slot, set) = if key == TABLE {
             (&mut global, &value)
@@ -223,6 +231,14 @@ fn design_doc_lists_every_configuration_key() {
             (&mut api, &value["api"])
         } else if key == format!("{TABLE}.api.authorizer") {
             (&mut authorizer, &value["api"]["authorizer"])
+        } else if key == format!("{TABLE}.audit") {
+            (&mut audit, &value["audit"])
+        } else if let Some(at) = key
+            .strip_prefix(&format!("{TABLE}.audit.ignore["))
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            let at: usize = at.parse().expect("an ignore's index");
+            (&mut audit_ignore, &value["audit"]["ignore"][at])
         } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.layers.")) {
             (&mut layer, &value["layers"][name])
         } else if let Some((name, at)) = key
@@ -246,6 +262,8 @@ fn design_doc_lists_every_configuration_key() {
         ("config.api", &api),
         ("config.authorizer", &authorizer),
         ("config.route", &route),
+        ("config.audit", &audit),
+        ("config.audit_ignore", &audit_ignore),
     ] {
         assert!(!asked.is_empty(), "no `{name}` table was parsed");
         assert_same(name, asked, "the configuration keys the code reads");

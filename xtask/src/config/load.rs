@@ -162,6 +162,7 @@ impl Config {
         let defaults = (&deploy, &image_defaults, &function_defaults);
         let (functions, declared) = functions(root, &mut top, &layers, defaults)?;
         let api = routes::api(&mut top, &declared)?;
+        let audit = super::audit::audit(&mut top)?;
         top.finish()?;
         Ok(Config {
             root: root.to_path_buf(),
@@ -182,6 +183,7 @@ impl Config {
             layers,
             functions,
             api,
+            audit,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! - `load`: reading and validating `[workspace.metadata.lambda]` into them,
 //!   with `table` (strict typed getters), `deploy` (how Lambda runs a
 //!   function), `routes` (the API's keys) and `workspace` (cargo's metadata);
+//! - `audit`: what `cargo xtask audit` holds a build to (`[audit]`);
 //! - `manifest`: `dist/manifest.json`, what was built.
 //!
 //! `[workspace.metadata.lambda]` of the root `Cargo.toml`, read into typed
@@ -21,6 +22,7 @@ use crate::store::registry::Reference;
 use crate::store::remote_cache::Settings as RemoteSettings;
 
 pub mod api;
+pub mod audit;
 mod deploy;
 #[cfg(test)]
 mod design_doc;
@@ -236,6 +238,8 @@ pub struct Config {
     /// The HTTP API in front of the functions (each function's `routes` and
     /// `authorize`, `[api]`): deployed from the manifest, served by `serve`.
     pub api: api::Api,
+    /// `[audit]`: the severity `audit` fails at and the advisories it lets pass.
+    pub audit: audit::Audit,
 }
 
 /// What the command line may override.

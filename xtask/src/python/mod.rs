@@ -6,7 +6,8 @@
 //! - `requirements`, `lockfile`: what a profile installs, and its lock;
 //! - `locking`: the locks `lock` checks or resolves;
 //! - `layer_content`, `elf`: what an install wrote, and its binaries;
-//! - `sources`, `analyze`, `imports`: application code and its imports.
+//! - `sources`, `analyze`, `imports`: application code and its imports;
+//! - `version`: PEP 440 versions and their order.
 
 pub mod analyze;
 pub mod container;
@@ -19,3 +20,4 @@ pub mod lockfile;
 pub mod locking;
 pub mod requirements;
 pub mod sources;
+pub mod version;

@@ -42,6 +42,7 @@ use crate::steps::smoke::Outcome;
 use history::{page_inputs, History, Page, Snapshot};
 use model::{Listings, Model};
 
+pub mod audit;
 mod changes;
 mod groups;
 mod history;

@@ -29,7 +29,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub mod archive;
-mod curl;
+pub mod curl;
 pub mod inputs;
 pub mod oci;
 pub mod registry;
