@@ -96,7 +96,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
         unused_ignores,
     };
     let bytes = serde_json::to_vec_pretty(&outcome)?;
-    atomic::write_atomic(&config.root.join(audit::RELATIVE_PATH), &bytes)?;
+    atomic::write_atomic(&config.audit_path(), &bytes)?;
     if ran.outcome.missing.is_empty() {
         // The page shows what was just found.
         let (checks, smokes) = render::verdicts(&ran.graph, &ran.outcome.statuses);

@@ -275,6 +275,11 @@ impl Config {
         self.dist_dir().join("report.html")
     }
 
+    /// What `audit` last found: written by `audit` only, kept by every run.
+    pub fn audit_path(&self) -> PathBuf {
+        self.dist_dir().join("audit.json")
+    }
+
     /// Everything this tool keeps between runs; `cargo clean` removes it.
     pub fn cache_dir(&self) -> PathBuf {
         self.target_dir.join(CACHE_DIR)

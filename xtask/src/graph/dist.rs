@@ -374,6 +374,9 @@ pub fn materialise(
         // checks (by the command's run), and goes when the manifest does.
         keep.insert(manifest_path);
         keep.insert(config.report_path());
+        // Written by `audit` alone; the report shows it only while it
+        // describes what ships.
+        keep.insert(config.audit_path());
     }
     remove_others(&config.root, &config.dist_dir(), &keep, &mut changes.removed)?;
 
@@ -406,6 +409,9 @@ pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
         .collect();
     produced.insert(config.manifest_path());
     produced.insert(config.report_path());
+    // Written by `audit`, not by the graph; the report tells whether it
+    // still describes what ships.
+    produced.insert(config.audit_path());
     // An image's blobs are named by what the run makes: its folder is its own.
     let image_dirs: Vec<PathBuf> = graph
         .nodes

@@ -1,9 +1,48 @@
-//! What `audit` shows: each finding, the summary line, and the named skip.
+//! What `audit` shows: each finding, the summary line, and the named skip;
+//! and what the report shows of the last audit (`dist/audit.json`).
 
 use std::collections::BTreeMap;
 
-use crate::steps::audit::{Finding, Outcome};
+use serde::Serialize;
+
+use crate::config::manifest::Manifest;
+use crate::config::Config;
+use crate::steps::audit::{self, Finding, Outcome};
 use crate::steps::osv::{Source, DB_VARIABLE};
+
+/// What the report knows of advisories for the build it shows.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) enum Shown {
+    /// No `dist/audit.json` (or one this version cannot read).
+    NotAudited,
+    /// One that checked other distributions than the manifest ships.
+    Stale {
+        checked_on: String,
+    },
+    Audited(Outcome),
+}
+
+/// `dist/audit.json`, when it describes what `manifest` ships.
+pub(crate) fn recorded(config: &Config, manifest: &Manifest) -> Shown {
+    let Some(outcome) = std::fs::read(config.audit_path())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Outcome>(&bytes).ok())
+    else {
+        return Shown::NotAudited;
+    };
+    let now = audit::shipped_sha256(&audit::shipped(manifest, &outcome.functions));
+    let every = outcome
+        .functions
+        .iter()
+        .all(|name| manifest.functions.contains_key(name));
+    if now == outcome.shipped_sha256 && every {
+        Shown::Audited(outcome)
+    } else {
+        Shown::Stale {
+            checked_on: outcome.checked_on,
+        }
+    }
+}
 
 /// The one line of an audit that had no advisory database to ask.
 pub fn skipped(source: &Source, why: &str) -> String {

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::audit::Shown;
 use crate::atomic::write_atomic;
 use crate::config::manifest::Manifest;
 use crate::steps::limits::FunctionReport;
@@ -64,6 +65,7 @@ pub(super) fn page_inputs(
     checks: &BTreeMap<String, FunctionReport>,
     smokes: &BTreeMap<String, Outcome>,
     previous: Option<&Snapshot>,
+    advisories: &Shown,
 ) -> Result<String> {
     let mut hasher = crate::digest::KeyHasher::default();
     hasher
@@ -71,7 +73,8 @@ pub(super) fn page_inputs(
         .part("manifest", serde_json::to_vec(manifest)?)
         .part("checks", serde_json::to_vec(checks)?)
         .part("smokes", serde_json::to_vec(smokes)?)
-        .part("previous", serde_json::to_vec(&previous)?);
+        .part("previous", serde_json::to_vec(&previous)?)
+        .part("advisories", serde_json::to_vec(advisories)?);
     Ok(hasher.hex())
 }
 

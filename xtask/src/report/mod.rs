@@ -19,7 +19,8 @@
 //! AWS's limit and the budget, the same figures
 //! as a plain table, what the runtime or a base layer provides instead,
 //! unused distributions, files two layers both ship, the init time; and
-//! what changed since the previous, different build.
+//! what changed since the previous, different build; and the advisories
+//! the last `audit` found, while they describe what ships (`audit`).
 //!
 //! Nothing here is measured again: sizes and totals are the check
 //! reports', versions the manifest's, timings the smoke verdicts'. Only the
@@ -69,7 +70,8 @@ pub fn write(
     let mut history = history.advance(snapshot);
     let path = config.report_path();
     // A no-op run has the same inputs: the page it would write is there.
-    let inputs = page_inputs(manifest, checks, smokes, history.previous.as_ref())?;
+    let advisories = audit::recorded(config, manifest);
+    let inputs = page_inputs(manifest, checks, smokes, history.previous.as_ref(), &advisories)?;
     if let Some(page) = &history.page {
         let intact = crate::digest::file_sha256(&path).is_ok_and(|digest| digest.hex == page.sha256);
         if page.inputs == inputs && intact {
@@ -78,7 +80,7 @@ pub fn write(
         }
     }
     let listings = Listings::read(&config.root, manifest)?;
-    let model = Model::new(
+    let mut model = Model::new(
         config,
         manifest,
         checks,
@@ -86,6 +88,7 @@ pub fn write(
         &listings,
         history.previous.as_ref(),
     );
+    model.advisories = advisories;
     let page = html::page(&model);
     history.page = Some(Page {
         inputs,

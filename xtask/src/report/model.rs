@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::audit::Shown;
 use super::changes::{changes, Changes};
 use super::groups::{code_groups, distribution_groups, Group};
 use super::history::Snapshot;
@@ -69,6 +70,8 @@ pub(crate) struct Model<'a> {
     pub colours: BTreeMap<String, usize>,
     pub functions: Vec<FunctionView<'a>>,
     pub changes: Changes,
+    /// What the last `audit` found for this very build, if it did.
+    pub advisories: Shown,
 }
 
 pub(crate) struct FunctionView<'a> {
@@ -171,6 +174,7 @@ impl<'a> Model<'a> {
             colours,
             functions,
             changes: changes(manifest, checks, previous),
+            advisories: Shown::NotAudited,
         }
     }
 }

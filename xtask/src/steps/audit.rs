@@ -14,8 +14,6 @@ use crate::config::manifest::Manifest;
 use crate::facts::{self, normalize_dist_name};
 use crate::steps::osv::Advisory;
 
-/// The relative path of what `audit` writes, beside the manifest.
-pub const RELATIVE_PATH: &str = "dist/audit.json";
 /// The "layer" the runtime's own boto3 comes from.
 pub const RUNTIME: &str = "(runtime)";
 

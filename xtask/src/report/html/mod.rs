@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 
+use super::audit::Shown;
 use super::model::{FunctionView, Model};
 use crate::config::lifecycle;
 use crate::facts;
@@ -130,6 +131,7 @@ pub fn page(model: &Model) -> String {
         human_bytes(facts::MAX_UNZIPPED_BYTES),
     );
     overview(&mut out, model);
+    advisories(&mut out, model);
     changes(&mut out, model);
     for view in &model.functions {
         function(&mut out, model, view);
@@ -171,6 +173,87 @@ fn overview(out: &mut String, model: &Model) {
         );
     }
     put!(out, "</tbody>\n</table>\n");
+}
+
+/// What the last `audit` found, when it checked this very build.
+fn advisories(out: &mut String, model: &Model) {
+    let outcome = match &model.advisories {
+        Shown::Audited(outcome) => outcome,
+        Shown::NotAudited => {
+            put!(
+                out,
+                "<section id=\"advisories\" data-audited=\"false\">\n<h2>Advisories</h2>\n\
+                 <p class=\"muted\">Not audited: <code>cargo xtask audit</code> checks what ships against OSV's advisories.</p>\n</section>\n"
+            );
+            return;
+        }
+        Shown::Stale { checked_on } => {
+            put!(
+                out,
+                "<section id=\"advisories\" data-audited=\"false\">\n<h2>Advisories</h2>\n\
+                 <p class=\"muted\">The last audit ({}) checked another build: run <code>cargo xtask audit</code> again.</p>\n</section>\n",
+                esc(checked_on)
+            );
+            return;
+        }
+    };
+    let failing = outcome.findings.iter().filter(|finding| finding.fails).count();
+    put!(
+        out,
+        "<section id=\"advisories\" data-audited=\"true\" data-findings=\"{}\" data-failing=\"{failing}\">\n<h2>Advisories</h2>\n\
+         <p class=\"muted\">Checked on {} against {}: {} distribution(s) of {} function(s); threshold {}.</p>\n",
+        outcome.findings.len(),
+        esc(&outcome.checked_on),
+        esc(&outcome.source),
+        outcome.distributions,
+        outcome.functions.len(),
+        esc(outcome.deny.as_deref().unwrap_or("none")),
+    );
+    if outcome.findings.is_empty() {
+        put!(out, "<p>No advisory affects what ships.</p>\n</section>\n");
+        return;
+    }
+    put!(
+        out,
+        "<table class=\"advisories\">\n<thead><tr><th scope=\"col\">severity</th><th scope=\"col\">advisory</th>\
+         <th scope=\"col\">distribution</th><th scope=\"col\">functions</th><th scope=\"col\">layers</th>\
+         <th scope=\"col\">fixed in</th><th scope=\"col\">status</th></tr></thead>\n<tbody>\n"
+    );
+    for finding in &outcome.findings {
+        let aliases = if finding.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " <span class=\"muted\">({})</span>",
+                esc(&finding.aliases.join(", "))
+            )
+        };
+        let status = match &finding.ignored {
+            _ if finding.fails => "<span class=\"badge bad\">fails</span>".to_string(),
+            Some(ignore) if !ignore.expired => {
+                format!("ignored until {}: {}", esc(&ignore.until), esc(&ignore.reason))
+            }
+            _ => "shown".to_string(),
+        };
+        let fixed = if finding.fixed.is_empty() {
+            "—".to_string()
+        } else {
+            esc(&finding.fixed.join(", "))
+        };
+        put!(
+            out,
+            "<tr data-id=\"{id}\" data-severity=\"{severity}\"><td>{severity}</td><td><code>{id}</code>{aliases}<br>{summary}</td>\
+             <td>{} {}</td><td>{}</td><td>{}</td><td>{fixed}</td><td>{status}</td></tr>\n",
+            esc(&finding.distribution),
+            esc(&finding.version),
+            esc(&finding.functions.join(", ")),
+            esc(&finding.layers.join(", ")),
+            id = esc(&finding.id),
+            severity = esc(&finding.severity),
+            summary = esc(&finding.summary),
+        );
+    }
+    put!(out, "</tbody>\n</table>\n</section>\n");
 }
 
 /// What changed since the previous, different build.
