@@ -175,6 +175,48 @@ fn layer_hashes(sh: &Shell, xtask: &Path, args: &[&str]) -> Result<BTreeMap<Stri
 
 /// `cargo xtask build` of the example application, twice, with assertions
 /// on what it produced.
+/// The OSV export committed for the audit stage: made-up advisories for
+/// versions the example's locks pin.
+const OSV_FIXTURE: &str = "xtask/tests/fixtures/osv";
+
+/// `audit` on the example against [`OSV_FIXTURE`]: the advisory for its
+/// requests is found (with its alias, fixed version and functions), the
+/// withdrawn one is not, and a threshold at its severity fails the run.
+pub fn audit_fixture(sh: &Shell, config: &Config) -> Result<()> {
+    let xtask = xtask_binary(config);
+    let db = config.root.join(OSV_FIXTURE);
+    let denied = cmd!(sh, "{xtask} audit --deny MODERATE -q")
+        .env("XTASK_OSV_DB", &db)
+        .ignore_status()
+        .output()?;
+    eprint!("{}", String::from_utf8_lossy(&denied.stderr));
+    ensure!(
+        denied.status.code() == Some(1),
+        "audit --deny MODERATE: expected exit 1 for the fixture's MODERATE advisory, got {:?}",
+        denied.status.code()
+    );
+    let json = cmd!(sh, "{xtask} audit --json").env("XTASK_OSV_DB", &db).read()?;
+    let outcome: xtask::steps::audit::Outcome =
+        serde_json::from_str(&json).context("reading audit --json")?;
+    let ids: Vec<&str> = outcome.findings.iter().map(|finding| finding.id.as_str()).collect();
+    ensure!(ids == ["GHSA-xtsk-fixt-0001"], "audit found {ids:?}, expected the fixture's one advisory");
+    let finding = &outcome.findings[0];
+    ensure!(
+        finding.distribution == "requests"
+            && finding.fixed == ["2.35.0"]
+            && finding.aliases.iter().any(|alias| alias == "PYSEC-0000-0001")
+            && finding.functions.iter().any(|function| function == "sms")
+            && !finding.fails,
+        "audit: unexpected finding {finding:?}"
+    );
+    let page = fs::read_to_string(config.report_path()).context("reading dist/report.html")?;
+    ensure!(
+        page.contains("data-id=\"GHSA-xtsk-fixt-0001\""),
+        "dist/report.html does not show the audit's finding"
+    );
+    Ok(())
+}
+
 pub fn end_to_end(sh: &Shell, config: &Config) -> Result<()> {
     let xtask = xtask_binary(config);
     cmd!(sh, "{xtask} build").run()?;

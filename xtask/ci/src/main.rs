@@ -115,6 +115,11 @@ const STAGES: &[Stage] = &[
         run: |ci| browser::report_in_browser(&ci.sh, &ci.config),
     },
     Stage {
+        name: "audit (fixture OSV export)",
+        needs: &[],
+        run: |ci| checks::audit_fixture(&ci.sh, &ci.config),
+    },
+    Stage {
         name: "pip and uv layers agree",
         needs: &[],
         run: |ci| checks::installers_agree(&ci.sh, &ci.config),

@@ -24,6 +24,7 @@ mod support;
 
 mod api_config;
 mod architecture;
+mod audit;
 mod build_layers;
 mod check_limits;
 mod config;
