@@ -198,8 +198,15 @@ pub fn audit_fixture(sh: &Shell, config: &Config) -> Result<()> {
     let json = cmd!(sh, "{xtask} audit --json").env("XTASK_OSV_DB", &db).read()?;
     let outcome: xtask::steps::audit::Outcome =
         serde_json::from_str(&json).context("reading audit --json")?;
-    let ids: Vec<&str> = outcome.findings.iter().map(|finding| finding.id.as_str()).collect();
-    ensure!(ids == ["GHSA-xtsk-fixt-0001"], "audit found {ids:?}, expected the fixture's one advisory");
+    let ids: Vec<&str> = outcome
+        .findings
+        .iter()
+        .map(|finding| finding.id.as_str())
+        .collect();
+    ensure!(
+        ids == ["GHSA-xtsk-fixt-0001"],
+        "audit found {ids:?}, expected the fixture's one advisory"
+    );
     let finding = &outcome.findings[0];
     ensure!(
         finding.distribution == "requests"

@@ -87,6 +87,14 @@ pub const LAST_STAGES: &[CargoStage] = &[
         args: TEST_IT,
         group: Some("needs_pypi"),
     },
+    // Where provisioning could not install curl, the serve stage's skip
+    // names it, and this group is left out with it.
+    CargoStage {
+        name: "cargo test: needs_curl",
+        needs: &[crate::serve::CURL_STAGE],
+        args: TEST_IT,
+        group: Some("needs_curl"),
+    },
 ];
 
 /// What the lane reports when it ends.

@@ -47,8 +47,8 @@ pub(crate) fn recorded(config: &Config, manifest: &Manifest) -> Shown {
 /// The one line of an audit that had no advisory database to ask.
 pub fn skipped(source: &Source, why: &str) -> String {
     match source {
-        Source::Api(url) => format!(
-            "audit: skipped: no advisory database: OSV's API unreachable ({url}: {why}) and {DB_VARIABLE} not set"
+        Source::Api(_) => format!(
+            "audit: skipped: no advisory database: OSV's API unreachable ({why}) and {DB_VARIABLE} not set"
         ),
         Source::Export(path) => format!("audit: skipped: no advisory database: {}: {why}", path.display()),
     }

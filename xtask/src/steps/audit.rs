@@ -140,7 +140,7 @@ pub fn judge(
 ) -> (Vec<Finding>, Vec<String>) {
     let mut findings = Vec::new();
     for ((name, version), entry) in shipped {
-        let matched: Vec<(&Advisory, Vec<String>)> = advisories
+        let matched: Vec<Matched> = advisories
             .iter()
             .filter_map(|advisory| Some((advisory, advisory.affects(name, version)?)))
             .collect();
@@ -178,15 +178,18 @@ fn rank(severity: &str) -> u8 {
     }
 }
 
+/// A matched advisory and the versions that fix it.
+type Matched<'a> = (&'a Advisory, Vec<String>);
+
 /// The matched advisories, grouped where one names another (or both name
 /// the same alias): PYSEC, GHSA and CVE records of one flaw are one finding.
-fn alias_groups<'a>(matched: &[(&'a Advisory, Vec<String>)]) -> Vec<Vec<(&'a Advisory, Vec<String>)>> {
+fn alias_groups<'a>(matched: &[Matched<'a>]) -> Vec<Vec<Matched<'a>>> {
     let names = |advisory: &Advisory| -> BTreeSet<String> {
         std::iter::once(advisory.id.clone())
             .chain(advisory.aliases.iter().cloned())
             .collect()
     };
-    let mut groups: Vec<(BTreeSet<String>, Vec<(&Advisory, Vec<String>)>)> = Vec::new();
+    let mut groups: Vec<(BTreeSet<String>, Vec<Matched>)> = Vec::new();
     for (advisory, fixed) in matched {
         let mut own = names(advisory);
         let mut members = vec![(*advisory, fixed.clone())];
@@ -208,7 +211,7 @@ fn alias_groups<'a>(matched: &[(&'a Advisory, Vec<String>)]) -> Vec<Vec<(&'a Adv
 
 fn finding(
     entry: &Shipped,
-    group: &[(&Advisory, Vec<String>)],
+    group: &[Matched],
     policy: &Policy,
     deny: Option<Severity>,
     today: Date,

@@ -256,7 +256,7 @@ fn request(url: &str, body: Option<&str>) -> Result<Result<Value, String>> {
     let mut answer = Vec::new();
     let status = match curl::run(&config, &mut answer, RECORD_LIMIT, curl::max_time(RECORD_LIMIT)) {
         Ok(status) => status,
-        Err(curl::Failure::Unavailable(why)) => return Ok(Err(why)),
+        Err(curl::Failure::Unavailable(why)) => return Ok(Err(format!("{url}: {why}"))),
         Err(curl::Failure::TooLarge) => {
             anyhow::bail!("{url}: the answer is larger than {RECORD_LIMIT} bytes")
         }

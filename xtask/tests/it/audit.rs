@@ -222,7 +222,7 @@ fn no_database_is_a_named_skip_with_its_own_exit_code_and_a_corrupt_export_is_na
     );
     run.fails_with(
         3,
-        "audit: skipped: no advisory database: OSV's API unreachable (http://127.0.0.1:9: ",
+        "audit: skipped: no advisory database: OSV's API unreachable (http://127.0.0.1:9/v1/querybatch: ",
     );
     assert!(
         run.stderr().contains("and XTASK_OSV_DB not set"),
@@ -248,4 +248,130 @@ fn no_database_is_a_named_skip_with_its_own_exit_code_and_a_corrupt_export_is_na
     assert_eq!(errors.len(), 1, "{}", run.stderr());
 
     audit(&repo, &repo.path().join("missing.zip"), &[]).fails_with(2, "missing.zip");
+}
+
+/// OSV's API answered by a stand-in on 127.0.0.1, through the curl the
+/// tool sends every request with: `cargo xtask ci` runs this group where
+/// curl is installed (`-- --ignored needs_curl`); without curl it fails.
+mod needs_curl {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::{records, GHSA};
+    use crate::support::App;
+
+    /// Serves `/v1/querybatch` (every query answered with the advisories
+    /// of the exports that name its package) and `/v1/vulns/<id>`, or
+    /// `status` to everything; records each request line and body.
+    fn fake_osv(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let body = String::from_utf8(body).unwrap();
+                log.lock().unwrap().push(format!("{} {body}", line.trim()));
+                let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let answer = if path == "/v1/querybatch" {
+                    let queries: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    let results: Vec<serde_json::Value> = queries["queries"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|query| {
+                            let name = query["package"]["name"].as_str().unwrap();
+                            let vulns: Vec<serde_json::Value> = records()
+                                .into_iter()
+                                .filter(|(_, record)| {
+                                    record.to_lowercase().contains(&format!("\"name\":\"{name}\""))
+                                })
+                                .map(|(file, _)| serde_json::json!({"id": file.trim_end_matches(".json")}))
+                                .collect();
+                            serde_json::json!({ "vulns": vulns })
+                        })
+                        .collect();
+                    serde_json::json!({ "results": results }).to_string()
+                } else {
+                    let id = path.trim_start_matches("/v1/vulns/");
+                    records()
+                        .into_iter()
+                        .find(|(file, _)| file.trim_end_matches(".json") == id)
+                        .map(|(_, record)| record)
+                        .unwrap_or_else(|| "{}".to_string())
+                };
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    fn require_curl() {
+        let found = std::process::Command::new("curl").arg("--version").output();
+        assert!(
+            found.is_ok_and(|output| output.status.success()),
+            "needs curl on PATH (apt-get install curl)"
+        );
+    }
+
+    #[test]
+    #[ignore = "needs curl"]
+    fn osv_api_is_asked_in_one_batch_then_for_each_advisory() {
+        require_curl();
+        let repo = App::standard().repo();
+        let (url, seen) = fake_osv(200);
+        let run = repo.xtask_with(
+            &["audit", "--builder", "host", "--deny", "HIGH"],
+            &[("XTASK_OSV_DB", ""), ("XTASK_OSV_API", &url)],
+        );
+        run.fails_with(1, &format!("HIGH {GHSA} (CVE-2026-0001, PYSEC-2026-1): tool 1.0"));
+        assert!(
+            run.stderr().contains(&format!("OSV's API at {url}")),
+            "{}",
+            run.stderr()
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen[0].starts_with("POST /v1/querybatch "), "{seen:?}");
+        assert!(
+            seen[0].contains("{\"ecosystem\":\"PyPI\",\"name\":\"tool\"},\"version\":\"1.0\""),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|line| line.starts_with(&format!("GET /v1/vulns/{GHSA} "))),
+            "{seen:?}"
+        );
+
+        let (url, _) = fake_osv(503);
+        let run = repo.xtask_with(
+            &["audit", "--builder", "host"],
+            &[("XTASK_OSV_DB", ""), ("XTASK_OSV_API", &url)],
+        );
+        run.fails_with(
+            3,
+            &format!("OSV's API unreachable ({url}/v1/querybatch answered HTTP 503)"),
+        );
+    }
 }

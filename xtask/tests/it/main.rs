@@ -14,7 +14,9 @@
 //! - `needs_registry`: Debian's `docker-registry` and `skopeo`, and docker
 //!   with the test image and `XTASK_RUNTIME_CLIENT` for the base image the
 //!   registry tests push;
-//! - `needs_pypi`: PyPI itself.
+//! - `needs_pypi`: PyPI itself;
+//! - `needs_curl`: curl, which the tool sends its requests with (`audit`
+//!   asking a stand-in for OSV's API on 127.0.0.1).
 //!
 //! `cargo test -p xtask --test it -- --ignored needs_engine` runs one group;
 //! where its need is not met, each of its tests fails saying what is missing
