@@ -82,7 +82,8 @@ pub fn run(args: AuditArgs) -> Result<()> {
             return Err(NoVerdict.into());
         }
     };
-    let today = Date::today();
+    // One day for the whole run, as the runtime lifecycle judges it.
+    let today = Date::from_day(crate::config::lifecycle::today()?);
     let (findings, unused_ignores) = audit::judge(&shipped, &loaded.advisories, &config.audit, deny, today);
     let outcome = Outcome {
         ok: findings.iter().all(|finding| !finding.fails),

@@ -60,10 +60,17 @@ pub struct Date {
 }
 
 impl Date {
+    /// `YYYY-MM-DD`, a day of the calendar. (The runtime lifecycle's
+    /// `parse_day` reads the same; it stands above this file, which the
+    /// configuration's root imports.)
     pub fn parse(text: &str) -> Option<Date> {
         let mut parts = text.split('-');
         let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+        let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
         if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
+            return None;
+        }
+        if !(digits(year) && digits(month) && digits(day)) {
             return None;
         }
         let date = Date {
@@ -83,16 +90,13 @@ impl Date {
         (1..=days).contains(&date.day).then_some(date)
     }
 
-    /// Today, in UTC.
-    pub fn today() -> Date {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs());
-        let utc = crate::utc::Utc::from_unix(now);
+    /// A day as the runtime lifecycle gives it (`lifecycle::today`, which
+    /// honours `XTASK_TODAY`).
+    pub fn from_day((year, month, day): crate::facts::Day) -> Date {
         Date {
-            year: utc.year,
-            month: utc.month,
-            day: utc.day,
+            year: year.into(),
+            month: month.into(),
+            day: day.into(),
         }
     }
 }

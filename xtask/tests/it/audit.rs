@@ -111,9 +111,17 @@ fn export_zip(repo: &Repo) -> PathBuf {
 }
 
 fn audit(repo: &Repo, db: &Path, args: &[&str]) -> crate::support::Run {
+    audit_on(repo, db, args, "")
+}
+
+/// As [`audit`], on the day `today` (`XTASK_TODAY`; empty: today).
+fn audit_on(repo: &Repo, db: &Path, args: &[&str], today: &str) -> crate::support::Run {
     let mut line = vec!["audit", "--builder", "host"];
     line.extend(args);
-    repo.xtask_with(&line, &[("XTASK_OSV_DB", db.to_str().unwrap())])
+    repo.xtask_with(
+        &line,
+        &[("XTASK_OSV_DB", db.to_str().unwrap()), ("XTASK_TODAY", today)],
+    )
 }
 
 #[test]
@@ -180,22 +188,22 @@ fn the_threshold_fails_at_or_below_the_finding_and_ignores_hold_until_their_date
             .section("audit", &["deny = \"HIGH\"", &format!("ignore = [{ignore}]")])
             .metadata()
     };
+    // The last day of an ignore still holds; the day after, it counts again.
     repo.set_metadata(&configured(
-        "{ id = \"CVE-2026-0001\", reason = \"tool never runs input\", until = \"2999-12-31\" }",
+        "{ id = \"CVE-2026-0001\", reason = \"tool never runs input\", until = \"2027-01-31\" }",
     ));
-    let run = audit(&repo, &db, &[]);
+    let run = audit_on(&repo, &db, &[], "2027-01-31");
     run.success();
     assert!(
         run.stderr()
-            .contains("ignored until 2999-12-31: tool never runs input"),
+            .contains("ignored until 2027-01-31: tool never runs input"),
         "{}",
         run.stderr()
     );
-
-    repo.set_metadata(&configured(
-        "{ id = \"GHSA-test-tool-0001\", reason = \"was fine\", until = \"2020-01-31\" }",
-    ));
-    audit(&repo, &db, &[]).fails_with(1, "ignore expired on 2020-01-31 (was fine): it counts again");
+    audit_on(&repo, &db, &[], "2027-02-01").fails_with(
+        1,
+        "ignore expired on 2027-01-31 (tool never runs input): it counts again",
+    );
 
     repo.set_metadata(&configured(
         "{ id = \"GHSA-nothing\", reason = \"old\", until = \"2999-12-31\" }, { id = \"CVE-2026-0001\", reason = \"r\", until = \"2999-12-31\" }",
