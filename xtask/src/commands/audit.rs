@@ -58,7 +58,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
         printer.out(&format!(
             "audit: would check what {} function(s) ship against {}",
             functions.len(),
-            source.describe()
+            source.describe(&config.root)
         ));
     }
     let Some(ran) = opened.run(&targets)? else {
@@ -87,7 +87,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
     let (findings, unused_ignores) = audit::judge(&shipped, &loaded.advisories, &config.audit, deny, today);
     let outcome = Outcome {
         ok: findings.iter().all(|finding| !finding.fails),
-        source: source.describe(),
+        source: source.describe(&config.root),
         checked_on: today.to_string(),
         deny: deny.map(|deny| deny.name().to_string()),
         functions: functions.clone(),

@@ -56,10 +56,23 @@ impl Source {
         }
     }
 
-    pub fn describe(&self) -> String {
+    /// As output and `dist/audit.json` name it: an export by its path in
+    /// the repository, else by its file name (no path of this machine).
+    pub fn describe(&self, root: &Path) -> String {
         match self {
-            Source::Export(path) => format!("the OSV export {} ({DB_VARIABLE})", path.display()),
-            Source::Api(url) => format!("OSV's API at {url}"),
+            Source::Export(path) => {
+                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                let shown = match absolute.strip_prefix(root) {
+                    Ok(inside) => inside.display().to_string(),
+                    Err(_) => path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |name| name.to_string_lossy().into_owned(),
+                    ),
+                };
+                format!("the OSV export {shown} ({DB_VARIABLE})")
+            }
+            // A mirror's URL may carry a credential: never into dist/audit.json.
+            Source::Api(url) => format!("OSV's API at {}", crate::redact::urls(url)),
         }
     }
 }

@@ -153,6 +153,8 @@ fn an_advisory_for_a_shipped_version_is_found_with_its_id_aliases_and_fixed_vers
     assert_eq!(recorded["findings"][0]["id"], GHSA);
     assert_eq!(recorded["findings"][0]["fixed"], serde_json::json!(["1.1"]));
     assert_eq!(recorded["findings"][0]["functions"], serde_json::json!(["hello"]));
+    // Named by its path in the repository: no path of this machine is kept.
+    assert_eq!(recorded["source"], "the OSV export all.zip (XTASK_OSV_DB)");
     let page = String::from_utf8(repo.read("dist/report.html")).unwrap();
     assert!(
         page.contains(&format!("data-id=\"{GHSA}\"")),
