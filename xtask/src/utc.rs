@@ -43,6 +43,38 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (yoe + era * 400 + u64::from(month <= 2), month, day)
 }
 
+/// A calendar day: year, month (1 to 12), day of the month (as
+/// `facts::Day`, which the facts cannot import from here).
+pub type Day = (u16, u8, u8);
+
+/// `2025-12-15`.
+pub fn format_day((year, month, day): Day) -> String {
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `YYYY-MM-DD`, a real calendar day.
+pub fn parse_day(text: &str) -> Option<Day> {
+    let mut parts = text.split('-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if !(digits(year) && digits(month) && digits(day)) {
+        return None;
+    }
+    let (year, month, day): (u16, u8, u8) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days).contains(&day).then_some((year, month, day))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Utc;

@@ -60,39 +60,14 @@ pub struct Date {
 }
 
 impl Date {
-    /// `YYYY-MM-DD`, a day of the calendar. (The runtime lifecycle's
-    /// `parse_day` reads the same; it stands above this file, which the
-    /// configuration's root imports.)
+    /// `YYYY-MM-DD`, a day of the calendar.
     pub fn parse(text: &str) -> Option<Date> {
-        let mut parts = text.split('-');
-        let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-        let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
-        if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
-            return None;
-        }
-        if !(digits(year) && digits(month) && digits(day)) {
-            return None;
-        }
-        let date = Date {
-            year: year.parse().ok()?,
-            month: month.parse().ok()?,
-            day: day.parse().ok()?,
-        };
-        let leap =
-            date.year.is_multiple_of(4) && (!date.year.is_multiple_of(100) || date.year.is_multiple_of(400));
-        let days = match date.month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
-        };
-        (1..=days).contains(&date.day).then_some(date)
+        crate::utc::parse_day(text).map(Date::from_day)
     }
 
     /// A day as the runtime lifecycle gives it (`lifecycle::today`, which
     /// honours `XTASK_TODAY`).
-    pub fn from_day((year, month, day): crate::facts::Day) -> Date {
+    pub fn from_day((year, month, day): crate::utc::Day) -> Date {
         Date {
             year: year.into(),
             month: month.into(),

@@ -35,7 +35,6 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::config::lifecycle::format_day;
 use crate::config::manifest::{ApiEntry, AuthorizerEntry, Package, RouteEntry};
 use crate::config::manifest::{
     FunctionEntry, ImageEntry, ImageLayerEntry, LayerEntry, LayerKind, Manifest, ZipFacts, PACKAGE_IMAGE,
@@ -43,6 +42,7 @@ use crate::config::manifest::{
 };
 use crate::config::{asked_log, Config, TABLE};
 use crate::facts;
+use crate::utc::format_day;
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use super::{Config, Function, TABLE};
 use crate::error::UsageError;
 use crate::facts::{self, Day, Lifecycle, Runtime};
+use crate::utc::{format_day, parse_day};
 
 /// The variable that stands in for today's date: `YYYY-MM-DD`, to see now
 /// what a build will say on a coming block date.
@@ -72,37 +73,9 @@ pub fn nearest_supported(day: Day) -> Option<Runtime> {
         .min_by_key(|runtime| runtime.python)
 }
 
-/// `2025-12-15`.
-pub fn format_day((year, month, day): Day) -> String {
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 /// A date, or "not published" where AWS's table gives none yet.
 pub fn format_date(date: Option<Day>) -> String {
     date.map_or_else(|| "not published".to_string(), format_day)
-}
-
-/// `YYYY-MM-DD`, a real calendar day.
-pub fn parse_day(text: &str) -> Option<Day> {
-    let mut parts = text.split('-');
-    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
-        return None;
-    }
-    let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
-    if !(digits(year) && digits(month) && digits(day)) {
-        return None;
-    }
-    let (year, month, day): (u16, u8, u8) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (1..=days).contains(&day).then_some((year, month, day))
 }
 
 /// Today's UTC date, or the day `XTASK_TODAY` names (empty: unset, as the
