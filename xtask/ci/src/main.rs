@@ -27,6 +27,7 @@ mod checks;
 mod emulator;
 mod images;
 mod lane;
+mod net;
 mod provision;
 mod registry;
 mod serve;

@@ -6,8 +6,6 @@
 //! (the test image with AWS's runtime interface client) without a network.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use xtask::config::Config;
 use xtask::contain::reaper::{self, Owned, Watched};
+
+use crate::net::{answers, free_port};
 
 /// How long the registry may take to answer after it was started.
 const START: Duration = Duration::from_secs(30);
@@ -81,7 +81,7 @@ impl Registry {
             _watched: watched,
         };
         let deadline = Instant::now() + START;
-        while !answers(port) {
+        while !answers(port, "/v2/") {
             if let Some(status) = registry.child.try_wait()? {
                 bail!(
                     "docker-registry exited ({status}) before answering:\n{}",
@@ -211,27 +211,4 @@ pub fn docker_run(args: &[&str]) -> Result<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// A port of 127.0.0.1 that nothing listens on now.
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port on 127.0.0.1")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Whether a registry answers `GET /v2/` on the port.
-fn answers(port: u16) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    // The whole answer: the server must not see its client gone mid-write.
-    let mut answer = Vec::new();
-    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
-    answer.starts_with(b"HTTP/")
 }

@@ -3,8 +3,6 @@
 //! with its credentials and nothing else of the machine's AWS settings.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 
 use super::{tail, REGION};
+use crate::net::{answers, free_port};
 
 /// How long moto may take to answer after it was started.
 const MOTO_START: Duration = Duration::from_secs(60);
@@ -89,7 +88,7 @@ impl Moto {
                 let said = fs::read(log).unwrap_or_default();
                 bail!("moto exited ({status}) before answering:\n{}", tail(&said, 20));
             }
-            if answers(port) {
+            if answers(port, "/moto-api/") {
                 return Ok(moto);
             }
             if Instant::now() > deadline {
@@ -115,25 +114,4 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port of 127.0.0.1 that nothing listens on now.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port on 127.0.0.1")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Whether an HTTP server answers on the port.
-fn answers(port: u16) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut start = [0u8; 5];
-    stream.read_exact(&mut start).is_ok() && &start == b"HTTP/"
 }
