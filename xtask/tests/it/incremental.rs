@@ -714,12 +714,11 @@ mod needs_registry {
     use std::fs;
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
-    use std::process::Command;
     use std::rc::Rc;
 
     use super::*;
-    use crate::support::registry::{test_base, TestRegistry};
-    use crate::support::{require_runtime, ENGINE_IMAGES};
+    use crate::support::registry::{extra_base, test_base, TestRegistry};
+    use crate::support::require_runtime;
 
     /// The registry and the two bases in it, by digest: the test base and
     /// the same with one more layer (a file); `tag` names the first.
@@ -929,43 +928,6 @@ layers = ["extra", "shared"]
         ]
     }
 
-    /// The same base with a file added in one more layer, built with docker
-    /// (no `RUN`: nothing runs) and pushed as `lambda/python:3.11-extra`:
-    /// its reference by digest.
-    fn second_base(registry: &TestRegistry, first: &str) -> String {
-        let context = tempfile::Builder::new().prefix("xtask-base-").tempdir().unwrap();
-        fs::write(
-            context.path().join("Dockerfile"),
-            format!("FROM {first}\nCOPY extra.txt /etc/extra.txt\n"),
-        )
-        .unwrap();
-        fs::write(context.path().join("extra.txt"), "one more layer\n").unwrap();
-        let tag = format!("{}/lambda/python:3.11-extra", registry.host());
-        let _images = ENGINE_IMAGES
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let run = |args: &[&str]| {
-            let output = Command::new("docker").args(args).output().unwrap();
-            assert!(
-                output.status.success(),
-                "docker {}: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout).into_owned()
-        };
-        run(&["build", "--quiet", "-t", &tag, &context.path().to_string_lossy()]);
-        let pushed = run(&["push", &tag]);
-        run(&["rmi", &tag]);
-        let _ = Command::new("docker").args(["rmi", first]).output();
-        let digest = pushed
-            .split_whitespace()
-            .find(|word| word.starts_with("sha256:") && word.len() == 71)
-            .unwrap_or_else(|| panic!("docker push printed no digest:\n{pushed}"));
-        registry.reference(&format!("lambda/python@{digest}")).to_string()
-    }
-
     /// An image's blobs in `dist/` are hard links into the store; a copy of
     /// the repository (what the incremental build starts from) holds plain
     /// files, and the comparison sees them equal: it reads contents.
@@ -1005,8 +967,9 @@ layers = ["extra", "shared"]
         let first = test_base(&registry);
         let first_digest = first.digest.clone().unwrap();
         let first = first.to_string();
-        let second = second_base(&registry, &first);
-        let second_digest = second.rsplit_once('@').unwrap().1.to_string();
+        let second = extra_base(&registry);
+        let second_digest = second.digest.clone().unwrap();
+        let second = second.to_string();
         assert_ne!(first_digest, second_digest);
         let bases = Rc::new(Bases {
             host: registry.host(),

@@ -8,7 +8,7 @@ use xtask::facts::Arch;
 use xtask::store::oci;
 use xtask::store::registry::{self, Reference};
 
-use crate::support::registry::free_port;
+use crate::support::net::free_port;
 
 /// A small image's OCI layout at `dir`: a bottom layer and a top layer
 /// holding `top`, on a linux/amd64 config. Returns the manifest's digest.

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod moto;
+pub mod net;
 pub mod registry;
 
 use std::fs;

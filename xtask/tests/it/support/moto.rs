@@ -4,12 +4,12 @@
 //! waited for when dropped.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::net::{answers, free_port};
 
 const REQUIREMENTS: &str = "../terraform/tests/emulator/requirements.txt";
 
@@ -29,11 +29,7 @@ pub fn start() -> Moto {
              it needs uv on PATH (`cargo xtask ci` provides it) and a package index"
         )
     });
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
     let log_file = fs::File::create(&log).unwrap();
     let child = Command::new(&python)
@@ -46,7 +42,7 @@ pub fn start() -> Moto {
         .expect("starting python -m moto.server");
     let mut moto = Moto { child, port, log };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !answers(port) {
+    while !answers(port, "/moto-api/") {
         if let Some(status) = moto.child.try_wait().unwrap() {
             panic!(
                 "moto exited ({status}):\n{}",
@@ -93,20 +89,6 @@ fn venv() -> Result<PathBuf, String> {
         .arg(&requirements))?;
     fs::write(&stamp, wanted).map_err(|err| err.to_string())?;
     Ok(python)
-}
-
-fn answers(port: u16) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut start = [0u8; 5];
-    stream.read_exact(&mut start).is_ok() && &start == b"HTTP/"
 }
 
 impl Moto {

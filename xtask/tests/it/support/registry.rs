@@ -4,16 +4,19 @@
 //! auth, killed and waited for when dropped; a front for it in Python
 //! (`tests/fixtures/registry-proxy.py`: a token service, a dropped chunk);
 //! and a Lambda-like base image (`tests/fixtures/lambda-base`) built with
-//! docker and pushed into it.
+//! docker once for the test process and copied into each registry with
+//! skopeo.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use xtask::store::registry::Reference;
+
+use super::net::{answers, free_port};
 
 const HOW: &str =
     "install Debian's docker-registry (`apt-get install docker-registry`; `cargo xtask ci` does)";
@@ -22,15 +25,6 @@ pub struct TestRegistry {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
-}
-
-/// A free port on 127.0.0.1 (free when asked: the server binds it next).
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl TestRegistry {
@@ -79,7 +73,7 @@ impl TestRegistry {
             .expect("starting docker-registry serve");
         let mut registry = TestRegistry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !answers(port) {
+        while !answers(port, "/v2/") {
             if let Some(status) = registry.child.try_wait().unwrap() {
                 panic!("docker-registry exited ({status}):\n{}", registry.log());
             }
@@ -165,7 +159,7 @@ impl Proxy {
             .expect("starting python3 tests/fixtures/registry-proxy.py");
         let mut proxy = Proxy { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !answers(port) {
+        while !answers(port, "/v2/") {
             if let Some(status) = proxy.child.try_wait().unwrap() {
                 panic!("registry-proxy.py exited ({status})");
             }
@@ -203,22 +197,6 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn answers(port: u16) -> bool {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    // The whole answer: a server must not see its client gone mid-write.
-    let mut answer = Vec::new();
-    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
-    answer.starts_with(b"HTTP/")
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {
@@ -266,16 +244,79 @@ fn bcrypt(password: &str) -> String {
 }
 
 /// The Lambda-like base image of `tests/fixtures/lambda-base` (the test
-/// image with AWS's runtime interface client), built with docker (no
-/// network needed) and pushed into `registry` as `lambda/python:3.11`:
-/// its reference by digest.
+/// image with AWS's runtime interface client), copied into `registry` as
+/// `lambda/python:3.11`: its reference by digest. The same bytes in every
+/// registry of the run, so the same digest.
 pub fn test_base(registry: &TestRegistry) -> Reference {
-    let engine = super::require_engine();
-    assert_eq!(
-        engine, "docker",
-        "the base image is pushed with docker, which treats 127.0.0.0/8 registries as insecure-allowed"
+    push_base(registry, "base", "lambda/python:3.11")
+}
+
+/// [`test_base`] with one more layer (a file, `/etc/extra.txt`), copied
+/// into `registry` as `lambda/python:3.11-extra`: its reference by digest.
+pub fn extra_base(registry: &TestRegistry) -> Reference {
+    push_base(registry, "extra", "lambda/python:3.11-extra")
+}
+
+/// `skopeo copy` of one of the [`base_layouts`] into the registry, in
+/// docker's manifest format (what `docker push` sends, and the ci stage's
+/// copy from docker too); the registry's blobs are the layout's bytes.
+fn push_base(registry: &TestRegistry, layout: &str, tag: &str) -> Reference {
+    let layouts = base_layouts();
+    let target = format!("{}/{tag}", registry.host());
+    let digest_file = tempfile::NamedTempFile::new().unwrap();
+    let output = Command::new("skopeo")
+        .args(["copy", "--quiet", "--format", "v2s2", "--dest-tls-verify=false"])
+        .arg("--digestfile")
+        .arg(digest_file.path())
+        .arg(format!("oci:{}:latest", layouts.join(layout).display()))
+        .arg(format!("docker://{target}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("this test needs skopeo (`apt-get install skopeo`; `cargo xtask ci` installs it)");
+    assert!(
+        output.status.success(),
+        "skopeo copy of the test base to {target}: {}\nthe registry's log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        registry.log()
     );
+    let digest = fs::read_to_string(digest_file.path()).unwrap();
+    let digest = digest.trim();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "skopeo copy wrote no digest for {target}: {digest:?}"
+    );
+    registry.reference(&format!("{}@{digest}", tag.split_once(':').unwrap().0))
+}
+
+/// The folder of the test bases' OCI image layouts (`base` and `extra`),
+/// built with docker once for the whole test process: one `docker build`
+/// of the base (no network needed), one of the layer more, both saved with
+/// skopeo (its layers compressed once) and removed from docker. The folder
+/// is under cargo's temporary folder for the tests, named after the
+/// process; a folder of a process that has ended is removed here.
+fn base_layouts() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_base_layouts)
+}
+
+fn build_base_layouts() -> PathBuf {
+    let engine = super::require_engine();
+    assert_eq!(engine, "docker", "the test bases are built with docker");
     super::require_runtime();
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let pid = std::process::id();
+    for entry in fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(owner) = name.strip_prefix("lambda-base-") {
+            if !Path::new("/proc").join(owner).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let layouts = tmp.join(format!("lambda-base-{pid}"));
+    let _ = fs::remove_dir_all(&layouts);
+    fs::create_dir_all(&layouts).unwrap();
+
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda-base");
     let context = tempfile::Builder::new().prefix("xtask-base-").tempdir().unwrap();
     for name in ["Dockerfile", "lambda-entrypoint.sh"] {
@@ -292,38 +333,65 @@ pub fn test_base(registry: &TestRegistry) -> Reference {
         status.success(),
         "copying the runtime client into the build context"
     );
-    let tag = format!("{}/lambda/python:3.11", registry.host());
+    let extra_context = tempfile::Builder::new().prefix("xtask-base-").tempdir().unwrap();
+    // The process's own names: other test processes build theirs beside.
+    let (base, extra) = (
+        format!("xtask-test-lambda-base:{pid}"),
+        format!("xtask-test-lambda-base:{pid}-extra"),
+    );
+    // No `RUN`: nothing runs.
+    fs::write(
+        extra_context.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY extra.txt /etc/extra.txt\n"),
+    )
+    .unwrap();
+    fs::write(extra_context.path().join("extra.txt"), "one more layer\n").unwrap();
+
     let _images = super::ENGINE_IMAGES
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let run = |args: &[&str]| {
-        let output = Command::new("docker").args(args).output().unwrap();
+    let run = |program: &str, args: &[&str]| {
+        let output = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|err| panic!("starting {program}: {err}"));
         assert!(
             output.status.success(),
-            "docker {}: {}{}",
+            "{program} {}: {}{}",
             args.join(" "),
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    run(&[
-        "build",
-        "--quiet",
-        // Nothing reused: another process removing its own base after its
-        // push would take a shared cached step's image with it.
-        "--no-cache",
-        "--network",
-        "none",
-        "-t",
-        &tag,
-        &context.path().to_string_lossy(),
-    ]);
-    let pushed = run(&["push", &tag]);
-    run(&["rmi", &tag]);
-    let digest = pushed
-        .split_whitespace()
-        .find(|word| word.starts_with("sha256:") && word.len() == 71)
-        .unwrap_or_else(|| panic!("docker push printed no digest:\n{pushed}"));
-    registry.reference(&format!("lambda/python@{digest}"))
+    for (tag, context) in [(&base, context.path()), (&extra, extra_context.path())] {
+        run(
+            "docker",
+            &[
+                "build",
+                "--quiet",
+                // Nothing reused: another process removing its own base
+                // would take a shared cached step's image with it.
+                "--no-cache",
+                "--network",
+                "none",
+                "-t",
+                tag,
+                &context.to_string_lossy(),
+            ],
+        );
+    }
+    for (tag, name) in [(&base, "base"), (&extra, "extra")] {
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                &format!("docker-daemon:{tag}"),
+                &format!("oci:{}:latest", layouts.join(name).display()),
+            ],
+        );
+    }
+    run("docker", &["rmi", &extra, &base]);
+    layouts
 }
