@@ -37,6 +37,44 @@ fn layout(dir: &Path, top: &str) -> String {
     oci::write_layout(dir, &[&layers[0].blob, &layers[1].blob], &config, &manifest).unwrap()
 }
 
+/// An image's OCI layout in a temporary folder of its own (removed with
+/// the value), made by one of the functions above: what the push tests
+/// push.
+struct Image {
+    _work: tempfile::TempDir,
+    path: PathBuf,
+    /// The manifest's digest.
+    digest: String,
+}
+
+impl Image {
+    fn new(make: impl FnOnce(&Path) -> String) -> Image {
+        let work = tempfile::tempdir().unwrap();
+        let path = work.path().join("image");
+        let digest = make(&path);
+        Image {
+            _work: work,
+            path,
+            digest,
+        }
+    }
+
+    /// [`layout`]'s small image with `top` in its top layer.
+    fn small(top: &str) -> Image {
+        Image::new(|dir| layout(dir, top))
+    }
+
+    fn push(&self, repository: &Reference, tag: Option<&str>) -> anyhow::Result<registry::Pushed> {
+        registry::push_layout(&self.path, repository, tag, &|_| {})
+    }
+
+    /// Its manifest, from the layout.
+    fn manifest(&self) -> serde_json::Value {
+        let hex = self.digest.trim_start_matches("sha256:");
+        serde_json::from_slice(&std::fs::read(self.path.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    }
+}
+
 /// The error's whole text, which must be one line.
 fn one_line(err: anyhow::Error) -> String {
     let text = format!("{err:#}");
@@ -78,8 +116,6 @@ mod needs_registry {
         }
         guard
     }
-
-    fn quiet(_: &str) {}
 
     fn sha256_of(path: &Path) -> String {
         format!("sha256:{}", crate::support::sha256_hex(path))
@@ -144,12 +180,11 @@ mod needs_registry {
     fn a_push_uploads_only_what_the_registry_lacks_and_reads_back_with_skopeo() {
         let _serial = serial();
         let registry = TestRegistry::start();
-        let work = tempfile::tempdir().unwrap();
-        let first = work.path().join("v1");
-        let digest = layout(&first, "def handler(e, c): return 1\n");
+        let first = Image::small("def handler(e, c): return 1\n");
+        let digest = first.digest.clone();
         let repository = registry.reference("team/app");
         let messages = std::cell::RefCell::new(Vec::new());
-        let pushed = registry::push_layout(&first, &repository, Some("v1"), &|line: &str| {
+        let pushed = registry::push_layout(&first.path, &repository, Some("v1"), &|line: &str| {
             messages.borrow_mut().push(line.to_string())
         })
         .unwrap();
@@ -191,23 +226,14 @@ mod needs_registry {
             "the tag names the same manifest"
         );
 
-        let again = registry::push_layout(&first, &repository, None, &quiet).unwrap();
+        let again = first.push(&repository, None).unwrap();
         assert_eq!((again.uploaded.len(), again.present.len()), (0, 3), "{again:?}");
         assert_eq!(registry.blob_count(), 4);
 
-        let second = work.path().join("v2");
-        let changed = layout(&second, "def handler(e, c): return 2\n");
-        let pushed = registry::push_layout(&second, &repository, None, &quiet).unwrap();
-        assert_eq!(pushed.digest, changed);
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                second
-                    .join("blobs/sha256")
-                    .join(changed.trim_start_matches("sha256:")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let second = Image::small("def handler(e, c): return 2\n");
+        let pushed = second.push(&repository, None).unwrap();
+        assert_eq!(pushed.digest, second.digest);
+        let manifest = second.manifest();
         let config = manifest["config"]["digest"].as_str().unwrap().to_string();
         let top = manifest["layers"][1]["digest"].as_str().unwrap().to_string();
         let bottom = manifest["layers"][0]["digest"].as_str().unwrap().to_string();
@@ -225,11 +251,10 @@ mod needs_registry {
     fn basic_auth_names_the_variables_without_them_and_works_with_them() {
         let _serial = serial();
         let registry = TestRegistry::start_with_basic_auth("tester", "pa55-word");
-        let work = tempfile::tempdir().unwrap();
-        let image = work.path().join("image");
-        let digest = layout(&image, "x = 1\n");
+        let image = Image::small("x = 1\n");
+        let digest = image.digest.clone();
         let repository = registry.reference("team/app");
-        let err = one_line(registry::push_layout(&image, &repository, None, &quiet).unwrap_err());
+        let err = one_line(image.push(&repository, None).unwrap_err());
         assert!(
             err.contains("HTTP 401")
                 && err.contains(registry::ENV_USERNAME)
@@ -238,11 +263,11 @@ mod needs_registry {
         );
         std::env::set_var(registry::ENV_USERNAME, "tester");
         std::env::set_var(registry::ENV_PASSWORD, "wrong");
-        let err = one_line(registry::push_layout(&image, &repository, None, &quiet).unwrap_err());
+        let err = one_line(image.push(&repository, None).unwrap_err());
         assert!(err.contains("check that XTASK_REGISTRY_USERNAME"), "{err}");
         assert!(!err.contains("wrong"), "{err}");
         std::env::set_var(registry::ENV_PASSWORD, "pa55-word");
-        let pushed = registry::push_layout(&image, &repository, Some("latest"), &quiet).unwrap();
+        let pushed = image.push(&repository, Some("latest")).unwrap();
         assert_eq!(pushed.digest, digest);
         let dest = tempfile::tempdir().unwrap();
         let pulled = registry::pull(&repository.at_digest(&digest), Arch::X86_64, dest.path()).unwrap();
@@ -254,20 +279,11 @@ mod needs_registry {
     fn a_corrupted_blob_in_the_registry_is_refused_and_nothing_is_kept() {
         let _serial = serial();
         let registry = TestRegistry::start();
-        let work = tempfile::tempdir().unwrap();
-        let image = work.path().join("image");
-        let digest = layout(&image, "x = 1\n");
+        let image = Image::small("x = 1\n");
+        let digest = image.digest.clone();
         let repository = registry.reference("team/app");
-        registry::push_layout(&image, &repository, None, &quiet).unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                image
-                    .join("blobs/sha256")
-                    .join(digest.trim_start_matches("sha256:")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        image.push(&repository, None).unwrap();
+        let manifest = image.manifest();
         let top = manifest["layers"][1]["digest"].as_str().unwrap().to_string();
         let stored = registry.blob_path(&top);
         let mut bytes = std::fs::read(&stored).unwrap();
@@ -301,11 +317,10 @@ mod needs_registry {
         let _serial = serial();
         let registry = TestRegistry::start();
         let proxy = Proxy::start(&registry, "token");
-        let work = tempfile::tempdir().unwrap();
-        let image = work.path().join("image");
-        let digest = layout(&image, "x = 1\n");
+        let image = Image::small("x = 1\n");
+        let digest = image.digest.clone();
         let repository = Reference::parse(&format!("{}/team/app", proxy.host())).unwrap();
-        let pushed = registry::push_layout(&image, &repository, Some("v1"), &quiet).unwrap();
+        let pushed = image.push(&repository, Some("v1")).unwrap();
         assert_eq!(
             (pushed.digest.as_str(), pushed.uploaded.len()),
             (digest.as_str(), 3)
@@ -358,18 +373,9 @@ mod needs_registry {
     fn a_lost_chunk_is_resent_from_where_the_registry_stopped() {
         let _serial = serial();
         let registry = TestRegistry::start();
-        let work = tempfile::tempdir().unwrap();
-        let image = work.path().join("image");
-        let digest = two_chunk_layout(&image);
-        let manifest: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                image
-                    .join("blobs/sha256")
-                    .join(digest.trim_start_matches("sha256:")),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let image = Image::new(two_chunk_layout);
+        let digest = image.digest.clone();
+        let manifest = image.manifest();
         let config = format!("0-{}", manifest["config"]["size"].as_u64().unwrap() - 1);
         let size = manifest["layers"][0]["size"].as_u64().unwrap();
         let chunk = 16 * 1024 * 1024u64;
@@ -379,12 +385,7 @@ mod needs_registry {
         // The layer's second chunk lost: the upload's status says the first arrived.
         let lost = Proxy::start(&registry, "lose-later-chunk");
         let repository = Reference::parse(&format!("{}/team/lost", lost.host())).unwrap();
-        assert_eq!(
-            registry::push_layout(&image, &repository, None, &quiet)
-                .unwrap()
-                .digest,
-            digest
-        );
+        assert_eq!(image.push(&repository, None).unwrap().digest, digest);
         assert_eq!(
             lost.recorded("patches"),
             [config.clone(), first.clone(), second.clone(), second.clone()],
@@ -394,12 +395,7 @@ mod needs_registry {
         // The config's chunk broken half way: the registry drops the upload, which starts over.
         let broken = Proxy::start(&registry, "break-first-chunk");
         let repository = Reference::parse(&format!("{}/team/broken", broken.host())).unwrap();
-        assert_eq!(
-            registry::push_layout(&image, &repository, None, &quiet)
-                .unwrap()
-                .digest,
-            digest
-        );
+        assert_eq!(image.push(&repository, None).unwrap().digest, digest);
         assert_eq!(
             broken.recorded("patches"),
             [config.clone(), config, first, second]
