@@ -237,15 +237,21 @@ fn rename(repo: &Repo, from: &str, to: &str) {
     fs::rename(repo.path().join(from), repo.path().join(to)).unwrap();
 }
 
-/// A whole `[workspace.metadata.lambda.<kind>.<name>]` table, up to the
-/// next table.
+/// A whole `[workspace.metadata.lambda.<kind>.<name>]` table of the base
+/// configuration, up to the next table.
 fn table(name: &str) -> String {
+    BASE[table_span(BASE, name)].to_string()
+}
+
+/// Where the table `[workspace.metadata.lambda.<name>]` is in `text`: from
+/// its header to the next table (its last newline included).
+fn table_span(text: &str, name: &str) -> std::ops::Range<usize> {
     let header = format!("[workspace.metadata.lambda.{name}]\n");
-    let start = BASE.find(&header).unwrap_or_else(|| panic!("no table {name}"));
-    let end = BASE[start + header.len()..]
+    let start = text.find(&header).unwrap_or_else(|| panic!("no table {name}"));
+    let end = text[start + header.len()..]
         .find("\n[")
-        .map_or(BASE.len(), |end| start + header.len() + end + 1);
-    BASE[start..end].to_string()
+        .map_or(text.len(), |end| start + header.len() + end + 1);
+    start..end
 }
 
 fn global_keys() -> Vec<Scenario> {
@@ -786,19 +792,32 @@ layers = ["extra", "shared"]
     /// `[workspace.metadata.lambda.<name>]` of the configuration.
     fn in_table(repo: &Repo, name: &str, from: &str, to: &str) {
         let text = String::from_utf8(repo.read("Cargo.toml")).unwrap();
-        let header = format!("[workspace.metadata.lambda.{name}]\n");
-        let start = text.find(&header).unwrap_or_else(|| panic!("no table {name}"));
-        let end = text[start + header.len()..]
-            .find("\n[")
-            .map_or(text.len(), |end| start + header.len() + end);
-        let body = &text[start..end];
+        let span = table_span(&text, name);
+        let body = &text[span.clone()];
         assert_eq!(
             body.matches(from).count(),
             1,
             "{name}: expected exactly one {from:?} in:\n{body}"
         );
-        let edited = format!("{}{}{}", &text[..start], body.replacen(from, to, 1), &text[end..]);
+        let edited = format!(
+            "{}{}{}",
+            &text[..span.start],
+            body.replacen(from, to, 1),
+            &text[span.end..]
+        );
         repo.write("Cargo.toml", &edited);
+    }
+
+    /// Adds `line` to image function `function`'s table, after its
+    /// `package = "image"`.
+    fn image_key(repo: &Repo, function: &str, line: &str) {
+        let package = "package = \"image\"\n";
+        in_table(
+            repo,
+            &format!("functions.{function}"),
+            package,
+            &format!("{package}{line}\n"),
+        );
     }
 
     fn image_scenarios(bases: &Rc<Bases>) -> Vec<Scenario> {
@@ -816,12 +835,7 @@ layers = ["extra", "shared"]
                 remove(r, "images.lock")
             }),
             scenario("i: base by tag, pinned to the same digest", move |r| {
-                in_table(
-                    r,
-                    "functions.i",
-                    "package = \"image\"\n",
-                    &format!("package = \"image\"\nimage_base = \"{}\"\n", b3.tag),
-                )
+                image_key(r, "i", &format!("image_base = \"{}\"", b3.tag))
             }),
             scenario("core: pin changed (in a and i)", |r| {
                 edit(r, "layers/core/requirements.txt", "req==1.0", "req==1.1")
@@ -871,12 +885,7 @@ layers = ["extra", "shared"]
                 set_key(r, ".functions.d", "package = \"image\"")
             }),
             scenario("i.image_repository set (its own)", move |r| {
-                in_table(
-                    r,
-                    "functions.i",
-                    "package = \"image\"\n",
-                    &format!("package = \"image\"\nimage_repository = \"{}/own\"\n", b5.host),
-                )
+                image_key(r, "i", &format!("image_repository = \"{}/own\"", b5.host))
             }),
             scenario("image_repository changed", move |r| {
                 config(r, &format!("{}/app", b6.host), &format!("{}/other/app", b6.host))
@@ -899,20 +908,10 @@ layers = ["extra", "shared"]
                 in_table(r, "functions.i", "layers = [\"core\", \"shared\"]\n", "")
             }),
             scenario("i.architecture -> arm64 (the base is amd64 only)", |r| {
-                in_table(
-                    r,
-                    "functions.i",
-                    "package = \"image\"\n",
-                    "package = \"image\"\narchitecture = \"arm64\"\n",
-                )
+                image_key(r, "i", "architecture = \"arm64\"")
             }),
             scenario("j.architecture -> arm64 (its tag not pinned for arm64)", |r| {
-                in_table(
-                    r,
-                    "functions.j",
-                    "package = \"image\"\n",
-                    "package = \"image\"\narchitecture = \"arm64\"\n",
-                )
+                image_key(r, "j", "architecture = \"arm64\"")
             }),
             scenario("function i renamed to img", |r| {
                 config(r, "functions.i]", "functions.img]")
