@@ -544,6 +544,14 @@ mod tests {
         manifest: Manifest,
     }
 
+    impl World {
+        /// `model`'s image in the manifest, for a test to change.
+        fn model_image(&mut self) -> &mut ImageEntry {
+            let model = self.manifest.functions.get_mut("model").unwrap();
+            model.image.as_mut().expect("model is an image function")
+        }
+    }
+
     fn zip(root: &Path, name: &str, files: &[&str]) -> ZipFacts {
         let relative = format!("dist/layers/{name}.zip");
         let entries = files
@@ -767,14 +775,7 @@ mod tests {
             let facts = zip(world.root.path(), name, &[&format!("python/{name}.py")]);
             let layer = LayerEntry::built(LayerKind::Requirements, facts, "22".repeat(32));
             world.manifest.layers.insert(name.into(), layer);
-            let image = world
-                .manifest
-                .functions
-                .get_mut("model")
-                .unwrap()
-                .image
-                .as_mut()
-                .unwrap();
+            let image = world.model_image();
             image.layers.insert(image.layers.len() - 1, image_layer(name, 0));
         }
         let report = check(&world, "model");
@@ -871,14 +872,7 @@ mod tests {
     #[test]
     fn an_import_a_configured_layer_provides_is_named_as_missing_from_the_image() {
         let mut world = world(json!({"layers": ["extra", "shared", "more"]}), MIB);
-        let image = world
-            .manifest
-            .functions
-            .get_mut("model")
-            .unwrap()
-            .image
-            .as_mut()
-            .unwrap();
+        let image = world.model_image();
         image.layers.retain(|layer| layer.name != "core");
         let report = check(&world, "model");
         assert!(
