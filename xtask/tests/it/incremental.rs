@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Cursor, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::support::{html_report, Repo};
 
@@ -189,11 +191,11 @@ fn base() -> Repo {
 /// what only the test knows (a registry's address, a base's digest).
 struct Scenario {
     name: &'static str,
-    change: Box<dyn Fn(&Repo)>,
+    change: Box<dyn Fn(&Repo) + Send + Sync>,
     env: &'static [(&'static str, &'static str)],
 }
 
-fn scenario(name: &'static str, change: impl Fn(&Repo) + 'static) -> Scenario {
+fn scenario(name: &'static str, change: impl Fn(&Repo) + Send + Sync + 'static) -> Scenario {
     Scenario {
         name,
         change: Box::new(change),
@@ -720,7 +722,7 @@ mod needs_registry {
     use std::fs;
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
-    use std::rc::Rc;
+    use std::sync::Arc;
 
     use super::*;
     use crate::support::registry::{extra_base, test_base, TestRegistry};
@@ -820,9 +822,9 @@ layers = ["extra", "shared"]
         );
     }
 
-    fn image_scenarios(bases: &Rc<Bases>) -> Vec<Scenario> {
+    fn image_scenarios(bases: &Arc<Bases>) -> Vec<Scenario> {
         // One handle on the bases for each scenario that needs them.
-        let [b1, b2, b3, b4, b5, b6, b7] = std::array::from_fn(|_| Rc::clone(bases));
+        let [b1, b2, b3, b4, b5, b6, b7] = std::array::from_fn(|_| Arc::clone(bases));
         vec![
             scenario("nothing changed", |_| {}),
             scenario("image_base -> another base (one more layer)", move |r| {
@@ -970,7 +972,7 @@ layers = ["extra", "shared"]
         let second_digest = second.digest.clone().unwrap();
         let second = second.to_string();
         assert_ne!(first_digest, second_digest);
-        let bases = Rc::new(Bases {
+        let bases = Arc::new(Bases {
             host: registry.host(),
             tag: format!("{}/lambda/python:3.11", registry.host()),
             first,
@@ -979,10 +981,18 @@ layers = ["extra", "shared"]
             second_digest,
         });
         let scenarios = image_scenarios(&bases);
-        check_all_on(&|| image_base(&bases), &scenarios, &|built| {
-            dist_blobs_are_links_compared_by_content(built);
-            a_repository_change_reaches_only_the_manifest(built, &bases);
-        });
+        // Two at once: this test is its group's longest by far, and
+        // most of a scenario's time is copying and pulling the base's
+        // blobs, not computing.
+        check_all_on(
+            &|| image_base(&bases),
+            &scenarios,
+            &|built| {
+                dist_blobs_are_links_compared_by_content(built);
+                a_repository_change_reaches_only_the_manifest(built, &bases);
+            },
+            2,
+        );
     }
 
     /// Where images go is no input of an image: a new `image_repository`
@@ -1095,12 +1105,19 @@ fn the_html_report_ignores_only_its_changes_and_init_times() {
 /// Runs every scenario of a table and fails once, naming each scenario whose
 /// incremental build differs from its build from scratch.
 fn check_all(scenarios: &[Scenario]) {
-    check_all_on(&base, scenarios, &|_| {});
+    check_all_on(&base, scenarios, &|_| {}, 1);
 }
 
 /// [`check_all`] on the base repository that `base` makes; `built_base`
-/// looks at it once it is built, before any scenario.
-fn check_all_on(base: &dyn Fn() -> Repo, scenarios: &[Scenario], built_base: &dyn Fn(&Repo)) {
+/// looks at it once it is built, before any scenario. The scenarios are
+/// run by `workers` threads at once: each has repositories of its own and
+/// only reads the built base.
+fn check_all_on(
+    base: &(dyn Fn() -> Repo + Sync),
+    scenarios: &[Scenario],
+    built_base: &dyn Fn(&Repo),
+    workers: usize,
+) {
     let outside_dir = tempfile::tempdir().unwrap();
     let outside = outside_dir.path();
     // Empty: the smoke test needs no network.
@@ -1114,21 +1131,26 @@ fn check_all_on(base: &dyn Fn() -> Repo, scenarios: &[Scenario], built_base: &dy
         first.stdout, first.stderr
     );
     built_base(&built);
-    let mut failures = Vec::new();
-    for scenario in scenarios {
-        let incremental = Repo::new(BASE);
-        copy_tree(built.path(), incremental.path());
-        (scenario.change)(&incremental);
-        let incremental = build(&incremental, outside, scenario.env);
-
-        let scratch = base();
-        (scenario.change)(&scratch);
-        let scratch = build(&scratch, outside, scenario.env);
-
-        if let Some(diff) = differences(&incremental, &scratch) {
-            failures.push(format!("scenario `{}`:\n{}", scenario.name, diff.trim_end()));
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(scenario) = scenarios.get(index) else {
+                    break;
+                };
+                if let Some(diff) = check_one(base, &built, outside, scenario) {
+                    let failure = format!("scenario `{}`:\n{}", scenario.name, diff.trim_end());
+                    failures.lock().unwrap().push((index, failure));
+                }
+            });
         }
-    }
+    });
+    // In the table's order, whichever thread found them.
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    let failures: Vec<String> = failures.into_iter().map(|(_, failure)| failure).collect();
     assert!(
         failures.is_empty(),
         "{} of {} scenario(s) differ between an incremental build and one from scratch:\n\n{}",
@@ -1136,6 +1158,21 @@ fn check_all_on(base: &dyn Fn() -> Repo, scenarios: &[Scenario], built_base: &dy
         scenarios.len(),
         failures.join("\n\n")
     );
+}
+
+/// One scenario: its change made to a copy of the built base and to a
+/// fresh base, each built; how the two outcomes differ, if they do.
+fn check_one(base: &dyn Fn() -> Repo, built: &Repo, outside: &Path, scenario: &Scenario) -> Option<String> {
+    let incremental = Repo::new(BASE);
+    copy_tree(built.path(), incremental.path());
+    (scenario.change)(&incremental);
+    let incremental = build(&incremental, outside, scenario.env);
+
+    let scratch = base();
+    (scenario.change)(&scratch);
+    let scratch = build(&scratch, outside, scenario.env);
+
+    differences(&incremental, &scratch)
 }
 
 /// What a build shows: its exit code, its report and everything in `dist/`.
