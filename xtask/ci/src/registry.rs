@@ -144,8 +144,10 @@ impl Registry {
         docker_run(&[
             "build",
             "--quiet",
-            // Nothing reused from the registry tests' builds, which remove
-            // their images (and a shared cached step's) when pushed.
+            // Nothing reused from the registry tests' builds of the same
+            // base (tests/it/support/registry.rs: built alike, saved with
+            // skopeo), which remove their images (and a shared cached
+            // step's) once saved.
             "--no-cache",
             "--network",
             "none",
