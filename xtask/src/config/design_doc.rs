@@ -310,6 +310,7 @@ fn design_doc_lists_every_manifest_key() {
                 unzipped_bytes: 20,
                 top_level: vec!["requests".to_string()],
                 requires: vec!["urllib3".to_string()],
+                license: Some("MIT".to_string()),
             }],
             excluded: Some(vec!["boto3==1.34.0".to_string()]),
             builder: Some("host".to_string()),

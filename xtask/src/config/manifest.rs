@@ -395,6 +395,12 @@ pub struct Package {
     /// marker included): what makes a dependency "used" through another.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
+    /// Its licence as its `METADATA` declares it: the `License-Expression`,
+    /// else its `License ::` classifiers as an SPDX expression where they
+    /// name one licence, else the first line of `License`; omitted when
+    /// it declares none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
 }
 
 #[cfg(test)]

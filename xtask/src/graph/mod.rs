@@ -40,7 +40,7 @@ pub mod run;
 /// Bumped whenever a step's output for the same inputs changes, so that
 /// entries of an older tool are never reused.
 const FORMAT: &[(Kind, &str)] = &[
-    (Kind::Profile, "6"),
+    (Kind::Profile, "7"),
     (Kind::SourceLayer, "2"),
     (Kind::Function, "2"),
     (Kind::Base, "1"),

@@ -399,6 +399,7 @@ mod tests {
             unzipped_bytes: size,
             top_level: vec![top.into()],
             requires: requires.iter().map(|name| name.to_string()).collect(),
+            license: None,
         }
     }
 

@@ -34,6 +34,7 @@ struct Dist {
     name: String,
     version: String,
     requires: Vec<String>,
+    license: Option<String>,
     dist_info: PathBuf,
     files: Vec<PathBuf>,
 }
@@ -91,6 +92,7 @@ pub fn inventory(site: &Path) -> Result<Vec<Package>> {
             unzipped_bytes,
             top_level: top_level.into_iter().collect(),
             requires: dist.requires,
+            license: dist.license,
         });
     }
     packages.sort_by(|a, b| {
@@ -113,31 +115,19 @@ fn read_dists(site: &Path) -> Result<Vec<Dist>> {
         if !is_dist_info {
             continue;
         }
-        let metadata = fs::read_to_string(dist_info.join("METADATA"))
+        let text = fs::read_to_string(dist_info.join("METADATA"))
             .with_context(|| format!("reading {}/METADATA", dist_info.display()))?;
-        let field = |key: &str| {
-            metadata
-                .lines()
-                .take_while(|line| !line.is_empty())
-                .find_map(|line| line.strip_prefix(key).and_then(|rest| rest.strip_prefix(':')))
-                .map(|value| value.trim().to_string())
-        };
-        let name = field("Name").with_context(|| format!("{}/METADATA has no Name", dist_info.display()))?;
-        let version = field("Version").unwrap_or_default();
-        let mut requires: Vec<String> = metadata
-            .lines()
-            .take_while(|line| !line.is_empty())
-            .filter_map(|line| line.strip_prefix("Requires-Dist:"))
-            .filter_map(|requirement| {
-                let name = requirement
-                    .trim()
-                    .split(|ch: char| " ;[(<>=!~".contains(ch))
-                    .next()?;
-                (!name.is_empty()).then(|| normalize_dist_name(name))
-            })
-            .collect();
-        requires.sort();
-        requires.dedup();
+        let metadata = DistMetadata::parse(&text);
+        if metadata.name.is_empty() {
+            anyhow::bail!("{}/METADATA has no Name", dist_info.display());
+        }
+        let license = metadata.license_declared();
+        let DistMetadata {
+            name,
+            version,
+            requires,
+            ..
+        } = metadata;
         let record = fs::read_to_string(dist_info.join("RECORD")).unwrap_or_default();
         let files = record
             .lines()
@@ -148,11 +138,107 @@ fn read_dists(site: &Path) -> Result<Vec<Dist>> {
             name,
             version,
             requires,
+            license,
             dist_info,
             files,
         });
     }
     Ok(dists)
+}
+
+/// What a distribution's `METADATA` says of itself, from its header (the
+/// lines before the first empty one): read here for the inventory and by
+/// the SBOM for the licence, one parser for both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistMetadata {
+    /// Empty when the header has no `Name`.
+    pub name: String,
+    pub version: String,
+    /// Every `Requires-Dist` name, normalised, sorted, once each.
+    pub requires: Vec<String>,
+    /// `License-Expression` (PEP 639): an SPDX expression.
+    pub license_expression: Option<String>,
+    /// Every `Classifier: License :: …`, as written.
+    pub license_classifiers: Vec<String>,
+    /// The first line of the free-text `License` field, when it has one.
+    pub license: Option<String>,
+}
+
+impl DistMetadata {
+    pub fn parse(text: &str) -> DistMetadata {
+        let header: Vec<&str> = text.lines().take_while(|line| !line.is_empty()).collect();
+        let values = |key: &'static str| {
+            header
+                .iter()
+                .filter_map(move |line| line.strip_prefix(key).and_then(|rest| rest.strip_prefix(':')))
+                .map(|value| value.trim().to_string())
+        };
+        let first = |key: &'static str| values(key).next().filter(|value| !value.is_empty());
+        let mut requires: Vec<String> = values("Requires-Dist")
+            .filter_map(|requirement| {
+                let name = requirement
+                    .split(|ch: char| " ;[(<>=!~".contains(ch))
+                    .next()?
+                    .to_string();
+                (!name.is_empty()).then(|| normalize_dist_name(&name))
+            })
+            .collect();
+        requires.sort();
+        requires.dedup();
+        DistMetadata {
+            name: first("Name").unwrap_or_default(),
+            version: first("Version").unwrap_or_default(),
+            requires,
+            license_expression: first("License-Expression"),
+            license_classifiers: values("Classifier")
+                .filter(|classifier| classifier.starts_with("License ::"))
+                .collect(),
+            license: first("License"),
+        }
+    }
+
+    /// The licence it declares: the `License-Expression`; else its licence
+    /// classifiers, as SPDX ids joined by `AND` where each names one
+    /// licence (else as written, its last part); else the first line of
+    /// `License` (free text, often a whole licence's first line).
+    pub fn license_declared(&self) -> Option<String> {
+        if let Some(expression) = &self.license_expression {
+            return Some(expression.clone());
+        }
+        if !self.license_classifiers.is_empty() {
+            let mut names: Vec<String> = self
+                .license_classifiers
+                .iter()
+                .map(|classifier| match classifier_spdx(classifier) {
+                    Some(id) => id.to_string(),
+                    None => classifier.rsplit("::").next().unwrap_or(classifier).trim().to_string(),
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            return Some(names.join(" AND "));
+        }
+        self.license.clone()
+    }
+}
+
+/// The SPDX id of a trove licence classifier that names exactly one
+/// licence (`BSD License`, `Apache Software License` or the GNU ones name a
+/// family, not a version or whether later ones apply, and stay as written). Source: https://pypi.org/classifiers/
+/// and https://spdx.org/licenses/
+fn classifier_spdx(classifier: &str) -> Option<&'static str> {
+    const TABLE: &[(&str, &str)] = &[
+        ("MIT License", "MIT"),
+        ("MIT No Attribution License (MIT-0)", "MIT-0"),
+        ("ISC License (ISCL)", "ISC"),
+        ("Mozilla Public License 2.0 (MPL 2.0)", "MPL-2.0"),
+        ("Python Software Foundation License", "PSF-2.0"),
+        ("The Unlicense (Unlicense)", "Unlicense"),
+        ("Zero-Clause BSD (0BSD)", "0BSD"),
+        ("Eclipse Public License 2.0 (EPL-2.0)", "EPL-2.0"),
+    ];
+    let last = classifier.rsplit("::").next()?.trim();
+    TABLE.iter().find(|(name, _)| *name == last).map(|(_, id)| *id)
 }
 
 /// The path of a RECORD line (`path,hash,size`; the path may be quoted).

@@ -241,6 +241,7 @@ mod tests {
             unzipped_bytes: bytes,
             top_level: vec![name.into()],
             requires: vec![],
+            license: None,
         }
     }
 

@@ -580,6 +580,7 @@ mod tests {
             unzipped_bytes: bytes,
             top_level: vec![name.into()],
             requires: Vec::new(),
+            license: None,
         }
     }
 
