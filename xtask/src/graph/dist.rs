@@ -30,6 +30,7 @@ pub fn dist_path(kind: Kind, name: &str) -> Option<String> {
     match kind {
         Kind::Profile | Kind::SourceLayer => Some(format!("dist/layers/{name}.zip")),
         Kind::Function => Some(format!("dist/functions/{name}.zip")),
+        Kind::Sbom => Some(format!("dist/sbom/{name}.cdx.json")),
         Kind::Base | Kind::Image | Kind::Check | Kind::Smoke => None,
     }
 }

@@ -45,6 +45,7 @@ const FORMAT: &[(Kind, &str)] = &[
     (Kind::Function, "2"),
     (Kind::Base, "1"),
     (Kind::Image, "1"),
+    (Kind::Sbom, "1"),
     (Kind::Check, "3"),
     (Kind::Smoke, "2"),
 ];
@@ -59,6 +60,8 @@ pub enum Kind {
     Base,
     /// An image function's image on its base.
     Image,
+    /// A function's software bill of materials.
+    Sbom,
     Check,
     Smoke,
 }
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Function => "function",
             Kind::Base => "base",
             Kind::Image => "image",
+            Kind::Sbom => "sbom",
             Kind::Check => "check",
             Kind::Smoke => "smoke",
         }
@@ -83,6 +87,7 @@ impl Kind {
             Kind::Function => "function",
             Kind::Base => "base image",
             Kind::Image => "image",
+            Kind::Sbom => "sbom",
             Kind::Check => "check",
             Kind::Smoke => "smoke",
         }
@@ -93,6 +98,7 @@ impl Kind {
         match self {
             Kind::Profile | Kind::SourceLayer | Kind::Function | Kind::Image => "building",
             Kind::Base => "pulling",
+            Kind::Sbom => "writing",
             Kind::Check => "checking",
             Kind::Smoke => "smoke-testing",
         }
@@ -102,7 +108,7 @@ impl Kind {
     pub fn is_product(self) -> bool {
         matches!(
             self,
-            Kind::Profile | Kind::SourceLayer | Kind::Function | Kind::Base | Kind::Image
+            Kind::Profile | Kind::SourceLayer | Kind::Function | Kind::Base | Kind::Image | Kind::Sbom
         )
     }
 
@@ -113,6 +119,7 @@ impl Kind {
             Kind::Function => FUNCTION_ZIP,
             Kind::Base => BASE_MANIFEST,
             Kind::Image => IMAGE_MANIFEST,
+            Kind::Sbom => crate::steps::sbom::CYCLONEDX,
             _ => LAYER_ZIP,
         }
     }
@@ -160,6 +167,11 @@ pub enum Work {
     /// An image function's image: its deps are its base, its function's
     /// ZIP and its layers in the order the ZIP would attach them.
     Image,
+    /// A function's SBOM: its deps are its function's ZIP and its built
+    /// layers in order; the locks of its locked profiles, by path.
+    Sbom {
+        locks: Vec<(String, PathBuf)>,
+    },
     Check,
     Smoke,
 }
@@ -411,6 +423,7 @@ fn unusable(kind: Kind, entry: &Entry) -> Option<String> {
     let wrong = match kind {
         Kind::Base => serde_json::from_value::<BaseData>(entry.data.clone()).err(),
         Kind::Image => serde_json::from_value::<ImageData>(entry.data.clone()).err(),
+        Kind::Sbom => serde_json::from_value::<crate::steps::sbom::SbomData>(entry.data.clone()).err(),
         _ => serde_json::from_value::<ZipData>(entry.data.clone()).err(),
     };
     wrong.map(|err| format!("its data is not a {} product's ({err})", kind.noun()))

@@ -53,6 +53,9 @@ pub fn plan(session: &Session) -> Result<Graph> {
     }
     plan_images(config, &mut graph)?;
     for function in config.functions.values() {
+        plan_sbom(config, &mut graph, function)?;
+    }
+    for function in config.functions.values() {
         let (deps, layers) = runtime_view(config, &graph, function);
         plan_check(config, &mut graph, function, deps.clone(), &layers);
         let site_identity = &site_identities[&config.platform_of(function)];
@@ -293,6 +296,62 @@ fn plan_images(config: &Config, graph: &mut Graph) -> Result<()> {
             work: Work::Image,
         });
     }
+    Ok(())
+}
+
+/// A function's SBOM: what its ZIP and its layers ship (their outputs
+/// enter its key), the locks whose hashes it lists, and what the runtime
+/// provides beside them (the facts' pins, by the tool's format).
+fn plan_sbom(config: &Config, graph: &mut Graph, function: &Function) -> Result<()> {
+    let platform = config.platform_of(function);
+    let mut deps = vec![graph.find(Kind::Function, &function.name).expect("just planned")];
+    let mut inputs = common(Kind::Sbom);
+    let attached: Vec<String> = function
+        .layers
+        .iter()
+        .map(|name| config.attached(function, name))
+        .collect();
+    inputs
+        .add("function", function.name.as_str())
+        .add("runtime", platform.runtime.name)
+        .add("architecture", platform.arch.name())
+        .add("layers", format!("[{}]", attached.join(", ")))
+        .add(
+            "runtime provides",
+            format!(
+                "{} {} {}",
+                facts::RUNTIME_PROVIDED.join(" "),
+                facts::RUNTIME_BOTO3,
+                facts::runtime_interface_client(platform.runtime)
+            ),
+        );
+    let mut locks = Vec::new();
+    for (name, variant) in function.layers.iter().zip(&attached) {
+        match graph.layer(variant) {
+            Some(index) => {
+                if !deps.contains(&index) {
+                    deps.push(index);
+                }
+                if let Work::Profile { lock: Some(lock), .. } = &graph.nodes[index].work {
+                    inputs.file(&lock.display().to_string(), &config.root.join(lock), false)?;
+                    locks.push((variant.clone(), lock.clone()));
+                }
+            }
+            None => {
+                if let LayerSource::External { arn, .. } = &config.layers[name].source {
+                    inputs.add(format!("external {name}"), arn.as_str());
+                }
+            }
+        }
+    }
+    graph.push(Node {
+        kind: Kind::Sbom,
+        name: function.name.clone(),
+        deps,
+        inputs,
+        pending: None,
+        work: Work::Sbom { locks },
+    });
     Ok(())
 }
 

@@ -14,4 +14,5 @@ pub mod install;
 pub mod limits;
 pub mod osv;
 pub mod package;
+pub mod sbom;
 pub mod smoke;

@@ -10,6 +10,7 @@ mod context;
 mod function;
 mod image;
 mod profile;
+mod sbom;
 mod smoke;
 mod source_layer;
 
@@ -22,19 +23,21 @@ use self::context::Batch;
 use self::function::Functions;
 use self::image::{Bases, Images};
 use self::profile::Profiles;
+use self::sbom::Sboms;
 use self::smoke::Smokes;
 use self::source_layer::SourceLayers;
 use super::{Graph, Kind, Session, Status};
 use crate::config::manifest::Manifest;
 
 /// The kinds in the order a batch runs them.
-const ORDER: [Kind; 7] = [
+const ORDER: [Kind; 8] = [
     // First: a pull waits on the network, not on the cores.
     Kind::Base,
     Kind::Profile,
     Kind::SourceLayer,
     Kind::Function,
     Kind::Image,
+    Kind::Sbom,
     Kind::Check,
     Kind::Smoke,
 ];
@@ -64,6 +67,7 @@ pub fn run_batch(
             Kind::Function => batch.each(&nodes, &Functions::prepare(&batch, &nodes)?),
             Kind::Base => batch.each(&nodes, &Bases),
             Kind::Image => batch.each(&nodes, &Images),
+            Kind::Sbom => batch.each(&nodes, &Sboms),
             Kind::Check => batch.each(&nodes, &Checks::prepare(&batch)?),
             Kind::Smoke => batch.each(&nodes, &Smokes::prepare(session, &batch, &nodes)?),
         };
