@@ -29,6 +29,41 @@ pub fn pytest(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result
     Ok(())
 }
 
+/// Validates every SBOM the end-to-end build wrote (`dist/sbom/*.cdx.json`)
+/// against CycloneDX 1.6's JSON schema with the CycloneDX project's own
+/// validator (`cyclonedx-python-lib`, pinned in the development virtualenv).
+const VALIDATE_SBOMS: &str = r#"
+import sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+
+validator = JsonStrictValidator(SchemaVersion.V1_6)
+invalid = 0
+for path in sys.argv[1:]:
+    with open(path, encoding="utf-8") as file:
+        error = validator.validate_str(file.read())
+    if error is not None:
+        invalid += 1
+        print(f"{path}: {getattr(error.data, 'message', error)}", file=sys.stderr)
+print(f"{len(sys.argv) - 1 - invalid} SBOM(s) valid against CycloneDX 1.6, {invalid} invalid")
+sys.exit(1 if invalid else 0)
+"#;
+
+/// Every function's SBOM, as the end-to-end build left `dist/sbom/`, valid
+/// CycloneDX 1.6; one per function, none missing.
+pub fn sbom_schema(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result<()> {
+    let python = xtask::lambda::dev_env::python(sh, config, installer)?;
+    let dir = config.root.join("dist/sbom");
+    let mut files = Vec::new();
+    for name in config.functions.keys() {
+        let file = dir.join(format!("{name}.cdx.json"));
+        ensure!(file.is_file(), "{} is missing after the end-to-end build", file.display());
+        files.push(file);
+    }
+    cmd!(sh, "{python} -c {VALIDATE_SBOMS} {files...}").run()?;
+    Ok(())
+}
+
 /// ruff's lint and format checks and mypy over `lambdas/` and `xtask/py/`,
 /// as `pyproject.toml` configures them, with the virtualenv's pinned versions.
 pub fn python_lint(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result<()> {

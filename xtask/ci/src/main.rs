@@ -111,6 +111,11 @@ const STAGES: &[Stage] = &[
         run: |ci| checks::end_to_end(&ci.sh, &ci.config),
     },
     Stage {
+        name: "sbom schema",
+        needs: &[],
+        run: |ci| checks::sbom_schema(&ci.sh, &ci.config, ci.options.installer),
+    },
+    Stage {
         name: browser::STAGE,
         needs: &[browser::STAGE],
         run: |ci| browser::report_in_browser(&ci.sh, &ci.config),
