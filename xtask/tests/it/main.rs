@@ -45,5 +45,6 @@ mod registry;
 mod remote_cache;
 mod report;
 mod robustness;
+mod sbom;
 mod serve;
 mod smoke;

@@ -71,6 +71,17 @@ impl Repo {
         self.wheel_bytes(profile, name, version, &files, requires);
     }
 
+    /// A pure-Python wheel whose `METADATA` also has these header lines
+    /// (`License-Expression: MIT`, a `Classifier: License :: …`).
+    pub fn wheel_with_metadata(&self, profile: &str, name: &str, version: &str, files: &[(&str, &str)], metadata: &[&str]) {
+        let files: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(path, text)| (*path, text.as_bytes()))
+            .collect();
+        let dir = self.path().join(format!("layers/{profile}/wheels"));
+        write_wheel_with(&dir, name, version, &files, &[], metadata);
+    }
+
     pub fn wheel_bytes(
         &self,
         profile: &str,
@@ -167,11 +178,26 @@ impl Run {
 }
 
 pub fn write_wheel(dir: &Path, name: &str, version: &str, files: &[(&str, &[u8])], requires: &[&str]) {
+    write_wheel_with(dir, name, version, files, requires, &[]);
+}
+
+/// A wheel whose `METADATA` header also has the lines `extra`.
+pub fn write_wheel_with(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    files: &[(&str, &[u8])],
+    requires: &[&str],
+    extra: &[&str],
+) {
     fs::create_dir_all(dir).unwrap();
     let dist_info = format!("{name}-{version}.dist-info");
     let mut metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
     for requirement in requires {
         metadata.push_str(&format!("Requires-Dist: {requirement}\n"));
+    }
+    for line in extra {
+        metadata.push_str(&format!("{line}\n"));
     }
     let mut entries: Vec<(String, Vec<u8>)> = files
         .iter()
