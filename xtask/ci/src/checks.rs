@@ -57,7 +57,11 @@ pub fn sbom_schema(sh: &Shell, config: &Config, installer: InstallerChoice) -> R
     let mut files = Vec::new();
     for name in config.functions.keys() {
         let file = dir.join(format!("{name}.cdx.json"));
-        ensure!(file.is_file(), "{} is missing after the end-to-end build", file.display());
+        ensure!(
+            file.is_file(),
+            "{} is missing after the end-to-end build",
+            file.display()
+        );
         files.push(file);
     }
     cmd!(sh, "{python} -c {VALIDATE_SBOMS} {files...}").run()?;

@@ -211,7 +211,12 @@ impl DistMetadata {
                 .iter()
                 .map(|classifier| match classifier_spdx(classifier) {
                     Some(id) => id.to_string(),
-                    None => classifier.rsplit("::").next().unwrap_or(classifier).trim().to_string(),
+                    None => classifier
+                        .rsplit("::")
+                        .next()
+                        .unwrap_or(classifier)
+                        .trim()
+                        .to_string(),
                 })
                 .collect();
             names.sort();

@@ -208,7 +208,9 @@ pub fn cyclonedx(subject: &Subject) -> (Value, SbomData) {
     for component in &components {
         if let Some(name) = component.value["name"].as_str() {
             if component.bom_ref.starts_with("pkg:pypi/") {
-                by_name.entry(normalize_dist_name(name)).or_insert(component.bom_ref.clone());
+                by_name
+                    .entry(normalize_dist_name(name))
+                    .or_insert(component.bom_ref.clone());
             }
         }
     }
@@ -315,7 +317,9 @@ pub fn is_spdx_expression(text: &str) -> bool {
             "(" | ")" => {}
             "AND" | "OR" | "WITH" if !expect_id => expect_id = true,
             id if expect_id
-                && id.chars().all(|ch| ch.is_ascii_alphanumeric() || ".-+:".contains(ch))
+                && id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ".-+:".contains(ch))
                 && id.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric()) =>
             {
                 expect_id = false;
@@ -375,7 +379,12 @@ pub fn lock_hashes(lock: &str) -> BTreeMap<(String, String), Vec<String>> {
         if trimmed.starts_with('#') || trimmed.starts_with('-') {
             continue;
         }
-        let requirement = trimmed.trim_end_matches('\\').split(';').next().unwrap_or_default().trim();
+        let requirement = trimmed
+            .trim_end_matches('\\')
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
         if let Some((name, version)) = requirement.split_once("==") {
             let name = name.split('[').next().unwrap_or(name);
             current = Some((normalize_dist_name(name.trim()), version.trim().to_string()));
@@ -396,19 +405,36 @@ mod tests {
             hashes[&("req-lib".to_string(), "1.0".to_string())],
             vec!["aa".to_string(), "bb".to_string()]
         );
-        assert_eq!(hashes[&("other".to_string(), "2.0".to_string())], vec!["cc".to_string()]);
+        assert_eq!(
+            hashes[&("other".to_string(), "2.0".to_string())],
+            vec!["cc".to_string()]
+        );
         assert_eq!(hashes.len(), 2);
     }
 
     #[test]
     fn spdx_expressions_are_told_from_free_text() {
-        for expression in ["MIT", "MIT OR Apache-2.0", "(MIT AND BSD-3-Clause) OR GPL-2.0-or-later", "LicenseRef-x"] {
+        for expression in [
+            "MIT",
+            "MIT OR Apache-2.0",
+            "(MIT AND BSD-3-Clause) OR GPL-2.0-or-later",
+            "LicenseRef-x",
+        ] {
             assert!(is_spdx_expression(expression), "{expression}");
         }
-        for text in ["BSD License", "Apache Software License", "MIT OR", "", "Copyright (c) 2020 Someone"] {
+        for text in [
+            "BSD License",
+            "Apache Software License",
+            "MIT OR",
+            "",
+            "Copyright (c) 2020 Someone",
+        ] {
             assert!(!is_spdx_expression(text), "{text}");
         }
-        assert_eq!(license_ids("(MIT AND BSD-3-Clause) OR Apache-2.0"), ["MIT", "BSD-3-Clause", "Apache-2.0"]);
+        assert_eq!(
+            license_ids("(MIT AND BSD-3-Clause) OR Apache-2.0"),
+            ["MIT", "BSD-3-Clause", "Apache-2.0"]
+        );
     }
 
     #[test]
@@ -416,7 +442,10 @@ mod tests {
         let serial = serial_number(&json!({"a": 1}));
         let uuid = serial.strip_prefix("urn:uuid:").unwrap();
         let parts: Vec<&str> = uuid.split('-').collect();
-        assert_eq!(parts.iter().map(|part| part.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert_eq!(
+            parts.iter().map(|part| part.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
         assert!(parts[2].starts_with('5'));
         assert!("89ab".contains(&parts[3][..1]));
         assert_eq!(serial, serial_number(&json!({"a": 1})));

@@ -56,10 +56,16 @@ fn property<'a>(component: &'a Value, name: &str) -> Option<&'a str> {
 fn shipped_distributions(repo: &Repo, zip: &str) -> BTreeSet<(String, String)> {
     let file = fs::File::open(repo.path().join(zip)).unwrap();
     let mut archive = zip::ZipArchive::new(file).unwrap();
-    let names: Vec<String> = archive.file_names().map(|name| name.unwrap().to_string()).collect();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.unwrap().to_string())
+        .collect();
     let mut found = BTreeSet::new();
     for name in names {
-        let Some(dist_info) = name.strip_prefix("python/").and_then(|rest| rest.strip_suffix("/METADATA")) else {
+        let Some(dist_info) = name
+            .strip_prefix("python/")
+            .and_then(|rest| rest.strip_suffix("/METADATA"))
+        else {
             continue;
         };
         if dist_info.contains('/') || !dist_info.ends_with(".dist-info") {
@@ -85,7 +91,10 @@ fn lock_hashes(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut pin = String::new();
     for line in text.lines() {
         if let Some(hash) = line.trim().strip_prefix("--hash=sha256:") {
-            hashes.entry(pin.clone()).or_default().push(hash.trim_end_matches(" \\").to_string());
+            hashes
+                .entry(pin.clone())
+                .or_default()
+                .push(hash.trim_end_matches(" \\").to_string());
         } else if line.contains("==") && !line.starts_with('#') {
             pin = line.trim_end_matches(" \\").trim().to_string();
         }
@@ -120,8 +129,15 @@ fn the_sbom_lists_what_the_zips_ship_with_the_locks_hashes_and_is_deterministic(
 
     // Each distribution's hashes are exactly the lock's for its pin.
     let hashes = lock_hashes(&String::from_utf8(repo.read(LOCK)).unwrap());
-    for component in components.iter().filter(|c| property(c, "xtask:layer") == Some("core")) {
-        let pin = format!("{}=={}", component["name"].as_str().unwrap(), component["version"].as_str().unwrap());
+    for component in components
+        .iter()
+        .filter(|c| property(c, "xtask:layer") == Some("core"))
+    {
+        let pin = format!(
+            "{}=={}",
+            component["name"].as_str().unwrap(),
+            component["version"].as_str().unwrap()
+        );
         let listed: Vec<&str> = component["hashes"]
             .as_array()
             .unwrap()
@@ -146,7 +162,10 @@ fn the_sbom_lists_what_the_zips_ship_with_the_locks_hashes_and_is_deterministic(
             .unwrap_or_else(|| panic!("no component {bom_ref} in {document}"))
     };
     // Licences as declared: an SPDX expression, a classifier's name.
-    assert_eq!(by_ref("pkg:pypi/app@1.0")["licenses"], serde_json::json!([{"expression": "MIT"}]));
+    assert_eq!(
+        by_ref("pkg:pypi/app@1.0")["licenses"],
+        serde_json::json!([{"expression": "MIT"}])
+    );
     assert_eq!(
         by_ref("pkg:pypi/helper@1.0")["licenses"],
         serde_json::json!([{"license": {"name": "BSD License"}}])
@@ -157,7 +176,10 @@ fn the_sbom_lists_what_the_zips_ship_with_the_locks_hashes_and_is_deterministic(
         .iter()
         .find(|dependency| dependency["ref"] == "pkg:pypi/app@1.0")
         .unwrap();
-    assert_eq!(app_dependencies["dependsOn"], serde_json::json!(["pkg:pypi/helper@1.0"]));
+    assert_eq!(
+        app_dependencies["dependsOn"],
+        serde_json::json!(["pkg:pypi/helper@1.0"])
+    );
     // The code and the source layer by their ZIPs' hashes.
     assert_eq!(
         by_ref("function:hello")["hashes"][0]["content"],
@@ -187,12 +209,23 @@ fn a_new_pin_changes_the_sbom_and_a_removed_function_takes_its_sbom_along() {
     repo.wheel("core", "helper", "2.0", &[("helper.py", "V = 2\n")], &[]);
     repo.xtask(&["build", "--builder", "host"]).success();
     assert!(sbom(&repo, "hello").to_string().contains("pkg:pypi/helper@2.0"));
-    repo.write("layers/core/requirements.txt", "--no-index\n--find-links wheels\napp==1.0\nhelper==1.0\n");
+    repo.write(
+        "layers/core/requirements.txt",
+        "--no-index\n--find-links wheels\napp==1.0\nhelper==1.0\n",
+    );
     repo.xtask(&["build", "--builder", "host"]).success();
     let text = sbom(&repo, "hello").to_string();
-    assert!(text.contains("pkg:pypi/helper@1.0") && !text.contains("helper@2.0"), "{text}");
+    assert!(
+        text.contains("pkg:pypi/helper@1.0") && !text.contains("helper@2.0"),
+        "{text}"
+    );
 
-    repo.set_metadata(&App::standard().core(&["app==1.0"]).without("functions.hello").metadata());
+    repo.set_metadata(
+        &App::standard()
+            .core(&["app==1.0"])
+            .without("functions.hello")
+            .metadata(),
+    );
     repo.xtask(&["build", "--builder", "host"]).success();
     assert!(!repo.path().join("dist/sbom/hello.cdx.json").exists());
 }

@@ -73,7 +73,14 @@ impl Repo {
 
     /// A pure-Python wheel whose `METADATA` also has these header lines
     /// (`License-Expression: MIT`, a `Classifier: License :: …`).
-    pub fn wheel_with_metadata(&self, profile: &str, name: &str, version: &str, files: &[(&str, &str)], metadata: &[&str]) {
+    pub fn wheel_with_metadata(
+        &self,
+        profile: &str,
+        name: &str,
+        version: &str,
+        files: &[(&str, &str)],
+        metadata: &[&str],
+    ) {
         let files: Vec<(&str, &[u8])> = files
             .iter()
             .map(|(path, text)| (*path, text.as_bytes()))
