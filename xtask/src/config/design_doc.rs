@@ -197,6 +197,9 @@ fn maximal_configuration() -> Value {
     // Set apart: one more key in the literal is past `json!`'s recursion limit.
     value["allow_deprecated_runtime"] = json!(false);
     value["functions"]["sms"]["allow_deprecated_runtime"] = json!(true);
+    // Apart: one json! of everything is past the macro's recursion limit.
+    value["licenses"] = json!({"deny": ["AGPL-3.0-only"], "allow": ["MIT", "Apache-2.0"]});
+    value["functions"]["sms"]["licenses"] = json!({"deny": ["GPL-3.0-only"]});
     value
 }
 
@@ -224,6 +227,7 @@ fn design_doc_lists_every_configuration_key() {
     let mut route = global.clone();
     let mut audit = global.clone();
     let mut audit_ignore = global.clone();
+    let mut licenses = global.clone();
     for (key, asked) in finished {
         let (slot, set) = if key == TABLE {
             (&mut global, &value)
@@ -239,6 +243,13 @@ fn design_doc_lists_every_configuration_key() {
         {
             let at: usize = at.parse().expect("an ignore's index");
             (&mut audit_ignore, &value["audit"]["ignore"][at])
+        } else if key == format!("{TABLE}.licenses") {
+            (&mut licenses, &value["licenses"])
+        } else if let Some(name) = key
+            .strip_prefix(&format!("{TABLE}.functions."))
+            .and_then(|rest| rest.strip_suffix(".licenses"))
+        {
+            (&mut licenses, &value["functions"][name]["licenses"])
         } else if let Some(name) = key.strip_prefix(&format!("{TABLE}.layers.")) {
             (&mut layer, &value["layers"][name])
         } else if let Some((name, at)) = key
@@ -264,6 +275,7 @@ fn design_doc_lists_every_configuration_key() {
         ("config.route", &route),
         ("config.audit", &audit),
         ("config.audit_ignore", &audit_ignore),
+        ("config.licenses", &licenses),
     ] {
         assert!(!asked.is_empty(), "no `{name}` table was parsed");
         assert_same(name, asked, "the configuration keys the code reads");

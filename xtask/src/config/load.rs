@@ -158,6 +158,7 @@ impl Config {
             None => PathBuf::from(DEFAULT_EVENTS),
         };
         let remote_cache = remote_cache(&mut top)?;
+        let licenses = super::licenses::LicensePolicy::read(&mut top)?.unwrap_or_default();
         let layers = layers(root, &mut top)?;
         let defaults = (&deploy, &image_defaults, &function_defaults);
         let (functions, declared) = functions(root, &mut top, &layers, defaults)?;
@@ -177,6 +178,7 @@ impl Config {
             slim,
             budget,
             import_budget_ms,
+            licenses,
             events,
             remote_cache,
             log_retention_days: deploy.log_retention_days,
@@ -428,6 +430,7 @@ fn parse_function(
         ));
     }
     let allow = table.optional_str_list("allow")?.unwrap_or_default();
+    let licenses = super::licenses::LicensePolicy::read(&mut table)?;
     let runtime = match table.optional_str("runtime")? {
         None => None,
         Some(name) => Some(find_runtime(&format!("{key}.runtime"), &name)?),
@@ -474,6 +477,7 @@ fn parse_function(
         layers: function_layers,
         budget,
         bundle,
+        licenses,
         allow,
         deploy,
         runtime,

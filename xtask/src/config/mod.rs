@@ -27,6 +27,7 @@ mod deploy;
 #[cfg(test)]
 mod design_doc;
 pub mod lifecycle;
+pub mod licenses;
 mod load;
 pub mod manifest;
 mod routes;
@@ -130,6 +131,8 @@ pub struct Function {
     pub layers: Vec<String>,
     pub budget: Option<u64>,
     pub bundle: bool,
+    /// Its own `licenses`, with the repository's (`Config::license_policy`).
+    pub licenses: Option<licenses::LicensePolicy>,
     pub allow: Vec<String>,
     /// Memory, timeout, environment and the rest of what Lambda runs it with.
     pub deploy: Deploy,
@@ -223,6 +226,8 @@ pub struct Config {
     pub slim: Option<bool>,
     pub budget: Option<u64>,
     pub import_budget_ms: u64,
+    /// The licences every function may ship (`licenses`).
+    pub licenses: licenses::LicensePolicy,
     /// Sample events (`<events>/<function>/<name>.json`) for `invoke --all`.
     pub events: PathBuf,
     /// The remote cache of dependency layers (`remote_cache`,
@@ -314,6 +319,11 @@ impl Config {
     }
 
     /// A function's own runtime and architecture, or the repository's.
+    /// The licence policy that applies to `function`.
+    pub fn license_policy(&self, function: &Function) -> licenses::LicensePolicy {
+        licenses::LicensePolicy::for_function(&self.licenses, function.licenses.as_ref())
+    }
+
     pub fn platform_of(&self, function: &Function) -> Platform {
         Platform {
             runtime: function.runtime.unwrap_or(self.runtime),

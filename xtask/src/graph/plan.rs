@@ -396,6 +396,10 @@ fn plan_check(config: &Config, graph: &mut Graph, function: &Function, deps: Vec
         .add("handler", function.handler.as_str())
         .add("budget", format!("{:?}", config.budget_for(function)))
         .add(
+            "licenses",
+            serde_json::to_string(&config.license_policy(function)).unwrap_or_default(),
+        )
+        .add(
             "analyzer",
             crate::digest::bytes_sha256(analyze::SCRIPT.as_bytes()),
         );

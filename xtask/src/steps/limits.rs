@@ -239,6 +239,15 @@ impl<'a> Limits<'a> {
             check_sizes(&mut report, manifest, &function.name, &contents);
         }
         check_overlaps(&mut report, &contents, &zips);
+        let shipped: Vec<&String> = contents.iter().chain(&entry.bundled).collect();
+        let mut packages: Vec<(&str, &[crate::config::manifest::Package])> = Vec::new();
+        for name in shipped {
+            packages.push((name, &self.layer(function, name)?.packages));
+        }
+        let policy = config.license_policy(function);
+        let (errors, warnings) = super::licenses::check(&function.name, &policy, &packages);
+        report.errors.extend(errors);
+        report.warnings.extend(warnings);
         self.check_imports(&mut report, function, entry, &contents)?;
         let missing_from = match entry.image {
             Some(_) => format!("is not in `{}`'s image (add it to its `layers`)", function.name),

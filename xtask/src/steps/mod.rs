@@ -11,6 +11,7 @@ pub mod fetched;
 pub mod finish;
 pub mod image;
 pub mod install;
+pub mod licenses;
 pub mod limits;
 pub mod osv;
 pub mod package;

@@ -37,6 +37,7 @@ mod images;
 mod incremental;
 mod index;
 mod invoke;
+mod licenses;
 mod lifecycle;
 mod lock;
 mod package;
