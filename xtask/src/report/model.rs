@@ -93,6 +93,9 @@ pub(crate) struct FunctionView<'a> {
     pub twice: Vec<Twice>,
     /// What its layers leave out because something else provides it.
     pub provided: Vec<Provided>,
+    /// How many of the distributions it ships declare each licence (`None`:
+    /// none declared), most first; its SBOM lists them one by one.
+    pub licenses: Vec<(Option<String>, usize)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +241,26 @@ fn function_view<'a>(
         parts,
         twice,
         provided: provided(entry, manifest, check),
+        licenses: license_counts(entry, manifest),
     }
+}
+
+/// The declared licences of the distributions a function ships (attached,
+/// bundled or in its image), counted, most first, then by name.
+fn license_counts(entry: &FunctionEntry, manifest: &Manifest) -> Vec<(Option<String>, usize)> {
+    let mut counts: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    for layer in entry.contents().iter().chain(&entry.bundled) {
+        for package in manifest
+            .layers
+            .get(layer)
+            .map_or(&[][..], |layer| &layer.packages)
+        {
+            *counts.entry(package.license.clone()).or_insert(0) += 1;
+        }
+    }
+    let mut counts: Vec<(Option<String>, usize)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
 }
 
 /// The bytes of an image's layers named `name`, uncompressed.

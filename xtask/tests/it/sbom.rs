@@ -197,6 +197,14 @@ fn the_sbom_lists_what_the_zips_ship_with_the_locks_hashes_and_is_deterministic(
     assert_eq!(property(boto3, "xtask:provided-by"), Some("runtime python3.11"));
     assert_eq!(property(boto3, "xtask:layer"), None);
 
+    // The report links it and counts the licences.
+    let report = String::from_utf8(repo.read("dist/report.html")).unwrap();
+    assert!(
+        report.contains(r#"<a class="sbom" href="sbom/hello.cdx.json">SBOM</a>"#)
+            && report.contains("licences: <code>BSD License</code> 1, <code>MIT</code> 1."),
+        "{report}"
+    );
+
     // Same inputs, same bytes: rebuilt from nothing.
     let before = repo.read("dist/sbom/hello.cdx.json");
     repo.xtask(&["build", "--builder", "host", "--force"]).success();

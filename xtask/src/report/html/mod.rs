@@ -393,6 +393,7 @@ fn function(out: &mut String, model: &Model, view: &FunctionView) {
         view.entry.memory_mb
     );
     lifecycle(out, &view.entry.runtime);
+    what_ships(out, view);
     treemap(out, model, view);
     legend(out, model, view);
     notes(out, view);
@@ -429,6 +430,30 @@ fn lifecycle(out: &mut String, runtime: &str) {
         from(dates.block_create),
         from(dates.block_update),
         crate::utc::format_day(facts::RUNTIME_LIFECYCLE_READ),
+    );
+}
+
+/// The link to the function's SBOM (beside the page in `dist/`) and how
+/// many of its distributions declare each licence.
+fn what_ships(out: &mut String, view: &FunctionView) {
+    let counts: Vec<String> = view
+        .licenses
+        .iter()
+        .map(|(license, count)| match license {
+            Some(license) => format!("<code>{}</code> {count}", esc(license)),
+            None => format!("no licence declared {count}"),
+        })
+        .collect();
+    let licenses = if counts.is_empty() {
+        "no third-party distributions".to_string()
+    } else {
+        format!("licences: {}", counts.join(", "))
+    };
+    put!(
+        out,
+        "<p class=\"ships\">What ships: <a class=\"sbom\" href=\"sbom/{name}.cdx.json\">SBOM</a> \
+         (CycloneDX); {licenses}.</p>\n",
+        name = esc(view.name),
     );
 }
 
