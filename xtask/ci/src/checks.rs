@@ -49,22 +49,44 @@ print(f"{len(sys.argv) - 1 - invalid} SBOM(s) valid against CycloneDX 1.6, {inva
 sys.exit(1 if invalid else 0)
 "#;
 
-/// Every function's SBOM, as the end-to-end build left `dist/sbom/`, valid
-/// CycloneDX 1.6; one per function, none missing.
+/// Every SBOM the end-to-end build left in `dist/sbom/` (one per function
+/// and per dependency layer, none missing): valid CycloneDX 1.6 by the
+/// CycloneDX project's validator, and its SPDX twin valid SPDX 2.3 by the
+/// SPDX project's `pyspdxtools`.
 pub fn sbom_schema(sh: &Shell, config: &Config, installer: InstallerChoice) -> Result<()> {
     let python = xtask::lambda::dev_env::python(sh, config, installer)?;
+    let pyspdxtools = python.with_file_name("pyspdxtools");
     let dir = config.root.join("dist/sbom");
-    let mut files = Vec::new();
-    for name in config.functions.keys() {
-        let file = dir.join(format!("{name}.cdx.json"));
-        ensure!(
-            file.is_file(),
-            "{} is missing after the end-to-end build",
-            file.display()
+    let dependency_layers = config
+        .layers
+        .values()
+        .filter(|layer| matches!(layer.source, xtask::config::LayerSource::Requirements(_)))
+        .map(|layer| format!("layers/{}", layer.name));
+    let names: Vec<String> = config
+        .functions
+        .keys()
+        .cloned()
+        .chain(dependency_layers)
+        .collect();
+    let mut cyclonedx = Vec::new();
+    for name in &names {
+        let (cdx, spdx) = (
+            dir.join(format!("{name}.cdx.json")),
+            dir.join(format!("{name}.spdx.json")),
         );
-        files.push(file);
+        for file in [&cdx, &spdx] {
+            ensure!(
+                file.is_file(),
+                "{} is missing after the end-to-end build",
+                file.display()
+            );
+        }
+        cyclonedx.push(cdx);
+        cmd!(sh, "{pyspdxtools} -i {spdx}")
+            .run()
+            .with_context(|| format!("{} is not valid SPDX 2.3", spdx.display()))?;
     }
-    cmd!(sh, "{python} -c {VALIDATE_SBOMS} {files...}").run()?;
+    cmd!(sh, "{python} -c {VALIDATE_SBOMS} {cyclonedx...}").run()?;
     Ok(())
 }
 

@@ -35,6 +35,11 @@ pub fn dist_path(kind: Kind, name: &str) -> Option<String> {
     }
 }
 
+/// Where an SBOM's SPDX twin lands, beside its CycloneDX document.
+pub fn spdx_path(name: &str) -> String {
+    format!("dist/sbom/{name}.spdx.json")
+}
+
 /// Where an image function's OCI image layout lands.
 pub fn image_dir(function: &str) -> String {
     format!("dist/images/{function}")
@@ -337,6 +342,12 @@ pub fn materialise(
             if let Some(file) = entry.file(node.kind.product_file()) {
                 wanted.insert(relative, (entry.dir.join(&file.name), file.sha256.clone()));
             }
+            if let (Kind::Sbom, Some(file)) = (node.kind, entry.file(crate::steps::sbom::SPDX)) {
+                wanted.insert(
+                    spdx_path(&node.name),
+                    (entry.dir.join(&file.name), file.sha256.clone()),
+                );
+            }
         }
     }
 
@@ -405,7 +416,10 @@ pub fn strays(config: &Config, graph: &Graph) -> Vec<String> {
     let mut produced: std::collections::HashSet<PathBuf> = graph
         .nodes
         .iter()
-        .filter_map(|node| dist_path(node.kind, &node.name))
+        .flat_map(|node| {
+            let spdx = (node.kind == Kind::Sbom).then(|| spdx_path(&node.name));
+            dist_path(node.kind, &node.name).into_iter().chain(spdx)
+        })
         .map(|relative| config.root.join(relative))
         .collect();
     produced.insert(config.manifest_path());

@@ -45,7 +45,7 @@ const FORMAT: &[(Kind, &str)] = &[
     (Kind::Function, "2"),
     (Kind::Base, "1"),
     (Kind::Image, "1"),
-    (Kind::Sbom, "1"),
+    (Kind::Sbom, "2"),
     (Kind::Check, "3"),
     (Kind::Smoke, "2"),
 ];
@@ -167,9 +167,11 @@ pub enum Work {
     /// An image function's image: its deps are its base, its function's
     /// ZIP and its layers in the order the ZIP would attach them.
     Image,
-    /// A function's SBOM: its deps are its function's ZIP and its built
-    /// layers in order; the locks of its locked profiles, by path.
+    /// A function's SBOM (its deps are its function's ZIP and its built
+    /// layers in order), or a dependency layer's (`layer`: its name, the
+    /// one dep); the locks of its locked profiles, by layer and path.
     Sbom {
+        layer: Option<String>,
         locks: Vec<(String, PathBuf)>,
     },
     Check,

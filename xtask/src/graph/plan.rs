@@ -55,6 +55,7 @@ pub fn plan(session: &Session) -> Result<Graph> {
     for function in config.functions.values() {
         plan_sbom(config, &mut graph, function)?;
     }
+    plan_layer_sboms(config, &mut graph)?;
     for function in config.functions.values() {
         let (deps, layers) = runtime_view(config, &graph, function);
         plan_check(config, &mut graph, function, deps.clone(), &layers);
@@ -350,8 +351,43 @@ fn plan_sbom(config: &Config, graph: &mut Graph, function: &Function) -> Result<
         deps,
         inputs,
         pending: None,
-        work: Work::Sbom { locks },
+        work: Work::Sbom { layer: None, locks },
     });
+    Ok(())
+}
+
+/// Each dependency layer's own SBOM, named `layers/<layer>` (a function's
+/// name has no `/`): its output and its lock enter the key.
+fn plan_layer_sboms(config: &Config, graph: &mut Graph) -> Result<()> {
+    let profiles: Vec<usize> = graph.of_kind(&[Kind::Profile]);
+    for index in profiles {
+        let Work::Profile { platform, lock, .. } = &graph.nodes[index].work else {
+            continue;
+        };
+        let (platform, lock) = (*platform, lock.clone());
+        let layer = graph.nodes[index].name.clone();
+        let mut inputs = common(Kind::Sbom);
+        inputs
+            .add("layer", layer.as_str())
+            .add("runtime", platform.runtime.name)
+            .add("architecture", platform.arch.name());
+        let mut locks = Vec::new();
+        if let Some(lock) = lock {
+            inputs.file(&lock.display().to_string(), &config.root.join(&lock), false)?;
+            locks.push((layer.clone(), lock));
+        }
+        graph.push(Node {
+            kind: Kind::Sbom,
+            name: format!("layers/{layer}"),
+            deps: vec![index],
+            inputs,
+            pending: None,
+            work: Work::Sbom {
+                layer: Some(layer),
+                locks,
+            },
+        });
+    }
     Ok(())
 }
 

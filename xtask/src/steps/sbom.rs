@@ -19,23 +19,38 @@ use crate::config::manifest::Package;
 use crate::digest::bytes_sha256;
 use crate::facts::{self, normalize_dist_name, Arch, Runtime};
 
-/// The file a function's SBOM entry holds, and its name in `dist/sbom/`.
+/// The file an SBOM entry holds, and its name in `dist/sbom/`.
 pub const CYCLONEDX: &str = "sbom.cdx.json";
+/// The same bill as SPDX 2.3 JSON, beside it.
+pub const SPDX: &str = "sbom.spdx.json";
+
+/// SPDX wants a creation time: the ZIPs' fixed timestamp, not the clock,
+/// so that the same inputs give the same bytes.
+const SPDX_CREATED: &str = "1980-01-01T00:00:00Z";
 
 /// The property that says where a component comes from.
 const LAYER_PROPERTY: &str = "xtask:layer";
 /// The property of what the runtime provides: present at run time, not shipped.
 const PROVIDED_PROPERTY: &str = "xtask:provided-by";
 
-/// What one SBOM describes: a function and everything that runs with it.
+/// What one SBOM describes: a function and everything that runs with it,
+/// or one dependency layer.
 pub struct Subject<'a> {
-    pub function: &'a str,
+    /// The function's name, or the layer's in the manifest.
+    pub name: &'a str,
+    pub of: Of,
     pub runtime: Runtime,
     pub arch: Arch,
-    /// The sha256 of the function's ZIP.
-    pub code_sha256: &'a str,
-    /// Its layers in Lambda's order.
+    /// The sha256 of the function's or the layer's ZIP.
+    pub sha256: &'a str,
+    /// A function's layers in Lambda's order; a layer itself.
     pub layers: Vec<Shipped<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Of {
+    Function,
+    Layer,
 }
 
 /// One layer of a function as the SBOM sees it, by its name in the manifest.
@@ -77,13 +92,15 @@ impl SbomData {
     }
 }
 
-/// Writes the function's CycloneDX document into `dir`.
+/// Writes the subject's CycloneDX document into `dir`, and the same as SPDX.
 pub fn write(subject: &Subject, dir: &Path) -> Result<SbomData> {
     let (document, data) = cyclonedx(subject);
-    let mut text = serde_json::to_string_pretty(&document)?;
-    text.push('\n');
-    let path = dir.join(CYCLONEDX);
-    write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    for (name, value) in [(CYCLONEDX, &document), (SPDX, &spdx(&document))] {
+        let mut text = serde_json::to_string_pretty(value)?;
+        text.push('\n');
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(data)
 }
 
@@ -99,17 +116,18 @@ pub fn cyclonedx(subject: &Subject) -> (Value, SbomData) {
     let mut components: Vec<Component> = Vec::new();
     let mut data = SbomData::default();
     let mut refs: BTreeSet<String> = BTreeSet::new();
-    let code_ref = format!("function:{}", subject.function);
-    components.push(Component {
-        bom_ref: code_ref.clone(),
-        value: json!({
-            "type": "application",
-            "name": subject.function,
-            "description": "the function's own code (its ZIP)",
-            "hashes": [sha256(subject.code_sha256)],
-        }),
-        requires: Vec::new(),
-    });
+    if subject.of == Of::Function {
+        components.push(Component {
+            bom_ref: format!("function:{}", subject.name),
+            value: json!({
+                "type": "application",
+                "name": subject.name,
+                "description": "the function's own code (its ZIP)",
+                "hashes": [sha256(subject.sha256)],
+            }),
+            requires: Vec::new(),
+        });
+    }
     for layer in &subject.layers {
         let layer_property = json!({"name": LAYER_PROPERTY, "value": layer.name});
         match &layer.kind {
@@ -175,7 +193,11 @@ pub fn cyclonedx(subject: &Subject) -> (Value, SbomData) {
             }
         }
     }
-    for (name, version) in runtime_provided(subject.runtime) {
+    let provided = match subject.of {
+        Of::Function => runtime_provided(subject.runtime),
+        Of::Layer => Vec::new(),
+    };
+    for (name, version) in provided {
         let purl = match version {
             Some(version) => purl(name, version),
             None => format!("pkg:pypi/{}", normalize_dist_name(name)),
@@ -226,7 +248,10 @@ pub fn cyclonedx(subject: &Subject) -> (Value, SbomData) {
         required.extend(depends_on.iter().map(|target| target.to_string()));
         dependencies.push(json!({"ref": component.bom_ref, "dependsOn": depends_on}));
     }
-    let subject_ref = format!("lambda:{}", subject.function);
+    let subject_ref = match subject.of {
+        Of::Function => format!("lambda:{}", subject.name),
+        Of::Layer => format!("layer:{}", subject.name),
+    };
     let roots: Vec<&String> = components
         .iter()
         .map(|component| &component.bom_ref)
@@ -249,10 +274,13 @@ pub fn cyclonedx(subject: &Subject) -> (Value, SbomData) {
         "metadata": {
             "tools": {"components": [{"type": "application", "name": "cargo xtask"}]},
             "component": {
-                "type": "application",
+                "type": if subject.of == Of::Function { "application" } else { "library" },
                 "bom-ref": subject_ref,
-                "name": subject.function,
-                "description": "an AWS Lambda function with its layers",
+                "name": subject.name,
+                "description": match subject.of {
+                    Of::Function => "an AWS Lambda function with its layers",
+                    Of::Layer => "an AWS Lambda layer of Python distributions",
+                },
                 "properties": [
                     {"name": "xtask:runtime", "value": subject.runtime.name},
                     {"name": "xtask:architecture", "value": subject.arch.name()},
@@ -262,8 +290,118 @@ pub fn cyclonedx(subject: &Subject) -> (Value, SbomData) {
         "components": values,
         "dependencies": dependencies,
     });
+    if subject.of == Of::Layer {
+        document["metadata"]["component"]["hashes"] = json!([sha256(subject.sha256)]);
+    }
     document["serialNumber"] = json!(serial_number(&document));
     (document, data)
+}
+
+/// The same bill as an SPDX 2.3 document: a package per component (and
+/// for the subject), `DESCRIBES` the subject, `DEPENDS_ON` as CycloneDX's
+/// `dependencies` say, the declared licence as `licenseDeclared` where it
+/// is an SPDX expression (else `NOASSERTION`), the purl as an external
+/// reference. Its namespace is the CycloneDX serial number; its creation
+/// time is fixed ([`SPDX_CREATED`]).
+pub fn spdx(document: &Value) -> Value {
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut packages = Vec::new();
+    let subject = &document["metadata"]["component"];
+    let all = std::iter::once(subject).chain(document["components"].as_array().into_iter().flatten());
+    for component in all {
+        let bom_ref = component["bom-ref"].as_str().unwrap_or_default();
+        let mut id: String = bom_ref
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' {
+                    ch
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        id = format!("SPDXRef-{id}");
+        if ids.values().any(|taken| *taken == id) {
+            id = format!("{id}-{}", ids.len());
+        }
+        ids.insert(bom_ref.to_string(), id.clone());
+        let declared = component["licenses"][0]["expression"]
+            .as_str()
+            .unwrap_or("NOASSERTION");
+        let mut package = json!({
+            "SPDXID": id,
+            "name": component["name"],
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": declared,
+            "copyrightText": "NOASSERTION",
+        });
+        if let Some(version) = component["version"].as_str() {
+            package["versionInfo"] = json!(version);
+        }
+        if let Some(description) = component["description"].as_str() {
+            package["comment"] = json!(description);
+        }
+        if let Some(purl) = component["purl"].as_str() {
+            package["externalRefs"] = json!([{
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": purl,
+            }]);
+        }
+        if let Some(hashes) = component["hashes"].as_array() {
+            package["checksums"] = hashes
+                .iter()
+                .map(|hash| json!({"algorithm": "SHA256", "checksumValue": hash["content"]}))
+                .collect();
+        }
+        if let Some(layer) = component["properties"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|property| property["name"] == LAYER_PROPERTY)
+        {
+            package["sourceInfo"] = json!(format!(
+                "shipped in layer {}",
+                layer["value"].as_str().unwrap_or_default()
+            ));
+        }
+        packages.push(package);
+    }
+    let subject_id = ids
+        .get(subject["bom-ref"].as_str().unwrap_or_default())
+        .cloned()
+        .unwrap_or_default();
+    let mut relationships = vec![json!({
+        "spdxElementId": "SPDXRef-DOCUMENT",
+        "relationshipType": "DESCRIBES",
+        "relatedSpdxElement": subject_id,
+    })];
+    for dependency in document["dependencies"].as_array().into_iter().flatten() {
+        let Some(from) = dependency["ref"].as_str().and_then(|bom_ref| ids.get(bom_ref)) else {
+            continue;
+        };
+        for to in dependency["dependsOn"].as_array().into_iter().flatten() {
+            if let Some(to) = to.as_str().and_then(|bom_ref| ids.get(bom_ref)) {
+                relationships.push(json!({
+                    "spdxElementId": from,
+                    "relationshipType": "DEPENDS_ON",
+                    "relatedSpdxElement": to,
+                }));
+            }
+        }
+    }
+    json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": subject["name"],
+        "documentNamespace": document["serialNumber"],
+        "creationInfo": {"created": SPDX_CREATED, "creators": ["Tool: cargo-xtask"]},
+        "packages": packages,
+        "relationships": relationships,
+    })
 }
 
 /// `urn:uuid:…` from the document's own hash: the same content, the same

@@ -205,10 +205,49 @@ fn the_sbom_lists_what_the_zips_ship_with_the_locks_hashes_and_is_deterministic(
         "{report}"
     );
 
+    // The layer's own SBOM lists the same distributions.
+    let layer = sbom(&repo, "layers/core");
+    assert_eq!(layer["metadata"]["component"]["bom-ref"], "layer:core");
+    let names: BTreeSet<(String, String)> = layer["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(names, shipped);
+
+    // The SPDX twin: the same packages, the declared licence, the lock's checksums.
+    let spdx: Value = serde_json::from_slice(&repo.read("dist/sbom/hello.spdx.json")).unwrap();
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    assert_eq!(spdx["documentNamespace"], document["serialNumber"]);
+    let app = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|package| package["name"] == "app")
+        .unwrap();
+    assert_eq!(app["licenseDeclared"], "MIT");
+    assert_eq!(
+        app["checksums"][0]["checksumValue"],
+        hashes["app==1.0"][0].as_str()
+    );
+
     // Same inputs, same bytes: rebuilt from nothing.
-    let before = repo.read("dist/sbom/hello.cdx.json");
+    let files = [
+        "dist/sbom/hello.cdx.json",
+        "dist/sbom/hello.spdx.json",
+        "dist/sbom/layers/core.cdx.json",
+        "dist/sbom/layers/core.spdx.json",
+    ];
+    let before: Vec<Vec<u8>> = files.iter().map(|file| repo.read(file)).collect();
     repo.xtask(&["build", "--builder", "host", "--force"]).success();
-    assert_eq!(repo.read("dist/sbom/hello.cdx.json"), before);
+    let after: Vec<Vec<u8>> = files.iter().map(|file| repo.read(file)).collect();
+    assert!(before == after, "a forced rebuild changed an SBOM");
 }
 
 #[test]
@@ -235,5 +274,8 @@ fn a_new_pin_changes_the_sbom_and_a_removed_function_takes_its_sbom_along() {
             .metadata(),
     );
     repo.xtask(&["build", "--builder", "host"]).success();
-    assert!(!repo.path().join("dist/sbom/hello.cdx.json").exists());
+    for gone in ["dist/sbom/hello.cdx.json", "dist/sbom/hello.spdx.json"] {
+        assert!(!repo.path().join(gone).exists(), "{gone}");
+    }
+    assert!(repo.path().join("dist/sbom/layers/core.cdx.json").exists());
 }
