@@ -144,6 +144,16 @@ fn base() -> Repo {
         &[],
     );
 
+    // A release that declares its licence: only the SBOMs and the licence
+    // policy see the difference from 1.0.
+    repo.wheel_with_metadata(
+        "core",
+        "helper",
+        "1.1",
+        &[("helper.py", "def help():\n    return 1\n")],
+        &["License-Expression: MIT"],
+    );
+
     repo.profile("extra", &["tool==2.0"]);
     for version in ["1.0", "2.0"] {
         repo.wheel(
@@ -295,6 +305,9 @@ fn global_keys() -> Vec<Scenario> {
             config(r, "budget = \"50 MiB\"", "budget = \"1 KiB\"")
         }),
         scenario("budget removed", |r| config(r, "budget = \"50 MiB\"\n", "")),
+        scenario("licenses allow only MIT (req and urlkit declare none)", |r| {
+            set_key(r, "", "licenses = { allow = [\"MIT\"] }")
+        }),
         scenario("import_budget set", |r| {
             set_key(r, "", "import_budget = \"10 s\"")
         }),
@@ -394,6 +407,9 @@ fn function_keys() -> Vec<Scenario> {
         }),
         scenario("a.budget lowered below its size", |r| {
             set_key(r, ".functions.a", "budget = \"1 KiB\"")
+        }),
+        scenario("a.licenses deny set (a verdict only)", |r| {
+            set_key(r, ".functions.a", "licenses = { deny = [\"MIT\"] }")
         }),
         scenario("c.budget raised", |r| {
             set_key(r, ".functions.c", "budget = \"200 MiB\"")
@@ -544,6 +560,10 @@ fn requirements() -> Vec<Scenario> {
         scenario("core: requirement added", |r| {
             append(r, "layers/core/requirements.txt", "helper==1.0\n")
         }),
+        scenario(
+            "core: a release that declares its licence added (SBOMs change)",
+            |r| append(r, "layers/core/requirements.txt", "helper==1.1\n"),
+        ),
         scenario("core: comment added", |r| {
             append(r, "layers/core/requirements.txt", "# why req is pinned\n")
         }),
