@@ -26,8 +26,8 @@ pub mod audit;
 mod deploy;
 #[cfg(test)]
 mod design_doc;
-pub mod lifecycle;
 pub mod licenses;
+pub mod lifecycle;
 mod load;
 pub mod manifest;
 mod routes;
