@@ -97,6 +97,50 @@ pub const LAST_STAGES: &[CargoStage] = &[
     },
 ];
 
+/// `cargo test --workspace --no-run`, started before provisioning:
+/// compiling the tests takes minutes on a fresh clone and needs nothing
+/// provisioning brings (packages, images, the runtime client), which waits
+/// on the network and on docker. The lane's `cargo test` then finds it
+/// compiled (cargo's lock makes it wait for what is still compiling); a
+/// compile error is that `cargo test`'s to report, with its output.
+pub struct CompileAhead {
+    child: std::process::Child,
+    _watched: reaper::Watched,
+}
+
+impl CompileAhead {
+    pub fn start(cargo: &str, root: &Path, log: &Path) -> Result<CompileAhead> {
+        if let Some(dir) = log.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new(cargo)
+            .args(["test", "--workspace", "--no-run"])
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {cargo} test --workspace --no-run"))?;
+        let watched = reaper::watch(Owned::Tree(child.id()));
+        Ok(CompileAhead {
+            child,
+            _watched: watched,
+        })
+    }
+
+    /// Ends it (the run ends before the lane starts).
+    pub fn stop(mut self) {
+        reaper::end(&Owned::Tree(self.child.id()));
+        let _ = self.child.wait();
+    }
+
+    fn wait(mut self) {
+        let _ = self.child.wait();
+    }
+}
+
 /// What the lane reports when it ends.
 pub struct Ended {
     pub timings: Vec<(&'static str, f64)>,
@@ -128,11 +172,20 @@ impl Lane {
         setting: Setting,
         skipped: &[Skipped],
         test_image: Option<Arc<TestImage>>,
+        ahead: Option<CompileAhead>,
     ) -> Result<Lane> {
-        if let Some(dir) = setting.log.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let created = setting
+            .log
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| File::create(&setting.log).map(drop))
+            .with_context(|| format!("creating {}", setting.log.display()));
+        if let Err(err) = created {
+            if let Some(ahead) = ahead {
+                ahead.stop();
+            }
+            return Err(err);
         }
-        File::create(&setting.log).with_context(|| format!("creating {}", setting.log.display()))?;
         let left_out: Vec<(&'static CargoStage, String)> = stages
             .iter()
             .filter_map(|stage| {
@@ -143,8 +196,12 @@ impl Lane {
         let running = Arc::new(Mutex::new(None));
         let log = setting.log.clone();
         let shared = running.clone();
-        let thread =
-            std::thread::spawn(move || run(stages, &setting, left_out, test_image.as_deref(), &shared));
+        let thread = std::thread::spawn(move || {
+            if let Some(ahead) = ahead {
+                ahead.wait();
+            }
+            run(stages, &setting, left_out, test_image.as_deref(), &shared)
+        });
         Ok(Lane { thread, running, log })
     }
 

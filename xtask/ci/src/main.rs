@@ -42,7 +42,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::lane::{Ended, Lane, Setting, CARGO_STAGES, LAST_STAGES};
+use crate::lane::{CompileAhead, Ended, Lane, Setting, CARGO_STAGES, LAST_STAGES};
 use crate::provision::{provision, Skipped, TestImage};
 use xtask::cli::parse::{parse, Parsed};
 use xtask::cli::Common;
@@ -263,14 +263,22 @@ fn run(options: &Common) -> Result<()> {
     // The stages run this binary; `cargo test` replaces the file it was
     // started from.
     checks::keep_xtask_binary(&config)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let log = config.cache_dir().join("ci").join("cargo.log");
+    let ahead = CompileAhead::start(&cargo, &config.root, &log.with_file_name("compile-ahead.log"))?;
     let mut timings = Timings::default();
+    let provided = timings.time(PROVISION, || provisioned(&sh, &config));
     let Provided {
         mut skipped,
         env,
         test_image,
-    } = timings.time(PROVISION, || provisioned(&sh, &config))?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let log = config.cache_dir().join("ci").join("cargo.log");
+    } = match provided {
+        Ok(provided) => provided,
+        Err(err) => {
+            ahead.stop();
+            return Err(err);
+        }
+    };
     eprintln!(
         "\n==> ci: the cargo lane ({}) runs beside the stages below; its output is in {} and shown when it ends",
         CARGO_STAGES.iter().map(|stage| stage.name).collect::<Vec<_>>().join(", "),
@@ -282,7 +290,13 @@ fn run(options: &Common) -> Result<()> {
         env,
         log,
     };
-    let lane = Lane::start(CARGO_STAGES, setting.clone(), &skipped, test_image.clone())?;
+    let lane = Lane::start(
+        CARGO_STAGES,
+        setting.clone(),
+        &skipped,
+        test_image.clone(),
+        Some(ahead),
+    )?;
     let harness = Harness {
         cargo,
         xtask: checks::xtask_binary(&config),
@@ -309,6 +323,7 @@ fn run(options: &Common) -> Result<()> {
             Setting { log, ..setting },
             &skipped,
             test_image.clone(),
+            None,
         );
         ended.push(finish(lane));
         match last {
