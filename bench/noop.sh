@@ -11,7 +11,7 @@
 # Each binary gets its own copy of the example application (Cargo.toml,
 # Cargo.lock, .cargo, xtask, layers, lambdas), built once untimed (PyPI
 # needed, uv's cache shared), then hyperfine times `xtask build --builder
-# host --quiet` in each copy, alternating, after BENCH_WARMUP warm-up runs.
+# host --quiet` in each copy (all of one side's runs, then the other's), after BENCH_WARMUP warm-up runs.
 # The binaries are run directly (cargo's start-up is not in the figures),
 # each from its copy through the shell, whose own start hyperfine subtracts.
 #
@@ -89,7 +89,7 @@ hyperfine --warmup "$warmup" --runs "$runs" --export-json "$out/noop.json" \
 python3 - "$out/noop.json" "$machine" >"$out/noop-results.md" <<'PY'
 import json, statistics, sys
 results = json.load(open(sys.argv[1]))["results"]
-print(f"{sys.argv[2]}; no-op `build --builder host --quiet` of the example, hyperfine, alternating\n")
+print(f"{sys.argv[2]}; no-op `build --builder host --quiet` of the example, hyperfine, one side after the other\n")
 print("| side | median s | min–max s |")
 print("|---|---|---|")
 for r in results:
