@@ -21,8 +21,9 @@ use xtask::progress::{Printer, Verbosity};
 use xtask::python::installer::InstallerChoice;
 
 use super::events::{event_differences, Connection};
+use super::minted::Minted;
 use super::process::{command, Serve};
-use super::responses::{response_differences, Minted, Received};
+use super::responses::{response_differences, Received};
 use super::{fresh_dir, report_mismatches};
 
 /// One case as it went through serve: its answer and the events sent.

@@ -1,11 +1,11 @@
 //! Two JSON values compared leaf by leaf, every difference one line
 //! naming its path, so a failure reads as a diff. For responses it allows
-//! what a function makes up when it runs (`responses::Minted`) and tokens
-//! signed at another moment (`responses::same_text`).
+//! what a function makes up when it runs (`minted::Minted`) and tokens
+//! signed at another moment (`minted::same_text`).
 
 use serde_json::Value;
 
-use super::responses::{same_text, Minted, MINTED_IDS, MINTED_TIMES};
+use super::minted::{same_text, shape, Minted, MINTED_IDS, MINTED_TIMES};
 
 /// The value at a dotted path of object keys.
 pub(super) fn at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
@@ -101,11 +101,4 @@ pub(super) fn diff(
             shown(Some(b))
         )),
     }
-}
-
-/// A value's look: hex digits as `h`, the rest kept.
-pub(super) fn shape(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_ascii_hexdigit() { 'h' } else { c })
-        .collect()
 }

@@ -25,6 +25,7 @@ mod clients;
 mod cors;
 mod diff;
 mod events;
+mod minted;
 mod process;
 mod responses;
 mod session;

@@ -3,7 +3,8 @@ use serde_json::{json, Value};
 use super::clients::parse_response;
 use super::cors::{problems, text_of_result};
 use super::events::{event_differences, Connection};
-use super::responses::{response_differences, same_text, Minted, Received};
+use super::minted::{same_text, Minted};
+use super::responses::{response_differences, Received};
 
 /// A committed event, as generate.py writes one (the connection: a
 /// client at 203.0.113.10 over HTTPS on 443).
