@@ -33,6 +33,10 @@ pub struct ExpectedFunction {
     pub own: u64,
     /// The manifest's attached layers, in order, with their `unzipped_bytes`.
     pub layers: Vec<(String, u64)>,
+    /// Where its runtime stands today (`lifecycle::Status::name`), which
+    /// the page's script works out from the dates in the browser; `None`
+    /// for a runtime the tool has no dates for.
+    pub status: Option<&'static str>,
 }
 
 /// Every manifest function's figures, with check-limits' total and budget.
@@ -41,6 +45,7 @@ pub(super) fn expected(
     limits: &serde_json::Value,
 ) -> Result<BTreeMap<String, ExpectedFunction>> {
     let mut expected = BTreeMap::new();
+    let today = real_today();
     for (name, entry) in &manifest.functions {
         let report = &limits["functions"][name];
         let Some(total) = report["total_unzipped_bytes"].as_u64() else {
@@ -62,10 +67,27 @@ pub(super) fn expected(
                 budget: report["budget_bytes"].as_u64(),
                 own: entry.zip.unzipped_bytes,
                 layers,
+                status: runtime_status(&entry.runtime, today),
             },
         );
     }
     Ok(expected)
+}
+
+/// Today's UTC date by the clock, as the browser reads it (not
+/// `XTASK_TODAY`, which only the tool reads).
+fn real_today() -> xtask::facts::Day {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let now = xtask::utc::Utc::from_unix(seconds);
+    (now.year as u16, now.month as u8, now.day as u8)
+}
+
+/// Where `runtime` stands on `day`, by the tool's own rule.
+pub fn runtime_status(runtime: &str, day: xtask::facts::Day) -> Option<&'static str> {
+    let runtime = xtask::facts::Runtime::find(runtime)?;
+    Some(xtask::config::lifecycle::status(&runtime.lifecycle, day).name())
 }
 
 /// The page held against what it must say; every disagreement, each naming
@@ -141,6 +163,19 @@ fn compare_function(
         errors.push(format!("function `{name}`: no <svg class=\"treemap\">"));
     }
     compare_rows(name, section, function, errors);
+    if let Some(status) = function.status {
+        let found = section
+            .lifecycle
+            .as_ref()
+            .map(|p| p.get("data-status").map_or("no data-status", String::as_str));
+        match found {
+            Some(found) if found == status => {}
+            Some(found) => errors.push(format!(
+                "function `{name}`: <p class=\"lifecycle\"> data-status: expected {status} (the tool's rule on today's date), found {found}"
+            )),
+            None => errors.push(format!("function `{name}`: no <p class=\"lifecycle\">")),
+        }
+    }
 }
 
 /// The section's own attributes: its id, the total, the limit and the budget.

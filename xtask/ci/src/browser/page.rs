@@ -24,6 +24,9 @@ pub struct FunctionSection {
     pub treemap: bool,
     /// Its `<tr data-part=..>` rows, in order.
     pub rows: Vec<Attributes>,
+    /// Its `<p class="lifecycle">`'s attributes (the page's script adds
+    /// `data-status`).
+    pub lifecycle: Option<Attributes>,
 }
 
 /// Reads the contract's elements from HTML: a scan of start and end tags
@@ -89,6 +92,11 @@ pub fn parse(html: &str) -> Page {
             "svg" if has_class("treemap") => {
                 if let Some(index) = current {
                     page.sections[index].treemap = true;
+                }
+            }
+            "p" if has_class("lifecycle") => {
+                if let Some(index) = current {
+                    page.sections[index].lifecycle = Some(attributes);
                 }
             }
             "tr" if attributes.contains_key("data-part") => {

@@ -16,6 +16,7 @@ const GOOD: &str = r#"<!DOCTYPE html>
 <section class="function" id="function-auth" data-function="auth" data-total-bytes="1600"
   data-limit-bytes="262144000" data-budget-bytes="" data-init-ms="12.5">
  <h2>auth</h2>
+ <p class="lifecycle muted" data-runtime="python3.9" data-status="deprecated"><strong>Today: deprecated.</strong></p>
  <svg class="treemap" role="img" aria-label="auth: 1.6 KiB"><rect/></svg>
  <table class="figures"><tbody>
   <tr data-part="function" data-name="auth" data-bytes="100"><td>auth</td></tr>
@@ -43,6 +44,7 @@ fn expected() -> BTreeMap<String, ExpectedFunction> {
                 budget: None,
                 own: 100,
                 layers: vec![("core".to_string(), 500), ("jwt".to_string(), 1000)],
+                status: Some("deprecated"),
             },
         ),
         (
@@ -52,6 +54,7 @@ fn expected() -> BTreeMap<String, ExpectedFunction> {
                 budget: Some(5_000_000),
                 own: 70,
                 layers: Vec::new(),
+                status: None,
             },
         ),
     ])
@@ -203,6 +206,46 @@ fn budget_limit_treemap_order_and_changes_are_checked() {
         errors,
         vec!["the function sections: expected name order [\"auth\", \"cors\"], found [\"cors\", \"auth\"]"]
     );
+}
+
+/// The runtime's status is the page script's to work out in the browser:
+/// a page whose script did not run (no `data-status`), or worked it out
+/// otherwise than the tool's rule, fails.
+#[test]
+fn a_runtime_status_the_script_did_not_give_as_the_tool_says_fails() {
+    let unrun = GOOD.replace(" data-status=\"deprecated\"", "");
+    assert!(
+        errors_of(&unrun)
+            .iter()
+            .any(|e| e.contains("data-status: expected deprecated") && e.contains("found no data-status")),
+        "{:?}",
+        errors_of(&unrun)
+    );
+    let wrong = GOOD.replace("data-status=\"deprecated\"", "data-status=\"supported\"");
+    assert!(
+        errors_of(&wrong)
+            .iter()
+            .any(|e| e.contains("`auth`") && e.contains("found supported")),
+        "{:?}",
+        errors_of(&wrong)
+    );
+    let gone = GOOD.replace("<p class=\"lifecycle muted\"", "<p class=\"other\"");
+    assert!(errors_of(&gone)
+        .iter()
+        .any(|e| e.contains("no <p class=\"lifecycle\">")));
+}
+
+/// The tool's rule on days around a runtime's dates, as the ci expects it.
+#[test]
+fn the_expected_status_follows_the_tools_dates() {
+    use super::contract::runtime_status;
+    assert_eq!(runtime_status("python3.10", (2026, 10, 30)), Some("supported"));
+    assert_eq!(runtime_status("python3.10", (2026, 10, 31)), Some("deprecated"));
+    assert_eq!(
+        runtime_status("python3.10", (2027, 1, 15)),
+        Some("blocked-update")
+    );
+    assert_eq!(runtime_status("python2.7", (2027, 1, 15)), None);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The page itself: HTML with its CSS, SVG and a few lines of JavaScript
 //! inline, nothing fetched. Every figure is written into the HTML (the
 //! script only links what the pointer is over in the treemap and the
-//! table). Numbers have fixed formats, coordinates one decimal.
+//! table, and says where each runtime stands on the day the page is read,
+//! from the dates the page holds). Numbers have fixed formats, coordinates one decimal.
 //!
 //! - this file: the page's frame, the overview, the changes and each
 //!   function's heading, with the page's CSS and script;
@@ -82,6 +83,27 @@ const SCRIPT: &str = r#"
       if (current) mark(section, current, false);
       current = null;
     });
+  });
+  // Where each runtime stands on the day the page is read: the page holds
+  // the dates (inputs), the reader's browser the day, so the same inputs
+  // still give the same bytes. The names are lifecycle.rs's.
+  var today = new Date().toISOString().slice(0, 10);
+  var labels = {
+    'supported': 'supported',
+    'deprecated': 'deprecated',
+    'blocked-create': 'deprecated and closed to new functions',
+    'blocked-update': 'deprecated and closed to updates'
+  };
+  document.querySelectorAll('p.lifecycle').forEach(function (p) {
+    function reached(name) { var day = p.getAttribute(name); return !!day && day <= today; }
+    var status = reached('data-block-update') ? 'blocked-update'
+      : reached('data-block-create') ? 'blocked-create'
+      : reached('data-deprecation') ? 'deprecated' : 'supported';
+    p.setAttribute('data-status', status);
+    var label = document.createElement('strong');
+    label.className = 'status status-' + status;
+    label.textContent = 'Today (' + today + '): ' + labels[status] + '. ';
+    p.insertBefore(label, p.firstChild);
   });
 })();
 "#;
