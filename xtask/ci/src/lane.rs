@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -136,8 +136,13 @@ impl CompileAhead {
         let _ = self.child.wait();
     }
 
-    fn wait(mut self) {
-        let _ = self.child.wait();
+    /// Waits for it, as the lane's running command (so that stopping the
+    /// lane ends it); whether it was ended by a signal.
+    fn wait(mut self, running: &Mutex<Option<u32>>) -> bool {
+        *running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(self.child.id());
+        let status = self.child.wait();
+        *running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        status.is_ok_and(|status| status.signal().is_some())
     }
 }
 
@@ -197,8 +202,15 @@ impl Lane {
         let log = setting.log.clone();
         let shared = running.clone();
         let thread = std::thread::spawn(move || {
-            if let Some(ahead) = ahead {
-                ahead.wait();
+            // Stopped while the tests compiled (the other lane failed): no stage starts.
+            if ahead.is_some_and(|ahead| ahead.wait(&shared)) {
+                return Ended {
+                    timings: Vec::new(),
+                    not_run: Vec::new(),
+                    failed: Some(anyhow::anyhow!(
+                        "the cargo lane was stopped while the tests compiled"
+                    )),
+                };
             }
             run(stages, &setting, left_out, test_image.as_deref(), &shared)
         });
