@@ -46,10 +46,10 @@ use crate::utc::format_day;
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
 
-/// The keys the table announced by `<!-- keys: NAME -->` lists.
-fn doc_keys(name: &str) -> BTreeSet<String> {
-    let marker = format!("<!-- keys: {name} -->");
-    let lines: Vec<&str> = DESIGN.lines().collect();
+/// The body rows (header and separator left out) of the table that
+/// follows `marker`, a line of its own found exactly once in design.md.
+fn table_after(marker: &str) -> Vec<&'static str> {
+    let lines: Vec<&'static str> = DESIGN.lines().collect();
     let starts: Vec<usize> = (0..lines.len())
         .filter(|&index| lines[index].trim() == marker)
         .collect();
@@ -58,7 +58,7 @@ fn doc_keys(name: &str) -> BTreeSet<String> {
         1,
         "docs/design.md must hold `{marker}` exactly once, on a line of its own"
     );
-    let rows: Vec<&str> = lines[starts[0] + 1..]
+    let rows: Vec<&'static str> = lines[starts[0] + 1..]
         .iter()
         .map(|line| line.trim())
         .skip_while(|line| line.is_empty())
@@ -66,10 +66,16 @@ fn doc_keys(name: &str) -> BTreeSet<String> {
         .collect();
     assert!(
         rows.len() > 2,
-        "docs/design.md: `{marker}` must be followed by a table (header, separator, one row per key)"
+        "docs/design.md: `{marker}` must be followed by a table (header, separator, one row at least)"
     );
+    rows[2..].to_vec()
+}
+
+/// The keys the table announced by `<!-- keys: NAME -->` lists.
+fn doc_keys(name: &str) -> BTreeSet<String> {
+    let marker = format!("<!-- keys: {name} -->");
     let mut keys = BTreeSet::new();
-    for row in &rows[2..] {
+    for row in table_after(&marker) {
         let first = row.split('|').nth(1).unwrap_or_default().trim();
         let key = first
             .strip_prefix('`')
@@ -491,28 +497,8 @@ fn design_doc_lists_every_manifest_key() {
 /// The rows of the table announced by `<!-- NAME -->`, each a list of its
 /// cells without the backticks around them.
 fn doc_rows(marker: &str) -> Vec<Vec<String>> {
-    let marker = format!("<!-- {marker} -->");
-    let lines: Vec<&str> = DESIGN.lines().collect();
-    let starts: Vec<usize> = (0..lines.len())
-        .filter(|&index| lines[index].trim() == marker)
-        .collect();
-    assert_eq!(
-        starts.len(),
-        1,
-        "docs/design.md must hold `{marker}` exactly once, on a line of its own"
-    );
-    let rows: Vec<&str> = lines[starts[0] + 1..]
-        .iter()
-        .map(|line| line.trim())
-        .skip_while(|line| line.is_empty())
-        .take_while(|line| line.starts_with('|'))
-        .collect();
-    assert!(
-        rows.len() > 2,
-        "docs/design.md: `{marker}` must be followed by a table"
-    );
-    rows[2..]
-        .iter()
+    table_after(&format!("<!-- {marker} -->"))
+        .into_iter()
         .map(|row| {
             row.trim_matches('|')
                 .split('|')
