@@ -159,32 +159,36 @@ impl Client {
     /// (202), or of a new one when it refused the mount outright (a
     /// registry without mounts, or a token without pull on `from`).
     fn mount(&self, repository: &str, digest: &str, from: &str) -> Result<Option<String>> {
-        let request = Request {
-            method: "POST",
-            url: self.url(
-                repository,
-                &format!("blobs/uploads/?mount={}&from={from}", digest.replace(':', "%3A")),
-            ),
-            repository,
-            headers: vec!["Content-Length: 0".to_string()],
-            body: Body::None,
-            limit: ERROR_BODY_LIMIT,
-            bytes: 0,
-        };
-        let mut sink = Sink::Memory(Vec::new());
-        let answer = self.send(&request, &mut sink)?;
-        match (answer.status, answer.headers.get("location")) {
-            (201, _) => Ok(None),
-            (202, Some(location)) => self.resolve_location(location).map(Some),
+        let query = format!("?mount={}&from={from}", digest.replace(':', "%3A"));
+        match self.post_upload(repository, &query) {
+            Ok((201, _)) => Ok(None),
+            Ok((202, Some(location))) => Ok(Some(location)),
             _ => self.open_upload(repository).map(Some),
         }
     }
 
     /// `POST /v2/<name>/blobs/uploads/`: the upload's location.
     fn open_upload(&self, repository: &str) -> Result<String> {
+        match self.post_upload(repository, "")? {
+            (202, Some(location)) => Ok(location),
+            (202, None) => Err(anyhow!(
+                "the registry {} opened an upload without a Location",
+                self.registry()
+            )),
+            (status, _) => Err(anyhow!(
+                "the registry {} answered POST {} with HTTP {status}, not 202 (an upload opened)",
+                self.registry(),
+                self.url(repository, "blobs/uploads/")
+            )),
+        }
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/<query>`: its status (201 or 202,
+    /// any other is the request's failure) and its `Location`, made absolute.
+    fn post_upload(&self, repository: &str, query: &str) -> Result<(u16, Option<String>)> {
         let request = Request {
             method: "POST",
-            url: self.url(repository, "blobs/uploads/"),
+            url: self.url(repository, &format!("blobs/uploads/{query}")),
             repository,
             headers: vec!["Content-Length: 0".to_string()],
             body: Body::None,
@@ -193,16 +197,15 @@ impl Client {
         };
         let mut sink = Sink::Memory(Vec::new());
         let answer = self.send(&request, &mut sink)?;
-        if answer.status != 202 {
+        if !matches!(answer.status, 201 | 202) {
             return Err(self.failure(&request, answer.status, &sink));
         }
-        let location = answer.headers.get("location").ok_or_else(|| {
-            anyhow!(
-                "the registry {} opened an upload without a Location",
-                self.registry()
-            )
-        })?;
-        self.resolve_location(location)
+        let location = answer
+            .headers
+            .get("location")
+            .map(|location| self.resolve_location(location))
+            .transpose()?;
+        Ok((answer.status, location))
     }
 
     /// One chunk: the next location, or why it failed.
