@@ -52,7 +52,7 @@ KEY_FILE = HERE / "test-signing-key.pem"
 
 # --- the deployment the events pretend to come through (terraform/envs/dev) ----
 # The local API of `cargo xtask serve`: these three equal LOCAL_REGION,
-# LOCAL_ACCOUNT and LOCAL_API_ID of xtask/src/facts.rs, so that the event serve
+# LOCAL_ACCOUNT and LOCAL_API_ID of xtask/src/facts/mod.rs, so that the event serve
 # builds for a case (requests.json) is the committed one.
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"

@@ -1,8 +1,8 @@
 //! `cargo xtask`'s library: builds, packages and verifies this repository's
 //! Python AWS Lambda functions. Its folders are wings of one house, listed
 //! here from the top floor down; a wing imports only the wings below it
-//! (docs/architecture.md, kept true by a test). The files directly in
-//! `src/` are the ground floor every wing stands on.
+//! (docs/architecture.md, kept true by a test). `ground/` is the floor every
+//! wing stands on, `facts/` the one source of AWS's facts.
 
 // The top: one module per subcommand, and what each does around its target set.
 pub mod commands;
@@ -27,11 +27,7 @@ pub mod config;
 // What a run keeps: the store, keys, tools, ZIPs, the remote cache, the run lock.
 pub mod store;
 
-// The ground floor.
-pub mod atomic;
-pub mod digest;
-pub mod error;
+// AWS Lambda's facts, each in one place with the page that states it.
 pub mod facts;
-pub mod progress;
-pub mod redact;
-pub mod utc;
+// The ground floor: whole writes, digests, dates, redaction, errors, progress.
+pub mod ground;

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use xtask::cli::parse::{parse, Parsed};
-use xtask::progress::{Printer, Verbosity};
-use xtask::{commands, error};
+use xtask::ground::progress::{Printer, Verbosity};
+use xtask::{commands, ground::error};
 
 fn main() -> ExitCode {
     let result = match parse(commands::COMMANDS, std::env::args().skip(1)) {

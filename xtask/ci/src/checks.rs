@@ -12,7 +12,7 @@ use xshell::{cmd, Shell};
 use xtask::commands::ci::XTASK_BINARY_VARIABLE;
 use xtask::config::manifest::Manifest;
 use xtask::config::Config;
-use xtask::digest::file_sha256;
+use xtask::ground::digest::file_sha256;
 use xtask::python::installer::InstallerChoice;
 use xtask::store::archive;
 

@@ -47,8 +47,8 @@ use crate::provision::{provision, Skipped, TestImage};
 use xtask::cli::parse::{parse, Parsed};
 use xtask::cli::Common;
 use xtask::config::Config;
-use xtask::progress::{Printer, Verbosity};
-use xtask::{commands, error};
+use xtask::ground::progress::{Printer, Verbosity};
+use xtask::{commands, ground::error};
 
 /// The first stage: what the others need on this machine, or why they
 /// are skipped.

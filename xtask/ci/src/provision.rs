@@ -16,8 +16,8 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use xtask::config::Config;
+use xtask::ground::progress::Lines;
 use xtask::lambda::runtime_env;
-use xtask::progress::Lines;
 use xtask::python::container::{self, Engine};
 use xtask::python::installer::Installer;
 use xtask::python::installer::InstallerChoice;
@@ -155,8 +155,8 @@ fn reachable_copy(dir: &Path) -> Result<PathBuf> {
     if xtask::contain::others_reach(dir) {
         return Ok(dir.to_path_buf());
     }
-    xtask::atomic::sweep_private_temp_dirs(CI_COPY_PREFIX);
-    let parent = xtask::atomic::private_temp_dir(CI_COPY_PREFIX, 0o711)?;
+    xtask::ground::atomic::sweep_private_temp_dirs(CI_COPY_PREFIX);
+    let parent = xtask::ground::atomic::private_temp_dir(CI_COPY_PREFIX, 0o711)?;
     // The cache folder's name says which client and runtime this is.
     let name = dir.parent().and_then(Path::file_name);
     let copy = parent.join(name.unwrap_or("runtime-client".as_ref()));

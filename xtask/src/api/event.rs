@@ -11,9 +11,9 @@ mod tests;
 use serde_json::{json, Map, Value};
 
 use crate::config::api::{PayloadFormat, RouteKey};
-use crate::digest;
 use crate::facts::{HTTP_API_STAGE, LOCAL_ACCOUNT, LOCAL_API_ID, LOCAL_REGION};
-use crate::utc::Utc;
+use crate::ground::digest;
+use crate::ground::utc::Utc;
 
 use super::http::Stamp;
 use super::request::Request;

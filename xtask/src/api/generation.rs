@@ -15,7 +15,7 @@ use super::pool::{Pool, Pools, Runs, Spec};
 use super::server::Generation;
 use crate::config::api::Api;
 use crate::config::{Config, Platform};
-use crate::error::EnvironmentError;
+use crate::ground::error::EnvironmentError;
 use crate::lambda::function::plan;
 use crate::lambda::invoke::{self, Here};
 

@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::gateway::{Functions, Invoked};
-use crate::atomic::TempDir;
 use crate::config::Config;
 use crate::contain::reaper::{self, Owned, Watched};
+use crate::ground::atomic::TempDir;
 use crate::lambda::function::{missing_module, missing_module_hint};
 use crate::lambda::launch::Start;
 use crate::lambda::layout::{self, Layout};

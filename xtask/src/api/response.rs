@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::api::PayloadFormat;
-use crate::digest;
+use crate::ground::digest;
 
 use super::http::HttpResponse;
 

@@ -21,8 +21,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::gateway::{Gateway, HttpRequest, HttpResponse, Stamp};
 use super::pool::Pools;
-use crate::atomic;
 use crate::facts;
+use crate::ground::atomic;
 
 /// A client has this long to send a request's head (method, target and
 /// headers): a connection that trickles it is closed.

@@ -3,9 +3,9 @@
 //! (`commands::COMMANDS`); `--help` shows them in this order.
 
 use crate::config::{BuilderChoice, Overrides, RunnerChoice};
-use crate::error::UsageError;
 use crate::facts::Arch;
-use crate::progress::Verbosity;
+use crate::ground::error::UsageError;
+use crate::ground::progress::Verbosity;
 use crate::python::installer::InstallerChoice;
 
 /// The options every command shares; one a command does not take keeps

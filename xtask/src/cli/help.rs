@@ -4,7 +4,7 @@
 
 use super::flags::FLAGS;
 use super::Command;
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 
 const INTRO: &str = "\
 Builds, packages and verifies the repository's Python AWS Lambda functions.

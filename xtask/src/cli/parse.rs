@@ -4,7 +4,7 @@
 use super::flags::{self, Flag, Role};
 use super::help;
 use super::{Command, Common, Given};
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 
 /// What a command line asks for.
 pub enum Parsed {

@@ -5,9 +5,9 @@ use super::flags::{ALL, ARCH, BUILDER, ENV, EVENT, JOBS, JSON};
 use super::parse::{parse, Parsed};
 use super::*;
 use crate::config::BuilderChoice;
-use crate::error::UsageError;
 use crate::facts::Arch;
-use crate::progress::Verbosity;
+use crate::ground::error::UsageError;
+use crate::ground::progress::Verbosity;
 
 static TABLE: &[Command] = &[
     Command {

@@ -6,12 +6,12 @@
 
 use anyhow::Result;
 
-use crate::atomic;
 use crate::cli::args::AuditArgs;
 use crate::commands::graph_run::Repo;
 use crate::config::audit::{Date, Severity};
-use crate::error::{Failed, NoVerdict, UsageError};
 use crate::graph::Kind;
+use crate::ground::atomic;
+use crate::ground::error::{Failed, NoVerdict, UsageError};
 use crate::report::{self, audit as shown, render};
 use crate::steps::osv::{self, Answer, Source};
 use crate::steps::{audit, audit::Outcome};

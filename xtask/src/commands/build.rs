@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::cli::args::BuildArgs;
 use crate::commands::graph_run::Repo;
-use crate::error::EnvironmentError;
+use crate::ground::error::EnvironmentError;
 use crate::python::container::Engine;
 use crate::store::tools::Fact;
 

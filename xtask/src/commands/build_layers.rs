@@ -5,8 +5,8 @@ use anyhow::Result;
 use crate::cli::args::NamesArgs;
 use crate::commands::graph_run::{Ran, Repo};
 use crate::config::{Config, LayerSource};
-use crate::error::UsageError;
 use crate::graph::Kind;
+use crate::ground::error::UsageError;
 use crate::report::render;
 
 pub fn run(args: NamesArgs) -> Result<()> {

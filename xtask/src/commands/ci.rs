@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::cli::args::CiArgs;
-use crate::error::Failed;
+use crate::ground::error::Failed;
 
 /// How the harness finds the xtask binary its stages run.
 pub const XTASK_BINARY_VARIABLE: &str = "XTASK_BINARY";

@@ -11,10 +11,11 @@ use anyhow::Result;
 use crate::cli::Common;
 use crate::config::Config;
 use crate::graph::{self, dist, run, Graph, Session, Settings, Status};
-use crate::progress::{Printer, Verbosity};
+use crate::ground::atomic;
+use crate::ground::progress::{Printer, Verbosity};
 use crate::store::inputs::LazyRecords;
 use crate::store::run_lock::{self, RepoLock};
-use crate::{atomic, report, report::render};
+use crate::{report, report::render};
 
 /// The repository as one command sees it: its configuration, its printer
 /// and what it asks of the run.
@@ -97,7 +98,7 @@ impl Repo {
         let graph = match graph::plan::plan(&session) {
             Ok(graph) => graph,
             Err(err) => {
-                if crate::error::is_configuration(&err) {
+                if crate::ground::error::is_configuration(&err) {
                     clear_dist(&config.dist_dir(), printer);
                 }
                 session.tools.save()?;
@@ -239,7 +240,7 @@ impl Ran<'_> {
                 .error(&format!("{} of {ran} step(s) failed", failures.len()));
         }
         if !failures.is_empty() || failed {
-            return Err(crate::error::Failed {
+            return Err(crate::ground::error::Failed {
                 usage: self.outcome.usage_failure,
             }
             .into());

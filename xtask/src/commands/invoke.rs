@@ -10,11 +10,11 @@ use anyhow::Result;
 use crate::cli::args::InvokeArgs;
 use crate::commands::graph_run::Repo;
 use crate::config::manifest::BuiltView;
+use crate::ground::progress::Printer;
 use crate::lambda::invoke::{self, Answered, Here, Invoked};
 use crate::lambda::request::{Asked, Request};
 use crate::lambda::samples::Verdict;
 use crate::lambda::sandbox::Failure;
-use crate::progress::Printer;
 use crate::report::render;
 
 pub fn run(args: InvokeArgs) -> Result<()> {

@@ -6,8 +6,8 @@ use anyhow::Result;
 
 use crate::cli::args::LockArgs;
 use crate::config::Config;
-use crate::error::{Failed, UsageError};
-use crate::progress::Printer;
+use crate::ground::error::{Failed, UsageError};
+use crate::ground::progress::Printer;
 use crate::python::locking::{self, Resolver, Target};
 use crate::steps::image::{self, BaseLock};
 
@@ -67,10 +67,10 @@ pub fn run(args: LockArgs) -> Result<()> {
                 target.platform.arch.name(),
                 lock.display()
             )),
-            Err(err) if crate::error::is_usage(&err) => return Err(err),
+            Err(err) if crate::ground::error::is_usage(&err) => return Err(err),
             Err(err) => {
                 // uv's reason may quote an index URL with its credentials.
-                printer.error(&crate::redact::urls(&format!("{err:#}")));
+                printer.error(&crate::ground::redact::urls(&format!("{err:#}")));
                 failed += 1;
             }
         }

@@ -7,8 +7,8 @@ use crate::cli::args::NamesArgs;
 use crate::commands::graph_run::{Ran, Repo};
 use crate::config::manifest::LayerKind;
 use crate::config::Config;
-use crate::error::UsageError;
 use crate::graph::Kind;
+use crate::ground::error::UsageError;
 use crate::report::render;
 
 pub fn run(args: NamesArgs) -> Result<()> {

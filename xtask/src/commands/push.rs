@@ -7,8 +7,8 @@ use anyhow::Result;
 use crate::cli::args::NamesArgs;
 use crate::commands::graph_run::Repo;
 use crate::config::{Config, Package};
-use crate::error::{Failed, UsageError};
 use crate::graph::{dist, Kind};
+use crate::ground::error::{Failed, UsageError};
 use crate::steps::image::Pushes;
 use crate::store::registry;
 
@@ -76,7 +76,10 @@ pub fn run(args: NamesArgs) -> Result<()> {
                 printer.out(&uri);
             }
             Err(err) => {
-                printer.error(&format!("push {name}: {}", crate::error::format_chain(&err)));
+                printer.error(&format!(
+                    "push {name}: {}",
+                    crate::ground::error::format_chain(&err)
+                ));
                 failed += 1;
             }
         }

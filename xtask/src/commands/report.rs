@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::cli::args::ReportArgs;
 use crate::commands::graph_run::Repo;
-use crate::progress::Printer;
+use crate::ground::progress::Printer;
 use crate::report;
 
 pub fn run(args: ReportArgs) -> Result<()> {

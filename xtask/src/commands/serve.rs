@@ -14,7 +14,7 @@ use crate::cli::args::ServeArgs;
 use crate::commands::graph_run::Repo;
 use crate::config::manifest::BuiltView;
 use crate::config::Config;
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 use crate::lambda::fakes::Fakes;
 use crate::lambda::invoke::Here;
 use crate::lambda::request::env_pairs;
@@ -72,7 +72,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         env,
     };
     let Some(first) = build(&repo, &args, &served, None)? else {
-        return Err(crate::error::Failed { usage: false }.into());
+        return Err(crate::ground::error::Failed { usage: false }.into());
     };
     let server = Server::start(port, first, Options { save_events })?;
     repo.printer.out(&format!("http://127.0.0.1:{}", server.port));

@@ -5,9 +5,9 @@ use anyhow::Result;
 
 use crate::cli::args::NamesArgs;
 use crate::commands::graph_run::Repo;
-use crate::error::UsageError;
 use crate::graph::Kind;
-use crate::progress::Verbosity;
+use crate::ground::error::UsageError;
+use crate::ground::progress::Verbosity;
 use crate::report::render;
 
 pub fn run(args: NamesArgs) -> Result<()> {

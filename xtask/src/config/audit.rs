@@ -62,12 +62,12 @@ pub struct Date {
 impl Date {
     /// `YYYY-MM-DD`, a day of the calendar.
     pub fn parse(text: &str) -> Option<Date> {
-        crate::utc::parse_day(text).map(Date::from_day)
+        crate::ground::utc::parse_day(text).map(Date::from_day)
     }
 
     /// A day as the runtime lifecycle gives it (`lifecycle::today`, which
     /// honours `XTASK_TODAY`).
-    pub fn from_day((year, month, day): crate::utc::Day) -> Date {
+    pub fn from_day((year, month, day): crate::ground::utc::Day) -> Date {
         Date {
             year: year.into(),
             month: month.into(),

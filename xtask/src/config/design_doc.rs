@@ -42,7 +42,7 @@ use crate::config::manifest::{
 };
 use crate::config::{asked_log, Config, TABLE};
 use crate::facts;
-use crate::utc::format_day;
+use crate::ground::utc::format_day;
 
 const DESIGN: &str = include_str!("../../../docs/design.md");
 

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use super::{Config, Function, TABLE};
-use crate::error::UsageError;
 use crate::facts::{self, Day, Lifecycle, Runtime};
-use crate::utc::{format_day, parse_day};
+use crate::ground::error::UsageError;
+use crate::ground::utc::{format_day, parse_day};
 
 /// The variable that stands in for today's date: `YYYY-MM-DD`, to see now
 /// what a build will say on a coming block date.
@@ -92,7 +92,7 @@ pub fn today() -> Result<Day, UsageError> {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    let now = crate::utc::Utc::from_unix(seconds);
+    let now = crate::ground::utc::Utc::from_unix(seconds);
     // The calendar's numbers fit: years up to 65535, months and days up to 31.
     Ok((now.year as u16, now.month as u8, now.day as u8))
 }

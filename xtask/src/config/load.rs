@@ -19,8 +19,8 @@ use super::{
     bases_of, deploy, BuilderChoice, Bytecode, Config, Deploy, Function, ImageSpec, Layer, LayerSource,
     Overrides, Package, RunnerChoice, DEFAULT_EVENTS, TABLE,
 };
-use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
+use crate::ground::error::UsageError;
 use crate::store::registry::Reference;
 use crate::store::remote_cache::{Mode as RemoteMode, Settings as RemoteSettings};
 

@@ -79,7 +79,7 @@ impl Contained {
     }
 
     fn new(parent: &Path, user: Option<u32>) -> Result<Contained> {
-        let home = crate::atomic::private_dir_in(parent, ".xtask-home-", 0o700)?;
+        let home = crate::ground::atomic::private_dir_in(parent, ".xtask-home-", 0o700)?;
         let contained = Contained {
             home,
             user,
@@ -180,7 +180,7 @@ impl Contained {
     fn scratch(&self, name: &str) -> std::io::Result<fs::File> {
         let path = self.home.join(format!(
             ".{name}-{}",
-            crate::atomic::random_hex().map_err(std::io::Error::other)?
+            crate::ground::atomic::random_hex().map_err(std::io::Error::other)?
         ));
         let file = fs::OpenOptions::new()
             .read(true)

@@ -65,7 +65,7 @@ pub fn end(owned: &Owned) {
                 .status();
         }
         Owned::Folder(path) => {
-            crate::atomic::make_writable(path);
+            crate::ground::atomic::make_writable(path);
             let _ = fs::remove_dir_all(path);
         }
     }

@@ -13,13 +13,13 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{Graph, Kind, Status};
-use crate::atomic::{temp_sibling, write_atomic};
 use crate::config::manifest::{
     ApiEntry, FunctionEntry, ImageEntry, ImageLayerEntry, LayerEntry, LayerKind, Manifest, Upload, ZipFacts,
     PACKAGE_IMAGE,
 };
 use crate::config::{Config, Function, ImageSpec, LayerSource, Package, Platform};
-use crate::digest::file_sha256;
+use crate::ground::atomic::{temp_sibling, write_atomic};
+use crate::ground::digest::file_sha256;
 use crate::steps::image::{self, link_or_copy, BaseData, ImageData};
 use crate::steps::install::ZipData;
 use crate::store::oci;
@@ -59,7 +59,7 @@ fn image_files(graph: &Graph, index: usize, statuses: &[Option<Status>]) -> Vec<
     for file in &entry.files {
         let relative = if file.name == oci::LAYOUT_MARKER || file.name == oci::LAYOUT_INDEX {
             format!("{dir}/{}", file.name)
-        } else if crate::digest::is_sha256_hex(&file.name) {
+        } else if crate::ground::digest::is_sha256_hex(&file.name) {
             blob(&file.name)
         } else {
             continue;

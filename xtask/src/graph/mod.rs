@@ -18,8 +18,8 @@ use xshell::Shell;
 
 use crate::config::{Config, Overrides, Platform};
 use crate::facts::Arch;
+use crate::ground::progress::Printer;
 use crate::lambda::runtime_env::Runner;
-use crate::progress::Printer;
 use crate::python::installer::InstallerChoice;
 use crate::python::sources::SourceFile;
 use crate::steps::builder::Builder;

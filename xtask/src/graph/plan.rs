@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::{Graph, Kind, Node, Session, Work};
 use crate::config::{self, Bytecode, Config, Function, Layer, LayerSource, Package, Platform};
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 use crate::lambda::runtime_env::{choose_runner, site_identity};
 use crate::python::installer::{INDEX_LOCATION_VARIABLES, RESULT_VARIABLES};
 use crate::python::sources;
@@ -19,7 +19,8 @@ use crate::steps::image::BaseLock;
 use crate::store::inputs::Inputs;
 use crate::store::tools::Planned;
 use crate::{
-    facts, python::analyze, python::interpreter, python::lockfile, python::requirements, redact, steps,
+    facts, ground::redact, python::analyze, python::interpreter, python::lockfile, python::requirements,
+    steps,
 };
 
 /// Plans the whole graph of the configuration. Reads files and the tools'
@@ -437,7 +438,7 @@ fn plan_check(config: &Config, graph: &mut Graph, function: &Function, deps: Vec
         )
         .add(
             "analyzer",
-            crate::digest::bytes_sha256(analyze::SCRIPT.as_bytes()),
+            crate::ground::digest::bytes_sha256(analyze::SCRIPT.as_bytes()),
         );
     inputs.0.extend(layers.0.iter().cloned());
     let pending = parser_input(graph, &mut inputs);
@@ -470,7 +471,7 @@ fn plan_smoke(
         .add("init timeout", format!("{} s", facts::INIT_TIMEOUT_S))
         .add(
             "bootstrap",
-            crate::digest::bytes_sha256(crate::lambda::runtime_env::SCRIPT.as_bytes()),
+            crate::ground::digest::bytes_sha256(crate::lambda::runtime_env::SCRIPT.as_bytes()),
         )
         .add("runtime site", site_identity);
     inputs.0.extend(layers.0.iter().cloned());
@@ -573,7 +574,7 @@ fn plan_profile(graph: &mut Graph, config: &Config, variant: Variant, environmen
 /// after the install, and the builder's identity.
 fn builder_inputs(inputs: &mut Inputs, builder: &Builder, finish: Finish) {
     if finish.transforms() {
-        let script = crate::digest::bytes_sha256(crate::steps::finish::PROVE_SCRIPT.as_bytes());
+        let script = crate::ground::digest::bytes_sha256(crate::steps::finish::PROVE_SCRIPT.as_bytes());
         inputs.add("proof", script);
     }
     inputs

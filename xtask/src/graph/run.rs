@@ -11,7 +11,7 @@ use super::batch::run_batch;
 use super::dist::{self, Changes};
 use super::{evaluate, full_inputs, Graph, Session, Status};
 use crate::config::manifest::Manifest;
-use crate::error::is_usage;
+use crate::ground::error::is_usage;
 use crate::store::inputs::LazyRecords;
 
 pub struct Outcome {
@@ -129,7 +129,7 @@ impl Run<'_> {
                     }
                     Err(err) => {
                         self.usage_failure |= is_usage(&err);
-                        Status::Failed(crate::error::format_chain(&err))
+                        Status::Failed(crate::ground::error::format_chain(&err))
                     }
                 };
                 self.statuses[index] = Some(status);

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::config::Config;
-use crate::digest::file_sha256;
+use crate::ground::digest::file_sha256;
 use crate::python::installer::InstallerChoice;
 use crate::python::installer::{self, Installer};
 use crate::store::tools::{Planned, Tools};
@@ -53,7 +53,7 @@ pub fn venv_python(
     };
     tools.save()?;
     for note in notes {
-        eprintln!("{}", crate::redact::urls(&note));
+        eprintln!("{}", crate::ground::redact::urls(&note));
     }
     match installer.kind {
         installer::Kind::Uv => {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::progress::Printer;
+use crate::ground::progress::Printer;
 use crate::python::installer::InstallerChoice;
 
 /// The running fakes and the variables they gave each function.

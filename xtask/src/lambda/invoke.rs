@@ -20,8 +20,8 @@ use super::samples::{Sample, Verdict};
 use super::sandbox::{self, Failure, Init, Sandbox};
 use crate::config::manifest::BuiltView;
 use crate::config::{Config, Platform};
-use crate::error::EnvironmentError;
-use crate::progress::{ms, Printer};
+use crate::ground::error::EnvironmentError;
+use crate::ground::progress::{ms, Printer};
 use crate::python::installer::InstallerChoice;
 use crate::store::tools::{Planned, Tools};
 

@@ -23,11 +23,11 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 
 use super::runtime_env::FunctionPlan;
-use crate::atomic::{make_writable, temp_sibling, write_atomic, TempDir};
 use crate::config::Config;
 use crate::contain::reaper::{self, Owned, Watched};
-use crate::digest::{file_sha256, KeyHasher};
 use crate::facts;
+use crate::ground::atomic::{make_writable, temp_sibling, write_atomic, TempDir};
+use crate::ground::digest::{file_sha256, KeyHasher};
 use crate::store::{archive, oci};
 
 /// Under the cache folder: the kept `/opt` trees.

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 
 use super::samples::{self, Sample};
 use crate::config::Config;
-use crate::error::UsageError;
 use crate::facts;
+use crate::ground::error::UsageError;
 
 /// What `invoke` is asked, as given.
 pub struct Asked<'a> {

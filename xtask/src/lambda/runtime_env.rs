@@ -10,11 +10,11 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use xshell::Shell;
 
-use crate::atomic::TempDir;
 use crate::config::{BuilderChoice, Config, RunnerChoice};
-use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
-use crate::progress::Progress;
+use crate::ground::atomic::TempDir;
+use crate::ground::error::EnvironmentError;
+use crate::ground::progress::Progress;
 use crate::python::container::Engine;
 use crate::python::installer::InstallerChoice;
 use crate::python::installer::{self, Installer, Source};

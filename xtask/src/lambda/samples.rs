@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::sandbox::Answer;
 use crate::config::Config;
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 
 /// Each function's expectations, beside its events.
 const EXPECT_FILE: &str = "expect.json";

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::error::EnvironmentError;
 use crate::facts::{Arch, Runtime};
+use crate::ground::error::EnvironmentError;
 use crate::python::installer::RESULT_VARIABLES;
 use crate::store::tools::{Fact, Planned, Tools};
 
@@ -50,7 +50,7 @@ const DAEMON_VARIABLES: &[&str] = &[
 /// Which daemon the engines talk to, for the memo's labels: a digest, as
 /// a daemon's address may carry credentials.
 fn daemon() -> String {
-    let mut hasher = crate::digest::KeyHasher::default();
+    let mut hasher = crate::ground::digest::KeyHasher::default();
     for name in DAEMON_VARIABLES {
         if let Some(value) = std::env::var_os(name) {
             hasher.part(name, value.as_encoded_bytes());

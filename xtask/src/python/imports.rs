@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic;
 use crate::config::manifest::Package;
 use crate::config::{Config, LayerSource};
-use crate::digest::{file_sha256, KeyHasher};
 use crate::facts::{self, normalize_dist_name};
+use crate::ground::atomic;
+use crate::ground::digest::{file_sha256, KeyHasher};
 use crate::python::analyze::{self, ModuleAnswer};
 
 /// The Python code of one function: its own modules and those of the

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::atomic::TempDir;
 use crate::facts::{Arch, Runtime};
+use crate::ground::atomic::TempDir;
 use crate::store::tools::{which, Fact, Planned, Tools};
 
 /// Which installer a run asks for (`--installer`): `auto` takes uv where it

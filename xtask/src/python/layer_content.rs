@@ -310,7 +310,7 @@ pub fn refresh_records(site: &Path) -> Result<()> {
                 lines.push(format!("{quoted},,"));
                 return Ok(());
             }
-            let digest = crate::digest::file_sha256(&path)?;
+            let digest = crate::ground::digest::file_sha256(&path)?;
             let hash = digest.base64.replace('+', "-").replace('/', "_");
             let size = fs::metadata(&path)?.len();
             lines.push(format!("{quoted},sha256={},{size}", hash.trim_end_matches('=')));

@@ -22,10 +22,10 @@ use sha2::{Digest, Sha256};
 
 use xshell::Shell;
 
-use crate::atomic;
 use crate::config::{self, Config, LayerSource, Platform};
-use crate::error::UsageError;
 use crate::facts::{Arch, Runtime};
+use crate::ground::atomic;
+use crate::ground::error::UsageError;
 use crate::python::installer::{self, Installer};
 use crate::python::requirements;
 
@@ -108,7 +108,7 @@ pub fn inputs(root: &Path, requirements: &Path, key: &str, base_locks: &[PathBuf
         hasher.update([0]);
         let digest = bytes.map_or_else(
             || "missing".to_string(),
-            |bytes| crate::digest::bytes_sha256(&bytes),
+            |bytes| crate::ground::digest::bytes_sha256(&bytes),
         );
         files.push((base.clone(), digest, Role::BaseLock));
     }
@@ -127,7 +127,7 @@ pub fn inputs(root: &Path, requirements: &Path, key: &str, base_locks: &[PathBuf
         } else {
             Role::Included
         };
-        files.push((file, crate::digest::bytes_sha256(&bytes), role));
+        files.push((file, crate::ground::digest::bytes_sha256(&bytes), role));
     }
     Ok(Inputs {
         combined: format!("{:x}", hasher.finalize()),
@@ -225,7 +225,7 @@ pub fn problem(lock: &Path, state: &State) -> Option<String> {
         State::NamesIndex(line) => Some(format!(
             "{}: names an index (`{line}`: written by an older xtask, it would override your index configuration)",
             lock.display(),
-            line = crate::redact::urls(line)
+            line = crate::ground::redact::urls(line)
         )),
     }
 }

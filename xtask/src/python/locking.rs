@@ -9,7 +9,7 @@ use anyhow::Result;
 use xshell::Shell;
 
 use crate::config::{self, Config, LayerSource, Platform};
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 use crate::python::installer::{Installer, InstallerChoice};
 use crate::python::lockfile::{self, State};
 use crate::store::tools::{Planned, Tools};

@@ -64,7 +64,7 @@ fn walk(root: &Path, requirements: &Path, key: &str) -> Result<Walk> {
             match option {
                 Include::File => {
                     if !root.join(&path).is_file() {
-                        return Err(crate::error::UsageError::new(format!(
+                        return Err(crate::ground::error::UsageError::new(format!(
                             "{key}: {} line {line_number} includes {value}, which does not exist (create it or fix the line)",
                             file.display()
                         ))

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::history::Snapshot;
 use crate::config::manifest::{FunctionEntry, Manifest};
 use crate::facts::normalize_dist_name;
-use crate::progress::signed_bytes;
+use crate::ground::progress::signed_bytes;
 use crate::steps::limits::FunctionReport;
 
 /// The comparison with the previous, different build.

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::audit::Shown;
-use crate::atomic::write_atomic;
 use crate::config::manifest::Manifest;
+use crate::ground::atomic::write_atomic;
 use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 
@@ -67,7 +67,7 @@ pub(super) fn page_inputs(
     previous: Option<&Snapshot>,
     advisories: &Shown,
 ) -> Result<String> {
-    let mut hasher = crate::digest::KeyHasher::default();
+    let mut hasher = crate::ground::digest::KeyHasher::default();
     hasher
         .part("format", PAGE_FORMAT)
         .part("manifest", serde_json::to_vec(manifest)?)

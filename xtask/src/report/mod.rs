@@ -34,9 +34,9 @@ use std::fs;
 
 use anyhow::{Context, Result};
 
-use crate::atomic::write_atomic;
 use crate::config::manifest::Manifest;
 use crate::config::Config;
+use crate::ground::atomic::write_atomic;
 use crate::steps::limits::FunctionReport;
 use crate::steps::smoke::Outcome;
 
@@ -73,7 +73,7 @@ pub fn write(
     let advisories = audit::recorded(config, manifest);
     let inputs = page_inputs(manifest, checks, smokes, history.previous.as_ref(), &advisories)?;
     if let Some(page) = &history.page {
-        let intact = crate::digest::file_sha256(&path).is_ok_and(|digest| digest.hex == page.sha256);
+        let intact = crate::ground::digest::file_sha256(&path).is_ok_and(|digest| digest.hex == page.sha256);
         if page.inputs == inputs && intact {
             history.save(&history_path)?;
             return Ok(false);
@@ -92,7 +92,7 @@ pub fn write(
     let page = html::page(&model);
     history.page = Some(Page {
         inputs,
-        sha256: crate::digest::bytes_sha256(page.as_bytes()),
+        sha256: crate::ground::digest::bytes_sha256(page.as_bytes()),
     });
 
     let changed = fs::read(&path).ok().as_deref() != Some(page.as_bytes());

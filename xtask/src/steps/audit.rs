@@ -66,7 +66,7 @@ pub fn shipped(manifest: &Manifest, functions: &[String]) -> BTreeMap<(String, S
 /// A fingerprint of what ships, so that a recorded audit is shown only
 /// for the build it checked.
 pub fn shipped_sha256(shipped: &BTreeMap<(String, String), Shipped>) -> String {
-    let mut hasher = crate::digest::KeyHasher::default();
+    let mut hasher = crate::ground::digest::KeyHasher::default();
     for ((name, version), entry) in shipped {
         for (function, layer) in &entry.places {
             hasher.part("shipped", format!("{name}=={version} {function} {layer}"));

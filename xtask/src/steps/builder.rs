@@ -11,8 +11,8 @@ use xshell::Shell;
 
 use crate::config::{BuilderChoice, Bytecode, Config, Layer};
 use crate::contain::{self, Contained};
-use crate::error::EnvironmentError;
 use crate::facts::{self, Arch};
+use crate::ground::error::EnvironmentError;
 use crate::python::container::{self, Access, ContainerRun, Engine};
 use crate::python::installer::InstallerChoice;
 use crate::python::installer::Source;

@@ -29,9 +29,9 @@ use serde_json::Value;
 
 use crate::config::manifest::IMAGE_BASE_LAYER;
 use crate::config::{Config, Package};
-use crate::digest::KeyHasher;
-use crate::error::UsageError;
 use crate::facts::{self, Arch, Runtime};
+use crate::ground::digest::KeyHasher;
+use crate::ground::error::UsageError;
 use crate::store::oci::{self, LayerInfo};
 use crate::store::registry::{self, Reference};
 use crate::store::{archive, Lookup, Store};
@@ -368,7 +368,10 @@ impl Pushes {
     pub fn record(cache_dir: &Path, uri: &str) -> Result<()> {
         let mut pushes = Pushes::read(cache_dir);
         if pushes.0.insert(uri.to_string()) {
-            crate::atomic::write_atomic(&cache_dir.join(PUSHES_FILE), &serde_json::to_vec_pretty(&pushes)?)?;
+            crate::ground::atomic::write_atomic(
+                &cache_dir.join(PUSHES_FILE),
+                &serde_json::to_vec_pretty(&pushes)?,
+            )?;
         }
         Ok(())
     }
@@ -412,7 +415,7 @@ impl BaseLock {
         lock.note = LOCK_NOTE.to_string();
         let mut text = serde_json::to_string_pretty(&lock)?;
         text.push('\n');
-        crate::atomic::write_atomic(&root.join(LOCK_FILE), text.as_bytes())
+        crate::ground::atomic::write_atomic(&root.join(LOCK_FILE), text.as_bytes())
     }
 
     /// `base` by digest for `arch`: as configured when it has a digest,
@@ -527,7 +530,7 @@ mod tests {
                 })
                 .collect();
             archive::write_zip(&zip, files).unwrap();
-            let zip_sha256 = crate::digest::file_sha256(&zip).unwrap().hex;
+            let zip_sha256 = crate::ground::digest::file_sha256(&zip).unwrap().hex;
             let store = Store::new(&dir.path().join("cache"));
             let made: Vec<Result<(LayerInfo, Vec<u8>)>> = (0..8)
                 .into_par_iter()

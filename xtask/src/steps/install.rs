@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::builder::{install, Builder, LayerJob};
 use super::finish::finish_layer;
 use crate::config::Config;
-use crate::progress::Progress;
+use crate::ground::progress::Progress;
 use crate::python::elf;
 use crate::python::installer::{Source, RESULT_VARIABLES};
 use crate::python::layer_content::{self, Inventory};
@@ -91,7 +91,9 @@ fn verify_unchanged(root: &Path, keyed: &Inputs) -> Result<()> {
             _ => relative,
         };
         let path = root.join(relative);
-        let now = crate::digest::file_sha256(&path).map(|digest| digest.hex).ok();
+        let now = crate::ground::digest::file_sha256(&path)
+            .map(|digest| digest.hex)
+            .ok();
         if now.as_deref() != Some(value.get(1..).unwrap_or_default()) {
             bail!("{relative} changed during the build; run again");
         }
@@ -105,7 +107,7 @@ fn snapshot_lock(root: &Path, lock: &Path, keyed: &Inputs, dir: &Path) -> Result
     let relative = lock.strip_prefix(root).unwrap_or(lock);
     let bytes = fs::read(lock).with_context(|| format!("reading {}", relative.display()))?;
     let hashed = keyed.value(&format!("file {}", relative.display()));
-    if hashed.and_then(|value| value.get(1..)) != Some(crate::digest::bytes_sha256(&bytes).as_str()) {
+    if hashed.and_then(|value| value.get(1..)) != Some(crate::ground::digest::bytes_sha256(&bytes).as_str()) {
         bail!("{} changed during the build; run again", relative.display());
     }
     // The plan looked above the pins only; what the installer reads is read whole.

@@ -24,7 +24,7 @@ use crate::config::manifest::{
 };
 use crate::config::{Config, Function};
 use crate::facts;
-use crate::progress::human_bytes;
+use crate::ground::progress::human_bytes;
 use crate::python::imports::{self, Analysis, Provider};
 use crate::store::archive;
 

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 
 use super::install::{ZipData, LAYER_ZIP};
 use crate::config::{Config, Function, Layer, LayerSource};
-use crate::error::UsageError;
 use crate::facts;
+use crate::ground::error::UsageError;
 use crate::python::analyze::{self, HandlerRequest};
 use crate::python::sources::{self, SourceFile};
 use crate::store::archive::{self, Content, Entry};
@@ -75,7 +75,7 @@ fn verified_entries(files: &[SourceFile], prefix: &str, dir: &Path, keyed: &Inpu
             let hashed = keyed
                 .value(&format!("file {label}"))
                 .and_then(|value| value.get(1..));
-            if hashed != Some(crate::digest::bytes_sha256(&bytes).as_str()) {
+            if hashed != Some(crate::ground::digest::bytes_sha256(&bytes).as_str()) {
                 anyhow::bail!("{label} changed during the build; run again");
             }
             Ok(Entry {

@@ -14,10 +14,10 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::atomic::write_atomic;
 use crate::config::manifest::Package;
-use crate::digest::bytes_sha256;
 use crate::facts::{self, normalize_dist_name, Arch, Runtime};
+use crate::ground::atomic::write_atomic;
+use crate::ground::digest::bytes_sha256;
 
 /// The file an SBOM entry holds, and its name in `dist/sbom/`.
 pub const CYCLONEDX: &str = "sbom.cdx.json";

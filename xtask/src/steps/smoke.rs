@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::manifest::BuiltView;
 use crate::config::Config;
 use crate::facts;
+use crate::ground::progress::{ms, Progress};
 use crate::lambda::function::{missing_module, missing_module_hint, plan};
 use crate::lambda::launch::Start;
 use crate::lambda::runtime_env::{FunctionPlan, Runner, RuntimeSite};
 use crate::lambda::sandbox::{self, Init};
-use crate::progress::{ms, Progress};
 
 /// One function's verdict, as `--json` shows it. A `skipped` function is
 /// neither ok nor failed: it could not be checked here.

@@ -87,7 +87,7 @@ pub fn write_zip(dest: &Path, entries: Vec<Entry>) -> Result<Written> {
 
     let parent = dest.parent().context("a ZIP path has a parent directory")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let temp = crate::atomic::temp_sibling(dest);
+    let temp = crate::ground::atomic::temp_sibling(dest);
     let result = write_entries(&temp, &order);
     match result {
         Ok(mut written) => {
@@ -327,7 +327,7 @@ pub fn tree_entries(dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::file_sha256;
+    use crate::ground::digest::file_sha256;
 
     fn tree(root: &Path, mode: u32) {
         fs::create_dir_all(root.join("python/pkg/sub")).unwrap();

@@ -10,8 +10,8 @@ use std::path::Path;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic;
-use crate::digest::{file_sha256, KeyHasher};
+use crate::ground::atomic::write_atomic;
+use crate::ground::digest::{file_sha256, KeyHasher};
 
 /// Labelled values, in the order they were added. A value is shown to
 /// people as it is, unless it is a hash.

@@ -37,8 +37,8 @@ pub mod remote_cache;
 pub mod run_lock;
 pub mod tools;
 
-use crate::atomic::{write_atomic, TempDir};
-use crate::digest::{bytes_sha256, file_sha256, KeyHasher};
+use crate::ground::atomic::{write_atomic, TempDir};
+use crate::ground::digest::{bytes_sha256, file_sha256, KeyHasher};
 
 const META: &str = "meta.json";
 
@@ -241,7 +241,7 @@ impl Store {
     /// Removes a damaged entry.
     pub fn discard(&self, kind: &str, key: &str) -> Result<()> {
         let dir = self.entry_dir(kind, key);
-        let aside = crate::atomic::temp_sibling(&dir);
+        let aside = crate::ground::atomic::temp_sibling(&dir);
         fs::rename(&dir, &aside).with_context(|| format!("moving aside {}", dir.display()))?;
         fs::remove_dir_all(&aside).with_context(|| format!("removing {}", aside.display()))
     }

@@ -20,7 +20,7 @@ use flate2::{Compression, GzBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::digest::bytes_sha256;
+use crate::ground::digest::bytes_sha256;
 
 pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -245,14 +245,14 @@ pub fn write_layout(
     config: &[u8],
     manifest: &[u8],
 ) -> Result<String> {
-    let work = crate::atomic::TempDir::beside(dest)?;
+    let work = crate::ground::atomic::TempDir::beside(dest)?;
     let dir = work.path().join(LAYOUT_BLOBS);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for blob in blobs.iter().chain([&config, &manifest]) {
-        crate::atomic::write_atomic(&dir.join(blob_name(&digest_of(blob))), blob)?;
+        crate::ground::atomic::write_atomic(&dir.join(blob_name(&digest_of(blob))), blob)?;
     }
-    crate::atomic::write_atomic(&work.path().join(LAYOUT_MARKER), LAYOUT_VERSION)?;
-    crate::atomic::write_atomic(&work.path().join(LAYOUT_INDEX), &index(manifest, "image:latest")?)?;
+    crate::ground::atomic::write_atomic(&work.path().join(LAYOUT_MARKER), LAYOUT_VERSION)?;
+    crate::ground::atomic::write_atomic(&work.path().join(LAYOUT_INDEX), &index(manifest, "image:latest")?)?;
     work.persist(dest)?;
     Ok(digest_of(manifest))
 }

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{bytes_sha256, file_sha256};
-use crate::progress::Printer;
+use crate::ground::digest::{bytes_sha256, file_sha256};
+use crate::ground::progress::Printer;
 use crate::store::{Entry, Store};
 
 pub(in crate::store) mod aws;
@@ -145,11 +145,11 @@ impl RemoteCache {
         if self.is_down() {
             return None;
         }
-        let temp = match crate::atomic::TempDir::beside(&store.entry_dir(kind, key)) {
+        let temp = match crate::ground::atomic::TempDir::beside(&store.entry_dir(kind, key)) {
             Ok(temp) => temp,
             Err(_) => {
                 let _ = std::fs::create_dir_all(store.kind_dir(kind));
-                crate::atomic::TempDir::beside(&store.entry_dir(kind, key)).ok()?
+                crate::ground::atomic::TempDir::beside(&store.entry_dir(kind, key)).ok()?
             }
         };
         let reject = |why: String| {
@@ -265,7 +265,7 @@ impl RemoteCache {
             .iter()
             .map(|file| (file.name.clone(), entry.dir.join(&file.name), file.sha256.clone()))
             .collect();
-        let Ok(temp) = crate::atomic::TempDir::beside(&entry.dir) else {
+        let Ok(temp) = crate::ground::atomic::TempDir::beside(&entry.dir) else {
             return;
         };
         let meta_path = temp.path().join(META);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::progress::Printer;
+use crate::ground::progress::Printer;
 
 /// Held for the whole run; released when dropped (or when the process dies).
 pub struct RepoLock(#[allow(dead_code)] File);

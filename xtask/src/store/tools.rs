@@ -22,8 +22,8 @@ use std::sync::Mutex;
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::atomic::write_atomic;
-use crate::digest::KeyHasher;
+use crate::ground::atomic::write_atomic;
+use crate::ground::digest::KeyHasher;
 
 /// What the memo (or a probe) says about a fact.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -77,7 +77,7 @@ fn records() -> Vec<(String, String)> {
 
 /// The boto3 version the tool's facts pin as the runtime's.
 fn facts_boto3_version() -> String {
-    let source = include_str!("../../src/facts.rs");
+    let source = include_str!("../../src/facts/mod.rs");
     let line = source
         .lines()
         .find(|line| line.starts_with("pub const RUNTIME_BOTO3"))

@@ -115,7 +115,9 @@ fn a_lock_that_names_an_index_is_refused_until_rewritten() {
     let (header, pins) = current.split_once("\n\n").unwrap();
     repo.write(
         LOCK,
-        &format!("{header}\n--index-url https://ci-bot:placeholder-not-a-secret@mirror.example/simple\n\n{pins}"),
+        &format!(
+            "{header}\n--index-url https://ci-bot:placeholder-not-a-secret@mirror.example/simple\n\n{pins}"
+        ),
     );
     for args in [&["build-layers", "--builder", "host"][..], &["lock", "--check"]] {
         let run = repo.xtask(args);
@@ -124,7 +126,11 @@ fn a_lock_that_names_an_index_is_refused_until_rewritten() {
             "names an index (`--index-url https://ci-bot:***@mirror.example/simple`",
         );
         run.fails_with(2, "(run cargo xtask lock core)");
-        assert!(!run.stderr().contains("placeholder-not-a-secret"), "{}", run.stderr());
+        assert!(
+            !run.stderr().contains("placeholder-not-a-secret"),
+            "{}",
+            run.stderr()
+        );
     }
     repo.xtask(&["lock"]).success();
     assert_eq!(
@@ -145,14 +151,20 @@ fn an_index_below_the_pins_is_refused_by_the_install() {
     let current = lock_text(&repo);
     repo.write(
         LOCK,
-        &format!("{current}--extra-index-url https://ci-bot:placeholder-not-a-secret@mirror.example/simple\n"),
+        &format!(
+            "{current}--extra-index-url https://ci-bot:placeholder-not-a-secret@mirror.example/simple\n"
+        ),
     );
     let build = repo.xtask(&["build-layers", "--builder", "host"]);
     build.fails_with(
         1,
         "names an index (`--extra-index-url https://ci-bot:***@mirror.example/simple`",
     );
-    assert!(!build.stderr().contains("placeholder-not-a-secret"), "{}", build.stderr());
+    assert!(
+        !build.stderr().contains("placeholder-not-a-secret"),
+        "{}",
+        build.stderr()
+    );
     repo.xtask(&["lock", "--check"])
         .fails_with(2, "names an index (`--extra-index-url");
     repo.xtask(&["lock"]).success();

@@ -80,7 +80,7 @@ fn real_today() -> xtask::facts::Day {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
-    let now = xtask::utc::Utc::from_unix(seconds);
+    let now = xtask::ground::utc::Utc::from_unix(seconds);
     (now.year as u16, now.month as u8, now.day as u8)
 }
 

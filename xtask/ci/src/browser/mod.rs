@@ -19,7 +19,7 @@ use xshell::{cmd, Shell};
 
 use xtask::config::manifest::Manifest;
 use xtask::config::Config;
-use xtask::progress::human_bytes;
+use xtask::ground::progress::human_bytes;
 
 use chromium::file_url;
 use contract::{compare, expected, ExpectedFunction};

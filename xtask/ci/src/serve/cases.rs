@@ -16,8 +16,8 @@ use serde_json::Value;
 use xshell::Shell;
 
 use xtask::config::Config;
+use xtask::ground::progress::{Printer, Verbosity};
 use xtask::lambda::fakes::Fakes;
-use xtask::progress::{Printer, Verbosity};
 use xtask::python::installer::InstallerChoice;
 
 use super::events::{event_differences, Connection};
@@ -151,7 +151,7 @@ fn received(answer: &Value) -> Result<Received> {
         .collect::<Result<Vec<_>>>()?;
     let text = answer["body"].as_str().context("no body")?;
     let body = match answer["isBase64Encoded"].as_bool() {
-        Some(true) => xtask::digest::base64_decode(text).context("the body is not base64")?,
+        Some(true) => xtask::ground::digest::base64_decode(text).context("the body is not base64")?,
         _ => text.as_bytes().to_vec(),
     };
     Ok(Received {

@@ -216,7 +216,7 @@ pub(super) fn urllib(
             Ok(Received {
                 status: u16::try_from(answer["status"].as_u64().context("no status")?)?,
                 headers,
-                body: xtask::digest::base64_decode(answer["body"].as_str().unwrap_or_default())
+                body: xtask::ground::digest::base64_decode(answer["body"].as_str().unwrap_or_default())
                     .context("the body is not base64")?,
             })
         })

@@ -154,5 +154,5 @@ fn base64url_decode(text: &str) -> Option<Vec<u8>> {
             c => c,
         })
         .collect();
-    xtask::digest::base64_decode(&standard)
+    xtask::ground::digest::base64_decode(&standard)
 }

@@ -147,7 +147,7 @@ fn answer_body(answer: &Value) -> Result<Vec<u8>, String> {
         Some(other) => return Err(format!("the function's body is not a string: {other}")),
     };
     match answer.get("isBase64Encoded") {
-        Some(Value::Bool(true)) => xtask::digest::base64_decode(text)
+        Some(Value::Bool(true)) => xtask::ground::digest::base64_decode(text)
             .ok_or_else(|| "the function's body is not base64 though isBase64Encoded".to_string()),
         _ => Ok(text.as_bytes().to_vec()),
     }

@@ -229,7 +229,7 @@ fn a_made_up_id_must_stand_for_the_same_value_every_time_and_times_only_look_ali
 /// A JWT of `claims` with a made-up signature.
 fn token(claims: Value) -> String {
     let encode = |value: &Value| {
-        xtask::digest::base64(value.to_string().as_bytes())
+        xtask::ground::digest::base64(value.to_string().as_bytes())
             .trim_end_matches('=')
             .replace('+', "-")
             .replace('/', "_")

@@ -12,7 +12,7 @@ use rayon::ThreadPool;
 use crate::config::manifest::{BuiltView, Manifest};
 use crate::config::Config;
 use crate::graph::{Graph, Node, Session, Status};
-use crate::progress::Printer;
+use crate::ground::progress::Printer;
 use crate::store::remote_cache::RemoteCache;
 use crate::store::tools::Planned;
 use crate::store::{Entry, Store};

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use super::context::{Batch, Executor, Made};
-use crate::error::UsageError;
 use crate::graph::Node;
 use crate::graph::Work;
+use crate::ground::error::UsageError;
 use crate::steps::install;
 use crate::steps::package::{self, AppCode, Compiled, Sources};
 

@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 
 use super::context::{Batch, Executor, Made};
 use crate::config::{Function, LayerSource, Platform};
-use crate::digest::bytes_sha256;
 use crate::graph::{Kind, Node, Work};
+use crate::ground::digest::bytes_sha256;
 use crate::steps::install::ZipData;
 use crate::steps::sbom::{self, Of, Shipped, ShippedKind, Subject};
 use crate::store::Entry;

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use super::audit::Shown;
 use super::model::{FunctionView, Model};
 use crate::facts;
-use crate::progress::{human_bytes, signed_bytes};
+use crate::ground::progress::{human_bytes, signed_bytes};
 use format::{esc, grouped, percent};
 use svg::{legend, treemap};
 use tables::{figures, notes};
@@ -432,9 +432,9 @@ fn lifecycle(out: &mut String, runtime: &str) {
         return;
     };
     let dates = runtime.lifecycle;
-    let attribute = |date: Option<facts::Day>| date.map(crate::utc::format_day).unwrap_or_default();
+    let attribute = |date: Option<facts::Day>| date.map(crate::ground::utc::format_day).unwrap_or_default();
     let from = |date: Option<facts::Day>| match date {
-        Some(date) => format!("from {}", crate::utc::format_day(date)),
+        Some(date) => format!("from {}", crate::ground::utc::format_day(date)),
         None => "from a date not yet published".to_string(),
     };
     put!(
@@ -451,7 +451,7 @@ fn lifecycle(out: &mut String, runtime: &str) {
         from(dates.deprecation),
         from(dates.block_create),
         from(dates.block_update),
-        crate::utc::format_day(facts::RUNTIME_LIFECYCLE_READ),
+        crate::ground::utc::format_day(facts::RUNTIME_LIFECYCLE_READ),
     );
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::format::{esc, fit, grouped, hex, num, percent, text_on, tint};
-use crate::progress::human_bytes;
+use crate::ground::progress::human_bytes;
 use crate::report::groups::{Group, Leaf, LeafKind};
 use crate::report::model::{FunctionView, Model, Part, PartKind};
 use crate::report::treemap::{squarify, Rect};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::format::{esc, grouped, percent};
 use crate::config::manifest::IMAGE_BASE_LAYER;
-use crate::progress::human_bytes;
+use crate::ground::progress::human_bytes;
 use crate::report::groups::{Group, LeafKind};
 use crate::report::model::{FunctionView, Part, PartKind, Provided, ProvidedBy, Twice};
 

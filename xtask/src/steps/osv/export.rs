@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::record::{parse_record, Loaded, Parsed, RECORD_LIMIT};
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 
 /// Names a local OSV export: a folder of `<ID>.json` records, or OSV's
 /// per-ecosystem `all.zip`.

@@ -58,7 +58,7 @@ impl Source {
                 format!("the OSV export {shown} ({DB_VARIABLE})")
             }
             // A mirror's URL may carry a credential: never into dist/audit.json.
-            Source::Api(url) => format!("OSV's API at {}", crate::redact::urls(url)),
+            Source::Api(url) => format!("OSV's API at {}", crate::ground::redact::urls(url)),
         }
     }
 }

@@ -16,8 +16,8 @@ use std::time::SystemTime;
 use anyhow::{bail, Result};
 
 use super::Reference;
-use crate::digest::{base64, base64_decode, bytes_sha256};
-use crate::error::EnvironmentError;
+use crate::ground::digest::{base64, base64_decode, bytes_sha256};
+use crate::ground::error::EnvironmentError;
 use crate::store::curl::quoted;
 use crate::store::remote_cache::aws::{AwsEnv, Credentials};
 use crate::store::remote_cache::sigv4::{self, Signer};

@@ -21,10 +21,10 @@ use sha2::{Digest, Sha256};
 use super::auth::{self, Auth};
 use super::manifest::{self, Descriptor, Parsed, ACCEPTED, MANIFEST_LIMIT};
 use super::Reference;
-use crate::atomic::{self, temp_sibling};
-use crate::digest::hex;
-use crate::error::EnvironmentError;
 use crate::facts::Arch;
+use crate::ground::atomic::{self, temp_sibling};
+use crate::ground::digest::hex;
+use crate::ground::error::EnvironmentError;
 use crate::store::curl::{self, max_time, quoted, ERROR_BODY_LIMIT};
 
 /// The headers of an answer the client reads.
@@ -664,7 +664,7 @@ mod tests {
 
     #[test]
     fn the_secret_is_only_in_the_authorization_header_and_only_to_the_registry() {
-        let secret = crate::digest::base64(b"alice:s3cret-pass");
+        let secret = crate::ground::digest::base64(b"alice:s3cret-pass");
         let client = client("registry.example", Auth::Basic(secret.clone()));
         let request = Request {
             method: "GET",

@@ -7,8 +7,8 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::digest::is_sha256_hex;
 use crate::facts::Arch;
+use crate::ground::digest::is_sha256_hex;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::digest::is_sha256_hex;
+use crate::ground::digest::is_sha256_hex;
 
 /// Docker Hub's registry, as references name it, and where its API is.
 pub const DOCKER_HUB: &str = "docker.io";

@@ -12,9 +12,9 @@ use super::client::{Client, Resolved};
 use super::manifest::{self, Descriptor, Parsed, CONFIG_LIMIT};
 use super::upload::Sent;
 use super::{digest_of, Reference};
-use crate::atomic::write_atomic;
-use crate::digest::file_sha256;
 use crate::facts::Arch;
+use crate::ground::atomic::write_atomic;
+use crate::ground::digest::file_sha256;
 
 /// An image pulled into a folder.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::client::{Body, Client, Request, Scratch, Sink};
-use crate::digest::file_sha256;
+use crate::ground::digest::file_sha256;
 use crate::store::curl::ERROR_BODY_LIMIT;
 
 /// A chunk: big enough that a layer takes few requests, above ECR's

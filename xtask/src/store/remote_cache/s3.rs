@@ -13,7 +13,7 @@ use anyhow::Result;
 use super::aws::{AwsEnv, Credentials};
 use super::settings::Settings;
 use super::sigv4::{self, Signer, EMPTY_SHA256};
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 use crate::store::curl::{self, max_time, quoted, ERROR_BODY_LIMIT};
 
 /// What a request that got no usable answer ran into.

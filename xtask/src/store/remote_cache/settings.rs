@@ -2,7 +2,7 @@
 //! `remote_cache` and `remote_cache_mode` as configured, or as the
 //! environment sets them.
 
-use crate::error::UsageError;
+use crate::ground::error::UsageError;
 
 pub const ENV_URL: &str = "XTASK_REMOTE_CACHE";
 pub const ENV_MODE: &str = "XTASK_REMOTE_CACHE_MODE";

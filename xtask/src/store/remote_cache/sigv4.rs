@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::digest::hex;
-use crate::utc::Utc;
+use crate::ground::digest::hex;
+use crate::ground::utc::Utc;
 
 /// The SHA-256 of no bytes: the signed body hash of a GET.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::redact;
+use crate::ground::redact;
 
 pub trait Progress: Sync {
     /// `item` entered a new phase (`installing`, `zipping`, …).

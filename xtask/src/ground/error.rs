@@ -97,7 +97,7 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     }
     if err.downcast_ref::<Failed>().is_none() {
         // An error may quote a configured value or an installer's stderr.
-        eprintln!("error: {}", crate::redact::urls(&format_chain(err)));
+        eprintln!("error: {}", crate::ground::redact::urls(&format_chain(err)));
     }
     if is_usage(err) {
         ExitCode::from(2)

@@ -58,7 +58,7 @@ pub fn for_key(value: &str) -> Cow<'_, str> {
         Cow::Borrowed(_) => Cow::Borrowed(value),
         Cow::Owned(redacted) => Cow::Owned(format!(
             "{redacted} (sha256 {})",
-            crate::digest::bytes_sha256(value.as_bytes())
+            crate::ground::digest::bytes_sha256(value.as_bytes())
         )),
     }
 }
@@ -76,7 +76,9 @@ mod tests {
     #[test]
     fn hides_passwords_and_tokens_in_urls() {
         assert_eq!(
-            urls(&at("PIP_INDEX_URL=https://ci-bot:not-a-secret§pypi.example.com/simple and more")),
+            urls(&at(
+                "PIP_INDEX_URL=https://ci-bot:not-a-secret§pypi.example.com/simple and more"
+            )),
             "PIP_INDEX_URL=https://ci-bot:***@pypi.example.com/simple and more"
         );
         assert_eq!(urls(&at("https://TOKEN§host:8080/x")), "https://***@host:8080/x");
