@@ -407,25 +407,35 @@ pub fn terraform(sh: &Shell, config: &Config) -> Result<()> {
 /// rebuilds there, and asks Terraform (the provider-free manifest module)
 /// which layers it would deploy: the removed one must be gone without any
 /// `.tf` edit.
+/// What a copy of the example is made of, from the repository root: the
+/// workspace (cargo metadata reads its members) and the application.
+const APP: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "rustfmt.toml",
+    ".cargo",
+    "xtask",
+    "layers",
+    "lambdas",
+];
+
+/// Copies the example application (and `also`, such as `terraform`) into
+/// `dest`, which exists.
+pub fn copy_app(sh: &Shell, config: &Config, dest: &Path, also: &[&str]) -> Result<()> {
+    for item in APP.iter().chain(also) {
+        let source = config.root.join(item);
+        if source.exists() {
+            cmd!(sh, "cp -R {source} {dest}").quiet().run()?;
+        }
+    }
+    Ok(())
+}
+
 pub fn layer_removal(sh: &Shell, config: &Config) -> Result<()> {
     let copy = config.cache_dir().join("ci-layer-removal");
     let _ = fs::remove_dir_all(&copy);
     fs::create_dir_all(&copy)?;
-    for item in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "rustfmt.toml",
-        ".cargo",
-        "xtask",
-        "layers",
-        "lambdas",
-        "terraform",
-    ] {
-        let source = config.root.join(item);
-        if source.exists() {
-            cmd!(sh, "cp -R {source} {copy}").run()?;
-        }
-    }
+    copy_app(sh, config, &copy, &["terraform"])?;
     let manifest_toml = copy.join("Cargo.toml");
     let text = fs::read_to_string(&manifest_toml)?;
     // The whole table, up to the blank line that ends it.

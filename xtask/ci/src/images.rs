@@ -45,18 +45,6 @@ const EVENT: &str = "preflight_allowed";
 /// and other accounts); envs/dev's name prefix as the path.
 pub const ECR_REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lambda-app-dev";
 
-/// What the copy is made of, from the repository root: the workspace
-/// (cargo metadata reads its members) and the application.
-const COPIED: &[&str] = &[
-    "Cargo.toml",
-    "Cargo.lock",
-    "rustfmt.toml",
-    ".cargo",
-    "xtask",
-    "layers",
-    "lambdas",
-];
-
 /// The copy, and the registry its image function's base is in: made by
 /// the first stage that needs it, kept for the others of the run.
 pub struct ImageApp {
@@ -115,12 +103,7 @@ impl ImageApp {
             }
         }
         let sh = Shell::new()?;
-        for item in COPIED {
-            let source = config.root.join(item);
-            if source.exists() {
-                cmd!(sh, "cp -R {source} {root}").quiet().run()?;
-            }
-        }
+        crate::checks::copy_app(&sh, config, &root, &[])?;
         let cargo_toml = fs::read_to_string(root.join("Cargo.toml"))?;
 
         // The pin `cargo xtask lock` would write, without the network that
