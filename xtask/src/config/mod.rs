@@ -404,3 +404,28 @@ pub fn bases_of<'a>(layers: &'a BTreeMap<String, Layer>, name: &str) -> Vec<&'a 
     }
     all
 }
+
+/// The most the cache every repository of the user shares may hold:
+/// `XTASK_CACHE_MAX` as a size, else 2 GiB. A value that is no size is
+/// refused (exit 2).
+pub fn user_cache_bound() -> anyhow::Result<u64> {
+    use crate::store::user_cache::{DEFAULT_MAX_BYTES, MAX_VARIABLE};
+    let Ok(value) = std::env::var(MAX_VARIABLE) else {
+        return Ok(DEFAULT_MAX_BYTES);
+    };
+    match parse_bytes(&value) {
+        Some(bytes) => Ok(bytes),
+        None => Err(crate::ground::error::UsageError::new(format!(
+            "{MAX_VARIABLE}={value} is not a size (write it as \"2 GiB\", \"500 MB\" or a number of bytes)"
+        ))
+        .into()),
+    }
+}
+
+/// A size as people write it (`"2 GiB"`, `"500 MB"`, `"1.5KiB"`, a plain
+/// number of bytes), when it is one that fits in 64 bits.
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    table::parse_size(text)
+        .filter(|bytes| *bytes <= u64::MAX as f64)
+        .map(|bytes| bytes as u64)
+}

@@ -294,12 +294,7 @@ fn rewrite_record(site: &Path, dist: &Dist) -> Result<()> {
 pub fn refresh_records(site: &Path) -> Result<()> {
     for dist in read_dists(site)? {
         let mut lines = Vec::new();
-        let mut listed = BTreeSet::new();
-        let mut push = |file: &Path, lines: &mut Vec<String>| -> Result<()> {
-            if !listed.insert(file.to_path_buf()) {
-                return Ok(());
-            }
-            let path = site.join(file);
+        for file in shipped_files(site, &dist.files)? {
             let name = file.to_string_lossy().into_owned();
             let quoted = if name.contains(',') || name.contains('"') {
                 format!("\"{}\"", name.replace('"', "\"\""))
@@ -308,40 +303,13 @@ pub fn refresh_records(site: &Path) -> Result<()> {
             };
             if file.file_name().is_some_and(|name| name == "RECORD") {
                 lines.push(format!("{quoted},,"));
-                return Ok(());
+                continue;
             }
+            let path = site.join(&file);
             let digest = crate::ground::digest::file_sha256(&path)?;
             let hash = digest.base64.replace('+', "-").replace('/', "_");
             let size = fs::metadata(&path)?.len();
             lines.push(format!("{quoted},sha256={},{size}", hash.trim_end_matches('=')));
-            Ok(())
-        };
-        for file in &dist.files {
-            let path = site.join(file);
-            if path.is_file() {
-                push(file, &mut lines)?;
-            } else if file.extension().is_some_and(|ext| ext == "py") && path.with_extension("pyc").is_file()
-            {
-                push(&file.with_extension("pyc"), &mut lines)?;
-            }
-            // Hash-based bytecode beside its source: `__pycache__/mod.cpython-311.pyc`.
-            if let (Some(parent), Some(stem)) = (file.parent(), file.file_stem()) {
-                let cache = site.join(parent).join("__pycache__");
-                if file.extension().is_some_and(|ext| ext == "py") && cache.is_dir() {
-                    let prefix = format!("{}.", stem.to_string_lossy());
-                    let mut compiled: Vec<PathBuf> = fs::read_dir(&cache)?
-                        .flatten()
-                        .map(|item| item.file_name().to_string_lossy().into_owned())
-                        .filter(|name| name.starts_with(&prefix) && name.ends_with(".pyc"))
-                        .filter(|name| name[prefix.len()..].matches('.').count() == 1)
-                        .map(|name| parent.join("__pycache__").join(name))
-                        .collect();
-                    compiled.sort();
-                    for pyc in compiled {
-                        push(&pyc, &mut lines)?;
-                    }
-                }
-            }
         }
         let record = dist.dist_info.join("RECORD");
         let mut text = lines.join("\n");
@@ -353,6 +321,89 @@ pub fn refresh_records(site: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What of a distribution whose RECORD lists `files` (relative to `site`)
+/// is in `site` now, in RECORD's order: each listed file that is there, a
+/// source compiled away (`sourceless`) as its `.pyc`, and the bytecode
+/// compiled beside a source (`__pycache__/mod.cpython-311.pyc`) after it.
+pub fn shipped_files(site: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut shipped = Vec::new();
+    let mut listed = BTreeSet::new();
+    let mut push = |file: PathBuf, shipped: &mut Vec<PathBuf>| {
+        if listed.insert(file.clone()) {
+            shipped.push(file);
+        }
+    };
+    for file in files {
+        let path = site.join(file);
+        let is_source = file.extension().is_some_and(|ext| ext == "py");
+        if path.is_file() {
+            push(file.clone(), &mut shipped);
+        } else if is_source && path.with_extension("pyc").is_file() {
+            push(file.with_extension("pyc"), &mut shipped);
+        }
+        let (Some(parent), Some(stem)) = (file.parent(), file.file_stem()) else {
+            continue;
+        };
+        let cache = site.join(parent).join("__pycache__");
+        if !is_source || !cache.is_dir() {
+            continue;
+        }
+        let prefix = format!("{}.", stem.to_string_lossy());
+        let mut compiled: Vec<PathBuf> = fs::read_dir(&cache)
+            .with_context(|| format!("listing {}", cache.display()))?
+            .flatten()
+            .map(|item| item.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&prefix) && name.ends_with(".pyc"))
+            .filter(|name| name[prefix.len()..].matches('.').count() == 1)
+            .map(|name| parent.join("__pycache__").join(name))
+            .collect();
+        compiled.sort();
+        for pyc in compiled {
+            push(pyc, &mut shipped);
+        }
+    }
+    Ok(shipped)
+}
+
+/// One distribution of a site: what its RECORD lists, relative to the site.
+#[derive(Debug, Clone)]
+pub struct DistFiles {
+    pub name: String,
+    pub version: String,
+    /// Its `*.dist-info` folder.
+    pub dist_info: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// The distributions of `site`, by their `*.dist-info` folders' names.
+pub fn dist_files(site: &Path) -> Result<Vec<DistFiles>> {
+    read_dists(site)?
+        .into_iter()
+        .map(|dist| {
+            Ok(DistFiles {
+                dist_info: dist.dist_info.strip_prefix(site)?.to_path_buf(),
+                name: dist.name,
+                version: dist.version,
+                files: dist.files,
+            })
+        })
+        .collect()
+}
+
+/// Removes a distribution of `site` (its files, its `*.dist-info` and the
+/// folders that leaves empty).
+pub fn remove_distribution(site: &Path, dist: &DistFiles) -> Result<()> {
+    let dist = Dist {
+        name: dist.name.clone(),
+        version: dist.version.clone(),
+        requires: Vec::new(),
+        license: None,
+        dist_info: site.join(&dist.dist_info),
+        files: dist.files.clone(),
+    };
+    remove_dist(site, &dist)
 }
 
 fn remove_dist(site: &Path, dist: &Dist) -> Result<()> {

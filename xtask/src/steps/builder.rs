@@ -82,6 +82,20 @@ impl Builder {
         }
     }
 
+    /// The Python that compiles a layer's bytecode, as the keys of finished
+    /// distributions know it: its implementation and whole version (a patch
+    /// release, a build), or the build image's id and its Python's version.
+    pub fn compiler_identity(&self) -> String {
+        match self {
+            Builder::Host {
+                interpreter_version, ..
+            } => format!("host {interpreter_version}"),
+            Builder::Container { image_id, python, .. } => {
+                format!("image {image_id} python {}", python.as_deref().unwrap_or("none"))
+            }
+        }
+    }
+
     /// Why this builder cannot compile or prove layers for `config`'s
     /// runtime (`None`: it has the runtime's own Python).
     pub fn lacks_runtime_python(&self, config: &Config) -> Option<String> {
@@ -587,4 +601,6 @@ pub struct LayerJob<'a> {
     /// The ZIPs of those profiles, for the proof that the finished layer
     /// imports.
     pub bases: Vec<PathBuf>,
+    /// The cache of finished distributions, when there is one.
+    pub cache: Option<&'a super::finished::FinishedCache>,
 }

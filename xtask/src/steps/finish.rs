@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::builder::{compile_bytecode, run_python, BuildContext, Finish, LayerJob, PythonRun, WORK};
+use super::finished::{Finishing, Reuse};
 use crate::config::{Bytecode, TABLE};
+use crate::ground::progress::Progress;
 use crate::python::elf;
 use crate::python::layer_content::remove_any;
 
@@ -23,6 +25,8 @@ const SITE: &str = "python";
 const PRISTINE: &str = "pristine/python";
 const TRIAL: &str = "trial/python";
 const BASES: &str = "bases";
+/// Finished distributions copied out of the cache until the others are finished.
+const REUSED: &str = "reused";
 
 /// One thing finishing does to a layer, by the name errors use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,12 +94,15 @@ pub struct Finished {
     /// Modules of the finished layer that do not import, as installed
     /// either: a fetched copy's proof tolerates these and no others.
     pub unimportable: Vec<String>,
+    /// Distributions taken finished from the cache, of how many.
+    pub reused: (usize, usize),
 }
 
 /// Finishes the layer of `job` installed in `install/python` (`install`
-/// is the folder mounted into a build container), then proves it on top of
-/// the layers it is stacked on.
-pub fn finish_layer(job: &LayerJob, install: &Path) -> Result<Finished> {
+/// is the folder mounted into a build container): each distribution the
+/// cache holds finished is taken from it, the others are finished here and
+/// stored. [`prove_layer`] proves it once it is zipped.
+pub fn finish_layer(job: &LayerJob, install: &Path, progress: &dyn Progress) -> Result<Finished> {
     let mut finished = Finished::default();
     if !job.finish.transforms() {
         return Ok(finished);
@@ -103,33 +110,98 @@ pub fn finish_layer(job: &LayerJob, install: &Path) -> Result<Finished> {
     let site = install.join(SITE);
     link_tree(&site, &install.join(PRISTINE))?;
     let rules = rules_of(job.finish);
-    finished.saved = apply_rules(&job.build, &rules, install)?;
+    let names: Vec<String> = rules.iter().map(|rule| rule.name()).collect();
+    let compiler = job.build.builder.compiler_identity();
+    let finishing = Finishing {
+        compiler: &compiler,
+        bytecode: job.finish.bytecode,
+        rules: &names,
+    };
+    let mut reuse = Reuse::plan(job.cache, &finishing, &site, &install.join(REUSED), progress)?;
+    finished.reused = reuse.counts();
+    finished.saved = apply_rules(&job.build, &rules, install, &mut reuse)?;
     crate::python::layer_content::refresh_records(&site)?;
+    reuse.finish(&site, progress)?;
+    Ok(finished)
+}
 
-    let proof = Proof::stage(&job.build, install, &job.bases)?;
+/// Proves the finished layer of `job` in `install/python`, whose ZIP is
+/// `zip`: every module imported on top of the layers it is stacked on,
+/// unless the cache knows the outcome for the same bytes (this ZIP, the
+/// same bases) proven by the same Python with the same script. A module
+/// that imported as installed and does not now fails the build.
+pub fn prove_layer(job: &LayerJob, install: &Path, zip: &Path, finished: &mut Finished) -> Result<()> {
+    let site = install.join(SITE);
+    let rules = rules_of(job.finish);
     let modules = modules_of(&site)?;
     finished.proven = modules.len();
+    let key = match job.cache {
+        Some(_) => Some(proof_key(job, zip)?),
+        None => None,
+    };
+    if let (Some(cache), Some(key)) = (job.cache, &key) {
+        if let Some(unimportable) = cache.proven(key) {
+            finished.unimportable = unimportable;
+            return clean_up(install);
+        }
+    }
+
+    let proof = Proof::stage(&job.build, install, &job.bases)?;
     let failed = proof.imports(SITE, &modules, &mut finished.notes)?;
     finished.unimportable = failed.keys().cloned().collect();
     if !failed.is_empty() {
         blame(job.name, &proof, &rules, failed, &mut finished.notes)?;
     }
-    for dir in ["pristine", "trial", BASES] {
-        remove_any(&install.join(dir))?;
+    if let (Some(cache), Some(key)) = (job.cache, &key) {
+        cache.remember_proof(key, &finished.unimportable);
     }
-    Ok(finished)
+    clean_up(install)
 }
 
-/// Applies `rules` to `install/python` in order: the bytes each saved.
-fn apply_rules(build: &BuildContext, rules: &[Rule], install: &Path) -> Result<BTreeMap<String, u64>> {
+/// What the proof's outcome depends on: the layer's bytes, its bases' in
+/// order, the Python that imports them and the script that does.
+fn proof_key(job: &LayerJob, zip: &Path) -> Result<String> {
+    let mut key = crate::ground::digest::KeyHasher::default();
+    key.part("format", "proof-1")
+        .part(
+            "script",
+            crate::ground::digest::bytes_sha256(PROVE_SCRIPT.as_bytes()),
+        )
+        .part("python", job.build.builder.compiler_identity())
+        .part("layer", crate::ground::digest::file_sha256(zip)?.hex);
+    for base in &job.bases {
+        key.part("base", crate::ground::digest::file_sha256(base)?.hex);
+    }
+    Ok(key.hex())
+}
+
+/// Removes what finishing and proving kept beside the layer.
+fn clean_up(install: &Path) -> Result<()> {
+    for dir in ["pristine", "trial", BASES, REUSED] {
+        remove_any(&install.join(dir))?;
+    }
+    Ok(())
+}
+
+/// Applies `rules` to `install/python` in order: the bytes each saved,
+/// with what each saved of the distributions `reuse` took finished.
+fn apply_rules(
+    build: &BuildContext,
+    rules: &[Rule],
+    install: &Path,
+    reuse: &mut Reuse,
+) -> Result<BTreeMap<String, u64>> {
     let site = install.join(SITE);
     let mut saved = BTreeMap::new();
     let mut size = tree_size(&site)?;
+    reuse.measure(&site)?;
     for &rule in rules {
         apply(build, rule, install, SITE)?;
         let now = tree_size(&site)?;
-        if now < size {
-            saved.insert(rule.name(), size - now);
+        reuse.after_rule(&site, &rule.name())?;
+        let delta = size as i64 - now as i64 + reuse.reused_delta(&rule.name());
+        if delta > 0 {
+            saved.insert(rule.name(), delta as u64);
         }
         size = now;
     }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::builder::{install, Builder, LayerJob};
-use super::finish::finish_layer;
+use super::finish::{finish_layer, prove_layer};
 use crate::config::Config;
 use crate::ground::progress::Progress;
 use crate::python::elf;
@@ -194,14 +194,30 @@ pub fn build_layer(job: &LayerJob, work: &Path, progress: &dyn Progress) -> Resu
 
     progress.phase(job.name, "cleaning");
     let mut inventory = clean(job, &site)?;
-    let mut finish_data = None;
+    let mut finished = None;
     if job.finish.transforms() {
-        progress.phase(job.name, "finishing and proving");
-        let finished = finish_layer(job, &install_dir)?;
+        progress.phase(job.name, "finishing");
+        let done = finish_layer(job, &install_dir, progress)?;
+        if done.reused.0 > 0 {
+            progress.note(&format!(
+                "layer `{}`: {} of {} distribution(s) taken finished from the cache",
+                job.name, done.reused.0, done.reused.1
+            ));
+        }
+        inventory.packages = layer_content::inventory(&site)?;
+        finished = Some(done);
+    }
+
+    progress.phase(job.name, "zipping");
+    let zip = work.join(LAYER_ZIP);
+    let written = archive::write_zip(&zip, archive::tree_entries(&site, "python/")?)?;
+    let mut finish_data = None;
+    if let Some(mut finished) = finished {
+        progress.phase(job.name, "proving");
+        prove_layer(job, &install_dir, &zip, &mut finished)?;
         for note in &finished.notes {
             progress.note(note);
         }
-        inventory.packages = layer_content::inventory(&site)?;
         finish_data = Some(FinishData {
             bytecode: job.finish.bytecode.name().to_string(),
             slim: job.finish.slim,
@@ -210,9 +226,6 @@ pub fn build_layer(job: &LayerJob, work: &Path, progress: &dyn Progress) -> Resu
             unimportable: finished.unimportable,
         });
     }
-
-    progress.phase(job.name, "zipping");
-    let written = archive::write_zip(&work.join(LAYER_ZIP), archive::tree_entries(&site, "python/")?)?;
     fs::remove_dir_all(&install_dir)?;
     let builder = job.build.builder;
     Ok(ZipData {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod builder;
 pub mod fetched;
 pub mod finish;
+pub mod finished;
 pub mod image;
 pub mod install;
 pub mod licenses;

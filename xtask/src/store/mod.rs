@@ -12,7 +12,9 @@
 //! - `registry`: container registries (OCI distribution API): base images
 //!   pulled by digest, images pushed;
 //! - `remote_cache`: entries shared between machines through S3;
-//! - `run_lock`: one run at a time in a repository.
+//! - `run_lock`: one run at a time in a repository;
+//! - `user_cache`: the cache every repository of the user shares
+//!   (finished distributions), its bound and pruning.
 //!
 //! The content-addressed store under `target/lambda/store/<kind>/<key>/`:
 //! one entry per node key, holding the node's output files and a
@@ -36,6 +38,7 @@ pub mod registry;
 pub mod remote_cache;
 pub mod run_lock;
 pub mod tools;
+pub mod user_cache;
 
 use crate::ground::atomic::{write_atomic, TempDir};
 use crate::ground::digest::{bytes_sha256, file_sha256, KeyHasher};
@@ -102,6 +105,15 @@ impl Entry {
     }
 }
 
+/// Which files of an entry's folder are its outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// The files directly in it.
+    Top,
+    /// Every file below it.
+    Tree,
+}
+
 pub enum Lookup {
     Hit(Entry),
     Miss,
@@ -115,9 +127,13 @@ pub struct Store {
 
 impl Store {
     pub fn new(cache_dir: &Path) -> Store {
-        Store {
-            dir: cache_dir.join("store"),
-        }
+        Store::at(cache_dir.join("store"))
+    }
+
+    /// A store whose kinds are folders of `dir` (the finished-wheel cache
+    /// shared by every repository: [`user_cache`]).
+    pub fn at(dir: PathBuf) -> Store {
+        Store { dir }
     }
 
     pub fn kind_dir(&self, kind: &str) -> PathBuf {
@@ -188,29 +204,57 @@ impl Store {
         key: &str,
         build: impl FnOnce(&Path) -> Result<serde_json::Value>,
     ) -> Result<Entry> {
+        self.put_walking(kind, key, Walk::Top, build)
+    }
+
+    /// [`Store::put`] for an entry whose output is a tree: every file below
+    /// the entry's folder is recorded (by its `/`-separated path) and verified.
+    pub fn put_tree(
+        &self,
+        kind: &str,
+        key: &str,
+        build: impl FnOnce(&Path) -> Result<serde_json::Value>,
+    ) -> Result<Entry> {
+        self.put_walking(kind, key, Walk::Tree, build)
+    }
+
+    fn put_walking(
+        &self,
+        kind: &str,
+        key: &str,
+        walk: Walk,
+        build: impl FnOnce(&Path) -> Result<serde_json::Value>,
+    ) -> Result<Entry> {
         let dest = self.entry_dir(kind, key);
         fs::create_dir_all(self.kind_dir(kind))
             .with_context(|| format!("creating {}", self.kind_dir(kind).display()))?;
         let temp = TempDir::beside(&dest)?;
         let data = build(temp.path())?;
         let mut files = Vec::new();
-        for item in fs::read_dir(temp.path())? {
-            let item = item?;
-            if !item.file_type()?.is_file() {
-                continue;
+        let mut pending = vec![(temp.path().to_path_buf(), String::new())];
+        while let Some((dir, prefix)) = pending.pop() {
+            for item in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+                let item = item?;
+                let name = format!("{prefix}{}", item.file_name().to_string_lossy());
+                let file_type = item.file_type()?;
+                if file_type.is_dir() && walk == Walk::Tree {
+                    pending.push((item.path(), format!("{name}/")));
+                }
+                if !file_type.is_file() {
+                    continue;
+                }
+                let digest = file_sha256(&item.path())?;
+                // Renaming the directory into place keeps each file's inode and
+                // mtime, so the stamp taken here holds there.
+                let metadata = item.metadata()?;
+                files.push(OutputFile {
+                    name,
+                    sha256: digest.hex,
+                    base64sha256: digest.base64,
+                    bytes: metadata.len(),
+                    stamp: stamp(&metadata),
+                });
             }
-            let name = item.file_name().to_string_lossy().into_owned();
-            let digest = file_sha256(&item.path())?;
-            // Renaming the directory into place keeps each file's inode and
-            // mtime, so the stamp taken here holds there.
-            let metadata = item.metadata()?;
-            files.push(OutputFile {
-                name,
-                sha256: digest.hex,
-                base64sha256: digest.base64,
-                bytes: metadata.len(),
-                stamp: stamp(&metadata),
-            });
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
         let body = Body { files, data };

@@ -414,3 +414,93 @@ mod needs_runtime {
         assert!(out.contains("raise ValueError(\"own code failed\")"), "{out}");
     }
 }
+
+/// Every file below `dir`, by its path relative to it.
+fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for item in fs::read_dir(&next).unwrap().flatten() {
+            if item.file_type().unwrap().is_dir() {
+                pending.push(item.path());
+            } else {
+                files.push(item.path());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The cache of finished distributions is shared by repositories: a
+/// second repository takes `tool` finished from it and ships the same
+/// bytes; a damaged entry is discarded, finished again and never shipped;
+/// another bytecode mode misses.
+#[test]
+fn finished_distributions_are_shared_verified_and_keyed() {
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("XTASK_CACHE_DIR", cache.path().to_str().unwrap())];
+    let build = |repo: &Repo| {
+        let run = repo.xtask_with(&["build-layers", "--builder", "host"], &env);
+        run.success();
+        (
+            run.stderr(),
+            fs::read(repo.path().join("dist/layers/core.zip")).unwrap(),
+        )
+    };
+    let taken = "layer `core`: 1 of 1 distribution(s) taken finished from the cache";
+
+    let (first, layer) = build(&app(&[]));
+    assert!(
+        !first.contains("taken finished"),
+        "an empty cache gives nothing:\n{first}"
+    );
+    let finished = cache.path().join("finished");
+    let entries: Vec<_> = fs::read_dir(&finished).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "one distribution finished and stored");
+    let entry = entries[0].path();
+
+    let (second, again) = build(&app(&[]));
+    assert!(second.contains(taken), "{second}");
+    assert!(
+        again == layer,
+        "a layer assembled from the cache is the layer finished here"
+    );
+
+    // Same size, other bytes: found by its hash, discarded, finished again.
+    let pyc = files_below(&entry)
+        .into_iter()
+        .find(|file| file.extension().is_some_and(|ext| ext == "pyc"))
+        .expect("the finished tool holds bytecode");
+    let mut bytes = fs::read(&pyc).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&pyc, &bytes).unwrap();
+    let (damaged, rebuilt) = build(&app(&[]));
+    assert!(damaged.contains("discarding the cache entry"), "{damaged}");
+    assert!(!damaged.contains("taken finished"), "{damaged}");
+    assert!(rebuilt == layer, "the damaged bytecode never ships");
+    assert!(fs::read(&pyc).unwrap() != bytes, "the entry was finished again");
+    let (healed, _) = build(&app(&[]));
+    assert!(
+        healed.contains(taken) && !healed.contains("discarding"),
+        "{healed}"
+    );
+
+    // Another bytecode mode is another key.
+    let checked = app(&[]);
+    let text = fs::read_to_string(checked.path().join("Cargo.toml")).unwrap();
+    let text = text.replacen(
+        "[workspace.metadata.lambda]\n",
+        "[workspace.metadata.lambda]\nbytecode = \"checked-hash\"\n",
+        1,
+    );
+    fs::write(checked.path().join("Cargo.toml"), text).unwrap();
+    let (other, _) = build(&checked);
+    assert!(!other.contains("taken finished"), "{other}");
+    assert_eq!(
+        fs::read_dir(&finished).unwrap().count(),
+        2,
+        "stored under its own key"
+    );
+}

@@ -1160,7 +1160,11 @@ fn check_all_on(
                 let Some(scenario) = scenarios.get(index) else {
                     break;
                 };
-                if let Some(diff) = check_one(base, &built, outside, scenario) {
+                // Both ways round: the incremental build with the built
+                // base's finished distributions (warm) against a scratch build
+                // with an empty cache, and the other way round.
+                let warm_scratch = index % 2 == 1;
+                if let Some(diff) = check_one(base, &built, outside, scenario, warm_scratch) {
                     let failure = format!("scenario `{}`:\n{}", scenario.name, diff.trim_end());
                     failures.lock().unwrap().push((index, failure));
                 }
@@ -1182,15 +1186,42 @@ fn check_all_on(
 
 /// One scenario: its change made to a copy of the built base and to a
 /// fresh base, each built; how the two outcomes differ, if they do.
-fn check_one(base: &dyn Fn() -> Repo, built: &Repo, outside: &Path, scenario: &Scenario) -> Option<String> {
+/// With `warm_scratch`, the incremental build's cache of finished
+/// distributions is empty and the scratch build uses the built base's
+/// (shared with the other scenarios' scratch builds); otherwise each has
+/// its own, the incremental build the copy of the base's.
+fn check_one(
+    base: &dyn Fn() -> Repo,
+    built: &Repo,
+    outside: &Path,
+    scenario: &Scenario,
+    warm_scratch: bool,
+) -> Option<String> {
     let incremental = Repo::new(BASE);
     copy_tree(built.path(), incremental.path());
     (scenario.change)(&incremental);
-    let incremental = build(&incremental, outside, scenario.env);
+    let cold = incremental.path().join("target").join("empty-user-cache");
+    let warm = built.user_cache();
+    let with_cache = |dir: &Path| {
+        let mut env: Vec<(&str, String)> = scenario
+            .env
+            .iter()
+            .map(|(key, value)| (*key, value.to_string()))
+            .collect();
+        if warm_scratch {
+            env.push(("XTASK_CACHE_DIR", dir.to_str().unwrap().to_string()));
+        }
+        env
+    };
+    let env = with_cache(&cold);
+    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let incremental = build(&incremental, outside, &env);
 
     let scratch = base();
     (scenario.change)(&scratch);
-    let scratch = build(&scratch, outside, scenario.env);
+    let env = with_cache(&warm);
+    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let scratch = build(&scratch, outside, &env);
 
     differences(&incremental, &scratch)
 }

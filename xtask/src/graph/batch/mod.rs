@@ -62,7 +62,12 @@ pub fn run_batch(
             continue;
         }
         let made = match kind {
-            Kind::Profile => batch.each(&nodes, &Profiles::prepare(session, &batch, &nodes)?),
+            Kind::Profile => {
+                let profiles = Profiles::prepare(session, &batch, &nodes)?;
+                let made = batch.each(&nodes, &profiles);
+                profiles.settle(&batch);
+                made
+            }
             Kind::SourceLayer => batch.each(&nodes, &SourceLayers::prepare(&batch, &nodes)?),
             Kind::Function => batch.each(&nodes, &Functions::prepare(&batch, &nodes)?),
             Kind::Base => batch.each(&nodes, &Bases),

@@ -16,6 +16,7 @@ use crate::graph::{Session, Work};
 use crate::steps::builder::LayerJob;
 use crate::steps::builder::{BuildContext, Builder};
 use crate::steps::fetched;
+use crate::steps::finished::FinishedCache;
 use crate::steps::install;
 use crate::store::remote_cache::{RemoteCache, Wanted};
 use crate::store::tools::Planned;
@@ -27,6 +28,10 @@ pub(super) struct Profiles<'b> {
     platforms: BTreeMap<Platform, (&'b Builder, Config, usize)>,
     /// The run's shell, copied for each layer (a shell is not `Sync`).
     sh: Mutex<Shell>,
+    /// Finished distributions shared by every repository of the user.
+    cache: Option<FinishedCache>,
+    /// The most that cache may hold.
+    bound: u64,
 }
 
 impl<'b> Profiles<'b> {
@@ -72,7 +77,16 @@ impl<'b> Profiles<'b> {
         Ok(Profiles {
             platforms,
             sh: Mutex::new(session.sh.clone()),
+            cache: FinishedCache::open(progress)?,
+            bound: crate::config::user_cache_bound()?,
         })
+    }
+
+    /// After the batch: the cache pruned to its bound if it grew.
+    pub(super) fn settle(&self, batch: &Batch) {
+        if let Some(cache) = &self.cache {
+            cache.settle(self.bound, batch.printer.progress());
+        }
     }
 }
 
@@ -107,6 +121,7 @@ impl Executor for Profiles<'_> {
             keyed: &node.inputs,
             provided: install::provided_by(&bases)?,
             bases: bases.iter().map(|entry| install::layer_zip(entry)).collect(),
+            cache: self.cache.as_ref(),
         };
         if let Some(entry) = fetch(batch, node, key, &job) {
             return Ok(Made::Fetched(entry));

@@ -101,6 +101,12 @@ impl Repo {
         write_wheel(&dir, name, version, files, requires);
     }
 
+    /// The cache of finished distributions its runs use, unless a test
+    /// names another with `XTASK_CACHE_DIR`.
+    pub fn user_cache(&self) -> PathBuf {
+        self.path().join("target").join(USER_CACHE)
+    }
+
     /// Runs `xtask ARGS` in the repository.
     pub fn xtask(&self, args: &[&str]) -> Run {
         self.xtask_with(args, &[])
@@ -129,7 +135,10 @@ impl Repo {
             // Each test world keeps its own cache and target directory.
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("UV_CACHE_DIR")
-            .env_remove("PIP_CACHE_DIR");
+            .env_remove("PIP_CACHE_DIR")
+            // And its own cache of finished distributions, beside its
+            // target directory, unless the test names one.
+            .env("XTASK_CACHE_DIR", self.path().join("target").join(USER_CACHE));
         for (key, value) in env {
             command.env(key, value);
         }
@@ -183,6 +192,10 @@ impl Run {
         self
     }
 }
+
+/// The folder of a test repository's own finished-distribution cache,
+/// under its `target/`.
+pub const USER_CACHE: &str = "user-cache";
 
 pub fn write_wheel(dir: &Path, name: &str, version: &str, files: &[(&str, &[u8])], requires: &[&str]) {
     write_wheel_with(dir, name, version, files, requires, &[]);
