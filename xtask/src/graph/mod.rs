@@ -36,6 +36,7 @@ mod batch;
 pub mod dist;
 pub mod plan;
 pub mod run;
+pub mod timeline;
 
 /// Bumped whenever a step's output for the same inputs changes, so that
 /// entries of an older tool are never reused.
@@ -259,6 +260,8 @@ pub struct Session<'a> {
     pub store: Store,
     /// The remote cache of dependency layers, when one is configured.
     pub remote: Option<RemoteCache>,
+    /// When each node that ran was ready, started and ended (`-v`).
+    pub timeline: timeline::Timeline,
 }
 
 impl<'a> Session<'a> {
@@ -276,6 +279,7 @@ impl<'a> Session<'a> {
                 _ => None,
             },
             settings,
+            timeline: timeline::Timeline::default(),
         })
     }
 }

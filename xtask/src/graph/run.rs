@@ -9,10 +9,13 @@ use anyhow::{bail, Result};
 
 use super::batch::run_batch;
 use super::dist::{self, Changes};
-use super::{evaluate, full_inputs, Graph, Session, Status};
+use super::{evaluate, full_inputs, Graph, Kind, Session, Status};
 use crate::config::manifest::Manifest;
+use crate::config::Platform;
 use crate::ground::error::is_usage;
+use crate::lambda::runtime_env::{self, Runner};
 use crate::store::inputs::LazyRecords;
+use crate::store::tools::Planned;
 
 pub struct Outcome {
     /// Every node's status after the run (`None`: not reached).
@@ -53,12 +56,46 @@ impl Outcome {
     }
 }
 
-/// Brings `targets` (and what they need) up to date.
+/// Brings `targets` (and what they need) up to date; what their smoke
+/// tests will need from the network is fetched meanwhile.
 pub fn execute(session: &Session, graph: &Graph, targets: &[usize]) -> Result<Outcome> {
+    let closure = graph.closure(targets);
+    std::thread::scope(|scope| {
+        for platform in smoke_platforms(session, graph, &closure) {
+            let (sh, config) = (session.sh.clone(), session.config.at(platform));
+            let progress = session.printer.progress();
+            let (tools, choice) = (&session.tools, session.settings.installer);
+            scope.spawn(move || runtime_env::prefetch(&sh, &config, tools, choice, progress));
+        }
+        execute_closure(session, graph, closure)
+    })
+}
+
+/// The platforms whose smoke tests `closure` holds and can run here.
+fn smoke_platforms(session: &Session, graph: &Graph, closure: &BTreeSet<usize>) -> BTreeSet<Platform> {
+    if session.settings.dry_run {
+        return BTreeSet::new();
+    }
+    closure
+        .iter()
+        .map(|&index| &graph.nodes[index])
+        .filter(|node| node.kind == Kind::Smoke)
+        .filter_map(|node| session.config.functions.get(&node.name))
+        .map(|function| session.config.platform_of(function))
+        .filter(|platform| {
+            matches!(
+                graph.runners.get(platform),
+                Some(Planned::Ready(runner)) if !matches!(runner, Runner::Skip(_))
+            )
+        })
+        .collect()
+}
+
+fn execute_closure(session: &Session, graph: &Graph, closure: BTreeSet<usize>) -> Result<Outcome> {
     let mut run = Run {
         session,
         graph,
-        closure: graph.closure(targets),
+        closure,
         records: LazyRecords::new(&session.config.cache_dir()),
         statuses: vec![None; graph.nodes.len()],
         built: Vec::new(),
@@ -86,6 +123,21 @@ pub fn execute(session: &Session, graph: &Graph, targets: &[usize]) -> Result<Ou
         ..
     } = run;
     save_records(session, graph, records, &built, &statuses)?;
+    if !built.is_empty() {
+        let nodes: Vec<(String, &[usize])> = graph
+            .nodes
+            .iter()
+            .map(|node| (node.id(), node.deps.as_slice()))
+            .collect();
+        let cached = statuses
+            .iter()
+            .enumerate()
+            .filter(|(index, status)| matches!(status, Some(Status::Fresh { .. })) && !built.contains(index))
+            .count();
+        for line in session.timeline.report(&nodes, cached, &built) {
+            session.printer.detail(&line);
+        }
+    }
     Ok(Outcome {
         statuses,
         built,

@@ -311,9 +311,30 @@ fn runtime_client(
         .map_err(|err| format!("installing {client} failed: {err:#}")))
 }
 
+/// Installs what [`runtime_site`] would install into the cache (the
+/// runtime's boto3 and its runtime interface client, where no variable
+/// names them), now: a run starts this beside the layers, so its smoke
+/// tests find them ready. What fails here is said again by the smoke tests.
+pub fn prefetch(
+    sh: &Shell,
+    config: &Config,
+    tools: &Tools,
+    choice: InstallerChoice,
+    progress: &dyn Progress,
+) {
+    if std::env::var_os(RUNTIME_SITE_VARIABLE).is_none() {
+        let _ = cached_install(sh, config, tools, choice, progress, facts::RUNTIME_BOTO3);
+    }
+    if std::env::var_os(RUNTIME_CLIENT_VARIABLE).is_none() {
+        let client = facts::runtime_interface_client(config.runtime);
+        let _ = cached_install(sh, config, tools, choice, progress, client);
+    }
+}
+
 /// `requirement` installed for the runtime's platform into
 /// `target/lambda/runtime/<runtime>-<arch>-<name>-<version>/site-packages`,
-/// once.
+/// once: one install at a time in a run, so that the prefetch and the
+/// smoke tests never install the same thing twice.
 fn cached_install(
     sh: &Shell,
     config: &Config,
@@ -330,6 +351,8 @@ fn cached_install(
     );
     let dest = config.cache_dir().join("runtime").join(name);
     let site = dest.join("site-packages");
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if !site.is_dir() {
         progress.note(&format!("installing the runtime's {requirement} (once)"));
         install_runtime_site(sh, config, tools, choice, progress, &dest, requirement)?;

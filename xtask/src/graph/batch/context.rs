@@ -55,6 +55,8 @@ pub(super) struct Batch<'b> {
     pub(super) built: Option<BuiltView<'b>>,
     /// How many steps run at once (`--jobs`, by default one per core).
     pub(super) jobs: usize,
+    /// When each node ran, for `-v`.
+    pub(super) timeline: &'b crate::graph::timeline::Timeline,
     pub(super) pool: ThreadPool,
 }
 
@@ -79,6 +81,7 @@ impl<'b> Batch<'b> {
             statuses,
             built: manifest.map(|manifest| BuiltView::new(manifest, session.config)),
             jobs,
+            timeline: &session.timeline,
             pool: rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?,
         })
     }
@@ -136,9 +139,11 @@ impl<'b> Batch<'b> {
         } else {
             "function"
         };
+        self.timeline.started(index);
         let made = executor
             .make(self, node, &key)
             .with_context(|| format!("{} {subject} `{}`", node.kind.verb(), node.name));
+        self.timeline.ended(index, matches!(made, Ok(Made::Fetched(_))));
         let outcome = match &made {
             Ok(Made::Fetched(_)) => format!("fetched from the remote cache in {:.1?}", started.elapsed()),
             Ok(Made::Built(_)) => format!("built in {:.1?}", started.elapsed()),
