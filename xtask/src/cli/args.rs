@@ -2,8 +2,8 @@
 //! every command shares, and the command's own names and options.
 
 use super::flags::{
-    ALL, CHECK, DENY, DOCKER, ENV, EVENT, FAKES, LAYER, OPEN, PORT, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE,
-    WATCH,
+    ALL, CHECK, DENY, DOCKER, ENV, EVENT, FAKES, LAYER, MAX_SIZE, OPEN, PORT, SAVE_EVENTS, UPGRADE,
+    UPGRADE_PACKAGE, WATCH,
 };
 use super::{Common, Given};
 
@@ -120,6 +120,22 @@ impl From<Given> for ReportArgs {
     fn from(given: Given) -> ReportArgs {
         ReportArgs {
             open: given.switch(&OPEN),
+            common: given.common,
+        }
+    }
+}
+
+/// `prune-cache [--max-size SIZE]`.
+pub struct PruneCacheArgs {
+    pub common: Common,
+    /// As given; checked by the command.
+    pub max_size: Option<String>,
+}
+
+impl From<Given> for PruneCacheArgs {
+    fn from(given: Given) -> PruneCacheArgs {
+        PruneCacheArgs {
+            max_size: given.value(&MAX_SIZE),
             common: given.common,
         }
     }

@@ -75,6 +75,7 @@ pub static FLAGS: &[&Flag] = &[
     &SAVE_EVENTS,
     &DOCKER,
     &DENY,
+    &MAX_SIZE,
     &INSTALLER,
     &DRY_RUN,
     &HELP,
@@ -119,7 +120,7 @@ pub static VERBOSE: Flag = Flag {
     long: "--verbose",
     short: Some("-v"),
     value: None,
-    help: "also say why each step runs",
+    help: "also say why each step runs, and when each ran (the timeline)",
     role: Role::Common(|common, _| {
         common.verbosity = Verbosity::Verbose;
         Ok(())
@@ -328,6 +329,14 @@ pub static DENY: Flag = Flag {
     short: None,
     value: Some("<SEVERITY>"),
     help: "LOW | MODERATE | HIGH | CRITICAL: a finding at or above it fails (overrides `audit.deny`)",
+    role: Role::Own,
+};
+
+pub static MAX_SIZE: Flag = Flag {
+    long: "--max-size",
+    short: None,
+    value: Some("<SIZE>"),
+    help: "the most the cache may keep, e.g. \"500 MiB\" (overrides XTASK_CACHE_MAX; 0 empties it)",
     role: Role::Own,
 };
 

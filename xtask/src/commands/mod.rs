@@ -4,8 +4,8 @@
 //! it. `graph_run` is what the commands that run the build graph share.
 
 use crate::cli::flags::{
-    ALL, ARCH, BUILDER, CHECK, DENY, DOCKER, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, OPEN, PORT,
-    RUNNER, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, VERBOSE, WATCH,
+    ALL, ARCH, BUILDER, CHECK, DENY, DOCKER, ENV, EVENT, FAKES, FORCE, IMAGE, JOBS, JSON, LAYER, MAX_SIZE,
+    OPEN, PORT, RUNNER, SAVE_EVENTS, UPGRADE, UPGRADE_PACKAGE, VERBOSE, WATCH,
 };
 use crate::cli::Command;
 
@@ -18,6 +18,7 @@ pub mod graph_run;
 pub mod invoke;
 pub mod lock;
 pub mod package;
+pub mod prune_cache;
 pub mod push;
 pub mod report;
 pub mod serve;
@@ -243,6 +244,26 @@ failed); a function over a limit is shown, not an error here.",
         flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS, &OPEN],
         takes_names: false,
         run: |given| report::run(given.into()),
+    },
+    Command {
+        name: "prune-cache",
+        arguments: "",
+        summary: "prune the finished distributions all your repositories\nshare to the cache's bound, those used longest ago first",
+        usage: "cargo xtask prune-cache [OPTIONS] [--max-size SIZE]",
+        about: "Prunes the cache every repository of the user shares, which holds finished
+distributions (each installed distribution of a dependency layer after slimming
+and bytecode, keyed by its files, the compiling Python and the rules): the
+entries used longest ago go first, until what is left holds at most the bound.
+Builds prune it too, after a run that added to it.
+The cache is $XTASK_CACHE_DIR (an absolute path), else $XDG_CACHE_HOME/xtask-lambda,
+else ~/.cache/xtask-lambda; with none of them nothing is cached. The bound is
+--max-size, else XTASK_CACHE_MAX, else 2 GiB (\"500 MiB\", \"1 GB\", bytes;
+0 empties the cache). Needs no repository. Prints the cache's folder, what was
+removed and what is kept. Exit codes: 0 pruned (or no cache), 1 an entry could
+not be removed, 2 a bad size or a relative XTASK_CACHE_DIR.",
+        flags: &[&MAX_SIZE],
+        takes_names: false,
+        run: |given| prune_cache::run(given.into()),
     },
     Command {
         name: "ci",

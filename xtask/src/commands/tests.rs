@@ -3,7 +3,7 @@
 //! is answered with it.
 
 use super::COMMANDS;
-use crate::cli::args::{InvokeArgs, LockArgs, NamesArgs, ReportArgs};
+use crate::cli::args::{InvokeArgs, LockArgs, NamesArgs, PruneCacheArgs, ReportArgs};
 use crate::cli::flags::{EVERY, FLAGS};
 use crate::cli::parse::{parse, Parsed};
 use crate::cli::Given;
@@ -144,4 +144,8 @@ fn typed_arguments() {
     assert_eq!(lock.upgrade_packages, ["a", "b"]);
     assert!(ReportArgs::from(given("report --open")).open);
     assert!(!ReportArgs::from(given("report")).open);
+    let prune = PruneCacheArgs::from(given("prune-cache --max-size=1GiB"));
+    assert_eq!(prune.max_size.as_deref(), Some("1GiB"));
+    assert_eq!(PruneCacheArgs::from(given("prune-cache")).max_size, None);
+    assert!(error("prune-cache --json").contains("`prune-cache` takes no --json"));
 }

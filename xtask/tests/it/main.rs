@@ -42,6 +42,7 @@ mod lifecycle;
 mod lock;
 mod package;
 mod platforms;
+mod prune_cache;
 mod registry;
 mod remote_cache;
 mod report;
