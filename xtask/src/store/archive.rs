@@ -102,13 +102,101 @@ pub fn write_zip(dest: &Path, entries: Vec<Entry>) -> Result<Written> {
     }
 }
 
-fn write_entries(temp: &Path, order: &[(&str, Option<&Entry>)]) -> Result<Written> {
-    let file = File::create(temp).with_context(|| format!("creating {}", temp.display()))?;
-    let mut zip = ZipWriter::new(BufWriter::new(file));
-    let base = SimpleFileOptions::default()
+/// Below this many files one thread compresses them all.
+const PARALLEL_FROM: usize = 64;
+
+fn base_options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
         .system(System::Unix)
         .last_modified_time(DateTime::default())
-        .large_file(false);
+        .large_file(false)
+}
+
+/// Writes `order`: with many files, each core deflates a share of them into
+/// a ZIP in memory and the entries are then copied, compressed as they
+/// are, into the one ZIP in `order`: the bytes one thread would write.
+fn write_entries(temp: &Path, order: &[(&str, Option<&Entry>)]) -> Result<Written> {
+    let files: Vec<(&str, &Entry)> = order
+        .iter()
+        .filter_map(|(path, entry)| entry.map(|entry| (*path, entry)))
+        .collect();
+    let threads = rayon::current_num_threads();
+    if files.len() < PARALLEL_FROM || threads < 2 {
+        return write_in_order(temp, order);
+    }
+    use rayon::prelude::*;
+    let share = files.len().div_ceil(threads * 4);
+    let parts: Vec<(Vec<u8>, u64)> = files
+        .par_chunks(share)
+        .map(|chunk| -> Result<(Vec<u8>, u64)> {
+            let mut zip = ZipWriter::new(io::Cursor::new(Vec::new()));
+            let mut size = 0;
+            for (path, entry) in chunk {
+                size += write_file(&mut zip, path, entry)?;
+            }
+            Ok((zip.finish()?.into_inner(), size))
+        })
+        .collect::<Result<_>>()?;
+    let file = File::create(temp).with_context(|| format!("creating {}", temp.display()))?;
+    let mut zip = ZipWriter::new(BufWriter::new(file));
+    let written = Written {
+        files: files.len() as u64,
+        unzipped_bytes: parts.iter().map(|(_, size)| size).sum(),
+        zipped_bytes: 0,
+    };
+    let mut archives = parts
+        .iter()
+        .map(|(bytes, _)| ZipArchive::new(io::Cursor::new(bytes.as_slice())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut part, mut index) = (0, 0);
+    for (path, entry) in order {
+        if entry.is_none() {
+            zip.add_directory(*path, base_options().unix_permissions(DIRECTORY_MODE))?;
+            continue;
+        }
+        if index == archives[part].len() {
+            (part, index) = (part + 1, 0);
+        }
+        zip.raw_copy_file(archives[part].by_index_raw(index)?)?;
+        index += 1;
+    }
+    zip.finish()?
+        .into_inner()
+        .map_err(|err| err.into_error())?
+        .sync_all()?;
+    Ok(written)
+}
+
+/// Deflates one file into `zip`: its size.
+fn write_file<W: Write + io::Seek>(zip: &mut ZipWriter<W>, path: &str, entry: &Entry) -> Result<u64> {
+    let mode = if entry.executable {
+        EXECUTABLE_MODE
+    } else {
+        FILE_MODE
+    };
+    let options = base_options()
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(DEFLATE_LEVEL))
+        .unix_permissions(mode);
+    zip.start_file(path, options)?;
+    let size = match &entry.content {
+        Content::Bytes(bytes) => {
+            zip.write_all(bytes)?;
+            bytes.len() as u64
+        }
+        Content::File(source) => {
+            let mut reader =
+                BufReader::new(File::open(source).with_context(|| format!("reading {}", source.display()))?);
+            io::copy(&mut reader, zip).with_context(|| format!("reading {}", source.display()))?
+        }
+    };
+    Ok(size)
+}
+
+fn write_in_order(temp: &Path, order: &[(&str, Option<&Entry>)]) -> Result<Written> {
+    let file = File::create(temp).with_context(|| format!("creating {}", temp.display()))?;
+    let mut zip = ZipWriter::new(BufWriter::new(file));
+    let base = base_options();
     let mut written = Written {
         files: 0,
         unzipped_bytes: 0,
@@ -119,30 +207,8 @@ fn write_entries(temp: &Path, order: &[(&str, Option<&Entry>)]) -> Result<Writte
             zip.add_directory(*path, base.unix_permissions(DIRECTORY_MODE))?;
             continue;
         };
-        let mode = if entry.executable {
-            EXECUTABLE_MODE
-        } else {
-            FILE_MODE
-        };
-        let options = base
-            .compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(DEFLATE_LEVEL))
-            .unix_permissions(mode);
-        zip.start_file(*path, options)?;
-        let size = match &entry.content {
-            Content::Bytes(bytes) => {
-                zip.write_all(bytes)?;
-                bytes.len() as u64
-            }
-            Content::File(source) => {
-                let mut reader = BufReader::new(
-                    File::open(source).with_context(|| format!("reading {}", source.display()))?,
-                );
-                io::copy(&mut reader, &mut zip).with_context(|| format!("reading {}", source.display()))?
-            }
-        };
         written.files += 1;
-        written.unzipped_bytes += size;
+        written.unzipped_bytes += write_file(&mut zip, path, entry)?;
     }
     zip.finish()?
         .into_inner()
@@ -327,6 +393,39 @@ pub fn tree_entries(dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_files_deflated_in_parallel_give_the_bytes_of_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entries = Vec::new();
+        for index in 0..300 {
+            let path = dir.path().join(format!("pkg{}/mod{index}.py", index % 7));
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let text = format!("X = {index}\n").repeat(index % 50);
+            fs::write(&path, text).unwrap();
+            entries.push(Entry {
+                path: format!("python/pkg{}/mod{index}.py", index % 7),
+                content: Content::File(path),
+                executable: index % 11 == 0,
+            });
+        }
+        entries.push(Entry {
+            path: "python/empty".to_string(),
+            content: Content::Bytes(Vec::new()),
+            executable: false,
+        });
+        let parallel = dir.path().join("parallel.zip");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let written = pool.install(|| write_zip(&parallel, entries.clone())).unwrap();
+        let alone = dir.path().join("alone.zip");
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let single = one.install(|| write_zip(&alone, entries.clone())).unwrap();
+        assert_eq!(written, single);
+        assert!(
+            fs::read(&parallel).unwrap() == fs::read(&alone).unwrap(),
+            "the same bytes"
+        );
+    }
     use crate::ground::digest::file_sha256;
 
     fn tree(root: &Path, mode: u32) {
