@@ -125,23 +125,27 @@ pub fn finish_layer(job: &LayerJob, install: &Path, progress: &dyn Progress) -> 
     Ok(finished)
 }
 
-/// Proves the finished layer of `job` in `install/python`, whose ZIP is
-/// `zip`: every module imported on top of the layers it is stacked on,
-/// unless the cache knows the outcome for the same bytes (this ZIP, the
-/// same bases) proven by the same Python with the same script. A module
-/// that imported as installed and does not now fails the build.
-pub fn prove_layer(job: &LayerJob, install: &Path, zip: &Path, finished: &mut Finished) -> Result<()> {
+/// Proves the finished layer of `job` in `install/python`: every module
+/// imported on top of the layers it is stacked on, unless the cache knows
+/// the outcome for the same bytes (the same files, the same bases) proven
+/// by the same Python with the same script. A module that imported as
+/// installed and does not now fails the build. Reads the layer only.
+pub fn prove_layer(job: &LayerJob, install: &Path, finished: &mut Finished) -> Result<()> {
     let site = install.join(SITE);
     let rules = rules_of(job.finish);
     let modules = modules_of(&site)?;
     finished.proven = modules.len();
     let key = match job.cache {
-        Some(_) => Some(proof_key(job, zip)?),
+        Some(_) => Some(proof_key(job, &site)?),
         None => None,
     };
     if let (Some(cache), Some(key)) = (job.cache, &key) {
         if let Some(unimportable) = cache.proven(key) {
             finished.unimportable = unimportable;
+            finished.notes.push(format!(
+                "layer `{}`: proven before (the same files on the same bases, the same Python): not imported again",
+                job.name
+            ));
             return clean_up(install);
         }
     }
@@ -158,19 +162,22 @@ pub fn prove_layer(job: &LayerJob, install: &Path, zip: &Path, finished: &mut Fi
     clean_up(install)
 }
 
-/// What the proof's outcome depends on: the layer's bytes, its bases' in
-/// order, the Python that imports them and the script that does.
-fn proof_key(job: &LayerJob, zip: &Path) -> Result<String> {
-    let mut key = crate::ground::digest::KeyHasher::default();
-    key.part("format", "proof-1")
-        .part(
-            "script",
-            crate::ground::digest::bytes_sha256(PROVE_SCRIPT.as_bytes()),
-        )
-        .part("python", job.build.builder.compiler_identity())
-        .part("layer", crate::ground::digest::file_sha256(zip)?.hex);
+/// What the proof's outcome depends on: the layer's files (path, bytes,
+/// executable bit), its bases' ZIPs in order, the Python that imports them
+/// and the script that does.
+fn proof_key(job: &LayerJob, site: &Path) -> Result<String> {
+    use crate::ground::digest::{bytes_sha256, file_sha256, KeyHasher};
+    let mut key = KeyHasher::default();
+    key.part("format", "proof-2")
+        .part("script", bytes_sha256(PROVE_SCRIPT.as_bytes()))
+        .part("python", job.build.builder.compiler_identity());
+    for file in files_under(site)? {
+        let executable = crate::store::archive::is_executable(&fs::metadata(&file)?);
+        key.part("file", file.strip_prefix(site)?.to_string_lossy().as_bytes())
+            .part(if executable { "x" } else { "-" }, file_sha256(&file)?.hex);
+    }
     for base in &job.bases {
-        key.part("base", crate::ground::digest::file_sha256(base)?.hex);
+        key.part("base", file_sha256(base)?.hex);
     }
     Ok(key.hex())
 }

@@ -208,24 +208,37 @@ pub fn build_layer(job: &LayerJob, work: &Path, progress: &dyn Progress) -> Resu
         finished = Some(done);
     }
 
-    progress.phase(job.name, "zipping");
     let zip = work.join(LAYER_ZIP);
-    let written = archive::write_zip(&zip, archive::tree_entries(&site, "python/")?)?;
+    let entries = archive::tree_entries(&site, "python/")?;
     let mut finish_data = None;
-    if let Some(mut finished) = finished {
-        progress.phase(job.name, "proving");
-        prove_layer(job, &install_dir, &zip, &mut finished)?;
-        for note in &finished.notes {
-            progress.note(note);
+    let written = match finished {
+        None => {
+            progress.phase(job.name, "zipping");
+            archive::write_zip(&zip, entries)?
         }
-        finish_data = Some(FinishData {
-            bytecode: job.finish.bytecode.name().to_string(),
-            slim: job.finish.slim,
-            saved: finished.saved,
-            proven: finished.proven,
-            unimportable: finished.unimportable,
-        });
-    }
+        // The proof reads the finished layer while it is zipped.
+        Some(mut finished) => {
+            progress.phase(job.name, "zipping and proving");
+            let (written, proved) = std::thread::scope(|scope| {
+                let zipping = scope.spawn(|| archive::write_zip(&zip, entries));
+                let proved = prove_layer(job, &install_dir, &mut finished);
+                (zipping.join(), proved)
+            });
+            proved?;
+            let written = written.map_err(|_| anyhow::anyhow!("the ZIP writer panicked"))??;
+            for note in &finished.notes {
+                progress.note(note);
+            }
+            finish_data = Some(FinishData {
+                bytecode: job.finish.bytecode.name().to_string(),
+                slim: job.finish.slim,
+                saved: finished.saved,
+                proven: finished.proven,
+                unimportable: finished.unimportable,
+            });
+            written
+        }
+    };
     fs::remove_dir_all(&install_dir)?;
     let builder = job.build.builder;
     Ok(ZipData {

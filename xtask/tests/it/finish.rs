@@ -460,8 +460,14 @@ fn finished_distributions_are_shared_verified_and_keyed() {
     assert_eq!(entries.len(), 1, "one distribution finished and stored");
     let entry = entries[0].path();
 
+    let proven = "layer `core`: proven before";
+    assert!(!first.contains(proven), "{first}");
     let (second, again) = build(&app(&[]));
     assert!(second.contains(taken), "{second}");
+    assert!(
+        second.contains(proven),
+        "the same bytes are not imported again:\n{second}"
+    );
     assert!(
         again == layer,
         "a layer assembled from the cache is the layer finished here"
