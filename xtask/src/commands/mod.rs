@@ -90,8 +90,8 @@ with the layer that would provide a missing module, and the init duration
 against `import_budget` (default 3 s; over it, the fastest of 3 counts).
 What it runs is brought up to date first; a verdict is cached by the keys
 of the function's ZIP, its layers in order and the interpreter.
-The runtime's boto3 and awslambdaric are installed once into target/lambda/runtime
-(or taken from XTASK_RUNTIME_SITE=DIR and XTASK_RUNTIME_CLIENT=DIR).
+The runtime's boto3 and awslambdaric are installed once into runtime/ of the cache
+every repository of the user shares (see prune-cache), beside the layers (or taken from XTASK_RUNTIME_SITE=DIR and XTASK_RUNTIME_CLIENT=DIR).
 --jobs defaults to at most 4 here, to keep timings honest.",
         flags: &[&JSON, &VERBOSE, &BUILDER, &IMAGE, &RUNNER, &ARCH, &FORCE, &JOBS],
         takes_names: true,

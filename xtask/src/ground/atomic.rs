@@ -51,6 +51,22 @@ impl TempDir {
     }
 }
 
+impl TempDir {
+    /// Renames the directory to `dest` unless something is there already
+    /// (another process put the same thing into place first): then it is
+    /// removed, and what is there stays.
+    pub fn persist_unless_there(self, dest: &Path) -> Result<()> {
+        match fs::rename(&self.0, dest) {
+            Ok(()) => {
+                std::mem::forget(self);
+                Ok(())
+            }
+            Err(_) if dest.is_dir() => Ok(()),
+            Err(err) => Err(err).with_context(|| format!("moving {} into place", dest.display())),
+        }
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);

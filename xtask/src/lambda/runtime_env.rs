@@ -20,6 +20,7 @@ use crate::python::installer::InstallerChoice;
 use crate::python::installer::{self, Installer, Source};
 use crate::python::interpreter;
 use crate::store::tools::{Planned, Tools};
+use crate::store::user_cache::UserCache;
 
 /// Starts a function as the runtime's bootstrap does, then hands over to
 /// the runtime interface client.
@@ -332,8 +333,8 @@ pub fn prefetch(
 }
 
 /// `requirement` installed for the runtime's platform into
-/// `target/lambda/runtime/<runtime>-<arch>-<name>-<version>/site-packages`,
-/// once: one install at a time in a run, so that the prefetch and the
+/// `runtime/<runtime>-<arch>-<name>-<version>/site-packages` of the cache
+/// every repository of the user shares (else of `target/lambda`), once: one install at a time in a run, so that the prefetch and the
 /// smoke tests never install the same thing twice.
 fn cached_install(
     sh: &Shell,
@@ -349,7 +350,13 @@ fn cached_install(
         config.arch.name(),
         requirement.replace("==", "-")
     );
-    let dest = config.cache_dir().join("runtime").join(name);
+    // In the cache every repository of the user shares, where there is one:
+    // a fresh clone on a used machine installs nothing.
+    let root = match UserCache::locate() {
+        Ok(Some(cache)) => cache.dir,
+        _ => config.cache_dir(),
+    };
+    let dest = root.join(crate::store::user_cache::RUNTIME).join(name);
     let site = dest.join("site-packages");
     static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -410,5 +417,7 @@ fn install_runtime_site(
             .arg(&site);
         let _ = contained.output(command, None);
     }
-    temp.persist(dest)
+    // Another repository's run may have put the same install there first:
+    // theirs stays (it may be in use), ours goes.
+    temp.persist_unless_there(dest)
 }

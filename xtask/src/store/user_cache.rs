@@ -1,6 +1,8 @@
 //! The cache every repository of the user shares, beside the installer's
-//! own: finished distributions (`finished/<key>/`), each a store entry
-//! written whole and verified before use like every entry of the store.
+//! own: finished distributions (`finished/<key>/`) and the outcomes of
+//! layer proofs (`proven/<key>/`), each a store entry written whole and
+//! verified before use like every entry of the store; and the runtime's
+//! own packages for the smoke tests (`runtime/`), installed once.
 //! Where it is (`XTASK_CACHE_DIR`, else `$XDG_CACHE_HOME/xtask-lambda`,
 //! else `~/.cache/xtask-lambda`), how large it may grow
 //! (`XTASK_CACHE_MAX`, default 2 GiB), and pruning: the entries used
@@ -27,6 +29,9 @@ pub const FINISHED: &str = "finished";
 /// The store kind of a proven layer's outcome (no files: the modules
 /// that did not import).
 pub const PROVEN: &str = "proven";
+/// Where the runtime's own packages (boto3, the runtime interface client)
+/// are installed once for the smoke tests of every repository.
+pub const RUNTIME: &str = "runtime";
 /// The folder's name under `$XDG_CACHE_HOME` or `~/.cache`.
 const NAME: &str = "xtask-lambda";
 
@@ -85,6 +90,8 @@ impl UserCache {
     /// Removes the entries used longest ago until what is left holds at
     /// most `max` bytes, and what interrupted writes left behind.
     pub fn prune(&self, max: u64) -> Result<Pruned> {
+        // What interrupted installs of the runtime's packages left behind.
+        crate::ground::atomic::sweep_temp(&self.dir.join(RUNTIME));
         let mut entries = Vec::new();
         for kind in [FINISHED, PROVEN] {
             let kind = self.store().kind_dir(kind);
