@@ -3,7 +3,8 @@
 # hyperfine, in one run:
 #
 #   a. first:   cargo xtask invoke --all          with the runtime's boto3 and awslambdaric
-#                                                 (target/lambda/runtime) and the fakes' virtualenv
+#                                                 (runtime/ of the script's own XTASK_CACHE_DIR,
+#                                                 target/bench/invoke-cache) and the fakes' virtualenv
 #                                                 (target/lambda/ci-venv) removed before each run;
 #                                                 uv's cache stays warm
 #   b. later:   cargo xtask invoke --all          everything installed
@@ -36,6 +37,9 @@ mkdir -p "$out"
 results="$out/invoke-results.md"
 
 # The functions built on the host, once, untimed; the graph is a no-op after that.
+# The runtime's packages live in the cache every repository shares: this
+# script's own, so that the user's is never emptied.
+export XTASK_CACHE_DIR="$repo_root/target/bench/invoke-cache"
 cargo build -q -p xtask
 cargo xtask build --builder host --quiet
 
@@ -44,7 +48,7 @@ one=(cors --event lambdas/events/cors/preflight_allowed.json --env ALLOWED_ORIGI
 : > "$results"
 
 hyperfine --runs "$runs" --export-json "$out/invoke-first.json" --export-markdown "$out/invoke-first.md" \
-    --prepare 'rm -rf target/lambda/runtime target/lambda/ci-venv' \
+    --prepare "rm -rf $XTASK_CACHE_DIR/runtime target/lambda/runtime target/lambda/ci-venv" \
     -n 'invoke --all (first)' "cargo xtask invoke --all ${common[*]}"
 cat "$out/invoke-first.md" >> "$results"
 
