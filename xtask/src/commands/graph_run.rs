@@ -341,4 +341,6 @@ fn sweep(config: &Config) {
     for dir in dirs {
         atomic::sweep_temp(&dir);
     }
+    // Installs made ahead for a run that did not take them.
+    let _ = std::fs::remove_dir_all(cache.join(crate::steps::install::AHEAD_DIR));
 }

@@ -172,7 +172,14 @@ impl Run<'_> {
                 }
                 continue;
             }
-            let results = run_batch(self.session, self.graph, &runnable, &self.statuses, manifest)?;
+            let results = run_batch(
+                self.session,
+                self.graph,
+                &runnable,
+                &self.statuses,
+                &self.closure,
+                manifest,
+            )?;
             for (index, result) in results {
                 let status = match result {
                     Ok((key, entry)) => {

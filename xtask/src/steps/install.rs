@@ -184,13 +184,70 @@ impl From<Written> for WrittenData {
     }
 }
 
+/// Where a stacked layer's install made ahead of its node waits for it,
+/// under the run's cache folder.
+pub const AHEAD_DIR: &str = "ahead";
+
+/// The folder of `job`'s install made ahead: named by the layer and by
+/// what the install reads (its own inputs, the builder and the installer).
+fn ahead_dir(job: &LayerJob) -> std::path::PathBuf {
+    let mut key = crate::ground::digest::KeyHasher::default();
+    for (label, value) in &job.keyed.0 {
+        key.part(label, value);
+    }
+    let builder = job.build.builder;
+    key.part("builder", builder.name())
+        .part("installer", builder.installer_id());
+    job.build
+        .config
+        .cache_dir()
+        .join(AHEAD_DIR)
+        .join(format!("{}-{}", job.name, &key.hex()[..16]))
+}
+
+/// Installs a locked profile before its node runs, while the profiles it
+/// is stacked on are built: its install needs nothing of theirs (what they
+/// provide is left out when it is cleaned). Its node takes the install if
+/// the same inputs still hold then; otherwise it goes unused and the next
+/// run removes it.
+pub fn install_ahead(job: &LayerJob) -> Result<()> {
+    if !matches!(job.source, Source::Lock { .. }) {
+        return Ok(());
+    }
+    let dest = ahead_dir(job);
+    if dest.exists() {
+        return Ok(());
+    }
+    fs::create_dir_all(dest.parent().context("the ahead folder")?)?;
+    let temp = crate::ground::atomic::TempDir::beside(&dest)?;
+    let install = temp.path().join("install");
+    fs::create_dir_all(install.join("python"))?;
+    install_profile(job, &install)?;
+    temp.persist_unless_there(&dest)
+}
+
+/// The install of `job` made ahead, moved to `install_dir`, when there is
+/// one and the files its key hashed still hold those bytes.
+fn take_ahead(job: &LayerJob, install_dir: &Path) -> Result<bool> {
+    let ahead = ahead_dir(job);
+    if !ahead.join("install").is_dir() {
+        return Ok(false);
+    }
+    let taken = verify_unchanged(&job.build.config.root, job.keyed).is_ok()
+        && fs::rename(ahead.join("install"), install_dir).is_ok();
+    let _ = fs::remove_dir_all(&ahead);
+    Ok(taken)
+}
+
 /// Builds the layer of `job` into `work`.
 pub fn build_layer(job: &LayerJob, work: &Path, progress: &dyn Progress) -> Result<ZipData> {
     let install_dir = work.join("install");
     let site = install_dir.join("python");
-    fs::create_dir_all(&site)?;
-    progress.phase(job.name, "installing");
-    install_profile(job, &install_dir)?;
+    if !take_ahead(job, &install_dir)? {
+        fs::create_dir_all(&site)?;
+        progress.phase(job.name, "installing");
+        install_profile(job, &install_dir)?;
+    }
 
     progress.phase(job.name, "cleaning");
     let mut inventory = clean(job, &site)?;

@@ -50,6 +50,8 @@ pub(super) struct Batch<'b> {
     pub(super) force: bool,
     pub(super) graph: &'b Graph,
     pub(super) statuses: &'b [Option<Status>],
+    /// The nodes this run may build (its targets and what they need).
+    pub(super) wanted: &'b std::collections::BTreeSet<usize>,
     /// What is built, and which layer provides each module, worked out
     /// once for the checks and smoke tests (`None` before the products).
     pub(super) built: Option<BuiltView<'b>>,
@@ -65,6 +67,7 @@ impl<'b> Batch<'b> {
         session: &'b Session,
         graph: &'b Graph,
         statuses: &'b [Option<Status>],
+        wanted: &'b std::collections::BTreeSet<usize>,
         manifest: Option<&'b Manifest>,
     ) -> Result<Batch<'b>> {
         let jobs = session
@@ -79,6 +82,7 @@ impl<'b> Batch<'b> {
             force: session.settings.force,
             graph,
             statuses,
+            wanted,
             built: manifest.map(|manifest| BuiltView::new(manifest, session.config)),
             jobs,
             timeline: &session.timeline,

@@ -14,6 +14,8 @@ mod sbom;
 mod smoke;
 mod source_layer;
 
+use std::collections::BTreeSet;
+
 use anyhow::Result;
 
 pub use self::context::Built;
@@ -48,9 +50,10 @@ pub fn run_batch(
     graph: &Graph,
     runnable: &[usize],
     statuses: &[Option<Status>],
+    wanted: &BTreeSet<usize>,
     manifest: Option<&Manifest>,
 ) -> Result<Vec<Built>> {
-    let batch = Batch::new(session, graph, statuses, manifest)?;
+    let batch = Batch::new(session, graph, statuses, wanted, manifest)?;
     let mut results = Vec::new();
     for kind in ORDER {
         let nodes: Vec<usize> = runnable
@@ -64,7 +67,10 @@ pub fn run_batch(
         let made = match kind {
             Kind::Profile => {
                 let profiles = Profiles::prepare(session, &batch, &nodes)?;
-                let made = batch.each(&nodes, &profiles);
+                let made = std::thread::scope(|scope| {
+                    scope.spawn(|| profiles.install_ahead(&batch, &nodes));
+                    batch.each(&nodes, &profiles)
+                });
                 profiles.settle(&batch);
                 made
             }

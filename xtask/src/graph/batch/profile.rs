@@ -90,6 +90,53 @@ impl<'b> Profiles<'b> {
     }
 }
 
+impl Profiles<'_> {
+    /// Installs, while `nodes` are built, each locked profile that this
+    /// run builds next and that is stacked on them only: its install needs
+    /// nothing of theirs. Best effort: its node installs again what was
+    /// not made here.
+    pub(super) fn install_ahead(&self, batch: &Batch, nodes: &[usize]) {
+        for (index, node) in batch.graph.nodes.iter().enumerate() {
+            let stacked_here = node.kind == crate::graph::Kind::Profile
+                && batch.statuses[index].is_none()
+                && batch.wanted.contains(&index)
+                && !node.deps.is_empty()
+                && node.deps.iter().all(|dep| nodes.contains(dep));
+            let Work::Profile {
+                requirements,
+                lock: Some(lock),
+                platform,
+                finish: Some(finish),
+            } = &node.work
+            else {
+                continue;
+            };
+            let Some((builder, config, _)) = self.platforms.get(platform).filter(|_| stacked_here) else {
+                continue;
+            };
+            let sh = self.sh.lock().expect("not poisoned").clone();
+            let Ok(source) = install::source(config, &node.name, requirements, Some(lock)) else {
+                continue;
+            };
+            let job = LayerJob {
+                build: BuildContext {
+                    sh: &sh,
+                    config,
+                    builder,
+                },
+                finish: *finish,
+                name: &node.name,
+                source,
+                keyed: &node.inputs,
+                provided: Vec::new(),
+                bases: Vec::new(),
+                cache: None,
+            };
+            let _ = install::install_ahead(&job);
+        }
+    }
+}
+
 impl Executor for Profiles<'_> {
     fn make(&self, batch: &Batch, node: &Node, key: &str) -> Result<Made> {
         let Work::Profile {
