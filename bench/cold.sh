@@ -8,9 +8,12 @@
 #   xtask-empty:  cargo xtask build --builder host, everything under target/lambda removed but uv's
 #                 cache and the bootstrapped uv (target/lambda/uv, target/lambda/tools), dist/ removed,
 #                 and the finished-distribution cache (XTASK_CACHE_DIR) emptied: nothing finished yet
-#   xtask-finished-empty: the same, with only the finished distributions and proofs (finished/, proven/)
-#                 removed from that cache: the runtime's boto3 and client (its runtime/) stay installed
-#   xtask-warm:   the same, with the finished-distribution cache kept: a fresh clone on a used machine
+#   xtask-finished-empty: the same, with the finished distributions, proofs and layers (finished/,
+#                 proven/, layers/) removed from that cache: the runtime's boto3 and client (its
+#                 runtime/) stay installed
+#   xtask-new-profile: the same, with only the layers (layers/) removed from that cache: every profile
+#                 is new to it, but its wheels were finished and its layers proven before
+#   xtask-warm:   the same, with that cache kept whole: a fresh clone on a used machine
 #
 #   bash bench/setup.sh && bash bench/cold.sh
 #
@@ -71,7 +74,8 @@ cargo xtask build --builder host >"$work/first-build.log" 2>&1
 
 wipe="find target/lambda -mindepth 1 -maxdepth 1 ! -name uv ! -name tools -exec rm -rf {} + ; rm -rf dist"
 empty="rm -rf $XTASK_CACHE_DIR"
-finished_only="rm -rf $XTASK_CACHE_DIR/finished $XTASK_CACHE_DIR/proven"
+finished_only="rm -rf $XTASK_CACHE_DIR/finished $XTASK_CACHE_DIR/proven $XTASK_CACHE_DIR/layers"
+layers_only="rm -rf $XTASK_CACHE_DIR/layers"
 echo "== cold: sam build --parallel, xtask with the finished cache empty, xtask with it warm ($runs runs each)"
 hyperfine --warmup 1 --runs "$runs" --export-json "$repo_root/target/bench/cold-results.json" \
     --command-name sam --prepare "rm -rf $sam_root/bench/sam/.aws-sam" \
@@ -79,6 +83,8 @@ hyperfine --warmup 1 --runs "$runs" --export-json "$repo_root/target/bench/cold-
     --command-name xtask-empty --prepare "$wipe && $empty" \
     "cargo xtask build --builder host" \
     --command-name xtask-finished-empty --prepare "$wipe && $finished_only" \
+    "cargo xtask build --builder host" \
+    --command-name xtask-new-profile --prepare "$wipe && $layers_only" \
     "cargo xtask build --builder host" \
     --command-name xtask-warm --prepare "$wipe" \
     "cargo xtask build --builder host"
@@ -97,7 +103,7 @@ print()
 print("| command | median | range | CPU (cores) | ratio to sam |")
 print("|---|---|---|---|---|")
 sam = statistics.median(results["sam"]["times"])
-for name in ["sam", "xtask-empty", "xtask-finished-empty", "xtask-warm"]:
+for name in ["sam", "xtask-empty", "xtask-finished-empty", "xtask-new-profile", "xtask-warm"]:
     median, low, high, cpu = row(results[name])
     print(f"| {name} | {median:.3f} | {low:.3f}–{high:.3f} | {cpu:.2f} | {median / sam:.3f} |")
 PY

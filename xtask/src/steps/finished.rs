@@ -23,7 +23,7 @@ use crate::ground::digest::{file_sha256, KeyHasher};
 use crate::ground::progress::Progress;
 use crate::python::layer_content::{dist_files, remove_distribution, shipped_files, DistFiles};
 use crate::store::archive::is_executable;
-use crate::store::user_cache::{UserCache, FINISHED, PROVEN};
+use crate::store::user_cache::{UserCache, FINISHED, LAYERS, PROVEN};
 use crate::store::{Entry, Lookup, Store};
 
 /// Bumped whenever what a rule does to the same files changes: every
@@ -87,6 +87,50 @@ impl FinishedCache {
     pub fn remember_proof(&self, key: &str, unimportable: &[String]) {
         let put = self.store.put_tree(PROVEN, key, |_| {
             Ok(serde_json::json!({ "unimportable": unimportable }))
+        });
+        if put.is_ok() {
+            self.added.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The dependency layer built under `key` by any repository of the
+    /// user, verified and put into `store` (the repository's) as its entry;
+    /// a damaged one is discarded, with a note.
+    pub fn take_layer(&self, store: &Store, kind: &str, key: &str, progress: &dyn Progress) -> Option<Entry> {
+        let shared = match self.store.lookup(LAYERS, key) {
+            Lookup::Hit(entry) => entry,
+            Lookup::Miss => return None,
+            Lookup::Damaged(why) => {
+                progress.note(&format!(
+                    "discarding the shared layer {}: {why}",
+                    self.store.entry_dir(LAYERS, key).display()
+                ));
+                let _ = self.store.discard(LAYERS, key);
+                return None;
+            }
+        };
+        UserCache::touch(&shared.dir);
+        store
+            .put(kind, key, |dir| {
+                for file in &shared.files {
+                    fs::copy(shared.dir.join(&file.name), dir.join(&file.name))?;
+                }
+                Ok(shared.data.clone())
+            })
+            .ok()
+    }
+
+    /// Keeps a copy of a dependency layer just built under `key` for the
+    /// user's other repositories; a cache that cannot be written is skipped.
+    pub fn keep_layer(&self, key: &str, entry: &Entry) {
+        if matches!(self.store.lookup(LAYERS, key), Lookup::Hit(_)) {
+            return;
+        }
+        let put = self.store.put(LAYERS, key, |dir| {
+            for file in &entry.files {
+                fs::copy(entry.dir.join(&file.name), dir.join(&file.name))?;
+            }
+            Ok(entry.data.clone())
         });
         if put.is_ok() {
             self.added.fetch_add(1, Ordering::Relaxed);

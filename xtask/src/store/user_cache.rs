@@ -1,6 +1,7 @@
 //! The cache every repository of the user shares, beside the installer's
-//! own: finished distributions (`finished/<key>/`) and the outcomes of
-//! layer proofs (`proven/<key>/`), each a store entry written whole and
+//! own: finished distributions (`finished/<key>/`), the outcomes of layer
+//! proofs (`proven/<key>/`) and dependency layers by their node's key
+//! (`layers/<key>/`), each a store entry written whole and
 //! verified before use like every entry of the store; and the runtime's
 //! own packages for the smoke tests (`runtime/`), installed once.
 //! Where it is (`XTASK_CACHE_DIR`, else `$XDG_CACHE_HOME/xtask-lambda`,
@@ -29,6 +30,9 @@ pub const FINISHED: &str = "finished";
 /// The store kind of a proven layer's outcome (no files: the modules
 /// that did not import).
 pub const PROVEN: &str = "proven";
+/// The store kind of a dependency layer's entry (its ZIP and data), by
+/// its node's key, which names no checkout: another clone finds it.
+pub const LAYERS: &str = "layers";
 /// Where the runtime's own packages (boto3, the runtime interface client)
 /// are installed once for the smoke tests of every repository.
 pub const RUNTIME: &str = "runtime";
@@ -93,7 +97,7 @@ impl UserCache {
         // What interrupted installs of the runtime's packages left behind.
         crate::ground::atomic::sweep_temp(&self.dir.join(RUNTIME));
         let mut entries = Vec::new();
-        for kind in [FINISHED, PROVEN] {
+        for kind in [FINISHED, PROVEN, LAYERS] {
             let kind = self.store().kind_dir(kind);
             let items = match fs::read_dir(&kind) {
                 Ok(items) => items,

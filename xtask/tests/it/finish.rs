@@ -433,9 +433,11 @@ fn files_below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The cache of finished distributions is shared by repositories: a
-/// second repository takes `tool` finished from it and ships the same
-/// bytes; a damaged entry is discarded, finished again and never shipped;
-/// another bytecode mode misses.
+/// second repository whose profile differs (its requirements carry a
+/// comment: another layer key, the same wheel) takes `tool` finished from
+/// it, and its proof's outcome, and ships the same bytes; a damaged entry
+/// is discarded, finished again and never shipped; another bytecode mode
+/// misses; a repository with the very same profile takes the whole layer.
 #[test]
 fn finished_distributions_are_shared_verified_and_keyed() {
     let cache = tempfile::tempdir().unwrap();
@@ -449,6 +451,15 @@ fn finished_distributions_are_shared_verified_and_keyed() {
         )
     };
     let taken = "layer `core`: 1 of 1 distribution(s) taken finished from the cache";
+    // Another profile that installs the same wheel.
+    let variant = |n: usize| {
+        let repo = app(&[]);
+        let requirements = repo.path().join("layers/core/requirements.txt");
+        let mut text = fs::read_to_string(&requirements).unwrap();
+        text.push_str(&format!("# variant {n}\n"));
+        fs::write(&requirements, text).unwrap();
+        repo
+    };
 
     let (first, layer) = build(&app(&[]));
     assert!(
@@ -462,7 +473,7 @@ fn finished_distributions_are_shared_verified_and_keyed() {
 
     let proven = "layer `core`: proven before";
     assert!(!first.contains(proven), "{first}");
-    let (second, again) = build(&app(&[]));
+    let (second, again) = build(&variant(1));
     assert!(second.contains(taken), "{second}");
     assert!(
         second.contains(proven),
@@ -482,16 +493,25 @@ fn finished_distributions_are_shared_verified_and_keyed() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     fs::write(&pyc, &bytes).unwrap();
-    let (damaged, rebuilt) = build(&app(&[]));
+    let (damaged, rebuilt) = build(&variant(2));
     assert!(damaged.contains("discarding the cache entry"), "{damaged}");
     assert!(!damaged.contains("taken finished"), "{damaged}");
     assert!(rebuilt == layer, "the damaged bytecode never ships");
     assert!(fs::read(&pyc).unwrap() != bytes, "the entry was finished again");
-    let (healed, _) = build(&app(&[]));
+    let (healed, _) = build(&variant(3));
     assert!(
         healed.contains(taken) && !healed.contains("discarding"),
         "{healed}"
     );
+
+    // The very same profile: the layer itself, built by the first repository.
+    let (same, whole) = build(&app(&[]));
+    assert!(
+        same.contains("layer core: taken from the cache every repository shares"),
+        "{same}"
+    );
+    assert!(!same.contains("taken finished"), "nothing finished: {same}");
+    assert!(whole == layer);
 
     // Another bytecode mode is another key.
     let checked = app(&[]);

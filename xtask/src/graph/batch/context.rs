@@ -36,6 +36,8 @@ pub(super) trait Executor: Sync {
 pub(super) enum Made {
     Built(Entry),
     Fetched(Entry),
+    /// Built by another repository of this user, under the same key.
+    Shared(Entry),
 }
 
 /// What the executors of one batch share: the parts of the session that
@@ -151,13 +153,17 @@ impl<'b> Batch<'b> {
         let outcome = match &made {
             Ok(Made::Fetched(_)) => format!("fetched from the remote cache in {:.1?}", started.elapsed()),
             Ok(Made::Built(_)) => format!("built in {:.1?}", started.elapsed()),
+            Ok(Made::Shared(_)) => format!(
+                "taken from the cache every repository shares in {:.1?}",
+                started.elapsed()
+            ),
             Err(_) => "failed".to_string(),
         };
         if node.kind.is_product() {
             self.printer.progress().done(&node.id(), &outcome);
         }
         let entry = made.map(|made| match made {
-            Made::Built(entry) | Made::Fetched(entry) => entry,
+            Made::Built(entry) | Made::Fetched(entry) | Made::Shared(entry) => entry,
         });
         (index, entry.map(|entry| (key, entry)))
     }

@@ -170,15 +170,25 @@ impl Executor for Profiles<'_> {
             bases: bases.iter().map(|entry| install::layer_zip(entry)).collect(),
             cache: self.cache.as_ref(),
         };
+        let kind = node.kind.store_dir();
+        let shared = self.cache.as_ref().filter(|_| !batch.force);
+        if let Some(entry) =
+            shared.and_then(|cache| cache.take_layer(batch.store, kind, key, batch.printer.progress()))
+        {
+            return Ok(Made::Shared(entry));
+        }
         if let Some(entry) = fetch(batch, node, key, &job) {
             return Ok(Made::Fetched(entry));
         }
-        let entry = batch.store.put(node.kind.store_dir(), key, |dir| {
+        let entry = batch.store.put(kind, key, |dir| {
             let data = install::build_layer(&job, dir, batch.printer.progress())?;
             Ok(serde_json::to_value(data)?)
         })?;
+        if let Some(cache) = &self.cache {
+            cache.keep_layer(key, &entry);
+        }
         if let Some(remote) = batch.remote {
-            remote.upload(node.kind.store_dir(), key, &entry, batch.printer);
+            remote.upload(kind, key, &entry, batch.printer);
         }
         Ok(Made::Built(entry))
     }
