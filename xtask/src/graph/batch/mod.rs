@@ -69,7 +69,9 @@ pub fn run_batch(
                 let profiles = Profiles::prepare(session, &batch, &nodes)?;
                 let made = std::thread::scope(|scope| {
                     scope.spawn(|| profiles.install_ahead(&batch, &nodes));
-                    batch.each(&nodes, &profiles)
+                    let made = batch.each(&nodes, &profiles);
+                    profiles.over();
+                    made
                 });
                 profiles.settle(&batch);
                 made

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
@@ -32,6 +33,10 @@ pub(super) struct Profiles<'b> {
     cache: Option<FinishedCache>,
     /// The most that cache may hold.
     bound: u64,
+    /// Whether this batch builds a layer (rather than taking every one from
+    /// a cache), and whether it is over: what installing ahead waits for.
+    building: AtomicBool,
+    over: AtomicBool,
 }
 
 impl<'b> Profiles<'b> {
@@ -79,7 +84,14 @@ impl<'b> Profiles<'b> {
             sh: Mutex::new(session.sh.clone()),
             cache: FinishedCache::open(progress)?,
             bound: crate::config::user_cache_bound()?,
+            building: AtomicBool::new(false),
+            over: AtomicBool::new(false),
         })
+    }
+
+    /// Every layer of the batch is made: nothing more is installed ahead.
+    pub(super) fn over(&self) {
+        self.over.store(true, Ordering::Release);
     }
 
     /// After the batch: the cache pruned to its bound if it grew.
@@ -96,6 +108,14 @@ impl Profiles<'_> {
     /// nothing of theirs. Best effort: its node installs again what was
     /// not made here.
     pub(super) fn install_ahead(&self, batch: &Batch, nodes: &[usize]) {
+        // Layers taken from a cache are there at once, and the stacked one
+        // most likely is too: it is installed only once a base is built.
+        while !self.building.load(Ordering::Acquire) {
+            if self.over.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         for (index, node) in batch.graph.nodes.iter().enumerate() {
             let stacked_here = node.kind == crate::graph::Kind::Profile
                 && batch.statuses[index].is_none()
@@ -180,6 +200,7 @@ impl Executor for Profiles<'_> {
         if let Some(entry) = fetch(batch, node, key, &job) {
             return Ok(Made::Fetched(entry));
         }
+        self.building.store(true, Ordering::Release);
         let entry = batch.store.put(kind, key, |dir| {
             let data = install::build_layer(&job, dir, batch.printer.progress())?;
             Ok(serde_json::to_value(data)?)
