@@ -190,6 +190,24 @@ pub fn sweep_private_temp_dirs(prefix: &str) {
     }
 }
 
+/// A copy of the tree `from` at `to` made of hard links where the file
+/// system allows them, else of copies: cheap, and the same bytes as long as
+/// nobody writes into a file in place (the tool unlinks and writes).
+pub fn link_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for item in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let item = item?;
+        let target = to.join(item.file_name());
+        let file_type = item.file_type()?;
+        if file_type.is_dir() {
+            link_tree(&item.path(), &target)?;
+        } else if fs::hard_link(item.path(), &target).is_err() {
+            fs::copy(item.path(), &target).with_context(|| format!("copying {}", item.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -356,7 +356,7 @@ fn cached_install(
         Ok(Some(cache)) => cache.dir,
         _ => config.cache_dir(),
     };
-    let dest = root.join(crate::store::user_cache::RUNTIME).join(name);
+    let dest = root.join(crate::store::user_cache::RUNTIME).join(&name);
     let site = dest.join("site-packages");
     static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -364,7 +364,23 @@ fn cached_install(
         progress.note(&format!("installing the runtime's {requirement} (once)"));
         install_runtime_site(sh, config, tools, choice, progress, &dest, requirement)?;
     }
-    Ok(site)
+    // The sandbox user that runs functions may not reach the user's cache
+    // (a private home): the repository gets the install as hard links
+    // under target/lambda/runtime/, where it reaches what the layers are.
+    let local = config
+        .cache_dir()
+        .join(crate::store::user_cache::RUNTIME)
+        .join(&name);
+    if local == dest {
+        return Ok(site);
+    }
+    if !local.join("site-packages").is_dir() {
+        fs::create_dir_all(local.parent().context("the runtime folder")?)?;
+        let temp = TempDir::beside(&local)?;
+        crate::ground::atomic::link_tree(&dest, temp.path())?;
+        temp.persist_unless_there(&local)?;
+    }
+    Ok(local.join("site-packages"))
 }
 
 fn install_runtime_site(

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use super::builder::{compile_bytecode, run_python, BuildContext, Finish, LayerJob, PythonRun, WORK};
 use super::finished::{Finishing, Reuse};
 use crate::config::{Bytecode, TABLE};
+use crate::ground::atomic::link_tree;
 use crate::ground::progress::Progress;
 use crate::python::elf;
 use crate::python::layer_content::remove_any;
@@ -496,23 +497,6 @@ fn died_importing(output: &std::process::Output, modules: &[String]) -> BTreeMap
         failed.insert(module.clone(), why);
     }
     failed
-}
-
-/// A copy of `from` at `to` made of hard links: the finishing rules never
-/// change a file in place (they unlink and write), so the copy stays as it was.
-fn link_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for item in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
-        let item = item?;
-        let target = to.join(item.file_name());
-        let file_type = item.file_type()?;
-        if file_type.is_dir() {
-            link_tree(&item.path(), &target)?;
-        } else if fs::hard_link(item.path(), &target).is_err() {
-            fs::copy(item.path(), &target).with_context(|| format!("copying {}", item.path().display()))?;
-        }
-    }
-    Ok(())
 }
 
 fn replace(file: &Path, bytes: &[u8]) -> Result<()> {
