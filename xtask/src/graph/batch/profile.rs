@@ -14,8 +14,9 @@ use super::context::{Batch, Executor, Made};
 use crate::config::{Config, Platform};
 use crate::graph::Node;
 use crate::graph::{Session, Work};
-use crate::steps::builder::LayerJob;
+use crate::python::installer::Source;
 use crate::steps::builder::{BuildContext, Builder};
+use crate::steps::builder::{Finish, LayerJob};
 use crate::steps::fetched;
 use crate::steps::finished::FinishedCache;
 use crate::steps::install;
@@ -138,20 +139,16 @@ impl Profiles<'_> {
             let Ok(source) = install::source(config, &node.name, requirements, Some(lock)) else {
                 continue;
             };
-            let job = LayerJob {
-                build: BuildContext {
+            let job = bare_job(
+                BuildContext {
                     sh: &sh,
                     config,
                     builder,
                 },
-                finish: *finish,
-                name: &node.name,
+                node,
                 source,
-                keyed: &node.inputs,
-                provided: Vec::new(),
-                bases: Vec::new(),
-                cache: None,
-            };
+                *finish,
+            );
             let _ = install::install_ahead(&job);
         }
     }
@@ -177,18 +174,19 @@ impl Executor for Profiles<'_> {
             .map(|&dep| batch.entry(dep).context("a base profile is built first"))
             .collect::<Result<Vec<&Entry>>>()?;
         let job = LayerJob {
-            build: BuildContext {
-                sh: &sh,
-                config,
-                builder,
-            },
-            finish: *finish,
-            name: &node.name,
-            source,
-            keyed: &node.inputs,
             provided: install::provided_by(&bases)?,
             bases: bases.iter().map(|entry| install::layer_zip(entry)).collect(),
             cache: self.cache.as_ref(),
+            ..bare_job(
+                BuildContext {
+                    sh: &sh,
+                    config,
+                    builder,
+                },
+                node,
+                source,
+                *finish,
+            )
         };
         let kind = node.kind.store_dir();
         let shared = self.cache.as_ref().filter(|_| !batch.force);
@@ -212,6 +210,20 @@ impl Executor for Profiles<'_> {
             remote.upload(kind, key, &entry, batch.printer);
         }
         Ok(Made::Built(entry))
+    }
+}
+
+/// The job of `node`, as its install sees it: nothing of its bases, no cache.
+fn bare_job<'a>(build: BuildContext<'a>, node: &'a Node, source: Source, finish: Finish) -> LayerJob<'a> {
+    LayerJob {
+        build,
+        finish,
+        name: &node.name,
+        source,
+        keyed: &node.inputs,
+        provided: Vec::new(),
+        bases: Vec::new(),
+        cache: None,
     }
 }
 
