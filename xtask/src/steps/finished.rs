@@ -69,16 +69,26 @@ impl FinishedCache {
     /// The modules that did not import when the same layer was proven
     /// before under `key`, if it was.
     pub fn proven(&self, key: &str) -> Option<Vec<String>> {
-        match self.store.lookup(PROVEN, key) {
+        let entry = self.verified(PROVEN, key).ok()??;
+        serde_json::from_value(entry.data["unimportable"].clone()).ok()
+    }
+
+    /// The entry of `kind` under `key`, verified and marked as used now;
+    /// a damaged one is discarded, and why is the error.
+    fn verified(&self, kind: &str, key: &str) -> Result<Option<Entry>, String> {
+        match self.store.lookup(kind, key) {
             Lookup::Hit(entry) => {
                 UserCache::touch(&entry.dir);
-                serde_json::from_value(entry.data["unimportable"].clone()).ok()
+                Ok(Some(entry))
             }
-            Lookup::Damaged(_) => {
-                let _ = self.store.discard(PROVEN, key);
-                None
+            Lookup::Miss => Ok(None),
+            Lookup::Damaged(why) => {
+                let _ = self.store.discard(kind, key);
+                Err(format!(
+                    "discarding the cache entry {}: {why}",
+                    self.store.entry_dir(kind, key).display()
+                ))
             }
-            Lookup::Miss => None,
         }
     }
 
@@ -97,27 +107,14 @@ impl FinishedCache {
     /// user, verified and put into `store` (the repository's) as its entry;
     /// a damaged one is discarded, with a note.
     pub fn take_layer(&self, store: &Store, kind: &str, key: &str, progress: &dyn Progress) -> Option<Entry> {
-        let shared = match self.store.lookup(LAYERS, key) {
-            Lookup::Hit(entry) => entry,
-            Lookup::Miss => return None,
-            Lookup::Damaged(why) => {
-                progress.note(&format!(
-                    "discarding the shared layer {}: {why}",
-                    self.store.entry_dir(LAYERS, key).display()
-                ));
-                let _ = self.store.discard(LAYERS, key);
+        let shared = match self.verified(LAYERS, key) {
+            Ok(entry) => entry?,
+            Err(why) => {
+                progress.note(&format!("shared layer: {why}"));
                 return None;
             }
         };
-        UserCache::touch(&shared.dir);
-        store
-            .put(kind, key, |dir| {
-                for file in &shared.files {
-                    fs::copy(shared.dir.join(&file.name), dir.join(&file.name))?;
-                }
-                Ok(shared.data.clone())
-            })
-            .ok()
+        store.put(kind, key, |dir| copy_entry(&shared, dir)).ok()
     }
 
     /// Keeps a copy of a dependency layer just built under `key` for the
@@ -126,12 +123,7 @@ impl FinishedCache {
         if matches!(self.store.lookup(LAYERS, key), Lookup::Hit(_)) {
             return;
         }
-        let put = self.store.put(LAYERS, key, |dir| {
-            for file in &entry.files {
-                fs::copy(entry.dir.join(&file.name), dir.join(&file.name))?;
-            }
-            Ok(entry.data.clone())
-        });
+        let put = self.store.put(LAYERS, key, |dir| copy_entry(entry, dir));
         if put.is_ok() {
             self.added.fetch_add(1, Ordering::Relaxed);
         }
@@ -353,17 +345,10 @@ fn take(
     dist: &DistFiles,
     progress: &dyn Progress,
 ) -> Option<(PathBuf, Data)> {
-    let entry: Entry = match cache.store.lookup(FINISHED, key) {
-        Lookup::Hit(entry) => entry,
-        Lookup::Miss => return None,
-        Lookup::Damaged(why) => {
-            progress.note(&format!(
-                "finished {} {}: discarding the cache entry {}: {why}",
-                dist.name,
-                dist.version,
-                cache.store.entry_dir(FINISHED, key).display()
-            ));
-            let _ = cache.store.discard(FINISHED, key);
+    let entry = match cache.verified(FINISHED, key) {
+        Ok(entry) => entry?,
+        Err(why) => {
+            progress.note(&format!("finished {} {}: {why}", dist.name, dist.version));
             return None;
         }
     };
@@ -384,8 +369,16 @@ fn take(
         let _ = fs::remove_dir_all(dest);
         return None;
     }
-    UserCache::touch(&entry.dir);
     Some((dest.to_path_buf(), data))
+}
+
+/// Copies an entry's files into `dir` (a store entry in the making): its data.
+fn copy_entry(entry: &Entry, dir: &Path) -> Result<serde_json::Value> {
+    for file in &entry.files {
+        fs::copy(entry.dir.join(&file.name), dir.join(&file.name))
+            .with_context(|| format!("copying {}", file.name))?;
+    }
+    Ok(entry.data.clone())
 }
 
 /// Stores what `part` shipped, finished, in `site`.
