@@ -429,7 +429,8 @@ fn install_runtime_site(
         let contained = crate::contain::Contained::as_invoker(temp.path())?;
         let mut command = contained.command(&python);
         command
-            .args(["-I", "-m", "compileall", "-q", "-j", "0"])
+            .args(interpreter::TOOL_FLAGS)
+            .args(["-m", "compileall", "-q", "-j", "0"])
             .arg(&site);
         let _ = contained.output(command, None);
     }

@@ -90,7 +90,7 @@ pub fn run(python: &Path, request: &Request) -> Result<Answer> {
     let input = serde_json::to_string(request)?;
     let contained = Contained::as_invoker(&std::env::temp_dir())?;
     let mut command = contained.command(python);
-    command.args(["-I", "-c", SCRIPT]);
+    command.args(super::interpreter::TOOL_FLAGS).args(["-c", SCRIPT]);
     let output = contained
         .output(command, Some(input.as_bytes()))
         .with_context(|| format!("running {} to parse the handlers", python.display()))?;

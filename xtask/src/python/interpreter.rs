@@ -11,6 +11,13 @@ use xshell::{cmd, Shell};
 use crate::facts::Runtime;
 use crate::store::tools::{Fact, Planned, Tools};
 
+/// How the xtask runs an interpreter's own tools (`compileall`, the
+/// analysis of the sources): isolated (`-I`: none of the caller's PYTHON*
+/// variables, no user site-packages) and without `site` (`-S`: no `.pth`
+/// file of the installation runs first, which also saves each start the
+/// imports a version manager's packages add).
+pub const TOOL_FLAGS: [&str; 2] = ["-I", "-S"];
+
 /// `python3.X` on PATH, else `python3` if it is 3.X, else what `uv python
 /// find` knows of. Returns the real binary that runs (`sys.executable`, its
 /// links resolved), so that later runs skip any version-manager shim in

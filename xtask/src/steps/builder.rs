@@ -546,10 +546,11 @@ fn host_python(
 pub fn compile_bytecode(build: &BuildContext, mode: Bytecode, site: &str, work: &Path) -> Result<()> {
     let runtime_dir = format!("{}/python", crate::facts::LAYER_MOUNT);
     let site = site.to_string();
-    // -I: none of the caller's PYTHON* variables or user site-packages.
-    let mut args: Vec<String> = ["-I", "-m", "compileall", "-q", "-j", "0"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = crate::python::interpreter::TOOL_FLAGS
+        .iter()
+        .chain(&["-m", "compileall", "-q", "-j", "0"])
+        .map(|arg| arg.to_string())
+        .collect();
     let invalidation = match mode {
         Bytecode::None => return Ok(()),
         Bytecode::Sourceless => {
