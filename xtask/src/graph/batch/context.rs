@@ -25,9 +25,10 @@ pub(super) trait Executor: Sync {
     /// Makes `node` (of the executor's kind) into the store under `key`.
     fn make(&self, batch: &Batch, node: &Node, key: &str) -> Result<Made>;
 
-    /// The threads its nodes run on: the batch's, one per job.
-    fn pool<'a>(&'a self, batch: &'a Batch) -> &'a ThreadPool {
-        &batch.pool
+    /// The threads its nodes run on, when it has its own (`None`: as
+    /// many as `--jobs`, its kind's own).
+    fn pool(&self) -> Option<&ThreadPool> {
+        None
     }
 }
 
@@ -61,7 +62,6 @@ pub(super) struct Batch<'b> {
     pub(super) jobs: usize,
     /// When each node ran, for `-v`.
     pub(super) timeline: &'b crate::graph::timeline::Timeline,
-    pub(super) pool: ThreadPool,
 }
 
 impl<'b> Batch<'b> {
@@ -88,7 +88,6 @@ impl<'b> Batch<'b> {
             built: manifest.map(|manifest| BuiltView::new(manifest, session.config)),
             jobs,
             timeline: &session.timeline,
-            pool: rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?,
         })
     }
 
@@ -125,13 +124,20 @@ impl<'b> Batch<'b> {
             .with_context(|| format!("{what} run after the products"))
     }
 
-    /// Makes `nodes` with `executor`, as many at once as its pool has threads.
-    pub(super) fn each(&self, nodes: &[usize], executor: &impl Executor) -> Vec<Built> {
-        executor.pool(self).install(|| {
+    /// Makes `nodes` with `executor`, as many at once as its threads allow.
+    pub(super) fn each(&self, nodes: &[usize], executor: &impl Executor) -> Result<Vec<Built>> {
+        let make = || {
             nodes
                 .par_iter()
                 .map(|&index| self.timed(index, executor))
                 .collect()
+        };
+        Ok(match executor.pool() {
+            Some(pool) => pool.install(make),
+            None => rayon::ThreadPoolBuilder::new()
+                .num_threads(self.jobs)
+                .build()?
+                .install(make),
         })
     }
 

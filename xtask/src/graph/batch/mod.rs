@@ -2,8 +2,12 @@
 //! each handed to the executor of its kind. An executor first has, once
 //! for the nodes of its kind, what they share (the builder, one parse of
 //! the changed handlers, the smoke runner), then makes each node, as many
-//! at once as `--jobs` allows. What a node's product contains is its
-//! step's business; an executor decides only when and whether it runs.
+//! at once as `--jobs` allows. The kinds of a batch need nothing of each
+//! other (a batch holds only nodes whose dependencies are up to date), so
+//! they run side by side, each on threads of its own: a handler's ZIP is
+//! not queued behind a dependency layer's install, nor a smoke test behind
+//! the checks. What a node's product contains is its step's business; an
+//! executor decides only when and whether it runs.
 
 mod check;
 mod context;
@@ -16,7 +20,7 @@ mod source_layer;
 
 use std::collections::BTreeSet;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 
 pub use self::context::Built;
 
@@ -44,7 +48,8 @@ const ORDER: [Kind; 8] = [
     Kind::Smoke,
 ];
 
-/// Runs stale nodes whose dependencies are all up to date, kind by kind.
+/// Runs stale nodes whose dependencies are all up to date, the kinds side
+/// by side.
 pub fn run_batch(
     session: &Session,
     graph: &Graph,
@@ -54,37 +59,56 @@ pub fn run_batch(
     manifest: Option<&Manifest>,
 ) -> Result<Vec<Built>> {
     let batch = Batch::new(session, graph, statuses, wanted, manifest)?;
-    let mut results = Vec::new();
-    for kind in ORDER {
-        let nodes: Vec<usize> = runnable
+    let of_kind = |kind: Kind| -> Vec<usize> {
+        runnable
             .iter()
             .copied()
             .filter(|&index| graph.nodes[index].kind == kind)
-            .collect();
-        if nodes.is_empty() {
-            continue;
+            .collect()
+    };
+    let kinds: Vec<(Kind, Vec<usize>)> = ORDER
+        .into_iter()
+        .map(|kind| (kind, of_kind(kind)))
+        .filter(|(_, nodes)| !nodes.is_empty())
+        .collect();
+    let batch = &batch;
+    std::thread::scope(|scope| {
+        let mut runs = Vec::new();
+        for (kind, nodes) in &kinds {
+            // What needs the session (its shell is not `Sync`) is had here,
+            // on this thread, before its kind runs beside the others.
+            let run = match kind {
+                Kind::Profile => {
+                    let profiles = Profiles::prepare(session, batch, nodes)?;
+                    scope.spawn(move || {
+                        let made = std::thread::scope(|scope| {
+                            scope.spawn(|| profiles.install_ahead(batch, nodes));
+                            let made = batch.each(nodes, &profiles);
+                            profiles.over();
+                            made
+                        });
+                        profiles.settle(batch);
+                        made
+                    })
+                }
+                Kind::Smoke => {
+                    let smokes = Smokes::prepare(session, batch, nodes)?;
+                    scope.spawn(move || batch.each(nodes, &smokes))
+                }
+                Kind::SourceLayer => scope.spawn(|| batch.each(nodes, &SourceLayers::prepare(batch, nodes)?)),
+                Kind::Function => scope.spawn(|| batch.each(nodes, &Functions::prepare(batch, nodes)?)),
+                Kind::Base => scope.spawn(|| batch.each(nodes, &Bases)),
+                Kind::Image => scope.spawn(|| batch.each(nodes, &Images)),
+                Kind::Sbom => scope.spawn(|| batch.each(nodes, &Sboms)),
+                Kind::Check => scope.spawn(|| batch.each(nodes, &Checks::prepare(batch)?)),
+            };
+            runs.push(run);
         }
-        let made = match kind {
-            Kind::Profile => {
-                let profiles = Profiles::prepare(session, &batch, &nodes)?;
-                let made = std::thread::scope(|scope| {
-                    scope.spawn(|| profiles.install_ahead(&batch, &nodes));
-                    let made = batch.each(&nodes, &profiles);
-                    profiles.over();
-                    made
-                });
-                profiles.settle(&batch);
-                made
-            }
-            Kind::SourceLayer => batch.each(&nodes, &SourceLayers::prepare(&batch, &nodes)?),
-            Kind::Function => batch.each(&nodes, &Functions::prepare(&batch, &nodes)?),
-            Kind::Base => batch.each(&nodes, &Bases),
-            Kind::Image => batch.each(&nodes, &Images),
-            Kind::Sbom => batch.each(&nodes, &Sboms),
-            Kind::Check => batch.each(&nodes, &Checks::prepare(&batch)?),
-            Kind::Smoke => batch.each(&nodes, &Smokes::prepare(session, &batch, &nodes)?),
-        };
-        results.extend(made);
-    }
-    Ok(results)
+        let mut results = Vec::new();
+        for run in runs {
+            let made = run.join().map_err(|_| anyhow!("a step of the batch panicked"))?;
+            results.extend(made?);
+        }
+        Ok(results)
+    })
 }
