@@ -201,9 +201,19 @@ pub fn link_tree(from: &Path, to: &Path) -> Result<()> {
         let file_type = item.file_type()?;
         if file_type.is_dir() {
             link_tree(&item.path(), &target)?;
-        } else if fs::hard_link(item.path(), &target).is_err() {
-            fs::copy(item.path(), &target).with_context(|| format!("copying {}", item.path().display()))?;
+        } else {
+            link_or_copy(&item.path(), &target)?;
         }
+    }
+    Ok(())
+}
+
+/// `to` as a hard link to `from` where the file system allows one, else a
+/// copy: no new file (inode) to allocate, and the same bytes as long as
+/// nobody writes into either in place (the tool unlinks and writes).
+pub fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
     }
     Ok(())
 }

@@ -8,6 +8,13 @@
 //!
 //! A distribution sharing a file with another is finished in the layer
 //! every time (which of them a file belongs to is not its own business).
+//!
+//! Files go into the cache, and come out of it, as hard links where the
+//! file system allows (else copies): no bytes copied and no new file to
+//! allocate. Nothing writes into a file in place (finishing unlinks and
+//! writes, as it must for the installer's own hard links), and a file
+//! written anyway no longer matches its entry's stamp: the entry is
+//! rehashed, and discarded if its bytes changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -19,6 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Bytecode;
+use crate::ground::atomic::link_or_copy;
 use crate::ground::digest::{file_sha256, KeyHasher};
 use crate::ground::progress::Progress;
 use crate::python::layer_content::{dist_files, remove_distribution, shipped_files, DistFiles};
@@ -362,8 +370,7 @@ fn take(
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::copy(entry.dir.join(&file.name), &target)?;
-        Ok(())
+        link_or_copy(&entry.dir.join(&file.name), &target)
     });
     if copied.is_err() {
         let _ = fs::remove_dir_all(dest);
@@ -375,8 +382,7 @@ fn take(
 /// Copies an entry's files into `dir` (a store entry in the making): its data.
 fn copy_entry(entry: &Entry, dir: &Path) -> Result<serde_json::Value> {
     for file in &entry.files {
-        fs::copy(entry.dir.join(&file.name), dir.join(&file.name))
-            .with_context(|| format!("copying {}", file.name))?;
+        link_or_copy(&entry.dir.join(&file.name), &dir.join(&file.name))?;
     }
     Ok(entry.data.clone())
 }
@@ -399,7 +405,7 @@ fn store(cache: &FinishedCache, key: &str, site: &Path, part: &Part) -> Result<(
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent)?;
             }
-            fs::copy(site.join(file), &target).with_context(|| format!("copying {}", file.display()))?;
+            link_or_copy(&site.join(file), &target)?;
         }
         Ok(serde_json::to_value(&data)?)
     });
