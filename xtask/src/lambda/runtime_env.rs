@@ -365,13 +365,14 @@ fn cached_install(
         install_runtime_site(sh, config, tools, choice, progress, &dest, requirement)?;
     }
     // The sandbox user that runs functions may not reach the user's cache
-    // (a private home): the repository gets the install as hard links
+    // (a private home): the repository then gets the install as hard links
     // under target/lambda/runtime/, where it reaches what the layers are.
     let local = config
         .cache_dir()
         .join(crate::store::user_cache::RUNTIME)
         .join(&name);
-    if local == dest {
+    let reached = !crate::contain::is_root() || crate::contain::others_reach(&site);
+    if local == dest || reached {
         return Ok(site);
     }
     if !local.join("site-packages").is_dir() {
