@@ -8,11 +8,12 @@
 #   xtask-empty:  cargo xtask build --builder host, everything under target/lambda removed but uv's
 #                 cache and the bootstrapped uv (target/lambda/uv, target/lambda/tools), dist/ removed,
 #                 and the finished-distribution cache (XTASK_CACHE_DIR) emptied: nothing finished yet
-#   xtask-finished-empty: the same, with the finished distributions, proofs and layers (finished/,
-#                 proven/, layers/) removed from that cache: the runtime's boto3 and client (its
-#                 runtime/) stay installed
-#   xtask-new-profile: the same, with only the layers (layers/) removed from that cache: every profile
-#                 is new to it, but its wheels were finished and its layers proven before
+#   xtask-finished-empty: the same, with the finished distributions, proofs, layers and the layers'
+#                 laid-out trees (finished/, proven/, layers/, laid-out/) removed from that cache: the
+#                 runtime's boto3 and client (its runtime/) stay installed
+#   xtask-new-profile: the same, with only the layers and their laid-out trees (layers/, laid-out/)
+#                 removed from that cache: every profile is new to it, but its wheels were finished
+#                 and its layers proven before
 #   xtask-warm:   the same, with that cache kept whole: a fresh clone on a used machine
 #
 #   bash bench/setup.sh && bash bench/cold.sh
@@ -73,9 +74,10 @@ cargo xtask build --builder host >"$work/first-build.log" 2>&1
 (cd "$sam_root/bench/sam" && "$sam" build --parallel --template-file app-template.yaml >"$work/sam-first.log" 2>&1)
 
 wipe="find target/lambda -mindepth 1 -maxdepth 1 ! -name uv ! -name tools -exec rm -rf {} + ; rm -rf dist"
-empty="rm -rf $XTASK_CACHE_DIR"
-finished_only="rm -rf $XTASK_CACHE_DIR/finished $XTASK_CACHE_DIR/proven $XTASK_CACHE_DIR/layers"
-layers_only="rm -rf $XTASK_CACHE_DIR/layers"
+# Laid-out trees are read-only: made writable first, for a user who is not root.
+empty="chmod -R u+w $XTASK_CACHE_DIR 2>/dev/null; rm -rf $XTASK_CACHE_DIR"
+finished_only="chmod -R u+w $XTASK_CACHE_DIR/laid-out 2>/dev/null; rm -rf $XTASK_CACHE_DIR/finished $XTASK_CACHE_DIR/proven $XTASK_CACHE_DIR/layers $XTASK_CACHE_DIR/laid-out"
+layers_only="chmod -R u+w $XTASK_CACHE_DIR/laid-out 2>/dev/null; rm -rf $XTASK_CACHE_DIR/layers $XTASK_CACHE_DIR/laid-out"
 echo "== cold: sam build --parallel, xtask with the finished cache empty, xtask with it warm ($runs runs each)"
 hyperfine --warmup 1 --runs "$runs" --export-json "$repo_root/target/bench/cold-results.json" \
     --command-name sam --prepare "rm -rf $sam_root/bench/sam/.aws-sam" \

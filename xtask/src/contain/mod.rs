@@ -372,6 +372,13 @@ pub fn first_time(note: &str) -> bool {
     SAID.lock().map_or(true, |mut said| said.insert(note.to_string()))
 }
 
+/// Whether what the sandbox user runs can read `path`: anything the tool
+/// can when it does not run as root (nobody is switched to), else what
+/// others reach.
+pub fn sandbox_reaches(path: &Path) -> bool {
+    !is_root() || others_reach(path)
+}
+
 /// Whether a user who is neither owner nor group can read and enter (or
 /// run) `path`, and enter every folder above it.
 pub fn others_reach(path: &Path) -> bool {

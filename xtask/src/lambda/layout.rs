@@ -5,13 +5,16 @@
 //! The function's own code is extracted afresh for every run, into a
 //! folder of the run's own. Its `/opt` (the layers merged in order, which
 //! a handler edit does not change) is laid out once and kept under
-//! `target/lambda/laid-out/<key>/`: the key names what it is made of (each
-//! layer's digest and the stamp of the file it is read from, so a file
-//! changed in place is a new key), and a kept tree is used only while its
-//! `listing` (every entry's kind, mode, size, mtime, ctime and inode) still
-//! matches the tree, like a store entry's stamps; a tree that does not is
-//! laid out again. A run holds a shared lock on the listing while it uses
-//! the tree: only trees nobody holds are pruned, beyond the newest few.
+//! `laid-out/<key>/` of the cache every repository of the user shares,
+//! where the sandbox user reaches it (a fresh clone on a used machine lays
+//! out nothing again), else of `target/lambda`: the key names what it is
+//! made of (the SHA-256 of each layer's bytes as they are read now, so a
+//! file changed in place is a new key, and one changed while it is laid out
+//! fails the run), and a kept tree is used only while its `listing` (every
+//! entry's kind, mode, size, mtime, ctime and inode) still matches the
+//! tree, like a store entry's stamps; a tree that does not is laid out
+//! again. A run holds a shared lock on the listing while it uses the tree:
+//! only trees nobody holds are pruned, beyond the newest few.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,18 +27,20 @@ use anyhow::{Context, Result};
 
 use super::runtime_env::FunctionPlan;
 use crate::config::Config;
+use crate::contain;
 use crate::contain::reaper::{self, Owned, Watched};
 use crate::facts;
 use crate::ground::atomic::{make_writable, temp_sibling, write_atomic, TempDir};
 use crate::ground::digest::{file_sha256, KeyHasher};
+use crate::store::user_cache::UserCache;
 use crate::store::{archive, oci};
 
 /// Under the cache folder: the kept `/opt` trees.
 pub const LAID_OUT_DIR: &str = "laid-out";
 const LISTING: &str = "listing";
 const OPT: &str = "opt";
-/// Changes when what a tree holds or how it is listed changes.
-const FORMAT: &str = "1";
+/// Changes when what a tree holds, how it is keyed or listed changes.
+const FORMAT: &str = "2";
 /// Trees kept besides the ones in use: a few layer sets switched between.
 const KEEP: usize = 8;
 
@@ -56,7 +61,6 @@ pub struct Layout {
 /// One ZIP or image layer of the `/opt` tree.
 struct Part {
     path: PathBuf,
-    digest: String,
     image_layer: bool,
     /// For messages: `layer \`core\``.
     what: String,
@@ -91,7 +95,6 @@ pub fn lay_out(
         } else {
             parts.push(Part {
                 path: blob,
-                digest: layer.digest.clone(),
                 image_layer: true,
                 what: format!("the image layer {} of `{}`", layer.blob, plan.name),
             });
@@ -100,9 +103,9 @@ pub fn lay_out(
     as_sandbox_user_sees(&task)?;
     let mut notes = Vec::new();
     for layer in &plan.layers {
-        let (path, digest) = match (&layer.zip, local_layers.get(&layer.name)) {
-            (_, Some(local)) => (local.clone(), None),
-            (Some(zip), None) => (config.root.join(zip), layer.sha256.clone()),
+        let path = match (&layer.zip, local_layers.get(&layer.name)) {
+            (_, Some(local)) => local.clone(),
+            (Some(zip), None) => config.root.join(zip),
             (None, None) => {
                 notes.push(format!(
                     "layer `{}` is external: not available here (give a local copy with --layer {}=ZIP)",
@@ -111,14 +114,8 @@ pub fn lay_out(
                 continue;
             }
         };
-        // A stand-in is whatever the user gave: its bytes are its identity.
-        let digest = match digest {
-            Some(digest) => digest,
-            None => file_sha256(&path)?.hex,
-        };
         parts.push(Part {
             path,
-            digest,
             image_layer: false,
             what: format!("layer `{}`", layer.name),
         });
@@ -129,7 +126,7 @@ pub fn lay_out(
         as_sandbox_user_sees(&opt)?;
         (opt, None)
     } else {
-        let (opt, lock) = kept_opt(&config.cache_dir().join(LAID_OUT_DIR), &parts)?;
+        let (opt, lock) = kept_opt(&laid_out_root(config), &parts)?;
         (opt, Some(lock))
     };
     fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755))?;
@@ -143,17 +140,29 @@ pub fn lay_out(
     })
 }
 
+/// Where kept `/opt` trees are: in the cache every repository of the user
+/// shares when there is one that the sandbox user reaches, else in the
+/// repository's own cache folder.
+fn laid_out_root(config: &Config) -> PathBuf {
+    match UserCache::locate() {
+        Ok(Some(cache)) if contain::sandbox_reaches(&cache.dir) => cache.dir.join(LAID_OUT_DIR),
+        _ => config.cache_dir().join(LAID_OUT_DIR),
+    }
+}
+
 /// The `/opt` of `parts` from `root`, laid out now if no sound tree is kept.
 fn kept_opt(root: &Path, parts: &[Part]) -> Result<(PathBuf, File)> {
     fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let mut key = KeyHasher::default();
     key.part("format", FORMAT);
+    let mut stamps = Vec::new();
     for part in parts {
-        let metadata =
-            fs::metadata(&part.path).with_context(|| format!("reading {}", part.path.display()))?;
+        let stamp = stamp_of(part)?;
         let kind = if part.image_layer { "image layer" } else { "zip" };
-        key.part(kind, &part.digest)
-            .part("stamp", crate::store::stamp(&metadata));
+        // The bytes read now, whatever the manifest says they were.
+        let digest = file_sha256(&part.path).with_context(|| format!("reading {}", part.path.display()))?;
+        key.part(kind, digest.hex);
+        stamps.push(stamp);
     }
     let dir = root.join(key.hex());
     if let Some(lock) = reuse(&dir)? {
@@ -161,7 +170,18 @@ fn kept_opt(root: &Path, parts: &[Part]) -> Result<(PathBuf, File)> {
     }
     let temp = TempDir::beside(&dir)?;
     let watched = reaper::watch(Owned::Folder(temp.path().to_path_buf()));
-    let made = fill(temp.path(), parts);
+    let made = fill(temp.path(), parts).and_then(|()| {
+        for (part, stamp) in parts.iter().zip(&stamps) {
+            if stamp_of(part)? != *stamp {
+                anyhow::bail!(
+                    "{} changed while {} was laid out from it (is another program writing there?)",
+                    part.path.display(),
+                    part.what
+                );
+            }
+        }
+        Ok(())
+    });
     if made.is_err() {
         make_writable(temp.path());
     }
@@ -181,6 +201,12 @@ fn kept_opt(root: &Path, parts: &[Part]) -> Result<(PathBuf, File)> {
     })?;
     prune(root, &dir);
     Ok((dir.join(OPT), lock))
+}
+
+/// What would change if the file of `part` were written or replaced.
+fn stamp_of(part: &Part) -> Result<String> {
+    let metadata = fs::metadata(&part.path).with_context(|| format!("reading {}", part.path.display()))?;
+    Ok(crate::store::stamp(&metadata))
 }
 
 /// Lays out `parts` in order into `dir/opt`, read-only, and lists it.
@@ -364,7 +390,6 @@ mod tests {
             .collect();
         write_zip(&path, entries).unwrap();
         Part {
-            digest: file_sha256(&path).unwrap().hex,
             path,
             image_layer: false,
             what: name.to_string(),
@@ -416,10 +441,8 @@ mod tests {
         let root = dir.path().join("laid-out");
         let parts = [zip(dir.path(), "core.zip", &[("python/a.py", "one")])];
         let (first, _lock) = kept_opt(&root, &parts).unwrap();
-        // The same name, other bytes, and a digest that claims the old ones.
-        let claimed = parts[0].digest.clone();
-        let mut changed = zip(dir.path(), "core.zip", &[("python/a.py", "two")]);
-        changed.digest = claimed;
+        // The same name, other bytes: the manifest's digest is not what keys it.
+        let changed = zip(dir.path(), "core.zip", &[("python/a.py", "two")]);
         let (second, _lock2) = kept_opt(&root, &[changed]).unwrap();
         assert_ne!(first, second);
         assert_eq!(read(&second, "python/a.py"), "two");

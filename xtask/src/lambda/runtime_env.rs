@@ -371,8 +371,7 @@ fn cached_install(
         .cache_dir()
         .join(crate::store::user_cache::RUNTIME)
         .join(&name);
-    let reached = !crate::contain::is_root() || crate::contain::others_reach(&site);
-    if local == dest || reached {
+    if local == dest || crate::contain::sandbox_reaches(&site) {
         return Ok(site);
     }
     if !local.join("site-packages").is_dir() {

@@ -402,7 +402,15 @@ layers = ["second", "first"]
         let repo = app();
         build(&repo, &[]);
         smoke(&repo, &["--builder", "host", "plain"]).success();
-        let kept = repo.path().join("target/lambda/laid-out");
+        // In the cache every repository shares (the test's own) when the
+        // sandbox user reaches it, else under target/lambda.
+        let kept = [
+            repo.user_cache().join("laid-out"),
+            repo.path().join("target/lambda/laid-out"),
+        ]
+        .into_iter()
+        .find(|dir| dir.is_dir())
+        .expect("a folder of kept trees");
         let trees = || -> Vec<std::path::PathBuf> {
             let mut trees: Vec<_> = fs::read_dir(&kept)
                 .unwrap()
