@@ -61,29 +61,12 @@ chmod -R u+w "$work" 2>/dev/null || true
 rm -rf "$work"
 mkdir -p "$logs"
 
-quiet() { # LOG CMD...: an untimed step; its last lines shown if it fails.
-    local log="$1"; shift
-    if ! "$@" >>"$log" 2>&1; then
-        echo "failed: $*; last lines of $log:" >&2
-        tail -n 20 "$log" | sed 's/^/    /' >&2
-        exit 1
-    fi
-}
-
-echo "== this checkout's xtask (cargo build -p xtask; not timed)"
-quiet "$logs/setup.log" cargo build -q -p xtask
-cp "${CARGO_TARGET_DIR:-$repo_root/target}/debug/xtask" "$work/xtask-head"
-
-echo "== ${base_commit:0:12}'s xtask, from git archive (not timed)"
-mkdir -p "$work/base"
-git archive "$base_commit" | tar -x -C "$work/base"
-(cd "$work/base" && unset CARGO_TARGET_DIR && quiet "$logs/setup.log" cargo build -q -p xtask)
-cp "$work/base/target/debug/xtask" "$work/xtask-base"
+source bench/two-sides.sh
+build_two_sides "$base_commit" "$work" "$logs"
 
 for side in base head; do
     echo "== the example application for $side, built once (PyPI; not timed)"
-    mkdir -p "$work/app-$side"
-    cp -R Cargo.toml Cargo.lock .cargo xtask layers lambdas "$work/app-$side/"
+    copy_app "$work/app-$side"
     (cd "$work/app-$side" && unset CARGO_TARGET_DIR && export XTASK_CACHE_DIR="$work/cache-$side" &&
         quiet "$logs/setup.log" "$work/xtask-$side" build --builder host --quiet)
 done
