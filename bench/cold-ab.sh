@@ -48,10 +48,8 @@ for tool in git cargo python3 /usr/bin/time; do
         exit 1
     fi
 done
-if ! base_commit="$(git rev-parse --verify --quiet "$rev^{commit}")"; then
-    echo "'$rev' names no commit of this repository" >&2
-    exit 2
-fi
+source bench/two-sides.sh
+base_commit="$(commit_of "$rev")"
 
 out="$repo_root/target/bench"
 work="$out/cold-ab"
@@ -61,7 +59,6 @@ chmod -R u+w "$work" 2>/dev/null || true
 rm -rf "$work"
 mkdir -p "$logs"
 
-source bench/two-sides.sh
 build_two_sides "$base_commit" "$work" "$logs"
 
 for side in base head; do

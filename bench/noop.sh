@@ -40,10 +40,8 @@ for tool in hyperfine git cargo python3; do
         exit 1
     fi
 done
-if ! base_commit="$(git rev-parse --verify --quiet "$rev^{commit}")"; then
-    echo "'$rev' names no commit of this repository" >&2
-    exit 2
-fi
+source bench/two-sides.sh
+base_commit="$(commit_of "$rev")"
 
 out="$repo_root/target/bench"
 work="$out/noop"
@@ -51,7 +49,6 @@ logs="$work/logs"
 rm -rf "$work"
 mkdir -p "$logs"
 
-source bench/two-sides.sh
 build_two_sides "$base_commit" "$work" "$logs"
 head_bin="$work/xtask-head"
 base_bin="$work/xtask-base"

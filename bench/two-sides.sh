@@ -2,10 +2,20 @@
 # revision's (bench/noop.sh, bench/cold-ab.sh): what both sides need.
 #
 #   source bench/two-sides.sh
+#   base_commit="$(commit_of REV)"     # exit 2 when REV names no commit
 #   build_two_sides COMMIT WORK LOGS   # WORK/xtask-head and WORK/xtask-base
 #   copy_app DIR                       # the example application, to DIR
 #
 # Run from the repository root, with `set -euo pipefail`.
+
+commit_of() { # REV: its full commit id, or exit 2 naming it.
+    local commit
+    if ! commit="$(git rev-parse --verify --quiet "$1^{commit}")"; then
+        echo "'$1' names no commit of this repository" >&2
+        exit 2
+    fi
+    echo "$commit"
+}
 
 quiet() { # LOG CMD...: an untimed step; its last lines shown if it fails.
     local log="$1"; shift
