@@ -144,9 +144,14 @@ pub fn lay_out(
 /// shares when there is one that the sandbox user reaches, else in the
 /// repository's own cache folder.
 fn laid_out_root(config: &Config) -> PathBuf {
-    match UserCache::locate() {
-        Ok(Some(cache)) if contain::sandbox_reaches(&cache.dir) => cache.dir.join(LAID_OUT_DIR),
-        _ => config.cache_dir().join(LAID_OUT_DIR),
+    let shared = UserCache::locate().ok().flatten().filter(|cache| {
+        // Made first, so that the first run decides as the later ones do.
+        let _ = fs::create_dir_all(&cache.dir);
+        contain::sandbox_reaches(&cache.dir)
+    });
+    match shared {
+        Some(cache) => cache.dir.join(LAID_OUT_DIR),
+        None => config.cache_dir().join(LAID_OUT_DIR),
     }
 }
 

@@ -464,6 +464,53 @@ layers = ["second", "first"]
             "the kept tree holds the layer's own module again"
         );
     }
+
+    /// A fresh clone on a used machine: the layers' tree that another
+    /// repository's smoke test laid out from the same bytes, in the cache
+    /// both share, is used as it is, and nothing is laid out again.
+    #[test]
+    #[ignore = "needs the runtime interface client in XTASK_RUNTIME_CLIENT (cargo xtask ci runs it)"]
+    fn another_clone_uses_the_layers_tree_laid_out_before() {
+        use std::os::unix::fs::MetadataExt;
+        support::require_runtime();
+        let (first, second) = (app(), app());
+        build(&first, &[]);
+        build(&second, &[]);
+        let cache = first.path().join("shared-cache");
+        let site = first.path().join("runtime-site");
+        fs::create_dir_all(&site).unwrap();
+        let smoke_in = |repo: &Repo| {
+            let env = [
+                ("XTASK_RUNTIME_SITE", site.to_str().unwrap()),
+                ("XTASK_TEST_HOST_ONLY", "1"),
+                ("XTASK_CACHE_DIR", cache.to_str().unwrap()),
+            ];
+            repo.xtask_with(&["smoke", "--builder", "host", "plain"], &env)
+                .success();
+        };
+        let trees = || -> Vec<(std::path::PathBuf, u64, i64, i64)> {
+            let mut trees: Vec<_> = fs::read_dir(cache.join("laid-out"))
+                .unwrap()
+                .flatten()
+                .filter(|item| !item.file_name().to_string_lossy().starts_with('.'))
+                .map(|item| {
+                    let opt = fs::metadata(item.path().join("opt")).unwrap();
+                    (item.path(), opt.ino(), opt.ctime(), opt.ctime_nsec())
+                })
+                .collect();
+            trees.sort();
+            trees
+        };
+        smoke_in(&first);
+        let laid_out = trees();
+        assert_eq!(laid_out.len(), 1, "one tree: plain's layers");
+        smoke_in(&second);
+        assert_eq!(trees(), laid_out, "the second clone laid out nothing again");
+        assert!(
+            !second.path().join("target/lambda/laid-out").exists(),
+            "nor in its own folder"
+        );
+    }
 }
 
 /// Tests that need a container engine (docker or podman) with the test
