@@ -5,7 +5,7 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use crate::support::{self, sha256_hex, zip_names, Repo};
+use crate::support::{self, sha256_hex, zip_names, Repo, AT};
 
 const TWO_PROFILES: &str = r#"
 [workspace.metadata.lambda]
@@ -534,7 +534,7 @@ fn index_credentials_never_reach_the_output() {
         .local_addr()
         .unwrap()
         .port();
-    let index = |token: &str| format!("https://ci-bot:{token}@127.0.0.1:{port}/simple");
+    let index = |token: &str| format!("https://ci-bot:{token}{AT}127.0.0.1:{port}/simple");
     let (one, two) = (index("SECRET-TOKEN-ONE"), index("SECRET-TOKEN-TWO"));
     let env = |url: &str| {
         [

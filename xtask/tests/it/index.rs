@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{self, write_wheel, Repo};
+use crate::support::{self, write_wheel, Repo, AT};
 
 const APP: &str = r#"
 [workspace.metadata.lambda]
@@ -271,7 +271,7 @@ fn an_index_token_reaches_no_file_and_no_output() {
     let with_token = |token: &str| {
         let url = mirror
             .url()
-            .replace("http://", &format!("http://ci-bot:{token}@"));
+            .replace("http://", &format!("http://ci-bot:{token}{AT}"));
         let mut env = index_env(&url, &caches);
         // The installers' caches where xtask keeps them, under target/.
         env.retain(|(key, _)| !key.ends_with("CACHE_DIR"));

@@ -6,11 +6,7 @@
 
 use std::fs;
 
-use crate::support::{self, sha256_hex, App, Repo};
-
-/// A URL's userinfo `@`, put in when a test runs: no credential-shaped URL
-/// stands in the source.
-const AT: char = '@';
+use crate::support::{self, sha256_hex, App, Repo, AT};
 
 /// The standard application's layers, without a function; core requires
 /// `app` 1.0.

@@ -193,6 +193,10 @@ impl Run {
     }
 }
 
+/// A URL's userinfo `@`, put in when a test runs: no credential-shaped URL
+/// stands in the tests' source.
+pub const AT: char = '@';
+
 /// The folder of a test repository's own finished-distribution cache,
 /// under its `target/`.
 pub const USER_CACHE: &str = "user-cache";
